@@ -1,0 +1,36 @@
+import type { Clock } from "./clock.js";
+
+/** Runs periodic maintenance (expired leases, retention) on the engine's clock, one run at a time. */
+export class Reaper {
+  private cancelTimer: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly intervalMs: number,
+    private readonly task: () => Promise<void>,
+  ) {}
+
+  start(): void {
+    this.arm();
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    this.cancelTimer = this.clock.setTimer(this.clock.now() + this.intervalMs, () => void this.run());
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await this.task();
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", msg: "maintenance failed", error: (error as Error).message }));
+    }
+    this.arm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancelTimer?.();
+  }
+}

@@ -1,0 +1,62 @@
+import type { Job } from "../job/types.js";
+import type { Store } from "../store/store.js";
+import type { Clock } from "./clock.js";
+
+const PROMOTE_BATCH = 1000;
+const RETRY_AFTER_ERROR_MS = 1000;
+
+/**
+ * Promotes scheduled jobs when their ready_at arrives. Keeps one timer, for
+ * the earliest ready_at, rather than one per job, so a million scheduled jobs
+ * cost nothing in memory.
+ */
+export class Scheduler {
+  private nextAt: number | undefined;
+  private cancelTimer: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly promote: (due: Job[]) => Promise<void>,
+  ) {}
+
+  async start(): Promise<void> {
+    const at = await this.store.nextScheduledAt();
+    if (at !== undefined) this.noteScheduled(at);
+  }
+
+  /** Called for every job that becomes scheduled. */
+  noteScheduled(readyAt: number): void {
+    if (this.stopped || (this.nextAt !== undefined && this.nextAt <= readyAt)) return;
+    this.arm(readyAt);
+  }
+
+  private arm(at: number): void {
+    this.cancelTimer?.();
+    this.nextAt = at;
+    this.cancelTimer = this.clock.setTimer(at, () => void this.promoteDue());
+  }
+
+  private async promoteDue(): Promise<void> {
+    this.nextAt = undefined;
+    this.cancelTimer = undefined;
+    try {
+      for (;;) {
+        const due = await this.store.dueScheduled(this.clock.now(), PROMOTE_BATCH);
+        await this.promote(due);
+        if (due.length < PROMOTE_BATCH) break;
+      }
+      const next = await this.store.nextScheduledAt();
+      if (next !== undefined) this.noteScheduled(next);
+    } catch (error) {
+      console.error(JSON.stringify({ level: "error", msg: "promotion failed", error: (error as Error).message }));
+      this.noteScheduled(this.clock.now() + RETRY_AFTER_ERROR_MS);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancelTimer?.();
+  }
+}

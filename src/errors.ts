@@ -1,0 +1,98 @@
+/**
+ * One error hierarchy for every door: the HTTP layer maps `status` to the
+ * response code and `message` to `{"error": ...}`; the SDK raises the same
+ * classes from responses.
+ */
+export class WharfError extends Error {
+  readonly status: number;
+  /** Retryable errors (429, 503) mean "try again later", not "your input is wrong". */
+  readonly retryable: boolean;
+  /** Extra response fields, such as `not_found` on a partial bulk ack. */
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(status: number, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = new.target.name;
+    this.status = status;
+    this.retryable = status === 429 || status === 503;
+    this.details = details;
+  }
+}
+
+export class BadRequestError extends WharfError {
+  constructor(message: string) {
+    super(400, message);
+  }
+}
+
+export class NotFoundError extends WharfError {
+  constructor(message: string) {
+    super(404, message);
+  }
+}
+
+export class MethodNotAllowedError extends WharfError {
+  constructor(message: string) {
+    super(405, message);
+  }
+}
+
+export class NotAcceptableError extends WharfError {
+  constructor(message: string) {
+    super(406, message);
+  }
+}
+
+export class ConflictError extends WharfError {
+  constructor(message: string) {
+    super(409, message);
+  }
+}
+
+export class PayloadTooLargeError extends WharfError {
+  constructor(message: string) {
+    super(413, message);
+  }
+}
+
+export class UnsupportedMediaTypeError extends WharfError {
+  constructor(message: string) {
+    super(415, message);
+  }
+}
+
+export class UnprocessableError extends WharfError {
+  constructor(message: string, details?: Record<string, unknown>) {
+    super(422, message, details);
+  }
+}
+
+export class OverloadedError extends WharfError {
+  constructor(message: string) {
+    super(429, message);
+  }
+}
+
+export class UnavailableError extends WharfError {
+  constructor(message: string) {
+    super(503, message);
+  }
+}
+
+export class IllegalTransitionError extends UnprocessableError {}
+
+export function errorForStatus(status: number, message: string, details?: Record<string, unknown>): WharfError {
+  switch (status) {
+    case 400: return new BadRequestError(message);
+    case 404: return new NotFoundError(message);
+    case 405: return new MethodNotAllowedError(message);
+    case 406: return new NotAcceptableError(message);
+    case 409: return new ConflictError(message);
+    case 413: return new PayloadTooLargeError(message);
+    case 415: return new UnsupportedMediaTypeError(message);
+    case 422: return new UnprocessableError(message, details);
+    case 429: return new OverloadedError(message);
+    case 503: return new UnavailableError(message);
+    default: return new WharfError(status, message, details);
+  }
+}

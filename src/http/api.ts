@@ -1,0 +1,241 @@
+/**
+ * The Zizq-compatible API as a function from request to response, with no
+ * sockets in it. The HTTP server and the in-process SDK transport both call
+ * `handleApi`, so the two behave alike by construction. Handlers parse, call
+ * the engine and shape the answer; the queue logic is the engine's.
+ */
+import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableError } from "../errors.js";
+import type { Engine } from "../engine/engine.js";
+import type { TakeOptions } from "../engine/dispatch.js";
+import { parseBulkEnqueue, parseEnqueueInput, parseFailure, parseIdList, parsePatch } from "../job/validate.js";
+import type { Job } from "../job/types.js";
+import type { InsertOutcome } from "../store/store.js";
+import { VERSION } from "../version.js";
+import { PAGE_PARAMS, pageLink, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
+
+export interface ApiRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  body: unknown;
+  workerId?: string;
+}
+
+export type ApiResponse =
+  | { kind: "body"; status: number; body?: unknown }
+  | { kind: "take"; options: TakeOptions };
+
+type Handler = (engine: Engine, request: ApiRequest, pathParams: string[]) => Promise<ApiResponse>;
+
+interface Route {
+  pattern: RegExp;
+  methods: Record<string, Handler>;
+}
+
+const ok = (body: unknown, status = 200): ApiResponse => ({ kind: "body", status, body });
+const noContent: ApiResponse = { kind: "body", status: 204 };
+
+export function withoutPayload(job: Job): Omit<Job, "payload"> {
+  const { payload: _payload, ...rest } = job;
+  return rest;
+}
+
+function enqueued(outcome: InsertOutcome): Omit<Job, "payload"> & { duplicate: boolean } {
+  return { ...withoutPayload(outcome.job), duplicate: outcome.duplicate };
+}
+
+function params(request: ApiRequest, allowed: readonly string[]): QueryParams {
+  return new QueryParams(request.query, allowed, `${request.method} ${request.path}`);
+}
+
+function noParams(request: ApiRequest): void {
+  params(request, []);
+}
+
+function noBody(request: ApiRequest): void {
+  if (request.body !== undefined) throw new BadRequestError(`${request.method} ${request.path} takes no request body`);
+}
+
+const health: Handler = async (_engine, request) => {
+  noParams(request);
+  return ok({ status: "ok" });
+};
+
+const version: Handler = async (_engine, request) => {
+  noParams(request);
+  return ok({ version: VERSION });
+};
+
+const queues: Handler = async (engine, request) => {
+  noParams(request);
+  return ok({ queues: engine.queues() });
+};
+
+const enqueueOne: Handler = async (engine, request) => {
+  noParams(request);
+  const [outcome] = await engine.enqueue([parseEnqueueInput(request.body)]);
+  return ok(enqueued(outcome!), outcome!.duplicate ? 200 : 201);
+};
+
+const enqueueBulk: Handler = async (engine, request) => {
+  noParams(request);
+  const outcomes = await engine.enqueue(parseBulkEnqueue(request.body));
+  const allDuplicates = outcomes.every((outcome) => outcome.duplicate);
+  return ok({ jobs: outcomes.map(enqueued) }, allDuplicates ? 200 : 201);
+};
+
+const listJobs: Handler = async (engine, request) => {
+  const query = params(request, [...SELECTION_PARAMS, ...PAGE_PARAMS]);
+  const selection = readSelection(query);
+  const page = readPage(query, 2000, 50);
+  const result = await engine.listJobs(selection, { after: page.from, order: page.order, limit: page.limit });
+  const first = result.jobs[0]?.id;
+  const last = result.jobs[result.jobs.length - 1]?.id;
+  const reverse = page.order === "asc" ? "desc" : "asc";
+  return ok({
+    jobs: result.jobs,
+    pages: {
+      self: pageLink("/jobs", page, page.from, page.order, request.query),
+      next: result.more && last !== undefined ? pageLink("/jobs", page, last, page.order, request.query) : null,
+      prev: page.from !== undefined && first !== undefined ? pageLink("/jobs", page, first, reverse, request.query) : null,
+    },
+  });
+};
+
+const countJobs: Handler = async (engine, request) => {
+  const selection = readSelection(params(request, SELECTION_PARAMS));
+  return ok({ count: await engine.countJobs(selection) });
+};
+
+const patchJobs: Handler = async (engine, request) => {
+  const selection = readSelection(params(request, SELECTION_PARAMS));
+  return ok({ patched: await engine.patchJobs(selection, parsePatch(request.body)) });
+};
+
+const deleteJobs: Handler = async (engine, request) => {
+  const selection = readSelection(params(request, SELECTION_PARAMS));
+  noBody(request);
+  return ok({ deleted: await engine.deleteJobs(selection) });
+};
+
+const take: Handler = async (_engine, request) => {
+  const query = params(request, ["queue", "prefetch"]);
+  const options: TakeOptions = { queues: query.list("queue") ?? [], prefetch: query.integer("prefetch", 0, 2 ** 31 - 1) ?? 1 };
+  if (request.workerId !== undefined) options.workerId = request.workerId;
+  return { kind: "take", options };
+};
+
+const ackMany: Handler = async (engine, request) => {
+  noParams(request);
+  const notFound = await engine.ack(parseIdList(request.body));
+  if (notFound.length > 0) {
+    throw new UnprocessableError(`${notFound.length} job(s) were not in flight`, { not_found: notFound });
+  }
+  return noContent;
+};
+
+const getJob: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  return ok(await engine.getJob(id!));
+};
+
+const patchJob: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  return ok(withoutPayload(await engine.patchJob(id!, parsePatch(request.body))));
+};
+
+const deleteJob: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  await engine.deleteJob(id!);
+  return noContent;
+};
+
+const ackOne: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  const notFound = await engine.ack([id!]);
+  if (notFound.length > 0) throw new NotFoundError(`job ${id} is not in flight`);
+  return noContent;
+};
+
+const failJob: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  return ok(withoutPayload(await engine.fail(id!, parseFailure(request.body))));
+};
+
+const heartbeat: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  return ok(engine.heartbeat(id!));
+};
+
+const listErrors: Handler = async (engine, request, [id]) => {
+  const query = params(request, PAGE_PARAMS);
+  const page = readPage(query, 2000, 50);
+  const after = page.from === undefined ? undefined : Number(page.from);
+  if (after !== undefined && !Number.isInteger(after)) throw new BadRequestError(`from must be an attempt number, got "${page.from}"`);
+  const result = await engine.listErrors(id!, { afterAttempt: after, order: page.order, limit: page.limit });
+  const path = `/jobs/${id}/errors`;
+  const first = result.errors[0]?.attempt;
+  const last = result.errors[result.errors.length - 1]?.attempt;
+  const reverse = page.order === "asc" ? "desc" : "asc";
+  return ok({
+    errors: result.errors,
+    pages: {
+      self: pageLink(path, page, page.from, page.order, new URLSearchParams()),
+      next: result.more && last !== undefined ? pageLink(path, page, String(last), page.order, new URLSearchParams()) : null,
+      prev: page.from !== undefined && first !== undefined ? pageLink(path, page, String(first), reverse, new URLSearchParams()) : null,
+    },
+  });
+};
+
+const getError: Handler = async (engine, request, [id, attempt]) => {
+  noParams(request);
+  if (!/^\d+$/.test(attempt!)) throw new BadRequestError(`attempt must be a positive integer, got "${attempt}"`);
+  return ok(await engine.getError(id!, Number(attempt)));
+};
+
+const reset: Handler = async (engine, request) => {
+  noParams(request);
+  await engine.reset();
+  return noContent;
+};
+
+const SEGMENT = "([^/]+)";
+
+const ROUTES: Route[] = [
+  { pattern: /^\/health$/, methods: { GET: health } },
+  { pattern: /^\/version$/, methods: { GET: version } },
+  { pattern: /^\/queues$/, methods: { GET: queues } },
+  { pattern: /^\/reset$/, methods: { POST: reset } },
+  { pattern: /^\/jobs$/, methods: { POST: enqueueOne, GET: listJobs, PATCH: patchJobs, DELETE: deleteJobs } },
+  { pattern: /^\/jobs\/bulk$/, methods: { POST: enqueueBulk } },
+  { pattern: /^\/jobs\/count$/, methods: { GET: countJobs } },
+  { pattern: /^\/jobs\/take$/, methods: { GET: take } },
+  { pattern: /^\/jobs\/success$/, methods: { POST: ackMany } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}$`), methods: { GET: getJob, PATCH: patchJob, DELETE: deleteJob } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/success$`), methods: { POST: ackOne } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/failure$`), methods: { POST: failJob } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/heartbeat$`), methods: { POST: heartbeat } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: listErrors } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: getError } },
+];
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new BadRequestError(`path segment "${segment}" is not valid percent-encoding`);
+  }
+}
+
+export async function handleApi(engine: Engine, request: ApiRequest): Promise<ApiResponse> {
+  for (const route of ROUTES) {
+    const match = route.pattern.exec(request.path);
+    if (!match) continue;
+    const handler = route.methods[request.method];
+    if (!handler) {
+      throw new MethodNotAllowedError(`${request.method} is not allowed on ${request.path} (allowed: ${Object.keys(route.methods).join(", ")})`);
+    }
+    return handler(engine, request, match.slice(1).map(decodePathSegment));
+  }
+  throw new NotFoundError(`no route for ${request.method} ${request.path}`);
+}

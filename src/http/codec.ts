@@ -1,0 +1,104 @@
+import { Packr } from "msgpackr";
+import { BadRequestError, NotAcceptableError, UnsupportedMediaTypeError } from "../errors.js";
+
+export type BodyFormat = "json" | "msgpack";
+export type StreamFormat = "ndjson" | "msgpack-stream" | "sse";
+
+export const MEDIA_TYPES = {
+  json: "application/json",
+  msgpack: "application/msgpack",
+  ndjson: "application/x-ndjson",
+  "msgpack-stream": "application/vnd.zizq.msgpack-stream",
+  sse: "text/event-stream",
+} as const;
+
+/** Plain maps and arrays both ways; no msgpackr records or extensions, so any MessagePack client interoperates. */
+export const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+
+function mediaRanges(header: string | undefined): string[] {
+  if (!header) return [];
+  return header.split(",").map((part) => part.split(";")[0]!.trim().toLowerCase()).filter((part) => part.length > 0);
+}
+
+const BODY_ACCEPTS: Record<string, BodyFormat> = {
+  "application/json": "json",
+  "application/msgpack": "msgpack",
+  "application/x-msgpack": "msgpack",
+  "application/*": "json",
+  "*/*": "json",
+};
+
+/** Chooses the response format from Accept; JSON when there is no Accept header. */
+export function negotiateBody(accept: string | undefined): BodyFormat {
+  const ranges = mediaRanges(accept);
+  if (ranges.length === 0) return "json";
+  for (const range of ranges) {
+    const format = BODY_ACCEPTS[range];
+    if (format) return format;
+  }
+  throw new NotAcceptableError(`cannot produce ${accept}; use application/json or application/msgpack`);
+}
+
+const STREAM_ACCEPTS: Record<string, StreamFormat> = {
+  "application/x-ndjson": "ndjson",
+  "application/vnd.zizq.msgpack-stream": "msgpack-stream",
+  "text/event-stream": "sse",
+  "application/json": "ndjson",
+  "application/msgpack": "msgpack-stream",
+  "application/*": "ndjson",
+  "*/*": "ndjson",
+};
+
+export function negotiateStream(accept: string | undefined): StreamFormat {
+  const ranges = mediaRanges(accept);
+  if (ranges.length === 0) return "ndjson";
+  for (const range of ranges) {
+    const format = STREAM_ACCEPTS[range];
+    if (format) return format;
+  }
+  throw new NotAcceptableError(
+    `cannot stream ${accept}; use application/x-ndjson, application/vnd.zizq.msgpack-stream or text/event-stream`,
+  );
+}
+
+/** Decodes a request body by its Content-Type; an empty body is `undefined`. */
+export function decodeBody(contentType: string | undefined, body: Buffer): unknown {
+  if (body.length === 0) return undefined;
+  const media = mediaRanges(contentType)[0] ?? "application/json";
+  if (media === "application/json") {
+    try {
+      return JSON.parse(body.toString("utf8"));
+    } catch (error) {
+      throw new BadRequestError(`request body is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  if (media === "application/msgpack" || media === "application/x-msgpack") {
+    try {
+      return packr.unpack(body);
+    } catch (error) {
+      throw new BadRequestError(`request body is not valid MessagePack: ${(error as Error).message}`);
+    }
+  }
+  throw new UnsupportedMediaTypeError(`unsupported Content-Type ${contentType}; send application/json or application/msgpack`);
+}
+
+export function encodeBody(format: BodyFormat, value: unknown): Buffer {
+  return format === "json" ? Buffer.from(JSON.stringify(value)) : packr.pack(value);
+}
+
+/** One frame of a take stream; `undefined` is a heartbeat. */
+export function encodeFrame(format: StreamFormat, value: unknown): Buffer {
+  switch (format) {
+    case "ndjson":
+      return Buffer.from(value === undefined ? "\n" : `${JSON.stringify(value)}\n`);
+    case "sse":
+      return Buffer.from(value === undefined ? ": heartbeat\n\n" : `data: ${JSON.stringify(value)}\n\n`);
+    case "msgpack-stream": {
+      const payload = value === undefined ? Buffer.alloc(0) : packr.pack(value);
+      const frame = Buffer.allocUnsafe(4 + payload.length);
+      frame.writeUInt32BE(payload.length, 0);
+      payload.copy(frame, 4);
+      return frame;
+    }
+  }
+}

@@ -1,0 +1,201 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { PayloadTooLargeError, WharfError } from "../errors.js";
+import type { Clock } from "../engine/clock.js";
+import { Engine, type EngineOptions } from "../engine/engine.js";
+import type { Job } from "../job/types.js";
+import { openStore, type StoreLocation } from "../store/open.js";
+import { handleApi, type ApiRequest } from "./api.js";
+import {
+  decodeBody,
+  encodeBody,
+  encodeFrame,
+  MEDIA_TYPES,
+  negotiateBody,
+  negotiateStream,
+  type BodyFormat,
+  type StreamFormat,
+} from "./codec.js";
+import { Metrics } from "./metrics.js";
+import type { TakeOptions } from "../engine/dispatch.js";
+
+export interface ServerOptions extends StoreLocation, Omit<EngineOptions, "store" | "observer"> {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  clock?: Clock;
+  /** Largest request body accepted, in bytes. */
+  maxBodyBytes?: number;
+  /** Interval between heartbeat frames on take streams, in ms. */
+  heartbeatMs?: number;
+  /** Where the server writes its JSON log lines. */
+  log?: (line: string) => void;
+}
+
+export interface WharfServer {
+  readonly url: string;
+  readonly port: number;
+  readonly engine: Engine;
+  close(): Promise<void>;
+}
+
+type Request = http.IncomingMessage | http2.Http2ServerRequest;
+type Response = http.ServerResponse | http2.Http2ServerResponse;
+
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n");
+const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+function readBody(request: Request, limit: number): Promise<Buffer> {
+  const declared = Number(request.headers["content-length"] ?? 0);
+  if (declared > limit) return Promise.reject(new PayloadTooLargeError(`request body of ${declared} bytes exceeds the ${limit}-byte limit`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new PayloadTooLargeError(`request body exceeds the ${limit}-byte limit`));
+        request.removeAllListeners("data");
+        request.resume();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on("end", () => resolve(Buffer.concat(chunks, size)));
+    request.on("error", reject);
+  });
+}
+
+function header(request: Request, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value.join(", ") : value;
+}
+
+function send(response: Response, status: number, format: BodyFormat, body: unknown): void {
+  if (body === undefined) {
+    response.writeHead(status);
+    response.end();
+    return;
+  }
+  const encoded = encodeBody(format, body);
+  response.writeHead(status, { "content-type": MEDIA_TYPES[format], "content-length": encoded.length });
+  response.end(encoded);
+}
+
+function sendError(response: Response, format: BodyFormat, error: WharfError): void {
+  if (response.headersSent) {
+    response.end();
+    return;
+  }
+  send(response, error.status, format, { error: error.message, ...error.details });
+}
+
+export class RequestHandler {
+  constructor(
+    private readonly engine: Engine,
+    private readonly metrics: Metrics,
+    private readonly maxBodyBytes: number,
+    private readonly heartbeatMs: number,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  readonly handle = (request: Request, response: Response): void => {
+    void this.serve(request, response);
+  };
+
+  private async serve(request: Request, response: Response): Promise<void> {
+    let format: BodyFormat = "json";
+    try {
+      const url = new URL(request.url ?? "/", "http://wharf");
+      if (url.pathname === "/metrics" && request.method === "GET") {
+        const { contentType, body } = await this.metrics.render();
+        response.writeHead(200, { "content-type": contentType });
+        response.end(body);
+        return;
+      }
+      const isTake = url.pathname === "/jobs/take";
+      const streamFormat = isTake ? negotiateStream(header(request, "accept")) : undefined;
+      if (!isTake) format = negotiateBody(header(request, "accept"));
+      const body = decodeBody(header(request, "content-type"), await readBody(request, this.maxBodyBytes));
+      const apiRequest: ApiRequest = { method: request.method ?? "GET", path: url.pathname, query: url.searchParams, body };
+      const workerId = header(request, "worker-id");
+      if (workerId !== undefined) apiRequest.workerId = workerId;
+      const result = await handleApi(this.engine, apiRequest);
+      if (result.kind === "take") this.stream(request, response, result.options, streamFormat!);
+      else send(response, result.status, format, result.body);
+    } catch (error) {
+      if (error instanceof WharfError) {
+        sendError(response, format, error);
+        return;
+      }
+      this.log(JSON.stringify({ level: "error", msg: "request failed", method: request.method, url: request.url, error: String(error) }));
+      sendError(response, format, new WharfError(500, "internal server error"));
+    }
+  }
+
+  private stream(request: Request, response: Response, options: TakeOptions, format: StreamFormat): void {
+    response.writeHead(200, { "content-type": MEDIA_TYPES[format], "cache-control": "no-store" });
+    // The HTTP/1 and HTTP/2 response types share write(Buffer) but not one declared signature.
+    const out = response as unknown as { write(chunk: Buffer): boolean };
+    const write = (jobs: Job[]): void => {
+      const frames = jobs.map((job) => encodeFrame(format, job));
+      out.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
+    };
+    const subscription = this.engine.take(options, write);
+    const heartbeat = setInterval(() => out.write(encodeFrame(format, undefined)), this.heartbeatMs);
+    heartbeat.unref();
+    // Flush headers and one heartbeat so clients see the stream open at once.
+    out.write(encodeFrame(format, undefined));
+    const closed = (): void => {
+      clearInterval(heartbeat);
+      void subscription.close();
+    };
+    response.once("close", closed);
+    request.once("error", closed);
+  }
+}
+
+/** Starts the HTTP server: HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port. */
+export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
+  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const metrics = new Metrics();
+  const { host, port, maxBodyBytes, heartbeatMs, store, dataDir, durability, log: _log, ...engineOptions } = options;
+  const engine = await Engine.open({ ...engineOptions, store: openStore({ store, dataDir, durability }), observer: metrics.observer });
+  metrics.attach(engine);
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, log);
+  const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
+  const http2Server = http2.createServer({}, handler.handle);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.once("data", (chunk: Buffer) => {
+      socket.pause();
+      socket.unshift(chunk);
+      const isHttp2 = chunk.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE.subarray(0, Math.min(chunk.length, HTTP2_PREFACE.length)));
+      (isHttp2 ? http2Server : http1).emit("connection", socket);
+      socket.resume();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port ?? 7890, host ?? "127.0.0.1", () => resolve());
+  });
+  const address = server.address() as net.AddressInfo;
+  const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${hostForUrl}:${address.port}`;
+  log(JSON.stringify({ level: "info", msg: "listening", url, address: address.address, port: address.port, pid: process.pid }));
+  return {
+    url,
+    port: address.port,
+    engine,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+      await engine.close();
+    },
+  };
+}

@@ -1,0 +1,173 @@
+/**
+ * The job state machine: the only place that knows which status changes are
+ * legal and what each change does to a job's fields. The engine calls these
+ * functions; stores persist whatever they return.
+ *
+ *   (new) ──> scheduled ──promote──> ready ──claim──> in_flight ──complete──> completed
+ *               ^   |                  ^                 │  │
+ *               │   └──reschedule──────┘<──release───────┘  │
+ *               └────────────retry (backoff)────────────────┤
+ *                                                 kill/limit └──> dead
+ */
+import { IllegalTransitionError } from "../errors.js";
+import { backoffDelayMs, DEFAULT_BACKOFF } from "./backoff.js";
+import {
+  DEFAULT_PRIORITY,
+  TERMINAL_STATUSES,
+  type EnqueueInput,
+  type FailureInput,
+  type Job,
+  type JobPatch,
+  type JobStatus,
+  type Retention,
+  type UniqueWhile,
+} from "./types.js";
+
+export const LEGAL_TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
+  scheduled: ["ready"],
+  ready: ["in_flight", "scheduled"],
+  in_flight: ["completed", "scheduled", "ready", "dead"],
+  completed: [],
+  dead: [],
+};
+
+export interface RetentionDefaults {
+  completed_ms: number;
+  dead_ms: number;
+}
+
+export const DEFAULT_RETENTION: RetentionDefaults = { completed_ms: 0, dead_ms: 7 * 24 * 3600 * 1000 };
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+function requireTransition(job: Job, to: JobStatus): void {
+  if (!LEGAL_TRANSITIONS[job.status].includes(to)) {
+    throw new IllegalTransitionError(`job ${job.id} is ${job.status} and cannot become ${to}`);
+  }
+}
+
+function statusForReadyAt(readyAt: number, now: number): "ready" | "scheduled" {
+  return readyAt > now ? "scheduled" : "ready";
+}
+
+export function createJob(id: string, input: EnqueueInput, now: number): Job {
+  const readyAt = input.ready_at ?? now;
+  const job: Job = {
+    id,
+    queue: input.queue,
+    type: input.type,
+    priority: input.priority ?? DEFAULT_PRIORITY,
+    status: statusForReadyAt(readyAt, now),
+    payload: input.payload,
+    ready_at: readyAt,
+    attempts: 0,
+  };
+  if (input.unique_key !== undefined) {
+    job.unique_key = input.unique_key;
+    job.unique_while = input.unique_while ?? "queued";
+  }
+  if (input.retry_limit !== undefined) job.retry_limit = input.retry_limit;
+  if (input.backoff !== undefined) job.backoff = input.backoff;
+  if (input.retention !== undefined) job.retention = input.retention;
+  if (input.timeout !== undefined) job.timeout = input.timeout;
+  return job;
+}
+
+/** Statuses in which an existing job blocks a new one with the same unique key. */
+export function uniqueScope(scope: UniqueWhile): readonly JobStatus[] {
+  switch (scope) {
+    case "queued": return ["scheduled", "ready"];
+    case "active": return ["scheduled", "ready", "in_flight"];
+    case "exists": return ["scheduled", "ready", "in_flight", "completed", "dead"];
+  }
+}
+
+export function blocksDuplicate(existing: Pick<Job, "status" | "unique_while">): boolean {
+  return uniqueScope(existing.unique_while ?? "queued").includes(existing.status);
+}
+
+export function promote(job: Job): Job {
+  if (job.status !== "scheduled") throw new IllegalTransitionError(`job ${job.id} is ${job.status}, not scheduled`);
+  return { ...job, status: "ready" };
+}
+
+export function claim(job: Job, now: number): Job {
+  requireTransition(job, "in_flight");
+  return { ...job, status: "in_flight", dequeued_at: now };
+}
+
+/** A dropped stream gives its jobs back untouched: not an attempt, not a failure. */
+export function release(job: Job): Job {
+  if (job.status !== "in_flight") throw new IllegalTransitionError(`job ${job.id} is ${job.status}, not in_flight`);
+  return { ...job, status: "ready" };
+}
+
+function purgeAt(now: number, keepMs: number): number {
+  return now + keepMs;
+}
+
+export function complete(job: Job, now: number, defaults: RetentionDefaults): Job {
+  requireTransition(job, "completed");
+  const keepMs = job.retention?.completed_ms ?? defaults.completed_ms;
+  return { ...job, status: "completed", completed_at: now, purge_at: purgeAt(now, keepMs) };
+}
+
+export interface FailureContext {
+  now: number;
+  /** In [0, 1): the jitter draw, injectable so backoff is testable. */
+  random: number;
+  defaultRetryLimit: number;
+  retention: RetentionDefaults;
+}
+
+export function fail(job: Job, failure: FailureInput, context: FailureContext): Job {
+  requireTransition(job, "dead");
+  const attempts = job.attempts + 1;
+  const retryLimit = job.retry_limit ?? context.defaultRetryLimit;
+  const failed = { ...job, attempts, failed_at: context.now };
+  if (failure.kill === true || attempts > retryLimit) {
+    const keepMs = job.retention?.dead_ms ?? context.retention.dead_ms;
+    return { ...failed, status: "dead", purge_at: purgeAt(context.now, keepMs) };
+  }
+  const delayMs = backoffDelayMs(job.backoff ?? DEFAULT_BACKOFF, attempts, context.random);
+  const readyAt = failure.retry_at ?? context.now + delayMs;
+  return { ...failed, status: statusForReadyAt(readyAt, context.now), ready_at: readyAt };
+}
+
+/** Terminal jobs are never rewritten; only they may be purged by retention. */
+export function applyPatch(job: Job, patch: JobPatch, now: number): Job {
+  if (isTerminal(job.status)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and cannot be changed`);
+  const next: Job = { ...job };
+  if (patch.queue !== undefined) next.queue = patch.queue;
+  if (patch.priority !== undefined) next.priority = patch.priority;
+  assignOptional(next, "retry_limit", patch.retry_limit);
+  assignOptional(next, "backoff", patch.backoff);
+  assignOptional(next, "timeout", patch.timeout);
+  if (patch.retention !== undefined) assignOptional(next, "retention", mergeRetention(job.retention, patch.retention));
+  if (patch.ready_at !== undefined) {
+    next.ready_at = patch.ready_at ?? now;
+    if (job.status !== "in_flight") next.status = statusForReadyAt(next.ready_at, now);
+  }
+  return next;
+}
+
+type ClearableField = "retry_limit" | "backoff" | "timeout" | "retention";
+
+function assignOptional<K extends ClearableField>(job: Job, key: K, value: Job[K] | null | undefined): void {
+  if (value === undefined) return;
+  if (value === null) delete job[key];
+  else job[key] = value;
+}
+
+function mergeRetention(current: Retention | undefined, patch: JobPatch["retention"]): Retention | null {
+  if (patch === null || patch === undefined) return null;
+  const merged: Retention = { ...current };
+  for (const key of ["completed_ms", "dead_ms"] as const) {
+    const value = patch[key];
+    if (value === null) delete merged[key];
+    else if (value !== undefined) merged[key] = value;
+  }
+  return Object.keys(merged).length > 0 ? merged : null;
+}

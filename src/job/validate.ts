@@ -1,0 +1,233 @@
+import { BadRequestError, UnprocessableError, type WharfError } from "../errors.js";
+import {
+  MAX_PRIORITY,
+  UNIQUE_SCOPES,
+  type Backoff,
+  type EnqueueInput,
+  type FailureInput,
+  type JobPatch,
+  type JsonValue,
+  type Retention,
+} from "./types.js";
+
+type Fail = (message: string) => WharfError;
+type Fields = Record<string, unknown>;
+
+const badRequest: Fail = (message) => new BadRequestError(message);
+const unprocessable: Fail = (message) => new UnprocessableError(message);
+
+const INT32_MAX = 2 ** 31 - 1;
+const MAX_NAME_LENGTH = 255;
+/** Characters Zizq reserves in queue and type names (they are list and pattern syntax). */
+const RESERVED_NAME_CHARS = /[,*?[\]{}\\]/;
+/** Longest lease a job may ask for: one day. */
+const MAX_TIMEOUT_SECONDS = 86_400;
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return "binary data";
+  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+export function readObject(value: unknown, where: string, fail: Fail = badRequest): Fields {
+  if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw fail(`${where} must be an object, got ${describe(value)}`);
+  }
+  return value as Fields;
+}
+
+function rejectUnknownFields(fields: Fields, allowed: readonly string[], where: string): void {
+  for (const key of Object.keys(fields)) {
+    if (!allowed.includes(key)) throw badRequest(`${where} has unknown field "${key}"`);
+  }
+}
+
+export function validateName(value: unknown, field: string, fail: Fail = badRequest): string {
+  if (typeof value !== "string") throw fail(`${field} must be a string, got ${describe(value)}`);
+  if (value.length === 0) throw fail(`${field} must not be empty`);
+  if (value.length > MAX_NAME_LENGTH) throw fail(`${field} must be at most ${MAX_NAME_LENGTH} characters`);
+  if (!value.isWellFormed()) throw fail(`${field} must be valid UTF-8`);
+  if (RESERVED_NAME_CHARS.test(value)) {
+    throw fail(`${field} ${JSON.stringify(value)} contains a reserved character (one of , * ? [ ] { } \\)`);
+  }
+  return value;
+}
+
+function readInteger(value: unknown, field: string, min: number, max: number, fail: Fail): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw fail(`${field} must be an integer, got ${describe(value)}`);
+  }
+  if (value < min || value > max) throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readFiniteNumber(value: unknown, field: string, min: number, max: number, fail: Fail): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw fail(`${field} must be a number, got ${describe(value)}`);
+  }
+  if (value < min || value > max) throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readString(value: unknown, field: string, fail: Fail): string {
+  if (typeof value !== "string") throw fail(`${field} must be a string, got ${describe(value)}`);
+  if (!value.isWellFormed()) throw fail(`${field} must be valid UTF-8`);
+  return value;
+}
+
+function readTimestamp(value: unknown, field: string, fail: Fail): number {
+  return readInteger(value, field, 0, Number.MAX_SAFE_INTEGER, fail);
+}
+
+function readBackoff(value: unknown, field: string, fail: Fail): Backoff {
+  const fields = readObject(value, field, fail);
+  rejectUnknownFields(fields, ["base_ms", "exponent", "jitter_ms"], field);
+  for (const key of ["base_ms", "exponent", "jitter_ms"]) {
+    if (fields[key] === undefined) throw fail(`${field}.${key} is required`);
+  }
+  return {
+    base_ms: readInteger(fields.base_ms, `${field}.base_ms`, 0, INT32_MAX, fail),
+    exponent: readFiniteNumber(fields.exponent, `${field}.exponent`, 0, 32, fail),
+    jitter_ms: readInteger(fields.jitter_ms, `${field}.jitter_ms`, 0, INT32_MAX, fail),
+  };
+}
+
+function readRetentionMs(value: unknown, field: string, fail: Fail): number {
+  return readInteger(value, field, 0, Number.MAX_SAFE_INTEGER, fail);
+}
+
+function readRetention(value: unknown, field: string, fail: Fail): Retention {
+  const fields = readObject(value, field, fail);
+  rejectUnknownFields(fields, ["completed_ms", "dead_ms"], field);
+  const retention: Retention = {};
+  if (fields.completed_ms !== undefined) {
+    retention.completed_ms = readRetentionMs(fields.completed_ms, `${field}.completed_ms`, fail);
+  }
+  if (fields.dead_ms !== undefined) retention.dead_ms = readRetentionMs(fields.dead_ms, `${field}.dead_ms`, fail);
+  return retention;
+}
+
+function readTimeout(value: unknown, field: string, fail: Fail): number {
+  const seconds = readFiniteNumber(value, field, 0, MAX_TIMEOUT_SECONDS, fail);
+  if (seconds === 0) throw fail(`${field} must be greater than 0`);
+  return seconds;
+}
+
+/** Payloads must round-trip through JSON: MessagePack binary, maps with non-string keys and the like are refused. */
+export function validatePayload(value: unknown, field: string, depth = 0): JsonValue {
+  if (depth > 64) throw badRequest(`${field} is nested too deeply (more than 64 levels)`);
+  if (value === null || typeof value === "string" || typeof value === "boolean") return value;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) throw badRequest(`${field} contains a non-finite number`);
+    return value;
+  }
+  if (Array.isArray(value)) {
+    value.forEach((item, index) => validatePayload(item, `${field}[${index}]`, depth + 1));
+    return value as JsonValue;
+  }
+  if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const [key, item] of Object.entries(value)) validatePayload(item, `${field}.${key}`, depth + 1);
+    return value as JsonValue;
+  }
+  throw badRequest(`${field} contains a value JSON cannot hold (${describe(value)})`);
+}
+
+const ENQUEUE_FIELDS = [
+  "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
+  "retry_limit", "backoff", "retention", "timeout",
+] as const;
+
+export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
+  const fields = readObject(value, where);
+  rejectUnknownFields(fields, ENQUEUE_FIELDS, where);
+  if (fields.queue === undefined) throw badRequest(`${where}.queue is required`);
+  if (fields.type === undefined) throw badRequest(`${where}.type is required`);
+  if (!("payload" in fields)) throw badRequest(`${where}.payload is required`);
+  const input: EnqueueInput = {
+    queue: validateName(fields.queue, `${where}.queue`),
+    type: validateName(fields.type, `${where}.type`),
+    payload: validatePayload(fields.payload, `${where}.payload`),
+  };
+  const fail = badRequest;
+  if (fields.priority != null) input.priority = readInteger(fields.priority, `${where}.priority`, 0, MAX_PRIORITY, fail);
+  if (fields.ready_at != null) input.ready_at = readTimestamp(fields.ready_at, `${where}.ready_at`, fail);
+  if (fields.unique_key != null) {
+    const key = readString(fields.unique_key, `${where}.unique_key`, fail);
+    if (key.length === 0 || key.length > 1024) throw fail(`${where}.unique_key must be 1 to 1024 characters`);
+    input.unique_key = key;
+  }
+  if (fields.unique_while != null) {
+    if (input.unique_key === undefined) throw fail(`${where}.unique_while needs a unique_key`);
+    if (!UNIQUE_SCOPES.includes(fields.unique_while as never)) {
+      throw fail(`${where}.unique_while must be one of ${UNIQUE_SCOPES.join(", ")}, got ${describe(fields.unique_while)}`);
+    }
+    input.unique_while = fields.unique_while as EnqueueInput["unique_while"];
+  }
+  if (fields.retry_limit != null) input.retry_limit = readInteger(fields.retry_limit, `${where}.retry_limit`, 0, INT32_MAX, fail);
+  if (fields.backoff != null) input.backoff = readBackoff(fields.backoff, `${where}.backoff`, fail);
+  if (fields.retention != null) input.retention = readRetention(fields.retention, `${where}.retention`, fail);
+  if (fields.timeout != null) input.timeout = readTimeout(fields.timeout, `${where}.timeout`, fail);
+  return input;
+}
+
+export function parseBulkEnqueue(value: unknown): EnqueueInput[] {
+  const fields = readObject(value, "request body");
+  rejectUnknownFields(fields, ["jobs"], "request body");
+  if (!Array.isArray(fields.jobs)) throw badRequest(`jobs must be an array, got ${describe(fields.jobs)}`);
+  if (fields.jobs.length === 0) throw badRequest("jobs must not be empty");
+  return fields.jobs.map((job, index) => parseEnqueueInput(job, `jobs[${index}]`));
+}
+
+const PATCH_FIELDS = ["queue", "priority", "ready_at", "retry_limit", "backoff", "retention", "timeout"] as const;
+
+/** PATCH bodies: unknown fields are 400; values that are not allowed are 422, as Zizq answers. */
+export function parsePatch(value: unknown): JobPatch {
+  const fields = readObject(value, "request body");
+  rejectUnknownFields(fields, PATCH_FIELDS, "request body");
+  const fail = unprocessable;
+  const patch: JobPatch = {};
+  if ("queue" in fields) patch.queue = validateName(fields.queue, "queue", fail);
+  if ("priority" in fields) patch.priority = readInteger(fields.priority, "priority", 0, MAX_PRIORITY, fail);
+  if ("ready_at" in fields) patch.ready_at = fields.ready_at === null ? null : readTimestamp(fields.ready_at, "ready_at", fail);
+  if ("retry_limit" in fields) {
+    patch.retry_limit = fields.retry_limit === null ? null : readInteger(fields.retry_limit, "retry_limit", 0, INT32_MAX, fail);
+  }
+  if ("backoff" in fields) patch.backoff = fields.backoff === null ? null : readBackoff(fields.backoff, "backoff", fail);
+  if ("retention" in fields) patch.retention = fields.retention === null ? null : readRetentionPatch(fields.retention, fail);
+  if ("timeout" in fields) patch.timeout = fields.timeout === null ? null : readTimeout(fields.timeout, "timeout", fail);
+  return patch;
+}
+
+function readRetentionPatch(value: unknown, fail: Fail): NonNullable<JobPatch["retention"]> {
+  const fields = readObject(value, "retention", fail);
+  rejectUnknownFields(fields, ["completed_ms", "dead_ms"], "retention");
+  const patch: NonNullable<JobPatch["retention"]> = {};
+  for (const key of ["completed_ms", "dead_ms"] as const) {
+    if (!(key in fields)) continue;
+    patch[key] = fields[key] === null ? null : readRetentionMs(fields[key], `retention.${key}`, fail);
+  }
+  return patch;
+}
+
+export function parseFailure(value: unknown): FailureInput {
+  const fields = readObject(value ?? {}, "request body");
+  rejectUnknownFields(fields, ["message", "error_type", "backtrace", "retry_at", "kill"], "request body");
+  if (fields.message === undefined) throw badRequest("message is required");
+  const failure: FailureInput = { message: readString(fields.message, "message", badRequest) };
+  if (fields.error_type != null) failure.error_type = readString(fields.error_type, "error_type", badRequest);
+  if (fields.backtrace != null) failure.backtrace = readString(fields.backtrace, "backtrace", badRequest);
+  if (fields.retry_at != null) failure.retry_at = readTimestamp(fields.retry_at, "retry_at", badRequest);
+  if (fields.kill != null) {
+    if (typeof fields.kill !== "boolean") throw badRequest(`kill must be a boolean, got ${describe(fields.kill)}`);
+    failure.kill = fields.kill;
+  }
+  return failure;
+}
+
+export function parseIdList(value: unknown): string[] {
+  const fields = readObject(value, "request body");
+  rejectUnknownFields(fields, ["ids"], "request body");
+  if (!Array.isArray(fields.ids)) throw badRequest(`ids must be an array, got ${describe(fields.ids)}`);
+  return fields.ids.map((id, index) => readString(id, `ids[${index}]`, badRequest));
+}

@@ -1,0 +1,250 @@
+import { readdirSync, readFileSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { UnavailableError, WharfError } from "../../errors.js";
+import type { Job, JobError, JobStatus } from "../../job/types.js";
+import type {
+  ChangeResult,
+  ChangeSet,
+  DeletedJob,
+  DuplicateRule,
+  InsertOutcome,
+  JobQuery,
+  PageRequest,
+  ReadyEntry,
+  SortOrder,
+  StatusCount,
+  Store,
+} from "../store.js";
+import { SQL, JOB_COLUMNS } from "./sql.js";
+import { jobToParams, rowToError, rowToJob, type ErrorRow, type JobRow } from "./rows.js";
+import { whereClause } from "./where.js";
+
+export type Durability = "buffered" | "fsync";
+
+export interface SqliteStoreOptions {
+  /** File path, or ":memory:". */
+  path: string;
+  /** buffered: a commit survives a process crash (synchronous=NORMAL); fsync: it survives power loss too (FULL). */
+  durability?: Durability;
+}
+
+interface PendingWrite {
+  run: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
+
+/**
+ * better-sqlite3 in WAL mode. Writes that arrive in the same event-loop turn
+ * are committed in one transaction (group commit); each write runs inside its
+ * own savepoint so one failing write does not undo the others.
+ */
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private pending: PendingWrite[] = [];
+  private flushScheduled = false;
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly atomically: (work: () => unknown) => unknown;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
+    this.db = new Database(options.path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma(`synchronous = ${options.durability === "buffered" ? "NORMAL" : "FULL"}`);
+    this.db.pragma("busy_timeout = 5000");
+    this.db.pragma("cache_size = -65536");
+    this.atomically = this.db.transaction((work: () => unknown) => work());
+    this.migrate();
+  }
+
+  private migrate(): void {
+    this.db.exec(SQL.createMigrationsTable);
+    const applied = new Set(this.db.prepare(SQL.appliedMigrations).pluck().all() as number[]);
+    const files = readdirSync(MIGRATIONS_DIR).filter((name) => /^\d+_.*\.sql$/.test(name)).sort();
+    for (const file of files) {
+      const version = Number.parseInt(file, 10);
+      if (applied.has(version)) continue;
+      const sql = readFileSync(`${MIGRATIONS_DIR}${file}`, "utf8");
+      this.atomically(() => {
+        this.db.exec(sql);
+        this.db.prepare(SQL.recordMigration).run(version, Date.now());
+      });
+    }
+  }
+
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  private write<T>(run: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.pending;
+    this.pending = [];
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      this.atomically(() => {
+        for (const write of batch) {
+          try {
+            outcomes.push({ ok: true, value: this.atomically(write.run) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      const failure = new UnavailableError(`store commit failed: ${(error as Error).message}`);
+      for (const write of batch) write.reject(failure);
+      return;
+    }
+    batch.forEach((write, index) => {
+      const outcome = outcomes[index]!;
+      if (outcome.ok) write.resolve(outcome.value);
+      else write.reject(asWharfError(outcome.error));
+    });
+  }
+
+  insertJobs(jobs: Job[], isDuplicate: DuplicateRule): Promise<InsertOutcome[]> {
+    return this.write(() => jobs.map((job) => this.insertOne(job, isDuplicate)));
+  }
+
+  private insertOne(job: Job, isDuplicate: DuplicateRule): InsertOutcome {
+    if (job.unique_key !== undefined) {
+      const rows = this.statement(SQL.jobsByUniqueKey).all(job.unique_key) as JobRow[];
+      const blocking = rows.map(rowToJob).find(isDuplicate);
+      if (blocking) return { job: blocking, duplicate: true };
+    }
+    this.statement(SQL.insertJob).run(jobToParams(job));
+    return { job, duplicate: false };
+  }
+
+  commit(changes: ChangeSet): Promise<ChangeResult> {
+    return this.write(() => {
+      const updated = (changes.updates ?? []).map(({ job, from }) => {
+        const { payload: _payload, type: _type, unique_key: _key, unique_while: _scope, ...params } = jobToParams(job);
+        return this.statement(SQL.updateJob).run({ ...params, from }).changes === 1;
+      });
+      for (const { jobId, error } of changes.errors ?? []) {
+        this.statement(SQL.insertError).run({
+          job_id: jobId,
+          attempt: error.attempt,
+          message: error.message,
+          error_type: error.error_type ?? null,
+          backtrace: error.backtrace ?? null,
+          dequeued_at: error.dequeued_at,
+          failed_at: error.failed_at,
+        });
+      }
+      const deleted = (changes.deletes ?? []).flatMap((id) => this.deleteOne(id));
+      return { updated, deleted };
+    });
+  }
+
+  private deleteOne(id: string): DeletedJob[] {
+    const row = this.statement(SQL.deleteJob).get(id) as DeletedJob | undefined;
+    this.statement(SQL.deleteErrorsOfJob).run(id);
+    return row ? [row] : [];
+  }
+
+  deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
+    return this.write(() => {
+      const where = whereClause(query);
+      const deleted = this.statement(`DELETE FROM jobs ${where.sql} RETURNING id, queue, status, priority`)
+        .all(...where.params) as DeletedJob[];
+      if (where.sql === "") this.statement(SQL.deleteAllErrors).run();
+      else if (deleted.length > 0) this.statement(SQL.deleteErrorsOfMissingJobs).run();
+      return deleted;
+    });
+  }
+
+  purgeDue(now: number, limit: number): Promise<DeletedJob[]> {
+    return this.write(() => {
+      const deleted = this.statement(SQL.purgeDue).all(now, limit) as DeletedJob[];
+      for (const job of deleted) this.statement(SQL.deleteErrorsOfJob).run(job.id);
+      return deleted;
+    });
+  }
+
+  async getJob(id: string): Promise<Job | undefined> {
+    const row = this.statement(SQL.jobById).get(id) as JobRow | undefined;
+    return row ? rowToJob(row) : undefined;
+  }
+
+  async getJobs(ids: readonly string[]): Promise<Job[]> {
+    if (ids.length === 0) return [];
+    return (this.statement(SQL.jobsByIds).all(JSON.stringify(ids)) as JobRow[]).map(rowToJob);
+  }
+
+  async listJobs(query: JobQuery, page: PageRequest): Promise<Job[]> {
+    const cursor = page.after === undefined ? [] : [page.order === "asc" ? "id > ?" : "id < ?"];
+    const where = whereClause(query, cursor, page.after === undefined ? [] : [page.after]);
+    const sql = `SELECT ${JOB_COLUMNS} FROM jobs ${where.sql} ORDER BY id ${page.order === "asc" ? "ASC" : "DESC"} LIMIT ?`;
+    return (this.statement(sql).all(...where.params, page.limit) as JobRow[]).map(rowToJob);
+  }
+
+  async countJobs(query: JobQuery): Promise<number> {
+    const where = whereClause(query);
+    return this.statement(`SELECT count(*) FROM jobs ${where.sql}`).pluck().get(...where.params) as number;
+  }
+
+  async countByQueueAndStatus(): Promise<StatusCount[]> {
+    return this.statement(SQL.countByQueueAndStatus).all() as StatusCount[];
+  }
+
+  async readyEntries(): Promise<ReadyEntry[]> {
+    return this.statement(SQL.readyEntries).all() as ReadyEntry[];
+  }
+
+  async jobsWithStatus(status: JobStatus, limit: number): Promise<Job[]> {
+    return (this.statement(SQL.jobsWithStatus).all(status, limit) as JobRow[]).map(rowToJob);
+  }
+
+  async dueScheduled(now: number, limit: number): Promise<Job[]> {
+    return (this.statement(SQL.dueScheduled).all(now, limit) as JobRow[]).map(rowToJob);
+  }
+
+  async nextScheduledAt(): Promise<number | undefined> {
+    const at = this.statement(SQL.nextScheduledAt).pluck().get() as number | null;
+    return at ?? undefined;
+  }
+
+  async listErrors(jobId: string, page: { afterAttempt?: number; order: SortOrder; limit: number }): Promise<JobError[]> {
+    const rows = page.order === "asc"
+      ? this.statement(SQL.errorsAsc).all(jobId, page.afterAttempt ?? 0, page.limit)
+      : this.statement(SQL.errorsDesc).all(jobId, page.afterAttempt ?? Number.MAX_SAFE_INTEGER, page.limit);
+    return (rows as ErrorRow[]).map(rowToError);
+  }
+
+  async getError(jobId: string, attempt: number): Promise<JobError | undefined> {
+    const row = this.statement(SQL.errorByAttempt).get(jobId, attempt) as ErrorRow | undefined;
+    return row ? rowToError(row) : undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.pending.length > 0) this.flush();
+    this.db.close();
+  }
+}
+
+function asWharfError(error: unknown): WharfError {
+  if (error instanceof WharfError) return error;
+  return new UnavailableError(`store write failed: ${(error as Error).message}`);
+}

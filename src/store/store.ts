@@ -1,0 +1,107 @@
+/**
+ * The seam between the engine and where jobs live. Stores persist and query;
+ * they never decide a status: every Job they are given was produced by the
+ * state machine in src/job/state.ts. The interface is internal and free to
+ * change; the conformance suite in test/store/ says what every store must do.
+ */
+import type { Job, JobError, JobStatus } from "../job/types.js";
+
+export interface NumberRange {
+  min?: number;
+  max?: number;
+}
+
+/** Conditions a store can evaluate itself; jq filters on payloads are the engine's. */
+export interface JobQuery {
+  ids?: string[];
+  queues?: string[];
+  types?: string[];
+  statuses?: JobStatus[];
+  priority?: NumberRange;
+  ready_at?: NumberRange;
+  attempts?: NumberRange;
+}
+
+export type SortOrder = "asc" | "desc";
+
+export interface PageRequest {
+  /** Exclusive cursor: ids strictly after (asc) or before (desc) this one. */
+  after?: string;
+  order: SortOrder;
+  limit: number;
+}
+
+/** A status change, applied only if the stored job still has status `from` (compare-and-set). */
+export interface JobUpdate {
+  job: Job;
+  from: JobStatus;
+}
+
+export interface FailureRecord {
+  jobId: string;
+  error: JobError;
+}
+
+/** One atomic write: everything in it commits together or not at all. */
+export interface ChangeSet {
+  updates?: JobUpdate[];
+  deletes?: string[];
+  errors?: FailureRecord[];
+}
+
+export interface ChangeResult {
+  /** Per update, in order: false when the job was gone or no longer had status `from`. */
+  updated: boolean[];
+  deleted: DeletedJob[];
+}
+
+export interface DeletedJob {
+  id: string;
+  queue: string;
+  status: JobStatus;
+  priority: number;
+}
+
+export interface InsertOutcome {
+  job: Job;
+  /** True when an existing job with the same unique key blocked the insert; `job` is that job. */
+  duplicate: boolean;
+}
+
+export type DuplicateRule = (existing: Job) => boolean;
+
+export interface ReadyEntry {
+  id: string;
+  queue: string;
+  priority: number;
+}
+
+export interface StatusCount {
+  queue: string;
+  status: JobStatus;
+  count: number;
+}
+
+export interface Store {
+  /** Inserts jobs atomically, in order. A job whose unique key matches an existing job for which `isDuplicate` holds is not inserted. */
+  insertJobs(jobs: Job[], isDuplicate: DuplicateRule): Promise<InsertOutcome[]>;
+  commit(changes: ChangeSet): Promise<ChangeResult>;
+  /** Deletes the jobs matching `query` (or every job) and their errors, returning what was deleted. */
+  deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]>;
+  /** Deletes terminal jobs whose purge_at has passed. */
+  purgeDue(now: number, limit: number): Promise<DeletedJob[]>;
+
+  getJob(id: string): Promise<Job | undefined>;
+  getJobs(ids: readonly string[]): Promise<Job[]>;
+  listJobs(query: JobQuery, page: PageRequest): Promise<Job[]>;
+  countJobs(query: JobQuery): Promise<number>;
+  countByQueueAndStatus(): Promise<StatusCount[]>;
+  readyEntries(): Promise<ReadyEntry[]>;
+  jobsWithStatus(status: JobStatus, limit: number): Promise<Job[]>;
+  dueScheduled(now: number, limit: number): Promise<Job[]>;
+  nextScheduledAt(): Promise<number | undefined>;
+  listErrors(jobId: string, page: { afterAttempt?: number; order: SortOrder; limit: number }): Promise<JobError[]>;
+  getError(jobId: string, attempt: number): Promise<JobError | undefined>;
+
+  close(): Promise<void>;
+}
