@@ -1,0 +1,204 @@
+import { UnprocessableError } from "../errors.js";
+import type { EnqueueInput, EnqueuedJob, FailureInput, Job, JobError, JobPatch, JobStatus } from "../job/types.js";
+import type { QueryValue, TakeStream, Transport } from "./transport.js";
+
+/** A range filter: an exact number, `{ min, max }` (either may be left out), or the wire form "A..B". */
+export type RangeFilter = number | string | { min?: number; max?: number };
+
+/** Which jobs a query, bulk patch or bulk delete applies to. Every condition must hold. */
+export interface JobFilter {
+  id?: string | string[];
+  queue?: string | string[];
+  type?: string | string[];
+  status?: JobStatus | JobStatus[];
+  priority?: RangeFilter;
+  ready_at?: RangeFilter;
+  attempts?: RangeFilter;
+  /** A jq expression over the payload; a job matches when it yields a truthy value. */
+  filter?: string;
+}
+
+export interface ListOptions extends JobFilter {
+  order?: "asc" | "desc";
+  /** Jobs per page fetched from the server (1-2000). */
+  pageSize?: number;
+}
+
+export interface PageLinks {
+  self: string;
+  next: string | null;
+  prev: string | null;
+}
+
+export interface JobPageResult {
+  jobs: Job[];
+  pages: PageLinks;
+}
+
+export interface TakeOptions {
+  queues?: string[];
+  /** Unacknowledged jobs the stream may hold; 0 means unlimited. Default 1. */
+  prefetch?: number;
+  workerId?: string;
+}
+
+export type JobSummary = Omit<Job, "payload">;
+
+function list(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(",") : value;
+}
+
+function range(value: RangeFilter | undefined): string | undefined {
+  if (value === undefined || typeof value === "string") return value;
+  if (typeof value === "number") return String(value);
+  return `${value.min ?? ""}..${value.max ?? ""}`;
+}
+
+function filterQuery(filter: JobFilter = {}): Record<string, QueryValue> {
+  return {
+    id: list(filter.id),
+    queue: list(filter.queue),
+    type: list(filter.type),
+    status: list(filter.status),
+    priority: range(filter.priority),
+    ready_at: range(filter.ready_at),
+    attempts: range(filter.attempts),
+    filter: filter.filter,
+  };
+}
+
+function linkQuery(link: string): Record<string, string> {
+  return Object.fromEntries(new URL(link, "http://wharf").searchParams);
+}
+
+/**
+ * The Wharf client: every endpoint of the API, typed. Works the same over
+ * HTTP (`connect`) and in-process (`open`). Errors are WharfError subclasses
+ * (NotFoundError, BadRequestError, UnavailableError, ...).
+ */
+export class Client {
+  constructor(readonly transport: Transport) {}
+
+  private async call<T>(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<T> {
+    return (await this.transport.request(method, path, query, body)).body as T;
+  }
+
+  async health(): Promise<{ status: string }> {
+    return this.call("GET", "/health");
+  }
+
+  async version(): Promise<string> {
+    return (await this.call<{ version: string }>("GET", "/version")).version;
+  }
+
+  async queues(): Promise<string[]> {
+    return (await this.call<{ queues: string[] }>("GET", "/queues")).queues;
+  }
+
+  async enqueue(job: EnqueueInput): Promise<EnqueuedJob> {
+    return this.call("POST", "/jobs", undefined, job);
+  }
+
+  /** Enqueues all or none, answering in input order. */
+  async enqueueBulk(jobs: EnqueueInput[]): Promise<EnqueuedJob[]> {
+    return (await this.call<{ jobs: EnqueuedJob[] }>("POST", "/jobs/bulk", undefined, { jobs })).jobs;
+  }
+
+  async getJob(id: string): Promise<Job> {
+    return this.call("GET", `/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** One page; pass `from` (a job id) to continue after it. */
+  async listPage(options: ListOptions & { from?: string } = {}): Promise<JobPageResult> {
+    const query = { ...filterQuery(options), order: options.order, limit: options.pageSize, from: options.from };
+    return this.call("GET", "/jobs", query);
+  }
+
+  /** Every matching job, fetching pages as the iteration goes. */
+  async *listJobs(options: ListOptions = {}): AsyncGenerator<Job> {
+    let query: Record<string, QueryValue> = { ...filterQuery(options), order: options.order, limit: options.pageSize };
+    for (;;) {
+      const page = await this.call<JobPageResult>("GET", "/jobs", query);
+      yield* page.jobs;
+      if (!page.pages.next) return;
+      query = linkQuery(page.pages.next);
+    }
+  }
+
+  async countJobs(filter: JobFilter = {}): Promise<number> {
+    return (await this.call<{ count: number }>("GET", "/jobs/count", filterQuery(filter))).count;
+  }
+
+  async patchJob(id: string, patch: JobPatch): Promise<JobSummary> {
+    return this.call("PATCH", `/jobs/${encodeURIComponent(id)}`, undefined, patch);
+  }
+
+  /** Patches every matching job that is not completed or dead; returns how many changed. */
+  async patchJobs(filter: JobFilter, patch: JobPatch): Promise<number> {
+    return (await this.call<{ patched: number }>("PATCH", "/jobs", filterQuery(filter), patch)).patched;
+  }
+
+  async deleteJob(id: string): Promise<void> {
+    await this.call("DELETE", `/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** Deletes every matching job (every job, with no filter); returns how many. */
+  async deleteJobs(filter: JobFilter = {}): Promise<number> {
+    return (await this.call<{ deleted: number }>("DELETE", "/jobs", filterQuery(filter))).deleted;
+  }
+
+  async ack(id: string): Promise<void> {
+    await this.call("POST", `/jobs/${encodeURIComponent(id)}/success`);
+  }
+
+  /** Acknowledges many jobs; those that were not in flight come back in `notFound`, the rest are done. */
+  async ackMany(ids: string[]): Promise<{ notFound: string[] }> {
+    try {
+      await this.call("POST", "/jobs/success", undefined, { ids });
+      return { notFound: [] };
+    } catch (error) {
+      if (error instanceof UnprocessableError && Array.isArray(error.details?.not_found)) {
+        return { notFound: error.details.not_found as string[] };
+      }
+      throw error;
+    }
+  }
+
+  async fail(id: string, failure: FailureInput): Promise<JobSummary> {
+    return this.call("POST", `/jobs/${encodeURIComponent(id)}/failure`, undefined, failure);
+  }
+
+  /** Extends the lease of an in-flight job. */
+  async heartbeat(id: string): Promise<{ id: string; lease_expires_at: number }> {
+    return this.call("POST", `/jobs/${encodeURIComponent(id)}/heartbeat`);
+  }
+
+  async *errors(id: string): AsyncGenerator<JobError> {
+    let query: Record<string, QueryValue> = {};
+    for (;;) {
+      const page = await this.call<{ errors: JobError[]; pages: PageLinks }>("GET", `/jobs/${encodeURIComponent(id)}/errors`, query);
+      yield* page.errors;
+      if (!page.pages.next) return;
+      query = linkQuery(page.pages.next);
+    }
+  }
+
+  async error(id: string, attempt: number): Promise<JobError> {
+    return this.call("GET", `/jobs/${encodeURIComponent(id)}/errors/${attempt}`);
+  }
+
+  /** Deletes every job. Irreversible. */
+  async reset(): Promise<void> {
+    await this.call("POST", "/reset");
+  }
+
+  /** Opens a take stream: jobs arrive as they become ready, leased to this stream until acked or failed. */
+  take(options: TakeOptions = {}): TakeStream {
+    const request = { queues: options.queues ?? [], prefetch: options.prefetch ?? 1, ...(options.workerId ? { workerId: options.workerId } : {}) };
+    return this.transport.take(request);
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}

@@ -1,0 +1,149 @@
+import http from "node:http";
+import { errorForStatus, UnavailableError, WharfError } from "../errors.js";
+import { MEDIA_TYPES, packr } from "../http/codec.js";
+import type { Job } from "../job/types.js";
+import { JobChannel, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
+
+export interface HttpTransportOptions {
+  /** Body encoding for requests and responses. MessagePack is smaller and faster to parse. */
+  format?: "json" | "msgpack";
+  /** Sockets kept open to the server, at most. */
+  maxSockets?: number;
+  /** Gives up on a request after this long, in ms. */
+  timeoutMs?: number;
+}
+
+function buildPath(path: string, query: Record<string, QueryValue> | undefined): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined) params.set(name, String(value));
+  const search = params.toString();
+  return search ? `${path}?${search}` : path;
+}
+
+/** Splits a length-prefixed MessagePack stream into values; zero-length frames are heartbeats. */
+class FrameReader {
+  private pending: Buffer = Buffer.alloc(0);
+
+  feed(chunk: Buffer): Job[] {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    const jobs: Job[] = [];
+    let offset = 0;
+    while (this.pending.length - offset >= 4) {
+      const length = this.pending.readUInt32BE(offset);
+      if (this.pending.length - offset - 4 < length) break;
+      if (length > 0) jobs.push(packr.unpack(this.pending.subarray(offset + 4, offset + 4 + length)) as Job);
+      offset += 4 + length;
+    }
+    this.pending = this.pending.subarray(offset);
+    return jobs;
+  }
+}
+
+/** Talks to a Wharf (or Zizq) server over HTTP/1.1 keep-alive connections. */
+export class HttpTransport implements Transport {
+  private readonly base: URL;
+  private readonly agent: http.Agent;
+  private readonly format: "json" | "msgpack";
+  private readonly timeoutMs: number;
+  private readonly streams = new Set<http.ClientRequest>();
+
+  constructor(baseUrl: string, options: HttpTransportOptions = {}) {
+    this.base = new URL(baseUrl);
+    if (this.base.protocol !== "http:") throw new WharfError(400, `unsupported URL ${baseUrl}: only http:// is supported`);
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
+    this.format = options.format ?? "json";
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  private encode(body: unknown): Buffer | undefined {
+    if (body === undefined) return undefined;
+    return this.format === "json" ? Buffer.from(JSON.stringify(body)) : packr.pack(body);
+  }
+
+  request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse> {
+    const payload = this.encode(body);
+    const headers: Record<string, string | number> = { accept: MEDIA_TYPES[this.format] };
+    if (payload) {
+      headers["content-type"] = MEDIA_TYPES[this.format];
+      headers["content-length"] = payload.length;
+    }
+    return new Promise((resolve, reject) => {
+      const request = http.request(
+        { host: this.base.hostname, port: this.base.port, method, path: buildPath(path, query), headers, agent: this.agent, timeout: this.timeoutMs },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on("data", (chunk: Buffer) => chunks.push(chunk));
+          response.on("error", (error) => reject(this.unreachable(error)));
+          response.on("end", () => {
+            try {
+              resolve(this.decode(response, Buffer.concat(chunks)));
+            } catch (error) {
+              reject(error);
+            }
+          });
+        },
+      );
+      request.on("timeout", () => request.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      request.on("error", (error) => reject(this.unreachable(error)));
+      request.end(payload);
+    });
+  }
+
+  private decode(response: http.IncomingMessage, bytes: Buffer): TransportResponse {
+    const status = response.statusCode ?? 0;
+    const type = response.headers["content-type"] ?? "";
+    let body: unknown;
+    if (bytes.length > 0) body = type.startsWith(MEDIA_TYPES.msgpack) ? packr.unpack(bytes) : JSON.parse(bytes.toString("utf8"));
+    if (status >= 400) {
+      const { error, ...details } = (body ?? {}) as { error?: string };
+      throw errorForStatus(status, error ?? `HTTP ${status}`, details);
+    }
+    return { status, body };
+  }
+
+  private unreachable(error: Error): WharfError {
+    return new UnavailableError(`cannot reach Wharf at ${this.base.origin}: ${error.message}`);
+  }
+
+  take(take: TakeRequest): TakeStream {
+    const channel = new JobChannel();
+    const headers: Record<string, string> = { accept: MEDIA_TYPES["msgpack-stream"] };
+    if (take.workerId) headers["worker-id"] = take.workerId;
+    const query: Record<string, QueryValue> = { prefetch: take.prefetch };
+    if (take.queues.length > 0) query.queue = take.queues.join(",");
+    const request = http.request({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers });
+    this.streams.add(request);
+    let closed = false;
+    request.on("response", (response) => {
+      if ((response.statusCode ?? 0) >= 400) {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () => {
+          const { error } = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as { error?: string };
+          channel.end(errorForStatus(response.statusCode ?? 500, error ?? "take failed"));
+        });
+        return;
+      }
+      const frames = new FrameReader();
+      response.on("data", (chunk: Buffer) => channel.push(frames.feed(chunk)));
+      response.on("end", () => channel.end(closed ? undefined : new UnavailableError("take stream ended by the server")));
+      response.on("error", (error) => channel.end(closed ? undefined : this.unreachable(error)));
+    });
+    request.on("error", (error) => channel.end(closed ? undefined : this.unreachable(error)));
+    request.on("close", () => this.streams.delete(request));
+    request.end();
+    return {
+      [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
+      close: () => {
+        closed = true;
+        channel.end();
+        request.destroy();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const stream of this.streams) stream.destroy();
+    this.agent.destroy();
+  }
+}

@@ -1,0 +1,42 @@
+import type { Engine } from "../engine/engine.js";
+import { handleApi } from "../http/api.js";
+import { JobChannel, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
+
+function toSearchParams(query: Record<string, QueryValue> | undefined): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined) params.set(name, String(value));
+  return params;
+}
+
+/**
+ * Runs the API against an engine in this process: the same handlers the HTTP
+ * server uses, with no sockets or encoding. Values cross by copy, so callers
+ * can never reach into the engine's own objects.
+ */
+export class LocalTransport implements Transport {
+  constructor(private readonly engine: Engine, private readonly closeEngine: boolean) {}
+
+  async request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse> {
+    const request = { method, path, query: toSearchParams(query), body: body === undefined ? undefined : structuredClone(body) };
+    const response = await handleApi(this.engine, request);
+    if (response.kind !== "body") throw new Error(`${method} ${path} answered with a stream; use take()`);
+    return { status: response.status, body: response.body === undefined ? undefined : structuredClone(response.body) };
+  }
+
+  take(request: TakeRequest): TakeStream {
+    const channel = new JobChannel();
+    const options = { queues: request.queues, prefetch: request.prefetch, ...(request.workerId ? { workerId: request.workerId } : {}) };
+    const subscription = this.engine.take(options, (jobs) => channel.push(structuredClone(jobs)));
+    return {
+      [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
+      close: () => {
+        channel.end();
+        void subscription.close();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closeEngine) await this.engine.close();
+  }
+}

@@ -1,0 +1,82 @@
+import type { Job } from "../job/types.js";
+
+export type QueryValue = string | number | undefined;
+
+export interface TransportResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface TakeRequest {
+  queues: string[];
+  prefetch: number;
+  workerId?: string;
+}
+
+/** Jobs leased to one take stream, in order; iteration ends when the stream closes or breaks. */
+export interface TakeStream extends AsyncIterable<Job> {
+  close(): void;
+}
+
+/**
+ * How a Client reaches an engine: over HTTP, or in-process. Both speak the
+ * same API (paths, query parameters, bodies); errors arrive as WharfErrors.
+ */
+export interface Transport {
+  request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse>;
+  take(request: TakeRequest): TakeStream;
+  close(): Promise<void>;
+}
+
+/** A push-to-pull queue behind a TakeStream. */
+export class JobChannel implements AsyncIterable<Job> {
+  private readonly buffered: Job[] = [];
+  private waiting: ((result: IteratorResult<Job>) => void) | undefined;
+  private failWaiting: ((error: unknown) => void) | undefined;
+  private ended = false;
+  private failure: unknown;
+
+  push(jobs: Job[]): void {
+    if (this.ended) return;
+    for (const job of jobs) {
+      if (this.waiting) {
+        const resolve = this.waiting;
+        this.waiting = undefined;
+        this.failWaiting = undefined;
+        resolve({ value: job, done: false });
+      } else {
+        this.buffered.push(job);
+      }
+    }
+  }
+
+  /** Ends iteration, with an error when the stream broke rather than was closed. */
+  end(error?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.failure = error;
+    if (this.waiting) {
+      const [resolve, reject] = [this.waiting, this.failWaiting!];
+      this.waiting = undefined;
+      this.failWaiting = undefined;
+      if (error === undefined) resolve({ value: undefined, done: true });
+      else reject(error);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Job> {
+    return {
+      next: () => {
+        const job = this.buffered.shift();
+        if (job) return Promise.resolve({ value: job, done: false });
+        if (this.ended) {
+          return this.failure === undefined ? Promise.resolve({ value: undefined, done: true }) : Promise.reject(this.failure);
+        }
+        return new Promise((resolve, reject) => {
+          this.waiting = resolve;
+          this.failWaiting = reject;
+        });
+      },
+    };
+  }
+}

@@ -1,0 +1,35 @@
+/** Wharf's public API: the Client and Worker, the in-process engine, the server, and the error classes. */
+import { Client } from "./client/client.js";
+import { HttpTransport, type HttpTransportOptions } from "./client/http-transport.js";
+import { LocalTransport } from "./client/local-transport.js";
+import { Engine, type EngineOptions } from "./engine/engine.js";
+import { openStore, type StoreLocation } from "./store/open.js";
+
+export { Client } from "./client/client.js";
+export type { JobFilter, ListOptions, JobPageResult, PageLinks, RangeFilter, TakeOptions, JobSummary } from "./client/client.js";
+export { Worker, RetryAtError, KillJobError } from "./client/worker.js";
+export type { WorkerOptions, JobHandler, JobContext, Middleware } from "./client/worker.js";
+export type { TakeStream } from "./client/transport.js";
+export { startServer } from "./http/server.js";
+export type { ServerOptions, WharfServer } from "./http/server.js";
+export { ManualClock, systemClock } from "./engine/clock.js";
+export type { Clock } from "./engine/clock.js";
+export * from "./errors.js";
+export type {
+  Job, JobStatus, EnqueueInput, EnqueuedJob, JobPatch, FailureInput, JobError, Backoff, Retention, UniqueWhile, JsonValue,
+} from "./job/types.js";
+
+/** Connects to a Wharf server over HTTP. */
+export function connect(url: string, options?: HttpTransportOptions): Client {
+  return new Client(new HttpTransport(url, options));
+}
+
+export interface OpenOptions extends StoreLocation, Omit<EngineOptions, "store"> {}
+
+/** Runs the engine in this process on a store (`sqlite:./wharf.db` by default) and returns a Client for it. */
+export async function open(options: OpenOptions = {}): Promise<Client> {
+  const { store, dataDir, durability, ...engineOptions } = options;
+  const location = { store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability };
+  const engine = await Engine.open({ ...engineOptions, store: openStore(location) });
+  return new Client(new LocalTransport(engine, true));
+}

@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ManualClock } from "../../src/engine/clock.js";
+import { startServer, type ServerOptions, type WharfServer } from "../../src/http/server.js";
+import { packr } from "../../src/http/codec.js";
+
+export interface TestServer {
+  url: string;
+  server: WharfServer;
+  clock: ManualClock;
+  dataDir: string;
+  /** Stops the server (the data dir stays, so a restart can reopen it). */
+  stop(): Promise<void>;
+  /** Stops the server and removes its data dir. */
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = "wharf-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A real server on a free loopback port, on its own SQLite file, driven by a ManualClock. */
+export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? tempDir();
+  const clock = (options.clock as ManualClock | undefined) ?? new ManualClock(Date.now());
+  const server = await startServer({ host: "127.0.0.1", port: 0, durability: "buffered", log: () => {}, ...options, dataDir, clock });
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await server.close();
+  };
+  return {
+    url: server.url,
+    server,
+    clock,
+    dataDir,
+    stop,
+    async close() {
+      await stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Format = "json" | "msgpack";
+
+export interface ApiCall {
+  body?: unknown;
+  /** Encoding of the request body and of the requested response. */
+  format?: Format;
+  headers?: Record<string, string>;
+  /** Raw bytes to send as the body instead of encoding `body`. */
+  raw?: Buffer | string;
+}
+
+export interface ApiResult {
+  status: number;
+  headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests index freely into decoded bodies
+  body: any;
+}
+
+const MEDIA = { json: "application/json", msgpack: "application/msgpack" } as const;
+
+/** One HTTP request to the server; the response body is decoded by its Content-Type. */
+export async function api(baseUrl: string, method: string, path: string, call: ApiCall = {}): Promise<ApiResult> {
+  const format = call.format ?? "json";
+  const headers: Record<string, string> = { accept: MEDIA[format], ...call.headers };
+  let body: Buffer | string | undefined = call.raw;
+  if (body === undefined && call.body !== undefined) {
+    body = format === "json" ? JSON.stringify(call.body) : packr.pack(call.body);
+  }
+  if (body !== undefined && headers["content-type"] === undefined) headers["content-type"] = MEDIA[format];
+  const response = await fetch(baseUrl + path, { method, headers, body });
+  const bytes = Buffer.from(await response.arrayBuffer());
+  const type = response.headers.get("content-type") ?? "";
+  let decoded: unknown = undefined;
+  if (bytes.length > 0) {
+    if (type.startsWith("application/msgpack")) decoded = packr.unpack(bytes);
+    else if (type.startsWith("application/json")) decoded = JSON.parse(bytes.toString("utf8"));
+    else decoded = bytes.toString("utf8");
+  }
+  return { status: response.status, headers: response.headers, body: decoded };
+}
+
+/** Polls `check` until it returns a value that is not undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000, what = "condition"): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Random names keep tests independent even when they share a server. */
+export function uniqueName(prefix = "q"): string {
+  return `${prefix}-${Math.random().toString(36).slice(2, 10)}`;
+}
