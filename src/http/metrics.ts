@@ -26,7 +26,7 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
-    const metrics = this;
+    const engine = (): Engine | undefined => this.engine;
     new Gauge({
       name: "wharf_jobs",
       help: "Jobs by queue and status",
@@ -34,7 +34,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const { queue, status, count } of metrics.engine?.statusCounts() ?? []) this.set({ queue, status }, count);
+        for (const { queue, status, count } of engine()?.statusCounts() ?? []) this.set({ queue, status }, count);
       },
     });
     new Gauge({
@@ -42,7 +42,7 @@ export class Metrics {
       help: "Jobs leased to workers right now",
       registers,
       collect() {
-        this.set(metrics.engine?.inFlightCount ?? 0);
+        this.set(engine()?.inFlightCount ?? 0);
       },
     });
     new Gauge({
@@ -50,7 +50,7 @@ export class Metrics {
       help: "Open take streams",
       registers,
       collect() {
-        this.set(metrics.engine?.takeStreamCount ?? 0);
+        this.set(engine()?.takeStreamCount ?? 0);
       },
     });
     this.observer = {
