@@ -58,15 +58,4 @@ export class ReadyIndex {
     if (tree.size === 0) this.queues.delete(bestQueue);
     return { id, queue: bestQueue, priority: Number.parseInt(bestKey.slice(0, 5), 10) };
   }
-
-  hasReady(queues: ReadonlySet<string> | null): boolean {
-    if (queues === null) return this.total > 0;
-    for (const queue of queues) if (this.queues.has(queue)) return true;
-    return false;
-  }
-
-  clear(): void {
-    this.queues.clear();
-    this.total = 0;
-  }
 }

@@ -31,8 +31,4 @@ export class StatusCounts {
     }
     return result;
   }
-
-  clear(): void {
-    this.byQueue.clear();
-  }
 }

@@ -11,7 +11,7 @@ import { parseBulkEnqueue, parseEnqueueInput, parseFailure, parseIdList, parsePa
 import type { Job } from "../job/types.js";
 import type { InsertOutcome } from "../store/store.js";
 import { VERSION } from "../version.js";
-import { PAGE_PARAMS, pageLink, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
+import { PAGE_PARAMS, pageLinks, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
 
 export interface ApiRequest {
   method: string;
@@ -91,15 +91,7 @@ const listJobs: Handler = async (engine, request) => {
   const result = await engine.listJobs(selection, { after: page.from, order: page.order, limit: page.limit });
   const first = result.jobs[0]?.id;
   const last = result.jobs[result.jobs.length - 1]?.id;
-  const reverse = page.order === "asc" ? "desc" : "asc";
-  return ok({
-    jobs: result.jobs,
-    pages: {
-      self: pageLink("/jobs", page, page.from, page.order, request.query),
-      next: result.more && last !== undefined ? pageLink("/jobs", page, last, page.order, request.query) : null,
-      prev: page.from !== undefined && first !== undefined ? pageLink("/jobs", page, first, reverse, request.query) : null,
-    },
-  });
+  return ok({ jobs: result.jobs, pages: pageLinks("/jobs", page, first, last, result.more, request.query) });
 };
 
 const countJobs: Handler = async (engine, request) => {
@@ -173,18 +165,10 @@ const listErrors: Handler = async (engine, request, [id]) => {
   const after = page.from === undefined ? undefined : Number(page.from);
   if (after !== undefined && !Number.isInteger(after)) throw new BadRequestError(`from must be an attempt number, got "${page.from}"`);
   const result = await engine.listErrors(id!, { afterAttempt: after, order: page.order, limit: page.limit });
-  const path = `/jobs/${id}/errors`;
   const first = result.errors[0]?.attempt;
   const last = result.errors[result.errors.length - 1]?.attempt;
-  const reverse = page.order === "asc" ? "desc" : "asc";
-  return ok({
-    errors: result.errors,
-    pages: {
-      self: pageLink(path, page, page.from, page.order, new URLSearchParams()),
-      next: result.more && last !== undefined ? pageLink(path, page, String(last), page.order, new URLSearchParams()) : null,
-      prev: page.from !== undefined && first !== undefined ? pageLink(path, page, String(first), reverse, new URLSearchParams()) : null,
-    },
-  });
+  const links = pageLinks(`/jobs/${id}/errors`, page, first?.toString(), last?.toString(), result.more, new URLSearchParams());
+  return ok({ errors: result.errors, pages: links });
 };
 
 const getError: Handler = async (engine, request, [id, attempt]) => {

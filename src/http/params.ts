@@ -110,7 +110,7 @@ export function readPage(params: QueryParams, maxLimit: number, defaultLimit: nu
 }
 
 /** A page link: the path plus the page and selection parameters, in a stable order. */
-export function pageLink(path: string, page: PageParams, from: string | undefined, order: SortOrder, raw: URLSearchParams): string {
+function pageLink(path: string, page: PageParams, from: string | undefined, order: SortOrder, raw: URLSearchParams): string {
   const parts: string[] = [];
   if (from !== undefined) parts.push(`from=${encodeURIComponent(from)}`);
   parts.push(`order=${order}`, `limit=${page.limit}`);
@@ -119,4 +119,20 @@ export function pageLink(path: string, page: PageParams, from: string | undefine
     if (value !== null) parts.push(`${name}=${encodeURIComponent(value)}`);
   }
   return `${path}?${parts.join("&")}`;
+}
+
+export interface PageLinks {
+  self: string;
+  next: string | null;
+  prev: string | null;
+}
+
+/** self, next (after the last item, when more match) and prev (before the first, when this page was reached by a cursor). */
+export function pageLinks(path: string, page: PageParams, first: string | undefined, last: string | undefined, more: boolean, raw: URLSearchParams): PageLinks {
+  const reverse = page.order === "asc" ? "desc" : "asc";
+  return {
+    self: pageLink(path, page, page.from, page.order, raw),
+    next: more && last !== undefined ? pageLink(path, page, last, page.order, raw) : null,
+    prev: page.from !== undefined && first !== undefined ? pageLink(path, page, first, reverse, raw) : null,
+  };
 }
