@@ -79,6 +79,9 @@ export class UnavailableError extends WharfError {
   }
 }
 
+/** The server could not be reached at all: no HTTP exchange happened. Retryable. */
+export class ServerUnreachableError extends UnavailableError {}
+
 export class IllegalTransitionError extends UnprocessableError {}
 
 export function errorForStatus(status: number, message: string, details?: Record<string, unknown>): WharfError {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { connect, type Client, type JobFilter } from "../index.js";
-import { WharfError } from "../errors.js";
+import { ServerUnreachableError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions } from "../http/server.js";
 import type { EnqueueInput, Job, JobStatus, UniqueWhile } from "../job/types.js";
 import { VERSION } from "../version.js";
@@ -73,7 +73,12 @@ function timestamp(value: string | undefined, name: string): number | undefined 
 }
 
 function client(url: string | undefined): Client {
-  return connect(url ?? process.env.WHARF_URL ?? "http://127.0.0.1:7890");
+  const target = url || process.env.WHARF_URL || "http://127.0.0.1:7890";
+  try {
+    return connect(target);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 function print(value: unknown): void {
@@ -193,11 +198,20 @@ async function* targets(wharf: Client, ids: string[], filter: JobFilter, all: bo
 /** Runs a scheduled or ready job now; a dead job is enqueued afresh (same queue, type, payload and options) and the dead copy removed. */
 async function retryJob(wharf: Client, job: Job): Promise<unknown> {
   if (job.status === "scheduled" || job.status === "ready") return wharf.patchJob(job.id, { ready_at: null });
-  if (job.status !== "dead") throw new UsageError(`job ${job.id} is ${job.status}; only scheduled, ready and dead jobs can be retried`);
+  if (job.status !== "dead") throw new WharfError(422, `job ${job.id} is ${job.status}; only scheduled, ready and dead jobs can be retried`);
   const { id: _id, status: _status, attempts: _attempts, ready_at: _readyAt, dequeued_at: _d, failed_at: _f, completed_at: _c, purge_at: _p, ...input } = job;
   const fresh = await wharf.enqueue(input);
+  if (!(fresh.duplicate && fresh.id === job.id)) {
+    await wharf.deleteJob(job.id);
+    return { retried: job.id, as: fresh };
+  }
+  // The dead job's own unique key (unique_while "exists") blocks its copy: remove it first, then enqueue.
   await wharf.deleteJob(job.id);
-  return { retried: job.id, as: fresh };
+  try {
+    return { retried: job.id, as: await wharf.enqueue(input) };
+  } catch (error) {
+    throw new Error(`dead job ${job.id} was deleted but its copy could not be enqueued (${(error as Error).message}); job: ${JSON.stringify(input)}`, { cause: error });
+  }
 }
 
 async function jobs(args: string[]): Promise<void> {
@@ -278,6 +292,10 @@ async function main(argv: string[]): Promise<number> {
     if (error instanceof UsageError) {
       process.stderr.write(`wharf: ${error.message}\n\n${USAGE}`);
       return 2;
+    }
+    if (error instanceof ServerUnreachableError) {
+      process.stderr.write(`wharf: ${error.message}\n`);
+      return 1;
     }
     if (error instanceof WharfError) {
       process.stderr.write(`wharf: ${error.message} (HTTP ${error.status})\n`);

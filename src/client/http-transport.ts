@@ -1,5 +1,5 @@
 import http from "node:http";
-import { errorForStatus, UnavailableError, WharfError } from "../errors.js";
+import { errorForStatus, ServerUnreachableError, UnavailableError, WharfError } from "../errors.js";
 import { MEDIA_TYPES, packr } from "../http/codec.js";
 import type { Job } from "../job/types.js";
 import { JobChannel, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
@@ -48,6 +48,7 @@ export class HttpTransport implements Transport {
   private readonly streams = new Set<http.ClientRequest>();
 
   constructor(baseUrl: string, options: HttpTransportOptions = {}) {
+    if (!URL.canParse(baseUrl)) throw new WharfError(400, `invalid server URL "${baseUrl}"`);
     this.base = new URL(baseUrl);
     if (this.base.protocol !== "http:") throw new WharfError(400, `unsupported URL ${baseUrl}: only http:// is supported`);
     this.agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
@@ -102,7 +103,7 @@ export class HttpTransport implements Transport {
   }
 
   private unreachable(error: Error): WharfError {
-    return new UnavailableError(`cannot reach Wharf at ${this.base.origin}: ${error.message}`);
+    return new ServerUnreachableError(`cannot reach Wharf at ${this.base.origin}: ${error.message}`);
   }
 
   take(take: TakeRequest): TakeStream {

@@ -1,0 +1,598 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import { rmSync } from "node:fs";
+import { after, afterEach, before, describe, it } from "node:test";
+import { api, startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
+import { jsonLines, killAllChildren, runCli, spawnServer, type CliResult } from "../helpers/cli.js";
+import { openTake } from "../helpers/take.js";
+import type { Job } from "../../src/job/types.js";
+
+type Printed = Record<string, unknown>;
+
+function describeRun(result: CliResult): string {
+  return `exit ${result.code}${result.signal ? ` (${result.signal})` : ""}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+}
+
+/** Asserts a successful run and returns its stdout, one parsed JSON value per line. */
+function ok(result: CliResult): Printed[] {
+  assert.equal(result.code, 0, describeRun(result));
+  assert.equal(result.stderr, "", describeRun(result));
+  return jsonLines(result.stdout) as Printed[];
+}
+
+/** Asserts a successful run that printed exactly one JSON line, and returns it. */
+function one(result: CliResult): Printed {
+  const lines = ok(result);
+  assert.equal(lines.length, 1, describeRun(result));
+  return lines[0]!;
+}
+
+function failed(result: CliResult, code: number, pattern: RegExp): void {
+  assert.equal(result.code, code, describeRun(result));
+  assert.match(result.stderr, pattern, describeRun(result));
+  assert.equal(result.stdout, "", describeRun(result));
+}
+
+/** A port on loopback that nothing listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+after(killAllChildren);
+
+describe("wharf CLI against a running server", () => {
+  let server: TestServer;
+  let url: string;
+  const wharf = (...args: string[]): Promise<CliResult> => runCli([...args, "--url", url]);
+
+  before(async () => {
+    server = await startTestServer();
+    url = server.url;
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  describe("health and connection", () => {
+    it("wharf health prints {\"status\":\"ok\"}", async () => {
+      const result = await wharf("health");
+      assert.deepEqual(one(result), { status: "ok" });
+      assert.equal(result.stdout, '{"status":"ok"}\n');
+    });
+
+    it("WHARF_URL is used when --url is not given", async () => {
+      assert.deepEqual(one(await runCli(["health"], { env: { WHARF_URL: url } })), { status: "ok" });
+      const queue = uniqueName("env");
+      const job = one(await runCli(["enqueue", queue, "t", "{}"], { env: { WHARF_URL: url } }));
+      assert.equal(job.queue, queue);
+      assert.equal((await api(url, "GET", `/jobs/${job.id}`)).status, 200);
+    });
+
+    it("a malformed or non-http URL is a non-zero exit with a message", async () => {
+      const malformed = await runCli(["health", "--url", "not a url"]);
+      assert.notEqual(malformed.code, 0, describeRun(malformed));
+      assert.match(malformed.stderr, /URL/, describeRun(malformed));
+      const https = await runCli(["health", "--url", "https://127.0.0.1:1"]);
+      assert.notEqual(https.code, 0, describeRun(https));
+      assert.match(https.stderr, /only http:\/\/ is supported/, describeRun(https));
+    });
+
+    it("--url wins over WHARF_URL", async () => {
+      const port = await closedPort();
+      const result = await runCli(["health", "--url", url], { env: { WHARF_URL: `http://127.0.0.1:${port}` } });
+      assert.deepEqual(one(result), { status: "ok" });
+    });
+
+    it("an unreachable server is a non-zero exit with a message naming the address", async () => {
+      const port = await closedPort();
+      const started = Date.now();
+      const viaFlag = await runCli(["health", "--url", `http://127.0.0.1:${port}`]);
+      assert.notEqual(viaFlag.code, 0, describeRun(viaFlag));
+      assert.equal(viaFlag.stdout, "");
+      assert.match(viaFlag.stderr, /cannot reach/i, describeRun(viaFlag));
+      assert.ok(viaFlag.stderr.includes(`127.0.0.1:${port}`), describeRun(viaFlag));
+      assert.match(viaFlag.stderr, /ECONNREFUSED/, describeRun(viaFlag));
+      assert.ok(Date.now() - started < 10_000, "gave up promptly");
+
+      const viaEnv = await runCli(["jobs", "list"], { env: { WHARF_URL: `http://127.0.0.1:${port}` } });
+      assert.notEqual(viaEnv.code, 0, describeRun(viaEnv));
+      assert.ok(viaEnv.stderr.includes(`127.0.0.1:${port}`), describeRun(viaEnv));
+    });
+  });
+
+  describe("enqueue", () => {
+    it("creates a job with every option, visible through jobs get and the HTTP API", async () => {
+      const queue = uniqueName("enq");
+      const readyAt = server.clock.now() + 3_600_000;
+      const payload = { user: 42, tags: ["a", "b"], nested: { ok: true, none: null }, text: "héllo \"quoted\"" };
+      const printed = one(
+        await wharf(
+          "enqueue", queue, "send_email", JSON.stringify(payload),
+          "--priority", "7",
+          "--ready-at", String(readyAt),
+          "--unique-key", `key-${queue}`,
+          "--unique-while", "active",
+          "--retry-limit", "4",
+          "--timeout", "12.5",
+        ),
+      );
+      assert.equal(typeof printed.id, "string");
+      assert.equal(printed.duplicate, false);
+      assert.equal(printed.status, "scheduled");
+      const id = printed.id as string;
+
+      const expected = {
+        id,
+        queue,
+        type: "send_email",
+        priority: 7,
+        status: "scheduled",
+        payload,
+        ready_at: readyAt,
+        attempts: 0,
+        unique_key: `key-${queue}`,
+        unique_while: "active",
+        retry_limit: 4,
+        timeout: 12.5,
+      };
+      const viaCli = one(await wharf("jobs", "get", id));
+      assert.deepEqual(viaCli, expected);
+      const viaHttp = await api(url, "GET", `/jobs/${id}`);
+      assert.equal(viaHttp.status, 200);
+      assert.deepEqual(viaHttp.body, expected);
+    });
+
+    it("--ready-at accepts ISO-8601 (UTC and with an offset) as well as milliseconds", async () => {
+      const queue = uniqueName("iso");
+      const utc = one(await wharf("enqueue", queue, "t", "1", "--ready-at", "2100-01-02T03:04:05.678Z"));
+      assert.equal(utc.ready_at, Date.UTC(2100, 0, 2, 3, 4, 5, 678));
+      assert.equal(utc.status, "scheduled");
+      const offset = one(await wharf("enqueue", queue, "t", "2", "--ready-at", "2100-01-02T05:04:05+02:00"));
+      assert.equal(offset.ready_at, Date.UTC(2100, 0, 2, 3, 4, 5));
+      const past = one(await wharf("enqueue", queue, "t", "3", "--ready-at", "2001-09-09T01:46:40Z"));
+      assert.equal(past.ready_at, 1_000_000_000_000);
+      assert.equal(past.status, "ready");
+      const millis = one(await wharf("enqueue", queue, "t", "4", "--ready-at", "4102542245678"));
+      assert.equal(millis.ready_at, 4102542245678);
+      for (const job of [utc, offset, past, millis]) {
+        const stored = await api(url, "GET", `/jobs/${job.id}`);
+        assert.equal(stored.body.ready_at, job.ready_at);
+        assert.equal(stored.body.status, job.status);
+      }
+    });
+
+    it("without options the job is ready at default priority, and any JSON value is a payload", async () => {
+      const queue = uniqueName("plain");
+      for (const payloadText of ['"a string"', "[1,2,3]", "null", "3.25", '{"x":{"y":[true,false]}}']) {
+        const job = one(await wharf("enqueue", queue, "t", payloadText));
+        assert.equal(job.status, "ready");
+        assert.equal(job.priority, 32768);
+        assert.equal(job.attempts, 0);
+        assert.equal(job.unique_key, undefined);
+        const stored = await api(url, "GET", `/jobs/${job.id}`);
+        assert.deepEqual(stored.body.payload, JSON.parse(payloadText));
+      }
+    });
+
+    it("a second enqueue with the same unique key reports the existing job as a duplicate", async () => {
+      const queue = uniqueName("uniq");
+      const first = one(await wharf("enqueue", queue, "t", "{}", "--unique-key", "same"));
+      const second = one(await wharf("enqueue", queue, "t", '{"other":1}', "--unique-key", "same"));
+      assert.equal(first.duplicate, false);
+      assert.equal(second.duplicate, true);
+      assert.equal(second.id, first.id);
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}`)).body.count, 1);
+    });
+  });
+
+  describe("jobs list and count", () => {
+    const queue = uniqueName("list");
+    const other = uniqueName("other");
+    const ids: string[] = [];
+    let scheduledId = "";
+    let otherId = "";
+
+    before(async () => {
+      // Five ready jobs (priorities 1..5, types alternating) plus one scheduled job in `queue`, one job in `other`.
+      const created = await api(url, "POST", "/jobs/bulk", {
+        body: {
+          jobs: [1, 2, 3, 4, 5].map((n) => ({
+            queue,
+            type: n % 2 === 0 ? "even" : "odd",
+            priority: n,
+            payload: { n, tag: n <= 2 ? "low" : "high" },
+          })),
+        },
+      });
+      assert.equal(created.status, 201);
+      ids.push(...(created.body.jobs as Job[]).map((job) => job.id));
+      const later = await api(url, "POST", "/jobs", {
+        body: { queue, type: "odd", priority: 9, payload: { n: 9 }, ready_at: server.clock.now() + 60_000 },
+      });
+      scheduledId = later.body.id;
+      otherId = (await api(url, "POST", "/jobs", { body: { queue: other, type: "odd", priority: 3, payload: { n: 3 } } })).body.id;
+    });
+
+    const list = async (...args: string[]): Promise<Job[]> => (ok(await wharf("jobs", "list", ...args)) as unknown) as Job[];
+    const idsOf = (jobs: Job[]): string[] => jobs.map((job) => job.id);
+
+    it("prints one full JSON job per line, oldest first", async () => {
+      const result = await wharf("jobs", "list", "--queue", queue);
+      const lines = result.stdout.trimEnd().split("\n");
+      assert.equal(lines.length, 6, describeRun(result));
+      const jobs = lines.map((line) => JSON.parse(line) as Job);
+      assert.deepEqual(idsOf(jobs), [...ids, scheduledId]);
+      assert.deepEqual(jobs[0]!.payload, { n: 1, tag: "low" });
+      for (const job of jobs) assert.equal(job.queue, queue);
+      const stored = await api(url, "GET", `/jobs/${ids[2]}`);
+      assert.deepEqual(jobs[2], stored.body);
+    });
+
+    it("filters by status, type, priority range, id and several queues", async () => {
+      assert.deepEqual(idsOf(await list("--queue", queue, "--status", "scheduled")), [scheduledId]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--status", "ready,scheduled")), [...ids, scheduledId]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--type", "even")), [ids[1], ids[3]]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--priority", "2..4")), [ids[1], ids[2], ids[3]]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--priority", "..2")), [ids[0], ids[1]]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--priority", "5..")), [ids[4], scheduledId]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--priority", "3")), [ids[2]]);
+      assert.deepEqual(idsOf(await list("--queue", `${queue},${other}`, "--priority", "3")), [ids[2], otherId]);
+      assert.deepEqual(idsOf(await list("--id", `${ids[4]},${otherId}`)), [ids[4], otherId]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--ready-at", `${server.clock.now() + 1}..`)), [scheduledId]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--attempts", "1..")), []);
+    });
+
+    it("--filter applies a jq expression to the payload", async () => {
+      assert.deepEqual(idsOf(await list("--queue", queue, "--filter", ".n > 3")), [ids[3], ids[4], scheduledId]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--filter", '.tag == "low"')), [ids[0], ids[1]]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--type", "odd", "--filter", ".n >= 3")), [ids[2], ids[4], scheduledId]);
+    });
+
+    it("--limit caps the output and --order desc reverses it", async () => {
+      assert.deepEqual(idsOf(await list("--queue", queue, "--limit", "2")), [ids[0], ids[1]]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--limit", "1")), [ids[0]]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--order", "desc")), [...ids, scheduledId].reverse());
+      assert.deepEqual(idsOf(await list("--queue", queue, "--order", "desc", "--limit", "2")), [scheduledId, ids[4]]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--order", "asc", "--limit", "3")), ids.slice(0, 3));
+      assert.deepEqual(idsOf(await list("--queue", queue, "--limit", "100")), [...ids, scheduledId]);
+      assert.deepEqual(await list("--queue", uniqueName("empty")), []);
+    });
+
+    it("lists 50 jobs by default and pages through the server for a larger --limit", async () => {
+      const many = uniqueName("many");
+      const created = await api(url, "POST", "/jobs/bulk", {
+        body: { jobs: Array.from({ length: 60 }, (_, n) => ({ queue: many, type: "t", payload: n })) },
+      });
+      const all = (created.body.jobs as Job[]).map((job) => job.id);
+      assert.deepEqual(idsOf(await list("--queue", many)), all.slice(0, 50));
+      assert.deepEqual(idsOf(await list("--queue", many, "--limit", "55")), all.slice(0, 55));
+      assert.deepEqual(idsOf(await list("--queue", many, "--limit", "1000")), all);
+      assert.deepEqual(idsOf(await list("--queue", many, "--limit", "5", "--order", "desc")), all.slice(55).reverse());
+    });
+
+    it("jobs count prints {\"count\":N} for the same filters", async () => {
+      const count = async (...args: string[]): Promise<unknown> => one(await wharf("jobs", "count", ...args)).count;
+      assert.equal(await count("--queue", queue), 6);
+      assert.equal(await count("--queue", queue, "--status", "ready"), 5);
+      assert.equal(await count("--queue", queue, "--type", "even"), 2);
+      assert.equal(await count("--queue", queue, "--priority", "2..4"), 3);
+      assert.equal(await count("--queue", queue, "--filter", ".n > 3"), 3);
+      assert.equal(await count("--queue", `${queue},${other}`), 7);
+      assert.equal(await count("--queue", uniqueName("none")), 0);
+      const httpCount = await api(url, "GET", "/jobs/count");
+      assert.equal(await count(), httpCount.body.count);
+    });
+  });
+
+  describe("jobs delete", () => {
+    it("deletes jobs by id and reports each", async () => {
+      const queue = uniqueName("del");
+      const a = one(await wharf("enqueue", queue, "t", "1")).id as string;
+      const b = one(await wharf("enqueue", queue, "t", "2")).id as string;
+      const c = one(await wharf("enqueue", queue, "t", "3")).id as string;
+      assert.deepEqual(one(await wharf("jobs", "delete", a)), { deleted: a });
+      assert.equal((await api(url, "GET", `/jobs/${a}`)).status, 404);
+      assert.deepEqual(ok(await wharf("jobs", "delete", b, c)), [{ deleted: b }, { deleted: c }]);
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}`)).body.count, 0);
+    });
+
+    it("--queue q --all deletes every match and nothing else", async () => {
+      const queue = uniqueName("delall");
+      const keep = uniqueName("keep");
+      await api(url, "POST", "/jobs/bulk", { body: { jobs: Array.from({ length: 7 }, (_, n) => ({ queue, type: "t", payload: n })) } });
+      await api(url, "POST", "/jobs", { body: { queue, type: "t", payload: "later", ready_at: server.clock.now() + 60_000 } });
+      const kept = (await api(url, "POST", "/jobs", { body: { queue: keep, type: "t", payload: 1 } })).body.id;
+      assert.deepEqual(one(await wharf("jobs", "delete", "--queue", queue, "--all")), { deleted: 8 });
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}`)).body.count, 0);
+      assert.equal((await api(url, "GET", `/jobs/${kept}`)).status, 200);
+      assert.deepEqual(one(await wharf("jobs", "delete", "--queue", queue, "--all")), { deleted: 0 });
+    });
+
+    it("filters without --all, or ids together with --all, are refused and delete nothing", async () => {
+      const queue = uniqueName("guard");
+      const id = one(await wharf("enqueue", queue, "t", "1")).id as string;
+      failed(await wharf("jobs", "delete", "--queue", queue), 2, /--all/);
+      failed(await wharf("jobs", "delete", id, "--all"), 2, /not both/);
+      failed(await wharf("jobs", "delete", id, "--queue", queue), 2, /not both/);
+      assert.equal((await api(url, "GET", `/jobs/${id}`)).status, 200);
+    });
+  });
+
+  describe("jobs retry", () => {
+    it("makes a scheduled job ready now", async () => {
+      const queue = uniqueName("retry");
+      const readyAt = server.clock.now() + 3_600_000;
+      const id = one(await wharf("enqueue", queue, "t", '{"a":1}', "--ready-at", String(readyAt), "--priority", "5")).id as string;
+      const printed = one(await wharf("jobs", "retry", id));
+      assert.equal(printed.id, id);
+      assert.equal(printed.status, "ready");
+      const stored = await api(url, "GET", `/jobs/${id}`);
+      assert.equal(stored.body.status, "ready");
+      assert.ok(stored.body.ready_at <= server.clock.now(), `ready_at ${stored.body.ready_at} is not in the past`);
+      assert.equal(stored.body.priority, 5);
+      assert.deepEqual(stored.body.payload, { a: 1 });
+    });
+
+    it("enqueues a fresh ready copy of a dead job and removes the dead one", async () => {
+      const queue = uniqueName("dead");
+      const payload = { order: 17, items: ["x", "y"] };
+      const created = await api(url, "POST", "/jobs", {
+        body: { queue, type: "charge", payload, priority: 3, retry_limit: 6, timeout: 30 },
+      });
+      assert.equal(created.status, 201);
+      const deadId = created.body.id as string;
+
+      const stream = openTake(url, { queue, prefetch: 1 });
+      try {
+        const taken = await stream.next(5000);
+        assert.equal(taken?.id, deadId, "the job was leased to the take stream");
+        const failure = await api(url, "POST", `/jobs/${deadId}/failure`, { body: { message: "boom", kill: true } });
+        assert.equal(failure.status, 200, JSON.stringify(failure.body));
+        assert.equal(failure.body.status, "dead");
+      } finally {
+        stream.close();
+      }
+      assert.equal((await api(url, "GET", `/jobs/${deadId}`)).body.status, "dead");
+
+      const printed = one(await wharf("jobs", "retry", deadId));
+      assert.equal(printed.retried, deadId);
+      const fresh = printed.as as Record<string, unknown>;
+      assert.equal(typeof fresh.id, "string");
+      assert.notEqual(fresh.id, deadId);
+
+      assert.equal((await api(url, "GET", `/jobs/${deadId}`)).status, 404, "the dead job is gone");
+      const copy = await api(url, "GET", `/jobs/${fresh.id}`);
+      assert.equal(copy.status, 200);
+      assert.equal(copy.body.status, "ready");
+      assert.equal(copy.body.queue, queue);
+      assert.equal(copy.body.type, "charge");
+      assert.deepEqual(copy.body.payload, payload);
+      assert.equal(copy.body.attempts, 0);
+      assert.equal(copy.body.priority, 3);
+      assert.equal(copy.body.retry_limit, 6);
+      assert.equal(copy.body.timeout, 30);
+      assert.equal(copy.body.failed_at, undefined);
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}`)).body.count, 1);
+    });
+
+    it("retries a dead job that has a unique key (unique_while exists) without losing it", async () => {
+      const queue = uniqueName("deaduniq");
+      const created = await api(url, "POST", "/jobs", {
+        body: { queue, type: "t", payload: { k: 1 }, unique_key: `uk-${queue}`, unique_while: "exists" },
+      });
+      const deadId = created.body.id as string;
+      const stream = openTake(url, { queue, prefetch: 1 });
+      try {
+        assert.equal((await stream.next(5000))?.id, deadId);
+        assert.equal((await api(url, "POST", `/jobs/${deadId}/failure`, { body: { message: "x", kill: true } })).body.status, "dead");
+      } finally {
+        stream.close();
+      }
+      const result = await wharf("jobs", "retry", deadId);
+      assert.equal(result.code, 0, describeRun(result));
+      const printed = one(result);
+      assert.equal(printed.retried, deadId);
+      const fresh = printed.as as Record<string, unknown>;
+      assert.notEqual(fresh.id, deadId, `the copy is the dead job itself\n${describeRun(result)}`);
+      assert.equal(fresh.status, "ready", describeRun(result));
+      // Whatever the CLI printed, the job must still exist, ready to run again.
+      const left = await api(url, "GET", `/jobs?queue=${queue}`);
+      assert.equal(left.body.jobs.length, 1, `jobs left in ${queue}: ${JSON.stringify(left.body.jobs)}\n${describeRun(result)}`);
+      assert.equal(left.body.jobs[0].id, fresh.id);
+      assert.equal(left.body.jobs[0].status, "ready", JSON.stringify(left.body.jobs[0]));
+      assert.deepEqual(left.body.jobs[0].payload, { k: 1 });
+    });
+
+    it("--all retries every matching job", async () => {
+      const queue = uniqueName("retryall");
+      const later = server.clock.now() + 60_000;
+      const created = await api(url, "POST", "/jobs/bulk", {
+        body: { jobs: [1, 2, 3].map((n) => ({ queue, type: "t", payload: n, ready_at: later })) },
+      });
+      const lines = ok(await wharf("jobs", "retry", "--queue", queue, "--status", "scheduled", "--all"));
+      assert.equal(lines.length, 3);
+      assert.deepEqual(lines.map((line) => line.id).sort(), (created.body.jobs as Job[]).map((job) => job.id).sort());
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}&status=ready`)).body.count, 3);
+    });
+
+    it("refuses an in-flight job and leaves it in flight", async () => {
+      const queue = uniqueName("busy");
+      const id = (await api(url, "POST", "/jobs", { body: { queue, type: "t", payload: 1 } })).body.id as string;
+      const stream = openTake(url, { queue, prefetch: 1 });
+      try {
+        assert.equal((await stream.next(5000))?.id, id);
+        const result = await wharf("jobs", "retry", id);
+        assert.notEqual(result.code, 0, describeRun(result));
+        assert.match(result.stderr, /in_flight/);
+        assert.equal((await api(url, "GET", `/jobs/${id}`)).body.status, "in_flight");
+      } finally {
+        stream.close();
+      }
+    });
+  });
+
+  describe("queues", () => {
+    it("lists the queues that hold jobs", async () => {
+      const a = uniqueName("qa");
+      const b = uniqueName("qb");
+      one(await wharf("enqueue", a, "t", "{}"));
+      one(await wharf("enqueue", b, "t", "{}"));
+      const printed = one(await wharf("queues"));
+      assert.ok(Array.isArray(printed.queues), JSON.stringify(printed));
+      const queues = printed.queues as string[];
+      assert.ok(queues.includes(a) && queues.includes(b), JSON.stringify(queues));
+      assert.deepEqual(printed, (await api(url, "GET", "/queues")).body);
+    });
+  });
+
+  describe("usage errors exit 2 with a message on stderr", () => {
+    const cases: Array<{ name: string; args: string[]; message: RegExp }> = [
+      { name: "unknown command", args: ["frobnicate"], message: /unknown command "frobnicate"/ },
+      { name: "unknown jobs action", args: ["jobs", "explode"], message: /unknown jobs action "explode"/ },
+      { name: "bad payload JSON", args: ["enqueue", "q", "t", "{not json"], message: /PAYLOAD_JSON is not valid JSON/ },
+      { name: "missing payload", args: ["enqueue", "q", "t"], message: /QUEUE TYPE PAYLOAD_JSON/ },
+      { name: "missing everything", args: ["enqueue"], message: /QUEUE TYPE PAYLOAD_JSON/ },
+      { name: "extra positional", args: ["enqueue", "q", "t", "{}", "extra"], message: /QUEUE TYPE PAYLOAD_JSON/ },
+      { name: "non-integer --priority", args: ["enqueue", "q", "t", "{}", "--priority", "1.5"], message: /--priority must be an integer, got "1.5"/ },
+      { name: "non-numeric --priority", args: ["enqueue", "q", "t", "{}", "--priority", "high"], message: /--priority must be an integer/ },
+      { name: "bad --ready-at", args: ["enqueue", "q", "t", "{}", "--ready-at", "next tuesday"], message: /--ready-at must be/ },
+      { name: "non-integer --retry-limit", args: ["enqueue", "q", "t", "{}", "--retry-limit", "x"], message: /--retry-limit must be an integer/ },
+      { name: "non-numeric --timeout", args: ["enqueue", "q", "t", "{}", "--timeout", "soon"], message: /--timeout must be a number/ },
+      { name: "unknown option", args: ["enqueue", "q", "t", "{}", "--frobnicate", "1"], message: /frobnicate/ },
+      { name: "option without value", args: ["enqueue", "q", "t", "{}", "--priority"], message: /priority/ },
+      { name: "jobs get without id", args: ["jobs", "get"], message: /exactly one ID/ },
+      { name: "jobs get with two ids", args: ["jobs", "get", "a", "b"], message: /exactly one ID/ },
+      { name: "non-integer --limit", args: ["jobs", "list", "--limit", "ten"], message: /--limit must be an integer/ },
+      { name: "retry without ids or --all", args: ["jobs", "retry"], message: /--all/ },
+      { name: "health with an argument", args: ["health", "now"], message: /unexpected argument "now"/ },
+    ];
+    for (const { name, args, message } of cases) {
+      it(name, async () => {
+        const queueCount = (await api(url, "GET", "/jobs/count")).body.count;
+        failed(await wharf(...args), 2, message);
+        assert.equal((await api(url, "GET", "/jobs/count")).body.count, queueCount, "nothing was enqueued");
+      });
+    }
+
+    it("the usage text follows the message", async () => {
+      const result = await wharf("frobnicate");
+      assert.match(result.stderr, /^wharf: unknown command "frobnicate"\n/);
+      assert.match(result.stderr, /Usage:/);
+    });
+
+    it("--help and no arguments print usage on stdout and exit 0", async () => {
+      for (const args of [["--help"], []]) {
+        const result = await runCli(args);
+        assert.equal(result.code, 0, describeRun(result));
+        assert.match(result.stdout, /Usage:/);
+      }
+    });
+  });
+
+  describe("server-side errors exit 1 with the server's message", () => {
+    it("an unknown job id is a 404", async () => {
+      const missing = "0000000000000000000000000";
+      for (const args of [["jobs", "get", missing], ["jobs", "delete", missing], ["jobs", "retry", missing]]) {
+        const result = await wharf(...args);
+        failed(result, 1, new RegExp(`job ${missing} not found`));
+        assert.match(result.stderr, /HTTP 404/, describeRun(result));
+      }
+    });
+
+    it("a reserved character in the queue name is a 400", async () => {
+      for (const queue of ["a,b", "with*star", "br[ack]et"]) {
+        const result = await wharf("enqueue", queue, "t", "{}");
+        failed(result, 1, /reserved character/);
+        assert.match(result.stderr, /HTTP 400/, describeRun(result));
+        assert.ok(result.stderr.includes(JSON.stringify(queue)), describeRun(result));
+      }
+    });
+
+    it("values the server rejects (priority out of range, unknown unique scope, bad jq) are a 400", async () => {
+      failed(await wharf("enqueue", uniqueName(), "t", "{}", "--priority", "70000"), 1, /priority.*HTTP 400/s);
+      failed(await wharf("enqueue", uniqueName(), "t", "{}", "--unique-key", "k", "--unique-while", "forever"), 1, /unique_while.*HTTP 400/s);
+      failed(await wharf("jobs", "list", "--filter", ".n >"), 1, /not a valid jq expression.*HTTP 400/s);
+      failed(await wharf("jobs", "list", "--status", "sleeping"), 1, /status "sleeping".*HTTP 400/s);
+      failed(await wharf("jobs", "list", "--priority", "5..1"), 1, /lower bound.*HTTP 400/s);
+    });
+  });
+});
+
+describe("wharf serve", () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await killAllChildren();
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("listens on a free port, answers /health, exits 0 on SIGTERM and keeps its jobs across restarts", async () => {
+    const dataDir = tempDir("wharf-cli-serve-");
+    dirs.push(dataDir);
+    const first = await spawnServer({ dataDir });
+    assert.match(first.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.notEqual(first.port, 0);
+    const health = await api(first.url, "GET", "/health");
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.body, { status: "ok" });
+    assert.deepEqual(one(await runCli(["health", "--url", first.url])), { status: "ok" });
+    const job = one(await runCli(["enqueue", "persist", "t", '{"kept":true}', "--url", first.url]));
+
+    first.kill("SIGTERM");
+    const exit = await first.waitExit();
+    assert.deepEqual(exit, { code: 0, signal: null }, JSON.stringify(first.output()));
+    assert.match(first.output().stdout, /"msg":"shutting down","signal":"SIGTERM"/);
+
+    const second = await spawnServer({ dataDir });
+    const stored = one(await runCli(["jobs", "get", job.id as string], { env: { WHARF_URL: second.url } }));
+    assert.deepEqual(stored.payload, { kept: true });
+    assert.equal(stored.status, "ready");
+    second.kill("SIGINT");
+    assert.deepEqual(await second.waitExit(), { code: 0, signal: null }, JSON.stringify(second.output()));
+  });
+
+  it("SIGTERM with an open take stream returns the leased job to ready", async () => {
+    const dataDir = tempDir("wharf-cli-serve-");
+    dirs.push(dataDir);
+    const first = await spawnServer({ dataDir, durability: "fsync" });
+    const id = (await api(first.url, "POST", "/jobs", { body: { queue: "held", type: "t", payload: 1 } })).body.id as string;
+    const stream = openTake(first.url, { queue: "held", prefetch: 1 });
+    try {
+      assert.equal((await stream.next(5000))?.id, id);
+      assert.equal((await api(first.url, "GET", `/jobs/${id}`)).body.status, "in_flight");
+      first.kill("SIGTERM");
+      assert.deepEqual(await first.waitExit(), { code: 0, signal: null }, JSON.stringify(first.output()));
+    } finally {
+      stream.close();
+    }
+    const second = await spawnServer({ dataDir, durability: "fsync" });
+    const job = await api(second.url, "GET", `/jobs/${id}`);
+    assert.equal(job.body.status, "ready");
+    assert.equal(job.body.attempts, 0);
+  });
+
+  it("rejects a bad --durability or --port with exit 2", async () => {
+    const dataDir = tempDir("wharf-cli-serve-");
+    dirs.push(dataDir);
+    failed(await runCli(["serve", "--port", "0", "--data-dir", dataDir, "--durability", "sometimes"]), 2, /--durability must be fsync or buffered/);
+    failed(await runCli(["serve", "--port", "eighty", "--data-dir", dataDir]), 2, /--port must be an integer/);
+  });
+
+  it("fails with a non-zero exit when the port is taken", async () => {
+    const dataDir = tempDir("wharf-cli-serve-");
+    dirs.push(dataDir);
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    try {
+      const { port } = blocker.address() as net.AddressInfo;
+      const result = await runCli(["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir]);
+      assert.notEqual(result.code, 0, describeRun(result));
+      assert.match(result.stderr, /EADDRINUSE/, describeRun(result));
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+});

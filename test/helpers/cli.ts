@@ -1,0 +1,195 @@
+/**
+ * Runs the `wharf` CLI as a real child process (through tsx, from the repo root),
+ * and starts `wharf serve` as a child that can be signalled, killed and restarted.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+/** The repository root: every child runs here so `src/cli/main.ts` resolves. */
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const CLI = ["--import", "tsx", "src/cli/main.ts"];
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliOptions {
+  /** Added to the environment (WHARF_URL and the test runner's variables are not inherited). */
+  env?: Record<string, string>;
+  /** The child is killed (SIGKILL) and the promise rejects after this long. */
+  timeoutMs?: number;
+}
+
+/** Every child started here and not yet exited, so hooks can kill them whatever happened. */
+const live = new Set<ChildProcess>();
+
+process.once("exit", () => {
+  for (const child of live) child.kill("SIGKILL");
+});
+
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.WHARF_URL;
+  delete env.NODE_TEST_CONTEXT;
+  delete env.NODE_OPTIONS;
+  return { ...env, ...extra };
+}
+
+function track(child: ChildProcess): ChildProcess {
+  live.add(child);
+  child.once("exit", () => live.delete(child));
+  return child;
+}
+
+/** Runs `wharf ARGS...` to completion. */
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const child = track(spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, env: childEnv(options.env), stdio: ["ignore", "pipe", "pipe"] }));
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`wharf ${args.join(" ")} did not finish within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Parses stdout as one JSON value per line. */
+export function jsonLines(stdout: string): unknown[] {
+  return stdout.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line) as unknown);
+}
+
+export interface SpawnedServer {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything the server wrote so far. */
+  output(): { stdout: string; stderr: string };
+  /** Sends a signal (no-op once the process has exited). */
+  kill(signal?: NodeJS.Signals): void;
+  /** Resolves when the process has exited, with its code or signal; rejects after `timeoutMs`. */
+  waitExit(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGKILLs the process if it still runs and waits for it to be gone. */
+  stop(): Promise<void>;
+}
+
+export interface SpawnServerOptions {
+  dataDir: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  durability?: "buffered" | "fsync";
+  extraArgs?: string[];
+  env?: Record<string, string>;
+  /** How long to wait for the "listening" line. */
+  startTimeoutMs?: number;
+}
+
+/** Starts `wharf serve` on loopback and resolves once it has logged the URL it listens on. */
+export function spawnServer(options: SpawnServerOptions): Promise<SpawnedServer> {
+  const args = [
+    ...CLI, "serve",
+    "--host", "127.0.0.1",
+    "--port", String(options.port ?? 0),
+    "--data-dir", options.dataDir,
+    "--durability", options.durability ?? "buffered",
+    ...(options.extraArgs ?? []),
+  ];
+  const child = track(spawn(process.execPath, args, { cwd: ROOT, env: childEnv(options.env), stdio: ["ignore", "pipe", "pipe"] }));
+  let stdout = "";
+  let stderr = "";
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once("exit", (code, signal) => {
+      exit = { code, signal };
+      resolve(exit);
+    });
+  });
+  const server = (url: string, port: number): SpawnedServer => ({
+    url,
+    port,
+    child,
+    output: () => ({ stdout, stderr }),
+    kill(signal = "SIGTERM") {
+      if (exit === undefined) child.kill(signal);
+    },
+    waitExit(timeoutMs = 10_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`wharf serve (pid ${child.pid}) did not exit within ${timeoutMs} ms`)), timeoutMs);
+      });
+      return Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
+    },
+    async stop() {
+      if (exit === undefined) child.kill("SIGKILL");
+      await exited;
+    },
+  });
+  return new Promise((resolve, reject) => {
+    const timeoutMs = options.startTimeoutMs ?? 20_000;
+    let settled = false;
+    const fail = (message: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(new Error(`${message}\nstdout: ${stdout}\nstderr: ${stderr}`));
+    };
+    const timer = setTimeout(() => fail(`wharf serve did not report "listening" within ${timeoutMs} ms`), timeoutMs);
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+      if (settled) return;
+      // Only complete lines: a chunk may end mid-line.
+      const complete = stdout.slice(0, stdout.lastIndexOf("\n") + 1);
+      for (const line of complete.split("\n")) {
+        if (!line.includes('"listening"')) continue;
+        let parsed: { msg?: unknown; url?: unknown; port?: unknown };
+        try {
+          parsed = JSON.parse(line) as typeof parsed;
+        } catch {
+          continue;
+        }
+        if (parsed.msg === "listening" && typeof parsed.url === "string" && typeof parsed.port === "number") {
+          settled = true;
+          clearTimeout(timer);
+          resolve(server(parsed.url, parsed.port));
+          return;
+        }
+      }
+    });
+    child.once("error", (error) => fail(`cannot start wharf serve: ${error.message}`));
+    child.once("exit", (code, signal) => fail(`wharf serve exited before listening (code ${code}, signal ${signal})`));
+  });
+}
+
+/** Kills (SIGKILL) every child process this module started that is still running, and waits for them. */
+export async function killAllChildren(): Promise<void> {
+  const children = [...live];
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) {
+            resolve();
+            return;
+          }
+          child.once("exit", () => resolve());
+          child.kill("SIGKILL");
+        }),
+    ),
+  );
+}
