@@ -173,8 +173,9 @@ export class Client {
     return this.call("POST", `/jobs/${encodeURIComponent(id)}/heartbeat`);
   }
 
-  async *errors(id: string): AsyncGenerator<JobError> {
-    let query: Record<string, QueryValue> = {};
+  /** Every failure record of a job, by attempt (oldest first unless `order` is "desc"). */
+  async *errors(id: string, options: { order?: "asc" | "desc"; pageSize?: number } = {}): AsyncGenerator<JobError> {
+    let query: Record<string, QueryValue> = { order: options.order, limit: options.pageSize };
     for (;;) {
       const page = await this.call<{ errors: JobError[]; pages: PageLinks }>("GET", `/jobs/${encodeURIComponent(id)}/errors`, query);
       yield* page.errors;

@@ -97,7 +97,7 @@ export class HttpTransport implements Transport {
     if (bytes.length > 0) body = type.startsWith(MEDIA_TYPES.msgpack) ? packr.unpack(bytes) : JSON.parse(bytes.toString("utf8"));
     if (status >= 400) {
       const { error, ...details } = (body ?? {}) as { error?: string };
-      throw errorForStatus(status, error ?? `HTTP ${status}`, details);
+      throw errorForStatus(status, error ?? `HTTP ${status}`, Object.keys(details).length > 0 ? details : undefined);
     }
     return { status, body };
   }
@@ -115,7 +115,10 @@ export class HttpTransport implements Transport {
     const request = http.request({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers });
     this.streams.add(request);
     let closed = false;
+    let streamId: string | undefined;
     request.on("response", (response) => {
+      const idHeader = response.headers["wharf-stream-id"];
+      if (typeof idHeader === "string") streamId = idHeader;
       if ((response.statusCode ?? 0) >= 400) {
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -131,14 +134,21 @@ export class HttpTransport implements Transport {
       response.on("error", (error) => channel.end(closed ? undefined : this.unreachable(error)));
     });
     request.on("error", (error) => channel.end(closed ? undefined : this.unreachable(error)));
-    request.on("close", () => this.streams.delete(request));
+    const socketClosed = new Promise<void>((resolve) => request.on("close", () => {
+      this.streams.delete(request);
+      resolve();
+    }));
     request.end();
     return {
       [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
-      close: () => {
+      close: async () => {
         closed = true;
         channel.end();
+        // Ask the server to take the stream's jobs back before we hang up, so they are ready when close() resolves;
+        // a Zizq server (no stream id) or an unreachable one still gets them back when it sees the socket close.
+        if (streamId !== undefined) await this.request("POST", `/jobs/take/${streamId}/close`).catch(() => undefined);
         request.destroy();
+        await socketClosed;
       },
     };
   }

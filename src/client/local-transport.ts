@@ -31,7 +31,7 @@ export class LocalTransport implements Transport {
       [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
       close: () => {
         channel.end();
-        void subscription.close();
+        return subscription.close();
       },
     };
   }

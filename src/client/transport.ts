@@ -15,7 +15,8 @@ export interface TakeRequest {
 
 /** Jobs leased to one take stream, in order; iteration ends when the stream closes or breaks. */
 export interface TakeStream extends AsyncIterable<Job> {
-  close(): void;
+  /** Ends the stream; resolves once the server has taken back every job the stream still held. */
+  close(): Promise<void>;
 }
 
 /**

@@ -54,6 +54,8 @@ export interface WorkerOptions {
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    // An abort listener added to an already aborted signal never fires.
+    if (signal.aborted) return resolve();
     const timer = setTimeout(resolve, ms);
     signal.addEventListener("abort", () => {
       clearTimeout(timer);
@@ -172,6 +174,7 @@ export class Worker {
       await this.invoke(job, context);
       this.queueAck(job.id);
     } catch (error) {
+      this.report(error, job);
       await this.reportFailure(job, error);
     }
   }
@@ -244,7 +247,7 @@ export class Worker {
     await this.ackFlush;
     this.waiting.length = 0;
     // Closing the stream hands every job we did not finish back to the server at once.
-    this.stream?.close();
+    await this.stream?.close();
     await this.loop;
   }
 }

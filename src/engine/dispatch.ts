@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { UnavailableError } from "../errors.js";
 import { claim, release } from "../job/state.js";
 import type { Job } from "../job/types.js";
@@ -18,7 +19,8 @@ export interface TakeOptions {
 export type JobSink = (jobs: Job[]) => void;
 
 export interface Subscription {
-  readonly id: number;
+  /** Unguessable, so only the stream's own client can close it by id. */
+  readonly id: string;
   readonly workerId: string | undefined;
   close(): Promise<void>;
 }
@@ -56,7 +58,6 @@ const CLAIM_BATCH = 1000;
 export class Dispatcher {
   readonly inFlight = new Map<string, InFlightJob>();
   private readonly streams: Stream[] = [];
-  private nextStreamId = 1;
   private reserved = 0;
   private passScheduled = false;
   private passRunning = false;
@@ -82,7 +83,7 @@ export class Dispatcher {
 
   open(options: TakeOptions, sink: JobSink): Subscription {
     const stream: Stream = {
-      id: this.nextStreamId++,
+      id: randomBytes(12).toString("hex"),
       workerId: options.workerId,
       queues: options.queues.length > 0 ? new Set(options.queues) : null,
       prefetch: options.prefetch,
@@ -232,6 +233,10 @@ export class Dispatcher {
     } catch (error) {
       if (!(error instanceof UnavailableError)) throw error;
     }
+  }
+
+  findStream(id: string): Subscription | undefined {
+    return this.streams.find((stream) => stream.id === id);
   }
 
   expiredLeases(now: number): InFlightJob[] {

@@ -171,6 +171,17 @@ export class Engine {
     return this.dispatcher.open(options, sink);
   }
 
+  /**
+   * Closes a take stream on its client's request: it gets no more jobs, and
+   * every job it still holds is ready again before this resolves. Lets a
+   * worker shut down without racing the server's notice of a dropped socket.
+   */
+  async closeTake(streamId: string): Promise<void> {
+    const stream = this.dispatcher.findStream(streamId);
+    if (!stream) throw new NotFoundError(`take stream ${streamId} is not open`);
+    await stream.close();
+  }
+
   /** Acknowledges jobs; returns the ids that were not in flight (the rest are completed). */
   async ack(ids: readonly string[]): Promise<string[]> {
     const now = this.clock.now();

@@ -117,6 +117,12 @@ const take: Handler = async (_engine, request) => {
   return { kind: "take", options };
 };
 
+const closeTake: Handler = async (engine, request, [stream]) => {
+  noParams(request);
+  await engine.closeTake(stream!);
+  return noContent;
+};
+
 const ackMany: Handler = async (engine, request) => {
   noParams(request);
   const notFound = await engine.ack(parseIdList(request.body));
@@ -194,6 +200,7 @@ const ROUTES: Route[] = [
   { pattern: /^\/jobs\/bulk$/, methods: { POST: enqueueBulk } },
   { pattern: /^\/jobs\/count$/, methods: { GET: countJobs } },
   { pattern: /^\/jobs\/take$/, methods: { GET: take } },
+  { pattern: new RegExp(`^/jobs/take/${SEGMENT}/close$`), methods: { POST: closeTake } },
   { pattern: /^\/jobs\/success$/, methods: { POST: ackMany } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}$`), methods: { GET: getJob, PATCH: patchJob, DELETE: deleteJob } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/success$`), methods: { POST: ackOne } },

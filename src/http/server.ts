@@ -135,7 +135,6 @@ export class RequestHandler {
   }
 
   private stream(request: Request, response: Response, options: TakeOptions, format: StreamFormat): void {
-    response.writeHead(200, { "content-type": MEDIA_TYPES[format], "cache-control": "no-store" });
     // The HTTP/1 and HTTP/2 response types share write(Buffer) but not one declared signature.
     const out = response as unknown as { write(chunk: Buffer): boolean };
     const write = (jobs: Job[]): void => {
@@ -143,6 +142,7 @@ export class RequestHandler {
       out.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
     };
     const subscription = this.engine.take(options, write);
+    response.writeHead(200, { "content-type": MEDIA_TYPES[format], "cache-control": "no-store", "wharf-stream-id": subscription.id });
     const heartbeat = setInterval(() => out.write(encodeFrame(format, undefined)), this.heartbeatMs);
     heartbeat.unref();
     // Flush headers and one heartbeat so clients see the stream open at once.

@@ -1,0 +1,66 @@
+/** Runs every example as its own process: each must end by itself, exit 0 and print what it promises. */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, test } from "node:test";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const TIMEOUT_MS = 15_000;
+
+interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runExample(file: string): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL(file, import.meta.url))], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), TIMEOUT_MS);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+const EXAMPLES: Array<{ file: string; expect: RegExp[] }> = [
+  {
+    file: "quickstart.ts",
+    expect: [/^enqueued job [0-9a-z]{25} \(ready\)$/m, /^sending a welcome email to ada@example\.com$/m, /^jobs left in "emails": 0$/m],
+  },
+  {
+    file: "http-worker.ts",
+    expect: [/^Wharf listening on http:\/\/127\.0\.0\.1:\d+$/m, /^squares: 1, 4, 9, 16, 25$/m],
+  },
+  {
+    file: "retries.ts",
+    expect: [
+      /^charge: completed after 2 failure\(s\): RetryAtError: gateway busy \(try 1\); RetryAtError: gateway busy \(try 2\)$/m,
+      /^refund: dead after 1 failure\(s\): KillJobError: refund window closed$/m,
+      /^receipt: completed after 1 failure\(s\): Error: mail server down$/m,
+      /^receipt: retried 1000 ms after its failure \(backoff\)$/m,
+    ],
+  },
+];
+
+describe("examples", () => {
+  for (const { file, expect } of EXAMPLES) {
+    test(`${file} runs to completion`, async () => {
+      const outcome = await runExample(file);
+      const context = `stdout:\n${outcome.stdout}\nstderr:\n${outcome.stderr}`;
+      assert.equal(outcome.signal, null, `killed after ${TIMEOUT_MS} ms\n${context}`);
+      assert.equal(outcome.code, 0, context);
+      for (const line of expect) assert.match(outcome.stdout, line, context);
+    });
+  }
+});
