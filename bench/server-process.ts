@@ -1,0 +1,156 @@
+/**
+ * `wharf serve` as a child process on loopback, with its own temporary data
+ * directory that is removed when the server stops.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { childEnv, exitWithin, forgetTempDir, hasExited, ROOT, track, trackTempDir } from "./children.js";
+
+export type Durability = "fsync" | "buffered";
+
+export interface ServerProcessOptions {
+  durability: Durability;
+  /** When set, the server runs with --cpu-prof and writes its profile here on exit. */
+  cpuProfileDir?: string;
+  startTimeoutMs?: number;
+}
+
+/** The last few thousand characters a stream produced. */
+class OutputTail {
+  private static readonly KEPT = 4000;
+  text = "";
+
+  constructor(stream: NodeJS.ReadableStream) {
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      this.text = (this.text + chunk).slice(-OutputTail.KEPT);
+    });
+  }
+}
+
+export class ServerProcess {
+  private constructor(
+    readonly url: string,
+    readonly pid: number,
+    readonly dataDir: string,
+    private readonly child: ChildProcess,
+    private readonly output: { stdout: OutputTail; stderr: OutputTail },
+  ) {}
+
+  static async start(options: ServerProcessOptions): Promise<ServerProcess> {
+    const dataDir = await mkdtemp(join(tmpdir(), "wharf-bench-"));
+    trackTempDir(dataDir);
+    try {
+      const child = track(spawn(process.execPath, serverArgs(dataDir, options), { cwd: ROOT, env: childEnv(), stdio: ["ignore", "pipe", "pipe"] }));
+      const output = { stdout: new OutputTail(child.stdout!), stderr: new OutputTail(child.stderr!) };
+      const listening = await waitForListening(child, output, options.startTimeoutMs ?? 20_000);
+      return new ServerProcess(listening.url, listening.pid, dataDir, child, output);
+    } catch (error) {
+      await removeDir(dataDir);
+      throw error;
+    }
+  }
+
+  /** Resident memory of the server process right now, and its peak, in bytes (Linux /proc). */
+  async memory(): Promise<{ rssBytes: number; peakRssBytes: number }> {
+    const status = await readFile(`/proc/${this.pid}/status`, "utf8");
+    return { rssBytes: procStatusKb(status, "VmRSS") * 1024, peakRssBytes: procStatusKb(status, "VmHWM") * 1024 };
+  }
+
+  /** The server's V8 heap in use, in bytes, as its /metrics endpoint reports it (NaN if it does not). */
+  async heapUsedBytes(): Promise<number> {
+    const response = await fetch(`${this.url}/metrics`);
+    const text = await response.text();
+    const match = /^wharf_nodejs_heap_size_used_bytes\s+([\d.e+]+)$/m.exec(text);
+    return match ? Number(match[1]) : Number.NaN;
+  }
+
+  /** Bytes the store occupies on disk (database, WAL and shared-memory files). */
+  async diskBytes(): Promise<number> {
+    let total = 0;
+    for (const name of await readdir(this.dataDir)) total += (await stat(join(this.dataDir, name))).size;
+    return total;
+  }
+
+  /** The end of what the server logged (its log lines go to stdout, crashes to stderr). */
+  get recentOutput(): string {
+    return `${this.output.stdout.text}${this.output.stderr.text}`;
+  }
+
+  /** SIGTERM (a clean shutdown, which also writes a CPU profile), SIGKILL if it lingers; then removes the data directory. */
+  async stop(): Promise<void> {
+    if (!hasExited(this.child)) this.child.kill("SIGTERM");
+    await exitWithin(this.child, 15_000);
+    await removeDir(this.dataDir);
+  }
+}
+
+async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  forgetTempDir(dir);
+}
+
+function serverArgs(dataDir: string, options: ServerProcessOptions): string[] {
+  const profiling = options.cpuProfileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", options.cpuProfileDir];
+  return [
+    ...profiling,
+    "--import", "tsx", "src/cli/main.ts", "serve",
+    "--host", "127.0.0.1", "--port", "0",
+    "--data-dir", dataDir,
+    "--durability", options.durability,
+  ];
+}
+
+function procStatusKb(status: string, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
+  if (!match) throw new Error(`no ${field} in /proc status`);
+  return Number(match[1]);
+}
+
+interface ListeningLine {
+  url: string;
+  pid: number;
+}
+
+function parseListening(line: string): ListeningLine | undefined {
+  try {
+    const parsed = JSON.parse(line) as { msg?: unknown; url?: unknown; pid?: unknown };
+    if (parsed.msg === "listening" && typeof parsed.url === "string" && typeof parsed.pid === "number") {
+      return { url: parsed.url, pid: parsed.pid };
+    }
+  } catch {
+    // Not a JSON line: ignore it.
+  }
+  return undefined;
+}
+
+/** Reads stdout line by line until the server logs where it listens. */
+function waitForListening(child: ChildProcess, output: { stdout: OutputTail; stderr: OutputTail }, timeoutMs: number): Promise<ListeningLine> {
+  return new Promise((resolve, reject) => {
+    let buffered = "";
+    let settled = false;
+    const fail = (message: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.kill("SIGKILL");
+      reject(new Error(`${message}\nstdout: ${output.stdout.text}\nstderr: ${output.stderr.text}`));
+    };
+    const timer = setTimeout(() => fail(`wharf serve did not report "listening" within ${timeoutMs} ms`), timeoutMs);
+    child.stdout!.on("data", (chunk: string) => {
+      if (settled) return;
+      buffered += chunk;
+      const lines = buffered.split("\n");
+      buffered = lines.pop() ?? "";
+      const listening = lines.map(parseListening).find((line) => line !== undefined);
+      if (!listening) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(listening);
+    });
+    child.once("error", (error) => fail(`cannot start wharf serve: ${error.message}`));
+    child.once("exit", (code, signal) => fail(`wharf serve exited before listening (code ${code}, signal ${signal})`));
+  });
+}
