@@ -118,7 +118,7 @@ export class Dispatcher {
         while (await this.pass()) { /* keep going while jobs and capacity remain */ }
       } while (this.passWanted);
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", msg: "dispatch failed", error: (error as Error).message }));
+      logDispatchError(error);
     } finally {
       this.passRunning = false;
     }
@@ -171,14 +171,17 @@ export class Dispatcher {
     return true;
   }
 
-  /** Claims `ready` for the streams that picked them; adds each job it leases to `leased`. */
+  /**
+   * Claims `ready` for the streams that picked them and delivers at once; adds each leased job to `leased`.
+   * The in_flight status is written in the background: a restart makes in-flight jobs ready anyway, so
+   * delivery need not wait for the disk, and the store applies writes in order, so a later ack, failure or
+   * release of these jobs always lands after the claim.
+   */
   private async lease(ready: Job[], streamOf: Map<string, Stream>, leased: Set<string>): Promise<void> {
     const now = this.clock.now();
     const updates = ready.map((job) => ({ before: job, after: claim(job, now) }));
-    const applied = await this.hooks.applyUpdates(updates);
     const deliveries = new Map<Stream, Job[]>();
-    updates.forEach(({ after }, position) => {
-      if (!applied[position]) return;
+    for (const { after } of updates) {
       const stream = streamOf.get(after.id)!;
       this.inFlight.set(after.id, { job: after, stream, leaseExpiry: now + this.hooks.leaseMs(after) });
       stream.jobIds.add(after.id);
@@ -187,11 +190,20 @@ export class Dispatcher {
       const batch = deliveries.get(stream) ?? [];
       batch.push(after);
       deliveries.set(stream, batch);
-    });
+    }
+    const persisted = this.hooks.applyUpdates(updates);
     for (const [stream, jobs] of deliveries) {
-      if (stream.closed) await this.releaseJobs(jobs.map((job) => job.id));
+      if (stream.closed) void this.releaseJobs(jobs.map((job) => job.id)).catch(logDispatchError);
       else stream.sink(jobs);
     }
+    void persisted.then((applied) => this.forgetUnclaimed(updates.map(({ after }) => after), applied), logDispatchError);
+  }
+
+  /** A job deleted or changed between pick and claim was not leased after all; its worker's ack will get 404. */
+  private forgetUnclaimed(jobs: Job[], applied: boolean[]): void {
+    jobs.forEach((job, position) => {
+      if (!applied[position]) this.finish(job.id);
+    });
   }
 
   /** Forgets an in-flight job (acked, failed, deleted, expired) and frees its stream's slot. */
@@ -246,4 +258,8 @@ export class Dispatcher {
   async closeAll(): Promise<void> {
     await Promise.all([...this.streams].map((stream) => stream.close()));
   }
+}
+
+function logDispatchError(error: unknown): void {
+  console.error(JSON.stringify({ level: "error", msg: "dispatch failed", error: (error as Error).message }));
 }

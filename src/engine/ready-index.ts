@@ -5,9 +5,11 @@ const BTree = sortedBtree.default;
 type BTree<K, V> = InstanceType<typeof BTree<K, V>>;
 import type { ReadyEntry } from "../store/store.js";
 
-/** Sort key: priority first (lower wins), then id, which is creation order. */
+const PRIORITY_DIGITS = 5;
+
+/** Sort key: priority first (lower wins), then id, which is creation order. The id is the key's tail, so no value is stored. */
 function sortKey(entry: Pick<ReadyEntry, "id" | "priority">): string {
-  return String(entry.priority).padStart(5, "0") + entry.id;
+  return String(entry.priority).padStart(PRIORITY_DIGITS, "0") + entry.id;
 }
 
 /**
@@ -15,7 +17,7 @@ function sortKey(entry: Pick<ReadyEntry, "id" | "priority">): string {
  * needs no query. Holds ids only; payloads stay in the store.
  */
 export class ReadyIndex {
-  private readonly queues = new Map<string, BTree<string, string>>();
+  private readonly queues = new Map<string, BTree<string, undefined>>();
   private total = 0;
 
   get size(): number {
@@ -25,10 +27,10 @@ export class ReadyIndex {
   add(entry: ReadyEntry): void {
     let tree = this.queues.get(entry.queue);
     if (!tree) {
-      tree = new BTree<string, string>();
+      tree = new BTree<string, undefined>();
       this.queues.set(entry.queue, tree);
     }
-    if (tree.set(sortKey(entry), entry.id, false)) this.total++;
+    if (tree.set(sortKey(entry), undefined, false)) this.total++;
   }
 
   remove(entry: ReadyEntry): void {
@@ -52,10 +54,9 @@ export class ReadyIndex {
     }
     if (bestQueue === undefined || bestKey === undefined) return undefined;
     const tree = this.queues.get(bestQueue)!;
-    const id = tree.get(bestKey)!;
     tree.delete(bestKey);
     this.total--;
     if (tree.size === 0) this.queues.delete(bestQueue);
-    return { id, queue: bestQueue, priority: Number.parseInt(bestKey.slice(0, 5), 10) };
+    return { id: bestKey.slice(PRIORITY_DIGITS), queue: bestQueue, priority: Number.parseInt(bestKey.slice(0, PRIORITY_DIGITS), 10) };
   }
 }
