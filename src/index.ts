@@ -30,6 +30,6 @@ export interface OpenOptions extends StoreLocation, Omit<EngineOptions, "store">
 export async function open(options: OpenOptions = {}): Promise<Client> {
   const { store, dataDir, durability, ...engineOptions } = options;
   const location = { store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability };
-  const engine = await Engine.open({ ...engineOptions, store: openStore(location) });
+  const engine = await Engine.open({ ...engineOptions, store: await openStore(location) });
   return new Client(new LocalTransport(engine, true));
 }

@@ -162,7 +162,8 @@ export class Dispatcher {
     for (const [stream, ids] of picks) for (const id of ids) streamOf.set(id, stream);
     const leased = new Set<string>();
     try {
-      const jobs = (await this.store.getJobs(allIds)).filter((job) => job.status === "ready");
+      const byId = new Map((await this.store.getJobs(allIds)).map((job) => [job.id, job]));
+      const jobs = allIds.map((id) => byId.get(id)).filter((job): job is Job => job?.status === "ready");
       await this.lease(jobs, streamOf, leased);
     } finally {
       this.reserved -= allIds.length;

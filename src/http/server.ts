@@ -1,6 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import { Duplex } from "node:stream";
 import { PayloadTooLargeError, WharfError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
 import { Engine, type EngineOptions } from "../engine/engine.js";
@@ -156,12 +157,37 @@ export class RequestHandler {
   }
 }
 
+/**
+ * The socket as a stream that first yields `head`, the bytes read to tell
+ * HTTP/2 from HTTP/1.1. HTTP/2 sessions read a plain socket's native handle
+ * directly and would never see bytes pushed back with unshift().
+ */
+function replaying(socket: net.Socket, head: Buffer): Duplex {
+  const stream = new Duplex({
+    read: () => void socket.resume(),
+    write: (chunk: Buffer, _encoding, done) => void socket.write(chunk, done),
+    final: (done) => void socket.end(done),
+    destroy: (error, done) => {
+      socket.destroy(error ?? undefined);
+      done(error);
+    },
+  });
+  stream.push(head);
+  socket.on("data", (chunk: Buffer) => {
+    if (!stream.push(chunk)) socket.pause();
+  });
+  socket.on("end", () => stream.push(null));
+  socket.on("error", (error) => stream.destroy(error));
+  socket.on("close", () => stream.destroy());
+  return stream;
+}
+
 /** Starts the HTTP server: HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port. */
 export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const metrics = new Metrics();
   const { host, port, maxBodyBytes, heartbeatMs, store, dataDir, durability, log: _log, ...engineOptions } = options;
-  const engine = await Engine.open({ ...engineOptions, store: openStore({ store, dataDir, durability }), observer: metrics.observer });
+  const engine = await Engine.open({ ...engineOptions, store: await openStore({ store, dataDir, durability }), observer: metrics.observer });
   metrics.attach(engine);
   const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, log);
   const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
@@ -172,9 +198,13 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
     socket.once("close", () => sockets.delete(socket));
     socket.once("data", (chunk: Buffer) => {
       socket.pause();
-      socket.unshift(chunk);
       const isHttp2 = chunk.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE.subarray(0, Math.min(chunk.length, HTTP2_PREFACE.length)));
-      (isHttp2 ? http2Server : http1).emit("connection", socket);
+      if (isHttp2) {
+        http2Server.emit("connection", replaying(socket, chunk));
+        return;
+      }
+      socket.unshift(chunk);
+      http1.emit("connection", socket);
       socket.resume();
     });
   });

@@ -1,23 +1,18 @@
 /** Every SQL statement the SQLite store runs, by name. */
+import { ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, JOB_COLUMNS, UPDATABLE_JOB_COLUMNS } from "../rows.js";
+import type { WhereDialect } from "../where.js";
 
-export const JOB_COLUMNS =
-  "id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, " +
-  "unique_key, unique_while, timeout, dequeued_at, failed_at, completed_at, purge_at";
+const named = (columns: readonly string[]): string => columns.map((column) => `@${column}`).join(", ");
 
 export const SQL = {
-  insertJob: `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (@id, @queue, @type, @priority, @status, @payload, @ready_at,
-    @attempts, @retry_limit, @backoff, @retention, @unique_key, @unique_while, @timeout, @dequeued_at, @failed_at,
-    @completed_at, @purge_at)`,
-  updateJob: `UPDATE jobs SET queue = @queue, priority = @priority, status = @status, ready_at = @ready_at,
-    attempts = @attempts, retry_limit = @retry_limit, backoff = @backoff, retention = @retention, timeout = @timeout,
-    dequeued_at = @dequeued_at, failed_at = @failed_at, completed_at = @completed_at, purge_at = @purge_at
+  insertJob: `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${named(JOB_COLUMN_NAMES)})`,
+  updateJob: `UPDATE jobs SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = @${column}`).join(", ")}
     WHERE id = @id AND status = @from`,
   deleteJob: "DELETE FROM jobs WHERE id = ? RETURNING id, queue, status, priority",
   deleteErrorsOfJob: "DELETE FROM job_errors WHERE job_id = ?",
   deleteAllErrors: "DELETE FROM job_errors",
   deleteErrorsOfMissingJobs: "DELETE FROM job_errors WHERE job_id NOT IN (SELECT id FROM jobs)",
-  insertError: `INSERT OR REPLACE INTO job_errors (job_id, attempt, message, error_type, backtrace, dequeued_at, failed_at)
-    VALUES (@job_id, @attempt, @message, @error_type, @backtrace, @dequeued_at, @failed_at)`,
+  insertError: `INSERT OR REPLACE INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")}) VALUES (${named(ERROR_COLUMN_NAMES)})`,
   jobsByUniqueKey: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_key = ?`,
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))`,
@@ -29,13 +24,17 @@ export const SQL = {
   jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?`,
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= ? ORDER BY ready_at LIMIT ?`,
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",
-  errorsAsc: `SELECT attempt, message, error_type, backtrace, dequeued_at, failed_at FROM job_errors
-    WHERE job_id = ? AND attempt > ? ORDER BY attempt ASC LIMIT ?`,
-  errorsDesc: `SELECT attempt, message, error_type, backtrace, dequeued_at, failed_at FROM job_errors
-    WHERE job_id = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`,
-  errorByAttempt: `SELECT attempt, message, error_type, backtrace, dequeued_at, failed_at FROM job_errors
-    WHERE job_id = ? AND attempt = ?`,
+  errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt > ? ORDER BY attempt ASC LIMIT ?`,
+  errorsDesc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`,
+  errorByAttempt: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt = ?`,
   createMigrationsTable: "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
   appliedMigrations: "SELECT version FROM schema_migrations",
   recordMigration: "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
 } as const;
+
+/** Positional `?` parameters; lists travel as JSON text and are unpacked with json_each. */
+export const SQLITE_DIALECT: WhereDialect = {
+  placeholder: () => "?",
+  inList: (column, placeholder) => `${column} IN (SELECT value FROM json_each(${placeholder}))`,
+  listValue: (values) => JSON.stringify(values),
+};

@@ -1,8 +1,7 @@
-import { readdirSync, readFileSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { UnavailableError, WharfError } from "../../errors.js";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
 import type {
   ChangeResult,
@@ -17,9 +16,11 @@ import type {
   StatusCount,
   Store,
 } from "../store.js";
-import { SQL, JOB_COLUMNS } from "./sql.js";
-import { jobToParams, rowToError, rowToJob, type ErrorRow, type JobRow } from "./rows.js";
-import { whereClause } from "./where.js";
+import { storeFailure } from "../failure.js";
+import { readMigrations } from "../migrations.js";
+import { errorToParams, jobToParams, jobToUpdateParams, JOB_COLUMNS, rowToError, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
+import { WhereBuilder } from "../where.js";
+import { SQL, SQLITE_DIALECT } from "./sql.js";
 
 export type Durability = "buffered" | "fsync";
 
@@ -64,11 +65,8 @@ export class SqliteStore implements Store {
   private migrate(): void {
     this.db.exec(SQL.createMigrationsTable);
     const applied = new Set(this.db.prepare(SQL.appliedMigrations).pluck().all() as number[]);
-    const files = readdirSync(MIGRATIONS_DIR).filter((name) => /^\d+_.*\.sql$/.test(name)).sort();
-    for (const file of files) {
-      const version = Number.parseInt(file, 10);
+    for (const { version, sql } of readMigrations(MIGRATIONS_DIR)) {
       if (applied.has(version)) continue;
-      const sql = readFileSync(`${MIGRATIONS_DIR}${file}`, "utf8");
       this.atomically(() => {
         this.db.exec(sql);
         this.db.prepare(SQL.recordMigration).run(version, Date.now());
@@ -111,14 +109,14 @@ export class SqliteStore implements Store {
         }
       });
     } catch (error) {
-      const failure = new UnavailableError(`store commit failed: ${(error as Error).message}`);
+      const failure = storeFailure(error, "store commit");
       for (const write of batch) write.reject(failure);
       return;
     }
     batch.forEach((write, index) => {
       const outcome = outcomes[index]!;
       if (outcome.ok) write.resolve(outcome.value);
-      else write.reject(asWharfError(outcome.error));
+      else write.reject(storeFailure(outcome.error, "store write"));
     });
   }
 
@@ -138,21 +136,9 @@ export class SqliteStore implements Store {
 
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
-      const updated = (changes.updates ?? []).map(({ job, from }) => {
-        const { payload: _payload, type: _type, unique_key: _key, unique_while: _scope, ...params } = jobToParams(job);
-        return this.statement(SQL.updateJob).run({ ...params, from }).changes === 1;
-      });
-      for (const { jobId, error } of changes.errors ?? []) {
-        this.statement(SQL.insertError).run({
-          job_id: jobId,
-          attempt: error.attempt,
-          message: error.message,
-          error_type: error.error_type ?? null,
-          backtrace: error.backtrace ?? null,
-          dequeued_at: error.dequeued_at,
-          failed_at: error.failed_at,
-        });
-      }
+      const updated = (changes.updates ?? []).map(({ job, from }) =>
+        this.statement(SQL.updateJob).run({ ...jobToUpdateParams(job), from }).changes === 1);
+      for (const failure of changes.errors ?? []) this.statement(SQL.insertError).run(errorToParams(failure));
       const deleted = (changes.deletes ?? []).flatMap((id) => this.deleteOne(id));
       return { updated, deleted };
     });
@@ -166,7 +152,7 @@ export class SqliteStore implements Store {
 
   deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
     return this.write(() => {
-      const where = whereClause(query);
+      const where = new WhereBuilder(SQLITE_DIALECT).matching(query);
       const deleted = this.statement(`DELETE FROM jobs ${where.sql} RETURNING id, queue, status, priority`)
         .all(...where.params) as DeletedJob[];
       if (where.sql === "") this.statement(SQL.deleteAllErrors).run();
@@ -194,14 +180,15 @@ export class SqliteStore implements Store {
   }
 
   async listJobs(query: JobQuery, page: PageRequest): Promise<Job[]> {
-    const cursor = page.after === undefined ? [] : [page.order === "asc" ? "id > ?" : "id < ?"];
-    const where = whereClause(query, cursor, page.after === undefined ? [] : [page.after]);
-    const sql = `SELECT ${JOB_COLUMNS} FROM jobs ${where.sql} ORDER BY id ${page.order === "asc" ? "ASC" : "DESC"} LIMIT ?`;
-    return (this.statement(sql).all(...where.params, page.limit) as JobRow[]).map(rowToJob);
+    const where = new WhereBuilder(SQLITE_DIALECT).matching(query);
+    if (page.after !== undefined) where.compare("id", page.order === "asc" ? ">" : "<", page.after);
+    const limit = where.param(page.limit, "integer");
+    const sql = `SELECT ${JOB_COLUMNS} FROM jobs ${where.sql} ORDER BY id ${page.order === "asc" ? "ASC" : "DESC"} LIMIT ${limit}`;
+    return (this.statement(sql).all(...where.params) as JobRow[]).map(rowToJob);
   }
 
   async countJobs(query: JobQuery): Promise<number> {
-    const where = whereClause(query);
+    const where = new WhereBuilder(SQLITE_DIALECT).matching(query);
     return this.statement(`SELECT count(*) FROM jobs ${where.sql}`).pluck().get(...where.params) as number;
   }
 
@@ -242,9 +229,4 @@ export class SqliteStore implements Store {
     if (this.pending.length > 0) this.flush();
     this.db.close();
   }
-}
-
-function asWharfError(error: unknown): WharfError {
-  if (error instanceof WharfError) return error;
-  return new UnavailableError(`store write failed: ${(error as Error).message}`);
 }

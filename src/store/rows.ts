@@ -1,7 +1,34 @@
-import type { Job, JobError, JobStatus, UniqueWhile } from "../../job/types.js";
+/**
+ * Jobs and errors as table rows, shared by every SQL store. Both drivers are
+ * set up to hand rows back in this one shape: integers as numbers, JSON
+ * columns as JSON text.
+ */
+import type { FailureRecord } from "./store.js";
+import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 
-/** A jobs row as SQLite returns it. */
-export interface JobRow {
+export const JOB_COLUMN_NAMES = [
+  "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
+  "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at",
+] as const;
+export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
+export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
+
+/** What a status change may rewrite: everything but the id, type, payload and unique key. */
+export const UPDATABLE_JOB_COLUMNS = [
+  "queue", "priority", "status", "ready_at", "attempts", "retry_limit", "backoff", "retention", "timeout",
+  "dequeued_at", "failed_at", "completed_at", "purge_at",
+] as const satisfies readonly JobColumn[];
+export type UpdatableJobColumn = (typeof UPDATABLE_JOB_COLUMNS)[number];
+
+export const ERROR_COLUMN_NAMES = ["job_id", "attempt", "message", "error_type", "backtrace", "dequeued_at", "failed_at"] as const;
+export type ErrorColumn = (typeof ERROR_COLUMN_NAMES)[number];
+/** The columns of an error as it is read back (without its job id). */
+export const ERROR_READ_COLUMNS = "attempt, message, error_type, backtrace, dequeued_at, failed_at";
+
+export type ColumnValue = string | number | null;
+
+/** A jobs row as the drivers return it. */
+export type JobRow = {
   id: string;
   queue: string;
   type: string;
@@ -20,16 +47,16 @@ export interface JobRow {
   failed_at: number | null;
   completed_at: number | null;
   purge_at: number | null;
-}
+};
 
-export interface ErrorRow {
+export type ErrorRow = {
   attempt: number;
   message: string;
   error_type: string | null;
   backtrace: string | null;
   dequeued_at: number;
   failed_at: number;
-}
+};
 
 export function rowToJob(row: JobRow): Job {
   const job: Job = {
@@ -59,8 +86,8 @@ function jsonOrNull(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
 }
 
-/** Named parameters for the insert and update statements. */
-export function jobToParams(job: Job): Record<string, string | number | null> {
+/** A job's column values, keyed by column name; JSON columns as JSON text. */
+export function jobToParams(job: Job): Record<JobColumn, ColumnValue> {
   return {
     id: job.id,
     queue: job.queue,
@@ -80,6 +107,26 @@ export function jobToParams(job: Job): Record<string, string | number | null> {
     failed_at: job.failed_at ?? null,
     completed_at: job.completed_at ?? null,
     purge_at: job.purge_at ?? null,
+  };
+}
+
+/** The columns a status change rewrites, plus the id that selects the row. */
+export function jobToUpdateParams(job: Job): Record<UpdatableJobColumn | "id", ColumnValue> {
+  const params = jobToParams(job);
+  const picked: Partial<Record<UpdatableJobColumn | "id", ColumnValue>> = { id: params.id };
+  for (const column of UPDATABLE_JOB_COLUMNS) picked[column] = params[column];
+  return picked as Record<UpdatableJobColumn | "id", ColumnValue>;
+}
+
+export function errorToParams({ jobId, error }: FailureRecord): Record<ErrorColumn, ColumnValue> {
+  return {
+    job_id: jobId,
+    attempt: error.attempt,
+    message: error.message,
+    error_type: error.error_type ?? null,
+    backtrace: error.backtrace ?? null,
+    dequeued_at: error.dequeued_at,
+    failed_at: error.failed_at,
   };
 }
 

@@ -1,0 +1,110 @@
+/**
+ * Every SQL statement the PostgreSQL store runs, by name. Batches travel as
+ * one array parameter per column and are spread into rows with unnest, so a
+ * batch of any size is one statement.
+ */
+import {
+  ERROR_COLUMN_NAMES,
+  ERROR_READ_COLUMNS,
+  JOB_COLUMN_NAMES,
+  JOB_COLUMNS,
+  UPDATABLE_JOB_COLUMNS,
+  type ErrorColumn,
+  type JobColumn,
+} from "../rows.js";
+import type { SortOrder } from "../store.js";
+import type { ParamType, WhereDialect } from "../where.js";
+
+/** Key of the advisory lock that serialises migrations across servers (one bigint: "wharf" in ASCII). */
+export const MIGRATION_LOCK = 0x7768617266;
+/** First half of the two-int advisory locks on unique keys ("whk"); the second half is hashtext(key). */
+export const UNIQUE_KEY_LOCK_SPACE = 0x77686b;
+
+const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
+  id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "jsonb", ready_at: "int8",
+  attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
+  timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8",
+};
+
+const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
+  job_id: "text", attempt: "int4", message: "text", error_type: "text", backtrace: "text", dequeued_at: "int8", failed_at: "int8",
+};
+
+/** `unnest($1::t1[], $2::t2[], ...)`: one row per array element, one column per array. */
+function unnestArrays(types: readonly string[]): string {
+  return `unnest(${types.map((type, index) => `$${index + 1}::${type}[]`).join(", ")})`;
+}
+
+const DELETED_COLUMNS = "id, queue, status, priority";
+
+/** Deletes the jobs `jobsWhere` selects and their errors; returns what was deleted, by id. */
+function deleteJobsAndErrors(jobsWhere: string, errorsWhere = "WHERE job_id IN (SELECT id FROM deleted)"): string {
+  return `WITH deleted AS (DELETE FROM jobs ${jobsWhere} RETURNING ${DELETED_COLUMNS}),
+    deleted_errors AS (DELETE FROM job_errors ${errorsWhere})
+    SELECT ${DELETED_COLUMNS} FROM deleted ORDER BY id`;
+}
+
+/** Integer parameters compared with int4 columns are cast to int8, so a bound past int4 compares instead of failing. */
+export const SQL = {
+  /** Parameters: one array per column of JOB_COLUMN_NAMES. */
+  insertJobs: `INSERT INTO jobs (${JOB_COLUMNS})
+    SELECT * FROM ${unnestArrays(JOB_COLUMN_NAMES.map((column) => JOB_COLUMN_TYPES[column]))}`,
+  /** Compare-and-set on status. Parameters: ids, expected statuses, then one array per UPDATABLE_JOB_COLUMNS. */
+  updateJobs: `UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = change.${column}`).join(", ")}
+    FROM ${unnestArrays(["text", "text", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
+      AS change(id, from_status, ${UPDATABLE_JOB_COLUMNS.join(", ")})
+    WHERE job.id = change.id AND job.status = change.from_status
+    RETURNING job.id`,
+  /** Insert-or-replace. Parameters: one array per column of ERROR_COLUMN_NAMES. */
+  upsertErrors: `INSERT INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")})
+    SELECT * FROM ${unnestArrays(ERROR_COLUMN_NAMES.map((column) => ERROR_COLUMN_TYPES[column]))}
+    ON CONFLICT (job_id, attempt) DO UPDATE SET
+      ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}`,
+  deleteJobs: deleteJobsAndErrors("WHERE id = ANY($1::text[])", "WHERE job_id = ANY($1::text[])"),
+  /**
+   * Takes the transaction-scoped advisory lock of every unique key in $1, in
+   * lock order so that two transactions with overlapping keys cannot deadlock.
+   */
+  lockUniqueKeys: `SELECT pg_advisory_xact_lock(${UNIQUE_KEY_LOCK_SPACE}, lock)
+    FROM (SELECT DISTINCT hashtext(key) AS lock FROM unnest($1::text[]) AS key ORDER BY lock) AS locks`,
+  jobsByUniqueKeys: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_key = ANY($1::text[]) ORDER BY id`,
+  jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`,
+  jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[])`,
+  /** SKIP LOCKED: servers purging at the same time take different rows instead of queueing behind each other. */
+  purgeDue: deleteJobsAndErrors(`WHERE id IN (
+      SELECT id FROM jobs WHERE purge_at IS NOT NULL AND purge_at <= $1 AND status IN ('completed', 'dead')
+      ORDER BY purge_at LIMIT $2 FOR UPDATE SKIP LOCKED)`),
+  countByQueueAndStatus: "SELECT queue, status, count(*) AS count FROM jobs GROUP BY queue, status",
+  readyEntries: "SELECT id, queue, priority FROM jobs WHERE status = 'ready'",
+  jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = $1 ORDER BY id LIMIT $2`,
+  dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= $1 ORDER BY ready_at LIMIT $2`,
+  nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",
+  errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt > $2::int8 ORDER BY attempt ASC LIMIT $3`,
+  errorsDesc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt < $2::int8 ORDER BY attempt DESC LIMIT $3`,
+  errorByAttempt: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt = $2::int8`,
+  lockMigrations: `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`,
+  createMigrationsTable: "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+  appliedMigrations: "SELECT version FROM schema_migrations",
+  recordMigration: "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+} as const;
+
+/** Statements whose WHERE clause is built from a JobQuery (see WhereBuilder). */
+export const QUERY_SQL = {
+  /** Deletes every job when `where` is empty, and then every error too, orphans included. */
+  deleteMatching: (where: string): string => (where === "" ? deleteJobsAndErrors("", "") : deleteJobsAndErrors(where)),
+  countJobs: (where: string): string => `SELECT count(*) AS count FROM jobs ${where}`,
+  listJobs: (where: string, order: SortOrder, limit: string): string =>
+    `SELECT ${JOB_COLUMNS} FROM jobs ${where} ORDER BY id ${order === "asc" ? "ASC" : "DESC"} LIMIT ${limit}`,
+};
+
+const PLACEHOLDER_CASTS: Record<ParamType, string> = { text: "", integer: "::int8", "text-list": "::text[]" };
+
+/**
+ * Numbered `$n` parameters, cast so that an out-of-range bound (a priority
+ * filter beyond int4, say) compares instead of failing; lists travel as arrays.
+ */
+export const POSTGRES_DIALECT: WhereDialect = {
+  placeholder: (position, type) => `$${position}${PLACEHOLDER_CASTS[type]}`,
+  inList: (column, placeholder) => `${column} = ANY(${placeholder})`,
+  listValue: (values) => [...values],
+};
