@@ -1,0 +1,167 @@
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import type { Job } from "../../src/job/types.js";
+import { packr } from "../../src/http/codec.js";
+import { api, startTestServer, uniqueName, type TestServer } from "../helpers/server.js";
+import { streamParser, STREAM_MEDIA } from "../helpers/take.js";
+import { assertStatus, jobInput } from "../helpers/jobs.js";
+
+let h: TestServer;
+let session: http2.ClientHttp2Session;
+
+before(async () => {
+  h = await startTestServer();
+  // Cleartext HTTP/2 with prior knowledge: no TLS, no Upgrade, straight to the connection preface.
+  session = http2.connect(h.url);
+  await new Promise<void>((resolve, reject) => {
+    session.once("connect", () => resolve());
+    session.once("error", reject);
+  });
+});
+
+after(async () => {
+  // destroy, not close: close would wait for any take stream a failed test left open.
+  session.destroy();
+  await h.close();
+});
+
+interface H2Result {
+  status: number;
+  contentType: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests index freely into decoded bodies
+  body: any;
+}
+
+/** One request on the shared HTTP/2 session; JSON unless `msgpack`. */
+function h2(method: string, path: string, body?: unknown, msgpack = false): Promise<H2Result> {
+  const media = msgpack ? "application/msgpack" : "application/json";
+  const headers: http2.OutgoingHttpHeaders = { ":method": method, ":path": path, accept: media };
+  if (body !== undefined) headers["content-type"] = media;
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: body === undefined });
+    const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), 5000);
+    let status = 0;
+    let contentType = "";
+    const chunks: Buffer[] = [];
+    stream.on("response", (responseHeaders) => {
+      status = Number(responseHeaders[":status"]);
+      contentType = String(responseHeaders["content-type"] ?? "");
+    });
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+    stream.on("end", () => {
+      clearTimeout(timer);
+      const bytes = Buffer.concat(chunks);
+      let decoded: unknown;
+      if (bytes.length > 0) decoded = contentType.startsWith("application/msgpack") ? packr.unpack(bytes) : JSON.parse(bytes.toString("utf8"));
+      resolve({ status, contentType, body: decoded });
+    });
+    stream.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    if (body !== undefined) stream.end(msgpack ? packr.pack(body) : JSON.stringify(body));
+  });
+}
+
+/** A take stream over the HTTP/2 session: resolves once the response headers arrive. */
+async function h2Take(queue: string, accept: string): Promise<{ jobs: Job[]; next(timeoutMs: number): Promise<Job>; close(): void }> {
+  const stream = session.request({ ":method": "GET", ":path": `/jobs/take?queue=${queue}&prefetch=1`, accept }, { endStream: true });
+  const jobs: Job[] = [];
+  let wake: (() => void) | undefined;
+  const contentType = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("HTTP/2 take did not open")), 5000);
+    stream.once("response", (headers) => {
+      clearTimeout(timer);
+      assert.equal(Number(headers[":status"]), 200);
+      resolve(String(headers["content-type"] ?? ""));
+    });
+    stream.once("error", reject);
+  });
+  const parse = streamParser(contentType, (job) => {
+    jobs.push(job);
+    wake?.();
+  }, () => {});
+  stream.on("data", (chunk: Buffer) => parse(chunk));
+  let cursor = 0;
+  return {
+    jobs,
+    async next(timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (cursor >= jobs.length) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no job on the HTTP/2 take stream within ${timeoutMs} ms`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, left);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      return jobs[cursor++]!;
+    },
+    close() {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    },
+  };
+}
+
+describe("cleartext HTTP/2 with prior knowledge", () => {
+  test("enqueues and reads a job back", async () => {
+    const queue = uniqueName();
+    const created = await h2("POST", "/jobs", jobInput(queue, { payload: { via: "h2" }, priority: 3 }));
+    assert.equal(created.status, 201);
+    assert.match(created.contentType, /^application\/json/);
+    assert.equal(created.body.queue, queue);
+
+    const read = await h2("GET", `/jobs/${created.body.id}`);
+    assert.equal(read.status, 200);
+    assert.deepEqual(read.body.payload, { via: "h2" });
+    assert.equal(read.body.priority, 3);
+
+    const overHttp1 = await api(h.url, "GET", `/jobs/${created.body.id}`);
+    assertStatus(overHttp1, 200, "the same port also answers HTTP/1.1");
+    assert.deepEqual(overHttp1.body.payload, { via: "h2" });
+  });
+
+  test("MessagePack and errors over HTTP/2", async () => {
+    const created = await h2("POST", "/jobs", jobInput(uniqueName()), true);
+    assert.equal(created.status, 201);
+    assert.match(created.contentType, /^application\/msgpack/);
+    const missing = await h2("GET", "/jobs/03zzzzzzzzzzzzzzzzzzzzzzz");
+    assert.equal(missing.status, 404);
+    assert.equal(typeof missing.body.error, "string");
+    assert.deepEqual((await h2("GET", "/health")).body, { status: "ok" });
+  });
+
+  test("takes over a stream while other requests share the connection", async () => {
+    for (const accept of [STREAM_MEDIA.ndjson, STREAM_MEDIA.msgpack]) {
+      const queue = uniqueName();
+      const take = await h2Take(queue, accept);
+      const created = await h2("POST", "/jobs", jobInput(queue, { payload: { accept } }));
+      assert.equal(created.status, 201);
+      const job = await take.next(2000);
+      assert.equal(job.id, created.body.id);
+      assert.equal(job.status, "in_flight");
+      assert.deepEqual(job.payload, { accept });
+
+      const second = await h2("POST", "/jobs", jobInput(queue));
+      assert.equal((await h2("POST", `/jobs/${job.id}/success`)).status, 204, "acked over the same connection");
+      assert.equal((await take.next(2000)).id, second.body.id, "the ack freed the stream's slot");
+      assert.equal((await h2("POST", `/jobs/${second.body.id}/success`)).status, 204);
+      take.close();
+    }
+  });
+
+  test("cancelling an HTTP/2 take stream returns its job to ready", async () => {
+    const queue = uniqueName();
+    const take = await h2Take(queue, STREAM_MEDIA.ndjson);
+    const created = await h2("POST", "/jobs", jobInput(queue));
+    assert.equal((await take.next(2000)).id, created.body.id);
+    take.close();
+    const again = await h2Take(queue, STREAM_MEDIA.ndjson);
+    assert.equal((await again.next(2000)).id, created.body.id, "a new stream gets the released job");
+    again.close();
+  });
+});
