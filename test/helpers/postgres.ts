@@ -102,6 +102,11 @@ function readLog(dir: string): string {
   }
 }
 
+/** Retries: a server child still exiting after an immediate stop may write into the dir while it is removed. */
+function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+}
+
 /** The synchronous last resort: a cluster must not outlive the process that started it. */
 function stopNow(data: string, dir: string): void {
   const [command, argv] = asPostgresUser("pg_ctl", ["stop", "-m", "immediate", "-D", data]);
@@ -110,7 +115,7 @@ function stopNow(data: string, dir: string): void {
   } catch {
     // already stopped
   }
-  rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 }
 
 /** Starts a fresh PostgreSQL 15 cluster on a free loopback port; `stop` removes it without a trace. */
@@ -130,7 +135,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
           .catch(() => undefined)
           .then(() => {
             process.removeListener("exit", onExit);
-            rmSync(dir, { recursive: true, force: true });
+            removeDir(dir);
           });
         return stopped;
       },

@@ -161,6 +161,20 @@ for (const factory of STORES) {
       assert.equal(await store.countJobs({ queues: [queue] }), 2);
     });
 
+    test("stores sharing one database never let a unique key in twice, however their inserts race", async () => {
+      const other = await handle.peer();
+      for (let round = 0; round < 20; round++) {
+        const queue = uniqueName();
+        const key = uniqueName("key");
+        const racers = [store, other, store, other].map((racer) => racer.insertJobs([job({ queue, unique_key: key })], blocksDuplicate));
+        const outcomes = (await Promise.all(racers)).flat();
+        const inserted = outcomes.filter((outcome) => !outcome.duplicate);
+        assert.equal(inserted.length, 1, `round ${round}: exactly one insert wins`);
+        assert.ok(outcomes.every((outcome) => outcome.job.id === inserted[0]!.job.id), "the others see the winner");
+        assert.equal(await store.countJobs({ queues: [queue] }), 1);
+      }
+    });
+
     test("committed writes survive reopening the store", async () => {
       const queue = uniqueName();
       const kept = job({ queue, ready_at: NOW + 5000 });

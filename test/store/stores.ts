@@ -1,14 +1,63 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
+import { after } from "node:test";
+import { PostgresStore } from "../../src/store/postgres/postgres-store.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { Store } from "../../src/store/store.js";
+import { createDatabase, startPostgres, type PostgresCluster } from "../helpers/postgres.js";
 import { tempDir } from "../helpers/server.js";
+
+export interface StoreHandle {
+  store: Store;
+  /** Closes `store` and opens it again on the same data. */
+  reopen(): Promise<Store>;
+  /** Another store on the same data, as a second server would open it; closed by dispose. */
+  peer(): Promise<Store>;
+  dispose(): Promise<void>;
+}
 
 export interface StoreFactory {
   name: string;
   /** A fresh, empty store and a way to dispose of it. */
-  create(): Promise<{ store: Store; reopen(): Promise<Store>; dispose(): Promise<void> }>;
+  create(): Promise<StoreHandle>;
 }
+
+/** Opens stores on one place and closes them all at the end. */
+function handleFor(open: () => Promise<Store>, first: Store, cleanUp: () => void | Promise<void>): StoreHandle {
+  const peers: Store[] = [];
+  const handle: StoreHandle = {
+    store: first,
+    async reopen() {
+      await handle.store.close();
+      handle.store = await open();
+      return handle.store;
+    },
+    async peer() {
+      const store = await open();
+      peers.push(store);
+      return store;
+    },
+    async dispose() {
+      await Promise.all([handle.store, ...peers].map((store) => store.close()));
+      await cleanUp();
+    },
+  };
+  return handle;
+}
+
+let ownCluster: Promise<PostgresCluster> | undefined;
+
+/** The cluster test/postgres-env.ts started, or one of this process's own when the file runs standalone. */
+export async function postgresClusterUrl(): Promise<string> {
+  const shared = process.env.WHARF_TEST_POSTGRES_URL;
+  if (shared) return shared;
+  ownCluster ??= startPostgres();
+  return (await ownCluster).url;
+}
+
+after(async () => {
+  if (ownCluster) await (await ownCluster).stop();
+});
 
 /** Every store the conformance suite runs against. */
 export const STORES: StoreFactory[] = [
@@ -17,19 +66,16 @@ export const STORES: StoreFactory[] = [
     async create() {
       const dir = tempDir("wharf-store-");
       const path = join(dir, "jobs.db");
-      let store: Store = new SqliteStore({ path, durability: "buffered" });
-      return {
-        store,
-        async reopen() {
-          await store.close();
-          store = new SqliteStore({ path, durability: "buffered" });
-          return store;
-        },
-        async dispose() {
-          await store.close();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
+      const open = async (): Promise<Store> => new SqliteStore({ path, durability: "buffered" });
+      return handleFor(open, await open(), () => rmSync(dir, { recursive: true, force: true }));
+    },
+  },
+  {
+    name: "postgres",
+    async create() {
+      const url = await createDatabase(await postgresClusterUrl());
+      const open = (): Promise<Store> => PostgresStore.open({ url, poolSize: 5 });
+      return handleFor(open, await open(), () => {});
     },
   },
 ];
