@@ -5,9 +5,14 @@
  */
 export interface Clock {
   now(): number;
-  /** Runs `callback` once when `now() >= at`. Returns a function that cancels it. */
-  setTimer(at: number, callback: () => void): () => void;
+  /**
+   * Runs `callback` once when `now() >= at`. Returns a function that cancels it.
+   * A callback may return the promise of the work it starts, so a ManualClock can wait for it.
+   */
+  setTimer(at: number, callback: TimerCallback): () => void;
 }
+
+export type TimerCallback = () => void | Promise<void>;
 
 /** setTimeout cannot wait longer than this; longer waits re-arm. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
@@ -19,7 +24,7 @@ export const systemClock: Clock = {
     const arm = (): void => {
       const wait = at - Date.now();
       if (wait <= 0) {
-        callback();
+        void callback();
         return;
       }
       handle = setTimeout(arm, Math.min(wait, MAX_TIMEOUT_MS));
@@ -34,7 +39,7 @@ export const systemClock: Clock = {
 interface PendingTimer {
   at: number;
   sequence: number;
-  callback: () => void;
+  callback: TimerCallback;
 }
 
 /** A clock that moves only when told to; timers fire in time order during `advance`. */
@@ -51,7 +56,7 @@ export class ManualClock implements Clock {
     return this.current;
   }
 
-  setTimer(at: number, callback: () => void): () => void {
+  setTimer(at: number, callback: TimerCallback): () => void {
     const timer = { at, sequence: this.sequence++, callback };
     this.timers.push(timer);
     return () => {
@@ -59,7 +64,7 @@ export class ManualClock implements Clock {
     };
   }
 
-  /** Moves time forward, firing due timers in order, and lets the work they start settle. */
+  /** Moves time forward, firing due timers in order and waiting for the work each one starts. */
   async advance(ms: number): Promise<void> {
     const target = this.current + ms;
     for (;;) {
@@ -67,7 +72,7 @@ export class ManualClock implements Clock {
       if (next === undefined) break;
       this.timers = this.timers.filter((pending) => pending !== next);
       this.current = Math.max(this.current, next.at);
-      next.callback();
+      await next.callback();
       await settle();
     }
     this.current = target;

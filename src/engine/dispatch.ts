@@ -39,6 +39,11 @@ export interface InFlightJob {
   job: Job;
   stream: Stream | undefined;
   leaseExpiry: number;
+  /**
+   * Settles when the claim (ready -> in_flight) is committed: true if it took. Writes that start from
+   * in_flight wait for it, so they never reach the store before the claim, whatever the store's ordering.
+   */
+  claimed: Promise<boolean>;
 }
 
 export interface DispatcherHooks {
@@ -181,18 +186,19 @@ export class Dispatcher {
   private async lease(ready: Job[], streamOf: Map<string, Stream>, leased: Set<string>): Promise<void> {
     const now = this.clock.now();
     const updates = ready.map((job) => ({ before: job, after: claim(job, now) }));
+    const persisted = this.hooks.applyUpdates(updates);
     const deliveries = new Map<Stream, Job[]>();
-    for (const { after } of updates) {
+    updates.forEach(({ after }, position) => {
       const stream = streamOf.get(after.id)!;
-      this.inFlight.set(after.id, { job: after, stream, leaseExpiry: now + this.hooks.leaseMs(after) });
+      const claimed = persisted.then((applied) => applied[position] === true, () => false);
+      this.inFlight.set(after.id, { job: after, stream, leaseExpiry: now + this.hooks.leaseMs(after), claimed });
       stream.jobIds.add(after.id);
       leased.add(after.id);
       this.observer.taken?.(after, Math.max(0, now - after.ready_at));
       const batch = deliveries.get(stream) ?? [];
       batch.push(after);
       deliveries.set(stream, batch);
-    }
-    const persisted = this.hooks.applyUpdates(updates);
+    });
     for (const [stream, jobs] of deliveries) {
       if (stream.closed) void this.releaseJobs(jobs.map((job) => job.id)).catch(logDispatchError);
       else stream.sink(jobs);
@@ -231,7 +237,7 @@ export class Dispatcher {
 
   /** Returns in-flight jobs to ready untouched (their stream went away). */
   async releaseJobs(ids: readonly string[]): Promise<void> {
-    const entries = ids.map((id) => this.finish(id)).filter((entry): entry is InFlightJob => entry !== undefined);
+    const entries = await claimedOnly(ids.map((id) => this.finish(id)));
     if (entries.length === 0) return;
     await this.hooks.applyUpdates(entries.map(({ job }) => ({ before: job, after: release(job) })));
   }
@@ -259,6 +265,13 @@ export class Dispatcher {
   async closeAll(): Promise<void> {
     await Promise.all([...this.streams].map((stream) => stream.close()));
   }
+}
+
+/** The entries whose claim committed, once every claim has settled. */
+export async function claimedOnly(entries: Array<InFlightJob | undefined>): Promise<InFlightJob[]> {
+  const present = entries.filter((entry): entry is InFlightJob => entry !== undefined);
+  const took = await Promise.all(present.map((entry) => entry.claimed));
+  return present.filter((_entry, position) => took[position]);
 }
 
 function logDispatchError(error: unknown): void {

@@ -16,7 +16,7 @@ import {
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
 import type { DeletedJob, InsertOutcome, JobQuery, SortOrder, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
-import { Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
+import { claimedOnly, Dispatcher, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import type { EngineObserver } from "./observer.js";
 import type { PayloadFilter } from "./payload-filter.js";
 import { ReadyIndex } from "./ready-index.js";
@@ -185,13 +185,10 @@ export class Engine {
   /** Acknowledges jobs; returns the ids that were not in flight (the rest are completed). */
   async ack(ids: readonly string[]): Promise<string[]> {
     const now = this.clock.now();
-    const notFound: string[] = [];
-    const finished: InFlightJob[] = [];
-    for (const id of new Set(ids)) {
-      const entry = this.dispatcher.finish(id);
-      if (entry) finished.push(entry);
-      else notFound.push(id);
-    }
+    const unique = [...new Set(ids)];
+    const finished = await claimedOnly(unique.map((id) => this.dispatcher.finish(id)));
+    const acked = new Set(finished.map(({ job }) => job.id));
+    const notFound = unique.filter((id) => !acked.has(id));
     if (finished.length === 0) return notFound;
     const changes = finished.map(({ job }) => ({ before: job, after: complete(job, now, this.retention) }));
     const purged = changes.filter(({ after }) => after.purge_at! <= now);
@@ -221,7 +218,7 @@ export class Engine {
   }
 
   async fail(id: string, failure: FailureInput): Promise<Job> {
-    const entry = this.dispatcher.finish(id);
+    const [entry] = await claimedOnly([this.dispatcher.finish(id)]);
     if (!entry) throw new NotFoundError(`job ${id} is not in flight`);
     try {
       return await this.recordFailure(entry.job, failure);
@@ -343,6 +340,7 @@ export class Engine {
   }
 
   private async patchMany(jobs: Job[], patch: JobPatch): Promise<Job[]> {
+    await Promise.all(jobs.map((job) => this.dispatcher.inFlight.get(job.id)?.claimed));
     const now = this.clock.now();
     const changes = jobs.map((before) => ({ before, after: applyPatch(before, patch, now) }));
     const applied = await this.applyUpdates(changes);

@@ -17,7 +17,7 @@ export class Reaper {
 
   private arm(): void {
     if (this.stopped) return;
-    this.cancelTimer = this.clock.setTimer(this.clock.now() + this.intervalMs, () => void this.run());
+    this.cancelTimer = this.clock.setTimer(this.clock.now() + this.intervalMs, () => this.run());
   }
 
   private async run(): Promise<void> {

@@ -35,7 +35,7 @@ export class Scheduler {
   private arm(at: number): void {
     this.cancelTimer?.();
     this.nextAt = at;
-    this.cancelTimer = this.clock.setTimer(at, () => void this.promoteDue());
+    this.cancelTimer = this.clock.setTimer(at, () => this.promoteDue());
   }
 
   private async promoteDue(): Promise<void> {

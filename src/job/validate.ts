@@ -47,7 +47,7 @@ export function validateName(value: unknown, field: string, fail: Fail = badRequ
   if (typeof value !== "string") throw fail(`${field} must be a string, got ${describe(value)}`);
   if (value.length === 0) throw fail(`${field} must not be empty`);
   if (value.length > MAX_NAME_LENGTH) throw fail(`${field} must be at most ${MAX_NAME_LENGTH} characters`);
-  if (!value.isWellFormed()) throw fail(`${field} must be valid UTF-8`);
+  checkText(value, field, fail);
   if (RESERVED_NAME_CHARS.test(value)) {
     throw fail(`${field} ${JSON.stringify(value)} contains a reserved character (one of , * ? [ ] { } \\)`);
   }
@@ -72,7 +72,13 @@ function readFiniteNumber(value: unknown, field: string, min: number, max: numbe
 
 function readString(value: unknown, field: string, fail: Fail): string {
   if (typeof value !== "string") throw fail(`${field} must be a string, got ${describe(value)}`);
+  return checkText(value, field, fail);
+}
+
+/** Text every store can hold: well-formed Unicode without NUL (PostgreSQL text and JSONB refuse NUL). */
+function checkText(value: string, field: string, fail: Fail): string {
   if (!value.isWellFormed()) throw fail(`${field} must be valid UTF-8`);
+  if (value.includes("\0")) throw fail(`${field} must not contain NUL characters`);
   return value;
 }
 
@@ -117,7 +123,8 @@ function readTimeout(value: unknown, field: string, fail: Fail): number {
 /** Payloads must round-trip through JSON: MessagePack binary, maps with non-string keys and the like are refused. */
 export function validatePayload(value: unknown, field: string, depth = 0): JsonValue {
   if (depth > 64) throw badRequest(`${field} is nested too deeply (more than 64 levels)`);
-  if (value === null || typeof value === "string" || typeof value === "boolean") return value;
+  if (typeof value === "string") return checkText(value, field, badRequest);
+  if (value === null || typeof value === "boolean") return value;
   if (typeof value === "number") {
     if (!Number.isFinite(value)) throw badRequest(`${field} contains a non-finite number`);
     return value;
@@ -127,7 +134,10 @@ export function validatePayload(value: unknown, field: string, depth = 0): JsonV
     return value as JsonValue;
   }
   if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-    for (const [key, item] of Object.entries(value)) validatePayload(item, `${field}.${key}`, depth + 1);
+    for (const [key, item] of Object.entries(value)) {
+      checkText(key, `${field} key ${JSON.stringify(key)}`, badRequest);
+      validatePayload(item, `${field}.${key}`, depth + 1);
+    }
     return value as JsonValue;
   }
   throw badRequest(`${field} contains a value JSON cannot hold (${describe(value)})`);

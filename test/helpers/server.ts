@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { ManualClock } from "../../src/engine/clock.js";
 import { startServer, type ServerOptions, type WharfServer } from "../../src/http/server.js";
 import { packr } from "../../src/http/codec.js";
+import { createDatabase } from "./postgres.js";
 
 export interface TestServer {
   url: string;
@@ -20,11 +21,29 @@ export function tempDir(prefix = "wharf-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** A real server on a free loopback port, on its own SQLite file, driven by a ManualClock. */
+/** The store the black-box suites run on: SQLite by default, PostgreSQL when WHARF_TEST_STORE=postgres. */
+export const TEST_STORE = process.env.WHARF_TEST_STORE === "postgres" ? "postgres" : "sqlite";
+
+/** One PostgreSQL database per data dir, so a server restarted on the same dir finds its jobs again. */
+const databasesByDataDir = new Map<string, Promise<string>>();
+
+function postgresFor(dataDir: string): Promise<string> {
+  const clusterUrl = process.env.WHARF_TEST_POSTGRES_URL;
+  if (!clusterUrl) throw new Error("WHARF_TEST_STORE=postgres needs WHARF_TEST_POSTGRES_URL (run the tests through test/postgres-env.ts)");
+  let database = databasesByDataDir.get(dataDir);
+  if (!database) {
+    database = createDatabase(clusterUrl);
+    databasesByDataDir.set(dataDir, database);
+  }
+  return database;
+}
+
+/** A real server on a free loopback port, on its own store (see TEST_STORE), driven by a ManualClock. */
 export async function startTestServer(options: Partial<ServerOptions> = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
   const clock = (options.clock as ManualClock | undefined) ?? new ManualClock(Date.now());
-  const server = await startServer({ host: "127.0.0.1", port: 0, durability: "buffered", log: () => {}, ...options, dataDir, clock });
+  const store = options.store ?? (TEST_STORE === "postgres" ? await postgresFor(dataDir) : undefined);
+  const server = await startServer({ host: "127.0.0.1", port: 0, durability: "buffered", log: () => {}, ...options, dataDir, clock, store });
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;

@@ -236,6 +236,14 @@ describe("bad requests", () => {
     assert.equal(fine.type, "Émail::Send", "other punctuation and non-ASCII are allowed");
   });
 
+  test("NUL characters are 400 wherever text goes, since not every store can hold them", async () => {
+    const queue = uniqueName();
+    await refused(400, "POST", "/jobs", { body: jobInput(`${queue}\u0000`) }, "NUL in queue");
+    await refused(400, "POST", "/jobs", { body: jobInput(queue, { payload: { note: "a\u0000b" } }) }, "NUL in a payload string");
+    await refused(400, "POST", "/jobs", { body: jobInput(queue, { payload: { "k\u0000": 1 } }) }, "NUL in a payload key");
+    await refused(400, "POST", "/jobs", { body: jobInput(queue, { unique_key: "u\u0000" }) }, "NUL in unique_key");
+  });
+
   test("a body over the size limit is 413", async () => {
     const big = jobInput(uniqueName(), { payload: { blob: "x".repeat(4096) } });
     await refused(413, "POST", "/jobs", { body: big }, "oversize body with content-length", small.url);

@@ -148,7 +148,7 @@ for (const factory of STORES) {
       assert.equal(await store.countJobs({ queues: [queue] }), 1);
     });
 
-    test("writes in one turn share a commit, and a failing write does not undo the others", async () => {
+    test("concurrent writes are independent: a failing write does not undo the others", async () => {
       const queue = uniqueName();
       const a = job({ queue });
       const b = job({ queue });
@@ -157,7 +157,9 @@ for (const factory of STORES) {
         store.insertJobs([a], blocksDuplicate),
         store.insertJobs([b], blocksDuplicate),
       ]);
-      assert.deepEqual(results.map((result) => result.status), ["fulfilled", "rejected", "fulfilled"]);
+      const statuses = results.map((result) => result.status);
+      assert.deepEqual(statuses.slice(0, 2).sort(), ["fulfilled", "rejected"], "exactly one of two inserts of one id wins");
+      assert.equal(statuses[2], "fulfilled");
       assert.equal(await store.countJobs({ queues: [queue] }), 2);
     });
 
