@@ -123,4 +123,20 @@ describe("postgres store", () => {
       await server.close();
     }
   });
+
+  test("a second server on the same database refuses to start until the first one stops", async () => {
+    const url = await createDatabase(await postgresClusterUrl());
+    const first = await startTestServer({ store: url });
+    try {
+      await assert.rejects(startTestServer({ store: url }), (error: Error) => {
+        assert.match(error.message, /another Wharf server is already using this PostgreSQL database/);
+        return true;
+      });
+    } finally {
+      await first.close();
+    }
+    const next = await startTestServer({ store: url });
+    assert.equal((await api(next.url, "GET", "/health")).status, 200);
+    await next.close();
+  });
 });

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { ConflictError } from "../../errors.js";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
 import { storeFailure } from "../failure.js";
 import { readMigrations } from "../migrations.js";
@@ -41,6 +42,8 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a call waits for a free or new connection before failing with 503 (default 10 s). */
   connectTimeoutMs?: number;
+  /** Hold the server lock: opening fails while another exclusive store uses the database. */
+  exclusive?: boolean;
 }
 
 interface Statement {
@@ -67,6 +70,8 @@ ROW_TYPES.setTypeParser(pg.types.builtins.JSONB, (text: string) => text);
  */
 export class PostgresStore implements Store {
   private closing: Promise<void> | undefined;
+  /** The connection that holds the server lock, when this store is exclusive. */
+  private lockHolder: pg.Client | undefined;
 
   private constructor(private readonly pool: pg.Pool) {
     // An idle connection that breaks (server restart, network) is dropped by
@@ -85,12 +90,26 @@ export class PostgresStore implements Store {
     });
     const store = new PostgresStore(pool);
     try {
+      if (options.exclusive) await store.lockServer(options.url);
       await store.migrate();
     } catch (error) {
       await store.close();
-      throw storeFailure(error, "opening the PostgreSQL store");
+      throw error instanceof ConflictError ? error : storeFailure(error, "opening the PostgreSQL store");
     }
     return store;
+  }
+
+  private async lockServer(url: string): Promise<void> {
+    const client = new pg.Client({ connectionString: url, application_name: "wharf-server-lock" });
+    client.on("error", () => {});
+    await client.connect();
+    this.lockHolder = client;
+    const [row] = (await client.query<{ locked: boolean }>(SQL.tryLockServer)).rows;
+    if (!row?.locked) {
+      throw new ConflictError(
+        "another Wharf server is already using this PostgreSQL database; several servers on one database are not supported yet",
+      );
+    }
   }
 
   /** All pending migrations in one transaction, under an advisory lock: concurrent starters wait, then find nothing to do. */
@@ -287,7 +306,7 @@ export class PostgresStore implements Store {
 
   /** Ends the pool: waits for checked-out connections to come back, then closes them all. */
   close(): Promise<void> {
-    this.closing ??= this.pool.end();
+    this.closing ??= Promise.all([this.pool.end(), this.lockHolder?.end().catch(() => undefined)]).then(() => undefined);
     return this.closing;
   }
 }

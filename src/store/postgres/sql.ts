@@ -17,6 +17,11 @@ import type { ParamType, WhereDialect } from "../where.js";
 
 /** Key of the advisory lock that serialises migrations across servers (one bigint: "wharf" in ASCII). */
 export const MIGRATION_LOCK = 0x7768617266;
+/**
+ * Key of the session advisory lock a server holds for as long as it runs. The engine keeps its ready
+ * index in memory, so it must be the only server on a database until multi-server delivery exists.
+ */
+export const SERVER_LOCK = 0x7768617273;
 /** First half of the two-int advisory locks on unique keys ("whk"); the second half is hashtext(key). */
 export const UNIQUE_KEY_LOCK_SPACE = 0x77686b;
 
@@ -83,6 +88,7 @@ export const SQL = {
   errorsDesc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt < $2::int8 ORDER BY attempt DESC LIMIT $3`,
   errorByAttempt: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt = $2::int8`,
   lockMigrations: `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`,
+  tryLockServer: `SELECT pg_try_advisory_lock(${SERVER_LOCK}) AS locked`,
   createMigrationsTable: "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
   appliedMigrations: "SELECT version FROM schema_migrations",
   recordMigration: "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
