@@ -11,6 +11,8 @@ export interface BenchOptions {
   /** Overrides every scenario's job count when set. */
   jobs: number | undefined;
   durability: Durability;
+  /** Where the server keeps jobs: its own SQLite file, or a fresh database on a throwaway PostgreSQL cluster. */
+  store: "sqlite" | "postgres";
   /** Duration of the latency scenario, in seconds; the backlog's latency runs last min(3, this). */
   latencySeconds: number;
   /** Enqueues per second in the latency runs. */
@@ -29,7 +31,8 @@ export const USAGE = `npm run bench -- [options]
 
   --only NAME[,NAME]       scenarios to run (default all): ${SCENARIO_NAMES.join(", ")}
   --jobs N                 job count for every selected scenario (defaults: 20000, 200000, 100000, -, 1000000)
-  --durability D           fsync (default) or buffered
+  --durability D           fsync (default) or buffered (SQLite only)
+  --store S                sqlite (default) or postgres (a throwaway local PostgreSQL 15 cluster, one database per server)
   --seconds S              latency scenario length (default 10; backlog latency runs use min(3, S))
   --rate R                 latency enqueues per second (default 1000)
   --concurrency N          worker process handlers (default 500)
@@ -64,6 +67,12 @@ function scenarioList(value: string | undefined): ScenarioName[] {
   return names as ScenarioName[];
 }
 
+function storeKind(value: string | undefined): BenchOptions["store"] {
+  const chosen = value ?? "sqlite";
+  if (chosen !== "sqlite" && chosen !== "postgres") throw new Error(`--store must be sqlite or postgres, got "${chosen}"`);
+  return chosen;
+}
+
 function durability(value: string | undefined): Durability {
   const chosen = value ?? "fsync";
   if (chosen !== "fsync" && chosen !== "buffered") throw new Error(`--durability must be fsync or buffered, got "${chosen}"`);
@@ -78,6 +87,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
       only: { type: "string" },
       jobs: { type: "string" },
       durability: { type: "string" },
+      store: { type: "string" },
       seconds: { type: "string" },
       rate: { type: "string" },
       concurrency: { type: "string" },
@@ -94,6 +104,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
     scenarios: scenarioList(values.only),
     jobs: values.jobs === undefined ? undefined : positiveInteger(values.jobs, "jobs", 1),
     durability: durability(values.durability),
+    store: storeKind(values.store),
     latencySeconds: positiveNumber(values.seconds, "seconds", 10),
     latencyRate: positiveNumber(values.rate, "rate", 1000),
     workerConcurrency: positiveInteger(values.concurrency, "concurrency", 500),

@@ -14,6 +14,7 @@ import { ScenarioContext } from "./scenarios/context.js";
 import { endToEnd } from "./scenarios/end-to-end.js";
 import { enqueueBulk, enqueueSingle } from "./scenarios/enqueue.js";
 import { latency } from "./scenarios/latency.js";
+import { createDatabase, startPostgres } from "../test/helpers/postgres.js";
 
 const SCENARIOS: Record<ScenarioName, (context: ScenarioContext) => Promise<Measurement[]>> = {
   "enqueue-single": enqueueSingle,
@@ -24,8 +25,8 @@ const SCENARIOS: Record<ScenarioName, (context: ScenarioContext) => Promise<Meas
 };
 
 /** Runs one scenario; a failure is recorded in its result, and the next scenario still runs. */
-async function runScenario(name: ScenarioName, options: BenchOptions): Promise<ScenarioResult> {
-  const context = new ScenarioContext(options);
+async function runScenario(name: ScenarioName, options: BenchOptions, postgresDatabase?: () => Promise<string>): Promise<ScenarioResult> {
+  const context = new ScenarioContext(options, postgresDatabase);
   const started = performance.now();
   const cpuPressure = await startCpuPressureMeter();
   let measurements: Measurement[] = [];
@@ -49,7 +50,7 @@ async function runScenario(name: ScenarioName, options: BenchOptions): Promise<S
 function describeRun(options: BenchOptions, load: MachineLoad): string {
   const jobs = options.jobs === undefined ? "default sizes" : `${options.jobs} jobs each`;
   return [
-    `Wharf bench: ${options.scenarios.join(", ")}; ${jobs}; durability ${options.durability}; node ${process.version}`,
+    `Wharf bench: ${options.scenarios.join(", ")}; ${jobs}; store ${options.store}; durability ${options.durability}; node ${process.version}`,
     `Machine before start: ${describeLoad(load)}${isBusy(load) ? " -- BUSY: other work competes for the CPUs, numbers will be low and noisy" : ""}`,
   ].join("\n");
 }
@@ -71,7 +72,13 @@ async function main(): Promise<void> {
   const load = await machineLoad();
   console.log(describeRun(options, load));
   const results: ScenarioResult[] = [];
-  for (const name of options.scenarios) results.push(await runScenario(name, options));
+  const cluster = options.store === "postgres" ? await startPostgres() : undefined;
+  try {
+    const postgresDatabase = cluster ? () => createDatabase(cluster.url) : undefined;
+    for (const name of options.scenarios) results.push(await runScenario(name, options, postgresDatabase));
+  } finally {
+    await cluster?.stop();
+  }
   printSummary(results);
   await writeResults(options, results, startedAt, load);
   console.log(`\nResults written to ${options.resultsPath}`);

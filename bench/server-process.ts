@@ -12,6 +12,8 @@ export type Durability = "fsync" | "buffered";
 
 export interface ServerProcessOptions {
   durability: Durability;
+  /** A postgres:// URL; the server's own SQLite file when absent. */
+  store?: string;
   /** When set, the server runs with --cpu-prof and writes its profile here on exit. */
   cpuProfileDir?: string;
   startTimeoutMs?: number;
@@ -100,6 +102,7 @@ function serverArgs(dataDir: string, options: ServerProcessOptions): string[] {
     "--host", "127.0.0.1", "--port", "0",
     "--data-dir", dataDir,
     "--durability", options.durability,
+    ...(options.store === undefined ? [] : ["--store", options.store]),
   ];
 }
 

@@ -17,7 +17,8 @@ export class ScenarioContext {
   readonly notes: string[] = [];
   readonly profiles: ServerProfile[] = [];
 
-  constructor(readonly options: BenchOptions) {}
+  /** `postgresDatabase` gives a fresh database URL per server when the bench runs on PostgreSQL. */
+  constructor(readonly options: BenchOptions, private readonly postgresDatabase?: () => Promise<string>) {}
 
   note(text: string): void {
     this.notes.push(text);
@@ -41,7 +42,12 @@ export class ScenarioContext {
   async withServer<T>(body: (server: ServerProcess, client: Client) => Promise<T>): Promise<T> {
     const cpuProfileDir = this.options.cpuProfileDir;
     if (cpuProfileDir) await mkdir(cpuProfileDir, { recursive: true });
-    const server = await ServerProcess.start({ durability: this.options.durability, ...(cpuProfileDir ? { cpuProfileDir } : {}) });
+    const store = this.postgresDatabase ? await this.postgresDatabase() : undefined;
+    const server = await ServerProcess.start({
+      durability: this.options.durability,
+      ...(store ? { store } : {}),
+      ...(cpuProfileDir ? { cpuProfileDir } : {}),
+    });
     const client = connect(server.url, { format: "msgpack", maxSockets: BENCH_SOCKETS });
     try {
       return await body(server, client);

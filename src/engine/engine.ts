@@ -1,4 +1,4 @@
-import { NotFoundError, UnprocessableError } from "../errors.js";
+import { ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
 import { DEFAULT_RETRY_LIMIT } from "../job/backoff.js";
 import { newJobId } from "../job/ids.js";
 import {
@@ -54,6 +54,8 @@ export interface JobSelection {
 /** Jobs read per round when a jq filter has to look at payloads. */
 const SCAN_BATCH = 500;
 const RECOVERY_BATCH = 1000;
+/** Times a patch is tried on a job that keeps changing under it before the caller gets 409. */
+const PATCH_ATTEMPTS = 3;
 
 /**
  * The one engine behind every door. Every status change is computed by
@@ -333,10 +335,33 @@ export class Engine {
   // ---- changing and deleting ----
 
   async patchJob(id: string, patch: JobPatch): Promise<Job> {
-    const current = await this.getJob(id);
-    const [patched] = await this.patchMany([current], patch);
-    if (!patched) throw new NotFoundError(`job ${id} changed while it was being patched; try again`);
+    const [patched] = await this.patchRetrying([await this.getJob(id)], patch);
+    if (patched) return patched;
+    await this.getJob(id);
+    throw new ConflictError(`job ${id} kept changing while it was being patched; try again`);
+  }
+
+  /**
+   * Patches jobs optimistically: a job that changed under the patch (claimed, promoted, acked) is read
+   * again and patched again, a few times; jobs that are gone or have become terminal are left out.
+   */
+  private async patchRetrying(jobs: Job[], patch: JobPatch): Promise<Job[]> {
+    const patched: Job[] = [];
+    let pending = jobs;
+    for (let attempt = 0; attempt < PATCH_ATTEMPTS && pending.length > 0; attempt++) {
+      const done = await this.patchMany(pending, patch);
+      patched.push(...done);
+      const doneIds = new Set(done.map((job) => job.id));
+      const reread = await Promise.all(pending.filter((job) => !doneIds.has(job.id)).map((job) => this.currentJob(job.id)));
+      pending = reread.filter((job): job is Job => job !== undefined && !isTerminal(job.status));
+    }
     return patched;
+  }
+
+  /** The job as it is now: the in-flight copy once its claim has settled, else the stored one. */
+  private async currentJob(id: string): Promise<Job | undefined> {
+    await this.dispatcher.inFlight.get(id)?.claimed;
+    return this.dispatcher.inFlight.get(id)?.job ?? (await this.store.getJob(id));
   }
 
   private async patchMany(jobs: Job[], patch: JobPatch): Promise<Job[]> {
@@ -363,7 +388,7 @@ export class Engine {
       const live = jobs
         .filter((job) => !isTerminal(job.status))
         .map((job) => this.dispatcher.inFlight.get(job.id)?.job ?? job);
-      patched += (await this.patchMany(live, patch)).length;
+      patched += (await this.patchRetrying(live, patch)).length;
     }
     return patched;
   }
