@@ -11,6 +11,7 @@ export { Worker, RetryAtError, KillJobError } from "./client/worker.js";
 export type { WorkerOptions, JobHandler, JobContext, Middleware } from "./client/worker.js";
 export type { TakeStream } from "./client/transport.js";
 export { startServer } from "./http/server.js";
+export { enqueueWithin } from "./transactional.js";
 export type { ServerOptions, WharfServer } from "./http/server.js";
 export { ManualClock, systemClock } from "./engine/clock.js";
 export type { Clock } from "./engine/clock.js";

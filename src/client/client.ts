@@ -147,14 +147,18 @@ export class Client {
     return (await this.call<{ deleted: number }>("DELETE", "/jobs", filterQuery(filter))).deleted;
   }
 
-  async ack(id: string): Promise<void> {
-    await this.call("POST", `/jobs/${encodeURIComponent(id)}/success`);
+  /** Acknowledges a job; with `runId` (the job's `run_id` when taken), only if that lease is still the current one. */
+  async ack(id: string, runId?: string): Promise<void> {
+    await this.call("POST", `/jobs/${encodeURIComponent(id)}/success`, undefined, runId === undefined ? undefined : { run_id: runId });
   }
 
-  /** Acknowledges many jobs; those that were not in flight come back in `notFound`, the rest are done. */
-  async ackMany(ids: string[]): Promise<{ notFound: string[] }> {
+  /**
+   * Acknowledges many jobs; those that were not in flight (or, with `runIds` aligned to `ids`, no longer
+   * in that run) come back in `notFound`, the rest are done.
+   */
+  async ackMany(ids: string[], runIds?: string[]): Promise<{ notFound: string[] }> {
     try {
-      await this.call("POST", "/jobs/success", undefined, { ids });
+      await this.call("POST", "/jobs/success", undefined, runIds === undefined ? { ids } : { ids, run_ids: runIds });
       return { notFound: [] };
     } catch (error) {
       if (error instanceof UnprocessableError && Array.isArray(error.details?.not_found)) {
@@ -164,13 +168,14 @@ export class Client {
     }
   }
 
-  async fail(id: string, failure: FailureInput): Promise<JobSummary> {
+  /** Reports a failed attempt; with `run_id`, only if that lease is still the current one. */
+  async fail(id: string, failure: FailureInput & { run_id?: string }): Promise<JobSummary> {
     return this.call("POST", `/jobs/${encodeURIComponent(id)}/failure`, undefined, failure);
   }
 
-  /** Extends the lease of an in-flight job. */
-  async heartbeat(id: string): Promise<{ id: string; lease_expires_at: number }> {
-    return this.call("POST", `/jobs/${encodeURIComponent(id)}/heartbeat`);
+  /** Extends the lease of an in-flight job (in run `runId`, when given). */
+  async heartbeat(id: string, runId?: string): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
+    return this.call("POST", `/jobs/${encodeURIComponent(id)}/heartbeat`, undefined, runId === undefined ? undefined : { run_id: runId });
   }
 
   /** Every failure record of a job, by attempt (oldest first unless `order` is "desc"). */

@@ -88,7 +88,7 @@ export class Worker {
   private readonly options: WorkerOptions;
   private readonly waiting: Job[] = [];
   private readonly running = new Set<Promise<void>>();
-  private readonly pendingAcks: string[] = [];
+  private readonly pendingAcks: Job[] = [];
   private ackFlush: Promise<void> | undefined;
   private stream: TakeStream | undefined;
   private readonly stopping = new AbortController();
@@ -167,12 +167,12 @@ export class Worker {
     const context: JobContext = {
       signal: this.deadline.signal,
       heartbeat: async () => {
-        await this.client.heartbeat(job.id);
+        await this.client.heartbeat(job.id, job.run_id);
       },
     };
     try {
       await this.invoke(job, context);
-      this.queueAck(job.id);
+      this.queueAck(job);
     } catch (error) {
       this.report(error, job);
       await this.reportFailure(job, error);
@@ -190,7 +190,12 @@ export class Worker {
   }
 
   private async reportFailure(job: Job, error: unknown): Promise<void> {
-    const failure = { ...describeError(error), ...(error instanceof RetryAtError ? { retry_at: error.retryAt } : {}), ...(error instanceof KillJobError ? { kill: true } : {}) };
+    const failure = {
+      ...describeError(error),
+      ...(error instanceof RetryAtError ? { retry_at: error.retryAt } : {}),
+      ...(error instanceof KillJobError ? { kill: true } : {}),
+      ...(job.run_id === undefined ? {} : { run_id: job.run_id }),
+    };
     try {
       await this.client.fail(job.id, failure);
     } catch (reportError) {
@@ -198,8 +203,8 @@ export class Worker {
     }
   }
 
-  private queueAck(id: string): void {
-    this.pendingAcks.push(id);
+  private queueAck(job: Job): void {
+    this.pendingAcks.push(job);
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
   }
 
@@ -207,9 +212,11 @@ export class Worker {
   private async flushAcks(): Promise<void> {
     const batchSize = this.options.ackBatchSize ?? 1000;
     while (this.pendingAcks.length > 0) {
-      const ids = this.pendingAcks.splice(0, batchSize);
+      const jobs = this.pendingAcks.splice(0, batchSize);
+      // Fenced by run id when the server hands them out (Wharf does; a Zizq server does not).
+      const runIds = jobs.every((job) => job.run_id !== undefined) ? jobs.map((job) => job.run_id!) : undefined;
       try {
-        await this.client.ackMany(ids);
+        await this.client.ackMany(jobs.map((job) => job.id), runIds);
       } catch (error) {
         // The stream broke, so the server has given these jobs to others already: nothing to retry.
         this.report(error);

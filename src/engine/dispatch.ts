@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { UnavailableError } from "../errors.js";
-import { claim, release } from "../job/state.js";
+import { claim, release, type Lease } from "../job/state.js";
 import type { Job } from "../job/types.js";
 import type { Store } from "../store/store.js";
 import type { Clock } from "./clock.js";
@@ -33,12 +33,16 @@ interface Stream extends Subscription {
   held: number;
   readonly jobIds: Set<string>;
   closed: boolean;
+  /** The claim under way for this stream, if any: closing waits for it, so no job it leases is left behind. */
+  claiming: Promise<unknown> | undefined;
+  /** Set once closing has handed every job back; a lease that still arrives is returned on the spot. */
+  released: boolean;
 }
 
 export interface InFlightJob {
+  /** The job as leased; its run_id and lease_expires_at are the lease. */
   job: Job;
   stream: Stream | undefined;
-  leaseExpiry: number;
   /**
    * Settles when the claim (ready -> in_flight) is committed: true if it took. Writes that start from
    * in_flight wait for it, so they never reach the store before the claim, whatever the store's ordering.
@@ -50,7 +54,13 @@ export interface DispatcherHooks {
   /** Persists status changes and keeps index and counts in step; false where the compare-and-set lost. */
   applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]>;
   leaseMs(job: Job): number;
+  /** Lease of a job with no timeout, for claims a shared store makes. */
+  defaultLeaseMs: number;
+  /** This server, as the owner of the jobs it claims from a shared store. */
+  owner: string;
 }
+
+const CLAIMED = Promise.resolve(true);
 
 /** Jobs claimed in one pass, at most; more passes follow at once, so the event loop is never held long. */
 const CLAIM_BATCH = 1000;
@@ -96,6 +106,8 @@ export class Dispatcher {
       held: 0,
       jobIds: new Set(),
       closed: false,
+      claiming: undefined,
+      released: false,
       close: () => this.closeStream(stream),
     };
     this.streams.push(stream);
@@ -159,7 +171,12 @@ export class Dispatcher {
   }
 
   /** One claim round; true when it leased something and another round may find more. */
-  private async pass(): Promise<boolean> {
+  private pass(): Promise<boolean> {
+    return this.store.shared ? this.passShared() : this.passLocal();
+  }
+
+  /** From the in-memory index: the picks are read in one query, claimed in one background write. */
+  private async passLocal(): Promise<boolean> {
     const picks = this.pick();
     if (picks.size === 0) return false;
     const allIds = [...picks.values()].flat();
@@ -167,9 +184,11 @@ export class Dispatcher {
     for (const [stream, ids] of picks) for (const id of ids) streamOf.set(id, stream);
     const leased = new Set<string>();
     try {
-      const byId = new Map((await this.store.getJobs(allIds)).map((job) => [job.id, job]));
+      const reading = this.store.getJobs(allIds);
+      for (const stream of picks.keys()) stream.claiming = reading;
+      const byId = new Map((await reading).map((job) => [job.id, job]));
       const jobs = allIds.map((id) => byId.get(id)).filter((job): job is Job => job?.status === "ready");
-      await this.lease(jobs, streamOf, leased);
+      this.claimLocally(jobs, streamOf, leased);
     } finally {
       this.reserved -= allIds.length;
       for (const id of allIds) if (!leased.has(id)) streamOf.get(id)!.held--;
@@ -178,32 +197,83 @@ export class Dispatcher {
   }
 
   /**
-   * Claims `ready` for the streams that picked them and delivers at once; adds each leased job to `leased`.
-   * The in_flight status is written in the background: a restart makes in-flight jobs ready anyway, so
-   * delivery need not wait for the disk, and the store applies writes in order, so a later ack, failure or
-   * release of these jobs always lands after the claim.
+   * Claims picked jobs and delivers them at once. The in_flight status is written in the background:
+   * a restart makes in-flight jobs ready anyway, so delivery need not wait for the disk; each entry's
+   * `claimed` lets later writes for the job wait for it.
    */
-  private async lease(ready: Job[], streamOf: Map<string, Stream>, leased: Set<string>): Promise<void> {
+  private claimLocally(ready: Job[], streamOf: Map<string, Stream>, leased: Set<string>): void {
     const now = this.clock.now();
-    const updates = ready.map((job) => ({ before: job, after: claim(job, now) }));
+    const updates = ready.map((job) => ({ before: job, after: claim(job, now, this.newLease(job, now)) }));
     const persisted = this.hooks.applyUpdates(updates);
+    const claimed = updates.map((_update, position) => persisted.then((applied) => applied[position] === true, () => false));
+    this.admit(updates.map(({ after }) => after), (job) => streamOf.get(job.id)!, claimed, leased);
+    void persisted.then((applied) => this.forgetUnclaimed(updates.map(({ after }) => after), applied), logDispatchError);
+  }
+
+  private newLease(job: Job, now: number): Lease {
+    return { runId: randomBytes(12).toString("hex"), expiresAt: now + this.hooks.leaseMs(job) };
+  }
+
+  /** From a shared store: each stream claims for itself with SKIP LOCKED, so servers never hand out one job twice. */
+  private async passShared(): Promise<boolean> {
+    let leasedAny = false;
+    const order = this.streams.map((_stream, offset) => this.streams[(this.rotation + offset) % this.streams.length]!);
+    this.rotation++;
+    for (const stream of order) {
+      const room = this.roomFor(stream);
+      if (room === 0) continue;
+      stream.held += room;
+      this.reserved += room;
+      let jobs: Job[];
+      try {
+        const claiming = this.store.claimReady({
+          queues: stream.queues ? [...stream.queues] : null,
+          limit: room,
+          now: this.clock.now(),
+          owner: this.hooks.owner,
+          defaultLeaseMs: this.hooks.defaultLeaseMs,
+        });
+        stream.claiming = claiming;
+        jobs = await claiming;
+      } finally {
+        stream.held -= room;
+        this.reserved -= room;
+      }
+      stream.held += jobs.length;
+      this.admit(jobs, () => stream, jobs.map(() => CLAIMED), new Set());
+      leasedAny ||= jobs.length > 0;
+    }
+    return leasedAny;
+  }
+
+  private roomFor(stream: Stream): number {
+    if (stream.closed) return 0;
+    const streamRoom = stream.prefetch === 0 ? CLAIM_BATCH : stream.prefetch - stream.held;
+    const serverRoom = this.maxInFlight - this.inFlight.size - this.reserved;
+    return Math.max(0, Math.min(streamRoom, serverRoom, CLAIM_BATCH));
+  }
+
+  /**
+   * Records claimed jobs as in flight on their streams and pushes them out. A stream closing meanwhile
+   * keeps them until its close (which waited for this claim) hands them back.
+   */
+  private admit(jobs: Job[], streamOf: (job: Job) => Stream, claimed: Array<Promise<boolean>>, leased: Set<string>): void {
+    const now = this.clock.now();
     const deliveries = new Map<Stream, Job[]>();
-    updates.forEach(({ after }, position) => {
-      const stream = streamOf.get(after.id)!;
-      const claimed = persisted.then((applied) => applied[position] === true, () => false);
-      this.inFlight.set(after.id, { job: after, stream, leaseExpiry: now + this.hooks.leaseMs(after), claimed });
-      stream.jobIds.add(after.id);
-      leased.add(after.id);
-      this.observer.taken?.(after, Math.max(0, now - after.ready_at));
+    jobs.forEach((job, position) => {
+      const stream = streamOf(job);
+      this.inFlight.set(job.id, { job, stream, claimed: claimed[position]! });
+      stream.jobIds.add(job.id);
+      leased.add(job.id);
+      this.observer.taken?.(job, Math.max(0, now - job.ready_at));
       const batch = deliveries.get(stream) ?? [];
-      batch.push(after);
+      batch.push(job);
       deliveries.set(stream, batch);
     });
-    for (const [stream, jobs] of deliveries) {
-      if (stream.closed) void this.releaseJobs(jobs.map((job) => job.id)).catch(logDispatchError);
-      else stream.sink(jobs);
+    for (const [stream, batch] of deliveries) {
+      if (stream.released) void this.releaseJobs(batch.map((job) => job.id)).catch(logDispatchError);
+      else if (!stream.closed) stream.sink(batch);
     }
-    void persisted.then((applied) => this.forgetUnclaimed(updates.map(({ after }) => after), applied), logDispatchError);
   }
 
   /** A job deleted or changed between pick and claim was not leased after all; its worker's ack will get 404. */
@@ -226,8 +296,9 @@ export class Dispatcher {
     return entry;
   }
 
-  /** Puts an entry back after a write that failed, so the job stays in flight. */
+  /** Puts an entry back after a write that failed, so the job stays in flight. Leases made by another server are not ours to keep. */
   restore(entry: InFlightJob): void {
+    if (!entry.stream) return;
     this.inFlight.set(entry.job.id, entry);
     if (entry.stream) {
       entry.stream.held++;
@@ -247,11 +318,19 @@ export class Dispatcher {
     stream.closed = true;
     const position = this.streams.indexOf(stream);
     if (position >= 0) this.streams.splice(position, 1);
+    await stream.claiming?.catch(() => undefined);
     try {
       await this.releaseJobs([...stream.jobIds]);
     } catch (error) {
       if (!(error instanceof UnavailableError)) throw error;
+    } finally {
+      stream.released = true;
     }
+  }
+
+  /** Waits for every claim under way to be admitted. */
+  async settleClaims(): Promise<void> {
+    await Promise.all(this.streams.map((stream) => stream.claiming?.catch(() => undefined)));
   }
 
   findStream(id: string): Subscription | undefined {
@@ -259,7 +338,7 @@ export class Dispatcher {
   }
 
   expiredLeases(now: number): InFlightJob[] {
-    return [...this.inFlight.values()].filter((entry) => entry.leaseExpiry <= now);
+    return [...this.inFlight.values()].filter((entry) => (entry.job.lease_expires_at ?? Infinity) <= now);
   }
 
   async closeAll(): Promise<void> {

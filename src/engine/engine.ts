@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
 import { DEFAULT_RETRY_LIMIT } from "../job/backoff.js";
 import { newJobId } from "../job/ids.js";
@@ -14,9 +16,9 @@ import {
   type RetentionDefaults,
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
-import type { DeletedJob, InsertOutcome, JobQuery, SortOrder, Store } from "../store/store.js";
+import type { DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, SortOrder, StatusCount, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
-import { claimedOnly, Dispatcher, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
+import { claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import type { EngineObserver } from "./observer.js";
 import type { PayloadFilter } from "./payload-filter.js";
 import { ReadyIndex } from "./ready-index.js";
@@ -75,6 +77,8 @@ export class Engine {
   private readonly retention: RetentionDefaults;
   private readonly timeoutSeconds: number;
   private readonly observer: EngineObserver;
+  private readonly maintenanceIntervalMs: number;
+  private stopListening: (() => void) | undefined;
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -88,12 +92,18 @@ export class Engine {
       this.store,
       this.index,
       this.clock,
-      { applyUpdates: (updates) => this.applyUpdates(updates), leaseMs: (job) => this.leaseMs(job) },
+      {
+        applyUpdates: (updates) => this.applyUpdates(updates),
+        leaseMs: (job) => this.leaseMs(job),
+        defaultLeaseMs: this.timeoutSeconds * 1000,
+        owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
+      },
       options.maxInFlight ?? 10_000,
       this.observer,
     );
     this.scheduler = new Scheduler(this.store, this.clock, (due) => this.promoteDue(due));
-    this.reaper = new Reaper(this.clock, options.maintenanceIntervalMs ?? 1000, () => this.maintain());
+    this.maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
+    this.reaper = new Reaper(this.clock, this.maintenanceIntervalMs, () => this.maintain());
   }
 
   /** Opens the engine on a store: in-flight jobs left by a previous process become ready again. */
@@ -103,7 +113,17 @@ export class Engine {
     return engine;
   }
 
+  /**
+   * A store of our own: in-flight jobs left by a previous process are ready again, and the ready index
+   * and counts are loaded. A shared store: other servers' leases stay; expired ones are rescued by the
+   * leader, and notifications wake our streams when another server makes jobs ready.
+   */
   private async recover(): Promise<void> {
+    if (this.store.shared) {
+      this.stopListening = this.store.onReady(() => this.dispatcher.wake());
+      this.reaper.start();
+      return;
+    }
     for (;;) {
       const orphans = await this.store.jobsWithStatus("in_flight", RECOVERY_BATCH);
       if (orphans.length === 0) break;
@@ -122,6 +142,13 @@ export class Engine {
   // ---- bookkeeping: the only path from a decided change to the store ----
 
   private track(before: Pick<Job, "id" | "queue" | "status" | "priority"> | undefined, after: Job | undefined): void {
+    if (this.store.shared) {
+      // The store is the index and the tally; other servers' changes never pass through here. Our own
+      // scheduled jobs still get a precise timer; the leader's ticks catch everyone else's.
+      if (after?.status === "ready") this.dispatcher.wake();
+      if (after?.status === "scheduled") this.scheduler.noteScheduled(after.ready_at);
+      return;
+    }
     if (before) {
       this.counts.adjust(before.queue, before.status, -1);
       if (before.status === "ready") this.index.remove(before);
@@ -146,7 +173,7 @@ export class Engine {
 
   private async applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]> {
     if (updates.length === 0) return [];
-    const result = await this.store.commit({ updates: updates.map(({ before, after }) => ({ job: after, from: before.status })) });
+    const result = await this.store.commit({ updates: updates.map(({ before, after }) => fencedUpdate(before, after)) });
     updates.forEach(({ before, after }, position) => {
       if (result.updated[position]) this.track(before, after);
     });
@@ -184,13 +211,46 @@ export class Engine {
     await stream.close();
   }
 
-  /** Acknowledges jobs; returns the ids that were not in flight (the rest are completed). */
-  async ack(ids: readonly string[]): Promise<string[]> {
+  /**
+   * The leases that acks or failures name, taken over from the dispatcher: this server's own, or on a
+   * shared store ones another server made. An id whose lease is gone, or whose run id (when given)
+   * is not the current one, is left out: a worker whose lease was taken over cannot end the new run.
+   */
+  private async takeLeases(wanted: ReadonlyMap<string, string | undefined>): Promise<InFlightJob[]> {
+    const local: Array<InFlightJob | undefined> = [];
+    const elsewhere: string[] = [];
+    for (const [id, runId] of wanted) {
+      const entry = this.dispatcher.inFlight.get(id);
+      if (entry) {
+        if (runId === undefined || entry.job.run_id === runId) local.push(this.dispatcher.finish(id));
+      } else if (this.store.shared) {
+        elsewhere.push(id);
+      }
+    }
+    const current = await this.leasesElsewhere(elsewhere, wanted);
+    return [...(await claimedOnly(local)), ...current.map((job) => ({ job, stream: undefined, claimed: Promise.resolve(true) }))];
+  }
+
+  /**
+   * In-flight jobs another server leased, in the runs asked for. A job this server is claiming right
+   * now also shows as in flight in the store; once our claims settle it is ours, and no worker can have
+   * seen it yet, so it is not acked on someone else's behalf.
+   */
+  private async leasesElsewhere(ids: string[], wanted: ReadonlyMap<string, string | undefined>): Promise<Job[]> {
+    if (ids.length === 0) return [];
+    const stored = await this.store.getJobs(ids);
+    await this.dispatcher.settleClaims();
+    return stored.filter((job) =>
+      job.status === "in_flight" && (wanted.get(job.id) ?? job.run_id) === job.run_id && !this.dispatcher.inFlight.has(job.id));
+  }
+
+  /** Acknowledges jobs; returns the ids that were not in flight (the rest are completed). `runIds` aligns with `ids`. */
+  async ack(ids: readonly string[], runIds?: ReadonlyArray<string | undefined>): Promise<string[]> {
     const now = this.clock.now();
-    const unique = [...new Set(ids)];
-    const finished = await claimedOnly(unique.map((id) => this.dispatcher.finish(id)));
+    const wanted = new Map(ids.map((id, position) => [id, runIds?.[position]]));
+    const finished = await this.takeLeases(wanted);
     const acked = new Set(finished.map(({ job }) => job.id));
-    const notFound = unique.filter((id) => !acked.has(id));
+    const notFound = [...wanted.keys()].filter((id) => !acked.has(id));
     if (finished.length === 0) return notFound;
     const changes = finished.map(({ job }) => ({ before: job, after: complete(job, now, this.retention) }));
     const purged = changes.filter(({ after }) => after.purge_at! <= now);
@@ -198,8 +258,8 @@ export class Engine {
     let result;
     try {
       result = await this.store.commit({
-        updates: kept.map(({ after }) => ({ job: after, from: "in_flight" })),
-        deletes: purged.map(({ after }) => after.id),
+        updates: kept.map(({ before, after }) => fencedUpdate(before, after)),
+        deletes: purged.map(({ before }) => fencedDelete(before)),
       });
     } catch (error) {
       for (const entry of finished) this.dispatcher.restore(entry);
@@ -219,9 +279,9 @@ export class Engine {
     return notFound;
   }
 
-  async fail(id: string, failure: FailureInput): Promise<Job> {
-    const [entry] = await claimedOnly([this.dispatcher.finish(id)]);
-    if (!entry) throw new NotFoundError(`job ${id} is not in flight`);
+  async fail(id: string, failure: FailureInput, runId?: string): Promise<Job> {
+    const [entry] = await this.takeLeases(new Map([[id, runId]]));
+    if (!entry) throw new NotFoundError(`job ${id} is not in flight${runId === undefined ? "" : ` in run ${runId}`}`);
     try {
       return await this.recordFailure(entry.job, failure);
     } catch (error) {
@@ -243,28 +303,37 @@ export class Engine {
     if (failure.backtrace !== undefined) error.backtrace = failure.backtrace;
     const purgeNow = failed.status === "dead" && failed.purge_at! <= now;
     const result = await this.store.commit({
-      updates: purgeNow ? [] : [{ job: failed, from: "in_flight" }],
+      updates: purgeNow ? [] : [fencedUpdate(job, failed)],
       errors: purgeNow ? [] : [{ jobId: failed.id, error }],
-      deletes: purgeNow ? [failed.id] : [],
+      deletes: purgeNow ? [fencedDelete(job)] : [],
     });
-    if (!(purgeNow ? result.deleted.length === 1 : result.updated[0])) throw new NotFoundError(`job ${job.id} no longer exists`);
+    if (!(purgeNow ? result.deleted.length === 1 : result.updated[0])) throw new NotFoundError(`job ${job.id} is no longer in flight`);
     this.track(job, purgeNow ? undefined : failed);
     this.observer.failed?.(failed);
     if (failed.status === "dead") this.observer.died?.(failed);
     return failed;
   }
 
-  heartbeat(id: string): { id: string; lease_expires_at: number } {
+  /** Extends the lease of an in-flight job (in run `runId`, when given) by its full lease length. */
+  async heartbeat(id: string, runId?: string): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
     const entry = this.dispatcher.inFlight.get(id);
-    if (!entry) throw new NotFoundError(`job ${id} is not in flight`);
-    entry.leaseExpiry = this.clock.now() + this.leaseMs(entry.job);
-    return { id, lease_expires_at: entry.leaseExpiry };
+    if (entry) await entry.claimed;
+    const job = entry?.job ?? (this.store.shared ? await this.store.getJob(id) : undefined);
+    if (job?.status !== "in_flight" || job.run_id === undefined || (runId !== undefined && runId !== job.run_id)) {
+      throw new NotFoundError(`job ${id} is not in flight${runId === undefined ? "" : ` in run ${runId}`}`);
+    }
+    const expiresAt = this.clock.now() + this.leaseMs(job);
+    if (!(await this.store.extendLease(id, job.run_id, expiresAt))) throw new NotFoundError(`job ${id} is no longer in flight`);
+    if (entry && this.dispatcher.inFlight.get(id) === entry) entry.job = { ...entry.job, lease_expires_at: expiresAt };
+    return { id, run_id: job.run_id, lease_expires_at: expiresAt };
   }
 
   // ---- reading ----
 
   async getJob(id: string): Promise<Job> {
-    const job = this.dispatcher.inFlight.get(id)?.job ?? (await this.store.getJob(id));
+    // With a store of our own, our in-flight copy is the newest; a shared store may have been changed by another server.
+    const local = this.store.shared ? undefined : this.dispatcher.inFlight.get(id)?.job;
+    const job = local ?? (await this.store.getJob(id));
     if (!job) throw new NotFoundError(`job ${id} not found`);
     return job;
   }
@@ -303,12 +372,14 @@ export class Engine {
     return count;
   }
 
-  queues(): string[] {
-    return this.counts.queues();
+  async queues(): Promise<string[]> {
+    if (!this.store.shared) return this.counts.queues();
+    return [...new Set((await this.store.countByQueueAndStatus()).map(({ queue }) => queue))].sort();
   }
 
-  statusCounts(): ReturnType<StatusCounts["entries"]> {
-    return this.counts.entries();
+  /** Jobs by queue and status: kept in memory for a store of our own, counted by the store when it is shared. */
+  async statusCounts(): Promise<StatusCount[]> {
+    return this.store.shared ? this.store.countByQueueAndStatus() : this.counts.entries();
   }
 
   get inFlightCount(): number {
@@ -370,10 +441,11 @@ export class Engine {
     const changes = jobs.map((before) => ({ before, after: applyPatch(before, patch, now) }));
     const applied = await this.applyUpdates(changes);
     const patched: Job[] = [];
-    changes.forEach(({ after }, position) => {
+    changes.forEach(({ before, after }, position) => {
       if (!applied[position]) return;
+      // Only the copy of the lease this patch was made from: a claim that landed just after it leased the patched job afresh.
       const inFlight = this.dispatcher.inFlight.get(after.id);
-      if (inFlight) inFlight.job = after;
+      if (inFlight && before.status === "in_flight" && inFlight.job.run_id === before.run_id) inFlight.job = after;
       patched.push(after);
     });
     return patched;
@@ -394,7 +466,7 @@ export class Engine {
   }
 
   async deleteJob(id: string): Promise<void> {
-    const result = await this.store.commit({ deletes: [id] });
+    const result = await this.store.commit({ deletes: [{ id }] });
     if (result.deleted.length === 0) throw new NotFoundError(`job ${id} not found`);
     this.trackDeleted(result.deleted);
   }
@@ -407,7 +479,7 @@ export class Engine {
     }
     let deleted = 0;
     for await (const jobs of this.matching(selection)) {
-      const result = await this.store.commit({ deletes: jobs.map((job) => job.id) });
+      const result = await this.store.commit({ deletes: jobs.map((job) => ({ id: job.id })) });
       this.trackDeleted(result.deleted);
       deleted += result.deleted.length;
     }
@@ -424,14 +496,18 @@ export class Engine {
     await this.applyUpdates(due.map((job) => ({ before: job, after: promote(job) })));
   }
 
+  /**
+   * Every server fails its own expired leases (a hung worker on a live connection). Only the leader
+   * promotes scheduled jobs of a shared store, rescues leases whose server is gone, and purges.
+   */
   private async maintain(): Promise<void> {
     const now = this.clock.now();
-    for (const entry of this.dispatcher.expiredLeases(now)) {
-      if (!this.dispatcher.finish(entry.job.id)) continue;
-      this.observer.leaseExpired?.(entry.job);
-      const seconds = this.leaseMs(entry.job) / 1000;
-      await this.recordFailure(entry.job, { message: `lease expired after ${seconds}s without an ack`, error_type: "LeaseExpired" })
-        .catch(() => undefined);
+    await this.expireOwnLeases(now);
+    if (this.store.shared) this.dispatcher.wake();
+    if (!(await this.store.lead())) return;
+    if (this.store.shared) {
+      await this.scheduler.promoteNow();
+      await this.rescueAbandonedLeases(now);
     }
     for (;;) {
       const purged = await this.store.purgeDue(now, RECOVERY_BATCH);
@@ -440,11 +516,70 @@ export class Engine {
     }
   }
 
+  private async expireOwnLeases(now: number): Promise<void> {
+    if (this.store.shared) await this.syncLeasesWithStore();
+    for (const entry of this.dispatcher.expiredLeases(now)) {
+      if (!this.dispatcher.finish(entry.job.id)) continue;
+      this.observer.leaseExpired?.(entry.job);
+      const seconds = this.leaseMs(entry.job) / 1000;
+      await this.recordFailure(entry.job, { message: `lease expired after ${seconds}s without an ack`, error_type: "LeaseExpired" })
+        .catch(() => undefined);
+    }
+  }
+
+  /**
+   * Other servers may have acked, failed or heartbeaten our leases (a client behind a load balancer):
+   * leases no longer current in the store free their stream's slot, and extended ones are extended here.
+   */
+  private async syncLeasesWithStore(): Promise<void> {
+    const entries = [...this.dispatcher.inFlight.values()];
+    for (let start = 0; start < entries.length; start += RECOVERY_BATCH) {
+      const batch = entries.slice(start, start + RECOVERY_BATCH);
+      const stored = new Map((await this.store.getJobs(batch.map(({ job }) => job.id))).map((job) => [job.id, job]));
+      for (const entry of batch) {
+        const current = stored.get(entry.job.id);
+        if (current?.status !== "in_flight" || current.run_id !== entry.job.run_id) this.dispatcher.finish(entry.job.id);
+        else if ((current.lease_expires_at ?? 0) > (entry.job.lease_expires_at ?? 0)) {
+          entry.job = { ...entry.job, lease_expires_at: current.lease_expires_at! };
+        }
+      }
+    }
+  }
+
+  /**
+   * In-flight jobs of a shared store whose lease ran out a while ago belong to a server that is gone
+   * (a live one fails its own expired leases first): they are ready again, as if their stream dropped.
+   */
+  private async rescueAbandonedLeases(now: number): Promise<void> {
+    const graceMs = 2 * this.maintenanceIntervalMs;
+    for (;;) {
+      const abandoned = (await this.store.expiredLeases(now - graceMs, RECOVERY_BATCH))
+        .filter((job) => !this.dispatcher.inFlight.has(job.id));
+      if (abandoned.length === 0) return;
+      await this.applyUpdates(abandoned.map((job) => ({ before: job, after: release(job) })));
+      if (abandoned.length < RECOVERY_BATCH) return;
+    }
+  }
+
   /** Stops timers, returns in-flight jobs to ready and closes the store. */
   async close(): Promise<void> {
+    this.stopListening?.();
     this.reaper.stop();
     this.scheduler.stop();
     await this.dispatcher.closeAll();
     await this.store.close();
   }
+}
+
+/** An update from a job's current state; from in_flight it is fenced by the run, so only the current lease can end it. */
+function fencedUpdate(before: Job, after: Job): JobUpdate {
+  const update: JobUpdate = { job: after, from: before.status };
+  if (before.status === "in_flight" && before.run_id !== undefined) update.fromRunId = before.run_id;
+  return update;
+}
+
+function fencedDelete(before: Job): JobDelete {
+  const deletion: JobDelete = { id: before.id, from: before.status };
+  if (before.run_id !== undefined) deletion.fromRunId = before.run_id;
+  return deletion;
 }

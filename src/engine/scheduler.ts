@@ -35,10 +35,11 @@ export class Scheduler {
   private arm(at: number): void {
     this.cancelTimer?.();
     this.nextAt = at;
-    this.cancelTimer = this.clock.setTimer(at, () => this.promoteDue());
+    this.cancelTimer = this.clock.setTimer(at, () => this.promoteNow());
   }
 
-  private async promoteDue(): Promise<void> {
+  /** Promotes every job due by now, then waits for the next ready_at. The leader of a shared store calls it on every tick. */
+  async promoteNow(): Promise<void> {
     this.nextAt = undefined;
     this.cancelTimer = undefined;
     try {

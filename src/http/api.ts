@@ -7,7 +7,7 @@
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import type { TakeOptions } from "../engine/dispatch.js";
-import { parseBulkEnqueue, parseEnqueueInput, parseFailure, parseIdList, parsePatch } from "../job/validate.js";
+import { parseAckList, parseBulkEnqueue, parseEnqueueInput, parseFailure, parsePatch, parseRunId } from "../job/validate.js";
 import type { Job } from "../job/types.js";
 import type { InsertOutcome } from "../store/store.js";
 import { VERSION } from "../version.js";
@@ -68,7 +68,7 @@ const version: Handler = async (_engine, request) => {
 
 const queues: Handler = async (engine, request) => {
   noParams(request);
-  return ok({ queues: engine.queues() });
+  return ok({ queues: await engine.queues() });
 };
 
 const enqueueOne: Handler = async (engine, request) => {
@@ -125,7 +125,8 @@ const closeTake: Handler = async (engine, request, [stream]) => {
 
 const ackMany: Handler = async (engine, request) => {
   noParams(request);
-  const notFound = await engine.ack(parseIdList(request.body));
+  const { ids, runIds } = parseAckList(request.body);
+  const notFound = await engine.ack(ids, runIds);
   if (notFound.length > 0) {
     throw new UnprocessableError(`${notFound.length} job(s) were not in flight`, { not_found: notFound });
   }
@@ -150,19 +151,20 @@ const deleteJob: Handler = async (engine, request, [id]) => {
 
 const ackOne: Handler = async (engine, request, [id]) => {
   noParams(request);
-  const notFound = await engine.ack([id!]);
+  const notFound = await engine.ack([id!], [parseRunId(request.body)]);
   if (notFound.length > 0) throw new NotFoundError(`job ${id} is not in flight`);
   return noContent;
 };
 
 const failJob: Handler = async (engine, request, [id]) => {
   noParams(request);
-  return ok(withoutPayload(await engine.fail(id!, parseFailure(request.body))));
+  const { run_id: runId, ...failure } = parseFailure(request.body);
+  return ok(withoutPayload(await engine.fail(id!, failure, runId)));
 };
 
 const heartbeat: Handler = async (engine, request, [id]) => {
   noParams(request);
-  return ok(engine.heartbeat(id!));
+  return ok(await engine.heartbeat(id!, parseRunId(request.body)));
 };
 
 const listErrors: Handler = async (engine, request, [id]) => {

@@ -32,9 +32,10 @@ export class Metrics {
       help: "Jobs by queue and status",
       labelNames: ["queue", "status"],
       registers,
-      collect() {
+      async collect() {
+        const counts = (await engine()?.statusCounts()) ?? [];
         this.reset();
-        for (const { queue, status, count } of engine()?.statusCounts() ?? []) this.set({ queue, status }, count);
+        for (const { queue, status, count } of counts) this.set({ queue, status }, count);
       },
     });
     new Gauge({

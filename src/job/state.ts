@@ -93,15 +93,26 @@ export function promote(job: Job): Job {
   return { ...job, status: "ready" };
 }
 
-export function claim(job: Job, now: number): Job {
+export interface Lease {
+  runId: string;
+  expiresAt: number;
+}
+
+export function claim(job: Job, now: number, lease: Lease): Job {
   requireTransition(job, "in_flight");
-  return { ...job, status: "in_flight", dequeued_at: now };
+  return { ...job, status: "in_flight", dequeued_at: now, run_id: lease.runId, lease_expires_at: lease.expiresAt };
+}
+
+/** A job that leaves in_flight drops its lease. */
+function withoutLease(job: Job): Job {
+  const { run_id: _runId, lease_expires_at: _expiry, ...rest } = job;
+  return rest;
 }
 
 /** A dropped stream gives its jobs back untouched: not an attempt, not a failure. */
 export function release(job: Job): Job {
   if (job.status !== "in_flight") throw new IllegalTransitionError(`job ${job.id} is ${job.status}, not in_flight`);
-  return { ...job, status: "ready" };
+  return { ...withoutLease(job), status: "ready" };
 }
 
 function purgeAt(now: number, keepMs: number): number {
@@ -111,7 +122,7 @@ function purgeAt(now: number, keepMs: number): number {
 export function complete(job: Job, now: number, defaults: RetentionDefaults): Job {
   requireTransition(job, "completed");
   const keepMs = job.retention?.completed_ms ?? defaults.completed_ms;
-  return { ...job, status: "completed", completed_at: now, purge_at: purgeAt(now, keepMs) };
+  return { ...withoutLease(job), status: "completed", completed_at: now, purge_at: purgeAt(now, keepMs) };
 }
 
 export interface FailureContext {
@@ -126,7 +137,7 @@ export function fail(job: Job, failure: FailureInput, context: FailureContext): 
   requireTransition(job, "dead");
   const attempts = job.attempts + 1;
   const retryLimit = job.retry_limit ?? context.defaultRetryLimit;
-  const failed = { ...job, attempts, failed_at: context.now };
+  const failed = { ...withoutLease(job), attempts, failed_at: context.now };
   if (failure.kill === true || attempts > retryLimit) {
     const keepMs = job.retention?.dead_ms ?? context.retention.dead_ms;
     return { ...failed, status: "dead", purge_at: purgeAt(context.now, keepMs) };

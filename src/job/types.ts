@@ -40,6 +40,10 @@ export interface Job {
   failed_at?: number;
   completed_at?: number;
   purge_at?: number;
+  /** In flight only: the lease token of this attempt. Acks, failures and heartbeats that carry an older one are refused. */
+  run_id?: string;
+  /** In flight only: when the lease runs out unless a heartbeat extends it. */
+  lease_expires_at?: number;
 }
 
 /** What a caller may send to enqueue a job. */

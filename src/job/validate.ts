@@ -220,14 +220,18 @@ function readRetentionPatch(value: unknown, fail: Fail): NonNullable<JobPatch["r
   return patch;
 }
 
-export function parseFailure(value: unknown): FailureInput {
+/** A failure report, with the lease token of the run it reports on when the client sends one. */
+export type FailureRequest = FailureInput & { run_id?: string };
+
+export function parseFailure(value: unknown): FailureRequest {
   const fields = readObject(value ?? {}, "request body");
-  rejectUnknownFields(fields, ["message", "error_type", "backtrace", "retry_at", "kill"], "request body");
+  rejectUnknownFields(fields, ["message", "error_type", "backtrace", "retry_at", "kill", "run_id"], "request body");
   if (fields.message === undefined) throw badRequest("message is required");
-  const failure: FailureInput = { message: readString(fields.message, "message", badRequest) };
+  const failure: FailureRequest = { message: readString(fields.message, "message", badRequest) };
   if (fields.error_type != null) failure.error_type = readString(fields.error_type, "error_type", badRequest);
   if (fields.backtrace != null) failure.backtrace = readString(fields.backtrace, "backtrace", badRequest);
   if (fields.retry_at != null) failure.retry_at = readTimestamp(fields.retry_at, "retry_at", badRequest);
+  if (fields.run_id != null) failure.run_id = readString(fields.run_id, "run_id", badRequest);
   if (fields.kill != null) {
     if (typeof fields.kill !== "boolean") throw badRequest(`kill must be a boolean, got ${describe(fields.kill)}`);
     failure.kill = fields.kill;
@@ -235,9 +239,30 @@ export function parseFailure(value: unknown): FailureInput {
   return failure;
 }
 
-export function parseIdList(value: unknown): string[] {
+export interface AckList {
+  ids: string[];
+  /** Lease tokens aligned with `ids`, when the client fences its acks. */
+  runIds?: string[];
+}
+
+export function parseAckList(value: unknown): AckList {
   const fields = readObject(value, "request body");
-  rejectUnknownFields(fields, ["ids"], "request body");
+  rejectUnknownFields(fields, ["ids", "run_ids"], "request body");
   if (!Array.isArray(fields.ids)) throw badRequest(`ids must be an array, got ${describe(fields.ids)}`);
-  return fields.ids.map((id, index) => readString(id, `ids[${index}]`, badRequest));
+  const list: AckList = { ids: fields.ids.map((id, index) => readString(id, `ids[${index}]`, badRequest)) };
+  if (fields.run_ids != null) {
+    if (!Array.isArray(fields.run_ids) || fields.run_ids.length !== list.ids.length) {
+      throw badRequest("run_ids must be an array as long as ids");
+    }
+    list.runIds = fields.run_ids.map((runId, index) => readString(runId, `run_ids[${index}]`, badRequest));
+  }
+  return list;
+}
+
+/** The optional `{"run_id": ...}` body of a single ack or heartbeat. */
+export function parseRunId(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const fields = readObject(value, "request body");
+  rejectUnknownFields(fields, ["run_id"], "request body");
+  return fields.run_id == null ? undefined : readString(fields.run_id, "run_id", badRequest);
 }

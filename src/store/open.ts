@@ -18,7 +18,7 @@ export const DEFAULT_DATA_DIR = "./wharf-data";
 /** Opens the store a location names. SQLite is the default: `<dataDir>/wharf.db`. */
 export async function openStore(location: StoreLocation): Promise<Store> {
   const spec = location.store ?? `sqlite:${join(location.dataDir ?? DEFAULT_DATA_DIR, "wharf.db")}`;
-  if (/^postgres(ql)?:\/\//.test(spec)) return PostgresStore.open({ url: spec, exclusive: true });
+  if (/^postgres(ql)?:\/\//.test(spec)) return PostgresStore.open({ url: spec });
   const path = spec.startsWith("sqlite:") ? spec.slice("sqlite:".length) : spec;
   if (path.length === 0) throw new BadRequestError(`store "${spec}" names no file`);
   return new SqliteStore({ path, durability: location.durability ?? "fsync" });

@@ -8,15 +8,19 @@ import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 
 export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
-  "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at",
+  "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
 
-/** What a status change may rewrite: everything but the id, type, payload and unique key. */
+/**
+ * What a status change may rewrite: everything but the id, type, payload and unique key. Stores
+ * also keep an `owner` column (the server whose claimReady leased the job) that is no Job field:
+ * an update clears it whenever the job it writes is not in flight in a run.
+ */
 export const UPDATABLE_JOB_COLUMNS = [
   "queue", "priority", "status", "ready_at", "attempts", "retry_limit", "backoff", "retention", "timeout",
-  "dequeued_at", "failed_at", "completed_at", "purge_at",
+  "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
 ] as const satisfies readonly JobColumn[];
 export type UpdatableJobColumn = (typeof UPDATABLE_JOB_COLUMNS)[number];
 
@@ -47,6 +51,8 @@ export type JobRow = {
   failed_at: number | null;
   completed_at: number | null;
   purge_at: number | null;
+  run_id: string | null;
+  lease_expires_at: number | null;
 };
 
 export type ErrorRow = {
@@ -79,6 +85,8 @@ export function rowToJob(row: JobRow): Job {
   if (row.failed_at !== null) job.failed_at = row.failed_at;
   if (row.completed_at !== null) job.completed_at = row.completed_at;
   if (row.purge_at !== null) job.purge_at = row.purge_at;
+  if (row.run_id !== null) job.run_id = row.run_id;
+  if (row.lease_expires_at !== null) job.lease_expires_at = row.lease_expires_at;
   return job;
 }
 
@@ -107,6 +115,8 @@ export function jobToParams(job: Job): Record<JobColumn, ColumnValue> {
     failed_at: job.failed_at ?? null,
     completed_at: job.completed_at ?? null,
     purge_at: job.purge_at ?? null,
+    run_id: job.run_id ?? null,
+    lease_expires_at: job.lease_expires_at ?? null,
   };
 }
 

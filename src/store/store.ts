@@ -31,10 +31,36 @@ export interface PageRequest {
   limit: number;
 }
 
-/** A status change, applied only if the stored job still has status `from` (compare-and-set). */
+/**
+ * A change, applied only if the stored job still has status `from` and, when `fromRunId` is given,
+ * is still in that run (compare-and-set; the run id fences off a worker whose lease was taken over).
+ */
 export interface JobUpdate {
   job: Job;
   from: JobStatus;
+  fromRunId?: string;
+}
+
+/**
+ * Leases ready jobs to one server in one atomic step, for stores several servers share. The store
+ * writes exactly what src/job/state.ts `claim` would: status in_flight, dequeued_at = now, a fresh
+ * unique run_id per job, and lease_expires_at = now + (job.timeout * 1000 ?? defaultLeaseMs).
+ */
+export interface ClaimRequest {
+  /** Queues to take from; null means every queue. */
+  queues: readonly string[] | null;
+  limit: number;
+  now: number;
+  /** The claiming server, so its own jobs can be found again. */
+  owner: string;
+  defaultLeaseMs: number;
+}
+
+/** A deletion; with `from` (and `fromRunId`) it applies only while the job is still in that state and run. */
+export interface JobDelete {
+  id: string;
+  from?: JobStatus;
+  fromRunId?: string;
 }
 
 export interface FailureRecord {
@@ -45,7 +71,7 @@ export interface FailureRecord {
 /** One atomic write: everything in it commits together or not at all. */
 export interface ChangeSet {
   updates?: JobUpdate[];
-  deletes?: string[];
+  deletes?: JobDelete[];
   errors?: FailureRecord[];
 }
 
@@ -83,6 +109,12 @@ export interface StatusCount {
 }
 
 export interface Store {
+  /**
+   * True when several servers may use this store at once (PostgreSQL). The engine then claims with
+   * claimReady instead of its in-memory index, listens with onReady, and runs time-driven work only
+   * while lead() says it leads. An unshared store (SQLite) belongs to one process.
+   */
+  readonly shared: boolean;
   /** Inserts jobs atomically, in order. A job whose unique key matches an existing job for which `isDuplicate` holds is not inserted. */
   insertJobs(jobs: Job[], isDuplicate: DuplicateRule): Promise<InsertOutcome[]>;
   commit(changes: ChangeSet): Promise<ChangeResult>;
@@ -102,6 +134,20 @@ export interface Store {
   nextScheduledAt(): Promise<number | undefined>;
   listErrors(jobId: string, page: { afterAttempt?: number; order: SortOrder; limit: number }): Promise<JobError[]>;
   getError(jobId: string, attempt: number): Promise<JobError | undefined>;
+
+  /** Ready jobs in take order (priority, then id), skipping rows another claimer holds; returns them claimed. */
+  claimReady(request: ClaimRequest): Promise<Job[]>;
+  /** Moves an in-flight job's lease expiry; false if the job is no longer in flight in run `runId`. */
+  extendLease(id: string, runId: string, expiresAt: number): Promise<boolean>;
+  /** In-flight jobs whose stored lease ran out at or before `before`, oldest lease first. */
+  expiredLeases(before: number, limit: number): Promise<Job[]>;
+  /**
+   * Calls `listener` when jobs may have become ready through another process (shared stores
+   * notify on every write that leaves a job ready). Returns a function that stops listening.
+   */
+  onReady(listener: () => void): () => void;
+  /** Becomes or stays the one leader among the processes sharing the store; true while leading. Unshared stores always lead. */
+  lead(): Promise<boolean>;
 
   close(): Promise<void>;
 }

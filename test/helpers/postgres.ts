@@ -21,6 +21,8 @@ const START_ATTEMPTS = 3;
 export interface PostgresCluster {
   /** Connection URL of the `postgres` database, as the superuser `postgres` (trust auth). */
   url: string;
+  /** Stops the server (`pg_ctl -m fast`: connections are terminated), waits `downMs`, and starts it again on the same port and data. */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -130,6 +132,16 @@ export async function startPostgres(): Promise<PostgresCluster> {
     let stopped: Promise<void> | undefined;
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      async restart(downMs = 0) {
+        if (stopped) throw new Error("the cluster was stopped");
+        await runAsPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", data], dir);
+        if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+        try {
+          await runAsPostgres("pg_ctl", ["start", "-w", "-D", data, "-o", serverOptions(dir, port), "-l", join(dir, "log")], dir);
+        } catch (error) {
+          throw new Error(`${(error as Error).message}\n${readLog(dir)}`, { cause: error });
+        }
+      },
       stop() {
         stopped ??= runAsPostgres("pg_ctl", ["stop", "-m", "immediate", "-D", data], dir)
           .catch(() => undefined)

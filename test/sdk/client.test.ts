@@ -484,11 +484,13 @@ for (const transport of TRANSPORTS) {
       const queue = uniqueName("heartbeat");
       const job = await h.client.enqueue({ queue, type: "t", payload: null, timeout: 10 });
       const { jobs } = openTake(h, queue);
-      await nextJob(jobs);
+      const taken = await nextJob(jobs);
+      assert.equal(typeof taken.run_id, "string", "a taken job carries its lease token");
       const start = h.clock.now();
       await h.clock.advance(6000);
       const beat = await h.client.heartbeat(job.id);
-      assert.deepEqual(beat, { id: job.id, lease_expires_at: start + 16_000 });
+      assert.deepEqual(beat, { id: job.id, run_id: taken.run_id, lease_expires_at: start + 16_000 });
+      await assert.rejects(h.client.heartbeat(job.id, "stale-run"), NotFoundError, "a stale run id is refused");
       // Past the first lease (10 s) but inside the extended one (16 s).
       for (let step = 0; step < 8; step++) await h.clock.advance(1000);
       assert.equal(await statusOf(h.client, job.id), "in_flight");

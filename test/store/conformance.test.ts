@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { newJobId } from "../../src/job/ids.js";
-import { blocksDuplicate, claim, createJob } from "../../src/job/state.js";
+import { blocksDuplicate, claim, complete, createJob, DEFAULT_RETENTION, release } from "../../src/job/state.js";
 import type { EnqueueInput, Job } from "../../src/job/types.js";
-import type { Store } from "../../src/store/store.js";
+import type { ClaimRequest, Store } from "../../src/store/store.js";
 import { uniqueName } from "../helpers/server.js";
 import { STORES } from "./stores.js";
 
@@ -15,6 +15,16 @@ const NOW = Date.UTC(2026, 5, 1);
 
 function job(input: Partial<EnqueueInput> & { queue: string }, now = NOW): Job {
   return createJob(newJobId(), { type: "t", payload: { n: 1 }, ...input }, now);
+}
+
+const DEFAULT_LEASE_MS = 30_000;
+
+function claimOf(queues: string[] | null, limit: number, now = NOW): ClaimRequest {
+  return { queues, limit, now, owner: "server-a", defaultLeaseMs: DEFAULT_LEASE_MS };
+}
+
+function ids(jobs: readonly Job[]): string[] {
+  return jobs.map((entry) => entry.id);
 }
 
 for (const factory of STORES) {
@@ -55,7 +65,7 @@ for (const factory of STORES) {
       const [dup] = await store.insertJobs([job({ queue, unique_key: key })], blocksDuplicate);
       assert.equal(dup!.duplicate, true);
       assert.equal(dup!.job.id, first.id);
-      const taken = claim(first, NOW);
+      const taken = claim(first, NOW, { runId: "r1", expiresAt: NOW + 1000 });
       await store.commit({ updates: [{ job: taken, from: "ready" }] });
       const [fresh] = await store.insertJobs([job({ queue, unique_key: key })], blocksDuplicate);
       assert.equal(fresh!.duplicate, false, "queued scope ends once the job is in flight");
@@ -67,7 +77,7 @@ for (const factory of STORES) {
       const queue = uniqueName();
       const ready = job({ queue });
       await store.insertJobs([ready], blocksDuplicate);
-      const taken = claim(ready, NOW + 1);
+      const taken = claim(ready, NOW + 1, { runId: "r1", expiresAt: NOW + 1000 });
       const first = await store.commit({ updates: [{ job: taken, from: "ready" }] });
       const second = await store.commit({ updates: [{ job: taken, from: "ready" }] });
       assert.deepEqual(first.updated, [true]);
@@ -86,7 +96,7 @@ for (const factory of STORES) {
       assert.deepEqual((await store.listErrors(failing.id, { afterAttempt: 2, order: "asc", limit: 2 })).map((error) => error.attempt), [3]);
       assert.deepEqual((await store.listErrors(failing.id, { order: "desc", limit: 5 })).map((error) => error.attempt), [3, 2, 1]);
       assert.equal((await store.getError(failing.id, 2))!.message, "boom 2");
-      const result = await store.commit({ deletes: [failing.id] });
+      const result = await store.commit({ deletes: [{ id: failing.id }] });
       assert.deepEqual(result.deleted.map((deleted) => deleted.id), [failing.id]);
       assert.equal(await store.getError(failing.id, 2), undefined);
     });
@@ -124,7 +134,7 @@ for (const factory of STORES) {
       assert.deepEqual((await store.readyEntries()).filter((entry) => entry.queue === queue), [{ id: ready.id, queue, priority: 3 }]);
       const counts = (await store.countByQueueAndStatus()).filter((count) => count.queue === queue);
       assert.deepEqual(counts.map(({ status, count }) => [status, count]).sort(), [["ready", 1], ["scheduled", 1]]);
-      await store.commit({ updates: [{ job: claim(ready, NOW), from: "ready" }] });
+      await store.commit({ updates: [{ job: claim(ready, NOW, { runId: "r1", expiresAt: NOW + 1000 }), from: "ready" }] });
       assert.ok((await store.jobsWithStatus("in_flight", 1000)).some((entry) => entry.id === ready.id));
     });
 
@@ -175,6 +185,162 @@ for (const factory of STORES) {
         assert.ok(outcomes.every((outcome) => outcome.job.id === inserted[0]!.job.id), "the others see the winner");
         assert.equal(await store.countJobs({ queues: [queue] }), 1);
       }
+    });
+
+    test("claimReady takes ready jobs in priority then id order, from the given queues or from all", async () => {
+      const own = await factory.create(); // "all queues" must not see other tests' jobs
+      try {
+        const [qa, qb, qc] = [uniqueName(), uniqueName(), uniqueName()];
+        const a5 = job({ queue: qa, priority: 5 });
+        const a1 = job({ queue: qa, priority: 1 });
+        const b5 = job({ queue: qb, priority: 5 });
+        const b1 = job({ queue: qb, priority: 1 });
+        const c0 = job({ queue: qc, priority: 0 });
+        const later = job({ queue: qa, priority: 0, ready_at: NOW + 60_000 });
+        await own.store.insertJobs([c0, b1, later, b5, a1, a5], blocksDuplicate);
+        const first = await own.store.claimReady(claimOf([qa, qb], 3));
+        assert.deepEqual(ids(first), [a1.id, b1.id, a5.id], "priority first, then id; only the named queues");
+        const rest = await own.store.claimReady(claimOf(null, 10, NOW + 5));
+        assert.deepEqual(ids(rest), [c0.id, b5.id], "null takes from every queue; scheduled jobs are not ready");
+        assert.deepEqual(await own.store.claimReady(claimOf(null, 10)), []);
+        assert.equal((await own.store.getJob(later.id))!.status, "scheduled");
+      } finally {
+        await own.dispose();
+      }
+    });
+
+    test("claimReady writes what claim() would: in flight, dequeued now, a fresh run id, a lease from the timeout or the default", async () => {
+      const queue = uniqueName();
+      const timed = job({ queue, timeout: 2.5 });
+      const plain = job({ queue });
+      await store.insertJobs([timed, plain], blocksDuplicate);
+      const claimed = await store.claimReady(claimOf([queue], 10, NOW + 7));
+      assert.deepEqual(ids(claimed), [timed.id, plain.id]);
+      const [leasedTimed, leasedPlain] = claimed as [Job, Job];
+      assert.equal(typeof leasedTimed.run_id, "string");
+      assert.ok(leasedTimed.run_id!.length > 0);
+      assert.notEqual(leasedTimed.run_id, leasedPlain.run_id, "every claim gets its own run id");
+      assert.deepEqual(leasedTimed, claim(timed, NOW + 7, { runId: leasedTimed.run_id!, expiresAt: NOW + 7 + 2500 }));
+      assert.deepEqual(leasedPlain, claim(plain, NOW + 7, { runId: leasedPlain.run_id!, expiresAt: NOW + 7 + DEFAULT_LEASE_MS }));
+      assert.deepEqual(await store.getJob(timed.id), leasedTimed, "what it returns is what it stored");
+      assert.deepEqual(await store.getJob(plain.id), leasedPlain);
+      assert.equal(await handle.ownerOf(plain.id), "server-a");
+      assert.deepEqual(await store.claimReady(claimOf([queue], 10)), [], "a claimed job is not ready any more");
+      assert.deepEqual(await store.claimReady(claimOf([queue], 0)), []);
+    });
+
+    test("two stores claiming from one database at once never hand out a job twice", async () => {
+      const other = await handle.peer();
+      const queue = uniqueName();
+      const jobs = Array.from({ length: 500 }, () => job({ queue }));
+      await store.insertJobs(jobs, blocksDuplicate);
+      const drain = async (claimer: Store): Promise<string[]> => {
+        const taken: string[] = [];
+        for (;;) {
+          const batch = await claimer.claimReady(claimOf([queue], 7));
+          if (batch.length === 0) return taken;
+          taken.push(...ids(batch));
+        }
+      };
+      const taken: string[] = [];
+      // A claimer that finds every remaining row locked by another comes back empty; go again until none are ready.
+      while ((await store.countJobs({ queues: [queue], statuses: ["ready"] })) > 0) {
+        const rounds = await Promise.all([store, other, store, other, store, other, store, other].map(drain));
+        taken.push(...rounds.flat());
+      }
+      assert.equal(new Set(taken).size, taken.length, "no job was claimed twice");
+      assert.deepEqual([...taken].sort(), ids(jobs).sort(), "every job was claimed");
+      assert.equal(await store.countJobs({ queues: [queue], statuses: ["in_flight"] }), 500);
+    });
+
+    test("a commit or delete fenced by a run applies only in that run", async () => {
+      const queue = uniqueName();
+      const [kept, gone] = [job({ queue }), job({ queue })];
+      await store.insertJobs([kept, gone], blocksDuplicate);
+      const [leased, leasedGone] = (await store.claimReady(claimOf([queue], 2))) as [Job, Job];
+      const stale = await store.commit({ updates: [{ job: release(leased), from: "in_flight", fromRunId: "an-older-run" }] });
+      assert.deepEqual(stale.updated, [false], "a stale run id is refused");
+      assert.deepEqual(await store.getJob(leased.id), leased);
+      const current = await store.commit({ updates: [{ job: release(leased), from: "in_flight", fromRunId: leased.run_id! }] });
+      assert.deepEqual(current.updated, [true], "the current run id applies");
+      assert.equal(await handle.ownerOf(gone.id), "server-a");
+
+      const staleDelete = await store.commit({ deletes: [{ id: gone.id, from: "in_flight", fromRunId: "an-older-run" }] });
+      assert.deepEqual(staleDelete.deleted, []);
+      const wrongStatus = await store.commit({ deletes: [{ id: gone.id, from: "ready" }] });
+      assert.deepEqual(wrongStatus.deleted, []);
+      assert.ok(await store.getJob(gone.id), "a refused delete leaves the job");
+      const deleted = await store.commit({ deletes: [{ id: gone.id, from: "in_flight", fromRunId: leasedGone.run_id! }] });
+      assert.deepEqual(deleted.deleted, [{ id: gone.id, queue, status: "in_flight", priority: gone.priority }]);
+      assert.equal(await store.getJob(gone.id), undefined);
+    });
+
+    test("a job that leaves in_flight drops its run id, lease and owner", async () => {
+      const queue = uniqueName();
+      const [released, completed] = [job({ queue }), job({ queue })];
+      await store.insertJobs([released, completed], blocksDuplicate);
+      const [a, b] = (await store.claimReady(claimOf([queue], 2))) as [Job, Job];
+      const result = await store.commit({
+        updates: [
+          { job: release(a), from: "in_flight", fromRunId: a.run_id! },
+          { job: complete(b, NOW + 1, { ...DEFAULT_RETENTION, completed_ms: 60_000 }), from: "in_flight", fromRunId: b.run_id! },
+        ],
+      });
+      assert.deepEqual(result.updated, [true, true]);
+      for (const id of [released.id, completed.id]) {
+        const stored = (await store.getJob(id))!;
+        assert.equal(stored.run_id, undefined);
+        assert.equal(stored.lease_expires_at, undefined);
+        assert.equal(await handle.ownerOf(id), null);
+      }
+      assert.deepEqual(await store.getJob(released.id), release(a), "released: ready again, exactly as release() says");
+      const [again] = (await store.claimReady(claimOf([queue], 1, NOW + 2))) as [Job];
+      assert.equal(again.id, released.id);
+      assert.notEqual(again.run_id, a.run_id, "a new claim is a new run");
+    });
+
+    test("extendLease moves the lease only in the current run", async () => {
+      const queue = uniqueName();
+      const leasedJob = job({ queue });
+      await store.insertJobs([leasedJob], blocksDuplicate);
+      const [leased] = (await store.claimReady(claimOf([queue], 1))) as [Job];
+      assert.equal(await store.extendLease(leased.id, "an-older-run", NOW + 99_000), false);
+      assert.equal((await store.getJob(leased.id))!.lease_expires_at, NOW + DEFAULT_LEASE_MS);
+      assert.equal(await store.extendLease(leased.id, leased.run_id!, NOW + 99_000), true);
+      assert.equal((await store.getJob(leased.id))!.lease_expires_at, NOW + 99_000);
+      await store.commit({ updates: [{ job: release(leased), from: "in_flight", fromRunId: leased.run_id! }] });
+      assert.equal(await store.extendLease(leased.id, leased.run_id!, NOW + 99_000), false, "not in flight any more");
+      assert.equal(await store.extendLease("missing", leased.run_id!, NOW + 99_000), false);
+
+      const fractional = job({ queue: uniqueName(), timeout: 0.0012 });
+      await store.insertJobs([fractional], blocksDuplicate);
+      const [short] = (await store.claimReady(claimOf([fractional.queue], 1))) as [Job];
+      assert.equal(short.lease_expires_at, NOW + 1, "leases are whole milliseconds, also from a fractional timeout");
+      assert.equal(await store.extendLease(short.id, short.run_id!, NOW + 1000.4), true);
+      assert.equal((await store.getJob(short.id))!.lease_expires_at, NOW + 1000);
+    });
+
+    test("expiredLeases finds in-flight jobs whose lease ran out, oldest first", async () => {
+      const queue = uniqueName();
+      const base = NOW - 1_000_000; // before every lease other tests leave behind
+      const [older, newer, live, ready] = [job({ queue }), job({ queue }), job({ queue }), job({ queue })];
+      await store.insertJobs([newer, older, live, ready], blocksDuplicate);
+      const lease = (entry: Job, expiresAt: number): Job => claim(entry, base, { runId: `run-${entry.id}`, expiresAt });
+      await store.commit({
+        updates: [
+          { job: lease(newer, base + 200), from: "ready" },
+          { job: lease(older, base + 100), from: "ready" },
+          { job: lease(live, base + 5000), from: "ready" },
+        ],
+      });
+      const mine = (found: Job[]): string[] => ids(found).filter((id) => [older.id, newer.id, live.id, ready.id].includes(id));
+      assert.deepEqual(mine(await store.expiredLeases(base + 200, 1000)), [older.id, newer.id], "at or before `before`, oldest lease first");
+      assert.deepEqual(mine(await store.expiredLeases(base + 150, 1000)), [older.id]);
+      assert.deepEqual(ids(await store.expiredLeases(base + 200, 1)), [older.id], "the limit keeps the oldest");
+      const [expired] = await store.expiredLeases(base + 100, 1);
+      assert.deepEqual(expired, lease(older, base + 100));
+      await store.commit({ updates: [{ job: release(lease(older, base + 100)), from: "in_flight" }] });
+      assert.deepEqual(mine(await store.expiredLeases(base + 200, 1000)), [newer.id], "a job no longer in flight has no lease");
     });
 
     test("committed writes survive reopening the store", async () => {

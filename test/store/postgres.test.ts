@@ -1,25 +1,61 @@
 /**
  * What the PostgreSQL store must do beyond the conformance suite: several
- * servers migrating one database at once, and outages that reach callers as
- * 503s rather than crashes.
+ * servers migrating one database at once, outages that reach callers as 503s
+ * rather than crashes, notifications and leadership among servers, and
+ * enqueueing inside a caller's transaction.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import pg from "pg";
 import { UnavailableError } from "../../src/errors.js";
 import { newJobId } from "../../src/job/ids.js";
-import { blocksDuplicate, createJob } from "../../src/job/state.js";
-import type { Job } from "../../src/job/types.js";
+import { blocksDuplicate, createJob, promote } from "../../src/job/state.js";
+import type { EnqueueInput, Job } from "../../src/job/types.js";
 import { openStore } from "../../src/store/open.js";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.js";
+import { insertJobsWithin } from "../../src/store/postgres/transactional.js";
 import type { Store } from "../../src/store/store.js";
 import { assertError, jobInput } from "../helpers/jobs.js";
 import { createDatabase } from "../helpers/postgres.js";
 import { api, startTestServer, uniqueName } from "../helpers/server.js";
 import { postgresClusterUrl } from "./stores.js";
 
-function job(queue: string): Job {
-  return createJob(newJobId(), { queue, type: "t", payload: { n: 1 } }, Date.now());
+function job(queue: string, input: Partial<EnqueueInput> = {}): Job {
+  return createJob(newJobId(), { queue, type: "t", payload: { n: 1 }, ...input }, Date.now());
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `condition` until it holds or `timeoutMs` passes; returns whether it held. */
+async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await sleep(10);
+  }
+  return true;
+}
+
+/** Counts onReady calls on `store`. */
+function readyCounter(store: Store): { calls: () => number; reset: () => void; stop: () => void } {
+  let calls = 0;
+  const stop = store.onReady(() => calls++);
+  return { calls: () => calls, reset: () => (calls = 0), stop };
+}
+
+/**
+ * Waits until `counter`'s store hears what `writer` does (LISTEN runs on its own connection, in the
+ * background): inserts ready jobs until one is heard, lets stragglers arrive, then resets the count.
+ */
+async function untilListening(writer: Store, counter: ReturnType<typeof readyCounter>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await eventually(() => counter.calls() > 0, 100))) {
+    if (Date.now() > deadline) assert.fail("the store never started listening");
+    await writer.insertJobs([job(uniqueName())], blocksDuplicate);
+  }
+  await sleep(150);
+  counter.reset();
 }
 
 /** Runs `work` on a superuser connection to the cluster's `postgres` database. */
@@ -59,6 +95,30 @@ async function freshStore(): Promise<{ url: string; store: Store }> {
   return { url, store: await PostgresStore.open({ url, poolSize: 4 }) };
 }
 
+/** Two stores on one new database, as two servers would open it. */
+async function twoServers(): Promise<{ url: string; a: Store; b: Store; close: () => Promise<void> }> {
+  const { url, store: a } = await freshStore();
+  const b = await PostgresStore.open({ url, poolSize: 4 });
+  return { url, a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
+}
+
+/** Ends the connection that holds an advisory lock in the database at `url` (the leader's), as a network cut would. */
+async function terminateLockHolder(url: string): Promise<number> {
+  return asAdmin(async (admin) => (await admin.query(
+    `SELECT pg_terminate_backend(locks.pid) FROM pg_locks AS locks JOIN pg_database AS db ON db.oid = locks.database
+      WHERE locks.locktype = 'advisory' AND locks.granted AND db.datname = $1`,
+    [databaseName(url)],
+  )).rowCount ?? 0);
+}
+
+/** Ends every connection of `applicationName` to the database at `url`, as a crash or a network cut would. */
+async function terminate(url: string, applicationName: string): Promise<number> {
+  return asAdmin(async (admin) => (await admin.query(
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+    [databaseName(url), applicationName],
+  )).rowCount ?? 0);
+}
+
 describe("postgres store", () => {
   test("servers starting at once on a new database all succeed and apply each migration once", async () => {
     for (let round = 0; round < 3; round++) {
@@ -71,7 +131,33 @@ describe("postgres store", () => {
       await client.connect();
       const versions = (await client.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows;
       await client.end();
-      assert.deepEqual(versions, [{ version: 1 }]);
+      assert.deepEqual(versions, [{ version: 1 }, { version: 2 }]);
+    }
+  });
+
+  test("upgrading a database: jobs an earlier version left in flight get a lease that has run out", async () => {
+    const url = await createDatabase(await postgresClusterUrl());
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    const stranded = { ...job(uniqueName()), status: "in_flight" as const, dequeued_at: 1000 };
+    try {
+      const first = readFileSync(new URL("../../src/store/postgres/migrations/001_jobs.sql", import.meta.url), "utf8");
+      await client.query(first);
+      await client.query("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)");
+      await client.query("INSERT INTO schema_migrations VALUES (1, 0)");
+      await client.query(
+        `INSERT INTO jobs (id, queue, type, priority, status, payload, ready_at, attempts, dequeued_at)
+          VALUES ($1, $2, 't', $3, 'in_flight', '{"n": 1}', $4, 0, 1000)`,
+        [stranded.id, stranded.queue, stranded.priority, stranded.ready_at],
+      );
+    } finally {
+      await client.end();
+    }
+    const store = await PostgresStore.open({ url, poolSize: 2 });
+    try {
+      assert.deepEqual(await store.expiredLeases(Date.now(), 10), [{ ...stranded, lease_expires_at: 1000 }]);
+    } finally {
+      await store.close();
     }
   });
 
@@ -82,7 +168,7 @@ describe("postgres store", () => {
     await takeDown(url);
     try {
       await assert.rejects(store.insertJobs([job("q")], blocksDuplicate), isUnavailable);
-      await assert.rejects(store.commit({ deletes: [kept.id] }), isUnavailable);
+      await assert.rejects(store.commit({ deletes: [{ id: kept.id }] }), isUnavailable);
       await assert.rejects(store.getJob(kept.id), isUnavailable);
     } finally {
       await bringUp(url);
@@ -124,19 +210,164 @@ describe("postgres store", () => {
     }
   });
 
-  test("a second server on the same database refuses to start until the first one stops", async () => {
-    const url = await createDatabase(await postgresClusterUrl());
-    const first = await startTestServer({ store: url });
+  test("the store is shared", async () => {
+    const { store } = await freshStore();
+    assert.equal(store.shared, true);
+    await store.close();
+  });
+
+  test("onReady hears another server's writes that leave a job ready, and not the ones that do not", async () => {
+    const { a, b, close } = await twoServers();
     try {
-      await assert.rejects(startTestServer({ store: url }), (error: Error) => {
-        assert.match(error.message, /another Wharf server is already using this PostgreSQL database/);
-        return true;
-      });
+      const heard = readyCounter(a);
+      await untilListening(b, heard);
+      const queue = uniqueName();
+      const later = job(queue, { ready_at: Date.now() + 3_600_000 });
+      await b.insertJobs([later], blocksDuplicate);
+      await sleep(300);
+      assert.equal(heard.calls(), 0, "a scheduled job wakes nobody");
+      await b.commit({ updates: [{ job: promote(later), from: "scheduled" }] });
+      assert.ok(await eventually(() => heard.calls() > 0), "a job promoted to ready wakes the others");
+      heard.reset();
+      await b.insertJobs([job(queue)], blocksDuplicate);
+      assert.ok(await eventually(() => heard.calls() > 0), "so does a ready job inserted");
+      heard.stop();
+      await b.insertJobs([job(queue)], blocksDuplicate);
+      await sleep(300);
+      assert.equal(heard.calls(), 1, "an unsubscribed listener hears nothing more");
     } finally {
-      await first.close();
+      await close();
     }
-    const next = await startTestServer({ store: url });
-    assert.equal((await api(next.url, "GET", "/health")).status, 200);
-    await next.close();
+  });
+
+  test("onReady survives its connection being cut: it reconnects, calls once, and hears later writes", async () => {
+    const { url, a, b, close } = await twoServers();
+    try {
+      const heard = readyCounter(a);
+      await untilListening(b, heard);
+      assert.equal(await terminate(url, "wharf-listener"), 1);
+      assert.ok(await eventually(() => heard.calls() > 0), "a reconnect calls the listener (notifications may have been missed)");
+      heard.reset();
+      await b.insertJobs([job(uniqueName())], blocksDuplicate);
+      assert.ok(await eventually(() => heard.calls() > 0), "and notifications arrive again");
+    } finally {
+      await close();
+    }
+  });
+
+  test("through an outage the listener and the leader fail quietly, and both come back with the database", async () => {
+    const { url, a, b, close } = await twoServers();
+    try {
+      const heard = readyCounter(a);
+      await untilListening(b, heard);
+      assert.equal(await a.lead(), true);
+      await takeDown(url);
+      try {
+        await sleep(700); // reconnects fail meanwhile, with backoff
+        assert.equal(await a.lead(), false, "leadership went with the connection");
+        assert.equal(await a.lead(), false, "no leading while the database refuses connections");
+      } finally {
+        await bringUp(url);
+      }
+      assert.ok(await eventually(() => heard.calls() > 0, 10_000), "the listener reconnects and calls once");
+      heard.reset();
+      await b.insertJobs([job(uniqueName())], blocksDuplicate);
+      assert.ok(await eventually(() => heard.calls() > 0), "and hears notifications again");
+      assert.equal(await a.lead(), true, "the leader takes the lock again");
+      assert.equal(await b.lead(), false);
+    } finally {
+      await close();
+    }
+  });
+
+  test("exactly one of two servers leads; when the leader goes, the other takes over on its next call", async () => {
+    const { url, a, b, close } = await twoServers();
+    try {
+      const first = await Promise.all([a.lead(), b.lead()]);
+      assert.equal(first.filter(Boolean).length, 1, `exactly one leads: ${JSON.stringify(first)}`);
+      const [leader, follower] = first[0] ? [a, b] : [b, a];
+      assert.equal(await leader.lead(), true, "the leader stays leader");
+      assert.equal(await follower.lead(), false, "the follower stays follower");
+      await leader.close();
+      assert.equal(await follower.lead(), true, "the follower takes over once the leader is gone");
+      assert.equal(await leader.lead(), false, "a closed store leads nothing");
+
+      const third = await PostgresStore.open({ url, poolSize: 2 });
+      try {
+        assert.equal(await third.lead(), false);
+        assert.equal(await terminateLockHolder(url), 1, "cut the leader's connection");
+        const afterCut = await follower.lead();
+        assert.equal(afterCut, false, "a leader whose connection broke has lost leadership");
+        const contenders = await Promise.all([follower.lead(), third.lead()]);
+        assert.equal(contenders.filter(Boolean).length, 1, `exactly one leads again: ${JSON.stringify(contenders)}`);
+      } finally {
+        await third.close();
+      }
+    } finally {
+      await close();
+    }
+  });
+
+  test("insertJobsWithin enqueues inside the caller's transaction: the jobs exist if and only if it commits", async () => {
+    const { url, store } = await freshStore();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const heard = readyCounter(store);
+      await untilListening(store, heard);
+      const queue = uniqueName();
+      const rolledBack = job(queue);
+      await client.query("BEGIN");
+      const [outcome] = await insertJobsWithin(client, [rolledBack], blocksDuplicate);
+      assert.deepEqual(outcome, { job: rolledBack, duplicate: false });
+      assert.equal(await store.getJob(rolledBack.id), undefined, "not visible before the caller commits");
+      await client.query("ROLLBACK");
+      await sleep(300);
+      assert.equal(await store.getJob(rolledBack.id), undefined, "gone with the rollback");
+      assert.equal(heard.calls(), 0, "a rolled-back insert wakes nobody");
+
+      const committed = job(queue);
+      await client.query("BEGIN");
+      await insertJobsWithin(client, [committed], blocksDuplicate);
+      await client.query("COMMIT");
+      assert.deepEqual(await store.getJob(committed.id), committed);
+      assert.ok(await eventually(() => heard.calls() > 0), "the commit wakes the servers");
+
+      await assert.rejects(insertJobsWithin(client, [job(queue)], blocksDuplicate), /inside a transaction/);
+    } finally {
+      await client.end();
+      await store.close();
+    }
+  });
+
+  test("insertJobsWithin holds unique keys against the store until the caller's transaction ends", async () => {
+    const { url, store } = await freshStore();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const queue = uniqueName();
+      const key = uniqueName("key");
+      const mine = job(queue, { unique_key: key });
+      await client.query("BEGIN");
+      await insertJobsWithin(client, [mine], blocksDuplicate);
+      let settled = false;
+      const racing = store.insertJobs([job(queue, { unique_key: key })], blocksDuplicate).finally(() => (settled = true));
+      await sleep(300);
+      assert.equal(settled, false, "a competing insert of the key waits for the caller's transaction");
+      await client.query("COMMIT");
+      const [outcome] = await racing;
+      assert.equal(outcome!.duplicate, true, "and then sees the committed job");
+      assert.equal(outcome!.job.id, mine.id);
+
+      await client.query("BEGIN");
+      const [again] = await insertJobsWithin(client, [job(queue, { unique_key: key })], blocksDuplicate);
+      await client.query("COMMIT");
+      assert.equal(again!.duplicate, true, "inside a transaction the key holds too");
+      assert.equal(again!.job.id, mine.id);
+      assert.equal(await store.countJobs({ queues: [queue] }), 1);
+    } finally {
+      await client.end();
+      await store.close();
+    }
   });
 });

@@ -1,6 +1,8 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after } from "node:test";
+import Database from "better-sqlite3";
+import pg from "pg";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.js";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
 import type { Store } from "../../src/store/store.js";
@@ -14,6 +16,8 @@ export interface StoreHandle {
   /** Another store on the same data, as a second server would open it; closed by dispose. */
   peer(): Promise<Store>;
   dispose(): Promise<void>;
+  /** The store-only `owner` column of a job, read straight from the database (undefined when there is no such job). */
+  ownerOf(id: string): Promise<string | null | undefined>;
 }
 
 export interface StoreFactory {
@@ -23,7 +27,12 @@ export interface StoreFactory {
 }
 
 /** Opens stores on one place and closes them all at the end. */
-function handleFor(open: () => Promise<Store>, first: Store, cleanUp: () => void | Promise<void>): StoreHandle {
+function handleFor(
+  open: () => Promise<Store>,
+  first: Store,
+  cleanUp: () => void | Promise<void>,
+  ownerOf: StoreHandle["ownerOf"],
+): StoreHandle {
   const peers: Store[] = [];
   const handle: StoreHandle = {
     store: first,
@@ -41,6 +50,7 @@ function handleFor(open: () => Promise<Store>, first: Store, cleanUp: () => void
       await Promise.all([handle.store, ...peers].map((store) => store.close()));
       await cleanUp();
     },
+    ownerOf,
   };
   return handle;
 }
@@ -67,7 +77,15 @@ export const STORES: StoreFactory[] = [
       const dir = tempDir("wharf-store-");
       const path = join(dir, "jobs.db");
       const open = async (): Promise<Store> => new SqliteStore({ path, durability: "buffered" });
-      return handleFor(open, await open(), () => rmSync(dir, { recursive: true, force: true }));
+      const ownerOf = async (id: string): Promise<string | null | undefined> => {
+        const db = new Database(path, { readonly: true });
+        try {
+          return (db.prepare("SELECT owner FROM jobs WHERE id = ?").get(id) as { owner: string | null } | undefined)?.owner;
+        } finally {
+          db.close();
+        }
+      };
+      return handleFor(open, await open(), () => rmSync(dir, { recursive: true, force: true }), ownerOf);
     },
   },
   {
@@ -75,7 +93,16 @@ export const STORES: StoreFactory[] = [
     async create() {
       const url = await createDatabase(await postgresClusterUrl());
       const open = (): Promise<Store> => PostgresStore.open({ url, poolSize: 5 });
-      return handleFor(open, await open(), () => {});
+      const ownerOf = async (id: string): Promise<string | null | undefined> => {
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        try {
+          return (await client.query<{ owner: string | null }>("SELECT owner FROM jobs WHERE id = $1", [id])).rows[0]?.owner;
+        } finally {
+          await client.end();
+        }
+      };
+      return handleFor(open, await open(), () => {}, ownerOf);
     },
   },
 ];

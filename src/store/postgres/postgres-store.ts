@@ -1,29 +1,27 @@
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { ConflictError } from "../../errors.js";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
 import { storeFailure } from "../failure.js";
 import { readMigrations } from "../migrations.js";
 import {
   ERROR_COLUMN_NAMES,
   errorToParams,
-  JOB_COLUMN_NAMES,
-  jobToParams,
   jobToUpdateParams,
   rowToError,
   rowToJob,
   UPDATABLE_JOB_COLUMNS,
-  type ColumnValue,
   type ErrorRow,
   type JobRow,
 } from "../rows.js";
 import type {
   ChangeResult,
   ChangeSet,
+  ClaimRequest,
   DeletedJob,
   DuplicateRule,
   FailureRecord,
   InsertOutcome,
+  JobDelete,
   JobQuery,
   JobUpdate,
   PageRequest,
@@ -33,7 +31,11 @@ import type {
   Store,
 } from "../store.js";
 import { WhereBuilder } from "../where.js";
-import { POSTGRES_DIALECT, QUERY_SQL, SQL } from "./sql.js";
+import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
+import { Leadership } from "./leader.js";
+import { Listener } from "./listener.js";
+import { columnArrays, ROW_TYPES, runOn, type Row, type Run, type Statement } from "./run.js";
+import { POSTGRES_DIALECT, QUERY_SQL, READY_CHANNEL, SQL } from "./sql.js";
 
 export interface PostgresStoreOptions {
   /** A postgres:// or postgresql:// connection URL. */
@@ -42,41 +44,41 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a call waits for a free or new connection before failing with 503 (default 10 s). */
   connectTimeoutMs?: number;
-  /** Hold the server lock: opening fails while another exclusive store uses the database. */
-  exclusive?: boolean;
 }
-
-interface Statement {
-  text: string;
-  values: unknown[];
-}
-
-type Row = pg.QueryResultRow;
-/** Runs one statement on the connection of the current transaction. */
-type Run = <R extends Row>(text: string, values?: unknown[]) => Promise<R[]>;
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
-
-/** Rows come back in the shape src/store/rows.ts maps: int8 as numbers (epoch ms fit), JSONB as JSON text. */
-const ROW_TYPES = new pg.TypeOverrides();
-ROW_TYPES.setTypeParser(pg.types.builtins.INT8, Number);
-ROW_TYPES.setTypeParser(pg.types.builtins.JSONB, (text: string) => text);
 
 /**
  * PostgreSQL through a pg.Pool, for several servers sharing one database.
  * Every write is one transaction (or one statement); batches are single
  * statements over array parameters. Database and connection errors reach
- * callers as UnavailableError (503, retryable).
+ * callers as UnavailableError (503, retryable). Besides the pool, a store
+ * opens up to two connections of its own: one that LISTENs for ready jobs
+ * (once someone subscribes) and one that holds the leader lock (once lead() is called).
  */
 export class PostgresStore implements Store {
+  readonly shared = true;
   private closing: Promise<void> | undefined;
-  /** The connection that holds the server lock, when this store is exclusive. */
-  private lockHolder: pg.Client | undefined;
+  private readonly listener: Listener;
+  private readonly leadership: Leadership;
+  private readonly runOnPool: Run;
 
-  private constructor(private readonly pool: pg.Pool) {
+  private constructor(private readonly pool: pg.Pool, options: PostgresStoreOptions) {
     // An idle connection that breaks (server restart, network) is dropped by
     // the pool; the next call opens a new one. Without a listener it would crash the process.
     pool.on("error", () => {});
+    this.runOnPool = async <R extends Row>(text: string, values: unknown[] = []) => (await pool.query<R>(text, values)).rows;
+    const timeoutMs = options.connectTimeoutMs ?? 10_000;
+    const dedicated = (role: string) => (): pg.Client => new pg.Client({
+      connectionString: options.url,
+      application_name: `wharf-${role}`,
+      connectionTimeoutMillis: timeoutMs,
+      // A hung query or a silently dead peer must not stall the listener or the leader forever.
+      query_timeout: timeoutMs,
+      keepAlive: true,
+    });
+    this.listener = new Listener({ newClient: dedicated("listener"), listen: SQL.listenReady, channel: READY_CHANNEL });
+    this.leadership = new Leadership({ newClient: dedicated("leader"), tryLock: SQL.tryLead, ping: SQL.ping });
   }
 
   /** Connects and brings the schema up to date; several servers may do this at once. */
@@ -88,28 +90,14 @@ export class PostgresStore implements Store {
       application_name: "wharf",
       types: ROW_TYPES,
     });
-    const store = new PostgresStore(pool);
+    const store = new PostgresStore(pool, options);
     try {
-      if (options.exclusive) await store.lockServer(options.url);
       await store.migrate();
     } catch (error) {
       await store.close();
-      throw error instanceof ConflictError ? error : storeFailure(error, "opening the PostgreSQL store");
+      throw storeFailure(error, "opening the PostgreSQL store");
     }
     return store;
-  }
-
-  private async lockServer(url: string): Promise<void> {
-    const client = new pg.Client({ connectionString: url, application_name: "wharf-server-lock" });
-    client.on("error", () => {});
-    await client.connect();
-    this.lockHolder = client;
-    const [row] = (await client.query<{ locked: boolean }>(SQL.tryLockServer)).rows;
-    if (!row?.locked) {
-      throw new ConflictError(
-        "another Wharf server is already using this PostgreSQL database; several servers on one database are not supported yet",
-      );
-    }
   }
 
   /** All pending migrations in one transaction, under an advisory lock: concurrent starters wait, then find nothing to do. */
@@ -136,7 +124,7 @@ export class PostgresStore implements Store {
       broken = error;
     };
     client.on("error", noteBroken);
-    const run: Run = async <R extends Row>(text: string, values: unknown[] = []) => (await client.query<R>(text, values)).rows;
+    const run = runOn(client);
     try {
       await run("BEGIN");
       const result = await work(run);
@@ -154,12 +142,8 @@ export class PostgresStore implements Store {
   /** Runs statements in order, all or none; a single statement is atomic by itself and needs no transaction. */
   private async execute(statements: Statement[]): Promise<Row[][]> {
     const [only] = statements;
-    if (statements.length === 1 && only) return [(await this.pool.query(only.text, only.values)).rows];
-    return this.transaction(async (run) => {
-      const results: Row[][] = [];
-      for (const { text, values } of statements) results.push(await run(text, values));
-      return results;
-    });
+    if (statements.length === 1 && only) return [await this.runOnPool(only.text, only.values)];
+    return this.transaction((run) => runAll(run, statements));
   }
 
   private async write<T>(work: () => Promise<T>): Promise<T> {
@@ -186,48 +170,42 @@ export class PostgresStore implements Store {
 
   insertJobs(jobs: Job[], isDuplicate: DuplicateRule): Promise<InsertOutcome[]> {
     if (jobs.length === 0) return Promise.resolve([]);
-    const keys = [...new Set(jobs.flatMap((job) => (job.unique_key === undefined ? [] : [job.unique_key])))];
-    if (keys.length === 0) {
-      return this.write(async () => {
-        await this.execute([insertStatement(jobs)]);
-        return jobs.map((job) => ({ job, duplicate: false }));
-      });
-    }
-    return this.write(() => this.transaction(async (run) => {
-      // A plain unique index cannot say "at most one job per key while in
-      // scope": scopes depend on status, and a failed job can re-enter a
-      // scope another job with its key already occupies. So check in code,
-      // and make the check race-free across servers by holding each key's
-      // advisory lock until commit. The lock comes first, in its own
-      // statement: under READ COMMITTED the SELECT after it takes a fresh
-      // snapshot, so it sees whatever a competitor committed while we waited.
-      await run(SQL.lockUniqueKeys, [keys]);
-      const holders = (await run<JobRow>(SQL.jobsByUniqueKeys, [keys])).map(rowToJob);
-      const outcomes = decideInserts(jobs, holders, isDuplicate);
-      const fresh = outcomes.filter((outcome) => !outcome.duplicate).map((outcome) => outcome.job);
-      if (fresh.length > 0) {
-        const insert = insertStatement(fresh);
-        await run(insert.text, insert.values);
-      }
-      return outcomes;
-    }));
+    return this.write(() => insertNeedsTransaction(jobs)
+      ? this.transaction((run) => insertJobsWith(run, jobs, isDuplicate))
+      : insertJobsWith(this.runOnPool, jobs, isDuplicate));
   }
 
+  /** A commit that makes a job ready notifies the listeners of every server, on commit, in the same transaction. */
   commit(changes: ChangeSet): Promise<ChangeResult> {
-    const rounds = updateRounds(changes.updates ?? []);
+    const updates = changes.updates ?? [];
+    const rounds = updateRounds(updates);
     const statements = rounds.map((round) => updateStatement(round.map(({ update }) => update)));
     if (changes.errors?.length) statements.push(upsertErrorsStatement(changes.errors));
     const deletes = changes.deletes ?? [];
-    if (deletes.length > 0) statements.push({ text: SQL.deleteJobs, values: [deletes] });
-    return this.write(async () => {
-      const results = statements.length > 0 ? await this.execute(statements) : [];
-      const updated: boolean[] = new Array<boolean>(changes.updates?.length ?? 0).fill(false);
+    if (deletes.length > 0) statements.push(deleteStatement(deletes));
+    const appliedIn = (results: Row[][]): boolean[] => {
+      const updated: boolean[] = new Array<boolean>(updates.length).fill(false);
       rounds.forEach((round, index) => {
         const changed = new Set((results[index] as Array<{ id: string }>).map((row) => row.id));
         for (const { update, position } of round) updated[position] = changed.has(update.job.id);
       });
-      const deleted = deletes.length > 0 ? inInputOrder(results.at(-1) as DeletedJob[], deletes) : [];
-      return { updated, deleted };
+      return updated;
+    };
+    const mayWake = updates.some((update) => update.job.status === "ready");
+    return this.write(async () => {
+      let results: Row[][] = [];
+      if (mayWake) {
+        results = await this.transaction(async (run) => {
+          const ran = await runAll(run, statements);
+          const applied = appliedIn(ran);
+          if (updates.some((update, position) => applied[position] && update.job.status === "ready")) await run(SQL.notifyReady);
+          return ran;
+        });
+      } else if (statements.length > 0) {
+        results = await this.execute(statements);
+      }
+      const deleted = deletes.length > 0 ? inInputOrder(results.at(-1) as DeletedJob[], deletes.map(({ id }) => id)) : [];
+      return { updated: appliedIn(results), deleted };
     });
   }
 
@@ -304,27 +282,66 @@ export class PostgresStore implements Store {
     return row ? rowToError(row) : undefined;
   }
 
-  /** Ends the pool: waits for checked-out connections to come back, then closes them all. */
+  // ---- several servers ----
+
+  /** One statement: concurrent claimers, here or on other servers, skip each other's rows instead of waiting. */
+  claimReady(request: ClaimRequest): Promise<Job[]> {
+    if (request.limit <= 0) return Promise.resolve([]);
+    const values = [request.queues === null ? null : [...request.queues], request.limit, request.now, request.owner, request.defaultLeaseMs];
+    return this.write(async () => {
+      const claimed = (await this.runOnPool<JobRow>(SQL.claimReady, values)).map(rowToJob);
+      // RETURNING comes in no guaranteed order; ids compare bytewise, as the C collation of the column does.
+      return claimed.sort((a, b) => a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    });
+  }
+
+  extendLease(id: string, runId: string, expiresAt: number): Promise<boolean> {
+    return this.write(async () => (await this.runOnPool(SQL.extendLease, [id, runId, expiresAt])).length === 1);
+  }
+
+  expiredLeases(before: number, limit: number): Promise<Job[]> {
+    return this.readJobs(SQL.expiredLeases, [before, limit]);
+  }
+
+  /** Every subscription shares one LISTEN connection, opened with the first and closed with the last. */
+  onReady(listener: () => void): () => void {
+    return this.listener.subscribe(listener);
+  }
+
+  lead(): Promise<boolean> {
+    return this.leadership.lead();
+  }
+
+  /** Ends the pool (waiting for checked-out connections to come back), stops listening and gives up leadership. */
   close(): Promise<void> {
-    this.closing ??= Promise.all([this.pool.end(), this.lockHolder?.end().catch(() => undefined)]).then(() => undefined);
+    this.closing ??= Promise.all([this.pool.end(), this.listener.close(), this.leadership.close()]).then(() => undefined);
     return this.closing;
   }
 }
 
-/** One array per column: `rows` as the column-wise parameters of an unnest statement. */
-function columnArrays<C extends string>(rows: ReadonlyArray<Record<C, ColumnValue>>, columns: readonly C[]): ColumnValue[][] {
-  return columns.map((column) => rows.map((row) => row[column]));
-}
-
-function insertStatement(jobs: Job[]): Statement {
-  return { text: SQL.insertJobs, values: columnArrays(jobs.map(jobToParams), JOB_COLUMN_NAMES) };
+async function runAll(run: Run, statements: Statement[]): Promise<Row[][]> {
+  const results: Row[][] = [];
+  for (const { text, values } of statements) results.push(await run(text, values));
+  return results;
 }
 
 function updateStatement(updates: JobUpdate[]): Statement {
   const params = updates.map(({ job }) => jobToUpdateParams(job));
   return {
     text: SQL.updateJobs,
-    values: [params.map((row) => row.id), updates.map(({ from }) => from), ...columnArrays(params, UPDATABLE_JOB_COLUMNS)],
+    values: [
+      params.map((row) => row.id),
+      updates.map(({ from }) => from),
+      updates.map(({ fromRunId }) => fromRunId ?? null),
+      ...columnArrays(params, UPDATABLE_JOB_COLUMNS),
+    ],
+  };
+}
+
+function deleteStatement(deletes: JobDelete[]): Statement {
+  return {
+    text: SQL.deleteJobs,
+    values: [deletes.map(({ id }) => id), deletes.map(({ from }) => from ?? null), deletes.map(({ fromRunId }) => fromRunId ?? null)],
   };
 }
 
@@ -357,22 +374,6 @@ function updateRounds(updates: JobUpdate[]): PlacedUpdate[][] {
     ids.add(update.job.id);
   });
   return rounds;
-}
-
-/** Decides which jobs to insert: a job is a duplicate when a job with its key, stored or earlier in the batch, blocks it. */
-function decideInserts(jobs: Job[], holders: Job[], isDuplicate: DuplicateRule): InsertOutcome[] {
-  const byKey = new Map<string, Job[]>();
-  const hold = (job: Job, key: string): void => {
-    byKey.set(key, [...(byKey.get(key) ?? []), job]);
-  };
-  for (const holder of holders) hold(holder, holder.unique_key!);
-  return jobs.map((job) => {
-    if (job.unique_key === undefined) return { job, duplicate: false };
-    const blocking = byKey.get(job.unique_key)?.find(isDuplicate);
-    if (blocking) return { job: blocking, duplicate: true };
-    hold(job, job.unique_key);
-    return { job, duplicate: false };
-  });
 }
 
 function inInputOrder(deleted: DeletedJob[], ids: readonly string[]): DeletedJob[] {

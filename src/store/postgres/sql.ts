@@ -17,18 +17,18 @@ import type { ParamType, WhereDialect } from "../where.js";
 
 /** Key of the advisory lock that serialises migrations across servers (one bigint: "wharf" in ASCII). */
 export const MIGRATION_LOCK = 0x7768617266;
-/**
- * Key of the session advisory lock a server holds for as long as it runs. The engine keeps its ready
- * index in memory, so it must be the only server on a database until multi-server delivery exists.
- */
-export const SERVER_LOCK = 0x7768617273;
+/** Key of the session advisory lock the leader among the servers sharing a database holds ("wharl"). */
+export const LEADER_LOCK = 0x776861726c;
+/** The channel every write that leaves a job ready notifies, so the other servers' streams wake. */
+export const READY_CHANNEL = "wharf_ready";
 /** First half of the two-int advisory locks on unique keys ("whk"); the second half is hashtext(key). */
 export const UNIQUE_KEY_LOCK_SPACE = 0x77686b;
 
 const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "jsonb", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
-  timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8",
+  timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
+  lease_expires_at: "int8",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -50,22 +50,70 @@ function deleteJobsAndErrors(jobsWhere: string, errorsWhere = "WHERE job_id IN (
 }
 
 /** Integer parameters compared with int4 columns are cast to int8, so a bound past int4 compares instead of failing. */
+const INSERT_JOBS = `INSERT INTO jobs (${JOB_COLUMNS})
+    SELECT * FROM ${unnestArrays(JOB_COLUMN_NAMES.map((column) => JOB_COLUMN_TYPES[column]))}`;
+
+const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
+
 export const SQL = {
   /** Parameters: one array per column of JOB_COLUMN_NAMES. */
-  insertJobs: `INSERT INTO jobs (${JOB_COLUMNS})
-    SELECT * FROM ${unnestArrays(JOB_COLUMN_NAMES.map((column) => JOB_COLUMN_TYPES[column]))}`,
-  /** Compare-and-set on status. Parameters: ids, expected statuses, then one array per UPDATABLE_JOB_COLUMNS. */
-  updateJobs: `UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = change.${column}`).join(", ")}
-    FROM ${unnestArrays(["text", "text", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
-      AS change(id, from_status, ${UPDATABLE_JOB_COLUMNS.join(", ")})
+  insertJobs: INSERT_JOBS,
+  /** insertJobs, and a notification on commit (for batches with a ready job), in one statement. */
+  insertJobsAndNotify: `WITH inserted AS (${INSERT_JOBS}) ${NOTIFY_READY}`,
+  /** Delivered to every listener when the transaction commits; identical ones in one transaction are sent once. */
+  notifyReady: NOTIFY_READY,
+  listenReady: `LISTEN ${READY_CHANNEL}`,
+  /**
+   * Compare-and-set on status and, where the expected run is not null, on the run. Parameters: ids,
+   * expected statuses, expected run ids, then one array per UPDATABLE_JOB_COLUMNS. The owner stays
+   * only while the job stays in flight in a run.
+   */
+  updateJobs: `UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = change.${column}`).join(", ")},
+      owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END
+    FROM ${unnestArrays(["text", "text", "text", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
+      AS change(id, from_status, from_run_id, ${UPDATABLE_JOB_COLUMNS.join(", ")})
     WHERE job.id = change.id AND job.status = change.from_status
+      AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
     RETURNING job.id`,
+  /**
+   * Claims up to $2 ready jobs of the queues in $1 (null: every queue) in take order, skipping rows
+   * another claimer has locked, and leases them to owner $4 at time $3: a fresh run id each, and a
+   * lease of the job's timeout or else $5 ms, rounded to whole ms. Rows come back in no particular order.
+   */
+  claimReady: `WITH picked AS MATERIALIZED (
+      SELECT id FROM jobs
+      WHERE status = 'ready' AND ($1::text[] IS NULL OR queue = ANY($1::text[]))
+      ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+    UPDATE jobs SET status = 'in_flight', dequeued_at = $3::int8, run_id = gen_random_uuid()::text, owner = $4::text,
+      lease_expires_at = $3::int8 + coalesce(round(jobs.timeout * 1000), round($5::float8))::int8
+    FROM picked WHERE jobs.id = picked.id
+    RETURNING ${JOB_COLUMN_NAMES.map((column) => `jobs.${column}`).join(", ")}`,
+  /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. */
+  extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8
+    WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,
+  expiredLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= $1::int8
+    ORDER BY lease_expires_at, id LIMIT $2`,
   /** Insert-or-replace. Parameters: one array per column of ERROR_COLUMN_NAMES. */
   upsertErrors: `INSERT INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")})
     SELECT * FROM ${unnestArrays(ERROR_COLUMN_NAMES.map((column) => ERROR_COLUMN_TYPES[column]))}
     ON CONFLICT (job_id, attempt) DO UPDATE SET
       ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}`,
-  deleteJobs: deleteJobsAndErrors("WHERE id = ANY($1::text[])", "WHERE job_id = ANY($1::text[])"),
+  /**
+   * Deletes jobs, each only while it has the expected status and run where those are not null.
+   * Parameters: ids, expected statuses, expected run ids. Errors go with their job; an unconditional
+   * delete also clears errors left without a job.
+   */
+  deleteJobs: `WITH target AS (
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS target(id, from_status, from_run_id)),
+    deleted AS (DELETE FROM jobs USING target
+      WHERE jobs.id = target.id
+        AND (target.from_status IS NULL OR jobs.status = target.from_status)
+        AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
+      RETURNING jobs.id, jobs.queue, jobs.status, jobs.priority),
+    deleted_errors AS (DELETE FROM job_errors
+      WHERE job_id IN (SELECT id FROM deleted)
+        OR job_id IN (SELECT id FROM target WHERE from_status IS NULL AND from_run_id IS NULL))
+    SELECT ${DELETED_COLUMNS} FROM deleted ORDER BY id`,
   /**
    * Takes the transaction-scoped advisory lock of every unique key in $1, in
    * lock order so that two transactions with overlapping keys cannot deadlock.
@@ -88,7 +136,9 @@ export const SQL = {
   errorsDesc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt < $2::int8 ORDER BY attempt DESC LIMIT $3`,
   errorByAttempt: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt = $2::int8`,
   lockMigrations: `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`,
-  tryLockServer: `SELECT pg_try_advisory_lock(${SERVER_LOCK}) AS locked`,
+  /** Session-scoped: held until unlocked or the connection ends. Repeated calls stack, so call it only while not leading. */
+  tryLead: `SELECT pg_try_advisory_lock(${LEADER_LOCK}) AS locked`,
+  ping: "SELECT 1",
   createMigrationsTable: "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
   appliedMigrations: "SELECT version FROM schema_migrations",
   recordMigration: "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",

@@ -6,13 +6,34 @@ const named = (columns: readonly string[]): string => columns.map((column) => `@
 
 export const SQL = {
   insertJob: `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${named(JOB_COLUMN_NAMES)})`,
-  updateJob: `UPDATE jobs SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = @${column}`).join(", ")}
-    WHERE id = @id AND status = @from`,
-  deleteJob: "DELETE FROM jobs WHERE id = ? RETURNING id, queue, status, priority",
+  /**
+   * Compare-and-set on status and, when @from_run_id is not null, on the run. The owner stays only
+   * while the job stays in flight in a run.
+   */
+  updateJob: `UPDATE jobs SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = @${column}`).join(", ")},
+      owner = CASE WHEN @status = 'in_flight' AND @run_id IS NOT NULL THEN owner END
+    WHERE id = @id AND status = @from AND (@from_run_id IS NULL OR run_id = @from_run_id)`,
+  /** Deletes a job, only while it has status @from and is in run @from_run_id when those are not null. */
+  deleteJob: `DELETE FROM jobs
+    WHERE id = @id AND (@from IS NULL OR status = @from) AND (@from_run_id IS NULL OR run_id = @from_run_id)
+    RETURNING id, queue, status, priority`,
   deleteErrorsOfJob: "DELETE FROM job_errors WHERE job_id = ?",
   deleteAllErrors: "DELETE FROM job_errors",
   deleteErrorsOfMissingJobs: "DELETE FROM job_errors WHERE job_id NOT IN (SELECT id FROM jobs)",
   insertError: `INSERT OR REPLACE INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")}) VALUES (${named(ERROR_COLUMN_NAMES)})`,
+  /** Ready jobs in take order, from every queue. */
+  readyToClaim: "SELECT id, timeout FROM jobs WHERE status = 'ready' ORDER BY priority, id LIMIT ?",
+  /** Ready jobs in take order, from the queues in the JSON list. */
+  readyToClaimIn: `SELECT id, timeout FROM jobs
+    WHERE status = 'ready' AND queue IN (SELECT value FROM json_each(?))
+    ORDER BY priority, id LIMIT ?`,
+  claimJob: `UPDATE jobs SET status = 'in_flight', dequeued_at = @now, run_id = @run_id, owner = @owner,
+      lease_expires_at = @lease_expires_at
+    WHERE id = @id AND status = 'ready'
+    RETURNING ${JOB_COLUMNS}`,
+  extendLease: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND status = 'in_flight' AND run_id = ?",
+  expiredLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= ?
+    ORDER BY lease_expires_at, id LIMIT ?`,
   jobsByUniqueKey: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_key = ?`,
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))`,

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -6,9 +7,11 @@ import type { Job, JobError, JobStatus } from "../../job/types.js";
 import type {
   ChangeResult,
   ChangeSet,
+  ClaimRequest,
   DeletedJob,
   DuplicateRule,
   InsertOutcome,
+  JobDelete,
   JobQuery,
   PageRequest,
   ReadyEntry,
@@ -45,6 +48,8 @@ const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
  * own savepoint so one failing write does not undo the others.
  */
 export class SqliteStore implements Store {
+  /** One process owns the file: the engine keeps its ready index in memory and always leads. */
+  readonly shared = false;
   private readonly db: Database.Database;
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
@@ -136,17 +141,19 @@ export class SqliteStore implements Store {
 
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
-      const updated = (changes.updates ?? []).map(({ job, from }) =>
-        this.statement(SQL.updateJob).run({ ...jobToUpdateParams(job), from }).changes === 1);
+      const updated = (changes.updates ?? []).map(({ job, from, fromRunId }) =>
+        this.statement(SQL.updateJob).run({ ...jobToUpdateParams(job), from, from_run_id: fromRunId ?? null }).changes === 1);
       for (const failure of changes.errors ?? []) this.statement(SQL.insertError).run(errorToParams(failure));
-      const deleted = (changes.deletes ?? []).flatMap((id) => this.deleteOne(id));
+      const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
       return { updated, deleted };
     });
   }
 
-  private deleteOne(id: string): DeletedJob[] {
-    const row = this.statement(SQL.deleteJob).get(id) as DeletedJob | undefined;
-    this.statement(SQL.deleteErrorsOfJob).run(id);
+  /** Errors go with their job; an unconditional delete also clears errors left without a job. */
+  private deleteOne({ id, from, fromRunId }: JobDelete): DeletedJob[] {
+    const row = this.statement(SQL.deleteJob).get({ id, from: from ?? null, from_run_id: fromRunId ?? null }) as DeletedJob | undefined;
+    const unconditional = from === undefined && fromRunId === undefined;
+    if (row || unconditional) this.statement(SQL.deleteErrorsOfJob).run(id);
     return row ? [row] : [];
   }
 
@@ -167,6 +174,43 @@ export class SqliteStore implements Store {
       for (const job of deleted) this.statement(SQL.deleteErrorsOfJob).run(job.id);
       return deleted;
     });
+  }
+
+  claimReady(request: ClaimRequest): Promise<Job[]> {
+    if (request.limit <= 0) return Promise.resolve([]);
+    return this.write(() => {
+      const picked = (request.queues === null
+        ? this.statement(SQL.readyToClaim).all(request.limit)
+        : this.statement(SQL.readyToClaimIn).all(JSON.stringify(request.queues), request.limit)) as Array<{ id: string; timeout: number | null }>;
+      return picked.flatMap(({ id, timeout }) => {
+        const row = this.statement(SQL.claimJob).get({
+          id,
+          now: request.now,
+          run_id: randomBytes(12).toString("hex"),
+          owner: request.owner,
+          lease_expires_at: request.now + Math.round(timeout === null ? request.defaultLeaseMs : timeout * 1000),
+        }) as JobRow | undefined;
+        return row ? [rowToJob(row)] : [];
+      });
+    });
+  }
+
+  extendLease(id: string, runId: string, expiresAt: number): Promise<boolean> {
+    // Whole ms, as the PostgreSQL store keeps them: a lease from a fractional timeout can be fractional.
+    return this.write(() => this.statement(SQL.extendLease).run(Math.round(expiresAt), id, runId).changes === 1);
+  }
+
+  async expiredLeases(before: number, limit: number): Promise<Job[]> {
+    return (this.statement(SQL.expiredLeases).all(before, limit) as JobRow[]).map(rowToJob);
+  }
+
+  /** Nothing else writes to this file, so nothing can become ready behind the engine's back. */
+  onReady(_listener: () => void): () => void {
+    return () => {};
+  }
+
+  async lead(): Promise<boolean> {
+    return true;
   }
 
   async getJob(id: string): Promise<Job | undefined> {

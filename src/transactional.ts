@@ -1,0 +1,27 @@
+import type pg from "pg";
+import { newJobId } from "./job/ids.js";
+import { blocksDuplicate, createJob } from "./job/state.js";
+import type { EnqueueInput, EnqueuedJob } from "./job/types.js";
+import { parseEnqueueInput } from "./job/validate.js";
+import { insertJobsWithin } from "./store/postgres/transactional.js";
+
+/**
+ * Enqueues jobs inside the caller's own PostgreSQL transaction: `client` is a
+ * pg client on which the caller has run BEGIN. The jobs exist if and only if
+ * the caller commits, and servers are woken when it does. Input is validated
+ * exactly as the HTTP API validates it (BadRequestError on bad input).
+ *
+ *   await db.query("BEGIN");
+ *   await db.query("INSERT INTO orders ...");
+ *   await enqueueWithin(db, [{ queue: "emails", type: "receipt", payload: { order: 42 } }]);
+ *   await db.query("COMMIT");
+ */
+export async function enqueueWithin(client: pg.ClientBase, inputs: EnqueueInput[]): Promise<EnqueuedJob[]> {
+  const now = Date.now();
+  const jobs = inputs.map((input, index) => createJob(newJobId(), parseEnqueueInput(input, `jobs[${index}]`), now));
+  const outcomes = await insertJobsWithin(client, jobs, blocksDuplicate);
+  return outcomes.map(({ job, duplicate }) => {
+    const { payload: _payload, ...rest } = job;
+    return { ...rest, duplicate };
+  });
+}

@@ -1,0 +1,737 @@
+/**
+ * Several `wharf serve` processes on one PostgreSQL database: claims never hand
+ * one job to two servers, acks and failures fenced by run id, leases of a dead
+ * server rescued by the leader, leadership moving on when the leader dies, and
+ * servers riding out a PostgreSQL restart. Real processes, sockets and
+ * PostgreSQL throughout; each test gets a database of its own.
+ *
+ * Runs inside test/postgres-env.ts (WHARF_TEST_POSTGRES_URL); standalone it
+ * starts a cluster of its own.
+ */
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { after, test, type TestContext } from "node:test";
+import pg from "pg";
+import { Client, connect, systemClock, UnprocessableError, WharfError, Worker, type EnqueueInput, type Job } from "../../src/index.js";
+import { LEADER_LOCK } from "../../src/store/postgres/sql.js";
+import { killAllChildren, spawnServer, type SpawnedServer } from "../helpers/cli.js";
+import { createDatabase, startPostgres, type PostgresCluster } from "../helpers/postgres.js";
+import { startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
+import { openTake, type RawTakeStream } from "../helpers/take.js";
+
+const JOB_TYPE = "cluster-noop";
+const BULK_SIZE = 1000;
+/** A retry one second after a failure, whatever the attempt (attempts^0 * 1000 ms). */
+const ONE_SECOND_RETRY = { base_ms: 0, exponent: 0, jitter_ms: 0 };
+
+// ---- cluster and per-test cleanup ----
+
+let ownCluster: Promise<PostgresCluster> | undefined;
+
+/** The cluster test/postgres-env.ts started, or one of this file's own when it runs standalone. */
+async function clusterUrl(): Promise<string> {
+  const shared = process.env.WHARF_TEST_POSTGRES_URL;
+  if (shared) return shared;
+  ownCluster ??= startPostgres();
+  return (await ownCluster).url;
+}
+
+after(async () => {
+  await killAllChildren();
+  if (ownCluster) await (await ownCluster).stop();
+});
+
+type Defer = (cleanup: () => unknown) => void;
+
+/** Cleanups run in reverse order when the test ends, passed or not; every child this file started is killed last. */
+function cleanups(t: TestContext): Defer {
+  const stack: Array<() => unknown> = [];
+  t.after(async () => {
+    const errors: unknown[] = [];
+    for (const cleanup of stack.reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    await killAllChildren();
+    if (errors.length > 0) throw errors[0];
+  });
+  return (cleanup) => {
+    stack.push(cleanup);
+  };
+}
+
+async function freshDatabase(): Promise<string> {
+  return createDatabase(await clusterUrl());
+}
+
+// ---- servers ----
+
+/** An in-process server on the shared database, on real time, with fast maintenance (leases, rescue, promotion). */
+async function inProcessServer(database: string, defer: Defer): Promise<TestServer> {
+  const server = await startTestServer({ store: database, clock: systemClock, maintenanceIntervalMs: 200 });
+  defer(() => server.close());
+  return server;
+}
+
+/** `wharf serve --store DATABASE --port 0 [ARGS]` as a child process (maintenance every second, the CLI default). */
+async function childServer(database: string, defer: Defer, args: string[] = []): Promise<SpawnedServer> {
+  const dataDir = tempDir("wharf-cluster-");
+  defer(() => rmSync(dataDir, { recursive: true, force: true }));
+  const server = await spawnServer({ dataDir, extraArgs: ["--store", database, ...args] });
+  defer(() => server.stop());
+  return server;
+}
+
+// ---- HTTP ----
+
+interface Reply<T> {
+  status: number;
+  body: T;
+}
+
+interface ErrorBody {
+  error?: string;
+  not_found?: string[];
+}
+
+interface EnqueuedBody extends Omit<Job, "payload"> {
+  duplicate: boolean;
+}
+
+/** One JSON request, bounded in time; a connection failure rejects. */
+async function call<T = ErrorBody>(baseUrl: string, method: string, path: string, body?: unknown, timeoutMs = 15_000): Promise<Reply<T>> {
+  const response = await fetch(baseUrl + path, {
+    method,
+    headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  return { status: response.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
+}
+
+async function countJobs(baseUrl: string): Promise<number> {
+  const reply = await call<{ count: number }>(baseUrl, "GET", "/jobs/count");
+  assert.equal(reply.status, 200, `GET /jobs/count on ${baseUrl}: ${JSON.stringify(reply.body)}`);
+  return reply.body.count;
+}
+
+async function enqueueOne(baseUrl: string, input: EnqueueInput): Promise<Job> {
+  const reply = await call<Job>(baseUrl, "POST", "/jobs", input);
+  assert.equal(reply.status, 201, JSON.stringify(reply.body));
+  return reply.body;
+}
+
+/** Polls `check` every `intervalMs` until it holds; fails after `timeoutMs`, saying what was awaited and how far it got. */
+async function waitFor(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, progress?: () => string, intervalMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${progress ? ` (${progress()})` : ""}`);
+    await sleep(intervalMs);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// ---- workers and what they handled ----
+
+interface Tally {
+  /** Handler calls per job id, over every worker. */
+  counts: Map<string, number>;
+  /** Per worker: handler calls per job id. */
+  perWorker: Array<Map<string, number>>;
+  /** Per worker: ids its acks were refused for (422 not_found); the Worker itself drops these silently. */
+  refusedAcks: string[][];
+  /** Per worker: what its onError heard. */
+  errors: unknown[][];
+}
+
+function tally(workers: number): Tally {
+  return {
+    counts: new Map(),
+    perWorker: Array.from({ length: workers }, () => new Map<string, number>()),
+    refusedAcks: Array.from({ length: workers }, () => []),
+    errors: Array.from({ length: workers }, () => []),
+  };
+}
+
+function bump(counts: Map<string, number>, id: string): void {
+  counts.set(id, (counts.get(id) ?? 0) + 1);
+}
+
+/** A MessagePack client whose bulk acks that come back 422 are written down before the Worker sees them. */
+function watchedClient(url: string, refused: string[]): Client {
+  const inner = connect(url, { format: "msgpack" }).transport;
+  return new Client({
+    async request(method, path, query, body) {
+      try {
+        return await inner.request(method, path, query, body);
+      } catch (error) {
+        if (path === "/jobs/success" && error instanceof UnprocessableError && Array.isArray(error.details?.not_found)) {
+          refused.push(...(error.details.not_found as string[]));
+        }
+        throw error;
+      }
+    },
+    take: (request) => inner.take(request),
+    close: () => inner.close(),
+  });
+}
+
+interface WorkerSetup {
+  queue: string;
+  concurrency?: number;
+  /** Called with each job after it is counted. */
+  onJob?: (job: Job, worker: number) => void;
+}
+
+/** A Worker in this process on `url`, counting every job its handler gets; stopped (and its client closed) when the test ends. */
+function startWorker(defer: Defer, url: string, counts: Tally, index: number, setup: WorkerSetup): Worker {
+  const client = watchedClient(url, counts.refusedAcks[index]!);
+  const worker = new Worker(client, {
+    queues: [setup.queue],
+    concurrency: setup.concurrency ?? 50,
+    shutdownTimeoutMs: 2000,
+    reconnectMinMs: 50,
+    reconnectMaxMs: 500,
+    workerId: `cluster-test-${index}`,
+    handlers: {
+      [JOB_TYPE]: (job) => {
+        bump(counts.counts, job.id);
+        bump(counts.perWorker[index]!, job.id);
+        setup.onJob?.(job, index);
+      },
+    },
+    onError: (error) => counts.errors[index]!.push(error),
+  });
+  worker.start();
+  defer(async () => {
+    await worker.stop();
+    await client.close();
+  });
+  return worker;
+}
+
+/** Enqueues `total` jobs in bulks of 1000, round-robin over the servers, one bulk in flight per server; returns their ids. */
+async function enqueueSpread(defer: Defer, urls: string[], queue: string, total: number, extra: Partial<EnqueueInput> = {}): Promise<string[]> {
+  const clients = urls.map((url) => connect(url, { format: "msgpack" }));
+  defer(() => Promise.all(clients.map((client) => client.close())));
+  const bulks = Math.ceil(total / BULK_SIZE);
+  const ids: string[][] = new Array<string[]>(bulks);
+  await Promise.all(
+    clients.map(async (client, server) => {
+      for (let bulk = server; bulk < bulks; bulk += clients.length) {
+        const size = Math.min(BULK_SIZE, total - bulk * BULK_SIZE);
+        const jobs = Array.from({ length: size }, (_job, n): EnqueueInput => ({ ...extra, queue, type: JOB_TYPE, payload: { n: bulk * BULK_SIZE + n } }));
+        const enqueued = await client.enqueueBulk(jobs);
+        assert.equal(enqueued.length, size);
+        assert.ok(enqueued.every((job) => !job.duplicate));
+        ids[bulk] = enqueued.map((job) => job.id);
+      }
+    }),
+  );
+  const all = ids.flat();
+  assert.equal(new Set(all).size, total, "bulk enqueue returned duplicate ids");
+  return all;
+}
+
+function sample<T>(items: T[], count = 10): string {
+  return `${items.length}${items.length > 0 ? `: ${JSON.stringify(items.slice(0, count))}` : ""}`;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof WharfError) return `${error.name}(${error.status}): ${error.message}`;
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+// ---- the leader ----
+
+/** Whether some session holds the leader's advisory lock in `database`. */
+async function leaderLockHeld(database: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: database });
+  await client.connect();
+  try {
+    const key = BigInt(LEADER_LOCK);
+    const result = await client.query<{ held: boolean }>(
+      `SELECT count(*) > 0 AS held FROM pg_locks
+        WHERE locktype = 'advisory' AND granted AND objsubid = 1
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+          AND classid = $1::bigint::oid AND objid = $2::bigint::oid`,
+      [String(key >> 32n), String(key & 0xffffffffn)],
+    );
+    return result.rows[0]?.held === true;
+  } finally {
+    await client.end();
+  }
+}
+
+// ---- the tests ----
+
+const TOTAL = 20_000;
+
+test("three servers on one database hand each of 20,000 jobs to exactly one of their workers", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  const servers = await Promise.all([0, 1, 2].map(() => inProcessServer(database, defer)));
+  const queue = uniqueName("spread");
+  const seen = tally(3);
+  servers.forEach((server, index) => startWorker(defer, server.url, seen, index, { queue }));
+
+  const started = Date.now();
+  const ids = await enqueueSpread(defer, servers.map((server) => server.url), queue, TOTAL);
+  const enqueuedMs = Date.now() - started;
+  await waitFor(
+    "every job handled and the database empty",
+    60_000,
+    async () => seen.counts.size >= TOTAL && (await countJobs(servers[0]!.url)) === 0,
+    () => `${seen.counts.size} distinct ids handled`,
+  );
+  t.diagnostic(`enqueued in ${enqueuedMs} ms, all handled in ${Date.now() - started} ms; per worker ${seen.perWorker.map((handled) => handled.size).join("/")}`);
+  // Anything still on its way (a second delivery) gets a moment to show up.
+  await sleep(300);
+
+  const expected = new Set(ids);
+  const missing = ids.filter((id) => !seen.counts.has(id));
+  const unexpected = [...seen.counts.keys()].filter((id) => !expected.has(id));
+  const repeated = [...seen.counts].filter(([, times]) => times > 1);
+  assert.deepEqual(
+    { missing: missing.length, unexpected: unexpected.length, repeated: repeated.length },
+    { missing: 0, unexpected: 0, repeated: 0 },
+    `missing ${sample(missing)}; unexpected ${sample(unexpected)}; handled more than once ${sample(repeated)}`,
+  );
+  seen.perWorker.forEach((handled, index) => assert.ok(handled.size > 0, `worker ${index} (server ${servers[index]!.url}) handled no job`));
+  assert.deepEqual(seen.refusedAcks.map((refused) => refused.length), [0, 0, 0], `acks refused: ${seen.refusedAcks.map((refused) => sample(refused)).join("; ")}`);
+  assert.deepEqual(seen.errors.flat().map(describeError), []);
+  assert.equal(await countJobs(servers[1]!.url), 0);
+});
+
+test("a server SIGKILLed mid-run: its leases are rescued and the other servers' workers finish every job", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  const servers = await Promise.all([0, 1, 2].map(() => childServer(database, defer, ["--lease-timeout", "2"])));
+  const urls = servers.map((server) => server.url);
+  const queue = uniqueName("crash");
+  const seen = tally(3);
+
+  const started = Date.now();
+  const ids = await enqueueSpread(defer, urls, queue, TOTAL);
+  const workers = servers.map((server, index) => startWorker(defer, server.url, seen, index, { queue }));
+  await waitFor("a quarter of the jobs handled", 30_000, () => seen.counts.size >= TOTAL / 4, () => `${seen.counts.size} handled`, 10);
+
+  const victim = 0;
+  servers[victim]!.kill("SIGKILL");
+  assert.deepEqual(await servers[victim]!.waitExit(5000), { code: null, signal: "SIGKILL" });
+  const killedAt = Date.now();
+  const handledAtKill = seen.counts.size;
+  await workers[victim]!.stop();
+  const victimHandled = seen.perWorker[victim]!;
+
+  const survivors = urls.filter((_url, index) => index !== victim);
+  await waitFor(
+    "every job handled and the database empty",
+    60_000,
+    async () => seen.counts.size >= TOTAL && (await countJobs(survivors[0]!)) === 0,
+    () => `${seen.counts.size} distinct ids handled`,
+  );
+  const finishedAt = Date.now();
+  await sleep(300);
+
+  const expected = new Set(ids);
+  const missing = ids.filter((id) => !seen.counts.has(id));
+  const unexpected = [...seen.counts.keys()].filter((id) => !expected.has(id));
+  const repeated = [...seen.counts].filter(([, times]) => times > 1);
+  const repeatedNotFromVictim = repeated.filter(([id]) => !victimHandled.has(id));
+  const twiceBySurvivors = ids.filter((id) => seen.perWorker.reduce((sum, handled, index) => sum + (index === victim ? 0 : handled.get(id) ?? 0), 0) > 1);
+  t.diagnostic(
+    `killed server ${victim} at ${handledAtKill} handled (${killedAt - started} ms in); its worker had started ${victimHandled.size}; ` +
+    `done ${finishedAt - killedAt} ms after the kill; ${repeated.length} jobs handled twice (at-least-once across the crash)`,
+  );
+  assert.deepEqual(
+    { missing: missing.length, unexpected: unexpected.length, repeatedNotFromVictim: repeatedNotFromVictim.length, twiceBySurvivors: twiceBySurvivors.length },
+    { missing: 0, unexpected: 0, repeatedNotFromVictim: 0, twiceBySurvivors: 0 },
+    `missing ${sample(missing)}; unexpected ${sample(unexpected)}; handled more than once but never by the killed server's worker ` +
+      `${sample(repeatedNotFromVictim)}; handled twice by surviving workers ${sample(twiceBySurvivors)}`,
+  );
+  for (const [index, url] of urls.entries()) {
+    if (index === victim) continue;
+    assert.equal(await countJobs(url), 0);
+    assert.ok(seen.perWorker[index]!.size > 0, `surviving worker ${index} handled no job`);
+    assert.deepEqual(seen.refusedAcks[index], [], `surviving worker ${index} had acks refused`);
+    assert.deepEqual(seen.errors[index]!.map(describeError), [], `surviving worker ${index} reported errors`);
+  }
+});
+
+/**
+ * The stale run (`stale`) is refused everywhere: through the server that holds the current lease
+ * and through one that does not; the job stays in flight in the current run (`current`).
+ */
+async function assertStaleRunRefused(holder: string, other: string, id: string, stale: string, current: string, attempts: number): Promise<void> {
+  for (const url of [holder, other]) {
+    const ack = await call(url, "POST", `/jobs/${id}/success`, { run_id: stale });
+    assert.equal(ack.status, 404, `stale ack through ${url}: ${JSON.stringify(ack.body)}`);
+    const failure = await call(url, "POST", `/jobs/${id}/failure`, { message: "a late failure from the old run", run_id: stale });
+    assert.equal(failure.status, 404, `stale failure through ${url}: ${JSON.stringify(failure.body)}`);
+    const heartbeat = await call(url, "POST", `/jobs/${id}/heartbeat`, { run_id: stale });
+    assert.equal(heartbeat.status, 404, `stale heartbeat through ${url}: ${JSON.stringify(heartbeat.body)}`);
+    const bulk = await call(url, "POST", "/jobs/success", { ids: [id], run_ids: [stale] });
+    assert.equal(bulk.status, 422, `stale bulk ack through ${url}: ${JSON.stringify(bulk.body)}`);
+    assert.deepEqual(bulk.body.not_found, [id]);
+  }
+  for (const url of [holder, other]) {
+    const job = await call<Job>(url, "GET", `/jobs/${id}`);
+    assert.equal(job.status, 200);
+    assert.equal(job.body.status, "in_flight", `through ${url}`);
+    assert.equal(job.body.run_id, current, `through ${url}`);
+    assert.equal(job.body.attempts, attempts, `through ${url}`);
+  }
+}
+
+/** Keeps a lease alive the way a working worker would, until the returned function is called. */
+function keepAlive(url: string, id: string, runId: string): () => Promise<void> {
+  let running = true;
+  const errors: string[] = [];
+  const loop = (async () => {
+    for (let beat = 0; running && beat < 200; beat++) {
+      const reply = await call(url, "POST", `/jobs/${id}/heartbeat`, { run_id: runId });
+      if (reply.status !== 200) errors.push(`${reply.status} ${JSON.stringify(reply.body)}`);
+      await sleep(250);
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    assert.deepEqual(errors, [], `heartbeats of the current run through ${url} failed`);
+  };
+}
+
+function take(defer: Defer, url: string, queue: string): RawTakeStream {
+  const stream = openTake(url, { queue, prefetch: 1 });
+  defer(() => stream.close());
+  return stream;
+}
+
+test("fencing: after the leader rescues a dead server's lease, the old run can neither ack, fail nor heartbeat", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  const doomed = await childServer(database, defer);
+  const [holder, other] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
+  const queue = uniqueName("fence");
+  const job = await enqueueOne(doomed.url, { queue, type: JOB_TYPE, payload: {}, timeout: 1 });
+
+  const first = await take(defer, doomed.url, queue).nextJob(5000);
+  assert.equal(first.id, job.id);
+  const r1 = first.run_id;
+  assert.equal(typeof r1, "string", "a taken job carries a run_id");
+  doomed.kill("SIGKILL");
+  await doomed.waitExit(5000);
+
+  // The stored lease runs out after 1 s; the leader (a surviving server) gives the job back.
+  const stream = take(defer, holder.url, queue);
+  const again = await stream.nextJob(15_000);
+  assert.equal(again.id, job.id);
+  const r2 = again.run_id!;
+  assert.equal(typeof r2, "string");
+  assert.notEqual(r2, r1, "the rescued job is leased in a new run");
+  assert.equal(again.attempts, first.attempts, "a rescue gives the job back without counting an attempt");
+
+  const stopBeating = keepAlive(holder.url, job.id, r2);
+  try {
+    await assertStaleRunRefused(holder.url, other.url, job.id, r1!, r2, first.attempts);
+  } finally {
+    await stopBeating();
+  }
+  const ack = await call(holder.url, "POST", `/jobs/${job.id}/success`, { run_id: r2 });
+  assert.equal(ack.status, 204, JSON.stringify(ack.body));
+  assert.equal((await call(other.url, "GET", `/jobs/${job.id}`)).status, 404);
+  assert.equal(await countJobs(other.url), 0);
+});
+
+test("fencing: a lease that lapses on a live server is failed, and the late worker's run is refused", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
+  const queue = uniqueName("lapse");
+  const job = await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: {}, timeout: 1, backoff: ONE_SECOND_RETRY });
+
+  const streamA = take(defer, a.url, queue);
+  const first = await streamA.nextJob(5000);
+  assert.equal(first.id, job.id);
+  const r1 = first.run_id!;
+  assert.equal(typeof r1, "string");
+  const streamB = take(defer, b.url, queue);
+
+  // No ack: server A fails the lapsed lease itself (attempt 1), and the retry a second later goes to either stream.
+  let redelivered: { job: Job; url: string } | undefined;
+  await waitFor("the job delivered again after its lease lapsed", 15_000, async () => {
+    const fromA = streamA.received.find((received) => received.run_id !== r1);
+    const fromB = streamB.received[0];
+    if (fromA) redelivered = { job: fromA, url: a.url };
+    else if (fromB) redelivered = { job: fromB, url: b.url };
+    return redelivered !== undefined;
+  });
+  const { job: again, url: holderUrl } = redelivered!;
+  assert.equal(again.id, job.id);
+  const r2 = again.run_id!;
+  assert.notEqual(r2, r1);
+  assert.equal(again.attempts, 1, "the lapsed lease counted as a failed attempt");
+  const otherUrl = holderUrl === a.url ? b.url : a.url;
+
+  const stopBeating = keepAlive(holderUrl, job.id, r2);
+  try {
+    await assertStaleRunRefused(holderUrl, otherUrl, job.id, r1, r2, 1);
+  } finally {
+    await stopBeating();
+  }
+  const ack = await call(otherUrl, "POST", `/jobs/${job.id}/success`, { run_id: r2 });
+  assert.equal(ack.status, 204, JSON.stringify(ack.body));
+  assert.equal(await countJobs(holderUrl), 0);
+  assert.equal(streamA.received.length + streamB.received.length, 2, "delivered exactly twice: the lapsed run and the retry");
+});
+
+test("cross-server ack: a job taken through server A is acked through server B", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
+  const queue = uniqueName("cross");
+  const job = await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: {} });
+  const taken = await take(defer, a.url, queue).nextJob(5000);
+  assert.equal(taken.id, job.id);
+
+  const ack = await call(b.url, "POST", `/jobs/${job.id}/success`, { run_id: taken.run_id });
+  assert.equal(ack.status, 204, JSON.stringify(ack.body));
+  assert.equal(await countJobs(b.url), 0);
+  assert.equal(await countJobs(a.url), 0);
+  const viaB = await call<Job>(b.url, "GET", `/jobs/${job.id}`);
+  assert.equal(viaB.status, 404, `GET through B: ${JSON.stringify(viaB.body)}`);
+  const viaA = await call<Job>(a.url, "GET", `/jobs/${job.id}`);
+  assert.equal(viaA.status, 404, `GET through A (the server whose stream took it): ${JSON.stringify(viaA.body)}`);
+  const again = await call(a.url, "POST", `/jobs/${job.id}/success`, { run_id: taken.run_id });
+  assert.equal(again.status, 404, `a second ack through A: ${JSON.stringify(again.body)}`);
+});
+
+test("cross-server ack frees the slot on the take stream of the server that leased the job", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
+  const queue = uniqueName("slot");
+  const stream = take(defer, a.url, queue);
+  await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: { n: 1 } });
+  const first = await stream.nextJob(5000);
+  const ack = await call(b.url, "POST", `/jobs/${first.id}/success`, { run_id: first.run_id });
+  assert.equal(ack.status, 204, JSON.stringify(ack.body));
+
+  // The stream (prefetch 1) holds nothing now; the next job must reach it well before the 300 s default lease runs out.
+  const second = await enqueueOne(b.url, { queue, type: JOB_TYPE, payload: { n: 2 } });
+  const next = await stream.next(5000);
+  assert.equal(next?.id, second.id, "the stream on A got no further job after its job was acked through B");
+});
+
+test("cross-server heartbeat: heartbeats through server B keep alive a lease server A made", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
+  const queue = uniqueName("beat");
+  const job = await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: {}, timeout: 1, backoff: ONE_SECOND_RETRY });
+  const stream = take(defer, a.url, queue);
+  const taken = await stream.nextJob(5000);
+  const takenAt = Date.now();
+
+  // A worker behind a load balancer: its stream is on A, its heartbeats land on B. Ten beats over 2.5 s, 2.5 lease lengths.
+  const beats: string[] = [];
+  for (let beat = 0; beat < 10; beat++) {
+    const reply = await call<{ lease_expires_at?: number }>(b.url, "POST", `/jobs/${job.id}/heartbeat`, { run_id: taken.run_id });
+    beats.push(`+${Date.now() - takenAt}ms ${reply.status}${reply.status === 200 ? "" : ` ${JSON.stringify(reply.body)}`}`);
+    await sleep(250);
+  }
+  const current = await call<Job>(b.url, "GET", `/jobs/${job.id}`);
+  const errors = await call<{ errors: Array<{ error_type?: string; message: string }> }>(b.url, "GET", `/jobs/${job.id}/errors`);
+  assert.deepEqual(
+    {
+      refusedBeats: beats.filter((beat) => !beat.endsWith(" 200")),
+      status: current.body.status,
+      run_id: current.body.run_id,
+      attempts: current.body.attempts,
+      errors: errors.body.errors.map((error) => `${error.error_type ?? ""}: ${error.message}`),
+    },
+    { refusedBeats: [], status: "in_flight", run_id: taken.run_id, attempts: 0, errors: [] },
+    `a lease kept alive by heartbeats through B lapsed anyway; beats: ${beats.join(", ")}`,
+  );
+  const ack = await call(b.url, "POST", `/jobs/${job.id}/success`, { run_id: taken.run_id });
+  assert.equal(ack.status, 204, JSON.stringify(ack.body));
+});
+
+test("an idle server wakes at once (LISTEN/NOTIFY) when another server makes a job ready", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  // Maintenance (which also wakes every stream) only every 30 s: within the test only a notification can wake B.
+  const servers = await Promise.all([0, 1].map(async () => {
+    const server = await startTestServer({ store: database, clock: systemClock, maintenanceIntervalMs: 30_000 });
+    defer(() => server.close());
+    return server;
+  }));
+  const [a, b] = servers as [TestServer, TestServer];
+  const queue = uniqueName("wake");
+  const stream = take(defer, b.url, queue);
+  await stream.opened;
+  const latencies: number[] = [];
+  for (let n = 0; n < 5; n++) {
+    const sent = Date.now();
+    const job = await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: { n } });
+    const received = await stream.next(3000);
+    if (received?.id !== job.id) {
+      const stored = await call<Job>(a.url, "GET", `/jobs/${job.id}`);
+      await sleep(2000);
+      const later = await stream.next(100);
+      assert.fail(`job ${n} enqueued through A did not reach the idle stream on B within 3 s (stored: ${JSON.stringify(stored.body)}; ` +
+        `stream ended: ${stream.ended} ${stream.error?.message ?? ""}, heartbeats ${stream.heartbeats}, received ${stream.received.length}; 2 s later: ${later?.id ?? "nothing"}; earlier latencies ${latencies.join(",")})`);
+    }
+    latencies.push(Date.now() - sent);
+    const ack = await call(b.url, "POST", `/jobs/${job.id}/success`, { run_id: received.run_id });
+    assert.equal(ack.status, 204, JSON.stringify(ack.body));
+  }
+  t.diagnostic(`enqueue-to-delivery latencies ${latencies.join(", ")} ms`);
+});
+
+test("unique keys across servers: 30 concurrent enqueues with one key make exactly one job", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  const servers = await Promise.all([0, 1, 2].map(() => inProcessServer(database, defer)));
+  const queue = uniqueName("unique");
+  const key = uniqueName("key");
+  const replies = await Promise.all(
+    Array.from({ length: 30 }, (_call, n) =>
+      call<EnqueuedBody>(servers[n % servers.length]!.url, "POST", "/jobs", { queue, type: JOB_TYPE, payload: { n }, unique_key: key }),
+    ),
+  );
+  const created = replies.filter((reply) => reply.status === 201);
+  const duplicates = replies.filter((reply) => reply.status === 200);
+  assert.equal(created.length, 1, `statuses: ${replies.map((reply) => reply.status).join(",")}`);
+  assert.equal(duplicates.length, 29, `statuses: ${replies.map((reply) => reply.status).join(",")}`);
+  const id = created[0]!.body.id;
+  assert.equal(created[0]!.body.duplicate, false);
+  for (const reply of duplicates) {
+    assert.equal(reply.body.duplicate, true);
+    assert.equal(reply.body.id, id);
+  }
+  for (const server of servers) assert.equal(await countJobs(server.url), 1);
+});
+
+test("leader failover: scheduled jobs are promoted after the leader is SIGKILLed", async (t) => {
+  const defer = cleanups(t);
+  const database = await freshDatabase();
+  const leader = await childServer(database, defer);
+  // Let the first server become the leader before the second exists, so the kill below takes the leader away.
+  await waitFor("the first server to take the leader lock", 10_000, () => leaderLockHeld(database), undefined, 50);
+  const survivor = await childServer(database, defer);
+  const queue = uniqueName("failover");
+  const seen = tally(1);
+  const lateness: number[] = [];
+  const early: string[] = [];
+  startWorker(defer, survivor.url, seen, 0, {
+    queue,
+    onJob: (job) => {
+      const late = Date.now() - job.ready_at;
+      if (late < 0) early.push(`${job.id} ${-late} ms early`);
+      lateness.push(late);
+    },
+  });
+
+  // Enqueued through the leader, so only the survivor's leader ticks (not a timer of its own) can promote them.
+  const readyAt = Date.now() + 1500;
+  const jobs = await Promise.all(Array.from({ length: 20 }, (_job, n) => enqueueOne(leader.url, { queue, type: JOB_TYPE, payload: { n }, ready_at: readyAt })));
+  assert.ok(jobs.every((job) => job.status === "scheduled"), JSON.stringify(jobs.map((job) => job.status)));
+  assert.ok(Date.now() < readyAt, "enqueueing took longer than the schedule allows; the kill would come too late");
+  leader.kill("SIGKILL");
+  assert.deepEqual(await leader.waitExit(5000), { code: null, signal: "SIGKILL" });
+
+  await waitFor("every scheduled job delivered on the survivor", 10_000, () => seen.counts.size >= jobs.length, () => `${seen.counts.size} of ${jobs.length}`);
+  await waitFor("the database empty", 5000, async () => (await countJobs(survivor.url)) === 0);
+  t.diagnostic(`delivered ${Math.min(...lateness)}..${Math.max(...lateness)} ms after ready_at`);
+  assert.deepEqual(early, [], "scheduled jobs delivered before their ready_at");
+  assert.deepEqual([...seen.counts.keys()].sort(), jobs.map((job) => job.id).sort());
+  assert.ok([...seen.counts.values()].every((times) => times === 1), "a scheduled job was delivered more than once");
+  assert.ok(await leaderLockHeld(database), "the survivor holds the leader lock");
+});
+
+test("PostgreSQL restarts mid-run: servers answer 503 meanwhile, stay up, and lose no acknowledged enqueue", async (t) => {
+  const defer = cleanups(t);
+  const cluster = await startPostgres();
+  defer(() => cluster.stop());
+  const database = await createDatabase(cluster.url);
+  const servers = await Promise.all([0, 1].map(() => childServer(database, defer, ["--lease-timeout", "2"])));
+  const queue = uniqueName("restart");
+  const seen = tally(2);
+  servers.forEach((server, index) => startWorker(defer, server.url, seen, index, { queue, concurrency: 20 }));
+  // A third, idle server whose maintenance never runs within the test: after the restart only a notification
+  // (its LISTEN connection reopened) can bring it a job.
+  const idle = await startTestServer({ store: database, clock: systemClock, maintenanceIntervalMs: 60_000 });
+  defer(() => idle.close());
+  const probeQueue = uniqueName("probe");
+  const probe = take(defer, idle.url, probeQueue);
+  await probe.opened;
+
+  const accepted: string[] = [];
+  const statuses = new Map<number, number>();
+  const broken: string[] = [];
+  let acceptedSinceRestart = 0;
+  let restarted = false;
+  let producing = true;
+  const producer = async (offset: number): Promise<void> => {
+    const deadline = Date.now() + 60_000;
+    for (let n = 0; producing && Date.now() < deadline; n++) {
+      const server = servers[(n + offset) % servers.length]!;
+      try {
+        const reply = await call<Job>(server.url, "POST", "/jobs", { queue, type: JOB_TYPE, payload: { n }, backoff: ONE_SECOND_RETRY }, 20_000);
+        statuses.set(reply.status, (statuses.get(reply.status) ?? 0) + 1);
+        if (reply.status === 201) {
+          accepted.push(reply.body.id);
+          if (restarted) acceptedSinceRestart++;
+        } else {
+          await sleep(20);
+        }
+      } catch (error) {
+        broken.push(`${server.url}: ${describeError(error)}`);
+        await sleep(50);
+      }
+    }
+  };
+  const producers = [0, 1, 2].map((offset) => producer(offset));
+  try {
+    await waitFor("enqueues before the restart", 15_000, () => accepted.length >= 300, () => `${accepted.length} accepted`);
+    const before = accepted.length;
+    await cluster.restart(1500);
+    restarted = true;
+    await waitFor("enqueues after the restart", 20_000, () => acceptedSinceRestart >= 300, () => `${acceptedSinceRestart} accepted since`);
+    t.diagnostic(`accepted ${before} before the restart, ${accepted.length} in all; statuses ${JSON.stringify([...statuses])}`);
+  } finally {
+    producing = false;
+    await Promise.all(producers);
+  }
+
+  for (const server of servers) {
+    assert.equal(server.child.exitCode, null, `server ${server.url} exited: ${JSON.stringify(server.output())}`);
+    assert.equal(server.child.signalCode, null, `server ${server.url} was killed`);
+    assert.equal((await call(server.url, "GET", "/health")).status, 200);
+  }
+  assert.deepEqual(broken, [], "requests failed without an HTTP answer (connection refused or reset)");
+  assert.ok((statuses.get(503) ?? 0) > 0, `no 503 during the outage: ${JSON.stringify([...statuses])}`);
+  assert.deepEqual([...statuses.keys()].filter((status) => status !== 201 && status !== 503), [], `statuses other than 201 and 503: ${JSON.stringify([...statuses])}`);
+
+  await waitFor(
+    "every accepted job handled and the database empty",
+    30_000,
+    async () => accepted.every((id) => seen.counts.has(id)) && (await countJobs(servers[0]!.url)) === 0,
+    () => `${accepted.filter((id) => !seen.counts.has(id)).length} of ${accepted.length} accepted jobs not handled yet`,
+  );
+  const probeJob = await enqueueOne(servers[0]!.url, { queue: probeQueue, type: JOB_TYPE, payload: {} });
+  const probed = await probe.next(5000);
+  assert.equal(probed?.id, probeJob.id, "after the restart, a job enqueued through one server did not wake the idle server's stream");
+
+  const workerErrors = seen.errors.flat().filter((error) => !(error instanceof WharfError && error.status === 503)).map(describeError);
+  assert.deepEqual(workerErrors, [], "workers saw errors other than 503");
+});
