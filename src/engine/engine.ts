@@ -95,7 +95,7 @@ export class Engine {
       {
         applyUpdates: (updates) => this.applyUpdates(updates),
         leaseMs: (job) => this.leaseMs(job),
-        defaultLeaseMs: this.timeoutSeconds * 1000,
+        defaultLeaseMs: Math.round(this.timeoutSeconds * 1000),
         owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
       },
       options.maxInFlight ?? 10_000,
@@ -135,8 +135,9 @@ export class Engine {
     this.reaper.start();
   }
 
+  /** Whole milliseconds, as stores keep them. */
   private leaseMs(job: Job): number {
-    return (job.timeout ?? this.timeoutSeconds) * 1000;
+    return Math.round((job.timeout ?? this.timeoutSeconds) * 1000);
   }
 
   // ---- bookkeeping: the only path from a decided change to the store ----

@@ -44,14 +44,15 @@ export interface JobUpdate {
 /**
  * Leases ready jobs to one server in one atomic step, for stores several servers share. The store
  * writes exactly what src/job/state.ts `claim` would: status in_flight, dequeued_at = now, a fresh
- * unique run_id per job, and lease_expires_at = now + (job.timeout * 1000 ?? defaultLeaseMs).
+ * unique run_id per job, and lease_expires_at = now + round(job.timeout * 1000), or now + defaultLeaseMs
+ * for a job without a timeout.
  */
 export interface ClaimRequest {
   /** Queues to take from; null means every queue. */
   queues: readonly string[] | null;
   limit: number;
   now: number;
-  /** The claiming server, so its own jobs can be found again. */
+  /** The claiming server, recorded with the lease for operators (which server holds what). */
   owner: string;
   defaultLeaseMs: number;
 }
@@ -76,7 +77,7 @@ export interface ChangeSet {
 }
 
 export interface ChangeResult {
-  /** Per update, in order: false when the job was gone or no longer had status `from`. */
+  /** Per update, in order: false when the job was gone, no longer had status `from`, or was in another run than `fromRunId`. */
   updated: boolean[];
   deleted: DeletedJob[];
 }

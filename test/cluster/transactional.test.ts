@@ -1,0 +1,60 @@
+/**
+ * Enqueueing inside the caller's own PostgreSQL transaction: the job exists
+ * if and only if the caller commits, and a server's workers get it at once.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import pg from "pg";
+import { BadRequestError, connect, enqueueWithin } from "../../src/index.js";
+import { createDatabase } from "../helpers/postgres.js";
+import { api, startTestServer, uniqueName } from "../helpers/server.js";
+import { postgresClusterUrl } from "../store/stores.js";
+
+async function inTransaction<T>(client: pg.Client, outcome: "COMMIT" | "ROLLBACK", work: () => Promise<T>): Promise<T> {
+  await client.query("BEGIN");
+  try {
+    return await work();
+  } finally {
+    await client.query(outcome);
+  }
+}
+
+test("enqueueWithin: a rolled-back transaction leaves no job, a committed one wakes a waiting worker", async (t) => {
+  const url = await createDatabase(await postgresClusterUrl());
+  const server = await startTestServer({ store: url });
+  t.after(() => server.close());
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  t.after(() => db.end());
+  const wharf = connect(server.url);
+  t.after(() => wharf.close());
+  const queue = uniqueName();
+
+  const [discarded] = await inTransaction(db, "ROLLBACK", () => enqueueWithin(db, [{ queue, type: "receipt", payload: { order: 1 } }]));
+  assert.equal((await api(server.url, "GET", `/jobs/${discarded!.id}`)).status, 404, "rolled back: the job never existed");
+
+  const stream = wharf.take({ queues: [queue] });
+  t.after(() => stream.close());
+  const [kept] = await inTransaction(db, "COMMIT", () => enqueueWithin(db, [{ queue, type: "receipt", payload: { order: 2 } }]));
+  const delivered = await stream[Symbol.asyncIterator]().next();
+  assert.equal(delivered.value?.id, kept!.id, "the commit's notification woke the server, which pushed the job");
+  assert.deepEqual(delivered.value?.payload, { order: 2 });
+});
+
+test("enqueueWithin keeps unique keys and validates input like the API", async (t) => {
+  const url = await createDatabase(await postgresClusterUrl());
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  t.after(() => db.end());
+  const server = await startTestServer({ store: url });
+  t.after(() => server.close());
+  const queue = uniqueName();
+  const job = { queue, type: "t", payload: {}, unique_key: uniqueName("key") };
+  const [first, second] = await inTransaction(db, "COMMIT", () => enqueueWithin(db, [job, job]));
+  assert.deepEqual([first!.duplicate, second!.duplicate, second!.id], [false, true, first!.id]);
+  await assert.rejects(
+    inTransaction(db, "ROLLBACK", () => enqueueWithin(db, [{ queue: "bad,name", type: "t", payload: {} }])),
+    BadRequestError,
+  );
+  assert.equal((await api(server.url, "GET", `/jobs/count?queue=${queue}`)).body.count, 1);
+});

@@ -1,0 +1,28 @@
+import { systemClock } from "../../src/index.js";
+import { startPostgres, createDatabase } from "../helpers/postgres.js";
+import { startTestServer } from "../helpers/server.js";
+import { openTake } from "../helpers/take.js";
+
+const cluster = await startPostgres();
+let misses = 0;
+try {
+  for (let round = 0; round < 40; round++) {
+    const db = await createDatabase(cluster.url);
+    const [a, b] = await Promise.all([0, 1].map(() => startTestServer({ store: db, clock: systemClock, maintenanceIntervalMs: 30_000 })));
+    const stream = openTake(b!.url, { queue: "q", prefetch: 1 });
+    await stream.opened;
+    const t0 = Date.now();
+    const r = await fetch(a!.url + "/jobs", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ queue: "q", type: "t", payload: {} }) });
+    const job = await r.json() as { id: string };
+    const got = await stream.next(2000);
+    if (!got) {
+      misses++;
+      const later = await stream.next(3000);
+      const s = await (await fetch(a!.url + "/jobs/" + job.id)).json() as { status: string };
+      console.log(`round ${round}: missed; stored status ${s.status}; 3 s later: ${later?.id ?? "nothing"}`);
+    }
+    stream.close();
+    await a!.close(); await b!.close();
+  }
+  console.log("misses", misses);
+} finally { await cluster.stop(); }
