@@ -78,6 +78,8 @@ export class Dispatcher {
   private passRunning = false;
   private passWanted = false;
   private rotation = 0;
+  private readonly runIdPrefix = randomBytes(8).toString("hex");
+  private runCounter = 0;
 
   constructor(
     private readonly store: Store,
@@ -210,8 +212,9 @@ export class Dispatcher {
     void persisted.then((applied) => this.forgetUnclaimed(updates.map(({ after }) => after), applied), logDispatchError);
   }
 
+  /** Run ids only need to differ from every earlier run of the same job: a random per-process prefix and a counter do. */
   private newLease(job: Job, now: number): Lease {
-    return { runId: randomBytes(12).toString("hex"), expiresAt: now + this.hooks.leaseMs(job) };
+    return { runId: `${this.runIdPrefix}${(++this.runCounter).toString(36)}`, expiresAt: now + this.hooks.leaseMs(job) };
   }
 
   /** From a shared store: each stream claims for itself with SKIP LOCKED, so servers never hand out one job twice. */
