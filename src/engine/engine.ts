@@ -565,8 +565,7 @@ export class Engine {
   /** Stops timers, returns in-flight jobs to ready and closes the store. */
   async close(): Promise<void> {
     this.stopListening?.();
-    this.reaper.stop();
-    this.scheduler.stop();
+    await Promise.all([this.reaper.stop(), this.scheduler.stop()]);
     await this.dispatcher.closeAll();
     await this.store.close();
   }

@@ -4,6 +4,7 @@ import type { Clock } from "./clock.js";
 export class Reaper {
   private cancelTimer: (() => void) | undefined;
   private stopped = false;
+  private running: Promise<void> | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -17,7 +18,10 @@ export class Reaper {
 
   private arm(): void {
     if (this.stopped) return;
-    this.cancelTimer = this.clock.setTimer(this.clock.now() + this.intervalMs, () => this.run());
+    this.cancelTimer = this.clock.setTimer(this.clock.now() + this.intervalMs, () => {
+      this.running = this.run();
+      return this.running;
+    });
   }
 
   private async run(): Promise<void> {
@@ -26,11 +30,14 @@ export class Reaper {
     } catch (error) {
       console.error(JSON.stringify({ level: "error", msg: "maintenance failed", error: (error as Error).message }));
     }
+    this.running = undefined;
     this.arm();
   }
 
-  stop(): void {
+  /** No further runs; resolves when a run under way has finished, so the store can be closed after it. */
+  async stop(): Promise<void> {
     this.stopped = true;
     this.cancelTimer?.();
+    await this.running;
   }
 }

@@ -14,6 +14,7 @@ export class Scheduler {
   private nextAt: number | undefined;
   private cancelTimer: (() => void) | undefined;
   private stopped = false;
+  private promoting: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -40,6 +41,12 @@ export class Scheduler {
 
   /** Promotes every job due by now, then waits for the next ready_at. The leader of a shared store calls it on every tick. */
   async promoteNow(): Promise<void> {
+    if (this.stopped) return;
+    this.promoting = this.promoteDue();
+    await this.promoting;
+  }
+
+  private async promoteDue(): Promise<void> {
     this.nextAt = undefined;
     this.cancelTimer = undefined;
     try {
@@ -56,8 +63,10 @@ export class Scheduler {
     }
   }
 
-  stop(): void {
+  /** No further promotions; resolves when one under way has finished. */
+  async stop(): Promise<void> {
     this.stopped = true;
     this.cancelTimer?.();
+    await this.promoting;
   }
 }

@@ -21,15 +21,13 @@ export class Listener {
   private retry: NodeJS.Timeout | undefined;
   /** Connection attempts since the last one that succeeded (or since listening started). */
   private failures = 0;
-  /** False until the first connection succeeds; every later one is a reconnect. */
-  private connectedOnce = false;
   private ending: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly options: ListenerOptions) {}
 
   /**
-   * Calls `listener` on every notification, and once after every reconnect (notifications sent
+   * Calls `listener` on every notification, and once each time listening (re)starts (notifications sent
    * while the connection was down are lost). Returns a function that unsubscribes.
    */
   subscribe(listener: () => void): () => void {
@@ -67,10 +65,9 @@ export class Listener {
       .then(() => client.query(this.options.listen))
       .then(() => {
         if (this.client !== client) return;
-        const reconnected = this.connectedOnce || this.failures > 0;
-        this.connectedOnce = true;
         this.failures = 0;
-        if (reconnected) this.fire();
+        // Jobs may have become ready while we were not listening yet (at start) or any more (reconnecting).
+        this.fire();
       }, lost);
   }
 
@@ -92,7 +89,6 @@ export class Listener {
     this.retry = undefined;
     const client = this.client;
     this.client = undefined;
-    this.connectedOnce = false;
     this.failures = 0;
     if (client) this.end(client);
   }
