@@ -61,8 +61,9 @@ const PATCH_ATTEMPTS = 3;
 
 /**
  * The one engine behind every door. Every status change is computed by
- * src/job/state.ts and persisted through `applyChanges`, which also keeps
- * the in-memory ready index and counts in step with the store.
+ * src/job/state.ts, written to the store as a compare-and-set, and then
+ * passed to `track`, which keeps the in-memory ready index and counts (on a
+ * store of our own) in step and wakes the dispatcher.
  */
 export class Engine {
   readonly clock: Clock;
@@ -106,7 +107,7 @@ export class Engine {
     this.reaper = new Reaper(this.clock, this.maintenanceIntervalMs, () => this.maintain());
   }
 
-  /** Opens the engine on a store: in-flight jobs left by a previous process become ready again. */
+  /** Opens the engine on a store and recovers what a previous process left (see `recover`). */
   static async open(options: EngineOptions): Promise<Engine> {
     const engine = new Engine(options);
     await engine.recover();
