@@ -48,9 +48,24 @@ export async function runPool(total: number, concurrency: number, deadline: Dead
   return { done, elapsedMs, timedOut: done < total };
 }
 
+/** What a bulk enqueue needs of a client. */
+export type BulkEnqueuer = Pick<Client, "enqueueBulk">;
+
+/** Sends each bulk enqueue to the next of `clients` in turn. */
+export function roundRobin(clients: readonly Client[]): BulkEnqueuer {
+  let next = 0;
+  return {
+    enqueueBulk: (jobs) => {
+      const client = clients[next % clients.length]!;
+      next++;
+      return client.enqueueBulk(jobs);
+    },
+  };
+}
+
 /** Enqueues `total` jobs over POST /jobs/bulk, `batchSize` per request, `concurrency` requests in flight. */
 export async function enqueueInBulk(
-  client: Client,
+  client: BulkEnqueuer,
   options: { queue: string; total: number; batchSize: number; concurrency: number; deadline: Deadline; firstIndex?: number },
 ): Promise<LoadResult> {
   const { queue, total, batchSize, concurrency, deadline } = options;

@@ -13,6 +13,8 @@ export interface BenchOptions {
   durability: Durability;
   /** Where the server keeps jobs: its own SQLite file, or a fresh database on a throwaway PostgreSQL cluster. */
   store: "sqlite" | "postgres";
+  /** Servers the end-to-end scenario runs, all on one PostgreSQL database, each with its own worker process. */
+  servers: number;
   /** Duration of the latency scenario, in seconds; the backlog's latency runs last min(3, this). */
   latencySeconds: number;
   /** Enqueues per second in the latency runs. */
@@ -32,7 +34,8 @@ export const USAGE = `npm run bench -- [options]
   --only NAME[,NAME]       scenarios to run (default all): ${SCENARIO_NAMES.join(", ")}
   --jobs N                 job count for every selected scenario (defaults: 20000, 200000, 100000, -, 1000000)
   --durability D           fsync (default) or buffered (SQLite only)
-  --store S                sqlite (default) or postgres (a throwaway local PostgreSQL 15 cluster, one database per server)
+  --store S                sqlite (default) or postgres (a throwaway local PostgreSQL 15 cluster, a fresh database per scenario)
+  --servers N              end-to-end on N servers sharing one database, one worker each (default 1; N > 1 needs --store postgres)
   --seconds S              latency scenario length (default 10; backlog latency runs use min(3, S))
   --rate R                 latency enqueues per second (default 1000)
   --concurrency N          worker process handlers (default 500)
@@ -73,6 +76,15 @@ function storeKind(value: string | undefined): BenchOptions["store"] {
   return chosen;
 }
 
+/** Several servers share jobs only through one PostgreSQL database; with SQLite each server has its own file. */
+function serverCount(value: string | undefined, store: BenchOptions["store"]): number {
+  const count = positiveInteger(value, "servers", 1);
+  if (count > 1 && store !== "postgres") {
+    throw new Error(`--servers ${count} needs --store postgres: servers share jobs only through one PostgreSQL database, and each SQLite server has its own file`);
+  }
+  return count;
+}
+
 function durability(value: string | undefined): Durability {
   const chosen = value ?? "fsync";
   if (chosen !== "fsync" && chosen !== "buffered") throw new Error(`--durability must be fsync or buffered, got "${chosen}"`);
@@ -88,6 +100,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
       jobs: { type: "string" },
       durability: { type: "string" },
       store: { type: "string" },
+      servers: { type: "string" },
       seconds: { type: "string" },
       rate: { type: "string" },
       concurrency: { type: "string" },
@@ -100,11 +113,13 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
     strict: true,
   });
   if (values.help) return undefined;
+  const store = storeKind(values.store);
   return {
     scenarios: scenarioList(values.only),
     jobs: values.jobs === undefined ? undefined : positiveInteger(values.jobs, "jobs", 1),
     durability: durability(values.durability),
-    store: storeKind(values.store),
+    store,
+    servers: serverCount(values.servers, store),
     latencySeconds: positiveNumber(values.seconds, "seconds", 10),
     latencyRate: positiveNumber(values.rate, "rate", 1000),
     workerConcurrency: positiveInteger(values.concurrency, "concurrency", 500),

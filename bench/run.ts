@@ -49,8 +49,9 @@ async function runScenario(name: ScenarioName, options: BenchOptions, postgresDa
 
 function describeRun(options: BenchOptions, load: MachineLoad): string {
   const jobs = options.jobs === undefined ? "default sizes" : `${options.jobs} jobs each`;
+  const servers = options.servers > 1 ? `; ${options.servers} servers in end-to-end` : "";
   return [
-    `Wharf bench: ${options.scenarios.join(", ")}; ${jobs}; store ${options.store}; durability ${options.durability}; node ${process.version}`,
+    `Wharf bench: ${options.scenarios.join(", ")}; ${jobs}; store ${options.store}${servers}; durability ${options.durability}; node ${process.version}`,
     `Machine before start: ${describeLoad(load)}${isBusy(load) ? " -- BUSY: other work competes for the CPUs, numbers will be low and noisy" : ""}`,
   ].join("\n");
 }

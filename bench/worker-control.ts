@@ -102,13 +102,13 @@ export class WorkerProcess {
     return this.latencies.length;
   }
 
+  get exited(): boolean {
+    return hasExited(this.child);
+  }
+
   /** Waits until `done()` holds or the deadline passes; true when it held. */
-  async waitUntil(done: () => boolean, deadline: Deadline, pollMs = 2): Promise<boolean> {
-    while (!done()) {
-      if (deadline.passed || hasExited(this.child)) return false;
-      await sleep(pollMs);
-    }
-    return true;
+  waitUntil(done: () => boolean, deadline: Deadline, pollMs = 2): Promise<boolean> {
+    return pollUntil(done, deadline, () => this.exited, pollMs);
   }
 
   /** Asks the worker to stop (it finishes, acks and hands back unstarted jobs), killing it if it takes too long. */
@@ -118,4 +118,35 @@ export class WorkerProcess {
     else this.child.kill("SIGTERM");
     await exitWithin(this.child, graceMs);
   }
+}
+
+/** Worker processes followed as one: their acks summed, the latest ack of any of them. */
+export class WorkerGroup {
+  constructor(readonly members: readonly WorkerProcess[]) {}
+
+  get acked(): number {
+    return this.members.reduce((sum, worker) => sum + worker.acked, 0);
+  }
+
+  get lastAckAt(): number {
+    return Math.max(0, ...this.members.map((worker) => worker.lastAckAt));
+  }
+
+  get failedAcks(): number {
+    return this.members.reduce((sum, worker) => sum + worker.failedAcks, 0);
+  }
+
+  /** Waits until `done()` holds or the deadline passes; false as soon as any member has exited. */
+  waitUntil(done: () => boolean, deadline: Deadline, pollMs = 2): Promise<boolean> {
+    return pollUntil(done, deadline, () => this.members.some((worker) => worker.exited), pollMs);
+  }
+}
+
+/** Polls `done()` until it holds (true), or the deadline passes or `gone()` holds (false). */
+async function pollUntil(done: () => boolean, deadline: Deadline, gone: () => boolean, pollMs: number): Promise<boolean> {
+  while (!done()) {
+    if (deadline.passed || gone()) return false;
+    await sleep(pollMs);
+  }
+  return true;
 }
