@@ -17,6 +17,7 @@ import { LEADER_LOCK } from "../../src/store/postgres/sql.js";
 import { killAllChildren, spawnServer, type SpawnedServer } from "../helpers/cli.js";
 import { createDatabase, startPostgres, type PostgresCluster } from "../helpers/postgres.js";
 import { startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
+import { cleanups } from "../helpers/transports.js";
 import { openTake, type RawTakeStream } from "../helpers/take.js";
 
 const JOB_TYPE = "cluster-noop";
@@ -44,23 +45,10 @@ after(async () => {
 type Defer = (cleanup: () => unknown) => void;
 
 /** Cleanups run in reverse order when the test ends, passed or not; every child this file started is killed last. */
-function cleanups(t: TestContext): Defer {
-  const stack: Array<() => unknown> = [];
-  t.after(async () => {
-    const errors: unknown[] = [];
-    for (const cleanup of stack.reverse()) {
-      try {
-        await cleanup();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    await killAllChildren();
-    if (errors.length > 0) throw errors[0];
-  });
-  return (cleanup) => {
-    stack.push(cleanup);
-  };
+function cleanupsKillingChildren(t: TestContext): Defer {
+  const defer = cleanups(t);
+  defer(() => killAllChildren());
+  return defer;
 }
 
 async function freshDatabase(): Promise<string> {
@@ -304,7 +292,7 @@ async function listeners(database: string): Promise<number> {
 const TOTAL = 20_000;
 
 test("three servers on one database hand each of 20,000 jobs to exactly one of their workers", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const servers = await Promise.all([0, 1, 2].map(() => inProcessServer(database, defer)));
   const queue = uniqueName("spread");
@@ -340,7 +328,7 @@ test("three servers on one database hand each of 20,000 jobs to exactly one of t
 });
 
 test("the leader SIGKILLed mid-run: a new leader rescues its leases and the other servers' workers finish every job", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   // The first server becomes the leader before the others start, so the kill below also takes the leader away:
   // a new leader has to take over before anyone can rescue the dead server's leases.
@@ -461,7 +449,7 @@ function take(defer: Defer, url: string, queue: string): RawTakeStream {
 }
 
 test("fencing: after a dead server's lease is rescued, the old run can neither ack, fail nor heartbeat", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const doomed = await childServer(database, defer);
   await waitFor("the first server to take the leader lock", 10_000, () => leaderLockHeld(database), undefined, 50);
@@ -498,7 +486,7 @@ test("fencing: after a dead server's lease is rescued, the old run can neither a
 });
 
 test("fencing: a lease that lapses on a live server is failed, and the late worker's run is refused", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
   const queue = uniqueName("lapse");
@@ -540,7 +528,7 @@ test("fencing: a lease that lapses on a live server is failed, and the late work
 });
 
 test("cross-server ack: a job taken through server A is acked through server B", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
   const queue = uniqueName("cross");
@@ -561,7 +549,7 @@ test("cross-server ack: a job taken through server A is acked through server B",
 });
 
 test("cross-server ack frees the slot on the take stream of the server that leased the job", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
   const queue = uniqueName("slot");
@@ -578,7 +566,7 @@ test("cross-server ack frees the slot on the take stream of the server that leas
 });
 
 test("cross-server heartbeat: heartbeats through server B keep alive a lease server A made", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
   const queue = uniqueName("beat");
@@ -612,7 +600,7 @@ test("cross-server heartbeat: heartbeats through server B keep alive a lease ser
 });
 
 test("an idle server wakes at once (LISTEN/NOTIFY) when another server makes a job ready", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   // Maintenance (which also wakes every stream) only every 30 s: within the test only a notification can wake B.
   const servers = await Promise.all([0, 1].map(async () => {
@@ -645,7 +633,7 @@ test("an idle server wakes at once (LISTEN/NOTIFY) when another server makes a j
 });
 
 test("unique keys across servers: 30 concurrent enqueues with one key make exactly one job", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const servers = await Promise.all([0, 1, 2].map(() => inProcessServer(database, defer)));
   const queue = uniqueName("unique");
@@ -669,7 +657,7 @@ test("unique keys across servers: 30 concurrent enqueues with one key make exact
 });
 
 test("leader failover: scheduled jobs are promoted after the leader is SIGKILLed", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const leader = await childServer(database, defer);
   // Let the first server become the leader before the second exists, so the kill below takes the leader away.
@@ -706,7 +694,7 @@ test("leader failover: scheduled jobs are promoted after the leader is SIGKILLed
 });
 
 test("PostgreSQL restarts mid-run: servers answer 503 meanwhile, stay up, and lose no acknowledged enqueue", async (t) => {
-  const defer = cleanups(t);
+  const defer = cleanupsKillingChildren(t);
   const cluster = await startPostgres();
   defer(() => cluster.stop());
   const database = await createDatabase(cluster.url);
