@@ -292,7 +292,8 @@ export class Engine {
     }
   }
 
-  private async recordFailure(job: Job, failure: FailureInput): Promise<Job> {
+  /** `leaseExpiredBy`: only if the stored lease ran out by then (a lease expiry must not end a lease extended elsewhere). */
+  private async recordFailure(job: Job, failure: FailureInput, leaseExpiredBy?: number): Promise<Job> {
     const now = this.clock.now();
     const failed = fail(job, failure, {
       now,
@@ -305,9 +306,9 @@ export class Engine {
     if (failure.backtrace !== undefined) error.backtrace = failure.backtrace;
     const purgeNow = failed.status === "dead" && failed.purge_at! <= now;
     const result = await this.store.commit({
-      updates: purgeNow ? [] : [fencedUpdate(job, failed)],
+      updates: purgeNow ? [] : [{ ...fencedUpdate(job, failed), ...(leaseExpiredBy === undefined ? {} : { leaseExpiredBy }) }],
       errors: purgeNow ? [] : [{ jobId: failed.id, error }],
-      deletes: purgeNow ? [fencedDelete(job)] : [],
+      deletes: purgeNow ? [{ ...fencedDelete(job), ...(leaseExpiredBy === undefined ? {} : { leaseExpiredBy }) }] : [],
     });
     if (!(purgeNow ? result.deleted.length === 1 : result.updated[0])) throw new NotFoundError(`job ${job.id} is no longer in flight`);
     this.track(job, purgeNow ? undefined : failed);
@@ -524,8 +525,8 @@ export class Engine {
       if (!this.dispatcher.finish(entry.job.id)) continue;
       this.observer.leaseExpired?.(entry.job);
       const seconds = this.leaseMs(entry.job) / 1000;
-      await this.recordFailure(entry.job, { message: `lease expired after ${seconds}s without an ack`, error_type: "LeaseExpired" })
-        .catch(() => undefined);
+      const failure = { message: `lease expired after ${seconds}s without an ack`, error_type: "LeaseExpired" };
+      await this.recordFailure(entry.job, failure, now).catch(() => undefined);
     }
   }
 

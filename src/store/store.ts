@@ -39,6 +39,8 @@ export interface JobUpdate {
   job: Job;
   from: JobStatus;
   fromRunId?: string;
+  /** Only while the stored lease ran out at or before this time: a lease extended elsewhere meanwhile is not ended. */
+  leaseExpiredBy?: number;
 }
 
 /**
@@ -62,6 +64,8 @@ export interface JobDelete {
   id: string;
   from?: JobStatus;
   fromRunId?: string;
+  /** As on JobUpdate. */
+  leaseExpiredBy?: number;
 }
 
 export interface FailureRecord {

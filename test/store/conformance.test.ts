@@ -275,6 +275,24 @@ for (const factory of STORES) {
       assert.equal(await store.getJob(gone.id), undefined);
     });
 
+    test("a write fenced on an expired lease does not apply to a lease that was extended", async () => {
+      const queue = uniqueName();
+      const [first, second] = [job({ queue }), job({ queue })];
+      await store.insertJobs([first, second], blocksDuplicate);
+      const leases = (await store.claimReady(claimOf([queue], 2))) as [Job, Job];
+      const [leased, other] = leases;
+      const expiry = leased.lease_expires_at!;
+      assert.equal(await store.extendLease(leased.id, leased.run_id!, expiry + 10_000), true);
+      const early = await store.commit({ updates: [{ job: release(leased), from: "in_flight", fromRunId: leased.run_id!, leaseExpiredBy: expiry + 1 }] });
+      assert.deepEqual(early.updated, [false], "the lease was extended past the deadline the writer saw");
+      const earlyDelete = await store.commit({ deletes: [{ id: other.id, from: "in_flight", leaseExpiredBy: other.lease_expires_at! - 1 }] });
+      assert.deepEqual(earlyDelete.deleted, []);
+      const late = await store.commit({ updates: [{ job: release(leased), from: "in_flight", fromRunId: leased.run_id!, leaseExpiredBy: expiry + 10_000 }] });
+      assert.deepEqual(late.updated, [true]);
+      const lateDelete = await store.commit({ deletes: [{ id: other.id, from: "in_flight", leaseExpiredBy: other.lease_expires_at! }] });
+      assert.deepEqual(lateDelete.deleted.map((deleted) => deleted.id), [other.id]);
+    });
+
     test("a job that leaves in_flight drops its run id, lease and owner", async () => {
       const queue = uniqueName();
       const [released, completed] = [job({ queue }), job({ queue })];

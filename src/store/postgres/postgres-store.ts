@@ -333,6 +333,7 @@ function updateStatement(updates: JobUpdate[]): Statement {
       params.map((row) => row.id),
       updates.map(({ from }) => from),
       updates.map(({ fromRunId }) => fromRunId ?? null),
+      updates.map(({ leaseExpiredBy }) => leaseExpiredBy ?? null),
       ...columnArrays(params, UPDATABLE_JOB_COLUMNS),
     ],
   };
@@ -341,7 +342,12 @@ function updateStatement(updates: JobUpdate[]): Statement {
 function deleteStatement(deletes: JobDelete[]): Statement {
   return {
     text: SQL.deleteJobs,
-    values: [deletes.map(({ id }) => id), deletes.map(({ from }) => from ?? null), deletes.map(({ fromRunId }) => fromRunId ?? null)],
+    values: [
+      deletes.map(({ id }) => id),
+      deletes.map(({ from }) => from ?? null),
+      deletes.map(({ fromRunId }) => fromRunId ?? null),
+      deletes.map(({ leaseExpiredBy }) => leaseExpiredBy ?? null),
+    ],
   };
 }
 

@@ -64,16 +64,18 @@ export const SQL = {
   notifyReady: NOTIFY_READY,
   listenReady: `LISTEN ${READY_CHANNEL}`,
   /**
-   * Compare-and-set on status and, where the expected run is not null, on the run. Parameters: ids,
-   * expected statuses, expected run ids, then one array per UPDATABLE_JOB_COLUMNS. The owner stays
+   * Compare-and-set on status and, where the expected run is not null, on the run (and, where given, on
+   * the stored lease having run out). Parameters: ids, expected statuses, expected run ids, lease
+   * deadlines, then one array per UPDATABLE_JOB_COLUMNS. The owner stays
    * only while the job stays in flight in a run.
    */
   updateJobs: `UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = change.${column}`).join(", ")},
       owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END
-    FROM ${unnestArrays(["text", "text", "text", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
-      AS change(id, from_status, from_run_id, ${UPDATABLE_JOB_COLUMNS.join(", ")})
+    FROM ${unnestArrays(["text", "text", "text", "int8", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
+      AS change(id, from_status, from_run_id, expired_by, ${UPDATABLE_JOB_COLUMNS.join(", ")})
     WHERE job.id = change.id AND job.status = change.from_status
       AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
+      AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)
     RETURNING job.id`,
   /**
    * Claims up to $2 ready jobs of the queues in $1 (null: every queue) in take order, skipping rows
@@ -100,19 +102,20 @@ export const SQL = {
       ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}`,
   /**
    * Deletes jobs, each only while it has the expected status and run where those are not null.
-   * Parameters: ids, expected statuses, expected run ids. Errors go with their job; an unconditional
+   * Parameters: ids, expected statuses, expected run ids, lease deadlines. Errors go with their job; an unconditional
    * delete also clears errors left without a job.
    */
   deleteJobs: `WITH target AS (
-      SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS target(id, from_status, from_run_id)),
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS target(id, from_status, from_run_id, expired_by)),
     deleted AS (DELETE FROM jobs USING target
       WHERE jobs.id = target.id
         AND (target.from_status IS NULL OR jobs.status = target.from_status)
         AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
+        AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)
       RETURNING jobs.id, jobs.queue, jobs.status, jobs.priority),
     deleted_errors AS (DELETE FROM job_errors
       WHERE job_id IN (SELECT id FROM deleted)
-        OR job_id IN (SELECT id FROM target WHERE from_status IS NULL AND from_run_id IS NULL))
+        OR job_id IN (SELECT id FROM target WHERE from_status IS NULL AND from_run_id IS NULL AND expired_by IS NULL))
     SELECT ${DELETED_COLUMNS} FROM deleted ORDER BY id`,
   /**
    * Takes the transaction-scoped advisory lock of every unique key in $1, in

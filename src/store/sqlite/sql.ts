@@ -12,10 +12,12 @@ export const SQL = {
    */
   updateJob: `UPDATE jobs SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = @${column}`).join(", ")},
       owner = CASE WHEN @status = 'in_flight' AND @run_id IS NOT NULL THEN owner END
-    WHERE id = @id AND status = @from AND (@from_run_id IS NULL OR run_id = @from_run_id)`,
+    WHERE id = @id AND status = @from AND (@from_run_id IS NULL OR run_id = @from_run_id)
+      AND (@expired_by IS NULL OR lease_expires_at <= @expired_by)`,
   /** Deletes a job, only while it has status @from and is in run @from_run_id when those are not null. */
   deleteJob: `DELETE FROM jobs
     WHERE id = @id AND (@from IS NULL OR status = @from) AND (@from_run_id IS NULL OR run_id = @from_run_id)
+      AND (@expired_by IS NULL OR lease_expires_at <= @expired_by)
     RETURNING id, queue, status, priority`,
   deleteErrorsOfJob: "DELETE FROM job_errors WHERE job_id = ?",
   deleteAllErrors: "DELETE FROM job_errors",

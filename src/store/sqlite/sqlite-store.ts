@@ -141,8 +141,9 @@ export class SqliteStore implements Store {
 
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
-      const updated = (changes.updates ?? []).map(({ job, from, fromRunId }) =>
-        this.statement(SQL.updateJob).run({ ...jobToUpdateParams(job), from, from_run_id: fromRunId ?? null }).changes === 1);
+      const updated = (changes.updates ?? []).map(({ job, from, fromRunId, leaseExpiredBy }) =>
+        this.statement(SQL.updateJob)
+          .run({ ...jobToUpdateParams(job), from, from_run_id: fromRunId ?? null, expired_by: leaseExpiredBy ?? null }).changes === 1);
       for (const failure of changes.errors ?? []) this.statement(SQL.insertError).run(errorToParams(failure));
       const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
       return { updated, deleted };
@@ -150,9 +151,10 @@ export class SqliteStore implements Store {
   }
 
   /** Errors go with their job; an unconditional delete also clears errors left without a job. */
-  private deleteOne({ id, from, fromRunId }: JobDelete): DeletedJob[] {
-    const row = this.statement(SQL.deleteJob).get({ id, from: from ?? null, from_run_id: fromRunId ?? null }) as DeletedJob | undefined;
-    const unconditional = from === undefined && fromRunId === undefined;
+  private deleteOne({ id, from, fromRunId, leaseExpiredBy }: JobDelete): DeletedJob[] {
+    const conditions = { id, from: from ?? null, from_run_id: fromRunId ?? null, expired_by: leaseExpiredBy ?? null };
+    const row = this.statement(SQL.deleteJob).get(conditions) as DeletedJob | undefined;
+    const unconditional = from === undefined && fromRunId === undefined && leaseExpiredBy === undefined;
     if (row || unconditional) this.statement(SQL.deleteErrorsOfJob).run(id);
     return row ? [row] : [];
   }
