@@ -5,7 +5,7 @@ ALTER TABLE jobs ADD COLUMN run_id TEXT;
 ALTER TABLE jobs ADD COLUMN lease_expires_at INTEGER;
 ALTER TABLE jobs ADD COLUMN owner TEXT;
 
--- Claims take ready jobs in (priority, id) order, from some queues or from all.
-CREATE INDEX jobs_ready_by_queue ON jobs (queue, priority, id) WHERE status = 'ready';
-CREATE INDEX jobs_ready ON jobs (priority, id) WHERE status = 'ready';
-CREATE INDEX jobs_in_flight_by_lease ON jobs (lease_expires_at) WHERE status = 'in_flight';
+-- No claim or lease indexes here: a SQLite server takes jobs from its in-memory
+-- ready index and tracks leases in memory, so claimReady and expiredLeases (used
+-- by shared stores) only need to be correct on SQLite, and the existing
+-- jobs_by_status index serves them. Indexes nobody reads would slow every write.
