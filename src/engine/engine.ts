@@ -224,7 +224,7 @@ export class Engine {
     for (const [id, runId] of wanted) {
       const entry = this.dispatcher.inFlight.get(id);
       if (entry) {
-        if (runId === undefined || entry.job.run_id === runId) local.push(this.dispatcher.finish(id));
+        if (inRun(entry.job, runId)) local.push(this.dispatcher.finish(id));
       } else if (this.store.shared) {
         elsewhere.push(id);
       }
@@ -242,8 +242,7 @@ export class Engine {
     if (ids.length === 0) return [];
     const stored = await this.store.getJobs(ids);
     await this.dispatcher.settleClaims();
-    return stored.filter((job) =>
-      job.status === "in_flight" && (wanted.get(job.id) ?? job.run_id) === job.run_id && !this.dispatcher.inFlight.has(job.id));
+    return stored.filter((job) => inRun(job, wanted.get(job.id)) && !this.dispatcher.inFlight.has(job.id));
   }
 
   /** Acknowledges jobs; returns the ids that were not in flight (the rest are completed). `runIds` aligns with `ids`. */
@@ -283,7 +282,7 @@ export class Engine {
 
   async fail(id: string, failure: FailureInput, runId?: string): Promise<Job> {
     const [entry] = await this.takeLeases(new Map([[id, runId]]));
-    if (!entry) throw new NotFoundError(`job ${id} is not in flight${runId === undefined ? "" : ` in run ${runId}`}`);
+    if (!entry) throw notInFlight(id, runId);
     try {
       return await this.recordFailure(entry.job, failure);
     } catch (error) {
@@ -306,9 +305,9 @@ export class Engine {
     if (failure.backtrace !== undefined) error.backtrace = failure.backtrace;
     const purgeNow = failed.status === "dead" && failed.purge_at! <= now;
     const result = await this.store.commit({
-      updates: purgeNow ? [] : [{ ...fencedUpdate(job, failed), ...(leaseExpiredBy === undefined ? {} : { leaseExpiredBy }) }],
+      updates: purgeNow ? [] : [fencedUpdate(job, failed, leaseExpiredBy)],
       errors: purgeNow ? [] : [{ jobId: failed.id, error }],
-      deletes: purgeNow ? [{ ...fencedDelete(job), ...(leaseExpiredBy === undefined ? {} : { leaseExpiredBy }) }] : [],
+      deletes: purgeNow ? [fencedDelete(job, leaseExpiredBy)] : [],
     });
     if (!(purgeNow ? result.deleted.length === 1 : result.updated[0])) throw new NotFoundError(`job ${job.id} is no longer in flight`);
     this.track(job, purgeNow ? undefined : failed);
@@ -322,9 +321,7 @@ export class Engine {
     const entry = this.dispatcher.inFlight.get(id);
     if (entry) await entry.claimed;
     const job = entry?.job ?? (this.store.shared ? await this.store.getJob(id) : undefined);
-    if (job?.status !== "in_flight" || job.run_id === undefined || (runId !== undefined && runId !== job.run_id)) {
-      throw new NotFoundError(`job ${id} is not in flight${runId === undefined ? "" : ` in run ${runId}`}`);
-    }
+    if (!job || !inRun(job, runId) || job.run_id === undefined) throw notInFlight(id, runId);
     const expiresAt = this.clock.now() + this.leaseMs(job);
     if (!(await this.store.extendLease(id, job.run_id, expiresAt))) throw new NotFoundError(`job ${id} is no longer in flight`);
     if (entry && this.dispatcher.inFlight.get(id) === entry) entry.job = { ...entry.job, lease_expires_at: expiresAt };
@@ -334,11 +331,17 @@ export class Engine {
   // ---- reading ----
 
   async getJob(id: string): Promise<Job> {
-    // With a store of our own, our in-flight copy is the newest; a shared store may have been changed by another server.
-    const local = this.store.shared ? undefined : this.dispatcher.inFlight.get(id)?.job;
-    const job = local ?? (await this.store.getJob(id));
+    const job = this.localCopy(id) ?? (await this.store.getJob(id));
     if (!job) throw new NotFoundError(`job ${id} not found`);
     return job;
+  }
+
+  /**
+   * Our in-flight copy of a job, when it is the newest version: with a store of our own it is (the
+   * claim's write may still be on its way); a shared store may have been changed by another server.
+   */
+  private localCopy(id: string): Job | undefined {
+    return this.store.shared ? undefined : this.dispatcher.inFlight.get(id)?.job;
   }
 
   async listJobs(selection: JobSelection, page: { after?: string; order: SortOrder; limit: number }): Promise<JobPage> {
@@ -432,10 +435,10 @@ export class Engine {
     return patched;
   }
 
-  /** The job as it is now: the in-flight copy once its claim has settled, else the stored one. */
+  /** The job as it is now, once a claim of it under way has settled. */
   private async currentJob(id: string): Promise<Job | undefined> {
     await this.dispatcher.inFlight.get(id)?.claimed;
-    return this.dispatcher.inFlight.get(id)?.job ?? (await this.store.getJob(id));
+    return this.localCopy(id) ?? (await this.store.getJob(id));
   }
 
   private async patchMany(jobs: Job[], patch: JobPatch): Promise<Job[]> {
@@ -460,9 +463,7 @@ export class Engine {
     if (terminal.length > 0) throw new UnprocessableError(`${terminal.join(", ")} jobs cannot be patched`);
     let patched = 0;
     for await (const jobs of this.matching(selection)) {
-      const live = jobs
-        .filter((job) => !isTerminal(job.status))
-        .map((job) => this.dispatcher.inFlight.get(job.id)?.job ?? job);
+      const live = jobs.filter((job) => !isTerminal(job.status)).map((job) => this.localCopy(job.id) ?? job);
       patched += (await this.patchRetrying(live, patch)).length;
     }
     return patched;
@@ -573,15 +574,30 @@ export class Engine {
   }
 }
 
-/** An update from a job's current state; from in_flight it is fenced by the run, so only the current lease can end it. */
-function fencedUpdate(before: Job, after: Job): JobUpdate {
-  const update: JobUpdate = { job: after, from: before.status };
-  if (before.status === "in_flight" && before.run_id !== undefined) update.fromRunId = before.run_id;
-  return update;
+/**
+ * An update from a job's current state; from in_flight it is fenced by the run, so only the current
+ * lease can end it, and with `leaseExpiredBy` only while the stored lease has run out.
+ */
+function fencedUpdate(before: Job, after: Job, leaseExpiredBy?: number): JobUpdate {
+  return { job: after, from: before.status, ...fence(before, leaseExpiredBy) };
 }
 
-function fencedDelete(before: Job): JobDelete {
-  const deletion: JobDelete = { id: before.id, from: before.status };
-  if (before.run_id !== undefined) deletion.fromRunId = before.run_id;
-  return deletion;
+function fencedDelete(before: Job, leaseExpiredBy?: number): JobDelete {
+  return { id: before.id, from: before.status, ...fence(before, leaseExpiredBy) };
+}
+
+function fence(before: Job, leaseExpiredBy: number | undefined): Pick<JobUpdate, "fromRunId" | "leaseExpiredBy"> {
+  const conditions: Pick<JobUpdate, "fromRunId" | "leaseExpiredBy"> = {};
+  if (before.status === "in_flight" && before.run_id !== undefined) conditions.fromRunId = before.run_id;
+  if (leaseExpiredBy !== undefined) conditions.leaseExpiredBy = leaseExpiredBy;
+  return conditions;
+}
+
+/** In flight, and (when a run id is asked for) in that run: the check every ack, failure and heartbeat makes. */
+function inRun(job: Job, runId: string | undefined): boolean {
+  return job.status === "in_flight" && (runId === undefined || job.run_id === runId);
+}
+
+function notInFlight(id: string, runId: string | undefined): NotFoundError {
+  return new NotFoundError(`job ${id} is not in flight${runId === undefined ? "" : ` in run ${runId}`}`);
 }
