@@ -143,10 +143,6 @@ export class Dispatcher {
     }
   }
 
-  private hasCapacity(stream: Stream): boolean {
-    return !stream.closed && (stream.prefetch === 0 || stream.held < stream.prefetch);
-  }
-
   /** Picks jobs for streams round-robin, one at a time, so no stream starves another. */
   private pick(): Map<Stream, string[]> {
     const picks = new Map<Stream, string[]>();
@@ -156,7 +152,7 @@ export class Dispatcher {
       progress = false;
       for (let offset = 0; offset < this.streams.length && picked < CLAIM_BATCH; offset++) {
         const stream = this.streams[(this.rotation + offset) % this.streams.length]!;
-        if (!this.hasCapacity(stream) || this.inFlight.size + this.reserved >= this.maxInFlight) continue;
+        if (this.roomFor(stream) === 0) continue;
         const entry = this.index.takeNext(stream.queues);
         if (!entry) continue;
         stream.held++;

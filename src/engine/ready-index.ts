@@ -18,11 +18,6 @@ function sortKey(entry: Pick<ReadyEntry, "id" | "priority">): string {
  */
 export class ReadyIndex {
   private readonly queues = new Map<string, BTree<string, undefined>>();
-  private total = 0;
-
-  get size(): number {
-    return this.total;
-  }
 
   add(entry: ReadyEntry): void {
     let tree = this.queues.get(entry.queue);
@@ -30,13 +25,12 @@ export class ReadyIndex {
       tree = new BTree<string, undefined>();
       this.queues.set(entry.queue, tree);
     }
-    if (tree.set(sortKey(entry), undefined, false)) this.total++;
+    tree.set(sortKey(entry), undefined, false);
   }
 
   remove(entry: ReadyEntry): void {
     const tree = this.queues.get(entry.queue);
     if (!tree || !tree.delete(sortKey(entry))) return;
-    this.total--;
     if (tree.size === 0) this.queues.delete(entry.queue);
   }
 
@@ -55,7 +49,6 @@ export class ReadyIndex {
     if (bestQueue === undefined || bestKey === undefined) return undefined;
     const tree = this.queues.get(bestQueue)!;
     tree.delete(bestKey);
-    this.total--;
     if (tree.size === 0) this.queues.delete(bestQueue);
     return { id: bestKey.slice(PRIORITY_DIGITS), queue: bestQueue, priority: Number.parseInt(bestKey.slice(0, PRIORITY_DIGITS), 10) };
   }
