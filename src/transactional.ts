@@ -3,6 +3,7 @@ import { newJobId } from "./job/ids.js";
 import { blocksDuplicate, createJob } from "./job/state.js";
 import type { EnqueueInput, EnqueuedJob } from "./job/types.js";
 import { parseEnqueueInput } from "./job/validate.js";
+import { enqueuedView } from "./job/views.js";
 import { insertJobsWithin } from "./store/postgres/transactional.js";
 
 /**
@@ -19,9 +20,5 @@ import { insertJobsWithin } from "./store/postgres/transactional.js";
 export async function enqueueWithin(client: pg.ClientBase, inputs: EnqueueInput[]): Promise<EnqueuedJob[]> {
   const now = Date.now();
   const jobs = inputs.map((input, index) => createJob(newJobId(), parseEnqueueInput(input, `jobs[${index}]`), now));
-  const outcomes = await insertJobsWithin(client, jobs, blocksDuplicate);
-  return outcomes.map(({ job, duplicate }) => {
-    const { payload: _payload, ...rest } = job;
-    return { ...rest, duplicate };
-  });
+  return (await insertJobsWithin(client, jobs, blocksDuplicate)).map(enqueuedView);
 }

@@ -8,8 +8,7 @@ import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableErr
 import type { Engine } from "../engine/engine.js";
 import type { TakeOptions } from "../engine/dispatch.js";
 import { parseAckList, parseBulkEnqueue, parseEnqueueInput, parseFailure, parsePatch, parseRunId } from "../job/validate.js";
-import type { Job } from "../job/types.js";
-import type { InsertOutcome } from "../store/store.js";
+import { enqueuedView, withoutPayload } from "../job/views.js";
 import { VERSION } from "../version.js";
 import { PAGE_PARAMS, pageLinks, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
 
@@ -34,15 +33,6 @@ interface Route {
 
 const ok = (body: unknown, status = 200): ApiResponse => ({ kind: "body", status, body });
 const noContent: ApiResponse = { kind: "body", status: 204 };
-
-export function withoutPayload(job: Job): Omit<Job, "payload"> {
-  const { payload: _payload, ...rest } = job;
-  return rest;
-}
-
-function enqueued(outcome: InsertOutcome): Omit<Job, "payload"> & { duplicate: boolean } {
-  return { ...withoutPayload(outcome.job), duplicate: outcome.duplicate };
-}
 
 function params(request: ApiRequest, allowed: readonly string[]): QueryParams {
   return new QueryParams(request.query, allowed, `${request.method} ${request.path}`);
@@ -74,14 +64,14 @@ const queues: Handler = async (engine, request) => {
 const enqueueOne: Handler = async (engine, request) => {
   noParams(request);
   const [outcome] = await engine.enqueue([parseEnqueueInput(request.body)]);
-  return ok(enqueued(outcome!), outcome!.duplicate ? 200 : 201);
+  return ok(enqueuedView(outcome!), outcome!.duplicate ? 200 : 201);
 };
 
 const enqueueBulk: Handler = async (engine, request) => {
   noParams(request);
   const outcomes = await engine.enqueue(parseBulkEnqueue(request.body));
   const allDuplicates = outcomes.every((outcome) => outcome.duplicate);
-  return ok({ jobs: outcomes.map(enqueued) }, allDuplicates ? 200 : 201);
+  return ok({ jobs: outcomes.map(enqueuedView) }, allDuplicates ? 200 : 201);
 };
 
 const listJobs: Handler = async (engine, request) => {
