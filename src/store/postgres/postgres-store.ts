@@ -289,7 +289,8 @@ export class PostgresStore implements Store {
     if (request.limit <= 0) return Promise.resolve([]);
     const values = [request.queues === null ? null : [...request.queues], request.limit, request.now, request.owner, request.defaultLeaseMs];
     return this.write(async () => {
-      const claimed = (await this.runOnPool<JobRow>(SQL.claimReady, values)).map(rowToJob);
+      const claim = request.queues === null ? SQL.claimReady : SQL.claimReadyFromQueues;
+      const claimed = (await this.runOnPool<JobRow>(claim, values)).map(rowToJob);
       // RETURNING comes in no guaranteed order; ids compare bytewise, as the C collation of the column does.
       return claimed.sort((a, b) => a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     });

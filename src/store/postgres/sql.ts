@@ -53,6 +53,15 @@ function deleteJobsAndErrors(jobsWhere: string, errorsWhere = "WHERE job_id IN (
 const INSERT_JOBS = `INSERT INTO jobs (${JOB_COLUMNS})
     SELECT * FROM ${unnestArrays(JOB_COLUMN_NAMES.map((column) => JOB_COLUMN_TYPES[column]))}`;
 
+/** Leases the jobs `picked` selects: in flight, dequeued at $3, owned by $4, each with a fresh run id and a lease. */
+function claimStatement(picked: string): string {
+  return `WITH picked AS MATERIALIZED (${picked})
+    UPDATE jobs SET status = 'in_flight', dequeued_at = $3::int8, run_id = gen_random_uuid()::text, owner = $4::text,
+      lease_expires_at = $3::int8 + coalesce(round(jobs.timeout * 1000), round($5::float8))::int8
+    FROM picked WHERE jobs.id = picked.id
+    RETURNING ${JOB_COLUMN_NAMES.map((column) => `jobs.${column}`).join(", ")}`;
+}
+
 const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 
 export const SQL = {
@@ -73,23 +82,27 @@ export const SQL = {
       owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END
     FROM ${unnestArrays(["text", "text", "text", "int8", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
       AS change(id, from_status, from_run_id, expired_by, ${UPDATABLE_JOB_COLUMNS.join(", ")})
-    WHERE job.id = change.id AND job.status = change.from_status
+    WHERE job.id = change.id AND job.id = ANY($1::text[]) AND job.status = change.from_status
       AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
       AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)
     RETURNING job.id`,
   /**
-   * Claims up to $2 ready jobs of the queues in $1 (null: every queue) in take order, skipping rows
+   * Claims up to $2 ready jobs of any queue ($1 is null) in take order, skipping rows
    * another claimer has locked, and leases them to owner $4 at time $3: a fresh run id each, and a
    * lease of the job's timeout or else $5 ms, rounded to whole ms. Rows come back in no particular order.
    */
-  claimReady: `WITH picked AS MATERIALIZED (
-      SELECT id FROM jobs
-      WHERE status = 'ready' AND ($1::text[] IS NULL OR queue = ANY($1::text[]))
-      ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-    UPDATE jobs SET status = 'in_flight', dequeued_at = $3::int8, run_id = gen_random_uuid()::text, owner = $4::text,
-      lease_expires_at = $3::int8 + coalesce(round(jobs.timeout * 1000), round($5::float8))::int8
-    FROM picked WHERE jobs.id = picked.id
-    RETURNING ${JOB_COLUMN_NAMES.map((column) => `jobs.${column}`).join(", ")}`,
+  claimReady: claimStatement(`SELECT id FROM jobs WHERE status = 'ready' AND $1::text[] IS NULL
+      ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED`),
+  /**
+   * claimReady for a list of queues. \`queue = ANY(list)\` cannot walk the (queue, priority, id) index in
+   * order, so it would sort every ready job of those queues on each claim; instead each queue gives
+   * its first $2 by an ordered index scan, and the merge keeps the first $2 of those. The rows a queue
+   * locked beyond the merge's cut stay ready and are unlocked when the statement ends.
+   */
+  claimReadyFromQueues: claimStatement(`SELECT candidate.id FROM unnest($1::text[]) AS wanted(queue),
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue
+        ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
+      ORDER BY candidate.priority, candidate.id LIMIT $2`),
   /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. */
   extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8
     WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,
@@ -108,7 +121,7 @@ export const SQL = {
   deleteJobs: `WITH target AS (
       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS target(id, from_status, from_run_id, expired_by)),
     deleted AS (DELETE FROM jobs USING target
-      WHERE jobs.id = target.id
+      WHERE jobs.id = target.id AND jobs.id = ANY($1::text[])
         AND (target.from_status IS NULL OR jobs.status = target.from_status)
         AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
         AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)
