@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { newJobId } from "./job/ids.js";
-import { blocksDuplicate, createJob } from "./job/state.js";
+import { createJob } from "./job/state.js";
 import type { EnqueueInput, EnqueuedJob } from "./job/types.js";
 import { parseEnqueueInput } from "./job/validate.js";
 import { enqueuedView } from "./job/views.js";
@@ -20,5 +20,5 @@ import { insertJobsWithin } from "./store/postgres/transactional.js";
 export async function enqueueWithin(client: pg.ClientBase, inputs: EnqueueInput[]): Promise<EnqueuedJob[]> {
   const now = Date.now();
   const jobs = inputs.map((input, index) => createJob(newJobId(), parseEnqueueInput(input, `jobs[${index}]`), now));
-  return (await insertJobsWithin(client, jobs, blocksDuplicate)).map(enqueuedView);
+  return (await insertJobsWithin(client, jobs)).map(enqueuedView);
 }

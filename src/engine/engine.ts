@@ -5,10 +5,10 @@ import { DEFAULT_RETRY_LIMIT } from "../job/backoff.js";
 import { newJobId } from "../job/ids.js";
 import {
   applyPatch,
-  blocksDuplicate,
   complete,
   createJob,
   DEFAULT_RETENTION,
+  entersUniqueScope,
   fail,
   isTerminal,
   promote,
@@ -128,7 +128,7 @@ export class Engine {
     for (;;) {
       const orphans = await this.store.jobsWithStatus("in_flight", RECOVERY_BATCH);
       if (orphans.length === 0) break;
-      await this.store.commit({ updates: orphans.map((job) => ({ job: release(job), from: "in_flight" as const })) });
+      await this.store.commit({ updates: orphans.map((job) => fencedUpdate(job, release(job))) });
     }
     for (const entry of await this.store.readyEntries()) this.index.add(entry);
     this.counts.load(await this.store.countByQueueAndStatus());
@@ -187,7 +187,7 @@ export class Engine {
   async enqueue(inputs: EnqueueInput[]): Promise<InsertOutcome[]> {
     const now = this.clock.now();
     const jobs = inputs.map((input) => createJob(newJobId(), input, now));
-    const outcomes = await this.store.insertJobs(jobs, blocksDuplicate);
+    const outcomes = await this.store.insertJobs(jobs);
     for (const outcome of outcomes) {
       if (outcome.duplicate) continue;
       this.track(undefined, outcome.job);
@@ -579,7 +579,9 @@ export class Engine {
  * lease can end it, and with `leaseExpiredBy` only while the stored lease has run out.
  */
 function fencedUpdate(before: Job, after: Job, leaseExpiredBy?: number): JobUpdate {
-  return { job: after, from: before.status, ...fence(before, leaseExpiredBy) };
+  const update: JobUpdate = { job: after, from: before.status, ...fence(before, leaseExpiredBy) };
+  if (entersUniqueScope(before, after)) update.entersUniqueScope = true;
+  return update;
 }
 
 function fencedDelete(before: Job, leaseExpiredBy?: number): JobDelete {

@@ -75,7 +75,7 @@ export function createJob(id: string, input: EnqueueInput, now: number): Job {
   return job;
 }
 
-/** Statuses in which an existing job blocks a new one with the same unique key. */
+/** Statuses in which a job holds its unique key: no other job with that key can be enqueued. Stores encode this table in their schema. */
 export function uniqueScope(scope: UniqueWhile): readonly JobStatus[] {
   switch (scope) {
     case "queued": return ["scheduled", "ready"];
@@ -84,8 +84,17 @@ export function uniqueScope(scope: UniqueWhile): readonly JobStatus[] {
   }
 }
 
-export function blocksDuplicate(existing: Pick<Job, "status" | "unique_while">): boolean {
-  return uniqueScope(existing.unique_while ?? "queued").includes(existing.status);
+function inUniqueScope(job: Pick<Job, "status" | "unique_key" | "unique_while">): boolean {
+  return job.unique_key !== undefined && uniqueScope(job.unique_while ?? "queued").includes(job.status);
+}
+
+/**
+ * Whether a change brings a job back into its unique scope (a queued-scope job retried from
+ * in_flight). Stores hold unique keys as a constraint, so such a job may hold its key again only
+ * when no other job holds it meanwhile; otherwise it gives the key up for good.
+ */
+export function entersUniqueScope(before: Job, after: Job): boolean {
+  return !inUniqueScope(before) && inUniqueScope(after);
 }
 
 export function promote(job: Job): Job {

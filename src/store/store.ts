@@ -41,6 +41,12 @@ export interface JobUpdate {
   fromRunId?: string;
   /** Only while the stored lease ran out at or before this time: a lease extended elsewhere meanwhile is not ended. */
   leaseExpiredBy?: number;
+  /**
+   * The change brings the job back into its unique scope (src/job/state.ts entersUniqueScope). It
+   * holds its key again if no other job holds it; otherwise it gives the key up for good, and the
+   * update still applies.
+   */
+  entersUniqueScope?: boolean;
 }
 
 /**
@@ -95,11 +101,9 @@ export interface DeletedJob {
 
 export interface InsertOutcome {
   job: Job;
-  /** True when an existing job with the same unique key blocked the insert; `job` is that job. */
+  /** True when an existing job held the unique key and the insert was skipped; `job` is that job. */
   duplicate: boolean;
 }
-
-export type DuplicateRule = (existing: Job) => boolean;
 
 export interface ReadyEntry {
   id: string;
@@ -120,8 +124,12 @@ export interface Store {
    * while lead() says it leads. An unshared store (SQLite) belongs to one process.
    */
   readonly shared: boolean;
-  /** Inserts jobs atomically, in order. A job whose unique key matches an existing job for which `isDuplicate` holds is not inserted. */
-  insertJobs(jobs: Job[], isDuplicate: DuplicateRule): Promise<InsertOutcome[]>;
+  /**
+   * Inserts jobs atomically, in order. A job whose unique key another job holds (stored, or earlier
+   * in the batch) is not inserted; its outcome is the holder. The store enforces this as a constraint
+   * of its schema, so concurrent inserts of one key, from any server, let exactly one in.
+   */
+  insertJobs(jobs: Job[]): Promise<InsertOutcome[]>;
   commit(changes: ChangeSet): Promise<ChangeResult>;
   /** Deletes the jobs matching `query` (or every job) and their errors, returning what was deleted. */
   deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]>;

@@ -8,6 +8,7 @@ import {
   countJobs,
   enqueue,
   enqueueBulk,
+  failJob,
   findJob,
   getJob,
   jobInput,
@@ -160,6 +161,10 @@ describe("POST /jobs/bulk", () => {
   });
 });
 
+function enqueueAnswer(queue: string, extra: Record<string, unknown>): ReturnType<typeof api> {
+  return api(h.url, "POST", "/jobs", { body: jobInput(queue, extra) });
+}
+
 describe("unique_key", () => {
   test("defaults to unique_while queued and answers a duplicate with 200 and the existing job", async () => {
     const queue = uniqueName();
@@ -208,6 +213,27 @@ describe("unique_key", () => {
     assertStatus(fresh, 201);
     assert.equal(fresh.body.duplicate, false);
     assert.notEqual(fresh.body.id, job.id);
+    streams.close(stream);
+  });
+
+  test("queued: a retried job takes its key back when it is free, and gives it up for good when another job holds it", async () => {
+    const queue = uniqueName();
+    const key = uniqueName("key");
+    const extra = { unique_key: key, unique_while: "queued", backoff: { base_ms: 60_000, exponent: 1, jitter_ms: 0 } };
+    const { job, stream } = await takeOne(streams, h.url, queue, extra);
+    assertStatus(await failJob(h.url, job.id), 200);
+    assert.equal((await getJob(h.url, job.id)).status, "scheduled");
+    assert.equal((await enqueueAnswer(queue, extra)).body.id, job.id, "retried with its key free, it holds the key again");
+
+    await h.clock.advance(61_000);
+    assert.equal((await stream.nextJob()).id, job.id, "due after 60 s + 1 s (attempt 1 to the power of the exponent)");
+    // On a queue nobody takes from: the key is global, and this job must stay queued.
+    const meanwhile = await enqueue(h.url, uniqueName(), extra);
+    assertStatus(await failJob(h.url, job.id), 200, "a failure report never fails over a unique key");
+    assert.equal((await getJob(h.url, job.id)).status, "scheduled");
+    assert.equal((await enqueueAnswer(queue, extra)).body.id, meanwhile.id, "the job enqueued meanwhile keeps the key");
+    assertStatus(await api(h.url, "DELETE", `/jobs/${meanwhile.id}`), 204);
+    assertStatus(await enqueueAnswer(queue, extra), 201, "the retried job gave its key up when it came back");
     streams.close(stream);
   });
 

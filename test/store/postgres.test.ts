@@ -10,8 +10,9 @@ import { describe, test } from "node:test";
 import pg from "pg";
 import { UnavailableError } from "../../src/errors.js";
 import { newJobId } from "../../src/job/ids.js";
-import { blocksDuplicate, createJob, promote } from "../../src/job/state.js";
+import { createJob, promote, release } from "../../src/job/state.js";
 import type { EnqueueInput, Job } from "../../src/job/types.js";
+import { readMigrations } from "../../src/store/migrations.js";
 import { openStore } from "../../src/store/open.js";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.js";
 import { insertJobsWithin } from "../../src/store/postgres/transactional.js";
@@ -24,6 +25,8 @@ import { postgresClusterUrl } from "./stores.js";
 function job(queue: string, input: Partial<EnqueueInput> = {}): Job {
   return createJob(newJobId(), { queue, type: "t", payload: { n: 1 }, ...input }, Date.now());
 }
+
+const MIGRATIONS_DIR = new URL("../../src/store/postgres/migrations/", import.meta.url).pathname;
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -52,7 +55,7 @@ async function untilListening(writer: Store, counter: ReturnType<typeof readyCou
   const deadline = Date.now() + 10_000;
   while (!(await eventually(() => counter.calls() > 0, 100))) {
     if (Date.now() > deadline) assert.fail("the store never started listening");
-    await writer.insertJobs([job(uniqueName())], blocksDuplicate);
+    await writer.insertJobs([job(uniqueName())]);
   }
   await sleep(150);
   counter.reset();
@@ -119,19 +122,32 @@ async function terminate(url: string, applicationName: string): Promise<number> 
   )).rowCount ?? 0);
 }
 
+/** A fresh store and a separate pg client on its database, both closed after `work`. */
+async function withStoreAndClient(work: (store: Store, client: pg.Client) => Promise<void>): Promise<void> {
+  const { url, store } = await freshStore();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await work(store, client);
+  } finally {
+    await client.end();
+    await store.close();
+  }
+}
+
 describe("postgres store", () => {
   test("servers starting at once on a new database all succeed and apply each migration once", async () => {
     for (let round = 0; round < 3; round++) {
       const url = await createDatabase(await postgresClusterUrl());
       const stores = await Promise.all([1, 2, 3].map(() => PostgresStore.open({ url, poolSize: 2 })));
-      await stores[0]!.insertJobs([job("q")], blocksDuplicate);
+      await stores[0]!.insertJobs([job("q")]);
       assert.equal(await stores[2]!.countJobs({}), 1, "all three see one schema");
       await Promise.all(stores.map((store) => store.close()));
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       const versions = (await client.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY version")).rows;
       await client.end();
-      assert.deepEqual(versions, [{ version: 1 }, { version: 2 }]);
+      assert.deepEqual(versions.map(({ version }) => version), readMigrations(MIGRATIONS_DIR).map(({ version }) => version));
     }
   });
 
@@ -164,16 +180,16 @@ describe("postgres store", () => {
   test("while the database is unreachable, reads and writes fail with a retryable 503, and then recover", async () => {
     const { url, store } = await freshStore();
     const kept = job(uniqueName());
-    await store.insertJobs([kept], blocksDuplicate);
+    await store.insertJobs([kept]);
     await takeDown(url);
     try {
-      await assert.rejects(store.insertJobs([job("q")], blocksDuplicate), isUnavailable);
+      await assert.rejects(store.insertJobs([job("q")]), isUnavailable);
       await assert.rejects(store.commit({ deletes: [{ id: kept.id }] }), isUnavailable);
       await assert.rejects(store.getJob(kept.id), isUnavailable);
     } finally {
       await bringUp(url);
     }
-    await store.insertJobs([job("q")], blocksDuplicate);
+    await store.insertJobs([job("q")]);
     assert.deepEqual(await store.getJob(kept.id), kept);
     await store.close();
   });
@@ -223,16 +239,16 @@ describe("postgres store", () => {
       await untilListening(b, heard);
       const queue = uniqueName();
       const later = job(queue, { ready_at: Date.now() + 3_600_000 });
-      await b.insertJobs([later], blocksDuplicate);
+      await b.insertJobs([later]);
       await sleep(300);
       assert.equal(heard.calls(), 0, "a scheduled job wakes nobody");
       await b.commit({ updates: [{ job: promote(later), from: "scheduled" }] });
       assert.ok(await eventually(() => heard.calls() > 0), "a job promoted to ready wakes the others");
       heard.reset();
-      await b.insertJobs([job(queue)], blocksDuplicate);
+      await b.insertJobs([job(queue)]);
       assert.ok(await eventually(() => heard.calls() > 0), "so does a ready job inserted");
       heard.stop();
-      await b.insertJobs([job(queue)], blocksDuplicate);
+      await b.insertJobs([job(queue)]);
       await sleep(300);
       assert.equal(heard.calls(), 1, "an unsubscribed listener hears nothing more");
     } finally {
@@ -248,7 +264,7 @@ describe("postgres store", () => {
       assert.equal(await terminate(url, "wharf-listener"), 1);
       assert.ok(await eventually(() => heard.calls() > 0), "a reconnect calls the listener (notifications may have been missed)");
       heard.reset();
-      await b.insertJobs([job(uniqueName())], blocksDuplicate);
+      await b.insertJobs([job(uniqueName())]);
       assert.ok(await eventually(() => heard.calls() > 0), "and notifications arrive again");
     } finally {
       await close();
@@ -271,7 +287,7 @@ describe("postgres store", () => {
       }
       assert.ok(await eventually(() => heard.calls() > 0, 10_000), "the listener reconnects and calls once");
       heard.reset();
-      await b.insertJobs([job(uniqueName())], blocksDuplicate);
+      await b.insertJobs([job(uniqueName())]);
       assert.ok(await eventually(() => heard.calls() > 0), "and hears notifications again");
       assert.equal(await a.lead(), true, "the leader takes the lock again");
       assert.equal(await b.lead(), false);
@@ -309,65 +325,74 @@ describe("postgres store", () => {
   });
 
   test("insertJobsWithin enqueues inside the caller's transaction: the jobs exist if and only if it commits", async () => {
-    const { url, store } = await freshStore();
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      const heard = readyCounter(store);
-      await untilListening(store, heard);
-      const queue = uniqueName();
-      const rolledBack = job(queue);
-      await client.query("BEGIN");
-      const [outcome] = await insertJobsWithin(client, [rolledBack], blocksDuplicate);
-      assert.deepEqual(outcome, { job: rolledBack, duplicate: false });
-      assert.equal(await store.getJob(rolledBack.id), undefined, "not visible before the caller commits");
-      await client.query("ROLLBACK");
-      await sleep(300);
-      assert.equal(await store.getJob(rolledBack.id), undefined, "gone with the rollback");
-      assert.equal(heard.calls(), 0, "a rolled-back insert wakes nobody");
+    await withStoreAndClient(async (store, client) => {
+    const heard = readyCounter(store);
+    await untilListening(store, heard);
+    const queue = uniqueName();
+    const rolledBack = job(queue);
+    await client.query("BEGIN");
+    const [outcome] = await insertJobsWithin(client, [rolledBack]);
+    assert.deepEqual(outcome, { job: rolledBack, duplicate: false });
+    assert.equal(await store.getJob(rolledBack.id), undefined, "not visible before the caller commits");
+    await client.query("ROLLBACK");
+    await sleep(300);
+    assert.equal(await store.getJob(rolledBack.id), undefined, "gone with the rollback");
+    assert.equal(heard.calls(), 0, "a rolled-back insert wakes nobody");
 
-      const committed = job(queue);
-      await client.query("BEGIN");
-      await insertJobsWithin(client, [committed], blocksDuplicate);
-      await client.query("COMMIT");
-      assert.deepEqual(await store.getJob(committed.id), committed);
-      assert.ok(await eventually(() => heard.calls() > 0), "the commit wakes the servers");
+    const committed = job(queue);
+    await client.query("BEGIN");
+    await insertJobsWithin(client, [committed]);
+    await client.query("COMMIT");
+    assert.deepEqual(await store.getJob(committed.id), committed);
+    assert.ok(await eventually(() => heard.calls() > 0), "the commit wakes the servers");
 
-      await assert.rejects(insertJobsWithin(client, [job(queue)], blocksDuplicate), /inside a transaction/);
-    } finally {
-      await client.end();
-      await store.close();
-    }
+    await assert.rejects(insertJobsWithin(client, [job(queue)]), /inside a transaction/);
+    });
   });
 
   test("insertJobsWithin holds unique keys against the store until the caller's transaction ends", async () => {
-    const { url, store } = await freshStore();
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      const queue = uniqueName();
-      const key = uniqueName("key");
-      const mine = job(queue, { unique_key: key });
-      await client.query("BEGIN");
-      await insertJobsWithin(client, [mine], blocksDuplicate);
-      let settled = false;
-      const racing = store.insertJobs([job(queue, { unique_key: key })], blocksDuplicate).finally(() => (settled = true));
-      await sleep(300);
-      assert.equal(settled, false, "a competing insert of the key waits for the caller's transaction");
-      await client.query("COMMIT");
-      const [outcome] = await racing;
-      assert.equal(outcome!.duplicate, true, "and then sees the committed job");
-      assert.equal(outcome!.job.id, mine.id);
+    await withStoreAndClient(async (store, client) => {
+    const queue = uniqueName();
+    const key = uniqueName("key");
+    const mine = job(queue, { unique_key: key });
+    await client.query("BEGIN");
+    await insertJobsWithin(client, [mine]);
+    let settled = false;
+    const racing = store.insertJobs([job(queue, { unique_key: key })]).finally(() => (settled = true));
+    await sleep(300);
+    assert.equal(settled, false, "a competing insert of the key waits for the caller's transaction");
+    await client.query("COMMIT");
+    const [outcome] = await racing;
+    assert.equal(outcome!.duplicate, true, "and then sees the committed job");
+    assert.equal(outcome!.job.id, mine.id);
 
-      await client.query("BEGIN");
-      const [again] = await insertJobsWithin(client, [job(queue, { unique_key: key })], blocksDuplicate);
-      await client.query("COMMIT");
-      assert.equal(again!.duplicate, true, "inside a transaction the key holds too");
-      assert.equal(again!.job.id, mine.id);
-      assert.equal(await store.countJobs({ queues: [queue] }), 1);
-    } finally {
-      await client.end();
-      await store.close();
-    }
+    await client.query("BEGIN");
+    const [again] = await insertJobsWithin(client, [job(queue, { unique_key: key })]);
+    await client.query("COMMIT");
+    assert.equal(again!.duplicate, true, "inside a transaction the key holds too");
+    assert.equal(again!.job.id, mine.id);
+    assert.equal(await store.countJobs({ queues: [queue] }), 1);
+    });
+  });
+
+  test("a job taking its key back loses cleanly to another server's insert of that key that commits first", async () => {
+    await withStoreAndClient(async (store, client) => {
+    const queue = uniqueName();
+    const key = uniqueName("key");
+    const retried = job(queue, { unique_key: key });
+    await store.insertJobs([retried]);
+    const [leased] = (await store.claimReady({ queues: [queue], limit: 1, now: Date.now(), owner: "a", defaultLeaseMs: 30_000 })) as [Job];
+    const competitor = job(uniqueName(), { unique_key: key });
+    await client.query("BEGIN");
+    await insertJobsWithin(client, [competitor]);
+    // The update checks for a holder before the competitor commits, then waits on its index entry.
+    const back = store.commit({ updates: [{ job: release(leased), from: "in_flight", fromRunId: leased.run_id!, entersUniqueScope: true }] });
+    await sleep(300);
+    await client.query("COMMIT");
+    assert.deepEqual((await back).updated, [true], "the retried job is ready again, without its key");
+    assert.equal((await store.getJob(retried.id))!.status, "ready");
+    const [dup] = await store.insertJobs([job(queue, { unique_key: key })]);
+    assert.equal(dup!.job.id, competitor.id, "the committed competitor holds the key");
+    });
   });
 });

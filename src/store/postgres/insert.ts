@@ -2,70 +2,74 @@
  * Inserting jobs into PostgreSQL, on any connection: the store's own (pool or transaction) and a
  * caller's transaction (transactional.ts) run exactly this code.
  */
+import { UnavailableError } from "../../errors.js";
 import type { Job } from "../../job/types.js";
 import { JOB_COLUMN_NAMES, jobToParams, rowToJob, type JobRow } from "../rows.js";
-import type { DuplicateRule, InsertOutcome } from "../store.js";
-import { columnArrays, type Run, type Statement } from "./run.js";
+import type { InsertOutcome } from "../store.js";
+import { columnArrays, type Run } from "./run.js";
 import { SQL } from "./sql.js";
 
-function uniqueKeys(jobs: readonly Job[]): string[] {
-  return [...new Set(jobs.flatMap((job) => (job.unique_key === undefined ? [] : [job.unique_key])))];
-}
+/**
+ * How often a batch is retried when a job's key was held at insert time but its holder had let go
+ * of it by the time we looked the holder up. Each retry needs another server to free the key in
+ * that gap, so a handful of tries settles any real contention.
+ */
+const HOLDER_LOOKUP_ATTEMPTS = 5;
 
 /** Whether inserting `jobs` takes several statements, which must then share one transaction. */
 export function insertNeedsTransaction(jobs: readonly Job[]): boolean {
-  return uniqueKeys(jobs).length > 0;
+  return jobs.some((job) => job.unique_key !== undefined);
 }
 
 /**
- * Inserts jobs in order, skipping each whose unique key an existing job (stored or earlier in the
- * batch) holds by `isDuplicate`, and notifies listeners on commit when a ready job went in. When
- * insertNeedsTransaction(jobs), `run` must run inside a transaction; otherwise this is one statement.
+ * Inserts jobs in order, skipping each whose unique key another job holds (stored or earlier in the
+ * batch), and notifies listeners on commit when a ready job went in. When insertNeedsTransaction(jobs),
+ * `run` must run inside a transaction; otherwise this is one statement.
  */
-export async function insertJobsWith(run: Run, jobs: Job[], isDuplicate: DuplicateRule): Promise<InsertOutcome[]> {
+export async function insertJobsWith(run: Run, jobs: Job[]): Promise<InsertOutcome[]> {
   if (jobs.length === 0) return [];
-  const keys = uniqueKeys(jobs);
-  if (keys.length === 0) {
-    await runStatement(run, insertStatement(jobs));
+  if (!insertNeedsTransaction(jobs)) {
+    await run(jobs.some(isReady) ? SQL.insertJobsAndNotify : SQL.insertJobs, columnArrays(jobs.map(jobToParams), JOB_COLUMN_NAMES));
     return jobs.map((job) => ({ job, duplicate: false }));
   }
-  // A plain unique index cannot say "at most one job per key while in
-  // scope": scopes depend on status, and a failed job can re-enter a
-  // scope another job with its key already occupies. So check in code,
-  // and make the check race-free across servers by holding each key's
-  // advisory lock until commit. The lock comes first, in its own
-  // statement: under READ COMMITTED the SELECT after it takes a fresh
-  // snapshot, so it sees whatever a competitor committed while we waited.
-  await run(SQL.lockUniqueKeys, [keys]);
-  const holders = (await run<JobRow>(SQL.jobsByUniqueKeys, [keys])).map(rowToJob);
-  const outcomes = decideInserts(jobs, holders, isDuplicate);
-  const fresh = outcomes.filter((outcome) => !outcome.duplicate).map((outcome) => outcome.job);
-  if (fresh.length > 0) await runStatement(run, insertStatement(fresh));
+  const outcomes = await insertUnlessHeld(run, jobs);
+  const ordered = jobs.map((job) => outcomes.get(job.id)!);
+  if (ordered.some(({ job, duplicate }) => !duplicate && isReady(job))) await run(SQL.notifyReady);
+  return ordered;
+}
+
+/**
+ * The unique index on unique_hold decides, in the database, which job gets a key: racing inserts
+ * from any number of servers let exactly one in. Each skipped job's outcome is the job holding its
+ * key, read in a fresh snapshot after the insert.
+ */
+async function insertUnlessHeld(run: Run, jobs: Job[]): Promise<Map<string, InsertOutcome>> {
+  const outcomes = new Map<string, InsertOutcome>();
+  let pending = jobs;
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    if (attempt > HOLDER_LOOKUP_ATTEMPTS) throw new UnavailableError("unique keys kept changing hands while enqueueing; try again");
+    const inserted = new Set((await run<{ id: string }>(SQL.insertJobsUnlessHeld, columnArrays(pending.map(jobToParams), JOB_COLUMN_NAMES))).map(({ id }) => id));
+    const skipped = pending.filter((job) => !inserted.has(job.id));
+    const holders = await holdersOf(run, skipped);
+    for (const job of pending) {
+      if (inserted.has(job.id)) outcomes.set(job.id, { job, duplicate: false });
+    }
+    for (const job of skipped) {
+      const holder = holders.get(job.unique_key!);
+      if (holder) outcomes.set(job.id, { job: holder, duplicate: true });
+    }
+    pending = skipped.filter((job) => !outcomes.has(job.id));
+  }
   return outcomes;
 }
 
-async function runStatement(run: Run, { text, values }: Statement): Promise<void> {
-  await run(text, values);
+async function holdersOf(run: Run, jobs: Job[]): Promise<Map<string, Job>> {
+  if (jobs.length === 0) return new Map();
+  const keys = [...new Set(jobs.map((job) => job.unique_key!))];
+  const holders = (await run<JobRow>(SQL.jobsHoldingKeys, [keys])).map(rowToJob);
+  return new Map(holders.map((holder) => [holder.unique_key!, holder]));
 }
 
-/** One statement for the whole batch; it also notifies when one of the jobs is ready. */
-function insertStatement(jobs: Job[]): Statement {
-  const wakes = jobs.some((job) => job.status === "ready");
-  return { text: wakes ? SQL.insertJobsAndNotify : SQL.insertJobs, values: columnArrays(jobs.map(jobToParams), JOB_COLUMN_NAMES) };
-}
-
-/** Decides which jobs to insert: a job is a duplicate when a job with its key, stored or earlier in the batch, blocks it. */
-function decideInserts(jobs: Job[], holders: Job[], isDuplicate: DuplicateRule): InsertOutcome[] {
-  const byKey = new Map<string, Job[]>();
-  const hold = (job: Job, key: string): void => {
-    byKey.set(key, [...(byKey.get(key) ?? []), job]);
-  };
-  for (const holder of holders) hold(holder, holder.unique_key!);
-  return jobs.map((job) => {
-    if (job.unique_key === undefined) return { job, duplicate: false };
-    const blocking = byKey.get(job.unique_key)?.find(isDuplicate);
-    if (blocking) return { job: blocking, duplicate: true };
-    hold(job, job.unique_key);
-    return { job, duplicate: false };
-  });
+function isReady(job: Job): boolean {
+  return job.status === "ready";
 }

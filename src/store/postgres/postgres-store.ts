@@ -18,7 +18,6 @@ import type {
   ChangeSet,
   ClaimRequest,
   DeletedJob,
-  DuplicateRule,
   FailureRecord,
   InsertOutcome,
   JobDelete,
@@ -45,6 +44,9 @@ export interface PostgresStoreOptions {
   /** How long a call waits for a free or new connection before failing with 503 (default 10 s). */
   connectTimeoutMs?: number;
 }
+
+/** Tries of a commit that lost a race for a unique key (see retryKeyRaces); each loss needs a new competing insert. */
+const KEY_RACE_ATTEMPTS = 3;
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
 
@@ -168,11 +170,11 @@ export class PostgresStore implements Store {
 
   // ---- writes ----
 
-  insertJobs(jobs: Job[], isDuplicate: DuplicateRule): Promise<InsertOutcome[]> {
+  insertJobs(jobs: Job[]): Promise<InsertOutcome[]> {
     if (jobs.length === 0) return Promise.resolve([]);
     return this.write(() => insertNeedsTransaction(jobs)
-      ? this.transaction((run) => insertJobsWith(run, jobs, isDuplicate))
-      : insertJobsWith(this.runOnPool, jobs, isDuplicate));
+      ? this.transaction((run) => insertJobsWith(run, jobs))
+      : insertJobsWith(this.runOnPool, jobs));
   }
 
   /** A commit that makes a job ready notifies the listeners of every server, on commit, in the same transaction. */
@@ -192,18 +194,19 @@ export class PostgresStore implements Store {
       return updated;
     };
     const mayWake = updates.some((update) => update.job.status === "ready");
-    return this.write(async () => {
-      let results: Row[][] = [];
+    const apply = async (): Promise<Row[][]> => {
       if (mayWake) {
-        results = await this.transaction(async (run) => {
+        return this.transaction(async (run) => {
           const ran = await runAll(run, statements);
           const applied = appliedIn(ran);
           if (updates.some((update, position) => applied[position] && update.job.status === "ready")) await run(SQL.notifyReady);
           return ran;
         });
-      } else if (statements.length > 0) {
-        results = await this.execute(statements);
       }
+      return statements.length > 0 ? this.execute(statements) : [];
+    };
+    return this.write(async () => {
+      const results = await retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope));
       const deleted = deletes.length > 0 ? inInputOrder(results.at(-1) as DeletedJob[], deletes.map(({ id }) => id)) : [];
       return { updated: appliedIn(results), deleted };
     });
@@ -320,6 +323,25 @@ export class PostgresStore implements Store {
   }
 }
 
+/**
+ * A job taking back its unique key checks for a holder in its statement's snapshot; another
+ * server's insert of that key committing just after the check makes the update violate the unique
+ * index. Run again, the check sees that holder and the job gives the key up.
+ */
+async function retryKeyRaces<T>(work: () => Promise<T>, mayRace: boolean): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!mayRace || attempt >= KEY_RACE_ATTEMPTS || !violatesUniqueHold(error)) throw error;
+    }
+  }
+}
+
+function violatesUniqueHold(error: unknown): boolean {
+  return error instanceof pg.DatabaseError && error.code === "23505" && error.constraint === "jobs_unique_hold";
+}
+
 async function runAll(run: Run, statements: Statement[]): Promise<Row[][]> {
   const results: Row[][] = [];
   for (const { text, values } of statements) results.push(await run(text, values));
@@ -335,6 +357,7 @@ function updateStatement(updates: JobUpdate[]): Statement {
       updates.map(({ from }) => from),
       updates.map(({ fromRunId }) => fromRunId ?? null),
       updates.map(({ leaseExpiredBy }) => leaseExpiredBy ?? null),
+      updates.map(({ entersUniqueScope }) => entersUniqueScope ?? false),
       ...columnArrays(params, UPDATABLE_JOB_COLUMNS),
     ],
   };
@@ -365,22 +388,29 @@ interface PlacedUpdate {
 }
 
 /**
- * Splits updates into runs without a repeated job id. One UPDATE statement
- * changes a row at most once, so a job updated twice in one ChangeSet needs a
- * second statement that sees the first one's result, as sequential updates would.
+ * Splits updates into runs in which no job, and no unique key entering its scope, comes twice. One
+ * UPDATE statement changes a row at most once and sees the table as it was before it began, so a
+ * job updated twice, or a second job taking back a key, needs a later statement that sees the
+ * earlier result, as sequential updates would.
  */
 function updateRounds(updates: JobUpdate[]): PlacedUpdate[][] {
   const rounds: PlacedUpdate[][] = [];
-  let ids = new Set<string>();
+  let seen = new Set<string>();
   updates.forEach((update, position) => {
-    if (rounds.length === 0 || ids.has(update.job.id)) {
+    const marks = roundMarks(update);
+    if (rounds.length === 0 || marks.some((mark) => seen.has(mark))) {
       rounds.push([]);
-      ids = new Set();
+      seen = new Set();
     }
     rounds.at(-1)!.push({ update, position });
-    ids.add(update.job.id);
+    for (const mark of marks) seen.add(mark);
   });
   return rounds;
+}
+
+/** What may come only once per update statement: the job's id, and the key it takes back. */
+function roundMarks({ job, entersUniqueScope }: JobUpdate): string[] {
+  return entersUniqueScope && job.unique_key !== undefined ? [`id:${job.id}`, `key:${job.unique_key}`] : [`id:${job.id}`];
 }
 
 function inInputOrder(deleted: DeletedJob[], ids: readonly string[]): DeletedJob[] {

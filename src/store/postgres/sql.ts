@@ -21,8 +21,6 @@ export const MIGRATION_LOCK = 0x7768617266;
 export const LEADER_LOCK = 0x776861726c;
 /** The channel every write that leaves a job ready notifies, so the other servers' streams wake. */
 export const READY_CHANNEL = "wharf_ready";
-/** First half of the two-int advisory locks on unique keys ("whk"); the second half is hashtext(key). */
-export const UNIQUE_KEY_LOCK_SPACE = 0x77686b;
 
 const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "jsonb", ready_at: "int8",
@@ -67,6 +65,8 @@ const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 export const SQL = {
   /** Parameters: one array per column of JOB_COLUMN_NAMES. */
   insertJobs: INSERT_JOBS,
+  /** insertJobs skipping each job whose unique key another job holds (the unique index on unique_hold); returns the ids it inserted. */
+  insertJobsUnlessHeld: `${INSERT_JOBS} ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING RETURNING id`,
   /** insertJobs, and a notification on commit (for batches with a ready job), in one statement. */
   insertJobsAndNotify: `WITH inserted AS (${INSERT_JOBS}) ${NOTIFY_READY}`,
   /** Delivered to every listener when the transaction commits; identical ones in one transaction are sent once. */
@@ -75,13 +75,17 @@ export const SQL = {
   /**
    * Compare-and-set on status and, where the expected run is not null, on the run (and, where given, on
    * the stored lease having run out). Parameters: ids, expected statuses, expected run ids, lease
-   * deadlines, then one array per UPDATABLE_JOB_COLUMNS. The owner stays
-   * only while the job stays in flight in a run.
+   * deadlines, whether each enters its unique scope, then one array per UPDATABLE_JOB_COLUMNS. The
+   * owner stays only while the job stays in flight in a run. A job entering its unique scope while
+   * another job holds its key gives the key up; two such jobs with one key must not share a statement,
+   * as neither would see the other take it.
    */
   updateJobs: `UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = change.${column}`).join(", ")},
-      owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END
-    FROM ${unnestArrays(["text", "text", "text", "int8", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
-      AS change(id, from_status, from_run_id, expired_by, ${UPDATABLE_JOB_COLUMNS.join(", ")})
+      owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END,
+      unique_forfeited = job.unique_forfeited OR (change.enters_unique_scope AND EXISTS (
+        SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = job.unique_key AND holder.id <> job.id))
+    FROM ${unnestArrays(["text", "text", "text", "int8", "bool", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
+      AS change(id, from_status, from_run_id, expired_by, enters_unique_scope, ${UPDATABLE_JOB_COLUMNS.join(", ")})
     WHERE job.id = change.id AND job.id = ANY($1::text[]) AND job.status = change.from_status
       AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
       AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)
@@ -130,13 +134,7 @@ export const SQL = {
       WHERE job_id IN (SELECT id FROM deleted)
         OR job_id IN (SELECT id FROM target WHERE from_status IS NULL AND from_run_id IS NULL AND expired_by IS NULL))
     SELECT ${DELETED_COLUMNS} FROM deleted ORDER BY id`,
-  /**
-   * Takes the transaction-scoped advisory lock of every unique key in $1, in
-   * lock order so that two transactions with overlapping keys cannot deadlock.
-   */
-  lockUniqueKeys: `SELECT pg_advisory_xact_lock(${UNIQUE_KEY_LOCK_SPACE}, lock)
-    FROM (SELECT DISTINCT hashtext(key) AS lock FROM unnest($1::text[]) AS key ORDER BY lock) AS locks`,
-  jobsByUniqueKeys: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_key = ANY($1::text[]) ORDER BY id`,
+  jobsHoldingKeys: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ANY($1::text[])`,
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`,
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[])`,
   /** SKIP LOCKED: servers purging at the same time take different rows instead of queueing behind each other. */

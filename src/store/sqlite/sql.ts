@@ -5,13 +5,17 @@ import type { WhereDialect } from "../where.js";
 const named = (columns: readonly string[]): string => columns.map((column) => `@${column}`).join(", ");
 
 export const SQL = {
-  insertJob: `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${named(JOB_COLUMN_NAMES)})`,
+  /** Skipped, not failed, when another job holds the unique key (the unique index on unique_hold). */
+  insertJob: `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${named(JOB_COLUMN_NAMES)}) ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING`,
   /**
    * Compare-and-set on status and, when @from_run_id is not null, on the run. The owner stays only
-   * while the job stays in flight in a run.
+   * while the job stays in flight in a run. A job entering its unique scope while another job holds
+   * its key gives the key up.
    */
   updateJob: `UPDATE jobs SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = @${column}`).join(", ")},
-      owner = CASE WHEN @status = 'in_flight' AND @run_id IS NOT NULL THEN owner END
+      owner = CASE WHEN @status = 'in_flight' AND @run_id IS NOT NULL THEN owner END,
+      unique_forfeited = unique_forfeited OR (@enters_unique_scope AND EXISTS (
+        SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = jobs.unique_key AND holder.id <> jobs.id))
     WHERE id = @id AND status = @from AND (@from_run_id IS NULL OR run_id = @from_run_id)
       AND (@expired_by IS NULL OR lease_expires_at <= @expired_by)`,
   /** Deletes a job, only while it has status @from and is in run @from_run_id when those are not null. */
@@ -36,7 +40,7 @@ export const SQL = {
   extendLease: "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND status = 'in_flight' AND run_id = ?",
   expiredLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= ?
     ORDER BY lease_expires_at, id LIMIT ?`,
-  jobsByUniqueKey: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_key = ?`,
+  jobHoldingKey: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ?`,
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))`,
   purgeDue: `DELETE FROM jobs WHERE id IN (

@@ -9,7 +9,6 @@ import type {
   ChangeSet,
   ClaimRequest,
   DeletedJob,
-  DuplicateRule,
   InsertOutcome,
   JobDelete,
   JobQuery,
@@ -125,25 +124,27 @@ export class SqliteStore implements Store {
     });
   }
 
-  insertJobs(jobs: Job[], isDuplicate: DuplicateRule): Promise<InsertOutcome[]> {
-    return this.write(() => jobs.map((job) => this.insertOne(job, isDuplicate)));
+  insertJobs(jobs: Job[]): Promise<InsertOutcome[]> {
+    return this.write(() => jobs.map((job) => this.insertOne(job)));
   }
 
-  private insertOne(job: Job, isDuplicate: DuplicateRule): InsertOutcome {
-    if (job.unique_key !== undefined) {
-      const rows = this.statement(SQL.jobsByUniqueKey).all(job.unique_key) as JobRow[];
-      const blocking = rows.map(rowToJob).find(isDuplicate);
-      if (blocking) return { job: blocking, duplicate: true };
-    }
-    this.statement(SQL.insertJob).run(jobToParams(job));
-    return { job, duplicate: false };
+  /** One writer: a skipped insert's holder is still there when we look it up. */
+  private insertOne(job: Job): InsertOutcome {
+    if (this.statement(SQL.insertJob).run(jobToParams(job)).changes === 1) return { job, duplicate: false };
+    const holder = this.statement(SQL.jobHoldingKey).get(job.unique_key) as JobRow;
+    return { job: rowToJob(holder), duplicate: true };
   }
 
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
-      const updated = (changes.updates ?? []).map(({ job, from, fromRunId, leaseExpiredBy }) =>
-        this.statement(SQL.updateJob)
-          .run({ ...jobToUpdateParams(job), from, from_run_id: fromRunId ?? null, expired_by: leaseExpiredBy ?? null }).changes === 1);
+      const updated = (changes.updates ?? []).map(({ job, from, fromRunId, leaseExpiredBy, entersUniqueScope }) =>
+        this.statement(SQL.updateJob).run({
+          ...jobToUpdateParams(job),
+          from,
+          from_run_id: fromRunId ?? null,
+          expired_by: leaseExpiredBy ?? null,
+          enters_unique_scope: entersUniqueScope ? 1 : 0,
+        }).changes === 1);
       for (const failure of changes.errors ?? []) this.statement(SQL.insertError).run(errorToParams(failure));
       const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
       return { updated, deleted };
