@@ -13,8 +13,11 @@ export interface BenchOptions {
   durability: Durability;
   /** Where the server keeps jobs: its own SQLite file, or a fresh database on a throwaway PostgreSQL cluster. */
   store: "sqlite" | "postgres";
-  /** Servers the end-to-end scenario runs, all on one PostgreSQL database, each with its own worker process. */
-  servers: number;
+  /**
+   * Server counts the end-to-end scenario runs with, in turn: each run puts that many servers on one
+   * PostgreSQL database, each with its own worker process. Default [1] on SQLite, [1, 2] on PostgreSQL.
+   */
+  servers: number[];
   /** Duration of the latency scenario, in seconds; the backlog's latency runs last min(3, this). */
   latencySeconds: number;
   /** Enqueues per second in the latency runs. */
@@ -35,7 +38,8 @@ export const USAGE = `npm run bench -- [options]
   --jobs N                 job count for every selected scenario (defaults: 20000, 200000, 100000, -, 1000000)
   --durability D           fsync (default) or buffered (SQLite only)
   --store S                sqlite (default) or postgres (a throwaway local PostgreSQL 15 cluster, a fresh database per scenario)
-  --servers N              end-to-end on N servers sharing one database, one worker each (default 1; N > 1 needs --store postgres)
+  --servers N[,N]          end-to-end on N servers sharing one database, one worker each, once per N
+                           (default 1; 1,2 with --store postgres, which N > 1 needs)
   --seconds S              latency scenario length (default 10; backlog latency runs use min(3, S))
   --rate R                 latency enqueues per second (default 1000)
   --concurrency N          worker process handlers (default 500)
@@ -77,12 +81,14 @@ function storeKind(value: string | undefined): BenchOptions["store"] {
 }
 
 /** Several servers share jobs only through one PostgreSQL database; with SQLite each server has its own file. */
-function serverCount(value: string | undefined, store: BenchOptions["store"]): number {
-  const count = positiveInteger(value, "servers", 1);
-  if (count > 1 && store !== "postgres") {
-    throw new Error(`--servers ${count} needs --store postgres: servers share jobs only through one PostgreSQL database, and each SQLite server has its own file`);
+function serverCounts(value: string | undefined, store: BenchOptions["store"]): number[] {
+  if (value === undefined) return store === "postgres" ? [1, 2] : [1];
+  const counts = value.split(",").map((count) => positiveInteger(count.trim(), "servers", 1));
+  const several = counts.find((count) => count > 1);
+  if (several !== undefined && store !== "postgres") {
+    throw new Error(`--servers ${several} needs --store postgres: servers share jobs only through one PostgreSQL database, and each SQLite server has its own file`);
   }
-  return count;
+  return counts;
 }
 
 function durability(value: string | undefined): Durability {
@@ -119,7 +125,7 @@ export function parseOptions(args: string[]): BenchOptions | undefined {
     jobs: values.jobs === undefined ? undefined : positiveInteger(values.jobs, "jobs", 1),
     durability: durability(values.durability),
     store,
-    servers: serverCount(values.servers, store),
+    servers: serverCounts(values.servers, store),
     latencySeconds: positiveNumber(values.seconds, "seconds", 10),
     latencyRate: positiveNumber(values.rate, "rate", 1000),
     workerConcurrency: positiveInteger(values.concurrency, "concurrency", 500),

@@ -49,7 +49,7 @@ async function runScenario(name: ScenarioName, options: BenchOptions, postgresDa
 
 function describeRun(options: BenchOptions, load: MachineLoad): string {
   const jobs = options.jobs === undefined ? "default sizes" : `${options.jobs} jobs each`;
-  const servers = options.servers > 1 ? `; ${options.servers} servers in end-to-end` : "";
+  const servers = options.servers.some((count) => count > 1) ? `; end-to-end with ${options.servers.join(", then ")} servers` : "";
   return [
     `Wharf bench: ${options.scenarios.join(", ")}; ${jobs}; store ${options.store}${servers}; durability ${options.durability}; node ${process.version}`,
     `Machine before start: ${describeLoad(load)}${isBusy(load) ? " -- BUSY: other work competes for the CPUs, numbers will be low and noisy" : ""}`,

@@ -1,7 +1,8 @@
 /**
  * Jobs bulk-enqueued while worker processes take and ack them: first enqueue to last ack.
- * With --servers N, N servers share one PostgreSQL database, each with its own worker,
- * and the bulk enqueues go to the servers in turn.
+ * With --servers N,M it runs once per count: N servers share one PostgreSQL database, each with
+ * its own worker, and the bulk enqueues go to the servers in turn; then M. On PostgreSQL the
+ * default is one server, then two, and the ratio says whether adding a server made it faster.
  */
 import { preciseNow } from "../clock.js";
 import { enqueueInBulk, roundRobin } from "../load.js";
@@ -15,6 +16,7 @@ const BATCH = 1000;
 /** Bulk requests in flight, over all servers together. */
 const IN_FLIGHT = 4;
 const TARGET_JOBS_PER_SECOND = 20_000;
+const THROUGHPUT = "throughput (first enqueue to last ack)";
 
 /** Each worker's acks from now on. */
 function ackCounter(workers: WorkerGroup): () => number[] {
@@ -28,9 +30,11 @@ function ackedPerServer(acked: number[]): Measurement[] {
   return acked.map((count, index) => measure(`jobs acked via server ${index + 1}`, count, "jobs"));
 }
 
-export function endToEnd(context: ScenarioContext): Promise<Measurement[]> {
+/** Names a measurement after its server count when the scenario runs several counts. */
+type Label = (name: string) => string;
+
+function runWith(context: ScenarioContext, serverCount: number, label: Label): Promise<Measurement[]> {
   const total = context.jobCount(100_000);
-  const serverCount = context.options.servers;
   if (serverCount > 1) context.note(`${serverCount} servers on one PostgreSQL database, one worker process each`);
   return context.withServers(serverCount, (servers) =>
     context.withWorkers(servers, [QUEUE], async (workers) => {
@@ -48,13 +52,33 @@ export function endToEnd(context: ScenarioContext): Promise<Measurement[]> {
       const finishedAt = drained ? workers.lastAckAt : preciseNow();
       const left = await clients[0]!.countJobs({ queue: QUEUE });
       return [
-        measure("throughput (first enqueue to last ack)", ratePerSecond(acked(), finishedAt - startedAt), "jobs/s", atLeast(TARGET_JOBS_PER_SECOND)),
-        measure("jobs completed (acked)", acked(), "jobs"),
-        measure("jobs left on the server", left, "jobs"),
-        measure("enqueue rate while consuming", ratePerSecond(enqueue.done, enqueuedAt - startedAt), "jobs/s"),
-        measure("drain after last enqueue", Math.max(0, finishedAt - enqueuedAt), "ms"),
-        ...ackedPerServer(ackedByWorker()),
+        measure(label(THROUGHPUT), ratePerSecond(acked(), finishedAt - startedAt), "jobs/s", atLeast(TARGET_JOBS_PER_SECOND)),
+        measure(label("jobs completed (acked)"), acked(), "jobs"),
+        measure(label("jobs left on the server"), left, "jobs"),
+        measure(label("enqueue rate while consuming"), ratePerSecond(enqueue.done, enqueuedAt - startedAt), "jobs/s"),
+        measure(label("drain after last enqueue"), Math.max(0, finishedAt - enqueuedAt), "ms"),
+        ...ackedPerServer(ackedByWorker()).map((measurement) => ({ ...measurement, name: label(measurement.name) })),
       ];
     }),
   );
+}
+
+/** How much faster each larger count ran than the first (one server, by default): above 1 means it scales. */
+function speedUps(counts: readonly number[], throughputs: readonly number[]): Measurement[] {
+  const [baseCount, baseRate] = [counts[0]!, throughputs[0]!];
+  return counts.slice(1).map((count, index) =>
+    measure(`${count} servers / ${baseCount} throughput`, throughputs[index + 1]! / baseRate, "x", atLeast(1, "> 1 (scales)")));
+}
+
+export async function endToEnd(context: ScenarioContext): Promise<Measurement[]> {
+  const counts = context.options.servers;
+  const measurements: Measurement[] = [];
+  const throughputs: number[] = [];
+  for (const count of counts) {
+    const label: Label = counts.length > 1 ? (name) => `${name}, ${count} server${count > 1 ? "s" : ""}` : (name) => name;
+    const run = await runWith(context, count, label);
+    throughputs.push(run.find((measurement) => measurement.name === label(THROUGHPUT))!.value);
+    measurements.push(...run);
+  }
+  return [...measurements, ...speedUps(counts, throughputs)];
 }
