@@ -49,7 +49,7 @@ export function meetsTarget(measurement: Measurement): boolean | undefined {
 
 function formatNumber(value: number, unit: string): string {
   if (Number.isNaN(value)) return "n/a";
-  const digits = unit === "ms" ? 2 : unit === "MB" || unit === "x" ? 1 : 0;
+  const digits = unit === "ms" || unit === "x" ? 2 : unit === "MB" ? 1 : 0;
   return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
