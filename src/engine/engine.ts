@@ -16,6 +16,7 @@ import {
   type RetentionDefaults,
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
+import { changedColumns } from "../store/rows.js";
 import type { DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, SortOrder, StatusCount, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
@@ -579,7 +580,7 @@ export class Engine {
  * lease can end it, and with `leaseExpiredBy` only while the stored lease has run out.
  */
 function fencedUpdate(before: Job, after: Job, leaseExpiredBy?: number): JobUpdate {
-  const update: JobUpdate = { job: after, from: before.status, ...fence(before, leaseExpiredBy) };
+  const update: JobUpdate = { job: after, from: before.status, columns: changedColumns(before, after), ...fence(before, leaseExpiredBy) };
   if (entersUniqueScope(before, after)) update.entersUniqueScope = true;
   return update;
 }

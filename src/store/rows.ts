@@ -98,34 +98,36 @@ function jsonOrNull(value: unknown): string | null {
 export function jobToParams(job: Job): Record<JobColumn, ColumnValue> {
   return {
     id: job.id,
-    queue: job.queue,
     type: job.type,
-    priority: job.priority,
-    status: job.status,
     payload: JSON.stringify(job.payload),
-    ready_at: job.ready_at,
-    attempts: job.attempts,
-    retry_limit: job.retry_limit ?? null,
-    backoff: jsonOrNull(job.backoff),
-    retention: jsonOrNull(job.retention),
     unique_key: job.unique_key ?? null,
     unique_while: job.unique_while ?? null,
-    timeout: job.timeout ?? null,
-    dequeued_at: job.dequeued_at ?? null,
-    failed_at: job.failed_at ?? null,
-    completed_at: job.completed_at ?? null,
-    purge_at: job.purge_at ?? null,
-    run_id: job.run_id ?? null,
-    lease_expires_at: job.lease_expires_at ?? null,
+    ...columnValues(job, UPDATABLE_JOB_COLUMNS),
   };
 }
 
 /** The columns a status change rewrites, plus the id that selects the row. */
 export function jobToUpdateParams(job: Job): Record<UpdatableJobColumn | "id", ColumnValue> {
-  const params = jobToParams(job);
-  const picked: Partial<Record<UpdatableJobColumn | "id", ColumnValue>> = { id: params.id };
-  for (const column of UPDATABLE_JOB_COLUMNS) picked[column] = params[column];
-  return picked as Record<UpdatableJobColumn | "id", ColumnValue>;
+  return { id: job.id, ...columnValues(job, UPDATABLE_JOB_COLUMNS) };
+}
+
+function columnValue(job: Job, column: UpdatableJobColumn): ColumnValue {
+  return column === "backoff" || column === "retention" ? jsonOrNull(job[column]) : job[column] ?? null;
+}
+
+/** The values of `columns` of a job, keyed by column name; JSON columns as JSON text. */
+export function columnValues<C extends UpdatableJobColumn>(job: Job, columns: readonly C[]): Record<C, ColumnValue> {
+  const values: Partial<Record<C, ColumnValue>> = {};
+  for (const column of columns) values[column] = columnValue(job, column);
+  return values as Record<C, ColumnValue>;
+}
+
+/**
+ * The updatable columns that differ between two versions of a job. The state functions copy a job
+ * with a spread, so a JSON column they leave alone keeps its object and compares equal.
+ */
+export function changedColumns(before: Job, after: Job): UpdatableJobColumn[] {
+  return UPDATABLE_JOB_COLUMNS.filter((column) => before[column] !== after[column]);
 }
 
 export function errorToParams({ jobId, error }: FailureRecord): Record<ErrorColumn, ColumnValue> {

@@ -5,6 +5,7 @@
  * change; the conformance suite in test/store/ says what every store must do.
  */
 import type { Job, JobError, JobStatus } from "../job/types.js";
+import type { UpdatableJobColumn } from "./rows.js";
 
 export interface NumberRange {
   min?: number;
@@ -47,6 +48,11 @@ export interface JobUpdate {
    * update still applies.
    */
   entersUniqueScope?: boolean;
+  /**
+   * The columns this change rewrites (rows.ts changedColumns), when known; every updatable column
+   * otherwise. A store may write only these: SQLite rewrites the index entries of every column it sets.
+   */
+  columns?: readonly UpdatableJobColumn[];
 }
 
 /**

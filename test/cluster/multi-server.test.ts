@@ -343,8 +343,10 @@ test("the leader SIGKILLed mid-run: a new leader rescues its leases and the othe
   const ids = await enqueueSpread(defer, urls, queue, TOTAL);
   const workers = servers.map((server, index) => startWorker(defer, server.url, seen, index, { queue }));
   await waitFor("a quarter of the jobs handled", 30_000, () => seen.counts.size >= TOTAL / 4, () => `${seen.counts.size} handled`, 10);
-
   const victim = 0;
+  // On a loaded machine the victim's worker may still be connecting; kill it only once it holds leases.
+  await waitFor("the victim to hold leases", 30_000, async () => (await leasesOwnedBy(database, servers[victim]!.child.pid!)).length > 0, undefined, 10);
+
   servers[victim]!.kill("SIGKILL");
   assert.deepEqual(await servers[victim]!.waitExit(5000), { code: null, signal: "SIGKILL" });
   const killedAt = Date.now();

@@ -1,23 +1,46 @@
 /** Every SQL statement the SQLite store runs, by name. */
-import { ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, JOB_COLUMNS, UPDATABLE_JOB_COLUMNS } from "../rows.js";
+import { ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, JOB_COLUMNS, type UpdatableJobColumn } from "../rows.js";
 import type { WhereDialect } from "../where.js";
 
 const named = (columns: readonly string[]): string => columns.map((column) => `@${column}`).join(", ");
+
+/** Each shape of update (the columns it writes, whether it takes back a unique key) gets its own statement text, built once. */
+const updateTexts = new Map<string, string>();
+
+/**
+ * Only `columns` are set: SQLite rewrites the index entries of every column an UPDATE sets, changed
+ * or not. The forfeit check touches unique_forfeited, and with it the unique_hold index, so it is
+ * only there for a job coming back into its unique scope.
+ */
+function updateJobText(columns: readonly UpdatableJobColumn[], entersUniqueScope: boolean): string {
+  const forfeit = entersUniqueScope
+    ? `, unique_forfeited = unique_forfeited OR EXISTS (
+        SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = jobs.unique_key AND holder.id <> jobs.id)`
+    : "";
+  return `UPDATE jobs SET ${columns.map((column) => `${column} = @${column}, `).join("")}
+      owner = CASE WHEN @status = 'in_flight' AND @run_id IS NOT NULL THEN owner END${forfeit}
+    WHERE id = @id AND status = @from AND (@from_run_id IS NULL OR run_id = @from_run_id)
+      AND (@expired_by IS NULL OR lease_expires_at <= @expired_by)`;
+}
 
 export const SQL = {
   /** Skipped, not failed, when another job holds the unique key (the unique index on unique_hold). */
   insertJob: `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${named(JOB_COLUMN_NAMES)}) ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING`,
   /**
-   * Compare-and-set on status and, when @from_run_id is not null, on the run. The owner stays only
-   * while the job stays in flight in a run. A job entering its unique scope while another job holds
-   * its key gives the key up.
+   * Writes `columns` of a job, compare-and-set on status and, when @from_run_id is not null, on the
+   * run. The owner stays only while the job stays in flight in a run. A job entering its unique
+   * scope while another job holds its key gives the key up. Parameters: @id, @from, @from_run_id,
+   * @expired_by, @status, @run_id and one per column.
    */
-  updateJob: `UPDATE jobs SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = @${column}`).join(", ")},
-      owner = CASE WHEN @status = 'in_flight' AND @run_id IS NOT NULL THEN owner END,
-      unique_forfeited = unique_forfeited OR (@enters_unique_scope AND EXISTS (
-        SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = jobs.unique_key AND holder.id <> jobs.id))
-    WHERE id = @id AND status = @from AND (@from_run_id IS NULL OR run_id = @from_run_id)
-      AND (@expired_by IS NULL OR lease_expires_at <= @expired_by)`,
+  updateJob: (columns: readonly UpdatableJobColumn[], entersUniqueScope: boolean): string => {
+    const key = `${columns.join(",")}${entersUniqueScope ? "+key" : ""}`;
+    let text = updateTexts.get(key);
+    if (text === undefined) {
+      text = updateJobText(columns, entersUniqueScope);
+      updateTexts.set(key, text);
+    }
+    return text;
+  },
   /** Deletes a job, only while it has status @from and is in run @from_run_id when those are not null. */
   deleteJob: `DELETE FROM jobs
     WHERE id = @id AND (@from IS NULL OR status = @from) AND (@from_run_id IS NULL OR run_id = @from_run_id)

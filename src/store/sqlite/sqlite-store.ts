@@ -12,6 +12,7 @@ import type {
   InsertOutcome,
   JobDelete,
   JobQuery,
+  JobUpdate,
   PageRequest,
   ReadyEntry,
   SortOrder,
@@ -20,7 +21,7 @@ import type {
 } from "../store.js";
 import { storeFailure } from "../failure.js";
 import { readMigrations } from "../migrations.js";
-import { errorToParams, jobToParams, jobToUpdateParams, JOB_COLUMNS, rowToError, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
+import { columnValues, errorToParams, jobToParams, JOB_COLUMNS, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
 import { WhereBuilder } from "../where.js";
 import { SQL, SQLITE_DIALECT } from "./sql.js";
 
@@ -137,18 +138,24 @@ export class SqliteStore implements Store {
 
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
-      const updated = (changes.updates ?? []).map(({ job, from, fromRunId, leaseExpiredBy, entersUniqueScope }) =>
-        this.statement(SQL.updateJob).run({
-          ...jobToUpdateParams(job),
-          from,
-          from_run_id: fromRunId ?? null,
-          expired_by: leaseExpiredBy ?? null,
-          enters_unique_scope: entersUniqueScope ? 1 : 0,
-        }).changes === 1);
+      const updated = (changes.updates ?? []).map((update) => this.updateOne(update));
       for (const failure of changes.errors ?? []) this.statement(SQL.insertError).run(errorToParams(failure));
       const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
       return { updated, deleted };
     });
+  }
+
+  private updateOne({ job, from, fromRunId, leaseExpiredBy, entersUniqueScope = false, columns = UPDATABLE_JOB_COLUMNS }: JobUpdate): boolean {
+    const params = {
+      ...columnValues(job, columns),
+      id: job.id,
+      status: job.status,
+      run_id: job.run_id ?? null,
+      from,
+      from_run_id: fromRunId ?? null,
+      expired_by: leaseExpiredBy ?? null,
+    };
+    return this.statement(SQL.updateJob(columns, entersUniqueScope)).run(params).changes === 1;
   }
 
   /** Errors go with their job; an unconditional delete also clears errors left without a job. */
