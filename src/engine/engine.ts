@@ -17,7 +17,7 @@ import {
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
 import { changedColumns } from "../store/rows.js";
-import type { DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, SortOrder, StatusCount, Store } from "../store/store.js";
+import type { DeletedJob, EndedLease, InsertOutcome, JobDelete, JobQuery, JobUpdate, SortOrder, StatusCount, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import type { EngineObserver } from "./observer.js";
@@ -80,7 +80,7 @@ export class Engine {
   private readonly timeoutSeconds: number;
   private readonly observer: EngineObserver;
   private readonly maintenanceIntervalMs: number;
-  private stopListening: (() => void) | undefined;
+  private readonly stopListening: Array<() => void> = [];
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -122,7 +122,10 @@ export class Engine {
    */
   private async recover(): Promise<void> {
     if (this.store.shared) {
-      this.stopListening = this.store.onReady(() => this.dispatcher.wake());
+      this.stopListening.push(
+        this.store.onReady(() => this.dispatcher.wake()),
+        this.store.onLeasesEnded((leases) => (leases ? this.dropEndedLeases(leases) : void this.syncLeasesWithStore().catch(() => undefined))),
+      );
       this.reaper.start();
       return;
     }
@@ -278,6 +281,8 @@ export class Engine {
     };
     kept.forEach((change, position) => acknowledge(change, result.updated[position] === true, false));
     purged.forEach((change) => acknowledge(change, deletedIds.has(change.after.id), true));
+    const refused = new Set(notFound);
+    this.announceEnded(finished.filter(({ stream, job }) => stream === undefined && !refused.has(job.id)).map(({ job }) => job));
     return notFound;
   }
 
@@ -285,7 +290,9 @@ export class Engine {
     const [entry] = await this.takeLeases(new Map([[id, runId]]));
     if (!entry) throw notInFlight(id, runId);
     try {
-      return await this.recordFailure(entry.job, failure);
+      const failed = await this.recordFailure(entry.job, failure);
+      if (entry.stream === undefined) this.announceEnded([entry.job]);
+      return failed;
     } catch (error) {
       if (!(error instanceof NotFoundError)) this.dispatcher.restore(entry);
       throw error;
@@ -552,6 +559,22 @@ export class Engine {
   }
 
   /**
+   * Leases another server made end here (a client behind a load balancer): telling it frees their
+   * stream slots now rather than at its next sync. Best effort: the sync still catches a lost one.
+   */
+  private announceEnded(jobs: Job[]): void {
+    const leases = jobs.flatMap(({ id, run_id: runId }) => (runId === undefined ? [] : [{ id, runId }]));
+    if (leases.length > 0) void this.store.announceLeasesEnded(leases).catch(() => undefined);
+  }
+
+  /** Leases of ours that another server announced it ended: their jobs are no longer our workers' to end. */
+  private dropEndedLeases(leases: EndedLease[]): void {
+    for (const { id, runId } of leases) {
+      if (this.dispatcher.inFlight.get(id)?.job.run_id === runId) this.dispatcher.finish(id);
+    }
+  }
+
+  /**
    * In-flight jobs of a shared store whose lease ran out a while ago belong to a server that is gone
    * (a live one fails its own expired leases first): they are ready again, as if their stream dropped.
    */
@@ -568,7 +591,7 @@ export class Engine {
 
   /** Stops timers, returns in-flight jobs to ready and closes the store. */
   async close(): Promise<void> {
-    this.stopListening?.();
+    for (const stop of this.stopListening) stop();
     await Promise.all([this.reaper.stop(), this.scheduler.stop()]);
     await this.dispatcher.closeAll();
     await this.store.close();

@@ -111,6 +111,12 @@ export interface InsertOutcome {
   duplicate: boolean;
 }
 
+/** A lease that was ended (its job acked or failed), named by job and run. */
+export interface EndedLease {
+  id: string;
+  runId: string;
+}
+
 export interface ReadyEntry {
   id: string;
   queue: string;
@@ -165,6 +171,16 @@ export interface Store {
    * notify on every write that leaves a job ready). Returns a function that stops listening.
    */
   onReady(listener: () => void): () => void;
+  /**
+   * Tells the other processes sharing the store that these leases ended here (acked or failed through
+   * this process), so the one that made them frees their slots at once. Unshared stores do nothing.
+   */
+  announceLeasesEnded(leases: readonly EndedLease[]): Promise<void>;
+  /**
+   * Calls `listener` with the leases other processes announce as ended, and with undefined when
+   * announcements may have been missed (listening (re)started). Returns a function that stops listening.
+   */
+  onLeasesEnded(listener: (leases: EndedLease[] | undefined) => void): () => void;
   /** Becomes or stays the one leader among the processes sharing the store; true while leading. Unshared stores always lead. */
   lead(): Promise<boolean>;
 

@@ -58,8 +58,8 @@ async function freshDatabase(): Promise<string> {
 // ---- servers ----
 
 /** An in-process server on the shared database, on real time, with fast maintenance (leases, rescue, promotion). */
-async function inProcessServer(database: string, defer: Defer): Promise<TestServer> {
-  const server = await startTestServer({ store: database, clock: systemClock, maintenanceIntervalMs: 200 });
+async function inProcessServer(database: string, defer: Defer, maintenanceIntervalMs = 200): Promise<TestServer> {
+  const server = await startTestServer({ store: database, clock: systemClock, maintenanceIntervalMs });
   defer(() => server.close());
   return server;
 }
@@ -550,21 +550,28 @@ test("cross-server ack: a job taken through server A is acked through server B",
   assert.equal(again.status, 404, `a second ack through A: ${JSON.stringify(again.body)}`);
 });
 
-test("cross-server ack frees the slot on the take stream of the server that leased the job", async (t) => {
+test("an ack or a failure through server B frees the slot on A's take stream at once, not at A's next maintenance pass", async (t) => {
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
-  const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
+  // A syncs its leases with the database only every 10 minutes: only B's announcement can free the slot in time.
+  const [a, b] = await Promise.all([inProcessServer(database, defer, 600_000), inProcessServer(database, defer)]);
   const queue = uniqueName("slot");
   const stream = take(defer, a.url, queue);
-  await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: { n: 1 } });
-  const first = await stream.nextJob(5000);
-  const ack = await call(b.url, "POST", `/jobs/${first.id}/success`, { run_id: first.run_id });
-  assert.equal(ack.status, 204, JSON.stringify(ack.body));
-
-  // The stream (prefetch 1) holds nothing now; the next job must reach it well before the 300 s default lease runs out.
-  const second = await enqueueOne(b.url, { queue, type: JOB_TYPE, payload: { n: 2 } });
-  const next = await stream.next(5000);
-  assert.equal(next?.id, second.id, "the stream on A got no further job after its job was acked through B");
+  const endThroughB = [
+    (job: Job) => call(b.url, "POST", `/jobs/${job.id}/success`, { run_id: job.run_id }),
+    (job: Job) => call(b.url, "POST", `/jobs/${job.id}/failure`, { message: "boom", retry_at: Date.now() + 600_000, run_id: job.run_id }),
+  ];
+  const first = await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: { n: 0 } });
+  let held = await stream.nextJob(5000);
+  assert.equal(held.id, first.id);
+  for (const [index, end] of endThroughB.entries()) {
+    const ended = await end(held);
+    assert.ok(ended.status === 200 || ended.status === 204, JSON.stringify(ended.body));
+    // The stream (prefetch 1) holds nothing now; the next job must reach it long before A's next pass.
+    const next = await enqueueOne(b.url, { queue, type: JOB_TYPE, payload: { n: index + 1 } });
+    held = await stream.nextJob(5000);
+    assert.equal(held.id, next.id);
+  }
 });
 
 test("cross-server heartbeat: heartbeats through server B keep alive a lease server A made", async (t) => {

@@ -5,6 +5,7 @@
  * enqueueing inside a caller's transaction.
  */
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import pg from "pg";
@@ -16,7 +17,7 @@ import { readMigrations } from "../../src/store/migrations.js";
 import { openStore } from "../../src/store/open.js";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.js";
 import { insertJobsWithin } from "../../src/store/postgres/transactional.js";
-import type { Store } from "../../src/store/store.js";
+import type { EndedLease, Store } from "../../src/store/store.js";
 import { assertError, jobInput } from "../helpers/jobs.js";
 import { createDatabase } from "../helpers/postgres.js";
 import { api, startTestServer, uniqueName } from "../helpers/server.js";
@@ -230,6 +231,25 @@ describe("postgres store", () => {
     const { store } = await freshStore();
     assert.equal(store.shared, true);
     await store.close();
+  });
+
+  test("leases one server announces as ended reach the others whole, however many, and a (re)connect says some may be missed", async () => {
+    const { a, b, close } = await twoServers();
+    try {
+      const heard: Array<EndedLease[] | undefined> = [];
+      const stop = a.onLeasesEnded((leases) => heard.push(leases));
+      assert.ok(await eventually(() => heard.length > 0), "listening starts with a call that says announcements may have been missed");
+      assert.equal(heard[0], undefined);
+      const leases = Array.from({ length: 400 }, () => ({ id: newJobId(), runId: randomUUID() }));
+      await b.announceLeasesEnded(leases);
+      const received = (): EndedLease[] => heard.flatMap((batch) => batch ?? []);
+      assert.ok(await eventually(() => received().length >= leases.length), `heard ${received().length} of ${leases.length}`);
+      assert.deepEqual(received(), leases, "in order, none lost, none twice, over several notifications");
+      assert.ok(heard.length > 2, "400 leases do not fit one notification");
+      stop();
+    } finally {
+      await close();
+    }
   });
 
   test("onReady hears another server's writes that leave a job ready, and not the ones that do not", async () => {

@@ -7,16 +7,18 @@ import type pg from "pg";
 export interface ListenerOptions {
   /** A new, unconnected client; called again for every reconnect. */
   newClient: () => pg.Client;
-  /** The LISTEN statement. */
-  listen: string;
-  channel: string;
+  /** Every channel the connection listens on, whoever subscribes. */
+  channels: readonly string[];
   /** First reconnect delay; it doubles up to maxBackoffMs (default 100 ms and 5 s). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
 }
 
+/** Gets each notification's payload, and undefined each time listening (re)starts: notifications sent meanwhile are lost. */
+export type Subscriber = (payload: string | undefined) => void;
+
 export class Listener {
-  private readonly listeners = new Set<() => void>();
+  private readonly subscribers = new Map<string, Set<Subscriber>>();
   private client: pg.Client | undefined;
   private retry: NodeJS.Timeout | undefined;
   /** Connection attempts since the last one that succeeded (or since listening started). */
@@ -27,28 +29,31 @@ export class Listener {
   constructor(private readonly options: ListenerOptions) {}
 
   /**
-   * Calls `listener` on every notification, and once each time listening (re)starts (notifications sent
-   * while the connection was down are lost). Returns a function that unsubscribes.
+   * Calls `subscriber` on every notification on `channel`, and once each time listening (re)starts
+   * (notifications sent while the connection was down are lost). Returns a function that unsubscribes.
    */
-  subscribe(listener: () => void): () => void {
+  subscribe(channel: string, subscriber: Subscriber): () => void {
     if (this.closed) return () => {};
-    const entry = (): void => listener();
-    this.listeners.add(entry);
-    if (this.listeners.size === 1) this.connect();
+    const entry: Subscriber = (payload) => subscriber(payload);
+    const wasIdle = !this.running;
+    const ofChannel = this.subscribers.get(channel) ?? new Set();
+    ofChannel.add(entry);
+    this.subscribers.set(channel, ofChannel);
+    if (wasIdle) this.connect();
     return () => {
-      if (this.listeners.delete(entry) && this.listeners.size === 0) this.stop();
+      if (ofChannel.delete(entry) && !this.running) this.stop();
     };
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    this.listeners.clear();
+    this.subscribers.clear();
     this.stop();
     await this.ending;
   }
 
   private get running(): boolean {
-    return !this.closed && this.listeners.size > 0;
+    return !this.closed && [...this.subscribers.values()].some((ofChannel) => ofChannel.size > 0);
   }
 
   private connect(): void {
@@ -59,15 +64,15 @@ export class Listener {
     client.on("error", lost);
     client.on("end", lost);
     client.on("notification", (message) => {
-      if (this.client === client && message.channel === this.options.channel) this.fire();
+      if (this.client === client) this.fire(message.channel, message.payload);
     });
     client.connect()
-      .then(() => client.query(this.options.listen))
+      .then(() => client.query(this.options.channels.map((channel) => `LISTEN ${channel}`).join("; ")))
       .then(() => {
         if (this.client !== client) return;
         this.failures = 0;
-        // Jobs may have become ready while we were not listening yet (at start) or any more (reconnecting).
-        this.fire();
+        // Whatever was notified while we were not listening yet (at start) or any more (reconnecting) is lost.
+        for (const channel of this.subscribers.keys()) this.fire(channel, undefined);
       }, lost);
   }
 
@@ -98,11 +103,11 @@ export class Listener {
     this.ending = Promise.all([this.ending, ended]).then(() => undefined);
   }
 
-  /** A listener that throws must not keep the others from hearing, nor break the connection's event loop. */
-  private fire(): void {
-    for (const listener of [...this.listeners]) {
+  /** A subscriber that throws must not keep the others from hearing, nor break the connection's event loop. */
+  private fire(channel: string, payload: string | undefined): void {
+    for (const subscriber of [...(this.subscribers.get(channel) ?? [])]) {
       try {
-        listener();
+        subscriber(payload);
       } catch {
         // the listener's own failure; the notification is delivered to the rest regardless
       }

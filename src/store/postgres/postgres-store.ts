@@ -18,6 +18,7 @@ import type {
   ChangeSet,
   ClaimRequest,
   DeletedJob,
+  EndedLease,
   FailureRecord,
   InsertOutcome,
   JobDelete,
@@ -34,7 +35,8 @@ import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
 import { columnArrays, ROW_TYPES, runOn, type Row, type Run, type Statement } from "./run.js";
-import { POSTGRES_DIALECT, QUERY_SQL, READY_CHANNEL, SQL } from "./sql.js";
+import { decodeLeases, encodeLeases } from "./lease-payload.js";
+import { LEASES_ENDED_CHANNEL, POSTGRES_DIALECT, QUERY_SQL, READY_CHANNEL, SQL } from "./sql.js";
 
 export interface PostgresStoreOptions {
   /** A postgres:// or postgresql:// connection URL. */
@@ -79,7 +81,7 @@ export class PostgresStore implements Store {
       query_timeout: timeoutMs,
       keepAlive: true,
     });
-    this.listener = new Listener({ newClient: dedicated("listener"), listen: SQL.listenReady, channel: READY_CHANNEL });
+    this.listener = new Listener({ newClient: dedicated("listener"), channels: [READY_CHANNEL, LEASES_ENDED_CHANNEL] });
     this.leadership = new Leadership({ newClient: dedicated("leader"), tryLock: SQL.tryLead, ping: SQL.ping });
   }
 
@@ -307,9 +309,20 @@ export class PostgresStore implements Store {
     return this.readJobs(SQL.expiredLeases, [before, limit]);
   }
 
-  /** Every subscription shares one LISTEN connection, opened with the first and closed with the last. */
+  /** Every subscription, to either channel, shares one LISTEN connection, opened with the first and closed with the last. */
   onReady(listener: () => void): () => void {
-    return this.listener.subscribe(listener);
+    return this.listener.subscribe(READY_CHANNEL, () => listener());
+  }
+
+  /** Ids are base36 and run ids uuids or hex, so neither contains the payload's separators. */
+  announceLeasesEnded(leases: readonly EndedLease[]): Promise<void> {
+    return this.write(async () => {
+      for (const payload of encodeLeases(leases)) await this.runOnPool(SQL.notifyLeasesEnded, [payload]);
+    });
+  }
+
+  onLeasesEnded(listener: (leases: EndedLease[] | undefined) => void): () => void {
+    return this.listener.subscribe(LEASES_ENDED_CHANNEL, (payload) => listener(payload === undefined ? undefined : decodeLeases(payload)));
   }
 
   lead(): Promise<boolean> {

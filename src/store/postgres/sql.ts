@@ -21,6 +21,8 @@ export const MIGRATION_LOCK = 0x7768617266;
 export const LEADER_LOCK = 0x776861726c;
 /** The channel every write that leaves a job ready notifies, so the other servers' streams wake. */
 export const READY_CHANNEL = "wharf_ready";
+/** The channel a server announces leases it ended on someone else's behalf on; payloads are leasePayloads chunks. */
+export const LEASES_ENDED_CHANNEL = "wharf_leases_ended";
 
 const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "jsonb", ready_at: "int8",
@@ -71,7 +73,8 @@ export const SQL = {
   insertJobsAndNotify: `WITH inserted AS (${INSERT_JOBS}) ${NOTIFY_READY}`,
   /** Delivered to every listener when the transaction commits; identical ones in one transaction are sent once. */
   notifyReady: NOTIFY_READY,
-  listenReady: `LISTEN ${READY_CHANNEL}`,
+  /** $1: a payload of ended leases. */
+  notifyLeasesEnded: `SELECT pg_notify('${LEASES_ENDED_CHANNEL}', $1)`,
   /**
    * Compare-and-set on status and, where the expected run is not null, on the run (and, where given, on
    * the stored lease having run out). Parameters: ids, expected statuses, expected run ids, lease

@@ -9,6 +9,7 @@ import type {
   ChangeSet,
   ClaimRequest,
   DeletedJob,
+  EndedLease,
   InsertOutcome,
   JobDelete,
   JobQuery,
@@ -216,6 +217,13 @@ export class SqliteStore implements Store {
 
   /** Nothing else writes to this file, so nothing can become ready behind the engine's back. */
   onReady(_listener: () => void): () => void {
+    return () => {};
+  }
+
+  /** One process per file: every lease ends where it was made. */
+  async announceLeasesEnded(_leases: readonly EndedLease[]): Promise<void> {}
+
+  onLeasesEnded(_listener: (leases: EndedLease[] | undefined) => void): () => void {
     return () => {};
   }
 
