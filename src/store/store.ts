@@ -49,8 +49,9 @@ export interface JobUpdate {
    */
   entersUniqueScope?: boolean;
   /**
-   * The columns this change rewrites (rows.ts changedColumns), when known; every updatable column
-   * otherwise. A store may write only these: SQLite rewrites the index entries of every column it sets.
+   * The columns this change writes (rows.ts changedColumns); every updatable column when absent.
+   * The others keep their stored values, so a change computed from an older read (a patch) does not
+   * undo what another writer did meanwhile (a lease extended elsewhere).
    */
   columns?: readonly UpdatableJobColumn[];
 }

@@ -136,6 +136,18 @@ for (const factory of STORES) {
       assert.equal(dup!.job.id, first.id);
     });
 
+    test("an update writes only the columns it names: the rest keep what another writer stored meanwhile", async () => {
+      const queue = uniqueName();
+      await store.insertJobs([job({ queue })]);
+      const [leased] = (await store.claimReady(claimOf([queue], 1))) as [Job];
+      const extended = leased.lease_expires_at! + 60_000;
+      assert.equal(await store.extendLease(leased.id, leased.run_id!, extended), true);
+      const patched = { ...leased, priority: 9 };
+      const result = await store.commit({ updates: [{ job: patched, from: "in_flight", fromRunId: leased.run_id!, columns: ["priority"] }] });
+      assert.deepEqual(result.updated, [true]);
+      assert.deepEqual(await store.getJob(leased.id), { ...leased, priority: 9, lease_expires_at: extended });
+    });
+
     test("updates are compare-and-set on status", async () => {
       const queue = uniqueName();
       const ready = job({ queue });

@@ -36,7 +36,7 @@ import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
 import { columnArrays, ROW_TYPES, runOn, type Row, type Run, type Statement } from "./run.js";
 import { decodeLeases, encodeLeases } from "./lease-payload.js";
-import { LEASES_ENDED_CHANNEL, POSTGRES_DIALECT, QUERY_SQL, READY_CHANNEL, SQL } from "./sql.js";
+import { LEASES_ENDED_CHANNEL, POSTGRES_DIALECT, QUERY_SQL, READY_CHANNEL, SQL, writtenMask } from "./sql.js";
 
 export interface PostgresStoreOptions {
   /** A postgres:// or postgresql:// connection URL. */
@@ -371,6 +371,7 @@ function updateStatement(updates: JobUpdate[]): Statement {
       updates.map(({ fromRunId }) => fromRunId ?? null),
       updates.map(({ leaseExpiredBy }) => leaseExpiredBy ?? null),
       updates.map(({ entersUniqueScope }) => entersUniqueScope ?? false),
+      updates.map(({ columns }) => writtenMask(columns ?? UPDATABLE_JOB_COLUMNS)),
       ...columnArrays(params, UPDATABLE_JOB_COLUMNS),
     ],
   };

@@ -11,6 +11,7 @@ import {
   UPDATABLE_JOB_COLUMNS,
   type ErrorColumn,
   type JobColumn,
+  type UpdatableJobColumn,
 } from "../rows.js";
 import type { SortOrder } from "../store.js";
 import type { ParamType, WhereDialect } from "../where.js";
@@ -62,6 +63,15 @@ function claimStatement(picked: string): string {
     RETURNING ${JOB_COLUMN_NAMES.map((column) => `jobs.${column}`).join(", ")}`;
 }
 
+/** Bit i stands for UPDATABLE_JOB_COLUMNS[i]: the columns one row of updateJobs writes. */
+export function writtenMask(columns: readonly UpdatableJobColumn[]): number {
+  return columns.reduce((mask, column) => mask | (1 << UPDATABLE_JOB_COLUMNS.indexOf(column)), 0);
+}
+
+function writtenIfMasked(column: UpdatableJobColumn, bit: number): string {
+  return `${column} = CASE WHEN change.written & ${1 << bit} <> 0 THEN change.${column} ELSE job.${column} END`;
+}
+
 const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 
 export const SQL = {
@@ -78,17 +88,19 @@ export const SQL = {
   /**
    * Compare-and-set on status and, where the expected run is not null, on the run (and, where given, on
    * the stored lease having run out). Parameters: ids, expected statuses, expected run ids, lease
-   * deadlines, whether each enters its unique scope, then one array per UPDATABLE_JOB_COLUMNS. The
+   * deadlines, whether each enters its unique scope, which columns each writes (writtenMask), then one
+   * array per UPDATABLE_JOB_COLUMNS. Columns a change does not write keep their stored value, so a
+   * patch does not undo a lease another server extended meanwhile. The
    * owner stays only while the job stays in flight in a run. A job entering its unique scope while
    * another job holds its key gives the key up; two such jobs with one key must not share a statement,
    * as neither would see the other take it.
    */
-  updateJobs: `UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map((column) => `${column} = change.${column}`).join(", ")},
+  updateJobs: `UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map(writtenIfMasked).join(", ")},
       owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END,
       unique_forfeited = job.unique_forfeited OR (change.enters_unique_scope AND EXISTS (
         SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = job.unique_key AND holder.id <> job.id))
-    FROM ${unnestArrays(["text", "text", "text", "int8", "bool", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
-      AS change(id, from_status, from_run_id, expired_by, enters_unique_scope, ${UPDATABLE_JOB_COLUMNS.join(", ")})
+    FROM ${unnestArrays(["text", "text", "text", "int8", "bool", "int4", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
+      AS change(id, from_status, from_run_id, expired_by, enters_unique_scope, written, ${UPDATABLE_JOB_COLUMNS.join(", ")})
     WHERE job.id = change.id AND job.id = ANY($1::text[]) AND job.status = change.from_status
       AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
       AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)
