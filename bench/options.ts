@@ -15,7 +15,8 @@ export interface BenchOptions {
   store: "sqlite" | "postgres";
   /**
    * Server counts the end-to-end scenario runs with, in turn: each run puts that many servers on one
-   * PostgreSQL database, each with its own worker process. Default [1] on SQLite, [1, 2] on PostgreSQL.
+   * PostgreSQL database, each with its own worker process. Default [1] on SQLite; on PostgreSQL
+   * [1, 2, 2, 1]: one server and two, each twice in mirrored order so that drift cancels out.
    */
   servers: number[];
   /** Duration of the latency scenario, in seconds; the backlog's latency runs last min(3, this). */
@@ -38,8 +39,8 @@ export const USAGE = `npm run bench -- [options]
   --jobs N                 job count for every selected scenario (defaults: 20000, 200000, 100000, -, 1000000)
   --durability D           fsync (default) or buffered (SQLite only)
   --store S                sqlite (default) or postgres (a throwaway local PostgreSQL 15 cluster, a fresh database per scenario)
-  --servers N[,N]          end-to-end on N servers sharing one database, one worker each, once per N
-                           (default 1; 1,2 with --store postgres, which N > 1 needs)
+  --servers N[,N...]       end-to-end on N servers sharing one database, one worker each, a run per N,
+                           then the mean per N (default 1; 1,2,2,1 with --store postgres, which N > 1 needs)
   --seconds S              latency scenario length (default 10; backlog latency runs use min(3, S))
   --rate R                 latency enqueues per second (default 1000)
   --concurrency N          worker process handlers (default 500)
@@ -82,7 +83,7 @@ function storeKind(value: string | undefined): BenchOptions["store"] {
 
 /** Several servers share jobs only through one PostgreSQL database; with SQLite each server has its own file. */
 function serverCounts(value: string | undefined, store: BenchOptions["store"]): number[] {
-  if (value === undefined) return store === "postgres" ? [1, 2] : [1];
+  if (value === undefined) return store === "postgres" ? [1, 2, 2, 1] : [1];
   const counts = value.split(",").map((count) => positiveInteger(count.trim(), "servers", 1));
   const several = counts.find((count) => count > 1);
   if (several !== undefined && store !== "postgres") {

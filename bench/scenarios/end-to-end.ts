@@ -1,8 +1,8 @@
 /**
  * Jobs bulk-enqueued while worker processes take and ack them: first enqueue to last ack.
- * With --servers N,M it runs once per count: N servers share one PostgreSQL database, each with
+ * With --servers N,M,... it runs once per entry: N servers share one PostgreSQL database, each with
  * its own worker, and the bulk enqueues go to the servers in turn; then M. On PostgreSQL the
- * default is one server, then two, and the ratio says whether adding a server made it faster.
+ * default is 1,2,2,1 servers, and the ratio of the means says whether adding a server made it faster.
  */
 import { preciseNow } from "../clock.js";
 import { enqueueInBulk, roundRobin } from "../load.js";
@@ -63,22 +63,46 @@ function runWith(context: ScenarioContext, serverCount: number, label: Label): P
   );
 }
 
-/** How much faster each larger count ran than the first (one server, by default): above 1 means it scales. */
-function speedUps(counts: readonly number[], throughputs: readonly number[]): Measurement[] {
-  const [baseCount, baseRate] = [counts[0]!, throughputs[0]!];
-  return counts.slice(1).map((count, index) =>
-    measure(`${count} servers / ${baseCount} throughput`, throughputs[index + 1]! / baseRate, "x", atLeast(1, "> 1 (scales)")));
+/** Mean throughput per server count, in order of first appearance. */
+function meanByCount(counts: readonly number[], throughputs: readonly number[]): Map<number, number> {
+  const means = new Map<number, number>();
+  for (const count of new Set(counts)) {
+    const rates = throughputs.filter((_rate, index) => counts[index] === count);
+    means.set(count, rates.reduce((sum, rate) => sum + rate, 0) / rates.length);
+  }
+  return means;
+}
+
+/**
+ * Each server count's mean throughput, and how much faster each larger count ran than the smallest:
+ * above 1 means adding servers helped. Running counts in mirrored order (1,2,2,1) cancels a drift
+ * of the machine over the runs.
+ */
+function comparison(counts: readonly number[], throughputs: readonly number[]): Measurement[] {
+  if (new Set(counts).size < 2) return [];
+  const means = meanByCount(counts, throughputs);
+  const baseCount = Math.min(...means.keys());
+  const baseRate = means.get(baseCount)!;
+  return [
+    ...[...means].map(([count, mean]) => measure(`mean throughput, ${serversLabel(count)}`, mean, "jobs/s")),
+    ...[...means].filter(([count]) => count !== baseCount).map(([count, mean]) =>
+      measure(`${serversLabel(count)} / ${serversLabel(baseCount)}, mean throughput`, mean / baseRate, "x", atLeast(1, "> 1 (scales)"))),
+  ];
+}
+
+function serversLabel(count: number): string {
+  return `${count} server${count > 1 ? "s" : ""}`;
 }
 
 export async function endToEnd(context: ScenarioContext): Promise<Measurement[]> {
   const counts = context.options.servers;
   const measurements: Measurement[] = [];
   const throughputs: number[] = [];
-  for (const count of counts) {
-    const label: Label = counts.length > 1 ? (name) => `${name}, ${count} server${count > 1 ? "s" : ""}` : (name) => name;
+  for (const [index, count] of counts.entries()) {
+    const label: Label = counts.length > 1 ? (name) => `${name}, ${serversLabel(count)} (run ${index + 1})` : (name) => name;
     const run = await runWith(context, count, label);
     throughputs.push(run.find((measurement) => measurement.name === label(THROUGHPUT))!.value);
     measurements.push(...run);
   }
-  return [...measurements, ...speedUps(counts, throughputs)];
+  return [...measurements, ...comparison(counts, throughputs)];
 }
