@@ -102,7 +102,21 @@ export function jobToParams(job: Job): Record<JobColumn, ColumnValue> {
     payload: JSON.stringify(job.payload),
     unique_key: job.unique_key ?? null,
     unique_while: job.unique_while ?? null,
-    ...columnValues(job, UPDATABLE_JOB_COLUMNS),
+    queue: job.queue,
+    priority: job.priority,
+    status: job.status,
+    ready_at: job.ready_at,
+    attempts: job.attempts,
+    retry_limit: job.retry_limit ?? null,
+    backoff: jsonOrNull(job.backoff),
+    retention: jsonOrNull(job.retention),
+    timeout: job.timeout ?? null,
+    dequeued_at: job.dequeued_at ?? null,
+    failed_at: job.failed_at ?? null,
+    completed_at: job.completed_at ?? null,
+    purge_at: job.purge_at ?? null,
+    run_id: job.run_id ?? null,
+    lease_expires_at: job.lease_expires_at ?? null,
   };
 }
 

@@ -23,9 +23,12 @@ function updateJobText(columns: readonly UpdatableJobColumn[], entersUniqueScope
       AND (@expired_by IS NULL OR lease_expires_at <= @expired_by)`;
 }
 
+const INSERT_JOB = `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${named(JOB_COLUMN_NAMES)})`;
+
 export const SQL = {
-  /** Skipped, not failed, when another job holds the unique key (the unique index on unique_hold). */
-  insertJob: `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${named(JOB_COLUMN_NAMES)}) ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING`,
+  insertJob: INSERT_JOB,
+  /** insertJob for a job with a unique key: skipped, not failed, when another job holds the key (the unique index on unique_hold). */
+  insertJobUnlessHeld: `${INSERT_JOB} ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING`,
   /**
    * Writes `columns` of a job, compare-and-set on status and, when @from_run_id is not null, on the
    * run. The owner stays only while the job stays in flight in a run. A job entering its unique

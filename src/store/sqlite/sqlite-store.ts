@@ -132,7 +132,8 @@ export class SqliteStore implements Store {
 
   /** One writer: a skipped insert's holder is still there when we look it up. */
   private insertOne(job: Job): InsertOutcome {
-    if (this.statement(SQL.insertJob).run(jobToParams(job)).changes === 1) return { job, duplicate: false };
+    const insert = job.unique_key === undefined ? SQL.insertJob : SQL.insertJobUnlessHeld;
+    if (this.statement(insert).run(jobToParams(job)).changes === 1) return { job, duplicate: false };
     const holder = this.statement(SQL.jobHoldingKey).get(job.unique_key) as JobRow;
     return { job: rowToJob(holder), duplicate: true };
   }
