@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { childEnv, exitWithin, forgetTempDir, hasExited, ROOT, track, trackTempDir } from "./children.js";
+import { waitForListening } from "../test/helpers/listening.js";
 
 export type Durability = "fsync" | "buffered";
 
@@ -47,7 +48,7 @@ export class ServerProcess {
     try {
       const child = track(spawn(process.execPath, serverArgs(dataDir, options), { cwd: ROOT, env: childEnv(), stdio: ["ignore", "pipe", "pipe"] }));
       const output = { stdout: new OutputTail(child.stdout!), stderr: new OutputTail(child.stderr!) };
-      const listening = await waitForListening(child, output, options.startTimeoutMs ?? 20_000);
+      const listening = await waitForListening(child, options.startTimeoutMs ?? 20_000, () => `stdout: ${output.stdout.text}\nstderr: ${output.stderr.text}`);
       return new ServerProcess(listening.url, listening.pid, dataDir, child, output);
     } catch (error) {
       await removeDir(dataDir);
@@ -110,50 +111,4 @@ function procStatusKb(status: string, field: string): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status);
   if (!match) throw new Error(`no ${field} in /proc status`);
   return Number(match[1]);
-}
-
-interface ListeningLine {
-  url: string;
-  pid: number;
-}
-
-function parseListening(line: string): ListeningLine | undefined {
-  try {
-    const parsed = JSON.parse(line) as { msg?: unknown; url?: unknown; pid?: unknown };
-    if (parsed.msg === "listening" && typeof parsed.url === "string" && typeof parsed.pid === "number") {
-      return { url: parsed.url, pid: parsed.pid };
-    }
-  } catch {
-    // Not a JSON line: ignore it.
-  }
-  return undefined;
-}
-
-/** Reads stdout line by line until the server logs where it listens. */
-function waitForListening(child: ChildProcess, output: { stdout: OutputTail; stderr: OutputTail }, timeoutMs: number): Promise<ListeningLine> {
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    let settled = false;
-    const fail = (message: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(`${message}\nstdout: ${output.stdout.text}\nstderr: ${output.stderr.text}`));
-    };
-    const timer = setTimeout(() => fail(`wharf serve did not report "listening" within ${timeoutMs} ms`), timeoutMs);
-    child.stdout!.on("data", (chunk: string) => {
-      if (settled) return;
-      buffered += chunk;
-      const lines = buffered.split("\n");
-      buffered = lines.pop() ?? "";
-      const listening = lines.map(parseListening).find((line) => line !== undefined);
-      if (!listening) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(listening);
-    });
-    child.once("error", (error) => fail(`cannot start wharf serve: ${error.message}`));
-    child.once("exit", (code, signal) => fail(`wharf serve exited before listening (code ${code}, signal ${signal})`));
-  });
 }

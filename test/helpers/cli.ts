@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { waitForListening } from "./listening.js";
 
 /** The repository root: every child runs here so `src/cli/main.ts` resolves. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -138,42 +139,10 @@ export function spawnServer(options: SpawnServerOptions): Promise<SpawnedServer>
       await exited;
     },
   });
-  return new Promise((resolve, reject) => {
-    const timeoutMs = options.startTimeoutMs ?? 20_000;
-    let settled = false;
-    const fail = (message: string): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      child.kill("SIGKILL");
-      reject(new Error(`${message}\nstdout: ${stdout}\nstderr: ${stderr}`));
-    };
-    const timer = setTimeout(() => fail(`wharf serve did not report "listening" within ${timeoutMs} ms`), timeoutMs);
-    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-      if (settled) return;
-      // Only complete lines: a chunk may end mid-line.
-      const complete = stdout.slice(0, stdout.lastIndexOf("\n") + 1);
-      for (const line of complete.split("\n")) {
-        if (!line.includes('"listening"')) continue;
-        let parsed: { msg?: unknown; url?: unknown; port?: unknown };
-        try {
-          parsed = JSON.parse(line) as typeof parsed;
-        } catch {
-          continue;
-        }
-        if (parsed.msg === "listening" && typeof parsed.url === "string" && typeof parsed.port === "number") {
-          settled = true;
-          clearTimeout(timer);
-          resolve(server(parsed.url, parsed.port));
-          return;
-        }
-      }
-    });
-    child.once("error", (error) => fail(`cannot start wharf serve: ${error.message}`));
-    child.once("exit", (code, signal) => fail(`wharf serve exited before listening (code ${code}, signal ${signal})`));
-  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  return waitForListening(child, options.startTimeoutMs ?? 20_000, () => `stdout: ${stdout}\nstderr: ${stderr}`)
+    .then(({ url, port }) => server(url, port));
 }
 
 /** Kills (SIGKILL) every child process this module started that is still running, and waits for them. */
