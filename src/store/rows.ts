@@ -136,12 +136,9 @@ export function columnValues<C extends UpdatableJobColumn>(job: Job, columns: re
   return values as Record<C, ColumnValue>;
 }
 
-/**
- * The updatable columns that differ between two versions of a job. The state functions copy a job
- * with a spread, so a JSON column they leave alone keeps its object and compares equal.
- */
+/** The updatable columns whose stored values differ between two versions of a job. */
 export function changedColumns(before: Job, after: Job): UpdatableJobColumn[] {
-  return UPDATABLE_JOB_COLUMNS.filter((column) => before[column] !== after[column]);
+  return UPDATABLE_JOB_COLUMNS.filter((column) => columnValue(before, column) !== columnValue(after, column));
 }
 
 export function errorToParams({ jobId, error }: FailureRecord): Record<ErrorColumn, ColumnValue> {
