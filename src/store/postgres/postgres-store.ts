@@ -31,6 +31,7 @@ import type {
   Store,
 } from "../store.js";
 import { WhereBuilder } from "../where.js";
+import { InsertBatcher } from "./insert-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
@@ -66,12 +67,16 @@ export class PostgresStore implements Store {
   private readonly listener: Listener;
   private readonly leadership: Leadership;
   private readonly runOnPool: Run;
+  private readonly batcher: InsertBatcher;
 
   private constructor(private readonly pool: pg.Pool, options: PostgresStoreOptions) {
     // An idle connection that breaks (server restart, network) is dropped by
     // the pool; the next call opens a new one. Without a listener it would crash the process.
     pool.on("error", () => {});
     this.runOnPool = async <R extends Row>(text: string, values: unknown[] = []) => (await pool.query<R>(text, values)).rows;
+    this.batcher = new InsertBatcher(async (jobs) => {
+      await insertJobsWith(this.runOnPool, jobs);
+    });
     const timeoutMs = options.connectTimeoutMs ?? 10_000;
     const dedicated = (role: string) => (): pg.Client => new pg.Client({
       connectionString: options.url,
@@ -172,11 +177,14 @@ export class PostgresStore implements Store {
 
   // ---- writes ----
 
+  /** Jobs without unique keys go through the batcher: one statement for every such insert of an event-loop turn. */
   insertJobs(jobs: Job[]): Promise<InsertOutcome[]> {
     if (jobs.length === 0) return Promise.resolve([]);
-    return this.write(() => insertNeedsTransaction(jobs)
-      ? this.transaction((run) => insertJobsWith(run, jobs))
-      : insertJobsWith(this.runOnPool, jobs));
+    if (insertNeedsTransaction(jobs)) return this.write(() => this.transaction((run) => insertJobsWith(run, jobs)));
+    return this.write(async () => {
+      await this.batcher.add(jobs);
+      return jobs.map((job) => ({ job, duplicate: false }));
+    });
   }
 
   /** A commit that makes a job ready notifies the listeners of every server, on commit, in the same transaction. */
