@@ -124,7 +124,7 @@ export class Engine {
     if (this.store.shared) {
       this.stopListening.push(
         this.store.onReady(() => this.dispatcher.wake()),
-        this.store.onLeasesEnded((leases) => (leases ? this.dropEndedLeases(leases) : void this.syncLeasesWithStore().catch(() => undefined))),
+        this.store.onLeasesEnded((leases) => this.leasesEndedElsewhere(leases)),
       );
       this.reaper.start();
       return;
@@ -567,8 +567,15 @@ export class Engine {
     if (leases.length > 0) void this.store.announceLeasesEnded(leases).catch(() => undefined);
   }
 
-  /** Leases of ours that another server announced it ended: their jobs are no longer our workers' to end. */
-  private dropEndedLeases(leases: EndedLease[]): void {
+  /**
+   * Leases of ours that another server announced it ended: their jobs are no longer our workers' to
+   * end. Undefined means announcements may have been missed (the listener reconnected): check them all.
+   */
+  private leasesEndedElsewhere(leases: EndedLease[] | undefined): void {
+    if (!leases) {
+      void this.syncLeasesWithStore().catch(() => undefined);
+      return;
+    }
     for (const { id, runId } of leases) {
       if (this.dispatcher.inFlight.get(id)?.job.run_id === runId) this.dispatcher.finish(id);
     }
