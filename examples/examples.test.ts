@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
+import { createDatabase } from "../test/helpers/postgres.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TIMEOUT_MS = 15_000;
@@ -14,9 +15,13 @@ interface Outcome {
   stderr: string;
 }
 
-function runExample(file: string): Promise<Outcome> {
+function runExample(file: string, env: Record<string, string>): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL(file, import.meta.url))], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL(file, import.meta.url))], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
@@ -33,7 +38,14 @@ function runExample(file: string): Promise<Outcome> {
   });
 }
 
-const EXAMPLES: Array<{ file: string; expect: RegExp[] }> = [
+/** A fresh database on the test run's PostgreSQL cluster (test/postgres-env.ts), for the PostgreSQL example. */
+async function postgresDatabase(): Promise<Record<string, string>> {
+  const cluster = process.env.WHARF_TEST_POSTGRES_URL;
+  if (!cluster) throw new Error("the PostgreSQL example needs WHARF_TEST_POSTGRES_URL (run the tests through test/postgres-env.ts)");
+  return { WHARF_POSTGRES_URL: await createDatabase(cluster) };
+}
+
+const EXAMPLES: Array<{ file: string; expect: RegExp[]; env?: () => Promise<Record<string, string>> }> = [
   {
     file: "quickstart.ts",
     expect: [/^enqueued job [0-9a-z]{25} \(ready\)$/m, /^sending a welcome email to ada@example\.com$/m, /^jobs left in "emails": 0$/m],
@@ -51,12 +63,21 @@ const EXAMPLES: Array<{ file: string; expect: RegExp[] }> = [
       /^receipt: retried 1000 ms after its failure \(backoff\)$/m,
     ],
   },
+  {
+    file: "postgres.ts",
+    env: postgresDatabase,
+    expect: [
+      /^after a rollback: 0 receipt jobs$/m,
+      /^after the commit, server A's worker sent the receipt for order 42$/m,
+      /^the same unique key through server B: duplicate=true, same job: true$/m,
+    ],
+  },
 ];
 
 describe("examples", () => {
-  for (const { file, expect } of EXAMPLES) {
+  for (const { file, expect, env } of EXAMPLES) {
     test(`${file} runs to completion`, async () => {
-      const outcome = await runExample(file);
+      const outcome = await runExample(file, env ? await env() : {});
       const context = `stdout:\n${outcome.stdout}\nstderr:\n${outcome.stderr}`;
       assert.equal(outcome.signal, null, `killed after ${TIMEOUT_MS} ms\n${context}`);
       assert.equal(outcome.code, 0, context);
