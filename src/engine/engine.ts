@@ -313,8 +313,7 @@ export class Engine {
     if (failure.backtrace !== undefined) error.backtrace = failure.backtrace;
     const purgeNow = failed.status === "dead" && failed.purge_at! <= now;
     const result = await this.store.commit({
-      updates: purgeNow ? [] : [fencedUpdate(job, failed, leaseExpiredBy)],
-      errors: purgeNow ? [] : [{ jobId: failed.id, error }],
+      updates: purgeNow ? [] : [{ ...fencedUpdate(job, failed, leaseExpiredBy), error }],
       deletes: purgeNow ? [fencedDelete(job, leaseExpiredBy)] : [],
     });
     if (!(purgeNow ? result.deleted.length === 1 : result.updated[0])) throw new NotFoundError(`job ${job.id} is no longer in flight`);

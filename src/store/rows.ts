@@ -3,7 +3,6 @@
  * set up to hand rows back in this one shape: integers as numbers, JSON
  * columns as JSON text.
  */
-import type { FailureRecord } from "./store.js";
 import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 
 export const JOB_COLUMN_NAMES = [
@@ -28,6 +27,9 @@ export const ERROR_COLUMN_NAMES = ["job_id", "attempt", "message", "error_type",
 export type ErrorColumn = (typeof ERROR_COLUMN_NAMES)[number];
 /** The columns of an error as it is read back (without its job id). */
 export const ERROR_READ_COLUMNS = "attempt, message, error_type, backtrace, dequeued_at, failed_at";
+
+/** What a delete returns of each job it removed (a DeletedJob). */
+export const DELETED_COLUMNS = "id, queue, status, priority";
 
 export type ColumnValue = string | number | null;
 
@@ -141,7 +143,7 @@ export function changedColumns(before: Job, after: Job): UpdatableJobColumn[] {
   return UPDATABLE_JOB_COLUMNS.filter((column) => columnValue(before, column) !== columnValue(after, column));
 }
 
-export function errorToParams({ jobId, error }: FailureRecord): Record<ErrorColumn, ColumnValue> {
+export function errorToParams(jobId: string, error: JobError): Record<ErrorColumn, ColumnValue> {
   return {
     job_id: jobId,
     attempt: error.attempt,

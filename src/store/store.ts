@@ -54,6 +54,8 @@ export interface JobUpdate {
    * undo what another writer did meanwhile (a lease extended elsewhere).
    */
   columns?: readonly UpdatableJobColumn[];
+  /** A failed attempt's record, written (replacing one for the same attempt) only if the update applies. */
+  error?: JobError;
 }
 
 /**
@@ -81,16 +83,10 @@ export interface JobDelete {
   leaseExpiredBy?: number;
 }
 
-export interface FailureRecord {
-  jobId: string;
-  error: JobError;
-}
-
 /** One atomic write: everything in it commits together or not at all. */
 export interface ChangeSet {
   updates?: JobUpdate[];
   deletes?: JobDelete[];
-  errors?: FailureRecord[];
 }
 
 export interface ChangeResult {

@@ -1,5 +1,6 @@
-/** WHERE clauses from a JobQuery, for any SQL dialect; shared by the SQL stores. */
-import type { JobQuery, NumberRange } from "./store.js";
+/** WHERE clauses from a JobQuery, and the listing and counting statements built on them, for any SQL dialect; shared by the SQL stores. */
+import { JOB_COLUMNS } from "./rows.js";
+import type { JobQuery, NumberRange, PageRequest } from "./store.js";
 
 export type SqlValue = string | number | null | ReadonlyArray<string | number | null>;
 
@@ -16,7 +17,7 @@ export interface WhereDialect {
   listValue(values: readonly string[]): SqlValue;
 }
 
-export type Comparison = "=" | "<" | ">" | "<=" | ">=";
+type Comparison = "=" | "<" | ">" | "<=" | ">=";
 
 /**
  * Collects conditions and their parameters in order, so a statement built as
@@ -63,4 +64,23 @@ export class WhereBuilder {
     if (range?.max !== undefined) this.compare(column, "<=", range.max);
     return this;
   }
+}
+
+/** A statement and its positional parameters. */
+export interface BuiltQuery {
+  sql: string;
+  params: SqlValue[];
+}
+
+/** One page of the jobs `query` matches, in id order, after the page's cursor. */
+export function listJobsQuery(dialect: WhereDialect, query: JobQuery, page: PageRequest): BuiltQuery {
+  const where = new WhereBuilder(dialect).matching(query);
+  if (page.after !== undefined) where.compare("id", page.order === "asc" ? ">" : "<", page.after);
+  const limit = where.param(page.limit, "integer");
+  return { sql: `SELECT ${JOB_COLUMNS} FROM jobs ${where.sql} ORDER BY id ${page.order === "asc" ? "ASC" : "DESC"} LIMIT ${limit}`, params: where.params };
+}
+
+export function countJobsQuery(dialect: WhereDialect, query: JobQuery): BuiltQuery {
+  const where = new WhereBuilder(dialect).matching(query);
+  return { sql: `SELECT count(*) AS count FROM jobs ${where.sql}`, params: where.params };
 }

@@ -165,8 +165,8 @@ for (const factory of STORES) {
       const queue = uniqueName();
       const failing = job({ queue });
       await store.insertJobs([failing]);
-      const errors = [1, 2, 3].map((attempt) => ({ jobId: failing.id, error: { attempt, message: `boom ${attempt}`, dequeued_at: NOW, failed_at: NOW + attempt } }));
-      await store.commit({ errors });
+      const updates = [1, 2, 3].map((attempt) => ({ job: failing, from: "ready" as const, error: { attempt, message: `boom ${attempt}`, dequeued_at: NOW, failed_at: NOW + attempt } }));
+      await store.commit({ updates });
       assert.deepEqual((await store.listErrors(failing.id, { order: "asc", limit: 2 })).map((error) => error.attempt), [1, 2]);
       assert.deepEqual((await store.listErrors(failing.id, { afterAttempt: 2, order: "asc", limit: 2 })).map((error) => error.attempt), [3]);
       assert.deepEqual((await store.listErrors(failing.id, { order: "desc", limit: 5 })).map((error) => error.attempt), [3, 2, 1]);
@@ -174,6 +174,21 @@ for (const factory of STORES) {
       const result = await store.commit({ deletes: [{ id: failing.id }] });
       assert.deepEqual(result.deleted.map((deleted) => deleted.id), [failing.id]);
       assert.equal(await store.getError(failing.id, 2), undefined);
+    });
+
+    test("an error record goes in only with its update: one refused (stale run, or moved on) records nothing", async () => {
+      const queue = uniqueName();
+      await store.insertJobs([job({ queue })]);
+      const [leased] = (await store.claimReady(claimOf([queue], 1))) as [Job];
+      const error = (message: string) => ({ attempt: 1, message, dequeued_at: NOW, failed_at: NOW + 1 });
+      const stale = await store.commit({ updates: [{ job: release(leased), from: "in_flight", fromRunId: "an-older-run", error: error("stale") }] });
+      assert.deepEqual(stale.updated, [false]);
+      const lapsed = await store.commit({ updates: [{ job: release(leased), from: "in_flight", leaseExpiredBy: leased.lease_expires_at! - 1, error: error("lapsed") }] });
+      assert.deepEqual(lapsed.updated, [false]);
+      assert.deepEqual(await store.listErrors(leased.id, { order: "asc", limit: 5 }), [], "no error for an update that did not apply");
+      const current = await store.commit({ updates: [{ job: release(leased), from: "in_flight", fromRunId: leased.run_id!, error: error("current") }] });
+      assert.deepEqual(current.updated, [true]);
+      assert.deepEqual((await store.listErrors(leased.id, { order: "asc", limit: 5 })).map((recorded) => recorded.message), ["current"]);
     });
 
     test("queries filter by lists and inclusive ranges and page by id", async () => {

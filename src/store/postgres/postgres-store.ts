@@ -19,7 +19,6 @@ import type {
   ClaimRequest,
   DeletedJob,
   EndedLease,
-  FailureRecord,
   InsertOutcome,
   JobDelete,
   JobQuery,
@@ -30,7 +29,7 @@ import type {
   StatusCount,
   Store,
 } from "../store.js";
-import { WhereBuilder } from "../where.js";
+import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { InsertBatcher } from "./insert-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import { Leadership } from "./leader.js";
@@ -151,6 +150,7 @@ export class PostgresStore implements Store {
   /** Runs statements in order, all or none; a single statement is atomic by itself and needs no transaction. */
   private async execute(statements: Statement[]): Promise<Row[][]> {
     const [only] = statements;
+    if (statements.length === 0) return [];
     if (statements.length === 1 && only) return [await this.runOnPool(only.text, only.values)];
     return this.transaction((run) => runAll(run, statements));
   }
@@ -187,38 +187,25 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** A commit that makes a job ready notifies the listeners of every server, on commit, in the same transaction. */
+  /**
+   * One statement per round of updates (with their error records and the notification that a job is
+   * ready), and one for the deletes; several statements share a transaction.
+   */
   commit(changes: ChangeSet): Promise<ChangeResult> {
     const updates = changes.updates ?? [];
+    const deletes = changes.deletes ?? [];
     const rounds = updateRounds(updates);
     const statements = rounds.map((round) => updateStatement(round.map(({ update }) => update)));
-    if (changes.errors?.length) statements.push(upsertErrorsStatement(changes.errors));
-    const deletes = changes.deletes ?? [];
     if (deletes.length > 0) statements.push(deleteStatement(deletes));
-    const appliedIn = (results: Row[][]): boolean[] => {
+    return this.write(async () => {
+      const results = await retryKeyRaces(() => this.execute(statements), updates.some((update) => update.entersUniqueScope));
       const updated: boolean[] = new Array<boolean>(updates.length).fill(false);
       rounds.forEach((round, index) => {
         const changed = new Set((results[index] as Array<{ id: string }>).map((row) => row.id));
         for (const { update, position } of round) updated[position] = changed.has(update.job.id);
       });
-      return updated;
-    };
-    const mayWake = updates.some((update) => update.job.status === "ready");
-    const apply = async (): Promise<Row[][]> => {
-      if (mayWake) {
-        return this.transaction(async (run) => {
-          const ran = await runAll(run, statements);
-          const applied = appliedIn(ran);
-          if (updates.some((update, position) => applied[position] && update.job.status === "ready")) await run(SQL.notifyReady);
-          return ran;
-        });
-      }
-      return statements.length > 0 ? this.execute(statements) : [];
-    };
-    return this.write(async () => {
-      const results = await retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope));
       const deleted = deletes.length > 0 ? inInputOrder(results.at(-1) as DeletedJob[], deletes.map(({ id }) => id)) : [];
-      return { updated: appliedIn(results), deleted };
+      return { updated, deleted };
     });
   }
 
@@ -250,15 +237,13 @@ export class PostgresStore implements Store {
   }
 
   async listJobs(query: JobQuery, page: PageRequest): Promise<Job[]> {
-    const where = new WhereBuilder(POSTGRES_DIALECT).matching(query);
-    if (page.after !== undefined) where.compare("id", page.order === "asc" ? ">" : "<", page.after);
-    const limit = where.param(page.limit, "integer");
-    return this.readJobs(QUERY_SQL.listJobs(where.sql, page.order, limit), where.params);
+    const { sql, params } = listJobsQuery(POSTGRES_DIALECT, query, page);
+    return this.readJobs(sql, params);
   }
 
   async countJobs(query: JobQuery): Promise<number> {
-    const where = new WhereBuilder(POSTGRES_DIALECT).matching(query);
-    const [row] = await this.read<{ count: number }>(QUERY_SQL.countJobs(where.sql), where.params);
+    const { sql, params } = countJobsQuery(POSTGRES_DIALECT, query);
+    const [row] = await this.read<{ count: number }>(sql, params);
     return row?.count ?? 0;
   }
 
@@ -369,8 +354,10 @@ async function runAll(run: Run, statements: Statement[]): Promise<Row[][]> {
   return results;
 }
 
+/** One round of updates; no job comes twice in a round, so each brings at most one error record. */
 function updateStatement(updates: JobUpdate[]): Statement {
   const params = updates.map(({ job }) => jobToUpdateParams(job));
+  const errors = updates.flatMap(({ job, error }) => (error ? [errorToParams(job.id, error)] : []));
   return {
     text: SQL.updateJobs,
     values: [
@@ -381,6 +368,7 @@ function updateStatement(updates: JobUpdate[]): Statement {
       updates.map(({ entersUniqueScope }) => entersUniqueScope ?? false),
       updates.map(({ columns }) => writtenMask(columns ?? UPDATABLE_JOB_COLUMNS)),
       ...columnArrays(params, UPDATABLE_JOB_COLUMNS),
+      ...columnArrays(errors, ERROR_COLUMN_NAMES),
     ],
   };
 }
@@ -395,12 +383,6 @@ function deleteStatement(deletes: JobDelete[]): Statement {
       deletes.map(({ leaseExpiredBy }) => leaseExpiredBy ?? null),
     ],
   };
-}
-
-/** Insert-or-replace: the last record for an attempt wins, as if they were written one by one. */
-function upsertErrorsStatement(records: FailureRecord[]): Statement {
-  const byAttempt = new Map(records.map((record) => [`${record.error.attempt}:${record.jobId}`, errorToParams(record)]));
-  return { text: SQL.upsertErrors, values: columnArrays([...byAttempt.values()], ERROR_COLUMN_NAMES) };
 }
 
 interface PlacedUpdate {

@@ -7,13 +7,13 @@ import {
   ERROR_COLUMN_NAMES,
   ERROR_READ_COLUMNS,
   JOB_COLUMN_NAMES,
+  DELETED_COLUMNS,
   JOB_COLUMNS,
   UPDATABLE_JOB_COLUMNS,
   type ErrorColumn,
   type JobColumn,
   type UpdatableJobColumn,
 } from "../rows.js";
-import type { SortOrder } from "../store.js";
 import type { ParamType, WhereDialect } from "../where.js";
 
 /** Key of the advisory lock that serialises migrations across servers (one bigint: "wharf" in ASCII). */
@@ -37,11 +37,9 @@ const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
 };
 
 /** `unnest($1::t1[], $2::t2[], ...)`: one row per array element, one column per array. */
-function unnestArrays(types: readonly string[]): string {
-  return `unnest(${types.map((type, index) => `$${index + 1}::${type}[]`).join(", ")})`;
+function unnestArrays(types: readonly string[], firstParam = 1): string {
+  return `unnest(${types.map((type, index) => `$${firstParam + index}::${type}[]`).join(", ")})`;
 }
-
-const DELETED_COLUMNS = "id, queue, status, priority";
 
 /** Deletes the jobs `jobsWhere` selects and their errors; returns what was deleted, by id. */
 function deleteJobsAndErrors(jobsWhere: string, errorsWhere = "WHERE job_id IN (SELECT id FROM deleted)"): string {
@@ -74,6 +72,9 @@ function writtenIfMasked(column: UpdatableJobColumn, bit: number): string {
 
 const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 
+/** Types of updateJobs' per-update arrays: the conditions, then the columns it may write. */
+const UPDATE_PARAM_TYPES = ["text", "text", "text", "int8", "bool", "int4", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])];
+
 export const SQL = {
   /** Parameters: one array per column of JOB_COLUMN_NAMES. */
   insertJobs: INSERT_JOBS,
@@ -88,23 +89,35 @@ export const SQL = {
   /**
    * Compare-and-set on status and, where the expected run is not null, on the run (and, where given, on
    * the stored lease having run out). Parameters: ids, expected statuses, expected run ids, lease
-   * deadlines, whether each enters its unique scope, which columns each writes (writtenMask), then one
-   * array per UPDATABLE_JOB_COLUMNS. Columns a change does not write keep their stored value, so a
-   * patch does not undo a lease another server extended meanwhile. The
-   * owner stays only while the job stays in flight in a run. A job entering its unique scope while
-   * another job holds its key gives the key up; two such jobs with one key must not share a statement,
-   * as neither would see the other take it.
+   * deadlines, whether each enters its unique scope, which columns each writes (writtenMask), one array
+   * per UPDATABLE_JOB_COLUMNS, then one array per ERROR_COLUMN_NAMES: the error records that go with
+   * the updates, each inserted (or replacing its attempt's record) only if its job's update applied.
+   * Columns a change does not write keep their stored value, so a patch does not undo a lease another
+   * server extended meanwhile. The owner stays only while the job stays in flight in a run. A job
+   * entering its unique scope while another job holds its key gives the key up; two such jobs with one
+   * key must not share a statement, as neither would see the other take it. An update that leaves a
+   * job ready notifies, on commit. Returns the ids it updated.
    */
-  updateJobs: `UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map(writtenIfMasked).join(", ")},
-      owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END,
-      unique_forfeited = job.unique_forfeited OR (change.enters_unique_scope AND EXISTS (
-        SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = job.unique_key AND holder.id <> job.id))
-    FROM ${unnestArrays(["text", "text", "text", "int8", "bool", "int4", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])])}
-      AS change(id, from_status, from_run_id, expired_by, enters_unique_scope, written, ${UPDATABLE_JOB_COLUMNS.join(", ")})
-    WHERE job.id = change.id AND job.id = ANY($1::text[]) AND job.status = change.from_status
-      AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
-      AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)
-    RETURNING job.id`,
+  updateJobs: `WITH updated AS (
+      UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map(writtenIfMasked).join(", ")},
+        owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END,
+        unique_forfeited = job.unique_forfeited OR (change.enters_unique_scope AND EXISTS (
+          SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = job.unique_key AND holder.id <> job.id))
+      FROM ${unnestArrays(UPDATE_PARAM_TYPES)}
+        AS change(id, from_status, from_run_id, expired_by, enters_unique_scope, written, ${UPDATABLE_JOB_COLUMNS.join(", ")})
+      WHERE job.id = change.id AND job.id = ANY($1::text[]) AND job.status = change.from_status
+        AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
+        AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)
+      RETURNING job.id, job.status),
+    recorded AS (
+      INSERT INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")})
+      SELECT * FROM ${unnestArrays(ERROR_COLUMN_NAMES.map((column) => ERROR_COLUMN_TYPES[column]), UPDATE_PARAM_TYPES.length + 1)}
+        AS error(${ERROR_COLUMN_NAMES.join(", ")})
+      WHERE error.job_id IN (SELECT id FROM updated)
+      ON CONFLICT (job_id, attempt) DO UPDATE SET
+        ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}),
+    woken AS (SELECT pg_notify('${READY_CHANNEL}', '') FROM updated WHERE status = 'ready' LIMIT 1)
+    SELECT id, (SELECT count(*) FROM woken) AS woke FROM updated`,
   /**
    * Claims up to $2 ready jobs of any queue ($1 is null) in take order, skipping rows
    * another claimer has locked, and leases them to owner $4 at time $3: a fresh run id each, and a
@@ -127,15 +140,10 @@ export const SQL = {
     WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,
   expiredLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= $1::int8
     ORDER BY lease_expires_at, id LIMIT $2`,
-  /** Insert-or-replace. Parameters: one array per column of ERROR_COLUMN_NAMES. */
-  upsertErrors: `INSERT INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")})
-    SELECT * FROM ${unnestArrays(ERROR_COLUMN_NAMES.map((column) => ERROR_COLUMN_TYPES[column]))}
-    ON CONFLICT (job_id, attempt) DO UPDATE SET
-      ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}`,
   /**
    * Deletes jobs, each only while it has the expected status and run where those are not null.
-   * Parameters: ids, expected statuses, expected run ids, lease deadlines. Errors go with their job; an unconditional
-   * delete also clears errors left without a job.
+   * Parameters: ids, expected statuses, expected run ids, lease deadlines. Errors go with their job.
+   * Returns what was deleted, in no particular order.
    */
   deleteJobs: `WITH target AS (
       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS target(id, from_status, from_run_id, expired_by)),
@@ -145,10 +153,8 @@ export const SQL = {
         AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
         AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)
       RETURNING jobs.id, jobs.queue, jobs.status, jobs.priority),
-    deleted_errors AS (DELETE FROM job_errors
-      WHERE job_id IN (SELECT id FROM deleted)
-        OR job_id IN (SELECT id FROM target WHERE from_status IS NULL AND from_run_id IS NULL AND expired_by IS NULL))
-    SELECT ${DELETED_COLUMNS} FROM deleted ORDER BY id`,
+    deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted))
+    SELECT ${DELETED_COLUMNS} FROM deleted`,
   jobsHoldingKeys: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ANY($1::text[])`,
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`,
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[])`,
@@ -177,9 +183,6 @@ export const SQL = {
 export const QUERY_SQL = {
   /** Deletes every job when `where` is empty, and then every error too, orphans included. */
   deleteMatching: (where: string): string => (where === "" ? deleteJobsAndErrors("", "") : deleteJobsAndErrors(where)),
-  countJobs: (where: string): string => `SELECT count(*) AS count FROM jobs ${where}`,
-  listJobs: (where: string, order: SortOrder, limit: string): string =>
-    `SELECT ${JOB_COLUMNS} FROM jobs ${where} ORDER BY id ${order === "asc" ? "ASC" : "DESC"} LIMIT ${limit}`,
 };
 
 const PLACEHOLDER_CASTS: Record<ParamType, string> = { text: "", integer: "::int8", "text-list": "::text[]" };

@@ -1,5 +1,5 @@
 /** Every SQL statement the SQLite store runs, by name. */
-import { ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, JOB_COLUMNS, type UpdatableJobColumn } from "../rows.js";
+import { DELETED_COLUMNS, ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, JOB_COLUMNS, type UpdatableJobColumn } from "../rows.js";
 import type { WhereDialect } from "../where.js";
 
 const named = (columns: readonly string[]): string => columns.map((column) => `@${column}`).join(", ");
@@ -48,10 +48,11 @@ export const SQL = {
   deleteJob: `DELETE FROM jobs
     WHERE id = @id AND (@from IS NULL OR status = @from) AND (@from_run_id IS NULL OR run_id = @from_run_id)
       AND (@expired_by IS NULL OR lease_expires_at <= @expired_by)
-    RETURNING id, queue, status, priority`,
-  deleteErrorsOfJob: "DELETE FROM job_errors WHERE job_id = ?",
+    RETURNING ${DELETED_COLUMNS}`,
+  /** The errors of the jobs in the JSON list of ids. */
+  deleteErrorsOfJobs: "DELETE FROM job_errors WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllErrors: "DELETE FROM job_errors",
-  deleteErrorsOfMissingJobs: "DELETE FROM job_errors WHERE job_id NOT IN (SELECT id FROM jobs)",
+  deleteMatching: (where: string): string => `DELETE FROM jobs ${where} RETURNING ${DELETED_COLUMNS}`,
   insertError: `INSERT OR REPLACE INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")}) VALUES (${named(ERROR_COLUMN_NAMES)})`,
   /** Ready jobs in take order, from every queue. */
   readyToClaim: "SELECT id, timeout FROM jobs WHERE status = 'ready' ORDER BY priority, id LIMIT ?",
@@ -71,7 +72,7 @@ export const SQL = {
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))`,
   purgeDue: `DELETE FROM jobs WHERE id IN (
       SELECT id FROM jobs WHERE purge_at IS NOT NULL AND purge_at <= ? AND status IN ('completed', 'dead') LIMIT ?)
-    RETURNING id, queue, status, priority`,
+    RETURNING ${DELETED_COLUMNS}`,
   countByQueueAndStatus: "SELECT queue, status, count(*) AS count FROM jobs GROUP BY queue, status",
   readyEntries: "SELECT id, queue, priority FROM jobs WHERE status = 'ready'",
   jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?`,

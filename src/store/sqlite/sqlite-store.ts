@@ -22,8 +22,8 @@ import type {
 } from "../store.js";
 import { storeFailure } from "../failure.js";
 import { readMigrations } from "../migrations.js";
-import { columnValues, errorToParams, jobToParams, JOB_COLUMNS, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
-import { WhereBuilder } from "../where.js";
+import { columnValues, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
+import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { SQL, SQLITE_DIALECT } from "./sql.js";
 
 export type Durability = "buffered" | "fsync";
@@ -141,13 +141,13 @@ export class SqliteStore implements Store {
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
       const updated = (changes.updates ?? []).map((update) => this.updateOne(update));
-      for (const failure of changes.errors ?? []) this.statement(SQL.insertError).run(errorToParams(failure));
       const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
       return { updated, deleted };
     });
   }
 
-  private updateOne({ job, from, fromRunId, leaseExpiredBy, entersUniqueScope = false, columns = UPDATABLE_JOB_COLUMNS }: JobUpdate): boolean {
+  /** The update's error record goes in only if the update applied. */
+  private updateOne({ job, from, fromRunId, leaseExpiredBy, entersUniqueScope = false, columns = UPDATABLE_JOB_COLUMNS, error }: JobUpdate): boolean {
     const params = {
       ...columnValues(job, columns),
       id: job.id,
@@ -157,25 +157,27 @@ export class SqliteStore implements Store {
       from_run_id: fromRunId ?? null,
       expired_by: leaseExpiredBy ?? null,
     };
-    return this.statement(SQL.updateJob(columns, entersUniqueScope)).run(params).changes === 1;
+    const applied = this.statement(SQL.updateJob(columns, entersUniqueScope)).run(params).changes === 1;
+    if (applied && error) this.statement(SQL.insertError).run(errorToParams(job.id, error));
+    return applied;
   }
 
-  /** Errors go with their job; an unconditional delete also clears errors left without a job. */
+  /** Errors go with their job. */
   private deleteOne({ id, from, fromRunId, leaseExpiredBy }: JobDelete): DeletedJob[] {
     const conditions = { id, from: from ?? null, from_run_id: fromRunId ?? null, expired_by: leaseExpiredBy ?? null };
     const row = this.statement(SQL.deleteJob).get(conditions) as DeletedJob | undefined;
-    const unconditional = from === undefined && fromRunId === undefined && leaseExpiredBy === undefined;
-    if (row || unconditional) this.statement(SQL.deleteErrorsOfJob).run(id);
-    return row ? [row] : [];
+    if (!row) return [];
+    this.statement(SQL.deleteErrorsOfJobs).run(JSON.stringify([id]));
+    return [row];
   }
 
+  /** Deleting every job clears every error too, orphans left by earlier versions included. */
   deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
     return this.write(() => {
       const where = new WhereBuilder(SQLITE_DIALECT).matching(query);
-      const deleted = this.statement(`DELETE FROM jobs ${where.sql} RETURNING id, queue, status, priority`)
-        .all(...where.params) as DeletedJob[];
+      const deleted = this.statement(SQL.deleteMatching(where.sql)).all(...where.params) as DeletedJob[];
       if (where.sql === "") this.statement(SQL.deleteAllErrors).run();
-      else if (deleted.length > 0) this.statement(SQL.deleteErrorsOfMissingJobs).run();
+      else this.deleteErrorsOf(deleted);
       return deleted;
     });
   }
@@ -183,9 +185,13 @@ export class SqliteStore implements Store {
   purgeDue(now: number, limit: number): Promise<DeletedJob[]> {
     return this.write(() => {
       const deleted = this.statement(SQL.purgeDue).all(now, limit) as DeletedJob[];
-      for (const job of deleted) this.statement(SQL.deleteErrorsOfJob).run(job.id);
+      this.deleteErrorsOf(deleted);
       return deleted;
     });
+  }
+
+  private deleteErrorsOf(deleted: DeletedJob[]): void {
+    if (deleted.length > 0) this.statement(SQL.deleteErrorsOfJobs).run(JSON.stringify(deleted.map(({ id }) => id)));
   }
 
   claimReady(request: ClaimRequest): Promise<Job[]> {
@@ -243,16 +249,13 @@ export class SqliteStore implements Store {
   }
 
   async listJobs(query: JobQuery, page: PageRequest): Promise<Job[]> {
-    const where = new WhereBuilder(SQLITE_DIALECT).matching(query);
-    if (page.after !== undefined) where.compare("id", page.order === "asc" ? ">" : "<", page.after);
-    const limit = where.param(page.limit, "integer");
-    const sql = `SELECT ${JOB_COLUMNS} FROM jobs ${where.sql} ORDER BY id ${page.order === "asc" ? "ASC" : "DESC"} LIMIT ${limit}`;
-    return (this.statement(sql).all(...where.params) as JobRow[]).map(rowToJob);
+    const { sql, params } = listJobsQuery(SQLITE_DIALECT, query, page);
+    return (this.statement(sql).all(...params) as JobRow[]).map(rowToJob);
   }
 
   async countJobs(query: JobQuery): Promise<number> {
-    const where = new WhereBuilder(SQLITE_DIALECT).matching(query);
-    return this.statement(`SELECT count(*) FROM jobs ${where.sql}`).pluck().get(...where.params) as number;
+    const { sql, params } = countJobsQuery(SQLITE_DIALECT, query);
+    return (this.statement(sql).get(...params) as { count: number }).count;
   }
 
   async countByQueueAndStatus(): Promise<StatusCount[]> {
