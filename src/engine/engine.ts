@@ -12,6 +12,7 @@ import {
   fail,
   isTerminal,
   promote,
+  purgedOnEnd,
   release,
   type RetentionDefaults,
 } from "../job/state.js";
@@ -257,70 +258,78 @@ export class Engine {
     const acked = new Set(finished.map(({ job }) => job.id));
     const notFound = [...wanted.keys()].filter((id) => !acked.has(id));
     if (finished.length === 0) return notFound;
-    const changes = finished.map(({ job }) => ({ before: job, after: complete(job, now, this.retention) }));
-    const purged = changes.filter(({ after }) => after.purge_at! <= now);
-    const kept = changes.filter(({ after }) => after.purge_at! > now);
-    let result;
+    const endings = finished.map(({ job }) => ({ before: job, after: complete(job, now, this.retention) }));
+    let applied: boolean[];
     try {
-      result = await this.store.commit({
-        updates: kept.map(({ before, after }) => fencedUpdate(before, after)),
-        deletes: purged.map(({ before }) => fencedDelete(before)),
-      });
+      applied = await this.commitEndings(endings);
     } catch (error) {
       for (const entry of finished) this.dispatcher.restore(entry);
       throw error;
     }
-    const deletedIds = new Set(result.deleted.map((job) => job.id));
-    const acknowledge = ({ before, after }: { before: Job; after: Job }, stored: boolean, removed: boolean): void => {
-      if (!stored) {
-        notFound.push(after.id);
-        return;
-      }
-      this.track(before, removed ? undefined : after);
-      this.observer.completed?.(after);
-    };
-    kept.forEach((change, position) => acknowledge(change, result.updated[position] === true, false));
-    purged.forEach((change) => acknowledge(change, deletedIds.has(change.after.id), true));
-    const refused = new Set(notFound);
-    this.announceEnded(finished.filter(({ stream, job }) => stream === undefined && !refused.has(job.id)).map(({ job }) => job));
+    endings.forEach(({ after }, position) => (applied[position] ? this.observer.completed?.(after) : notFound.push(after.id)));
+    this.announceEnded(finished.filter(({ stream }, position) => stream === undefined && applied[position]).map(({ job }) => job));
     return notFound;
   }
 
   async fail(id: string, failure: FailureInput, runId?: string): Promise<Job> {
     const [entry] = await this.takeLeases(new Map([[id, runId]]));
     if (!entry) throw notInFlight(id, runId);
+    let failed: Job | undefined;
     try {
-      const failed = await this.recordFailure(entry.job, failure);
-      if (entry.stream === undefined) this.announceEnded([entry.job]);
-      return failed;
+      [failed] = await this.recordFailures([entry.job], () => failure);
     } catch (error) {
-      if (!(error instanceof NotFoundError)) this.dispatcher.restore(entry);
+      this.dispatcher.restore(entry);
       throw error;
     }
+    if (!failed) throw new NotFoundError(`job ${id} is no longer in flight`);
+    if (entry.stream === undefined) this.announceEnded([entry.job]);
+    return failed;
   }
 
-  /** `leaseExpiredBy`: only if the stored lease ran out by then (a lease expiry must not end a lease extended elsewhere). */
-  private async recordFailure(job: Job, failure: FailureInput, leaseExpiredBy?: number): Promise<Job> {
+  /**
+   * Fails in-flight jobs in one commit; per job, the failed job, or undefined when its attempt had
+   * already ended (another run, or with `leaseExpiredBy`, a lease extended past that time elsewhere).
+   */
+  private async recordFailures(jobs: Job[], failureOf: (job: Job) => FailureInput, leaseExpiredBy?: number): Promise<Array<Job | undefined>> {
     const now = this.clock.now();
-    const failed = fail(job, failure, {
-      now,
-      random: this.random(),
-      defaultRetryLimit: this.retryLimit,
-      retention: this.retention,
+    const endings = jobs.map((job) => {
+      const failure = failureOf(job);
+      const after = fail(job, failure, { now, random: this.random(), defaultRetryLimit: this.retryLimit, retention: this.retention });
+      const error: JobError = { attempt: after.attempts, message: failure.message, dequeued_at: job.dequeued_at ?? now, failed_at: now };
+      if (failure.error_type !== undefined) error.error_type = failure.error_type;
+      if (failure.backtrace !== undefined) error.backtrace = failure.backtrace;
+      return { before: job, after, error };
     });
-    const error: JobError = { attempt: failed.attempts, message: failure.message, dequeued_at: job.dequeued_at ?? now, failed_at: now };
-    if (failure.error_type !== undefined) error.error_type = failure.error_type;
-    if (failure.backtrace !== undefined) error.backtrace = failure.backtrace;
-    const purgeNow = failed.status === "dead" && failed.purge_at! <= now;
+    const applied = await this.commitEndings(endings, leaseExpiredBy);
+    return endings.map(({ after }, position) => {
+      if (!applied[position]) return undefined;
+      this.observer.failed?.(after);
+      if (after.status === "dead") this.observer.died?.(after);
+      return after;
+    });
+  }
+
+  /**
+   * Commits the ends of attempts together: a job its retention purges at once is deleted (with its
+   * errors, so its error record is not written), the others are updated. Tracks and reports, per
+   * ending, whether it applied.
+   */
+  private async commitEndings(endings: Array<{ before: Job; after: Job; error?: JobError }>, leaseExpiredBy?: number): Promise<boolean[]> {
+    const now = this.clock.now();
+    const purged = endings.map(({ after }) => purgedOnEnd(after, now));
+    const kept = endings.filter((_ending, position) => !purged[position]);
+    const gone = endings.filter((_ending, position) => purged[position]);
     const result = await this.store.commit({
-      updates: purgeNow ? [] : [{ ...fencedUpdate(job, failed, leaseExpiredBy), error }],
-      deletes: purgeNow ? [fencedDelete(job, leaseExpiredBy)] : [],
+      updates: kept.map(({ before, after, error }) => ({ ...fencedUpdate(before, after, leaseExpiredBy), ...(error ? { error } : {}) })),
+      deletes: gone.map(({ before }) => fencedDelete(before, leaseExpiredBy)),
     });
-    if (!(purgeNow ? result.deleted.length === 1 : result.updated[0])) throw new NotFoundError(`job ${job.id} is no longer in flight`);
-    this.track(job, purgeNow ? undefined : failed);
-    this.observer.failed?.(failed);
-    if (failed.status === "dead") this.observer.died?.(failed);
-    return failed;
+    const deletedIds = new Set(result.deleted.map(({ id }) => id));
+    const updated = new Map(kept.map((ending, position) => [ending, result.updated[position] === true]));
+    return endings.map((ending, position) => {
+      const applied = purged[position] ? deletedIds.has(ending.before.id) : updated.get(ending)!;
+      if (applied) this.track(ending.before, purged[position] ? undefined : ending.after);
+      return applied;
+    });
   }
 
   /** Extends the lease of an in-flight job (in run `runId`, when given) by its full lease length. */
@@ -527,14 +536,17 @@ export class Engine {
     }
   }
 
+  /** Fails this server's leases that ran out, a batch per commit; one extended elsewhere meanwhile is left alone. */
   private async expireOwnLeases(now: number): Promise<void> {
     if (this.store.shared) await this.syncLeasesWithStore();
-    for (const entry of this.dispatcher.expiredLeases(now)) {
-      if (!this.dispatcher.finish(entry.job.id)) continue;
-      this.observer.leaseExpired?.(entry.job);
-      const seconds = this.leaseMs(entry.job) / 1000;
-      const failure = { message: `lease expired after ${seconds}s without an ack`, error_type: "LeaseExpired" };
-      await this.recordFailure(entry.job, failure, now).catch(() => undefined);
+    const expired = this.dispatcher.expiredLeases(now).filter((entry) => this.dispatcher.finish(entry.job.id));
+    for (let start = 0; start < expired.length; start += RECOVERY_BATCH) {
+      const jobs = expired.slice(start, start + RECOVERY_BATCH).map(({ job }) => job);
+      for (const job of jobs) this.observer.leaseExpired?.(job);
+      await this.recordFailures(jobs, (job) => ({
+        message: `lease expired after ${this.leaseMs(job) / 1000}s without an ack`,
+        error_type: "LeaseExpired",
+      }), now).catch(() => undefined);
     }
   }
 

@@ -42,6 +42,11 @@ export function isTerminal(status: JobStatus): boolean {
   return TERMINAL_STATUSES.includes(status);
 }
 
+/** A terminal job whose retention has already run out (the default for completed jobs) is deleted as it ends. */
+export function purgedOnEnd(job: Job, now: number): boolean {
+  return isTerminal(job.status) && job.purge_at !== undefined && job.purge_at <= now;
+}
+
 function requireTransition(job: Job, to: JobStatus): void {
   if (!LEGAL_TRANSITIONS[job.status].includes(to)) {
     throw new IllegalTransitionError(`job ${job.id} is ${job.status} and cannot become ${to}`);
