@@ -200,8 +200,7 @@ export class Client {
 
   /** Opens a take stream: jobs arrive as they become ready, leased to this stream until acked or failed. */
   take(options: TakeOptions = {}): TakeStream {
-    const request = { queues: options.queues ?? [], prefetch: options.prefetch ?? 1, ...(options.workerId ? { workerId: options.workerId } : {}) };
-    return this.transport.take(request);
+    return this.transport.take({ queues: options.queues ?? [], prefetch: options.prefetch ?? 1, ...(options.workerId ? { workerId: options.workerId } : {}) });
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,8 @@
 import http from "node:http";
 import { errorForStatus, ServerUnreachableError, UnavailableError, WharfError } from "../errors.js";
-import { MEDIA_TYPES, packr } from "../http/codec.js";
+import { encodeBody, MEDIA_TYPES, packr } from "../http/codec.js";
 import type { Job } from "../job/types.js";
-import { JobChannel, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
+import { JobChannel, searchParams, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
 
 export interface HttpTransportOptions {
   /** Body encoding for requests and responses. MessagePack is smaller and faster to parse. */
@@ -14,9 +14,7 @@ export interface HttpTransportOptions {
 }
 
 function buildPath(path: string, query: Record<string, QueryValue> | undefined): string {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined) params.set(name, String(value));
-  const search = params.toString();
+  const search = searchParams(query).toString();
   return search ? `${path}?${search}` : path;
 }
 
@@ -56,13 +54,8 @@ export class HttpTransport implements Transport {
     this.timeoutMs = options.timeoutMs ?? 30_000;
   }
 
-  private encode(body: unknown): Buffer | undefined {
-    if (body === undefined) return undefined;
-    return this.format === "json" ? Buffer.from(JSON.stringify(body)) : packr.pack(body);
-  }
-
   request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse> {
-    const payload = this.encode(body);
+    const payload = body === undefined ? undefined : encodeBody(this.format, body);
     const headers: Record<string, string | number> = { accept: MEDIA_TYPES[this.format] };
     if (payload) {
       headers["content-type"] = MEDIA_TYPES[this.format];
@@ -90,11 +83,17 @@ export class HttpTransport implements Transport {
     });
   }
 
+  /** The body by its Content-Type; an error status becomes a typed error, whatever the body (a proxy's HTML page, say). */
   private decode(response: http.IncomingMessage, bytes: Buffer): TransportResponse {
     const status = response.statusCode ?? 0;
     const type = response.headers["content-type"] ?? "";
     let body: unknown;
-    if (bytes.length > 0) body = type.startsWith(MEDIA_TYPES.msgpack) ? packr.unpack(bytes) : JSON.parse(bytes.toString("utf8"));
+    try {
+      if (bytes.length > 0) body = type.startsWith(MEDIA_TYPES.msgpack) ? packr.unpack(bytes) : JSON.parse(bytes.toString("utf8"));
+    } catch {
+      if (status < 400) throw new UnavailableError(`unreadable ${type || "untyped"} answer from ${this.base.origin} (HTTP ${status})`);
+      body = { error: `HTTP ${status}: ${bytes.toString("utf8").slice(0, 200)}` };
+    }
     if (status >= 400) {
       const { error, ...details } = (body ?? {}) as { error?: string };
       throw errorForStatus(status, error ?? `HTTP ${status}`, Object.keys(details).length > 0 ? details : undefined);
@@ -123,8 +122,11 @@ export class HttpTransport implements Transport {
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
         response.on("end", () => {
-          const { error } = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as { error?: string };
-          channel.end(errorForStatus(response.statusCode ?? 500, error ?? "take failed"));
+          try {
+            this.decode(response, Buffer.concat(chunks));
+          } catch (error) {
+            channel.end(error);
+          }
         });
         return;
       }

@@ -1,12 +1,6 @@
 import type { Engine } from "../engine/engine.js";
 import { handleApi } from "../http/api.js";
-import { JobChannel, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
-
-function toSearchParams(query: Record<string, QueryValue> | undefined): URLSearchParams {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined) params.set(name, String(value));
-  return params;
-}
+import { JobChannel, searchParams, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
 
 /**
  * Runs the API against an engine in this process: the same handlers the HTTP
@@ -17,7 +11,7 @@ export class LocalTransport implements Transport {
   constructor(private readonly engine: Engine, private readonly closeEngine: boolean) {}
 
   async request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse> {
-    const request = { method, path, query: toSearchParams(query), body: body === undefined ? undefined : structuredClone(body) };
+    const request = { method, path, query: searchParams(query), body: body === undefined ? undefined : structuredClone(body) };
     const response = await handleApi(this.engine, request);
     if (response.kind !== "body") throw new Error(`${method} ${path} answered with a stream; use take()`);
     return { status: response.status, body: response.body === undefined ? undefined : structuredClone(response.body) };
@@ -25,8 +19,7 @@ export class LocalTransport implements Transport {
 
   take(request: TakeRequest): TakeStream {
     const channel = new JobChannel();
-    const options = { queues: request.queues, prefetch: request.prefetch, ...(request.workerId ? { workerId: request.workerId } : {}) };
-    const subscription = this.engine.take(options, (jobs) => channel.push(structuredClone(jobs)));
+    const subscription = this.engine.take(request, (jobs) => channel.push(structuredClone(jobs)));
     return {
       [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
       close: () => {

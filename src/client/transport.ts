@@ -1,3 +1,4 @@
+import type { TakeOptions } from "../engine/dispatch.js";
 import type { Job } from "../job/types.js";
 
 export type QueryValue = string | number | undefined;
@@ -7,10 +8,14 @@ export interface TransportResponse {
   body: unknown;
 }
 
-export interface TakeRequest {
-  queues: string[];
-  prefetch: number;
-  workerId?: string;
+/** What a take stream asks for: the engine's own take options. */
+export type TakeRequest = TakeOptions;
+
+/** A query as URL search parameters; undefined values are left out. */
+export function searchParams(query: Record<string, QueryValue> | undefined): URLSearchParams {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined) params.set(name, String(value));
+  return params;
 }
 
 /** Jobs leased to one take stream, in order; iteration ends when the stream closes or breaks. */

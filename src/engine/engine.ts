@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
+import { BadRequestError, ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
 import { DEFAULT_RETRY_LIMIT } from "../job/backoff.js";
 import { newJobId } from "../job/ids.js";
 import {
@@ -203,7 +203,11 @@ export class Engine {
 
   // ---- take, ack, fail, heartbeat ----
 
+  /** Opens a take stream. Checked here, so that in-process clients get the same answer as HTTP ones. */
   take(options: TakeOptions, sink: JobSink): Subscription {
+    if (!Number.isSafeInteger(options.prefetch) || options.prefetch < 0) {
+      throw new BadRequestError(`prefetch must be a whole number, 0 (no limit) or more, got ${options.prefetch}`);
+    }
     return this.dispatcher.open(options, sink);
   }
 

@@ -4,9 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, test, type TestContext } from "node:test";
 import {
   BadRequestError,
+  connect,
   NotFoundError,
   UnprocessableError,
   WharfError,
@@ -565,6 +568,15 @@ for (const transport of TRANSPORTS) {
       assert.equal((await h.client.getJob(job.id)).priority, 32768);
     });
 
+    test("a take with a prefetch that is not a whole number of 0 or more is a BadRequestError", async (t) => {
+      const h = await harness(t, transport);
+      for (const prefetch of [-1, 1.5]) {
+        const stream = (): AsyncIterator<Job> => h.client.take({ queues: [uniqueName("bad")], prefetch })[Symbol.asyncIterator]();
+        // In-process the engine refuses at once; over HTTP the refusal arrives on the stream.
+        await rejectsWith((async () => stream().next())(), BadRequestError, 400, /prefetch/);
+      }
+    });
+
     test("returned jobs are copies: mutating them changes nothing in the queue", async (t) => {
       const h = await harness(t, transport);
       const queue = uniqueName("copies");
@@ -615,3 +627,19 @@ for (const transport of TRANSPORTS) {
     });
   });
 }
+
+describe("Client over HTTP, against something that is not a Wharf server", () => {
+  test("an error answered as HTML (a proxy's 502 page) is a typed error, on requests and on take streams", async (t) => {
+    const proxy = createServer((_request, response) => {
+      response.writeHead(502, { "content-type": "text/html" });
+      response.end("<html><body>Bad Gateway</body></html>");
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    t.after(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+    const client = connect(`http://127.0.0.1:${(proxy.address() as AddressInfo).port}`);
+    t.after(() => client.close());
+    await rejectsWith(client.getJob(UNKNOWN_ID), WharfError, 502, /Bad Gateway/);
+    const jobs = client.take({ queues: ["q"] })[Symbol.asyncIterator]();
+    await rejectsWith(jobs.next(), WharfError, 502, /Bad Gateway/);
+  });
+});
