@@ -197,21 +197,9 @@ async function* targets(wharf: Client, ids: string[], filter: JobFilter, all: bo
 
 /** Runs a scheduled or ready job now; a dead job is enqueued afresh (same queue, type, payload and options) and the dead copy removed. */
 async function retryJob(wharf: Client, job: Job): Promise<unknown> {
+  if (job.status === "dead") return { retried: job.id, as: await wharf.requeueDead(job.id) };
   if (job.status === "scheduled" || job.status === "ready") return wharf.patchJob(job.id, { ready_at: null });
-  if (job.status !== "dead") throw new WharfError(422, `job ${job.id} is ${job.status}; only scheduled, ready and dead jobs can be retried`);
-  const { id: _id, status: _status, attempts: _attempts, ready_at: _readyAt, dequeued_at: _d, failed_at: _f, completed_at: _c, purge_at: _p, ...input } = job;
-  const fresh = await wharf.enqueue(input);
-  if (!(fresh.duplicate && fresh.id === job.id)) {
-    await wharf.deleteJob(job.id);
-    return { retried: job.id, as: fresh };
-  }
-  // The dead job's own unique key (unique_while "exists") blocks its copy: remove it first, then enqueue.
-  await wharf.deleteJob(job.id);
-  try {
-    return { retried: job.id, as: await wharf.enqueue(input) };
-  } catch (error) {
-    throw new Error(`dead job ${job.id} was deleted but its copy could not be enqueued (${(error as Error).message}); job: ${JSON.stringify(input)}`, { cause: error });
-  }
+  throw new WharfError(422, `job ${job.id} is ${job.status}; only scheduled, ready and dead jobs can be retried`);
 }
 
 async function jobs(args: string[]): Promise<void> {

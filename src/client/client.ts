@@ -138,6 +138,11 @@ export class Client {
     return (await this.call<{ patched: number }>("PATCH", "/jobs", filterQuery(filter), patch)).patched;
   }
 
+  /** Retries a dead job: a fresh copy (new id) is enqueued and the dead one removed, atomically. Answers the copy. */
+  async requeueDead(id: string): Promise<EnqueuedJob> {
+    return this.call("POST", `/jobs/${encodeURIComponent(id)}/requeue`);
+  }
+
   async deleteJob(id: string): Promise<void> {
     await this.call("DELETE", `/jobs/${encodeURIComponent(id)}`);
   }

@@ -14,6 +14,7 @@ import {
   promote,
   purgedOnEnd,
   release,
+  requeue,
   type RetentionDefaults,
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
@@ -487,6 +488,25 @@ export class Engine {
       patched += (await this.patchRetrying(live, patch)).length;
     }
     return patched;
+  }
+
+  /**
+   * Retries a dead job: enqueues a fresh copy (state.ts requeue) and deletes the dead one, in one
+   * commit, so the work is never lost between the two and the dead job's own unique key passes to
+   * the copy. If another job holds the key, that job is the answer (a duplicate) and the dead one
+   * goes all the same: its work is queued.
+   */
+  async requeueDead(id: string): Promise<InsertOutcome> {
+    const dead = await this.getJob(id);
+    const copy = requeue(dead, newJobId(), this.clock.now());
+    const result = await this.store.commit({ deletes: [{ id, from: "dead" }], inserts: [copy] });
+    this.trackDeleted(result.deleted);
+    const [outcome] = result.inserted;
+    if (!outcome!.duplicate) {
+      this.track(undefined, outcome!.job);
+      this.observer.enqueued?.(outcome!.job);
+    }
+    return outcome!;
   }
 
   async deleteJob(id: string): Promise<void> {

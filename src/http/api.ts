@@ -139,6 +139,14 @@ const deleteJob: Handler = async (engine, request, [id]) => {
   return noContent;
 };
 
+/** A Wharf extension: a dead job enqueued afresh (a new id), the dead one removed, atomically. */
+const requeueDead: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  noBody(request);
+  const outcome = await engine.requeueDead(id!);
+  return ok(enqueuedView(outcome), outcome.duplicate ? 200 : 201);
+};
+
 const ackOne: Handler = async (engine, request, [id]) => {
   noParams(request);
   const notFound = await engine.ack([id!], [parseRunId(request.body)]);
@@ -198,6 +206,7 @@ const ROUTES: Route[] = [
   { pattern: new RegExp(`^/jobs/${SEGMENT}/success$`), methods: { POST: ackOne } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/failure$`), methods: { POST: failJob } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/heartbeat$`), methods: { POST: heartbeat } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/requeue$`), methods: { POST: requeueDead } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: listErrors } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: getError } },
 ];

@@ -57,6 +57,23 @@ function statusForReadyAt(readyAt: number, now: number): "ready" | "scheduled" {
   return readyAt > now ? "scheduled" : "ready";
 }
 
+/**
+ * What retrying a dead job enqueues: a fresh job (new id, no attempts) with the dead one's queue,
+ * type, payload and options, ready now. The dead job stays terminal; the engine removes it.
+ */
+export function requeue(dead: Job, id: string, now: number): Job {
+  if (dead.status !== "dead") throw new IllegalTransitionError(`job ${dead.id} is ${dead.status}; only a dead job can be enqueued afresh`);
+  const { queue, type, payload, priority, retry_limit, backoff, retention, timeout, unique_key, unique_while } = dead;
+  const input: EnqueueInput = { queue, type, payload, priority };
+  if (retry_limit !== undefined) input.retry_limit = retry_limit;
+  if (backoff !== undefined) input.backoff = backoff;
+  if (retention !== undefined) input.retention = retention;
+  if (timeout !== undefined) input.timeout = timeout;
+  if (unique_key !== undefined) input.unique_key = unique_key;
+  if (unique_while !== undefined) input.unique_while = unique_while;
+  return createJob(id, input, now);
+}
+
 export function createJob(id: string, input: EnqueueInput, now: number): Job {
   const readyAt = input.ready_at ?? now;
   const job: Job = {

@@ -87,12 +87,16 @@ export interface JobDelete {
 export interface ChangeSet {
   updates?: JobUpdate[];
   deletes?: JobDelete[];
+  /** Inserted after the updates and deletes, as insertJobs inserts: a job whose unique key another job holds is skipped. */
+  inserts?: Job[];
 }
 
 export interface ChangeResult {
   /** Per update, in order: false when the job was gone, no longer had status `from`, or was in another run than `fromRunId`. */
   updated: boolean[];
   deleted: DeletedJob[];
+  /** Per insert, in order, as insertJobs answers. */
+  inserted: InsertOutcome[];
 }
 
 export interface DeletedJob {

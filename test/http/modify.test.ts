@@ -407,6 +407,50 @@ describe("DELETE /jobs/{id} and DELETE /jobs", () => {
   });
 });
 
+describe("POST /jobs/{id}/requeue", () => {
+  /** A job of `queue` (with `extra` fields) taken and killed: dead, kept by the default retention. */
+  async function deadJob(queue: string, extra: Record<string, unknown> = {}): Promise<Job> {
+    const { job, stream } = await takeOne(streams, h.url, queue, extra);
+    assertStatus(await failJob(h.url, job.id, { message: "boom", kill: true }), 200);
+    streams.close(stream);
+    return getJob(h.url, job.id);
+  }
+
+  test("enqueues a fresh copy of a dead job and removes the dead one, in one step", async () => {
+    const queue = uniqueName();
+    const dead = await deadJob(queue, { payload: { n: 7 }, priority: 3, retry_limit: 6, timeout: 30 });
+    const answer = await api(h.url, "POST", `/jobs/${dead.id}/requeue`);
+    assertStatus(answer, 201);
+    assert.notEqual(answer.body.id, dead.id);
+    assert.equal(answer.body.duplicate, false);
+    assert.equal(await findJob(h.url, dead.id), undefined, "the dead job is gone");
+    const copy = await getJob(h.url, answer.body.id);
+    assert.deepEqual(
+      { status: copy.status, queue: copy.queue, payload: copy.payload, priority: copy.priority, retry_limit: copy.retry_limit, timeout: copy.timeout, attempts: copy.attempts },
+      { status: "ready", queue, payload: { n: 7 }, priority: 3, retry_limit: 6, timeout: 30, attempts: 0 },
+    );
+  });
+
+  test("the dead job's own unique key (unique_while exists) passes to its copy", async () => {
+    const queue = uniqueName();
+    const key = uniqueName("key");
+    const dead = await deadJob(queue, { unique_key: key, unique_while: "exists" });
+    const answer = await api(h.url, "POST", `/jobs/${dead.id}/requeue`);
+    assertStatus(answer, 201);
+    assert.deepEqual(await listIds(h.url, `queue=${queue}`), [answer.body.id]);
+    const again = await api(h.url, "POST", "/jobs", { body: jobInput(uniqueName(), { unique_key: key }) });
+    assert.equal(again.body.id, answer.body.id, "the copy holds the key now");
+  });
+
+  test("a job that is not dead is a 422 and stays as it is; an unknown one is a 404", async () => {
+    const queue = uniqueName();
+    const ready = await enqueue(h.url, queue);
+    assertError(await api(h.url, "POST", `/jobs/${ready.id}/requeue`), 422);
+    assert.equal((await getJob(h.url, ready.id)).status, "ready");
+    assertError(await api(h.url, "POST", "/jobs/0000000000000000000000000/requeue"), 404);
+  });
+});
+
 describe("retention", () => {
   test("a completed job with completed_ms is kept, then purged after the clock passes purge_at", async () => {
     const queue = uniqueName();

@@ -148,6 +148,22 @@ for (const factory of STORES) {
       assert.deepEqual(await store.getJob(leased.id), { ...leased, priority: 9, lease_expires_at: extended });
     });
 
+    test("a commit inserts after its deletes, all or nothing: a key the delete frees goes to the insert", async () => {
+      const queue = uniqueName();
+      const key = uniqueName("key");
+      const holder = job({ queue, unique_key: key, unique_while: "exists" });
+      await store.insertJobs([holder]);
+      const successor = job({ queue, unique_key: key, unique_while: "exists" });
+      const result = await store.commit({ deletes: [{ id: holder.id }], inserts: [successor] });
+      assert.deepEqual(result.deleted.map(({ id }) => id), [holder.id]);
+      assert.deepEqual(result.inserted, [{ job: successor, duplicate: false }]);
+      assert.deepEqual(await store.getJob(successor.id), successor);
+      const bystander = job({ queue });
+      await store.insertJobs([bystander]);
+      await assert.rejects(store.commit({ deletes: [{ id: successor.id }], inserts: [job({ queue }), { ...bystander }] }), "an id that exists cannot go in twice");
+      assert.deepEqual(await store.getJob(successor.id), successor, "a failed insert undoes the delete of its commit");
+    });
+
     test("updates are compare-and-set on status", async () => {
       const queue = uniqueName();
       const ready = job({ queue });

@@ -189,23 +189,28 @@ export class PostgresStore implements Store {
 
   /**
    * One statement per round of updates (with their error records and the notification that a job is
-   * ready), and one for the deletes; several statements share a transaction.
+   * ready), one for the deletes, then the inserts; several statements share a transaction.
    */
   commit(changes: ChangeSet): Promise<ChangeResult> {
     const updates = changes.updates ?? [];
     const deletes = changes.deletes ?? [];
+    const inserts = changes.inserts ?? [];
     const rounds = updateRounds(updates);
     const statements = rounds.map((round) => updateStatement(round.map(({ update }) => update)));
     if (deletes.length > 0) statements.push(deleteStatement(deletes));
+    const apply = async (): Promise<{ results: Row[][]; inserted: InsertOutcome[] }> => {
+      if (inserts.length === 0) return { results: await this.execute(statements), inserted: [] };
+      return this.transaction(async (run) => ({ results: await runAll(run, statements), inserted: await insertJobsWith(run, inserts) }));
+    };
     return this.write(async () => {
-      const results = await retryKeyRaces(() => this.execute(statements), updates.some((update) => update.entersUniqueScope));
+      const { results, inserted } = await retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope));
       const updated: boolean[] = new Array<boolean>(updates.length).fill(false);
       rounds.forEach((round, index) => {
         const changed = new Set((results[index] as Array<{ id: string }>).map((row) => row.id));
         for (const { update, position } of round) updated[position] = changed.has(update.job.id);
       });
       const deleted = deletes.length > 0 ? inInputOrder(results.at(-1) as DeletedJob[], deletes.map(({ id }) => id)) : [];
-      return { updated, deleted };
+      return { updated, deleted, inserted };
     });
   }
 

@@ -142,7 +142,8 @@ export class SqliteStore implements Store {
     return this.write(() => {
       const updated = (changes.updates ?? []).map((update) => this.updateOne(update));
       const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
-      return { updated, deleted };
+      const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
+      return { updated, deleted, inserted };
     });
   }
 
