@@ -184,14 +184,19 @@ async function enqueue(args: string[]): Promise<void> {
   }
 }
 
+/** Job ids, or filters with --all: one or the other. */
+function requireIdsOrAll(ids: string[], filter: JobFilter, all: boolean | undefined): void {
+  if (ids.length > 0 && (hasFilter(filter) || all)) throw new UsageError("give job ids or filters with --all, not both");
+  if (ids.length === 0 && !all) throw new UsageError("give job ids, or filters with --all to act on every match");
+}
+
 /** Ids given as arguments, or every job matching the filters when --all says so. */
 async function* targets(wharf: Client, ids: string[], filter: JobFilter, all: boolean | undefined): AsyncGenerator<Job> {
-  if (ids.length > 0 && (hasFilter(filter) || all)) throw new UsageError("give job ids or filters with --all, not both");
+  requireIdsOrAll(ids, filter, all);
   if (ids.length > 0) {
     for (const id of ids) yield await wharf.getJob(id);
     return;
   }
-  if (!all) throw new UsageError("give job ids, or filters with --all to act on every match");
   yield* wharf.listJobs({ ...filter, pageSize: 500 });
 }
 
@@ -236,9 +241,10 @@ async function jobs(args: string[]): Promise<void> {
           print({ deleted: await wharf.deleteJobs(filter) });
           return;
         }
-        for await (const job of targets(wharf, positionals, filter, values.all)) {
-          await wharf.deleteJob(job.id);
-          print({ deleted: job.id });
+        requireIdsOrAll(positionals, filter, values.all);
+        for (const id of positionals) {
+          await wharf.deleteJob(id);
+          print({ deleted: id });
         }
         return;
       case "retry":

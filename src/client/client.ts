@@ -1,4 +1,5 @@
 import { UnprocessableError } from "../errors.js";
+import type { PageLinks } from "../http/params.js";
 import type { EnqueueInput, EnqueuedJob, FailureInput, Job, JobError, JobPatch, JobStatus } from "../job/types.js";
 import type { QueryValue, TakeStream, Transport } from "./transport.js";
 
@@ -24,11 +25,7 @@ export interface ListOptions extends JobFilter {
   pageSize?: number;
 }
 
-export interface PageLinks {
-  self: string;
-  next: string | null;
-  prev: string | null;
-}
+export type { PageLinks };
 
 export interface JobPageResult {
   jobs: Job[];
@@ -115,11 +112,16 @@ export class Client {
   }
 
   /** Every matching job, fetching pages as the iteration goes. */
-  async *listJobs(options: ListOptions = {}): AsyncGenerator<Job> {
-    let query: Record<string, QueryValue> = { ...filterQuery(options), order: options.order, limit: options.pageSize };
+  listJobs(options: ListOptions = {}): AsyncGenerator<Job> {
+    return this.paginate<JobPageResult, Job>("/jobs", { ...filterQuery(options), order: options.order, limit: options.pageSize }, (page) => page.jobs);
+  }
+
+  /** The items of every page, following each page's `next` link. */
+  private async *paginate<P extends { pages: PageLinks }, T>(path: string, firstQuery: Record<string, QueryValue>, items: (page: P) => T[]): AsyncGenerator<T> {
+    let query = firstQuery;
     for (;;) {
-      const page = await this.call<JobPageResult>("GET", "/jobs", query);
-      yield* page.jobs;
+      const page = await this.call<P>("GET", path, query);
+      yield* items(page);
       if (!page.pages.next) return;
       query = linkQuery(page.pages.next);
     }
@@ -184,14 +186,9 @@ export class Client {
   }
 
   /** Every failure record of a job, by attempt (oldest first unless `order` is "desc"). */
-  async *errors(id: string, options: { order?: "asc" | "desc"; pageSize?: number } = {}): AsyncGenerator<JobError> {
-    let query: Record<string, QueryValue> = { order: options.order, limit: options.pageSize };
-    for (;;) {
-      const page = await this.call<{ errors: JobError[]; pages: PageLinks }>("GET", `/jobs/${encodeURIComponent(id)}/errors`, query);
-      yield* page.errors;
-      if (!page.pages.next) return;
-      query = linkQuery(page.pages.next);
-    }
+  errors(id: string, options: { order?: "asc" | "desc"; pageSize?: number } = {}): AsyncGenerator<JobError> {
+    const path = `/jobs/${encodeURIComponent(id)}/errors`;
+    return this.paginate<{ errors: JobError[]; pages: PageLinks }, JobError>(path, { order: options.order, limit: options.pageSize }, (page) => page.errors);
   }
 
   async error(id: string, attempt: number): Promise<JobError> {

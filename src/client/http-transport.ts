@@ -18,21 +18,37 @@ function buildPath(path: string, query: Record<string, QueryValue> | undefined):
   return search ? `${path}?${search}` : path;
 }
 
-/** Splits a length-prefixed MessagePack stream into values; zero-length frames are heartbeats. */
+/**
+ * Splits a length-prefixed MessagePack stream into values; zero-length frames are heartbeats. The
+ * chunks of an unfinished frame are kept apart and joined once it is complete, so a large job
+ * arriving in many chunks is copied once, not once per chunk.
+ */
 class FrameReader {
-  private pending: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Bytes the frame at the head needs, once its length prefix is known. */
+  private needed = 4;
 
   feed(chunk: Buffer): Job[] {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    if (this.buffered < this.needed) return [];
+    let pending = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
     const jobs: Job[] = [];
     let offset = 0;
-    while (this.pending.length - offset >= 4) {
-      const length = this.pending.readUInt32BE(offset);
-      if (this.pending.length - offset - 4 < length) break;
-      if (length > 0) jobs.push(packr.unpack(this.pending.subarray(offset + 4, offset + 4 + length)) as Job);
+    this.needed = 4;
+    while (pending.length - offset >= 4) {
+      const length = pending.readUInt32BE(offset);
+      if (pending.length - offset - 4 < length) {
+        this.needed = 4 + length;
+        break;
+      }
+      if (length > 0) jobs.push(packr.unpack(pending.subarray(offset + 4, offset + 4 + length)) as Job);
       offset += 4 + length;
     }
-    this.pending = this.pending.subarray(offset);
+    pending = pending.subarray(offset);
+    this.chunks = pending.length > 0 ? [pending] : [];
+    this.buffered = pending.length;
     return jobs;
   }
 }

@@ -10,7 +10,7 @@ import type { TakeOptions } from "../engine/dispatch.js";
 import { parseAckList, parseBulkEnqueue, parseEnqueueInput, parseFailure, parsePatch, parseRunId } from "../job/validate.js";
 import { enqueuedView, withoutPayload } from "../job/views.js";
 import { VERSION } from "../version.js";
-import { PAGE_PARAMS, pageLinks, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
+import { PAGE_PARAMS, pageLinks, parseInteger, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
 
 export interface ApiRequest {
   method: string;
@@ -168,8 +168,7 @@ const heartbeat: Handler = async (engine, request, [id]) => {
 const listErrors: Handler = async (engine, request, [id]) => {
   const query = params(request, PAGE_PARAMS);
   const page = readPage(query, 2000, 50);
-  const after = page.from === undefined ? undefined : Number(page.from);
-  if (after !== undefined && !Number.isInteger(after)) throw new BadRequestError(`from must be an attempt number, got "${page.from}"`);
+  const after = page.from === undefined ? undefined : parseInteger(page.from, "from");
   const result = await engine.listErrors(id!, { afterAttempt: after, order: page.order, limit: page.limit });
   const first = result.errors[0]?.attempt;
   const last = result.errors[result.errors.length - 1]?.attempt;
@@ -179,8 +178,7 @@ const listErrors: Handler = async (engine, request, [id]) => {
 
 const getError: Handler = async (engine, request, [id, attempt]) => {
   noParams(request);
-  if (!/^\d+$/.test(attempt!)) throw new BadRequestError(`attempt must be a positive integer, got "${attempt}"`);
-  return ok(await engine.getError(id!, Number(attempt)));
+  return ok(await engine.getError(id!, parseInteger(attempt!, "attempt")));
 };
 
 const reset: Handler = async (engine, request) => {

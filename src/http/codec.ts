@@ -28,15 +28,20 @@ const BODY_ACCEPTS: Record<string, BodyFormat> = {
   "*/*": "json",
 };
 
-/** Chooses the response format from Accept; JSON when there is no Accept header. */
-export function negotiateBody(accept: string | undefined): BodyFormat {
+/** The first media range of Accept that `accepts` knows, `fallback` when there is no Accept header; NotAcceptableError otherwise. */
+function negotiate<F>(accept: string | undefined, accepts: Record<string, F>, fallback: F, refusal: string): F {
   const ranges = mediaRanges(accept);
-  if (ranges.length === 0) return "json";
+  if (ranges.length === 0) return fallback;
   for (const range of ranges) {
-    const format = BODY_ACCEPTS[range];
+    const format = accepts[range];
     if (format) return format;
   }
-  throw new NotAcceptableError(`cannot produce ${accept}; use application/json or application/msgpack`);
+  throw new NotAcceptableError(refusal);
+}
+
+/** Chooses the response format from Accept; JSON when there is no Accept header. */
+export function negotiateBody(accept: string | undefined): BodyFormat {
+  return negotiate(accept, BODY_ACCEPTS, "json", `cannot produce ${accept}; use application/json or application/msgpack`);
 }
 
 const STREAM_ACCEPTS: Record<string, StreamFormat> = {
@@ -50,15 +55,7 @@ const STREAM_ACCEPTS: Record<string, StreamFormat> = {
 };
 
 export function negotiateStream(accept: string | undefined): StreamFormat {
-  const ranges = mediaRanges(accept);
-  if (ranges.length === 0) return "ndjson";
-  for (const range of ranges) {
-    const format = STREAM_ACCEPTS[range];
-    if (format) return format;
-  }
-  throw new NotAcceptableError(
-    `cannot stream ${accept}; use application/x-ndjson, application/vnd.zizq.msgpack-stream or text/event-stream`,
-  );
+  return negotiate(accept, STREAM_ACCEPTS, "ndjson", `cannot stream ${accept}; use application/x-ndjson, application/vnd.zizq.msgpack-stream or text/event-stream`);
 }
 
 /** Decodes a request body by its Content-Type; an empty body is `undefined`. */

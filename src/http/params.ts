@@ -43,7 +43,8 @@ export class QueryParams {
   }
 }
 
-function parseInteger(raw: string, name: string): number {
+/** A safe integer written in decimal, or BadRequestError naming `name`. */
+export function parseInteger(raw: string, name: string): number {
   if (!/^-?\d+$/.test(raw.trim())) throw new BadRequestError(`${name} must be an integer, got "${raw}"`);
   const value = Number(raw);
   if (!Number.isSafeInteger(value)) throw new BadRequestError(`${name} is out of range: ${raw}`);
@@ -51,7 +52,7 @@ function parseInteger(raw: string, name: string): number {
 }
 
 /** `N`, `A..B`, `..B` or `A..`, inclusive at both ends. */
-export function parseRange(raw: string, name: string): NumberRange {
+function parseRange(raw: string, name: string): NumberRange {
   const separator = raw.indexOf("..");
   if (separator < 0) {
     const exact = parseInteger(raw, name);

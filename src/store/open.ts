@@ -13,7 +13,7 @@ export interface StoreLocation {
   durability?: Durability;
 }
 
-export const DEFAULT_DATA_DIR = "./wharf-data";
+const DEFAULT_DATA_DIR = "./wharf-data";
 
 /** Opens the store a location names. SQLite is the default: `<dataDir>/wharf.db`. */
 export async function openStore(location: StoreLocation): Promise<Store> {

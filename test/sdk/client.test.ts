@@ -17,6 +17,7 @@ import {
   type EnqueueInput,
   type Job,
   type JobStatus,
+  type JsonValue,
   type TakeStream,
 } from "../../src/index.js";
 import { eventually, uniqueName } from "../helpers/server.js";
@@ -400,6 +401,21 @@ for (const transport of TRANSPORTS) {
       const kept = await h.client.getJob(second.id);
       assert.deepEqual([kept.status, kept.completed_at, kept.purge_at], ["completed", h.clock.now(), h.clock.now() + 60_000]);
       await rejectsWith(h.client.ack(UNKNOWN_ID), NotFoundError, 404);
+    });
+
+    test("take delivers large jobs whole, next to small ones, in order", async (t) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("large");
+      // Megabyte payloads reach an HTTP client in many socket chunks; frames must be put back together.
+      const payloads: JsonValue[] = [{ blob: "a".repeat(3_000_000) }, { n: 2 }, { blob: "b".repeat(1_500_000) }, { n: 4 }];
+      const enqueued = [];
+      for (const payload of payloads) enqueued.push(await h.client.enqueue({ queue, type: "t", payload }));
+      const { jobs } = openTake(h, queue, 4);
+      for (const [index, job] of enqueued.entries()) {
+        const taken = await nextJob(jobs);
+        assert.equal(taken.id, job.id);
+        assert.deepEqual(taken.payload, payloads[index]);
+      }
     });
 
     test("closing a take stream gives its jobs back at once", async (t) => {
