@@ -5,6 +5,7 @@ import type { Job } from "../job/types.js";
 import type { Store } from "../store/store.js";
 import type { Clock } from "./clock.js";
 import type { EngineObserver } from "./observer.js";
+import { logFailure } from "./log.js";
 import type { ReadyIndex } from "./ready-index.js";
 
 export interface TakeOptions {
@@ -60,7 +61,8 @@ export interface DispatcherHooks {
   owner: string;
 }
 
-const CLAIMED = Promise.resolve(true);
+/** The `claimed` of a lease whose claim is already committed. */
+export const CLAIMED = Promise.resolve(true);
 
 /** Jobs claimed in one pass, at most; more passes follow at once, so the event loop is never held long. */
 const CLAIM_BATCH = 1000;
@@ -299,10 +301,8 @@ export class Dispatcher {
   restore(entry: InFlightJob): void {
     if (!entry.stream) return;
     this.inFlight.set(entry.job.id, entry);
-    if (entry.stream) {
-      entry.stream.held++;
-      entry.stream.jobIds.add(entry.job.id);
-    }
+    entry.stream.held++;
+    entry.stream.jobIds.add(entry.job.id);
   }
 
   /** Returns in-flight jobs to ready untouched (their stream went away). */
@@ -353,5 +353,5 @@ export async function claimedOnly(entries: Array<InFlightJob | undefined>): Prom
 }
 
 function logDispatchError(error: unknown): void {
-  console.error(JSON.stringify({ level: "error", msg: "dispatch failed", error: (error as Error).message }));
+  logFailure("dispatch", error);
 }

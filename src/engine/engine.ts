@@ -21,7 +21,7 @@ import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job
 import { changedColumns } from "../store/rows.js";
 import type { DeletedJob, EndedLease, InsertOutcome, JobDelete, JobQuery, JobUpdate, SortOrder, StatusCount, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
-import { claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
+import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import type { EngineObserver } from "./observer.js";
 import type { PayloadFilter } from "./payload-filter.js";
 import { ReadyIndex } from "./ready-index.js";
@@ -240,7 +240,7 @@ export class Engine {
       }
     }
     const current = await this.leasesElsewhere(elsewhere, wanted);
-    return [...(await claimedOnly(local)), ...current.map((job) => ({ job, stream: undefined, claimed: Promise.resolve(true) }))];
+    return [...(await claimedOnly(local)), ...current.map((job) => ({ job, stream: undefined, claimed: CLAIMED }))];
   }
 
   /**
@@ -450,16 +450,22 @@ export class Engine {
       const done = await this.patchMany(pending, patch);
       patched.push(...done);
       const doneIds = new Set(done.map((job) => job.id));
-      const reread = await Promise.all(pending.filter((job) => !doneIds.has(job.id)).map((job) => this.currentJob(job.id)));
-      pending = reread.filter((job): job is Job => job !== undefined && !isTerminal(job.status));
+      const reread = await this.currentJobs(pending.filter((job) => !doneIds.has(job.id)).map((job) => job.id));
+      pending = reread.filter((job) => !isTerminal(job.status));
     }
     return patched;
   }
 
-  /** The job as it is now, once a claim of it under way has settled. */
-  private async currentJob(id: string): Promise<Job | undefined> {
-    await this.dispatcher.inFlight.get(id)?.claimed;
-    return this.localCopy(id) ?? (await this.store.getJob(id));
+  /** The jobs as they are now (those that still exist), once claims of them under way have settled: one read for all. */
+  private async currentJobs(ids: string[]): Promise<Job[]> {
+    if (ids.length === 0) return [];
+    await Promise.all(ids.map((id) => this.dispatcher.inFlight.get(id)?.claimed));
+    const local = ids.map((id) => this.localCopy(id));
+    const stored = new Map((await this.store.getJobs(ids.filter((_id, position) => !local[position]))).map((job) => [job.id, job]));
+    return ids.flatMap((id, position) => {
+      const job = local[position] ?? stored.get(id);
+      return job ? [job] : [];
+    });
   }
 
   private async patchMany(jobs: Job[], patch: JobPatch): Promise<Job[]> {
@@ -585,7 +591,7 @@ export class Engine {
       const stored = new Map((await this.store.getJobs(batch.map(({ job }) => job.id))).map((job) => [job.id, job]));
       for (const entry of batch) {
         const current = stored.get(entry.job.id);
-        if (current?.status !== "in_flight" || current.run_id !== entry.job.run_id) this.dispatcher.finish(entry.job.id);
+        if (!current || !inRun(current, entry.job.run_id)) this.dispatcher.finish(entry.job.id);
         else if ((current.lease_expires_at ?? 0) > (entry.job.lease_expires_at ?? 0)) {
           entry.job = { ...entry.job, lease_expires_at: current.lease_expires_at! };
         }

@@ -1,3 +1,4 @@
+import { logFailure } from "./log.js";
 import type { Clock } from "./clock.js";
 
 /** Runs periodic maintenance (expired leases, retention) on the engine's clock, one run at a time. */
@@ -28,7 +29,7 @@ export class Reaper {
     try {
       await this.task();
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", msg: "maintenance failed", error: (error as Error).message }));
+      logFailure("maintenance", error);
     }
     this.running = undefined;
     this.arm();

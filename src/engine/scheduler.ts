@@ -1,3 +1,4 @@
+import { logFailure } from "./log.js";
 import type { Job } from "../job/types.js";
 import type { Store } from "../store/store.js";
 import type { Clock } from "./clock.js";
@@ -58,7 +59,7 @@ export class Scheduler {
       const next = await this.store.nextScheduledAt();
       if (next !== undefined) this.noteScheduled(next);
     } catch (error) {
-      console.error(JSON.stringify({ level: "error", msg: "promotion failed", error: (error as Error).message }));
+      logFailure("promotion", error);
       this.noteScheduled(this.clock.now() + RETRY_AFTER_ERROR_MS);
     }
   }

@@ -92,7 +92,7 @@ function sendError(response: Response, format: BodyFormat, error: WharfError): v
   send(response, error.status, format, { error: error.message, ...error.details });
 }
 
-export class RequestHandler {
+class RequestHandler {
   constructor(
     private readonly engine: Engine,
     private readonly metrics: Metrics,

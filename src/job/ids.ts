@@ -4,9 +4,3 @@ import { scru128String } from "scru128";
 export function newJobId(): string {
   return scru128String();
 }
-
-const JOB_ID_PATTERN = /^[0-9a-z]{25}$/;
-
-export function isJobId(value: string): boolean {
-  return JOB_ID_PATTERN.test(value);
-}

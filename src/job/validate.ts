@@ -30,7 +30,7 @@ function describe(value: unknown): string {
   return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
 }
 
-export function readObject(value: unknown, where: string, fail: Fail = badRequest): Fields {
+function readObject(value: unknown, where: string, fail: Fail = badRequest): Fields {
   if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
     throw fail(`${where} must be an object, got ${describe(value)}`);
   }
@@ -43,7 +43,7 @@ function rejectUnknownFields(fields: Fields, allowed: readonly string[], where: 
   }
 }
 
-export function validateName(value: unknown, field: string, fail: Fail = badRequest): string {
+function validateName(value: unknown, field: string, fail: Fail = badRequest): string {
   if (typeof value !== "string") throw fail(`${field} must be a string, got ${describe(value)}`);
   if (value.length === 0) throw fail(`${field} must not be empty`);
   if (value.length > MAX_NAME_LENGTH) throw fail(`${field} must be at most ${MAX_NAME_LENGTH} characters`);
@@ -121,7 +121,7 @@ function readTimeout(value: unknown, field: string, fail: Fail): number {
 }
 
 /** Payloads must round-trip through JSON: MessagePack binary, maps with non-string keys and the like are refused. */
-export function validatePayload(value: unknown, field: string, depth = 0): JsonValue {
+function validatePayload(value: unknown, field: string, depth = 0): JsonValue {
   if (depth > 64) throw badRequest(`${field} is nested too deeply (more than 64 levels)`);
   if (typeof value === "string") return checkText(value, field, badRequest);
   if (value === null || typeof value === "boolean") return value;

@@ -17,7 +17,7 @@ import {
 import type { ParamType, WhereDialect } from "../where.js";
 
 /** Key of the advisory lock that serialises migrations across servers (one bigint: "wharf" in ASCII). */
-export const MIGRATION_LOCK = 0x7768617266;
+const MIGRATION_LOCK = 0x7768617266;
 /** Key of the session advisory lock the leader among the servers sharing a database holds ("wharl"). */
 export const LEADER_LOCK = 0x776861726c;
 /** The channel every write that leaves a job ready notifies, so the other servers' streams wake. */
