@@ -13,3 +13,9 @@ export function readMigrations(dir: string): Migration[] {
     .sort()
     .map((name) => ({ version: Number.parseInt(name, 10), sql: readFileSync(join(dir, name), "utf8") }));
 }
+
+/** The migrations in `dir` that are not in `applied`, in version order. */
+export function pendingMigrations(dir: string, applied: Iterable<number>): Migration[] {
+  const done = new Set(applied);
+  return readMigrations(dir).filter(({ version }) => !done.has(version));
+}

@@ -26,7 +26,7 @@ export type UpdatableJobColumn = (typeof UPDATABLE_JOB_COLUMNS)[number];
 export const ERROR_COLUMN_NAMES = ["job_id", "attempt", "message", "error_type", "backtrace", "dequeued_at", "failed_at"] as const;
 export type ErrorColumn = (typeof ERROR_COLUMN_NAMES)[number];
 /** The columns of an error as it is read back (without its job id). */
-export const ERROR_READ_COLUMNS = "attempt, message, error_type, backtrace, dequeued_at, failed_at";
+export const ERROR_READ_COLUMNS = ERROR_COLUMN_NAMES.slice(1).join(", ");
 
 /** What a delete returns of each job it removed (a DeletedJob). */
 export const DELETED_COLUMNS = "id, queue, status, priority";
@@ -165,4 +165,13 @@ export function rowToError(row: ErrorRow): JobError {
   if (row.error_type !== null) error.error_type = row.error_type;
   if (row.backtrace !== null) error.backtrace = row.backtrace;
   return error;
+}
+
+/**
+ * How a page of a job's errors reads: ascending or descending by attempt, after (before, when
+ * descending) `afterAttempt`, or from the first (last) attempt when there is none.
+ */
+export function errorCursor(page: { afterAttempt?: number; order: "asc" | "desc" }): { ascending: boolean; after: number } {
+  const ascending = page.order === "asc";
+  return { ascending, after: page.afterAttempt ?? (ascending ? 0 : Number.MAX_SAFE_INTEGER) };
 }

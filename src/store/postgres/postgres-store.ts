@@ -2,9 +2,10 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
 import { storeFailure } from "../failure.js";
-import { readMigrations } from "../migrations.js";
+import { pendingMigrations } from "../migrations.js";
 import {
   ERROR_COLUMN_NAMES,
+  errorCursor,
   errorToParams,
   jobToUpdateParams,
   rowToError,
@@ -113,9 +114,8 @@ export class PostgresStore implements Store {
     return this.transaction(async (run) => {
       await run(SQL.lockMigrations);
       await run(SQL.createMigrationsTable);
-      const applied = new Set((await run<{ version: number }>(SQL.appliedMigrations)).map((row) => row.version));
-      for (const { version, sql } of readMigrations(MIGRATIONS_DIR)) {
-        if (applied.has(version)) continue;
+      const applied = (await run<{ version: number }>(SQL.appliedMigrations)).map((row) => row.version);
+      for (const { version, sql } of pendingMigrations(MIGRATIONS_DIR, applied)) {
         await run(sql);
         await run(SQL.recordMigration, [version, Date.now()]);
       }
@@ -274,10 +274,8 @@ export class PostgresStore implements Store {
   }
 
   async listErrors(jobId: string, page: { afterAttempt?: number; order: SortOrder; limit: number }): Promise<JobError[]> {
-    const rows = page.order === "asc"
-      ? await this.read<ErrorRow>(SQL.errorsAsc, [jobId, page.afterAttempt ?? 0, page.limit])
-      : await this.read<ErrorRow>(SQL.errorsDesc, [jobId, page.afterAttempt ?? Number.MAX_SAFE_INTEGER, page.limit]);
-    return rows.map(rowToError);
+    const { ascending, after } = errorCursor(page);
+    return (await this.read<ErrorRow>(ascending ? SQL.errorsAsc : SQL.errorsDesc, [jobId, after, page.limit])).map(rowToError);
   }
 
   async getError(jobId: string, attempt: number): Promise<JobError | undefined> {

@@ -21,8 +21,8 @@ import type {
   Store,
 } from "../store.js";
 import { storeFailure } from "../failure.js";
-import { readMigrations } from "../migrations.js";
-import { columnValues, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
+import { pendingMigrations } from "../migrations.js";
+import { columnValues, errorCursor, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { SQL, SQLITE_DIALECT } from "./sql.js";
 
@@ -70,9 +70,8 @@ export class SqliteStore implements Store {
 
   private migrate(): void {
     this.db.exec(SQL.createMigrationsTable);
-    const applied = new Set(this.db.prepare(SQL.appliedMigrations).pluck().all() as number[]);
-    for (const { version, sql } of readMigrations(MIGRATIONS_DIR)) {
-      if (applied.has(version)) continue;
+    const applied = this.db.prepare(SQL.appliedMigrations).pluck().all() as number[];
+    for (const { version, sql } of pendingMigrations(MIGRATIONS_DIR, applied)) {
       this.atomically(() => {
         this.db.exec(sql);
         this.db.prepare(SQL.recordMigration).run(version, Date.now());
@@ -281,10 +280,9 @@ export class SqliteStore implements Store {
   }
 
   async listErrors(jobId: string, page: { afterAttempt?: number; order: SortOrder; limit: number }): Promise<JobError[]> {
-    const rows = page.order === "asc"
-      ? this.statement(SQL.errorsAsc).all(jobId, page.afterAttempt ?? 0, page.limit)
-      : this.statement(SQL.errorsDesc).all(jobId, page.afterAttempt ?? Number.MAX_SAFE_INTEGER, page.limit);
-    return (rows as ErrorRow[]).map(rowToError);
+    const { ascending, after } = errorCursor(page);
+    const rows = this.statement(ascending ? SQL.errorsAsc : SQL.errorsDesc).all(jobId, after, page.limit) as ErrorRow[];
+    return rows.map(rowToError);
   }
 
   async getError(jobId: string, attempt: number): Promise<JobError | undefined> {
