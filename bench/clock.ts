@@ -7,10 +7,6 @@ export function preciseNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** A point in time after which loops stop, whatever count they reached. */
 export class Deadline {
   private readonly endsAt: number;

@@ -1,6 +1,7 @@
 /** Load generators: bounded worker pools, paced senders and the jobs they enqueue. All stop by count or by time. */
 import type { Client, EnqueueInput } from "../src/index.js";
-import { Deadline, preciseNow, sleep } from "./clock.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Deadline, preciseNow } from "./clock.js";
 import { SENT_AT_FIELD } from "./protocol.js";
 
 export const JOB_TYPE = "noop";

@@ -2,7 +2,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { childEnv, exitWithin, hasExited, ROOT, track } from "./children.js";
-import { Deadline, preciseNow, sleep } from "./clock.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Deadline, preciseNow } from "./clock.js";
 import { median } from "./stats.js";
 import type { ParentMessage, WorkerConfig, WorkerMessage } from "./protocol.js";
 

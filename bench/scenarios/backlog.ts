@@ -4,7 +4,7 @@
  * the same on an empty queue.
  */
 import type { Client } from "../../src/index.js";
-import { sleep } from "../clock.js";
+import { setTimeout as sleep } from "node:timers/promises";
 import { enqueueInBulk, noopJob } from "../load.js";
 import { atLeast, atMost, measure, type Measurement, type Target } from "../report.js";
 import type { ServerProcess } from "../server-process.js";

@@ -8,6 +8,7 @@
  * Runs inside test/postgres-env.ts (WHARF_TEST_POSTGRES_URL); standalone it
  * starts a cluster of its own.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, test, type TestContext } from "node:test";
@@ -16,9 +17,10 @@ import { Client, connect, systemClock, UnprocessableError, WharfError, Worker, t
 import { LEADER_LOCK } from "../../src/store/postgres/sql.js";
 import { killAllChildren, spawnServer, type SpawnedServer } from "../helpers/cli.js";
 import { createDatabase, startPostgres, type PostgresCluster } from "../helpers/postgres.js";
-import { startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
+import { api, eventually, startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
 import { cleanups } from "../helpers/transports.js";
 import { openTake, type RawTakeStream } from "../helpers/take.js";
+import { countJobs } from "../helpers/jobs.js";
 
 const JOB_TYPE = "cluster-noop";
 const BULK_SIZE = 1000;
@@ -90,40 +92,14 @@ interface EnqueuedBody extends Omit<Job, "payload"> {
 }
 
 /** One JSON request, bounded in time; a connection failure rejects. */
-async function call<T = ErrorBody>(baseUrl: string, method: string, path: string, body?: unknown, timeoutMs = 15_000): Promise<Reply<T>> {
-  const response = await fetch(baseUrl + path, {
-    method,
-    headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await response.text();
-  return { status: response.status, body: (text === "" ? undefined : JSON.parse(text)) as T };
-}
-
-async function countJobs(baseUrl: string): Promise<number> {
-  const reply = await call<{ count: number }>(baseUrl, "GET", "/jobs/count");
-  assert.equal(reply.status, 200, `GET /jobs/count on ${baseUrl}: ${JSON.stringify(reply.body)}`);
-  return reply.body.count;
+function call<T = ErrorBody>(baseUrl: string, method: string, path: string, body?: unknown, timeoutMs = 15_000): Promise<Reply<T>> {
+  return api(baseUrl, method, path, { body, timeoutMs });
 }
 
 async function enqueueOne(baseUrl: string, input: EnqueueInput): Promise<Job> {
   const reply = await call<Job>(baseUrl, "POST", "/jobs", input);
   assert.equal(reply.status, 201, JSON.stringify(reply.body));
   return reply.body;
-}
-
-/** Polls `check` every `intervalMs` until it holds; fails after `timeoutMs`, saying what was awaited and how far it got. */
-async function waitFor(what: string, timeoutMs: number, check: () => boolean | Promise<boolean>, progress?: () => string, intervalMs = 100): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${progress ? ` (${progress()})` : ""}`);
-    await sleep(intervalMs);
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---- workers and what they handled ----
@@ -302,12 +278,7 @@ test("three servers on one database hand each of 20,000 jobs to exactly one of t
   const started = Date.now();
   const ids = await enqueueSpread(defer, servers.map((server) => server.url), queue, TOTAL);
   const enqueuedMs = Date.now() - started;
-  await waitFor(
-    "every job handled and the database empty",
-    60_000,
-    async () => seen.counts.size >= TOTAL && (await countJobs(servers[0]!.url)) === 0,
-    () => `${seen.counts.size} distinct ids handled`,
-  );
+  await eventually(async () => seen.counts.size >= TOTAL && (await countJobs(servers[0]!.url)) === 0, 60_000, "every job handled and the database empty", { intervalMs: 100, progress: () => `${seen.counts.size} distinct ids handled` });
   t.diagnostic(`enqueued in ${enqueuedMs} ms, all handled in ${Date.now() - started} ms; per worker ${seen.perWorker.map((handled) => handled.size).join("/")}`);
   // Anything still on its way (a second delivery) gets a moment to show up.
   await sleep(300);
@@ -333,7 +304,7 @@ test("the leader SIGKILLed mid-run: a new leader rescues its leases and the othe
   // The first server becomes the leader before the others start, so the kill below also takes the leader away:
   // a new leader has to take over before anyone can rescue the dead server's leases.
   const first = await childServer(database, defer, ["--lease-timeout", "2"]);
-  await waitFor("the first server to take the leader lock", 10_000, () => leaderLockHeld(database), undefined, 50);
+  await eventually(() => leaderLockHeld(database), 10_000, "the first server to take the leader lock", { intervalMs: 50 });
   const servers = [first, ...(await Promise.all([1, 2].map(() => childServer(database, defer, ["--lease-timeout", "2"]))))];
   const urls = servers.map((server) => server.url);
   const queue = uniqueName("crash");
@@ -342,10 +313,10 @@ test("the leader SIGKILLed mid-run: a new leader rescues its leases and the othe
   const started = Date.now();
   const ids = await enqueueSpread(defer, urls, queue, TOTAL);
   const workers = servers.map((server, index) => startWorker(defer, server.url, seen, index, { queue }));
-  await waitFor("a quarter of the jobs handled", 30_000, () => seen.counts.size >= TOTAL / 4, () => `${seen.counts.size} handled`, 10);
+  await eventually(() => seen.counts.size >= TOTAL / 4, 30_000, "a quarter of the jobs handled", { intervalMs: 10, progress: () => `${seen.counts.size} handled` });
   const victim = 0;
   // On a loaded machine the victim's worker may still be connecting; kill it only once it holds leases.
-  await waitFor("the victim to hold leases", 30_000, async () => (await leasesOwnedBy(database, servers[victim]!.child.pid!)).length > 0, undefined, 10);
+  await eventually(async () => (await leasesOwnedBy(database, servers[victim]!.child.pid!)).length > 0, 30_000, "the victim to hold leases", { intervalMs: 10 });
 
   servers[victim]!.kill("SIGKILL");
   assert.deepEqual(await servers[victim]!.waitExit(5000), { code: null, signal: "SIGKILL" });
@@ -359,12 +330,7 @@ test("the leader SIGKILLed mid-run: a new leader rescues its leases and the othe
   const victimHandled = seen.perWorker[victim]!;
 
   const survivors = urls.filter((_url, index) => index !== victim);
-  await waitFor(
-    "every job handled and the database empty",
-    60_000,
-    async () => seen.counts.size >= TOTAL && (await countJobs(survivors[0]!)) === 0,
-    () => `${seen.counts.size} distinct ids handled`,
-  );
+  await eventually(async () => seen.counts.size >= TOTAL && (await countJobs(survivors[0]!)) === 0, 60_000, "every job handled and the database empty", { intervalMs: 100, progress: () => `${seen.counts.size} distinct ids handled` });
   const finishedAt = Date.now();
   await sleep(300);
 
@@ -454,7 +420,7 @@ test("fencing: after a dead server's lease is rescued, the old run can neither a
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const doomed = await childServer(database, defer);
-  await waitFor("the first server to take the leader lock", 10_000, () => leaderLockHeld(database), undefined, 50);
+  await eventually(() => leaderLockHeld(database), 10_000, "the first server to take the leader lock", { intervalMs: 50 });
   const [holder, other] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
   const queue = uniqueName("fence");
   const job = await enqueueOne(doomed.url, { queue, type: JOB_TYPE, payload: {}, timeout: 1 });
@@ -503,13 +469,13 @@ test("fencing: a lease that lapses on a live server is failed, and the late work
 
   // No ack: server A fails the lapsed lease itself (attempt 1), and the retry a second later goes to either stream.
   let redelivered: { job: Job; url: string } | undefined;
-  await waitFor("the job delivered again after its lease lapsed", 15_000, async () => {
+  await eventually(async () => {
     const fromA = streamA.received.find((received) => received.run_id !== r1);
     const fromB = streamB.received[0];
     if (fromA) redelivered = { job: fromA, url: a.url };
     else if (fromB) redelivered = { job: fromB, url: b.url };
     return redelivered !== undefined;
-  });
+  }, 15_000, "the job delivered again after its lease lapsed", { intervalMs: 100 });
   const { job: again, url: holderUrl } = redelivered!;
   assert.equal(again.id, job.id);
   const r2 = again.run_id!;
@@ -620,7 +586,7 @@ test("an idle server wakes at once (LISTEN/NOTIFY) when another server makes a j
   const [a, b] = servers as [TestServer, TestServer];
   // A server starts listening in the background after it starts; a notification sent before its LISTEN is in place
   // is missed until the next maintenance (see the report). Measure the steady state: both servers listening.
-  await waitFor("both servers to LISTEN", 5000, async () => (await listeners(database)) >= 2, undefined, 20);
+  await eventually(async () => (await listeners(database)) >= 2, 5000, "both servers to LISTEN", { intervalMs: 20 });
   const queue = uniqueName("wake");
   const stream = take(defer, b.url, queue);
   await stream.opened;
@@ -670,7 +636,7 @@ test("leader failover: scheduled jobs are promoted after the leader is SIGKILLed
   const database = await freshDatabase();
   const leader = await childServer(database, defer);
   // Let the first server become the leader before the second exists, so the kill below takes the leader away.
-  await waitFor("the first server to take the leader lock", 10_000, () => leaderLockHeld(database), undefined, 50);
+  await eventually(() => leaderLockHeld(database), 10_000, "the first server to take the leader lock", { intervalMs: 50 });
   const survivor = await childServer(database, defer);
   const queue = uniqueName("failover");
   const seen = tally(1);
@@ -693,8 +659,8 @@ test("leader failover: scheduled jobs are promoted after the leader is SIGKILLed
   leader.kill("SIGKILL");
   assert.deepEqual(await leader.waitExit(5000), { code: null, signal: "SIGKILL" });
 
-  await waitFor("every scheduled job delivered on the survivor", 10_000, () => seen.counts.size >= jobs.length, () => `${seen.counts.size} of ${jobs.length}`);
-  await waitFor("the database empty", 5000, async () => (await countJobs(survivor.url)) === 0);
+  await eventually(() => seen.counts.size >= jobs.length, 10_000, "every scheduled job delivered on the survivor", { intervalMs: 100, progress: () => `${seen.counts.size} of ${jobs.length}` });
+  await eventually(async () => (await countJobs(survivor.url)) === 0, 5000, "the database empty", { intervalMs: 100 });
   t.diagnostic(`delivered ${Math.min(...lateness)}..${Math.max(...lateness)} ms after ready_at`);
   assert.deepEqual(early, [], "scheduled jobs delivered before their ready_at");
   assert.deepEqual([...seen.counts.keys()].sort(), jobs.map((job) => job.id).sort());
@@ -746,11 +712,11 @@ test("PostgreSQL restarts mid-run: servers answer 503 meanwhile, stay up, and lo
   };
   const producers = [0, 1, 2].map((offset) => producer(offset));
   try {
-    await waitFor("enqueues before the restart", 15_000, () => accepted.length >= 300, () => `${accepted.length} accepted`);
+    await eventually(() => accepted.length >= 300, 15_000, "enqueues before the restart", { intervalMs: 100, progress: () => `${accepted.length} accepted` });
     const before = accepted.length;
     await cluster.restart(1500);
     restarted = true;
-    await waitFor("enqueues after the restart", 20_000, () => acceptedSinceRestart >= 300, () => `${acceptedSinceRestart} accepted since`);
+    await eventually(() => acceptedSinceRestart >= 300, 20_000, "enqueues after the restart", { intervalMs: 100, progress: () => `${acceptedSinceRestart} accepted since` });
     t.diagnostic(`accepted ${before} before the restart, ${accepted.length} in all; statuses ${JSON.stringify([...statuses])}`);
   } finally {
     producing = false;
@@ -766,13 +732,8 @@ test("PostgreSQL restarts mid-run: servers answer 503 meanwhile, stay up, and lo
   assert.ok((statuses.get(503) ?? 0) > 0, `no 503 during the outage: ${JSON.stringify([...statuses])}`);
   assert.deepEqual([...statuses.keys()].filter((status) => status !== 201 && status !== 503), [], `statuses other than 201 and 503: ${JSON.stringify([...statuses])}`);
 
-  await waitFor(
-    "every accepted job handled and the database empty",
-    30_000,
-    async () => accepted.every((id) => seen.counts.has(id)) && (await countJobs(servers[0]!.url)) === 0,
-    () => `${accepted.filter((id) => !seen.counts.has(id)).length} of ${accepted.length} accepted jobs not handled yet`,
-  );
-  await waitFor("a leader again after the restart", 10_000, () => leaderLockHeld(database), undefined, 200);
+  await eventually(async () => accepted.every((id) => seen.counts.has(id)) && (await countJobs(servers[0]!.url)) === 0, 30_000, "every accepted job handled and the database empty", { intervalMs: 100, progress: () => `${accepted.filter((id) => !seen.counts.has(id)).length} of ${accepted.length} accepted jobs not handled yet` });
+  await eventually(() => leaderLockHeld(database), 10_000, "a leader again after the restart", { intervalMs: 200 });
   const probeJob = await enqueueOne(servers[0]!.url, { queue: probeQueue, type: JOB_TYPE, payload: {} });
   const probed = await probe.next(5000);
   assert.equal(probed?.id, probeJob.id, "after the restart, a job enqueued through one server did not wake the idle server's stream");

@@ -3,17 +3,18 @@
  * restarted on the same data dir. Every write the server answered with a 2xx
  * must survive; every ack answered with a 204 must stay done.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { afterEach, describe, it } from "node:test";
-import { tempDir } from "../helpers/server.js";
+import { api, tempDir, type ApiResult } from "../helpers/server.js";
+import { countJobs } from "../helpers/jobs.js";
 import { killAllChildren, spawnServer, type SpawnedServer } from "../helpers/cli.js";
 import { openTake, type RawTakeStream } from "../helpers/take.js";
 import type { Job } from "../../src/job/types.js";
 
 const WORK = "crash-work";
 const LATER = "crash-later";
-const JSON_HEADERS = { "content-type": "application/json", accept: "application/json" };
 const DAY_MS = 86_400_000;
 
 const cleanup: Array<() => void | Promise<void>> = [];
@@ -52,15 +53,9 @@ async function crash(server: SpawnedServer): Promise<void> {
   assert.deepEqual(await server.waitExit(5000), { code: null, signal: "SIGKILL" });
 }
 
-async function request(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(url + path, {
-    method,
-    headers: JSON_HEADERS,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text === "" ? undefined : (JSON.parse(text) as unknown) };
+/** One JSON request, bounded in time: a server that hangs fails the test instead of stalling it. */
+function request(url: string, method: string, path: string, body?: unknown): Promise<ApiResult> {
+  return api(url, method, path, { body, timeoutMs: 5000 });
 }
 
 /** Every job on the server, following the page links. */
@@ -79,12 +74,6 @@ async function allJobs(url: string): Promise<Map<string, Job>> {
     path = body.pages.next;
   }
   return jobs;
-}
-
-async function countWhere(url: string, query: string): Promise<number> {
-  const result = await request(url, "GET", `/jobs/count?${query}`);
-  assert.equal(result.status, 200, JSON.stringify(result.body));
-  return (result.body as { count: number }).count;
 }
 
 function sample(ids: Iterable<string>, max = 5): string {
@@ -214,7 +203,7 @@ describe("crash safety", () => {
       const elapsed = Date.now() - loadStarted;
       const busy = ledger.enqueued.size >= 300 && ledger.acked.size >= 50 && ledger.held.size === HOLD;
       if ((elapsed >= 1500 && busy) || elapsed >= 6000) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
     // The held jobs are in flight right now, as the server sees it.
     const heldBefore = await Promise.all([...ledger.held].map((id) => request(url, "GET", `/jobs/${id}`)));
@@ -239,8 +228,8 @@ describe("crash safety", () => {
 
     const inFlight = [...jobs.values()].filter((job) => job.status === "in_flight");
     assert.equal(inFlight.length, 0, `${inFlight.length} jobs are in flight after a restart, e.g. ${sample(inFlight.map((job) => job.id))}`);
-    assert.equal(await countWhere(second.url, "status=in_flight"), 0);
-    assert.equal(await countWhere(second.url, "status=completed"), 0, "acked jobs are deleted (default retention)");
+    assert.equal(await countJobs(second.url, "status=in_flight"), 0);
+    assert.equal(await countJobs(second.url, "status=completed"), 0, "acked jobs are deleted (default retention)");
 
     const lost = [...ledger.enqueued].filter((id) => !jobs.has(id) && !ledger.acked.has(id) && !ackInDoubt.has(id));
     assert.equal(lost.length, 0, `${lost.length} of ${ledger.enqueued.size} enqueued (2xx) jobs are gone after the crash, e.g. ${sample(lost)}`);
@@ -325,8 +314,8 @@ describe("crash safety", () => {
       "completed = enqueued and not acked (+ jobs whose enqueue or ack answer was lost)",
     );
 
-    assert.equal(await countWhere(second.url, `queue=${WORK}`), 0, "the work queue is empty after the drain");
-    assert.equal(await countWhere(second.url, `queue=${LATER}&status=scheduled`), scheduled.size);
+    assert.equal(await countJobs(second.url, `queue=${WORK}`), 0, "the work queue is empty after the drain");
+    assert.equal(await countJobs(second.url, `queue=${LATER}&status=scheduled`), scheduled.size);
 
     second.kill("SIGTERM");
     assert.deepEqual(await second.waitExit(10_000), { code: 0, signal: null }, JSON.stringify(second.output()));
@@ -381,7 +370,7 @@ describe("crash safety", () => {
       assert.equal(jobs.get(ids[99]!)?.priority, 7, "the patch survived");
       assert.equal(jobs.get(laterId)?.status, "scheduled");
       assert.equal(jobs.get(laterId)?.ready_at, readyAt);
-      assert.equal(await countWhere(url, "status=in_flight"), 0);
+      assert.equal(await countJobs(url, "status=in_flight"), 0);
     };
 
     const second = await start(dataDir, "fsync");

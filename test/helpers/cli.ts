@@ -3,11 +3,10 @@
  * and starts `wharf serve` as a child that can be signalled, killed and restarted.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { childEnv, ROOT, track } from "./children.js";
 import { waitForListening } from "./listening.js";
 
-/** The repository root: every child runs here so `src/cli/main.ts` resolves. */
-export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export { killAllChildren, ROOT } from "./children.js";
 const CLI = ["--import", "tsx", "src/cli/main.ts"];
 
 export interface CliResult {
@@ -22,27 +21,6 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** The child is killed (SIGKILL) and the promise rejects after this long. */
   timeoutMs?: number;
-}
-
-/** Every child started here and not yet exited, so hooks can kill them whatever happened. */
-const live = new Set<ChildProcess>();
-
-process.once("exit", () => {
-  for (const child of live) child.kill("SIGKILL");
-});
-
-function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.WHARF_URL;
-  delete env.NODE_TEST_CONTEXT;
-  delete env.NODE_OPTIONS;
-  return { ...env, ...extra };
-}
-
-function track(child: ChildProcess): ChildProcess {
-  live.add(child);
-  child.once("exit", () => live.delete(child));
-  return child;
 }
 
 /** Runs `wharf ARGS...` to completion. */
@@ -145,20 +123,3 @@ export function spawnServer(options: SpawnServerOptions): Promise<SpawnedServer>
     .then(({ url, port }) => server(url, port));
 }
 
-/** Kills (SIGKILL) every child process this module started that is still running, and waits for them. */
-export async function killAllChildren(): Promise<void> {
-  const children = [...live];
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) {
-            resolve();
-            return;
-          }
-          child.once("exit", () => resolve());
-          child.kill("SIGKILL");
-        }),
-    ),
-  );
-}

@@ -4,6 +4,7 @@
  * files share one cluster (see test/postgres-env.ts) and isolate themselves by
  * database (createDatabase).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -135,7 +136,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
       async restart(downMs = 0) {
         if (stopped) throw new Error("the cluster was stopped");
         await runAsPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", data], dir);
-        if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+        if (downMs > 0) await sleep(downMs);
         try {
           await runAsPostgres("pg_ctl", ["start", "-w", "-D", data, "-o", serverOptions(dir, port), "-l", join(dir, "log")], dir);
         } catch (error) {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,6 +73,8 @@ export interface ApiCall {
   headers?: Record<string, string>;
   /** Raw bytes to send as the body instead of encoding `body`. */
   raw?: Buffer | string;
+  /** Gives up (rejects) after this long; no limit by default. */
+  timeoutMs?: number;
 }
 
 export interface ApiResult {
@@ -92,7 +95,8 @@ export async function api(baseUrl: string, method: string, path: string, call: A
     body = format === "json" ? JSON.stringify(call.body) : packr.pack(call.body);
   }
   if (body !== undefined && headers["content-type"] === undefined) headers["content-type"] = MEDIA[format];
-  const response = await fetch(baseUrl + path, { method, headers, body });
+  const signal = call.timeoutMs === undefined ? undefined : AbortSignal.timeout(call.timeoutMs);
+  const response = await fetch(baseUrl + path, { method, headers, body, signal });
   const bytes = Buffer.from(await response.arrayBuffer());
   const type = response.headers.get("content-type") ?? "";
   let decoded: unknown = undefined;
@@ -104,14 +108,31 @@ export async function api(baseUrl: string, method: string, path: string, call: A
   return { status: response.status, headers: response.headers, body: decoded };
 }
 
-/** Polls `check` until it returns a value that is not undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000, what = "condition"): Promise<T> {
+export interface PollOptions {
+  /** Time between checks (default 10 ms). */
+  intervalMs?: number;
+  /** How far things got, for the timeout's message. */
+  progress?: () => string;
+}
+
+type NotYet = undefined | false;
+
+/**
+ * Polls `check` until it returns something other than undefined or false, and returns that; fails
+ * after `timeoutMs`, saying what was awaited (and, with `progress`, how far it got).
+ */
+export async function eventually<T>(
+  check: () => Promise<T | NotYet> | T | NotYet,
+  timeoutMs = 5000,
+  what = "condition",
+  { intervalMs = 10, progress }: PollOptions = {},
+): Promise<Exclude<T, NotYet>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    if (value !== undefined && value !== false) return value as Exclude<T, NotYet>;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${progress ? ` (${progress()})` : ""}`);
+    await sleep(intervalMs);
   }
 }
 

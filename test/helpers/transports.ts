@@ -179,3 +179,10 @@ export async function nextJob(iterator: AsyncIterator<Job>, timeoutMs = 3000): P
     clearTimeout(timer);
   }
 }
+
+/** Every item of an async iterable (a paginated listing, say), in order. */
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}

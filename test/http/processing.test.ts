@@ -235,7 +235,7 @@ describe("GET /jobs/take", () => {
 
     streams.close(first);
     for (const job of jobs) {
-      await eventually(async () => ((await getJob(h.url, job.id)).status === "ready" ? true : undefined), 2000, `${job.id} ready again`);
+      await eventually(async () => (await getJob(h.url, job.id)).status === "ready", 2000, `${job.id} ready again`);
       const stored = await getJob(h.url, job.id);
       assert.equal(stored.attempts, 0, "a dropped stream is not a failed attempt");
     }

@@ -21,7 +21,7 @@ import {
   type TakeStream,
 } from "../../src/index.js";
 import { eventually, uniqueName } from "../helpers/server.js";
-import { harness, nextJob, recordingClient, turns, TRANSPORTS, type Harness } from "../helpers/transports.js";
+import { collect, harness, nextJob, recordingClient, turns, TRANSPORTS, type Harness } from "../helpers/transports.js";
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 const UNKNOWN_ID = "0000000000000000000000000";
@@ -42,12 +42,6 @@ async function rejectsWith(promise: Promise<unknown>, type: ErrorClass, status: 
   assert.equal(caught.name, caught.constructor.name);
   if (message) assert.match(caught.message, message);
   return caught;
-}
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of iterable) items.push(item);
-  return items;
 }
 
 /** Opens a take stream on `queue`, closed when the test ends, and returns its iterator. */
@@ -109,7 +103,7 @@ for (const transport of TRANSPORTS) {
       await h.clock.advance(59_999);
       assert.equal(await statusOf(h.client, later.id), "scheduled");
       await h.clock.advance(1);
-      await eventually(async () => ((await statusOf(h.client, later.id)) === "ready" ? true : undefined), 2000, "promotion");
+      await eventually(async () => (await statusOf(h.client, later.id)) === "ready", 2000, "promotion");
     });
 
     test("enqueue with a unique_key answers duplicate: true with the existing job", async (t) => {
@@ -426,7 +420,7 @@ for (const transport of TRANSPORTS) {
       assert.equal((await nextJob(jobs)).id, job.id);
       stream.close();
       assert.deepEqual(await jobs.next(), { value: undefined, done: true });
-      await eventually(async () => ((await statusOf(h.client, job.id)) === "ready" ? true : undefined), 2000, "release");
+      await eventually(async () => (await statusOf(h.client, job.id)) === "ready", 2000, "release");
       const again = openTake(h, queue);
       const retaken = await nextJob(again.jobs);
       assert.deepEqual([retaken.id, retaken.attempts], [job.id, 0]);

@@ -7,17 +7,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { connect, KillJobError, NotFoundError, RetryAtError, Worker, type Client, type Job, type JobError } from "../../src/index.js";
 import { eventually, startTestServer, uniqueName } from "../helpers/server.js";
-import { cleanups, gate, harness, recordingClient, turns, TRANSPORTS, type Gate, type RecordedRequest } from "../helpers/transports.js";
-
-async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const items: T[] = [];
-  for await (const item of iterable) items.push(item);
-  return items;
-}
+import { cleanups, collect, gate, harness, recordingClient, turns, TRANSPORTS, type Gate, type RecordedRequest } from "../helpers/transports.js";
 
 /** Waits (bounded) until no job of `queue` is left: completed jobs are purged at once by default. */
 async function drained(client: Client, queue: string, timeoutMs = 3000): Promise<void> {
-  await eventually(async () => ((await client.countJobs({ queue })) === 0 ? true : undefined), timeoutMs, `queue ${queue} to drain`);
+  await eventually(async () => (await client.countJobs({ queue })) === 0, timeoutMs, `queue ${queue} to drain`);
 }
 
 async function jobWhen(client: Client, id: string, check: (job: Job) => boolean, what: string): Promise<Job> {
@@ -94,7 +88,7 @@ for (const transport of TRANSPORTS) {
       h.defer(() => holds.releaseAll());
       const jobs = await h.client.enqueueBulk(Array.from({ length: 12 }, (_, n) => ({ queue, type: n % 3 === 0 ? "email" : "resize", payload: { n } })));
       assert.equal(worker.start(), worker);
-      await eventually(() => (holds.running === 12 ? true : undefined), 3000, "12 handlers to run");
+      await eventually(() => holds.running === 12, 3000, "12 handlers to run");
       for (const [type, job] of seen) {
         assert.equal(type, job.type);
         assert.equal(job.status, "in_flight");
@@ -121,7 +115,7 @@ for (const transport of TRANSPORTS) {
       h.defer(() => holds.releaseAll());
       await h.client.enqueueBulk(Array.from({ length: 7 }, () => ({ queue, type: "t", payload: null })));
       worker.start();
-      await eventually(() => (holds.running === 7 ? true : undefined), 3000, "7 handlers to run");
+      await eventually(() => holds.running === 7, 3000, "7 handlers to run");
       holds.releaseAll();
       await drained(h.client, queue);
       const acks = recorder.requests.filter((request) => request.path === "/jobs/success");
@@ -139,15 +133,15 @@ for (const transport of TRANSPORTS) {
       await h.client.enqueueBulk(Array.from({ length: total }, (_, n) => ({ queue, type: "slow", payload: { n } })));
       worker.start();
       // The worker holds 10 jobs leased but runs only 3 of them.
-      await eventually(async () => (holds.running === 3 && (await h.client.countJobs({ queue, status: "in_flight" })) === 10 ? true : undefined), 3000, "3 running of 10 leased");
+      await eventually(async () => holds.running === 3 && (await h.client.countJobs({ queue, status: "in_flight" })) === 10, 3000, "3 running of 10 leased");
       while (holds.finished < total) {
         const expected = Math.min(3, total - holds.finished);
-        await eventually(() => (holds.running === expected && holds.gates.length === expected ? true : undefined), 3000, `${expected} handlers running`);
+        await eventually(() => holds.running === expected && holds.gates.length === expected, 3000, `${expected} handlers running`);
         await turns(5);
         assert.ok(holds.running <= 3, `${holds.running} handlers at once`);
         const finished = holds.finished;
         holds.releaseAll();
-        await eventually(() => (holds.finished === finished + expected ? true : undefined), 3000, "handlers to finish");
+        await eventually(() => holds.finished === finished + expected, 3000, "handlers to finish");
       }
       assert.equal(holds.maxRunning, 3);
       assert.equal(holds.started.length, total);
@@ -239,7 +233,7 @@ for (const transport of TRANSPORTS) {
       const job = await h.client.enqueue({ queue, type: "t", payload: null });
       worker.start();
       await jobWhen(h.client, job.id, (current) => current.attempts === 1, "the failure");
-      await eventually(() => (reported.length > 0 ? true : undefined), 2000, "onError");
+      await eventually(() => reported.length > 0, 2000, "onError");
       const [error, about] = reported[0]!;
       assert.match(String(error), /boom/);
       assert.equal(about?.id, job.id);
@@ -277,7 +271,7 @@ for (const transport of TRANSPORTS) {
       await h.clock.advance(29_999);
       assert.equal((await h.client.getJob(byDate.id)).status, "scheduled");
       await h.clock.advance(1);
-      await eventually(async () => ((await gone(h.client, byDate.id)) ? true : undefined), 3000, "the retry to run");
+      await eventually(async () => await gone(h.client, byDate.id), 3000, "the retry to run");
       assert.equal(attempts.get(byDate.id), 2);
       assert.equal((await h.client.getJob(byNumber.id)).status, "scheduled");
       await h.clock.advance(1000);
@@ -323,7 +317,7 @@ for (const transport of TRANSPORTS) {
       assert.equal(failed.status, "scheduled");
       const [error] = await collect(h.client.errors(mystery.id));
       assert.match(error?.message ?? "", /no handler.*mystery/);
-      await eventually(async () => ((await gone(h.client, known.id)) ? true : undefined), 3000, "the known job");
+      await eventually(async () => await gone(h.client, known.id), 3000, "the known job");
       assert.deepEqual(done, [known.id]);
     });
 
@@ -355,10 +349,10 @@ for (const transport of TRANSPORTS) {
       });
       const job = await h.client.enqueue({ queue, type: "long", payload: null, timeout: 10 });
       worker.start();
-      await eventually(() => (started ? true : undefined), 3000, "the handler to start");
+      await eventually(() => started, 3000, "the handler to start");
       for (let step = 0; step < 6; step++) await h.clock.advance(1000);
       beat.open();
-      await eventually(() => (beaten ? true : undefined), 3000, "the handler's heartbeat");
+      await eventually(() => beaten, 3000, "the handler's heartbeat");
       assert.deepEqual(recorder.requests.filter((request) => request.path.endsWith("/heartbeat")).map((request) => request.path), [`/jobs/${job.id}/heartbeat`]);
       // 14 s after the job was taken: past its 10 s lease, but inside the one the heartbeat extended to 16 s.
       for (let step = 0; step < 8; step++) await h.clock.advance(1000);
@@ -388,7 +382,7 @@ for (const transport of TRANSPORTS) {
       h.defer(() => finish.open());
       const job = await h.client.enqueue({ queue, type: "long", payload: null, timeout: 10 });
       worker.start();
-      await eventually(() => (started ? true : undefined), 3000, "the handler to start");
+      await eventually(() => started, 3000, "the handler to start");
       for (let step = 0; step < 11; step++) await h.clock.advance(1000);
       const expired = await jobWhen(h.client, job.id, (current) => current.status !== "in_flight", "the lease to expire");
       assert.deepEqual([expired.status, expired.attempts], ["scheduled", 1]);
@@ -406,7 +400,7 @@ for (const transport of TRANSPORTS) {
       h.defer(() => holds.releaseAll());
       const jobs = await h.client.enqueueBulk(Array.from({ length: 8 }, (_, n) => ({ queue, type: "t", payload: { n } })));
       worker.start();
-      await eventually(async () => (holds.running === 2 && (await h.client.countJobs({ queue, status: "in_flight" })) === 6 ? true : undefined), 3000, "2 running of 6 leased");
+      await eventually(async () => holds.running === 2 && (await h.client.countJobs({ queue, status: "in_flight" })) === 6, 3000, "2 running of 6 leased");
       let stopped = false;
       const stopping = worker.stop().then(() => {
         stopped = true;
@@ -480,11 +474,11 @@ for (const transport of TRANSPORTS) {
       // Read right after stop() resolves; asserted last, so the other checks still run if this one fails.
       const back = await h.client.getJob(job.id);
       // The handler ends late; its ack must not complete a job that was handed back.
-      await eventually(async () => ((await h.client.getJob(job.id)).status === "ready" ? true : undefined), 2000, "the job to be handed back");
+      await eventually(async () => (await h.client.getJob(job.id)).status === "ready", 2000, "the job to be handed back");
       const before = recorder.requests.length;
       finish.open();
-      await eventually(() => (worker.processedCount === 1 ? true : undefined), 2000, "the late handler to end");
-      await eventually(() => (recorder.requests.length > before ? true : undefined), 2000, "the late ack");
+      await eventually(() => worker.processedCount === 1, 2000, "the late handler to end");
+      await eventually(() => recorder.requests.length > before, 2000, "the late ack");
       await Promise.all(recorder.requests.map((request: RecordedRequest) => request.done));
       const after = await h.client.getJob(job.id);
       assert.deepEqual([after.status, after.attempts], ["ready", 0], "a late ack does not complete a handed-back job");
@@ -515,7 +509,7 @@ for (const transport of TRANSPORTS) {
         assert.deepEqual(handled, [before.id]);
 
         await first.stop();
-        await eventually(() => (troubles.length > 0 ? true : undefined), 3000, "the worker to notice");
+        await eventually(() => troubles.length > 0, 3000, "the worker to notice");
         const second = await startTestServer({ dataDir: first.dataDir, port: first.server.port });
         defer(() => second.stop());
         const after = await client.enqueueBulk([{ queue, type: "t", payload: { n: 1 } }, { queue, type: "t", payload: { n: 2 } }]);

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import pg from "pg";
@@ -20,7 +21,7 @@ import { insertJobsWithin } from "../../src/store/postgres/transactional.js";
 import type { EndedLease, Store } from "../../src/store/store.js";
 import { assertError, jobInput } from "../helpers/jobs.js";
 import { createDatabase } from "../helpers/postgres.js";
-import { api, startTestServer, uniqueName } from "../helpers/server.js";
+import { api, eventually, startTestServer, uniqueName } from "../helpers/server.js";
 import { postgresClusterUrl } from "./stores.js";
 
 function job(queue: string, input: Partial<EnqueueInput> = {}): Job {
@@ -28,18 +29,6 @@ function job(queue: string, input: Partial<EnqueueInput> = {}): Job {
 }
 
 const MIGRATIONS_DIR = new URL("../../src/store/postgres/migrations/", import.meta.url).pathname;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` until it holds or `timeoutMs` passes; returns whether it held. */
-async function eventually(condition: () => boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await sleep(10);
-  }
-  return true;
-}
 
 /** Counts onReady calls on `store`. */
 function readyCounter(store: Store): { calls: () => number; reset: () => void; stop: () => void } {
@@ -54,9 +43,10 @@ function readyCounter(store: Store): { calls: () => number; reset: () => void; s
  */
 async function untilListening(writer: Store, counter: ReturnType<typeof readyCounter>): Promise<void> {
   const deadline = Date.now() + 10_000;
-  while (!(await eventually(() => counter.calls() > 0, 100))) {
+  while (counter.calls() === 0) {
     if (Date.now() > deadline) assert.fail("the store never started listening");
     await writer.insertJobs([job(uniqueName())]);
+    await sleep(100);
   }
   await sleep(150);
   counter.reset();
@@ -238,12 +228,12 @@ describe("postgres store", () => {
     try {
       const heard: Array<EndedLease[] | undefined> = [];
       const stop = a.onLeasesEnded((leases) => heard.push(leases));
-      assert.ok(await eventually(() => heard.length > 0), "listening starts with a call that says announcements may have been missed");
+      await eventually(() => heard.length > 0, 5000, "listening starts with a call that says announcements may have been missed");
       assert.equal(heard[0], undefined);
       const leases = Array.from({ length: 400 }, () => ({ id: newJobId(), runId: randomUUID() }));
       await b.announceLeasesEnded(leases);
       const received = (): EndedLease[] => heard.flatMap((batch) => batch ?? []);
-      assert.ok(await eventually(() => received().length >= leases.length), `heard ${received().length} of ${leases.length}`);
+      await eventually(() => received().length >= leases.length, 5000, "every announced lease", { progress: () => `heard ${received().length} of ${leases.length}` });
       assert.deepEqual(received(), leases, "in order, none lost, none twice, over several notifications");
       assert.ok(heard.length > 2, "400 leases do not fit one notification");
       stop();
@@ -263,10 +253,10 @@ describe("postgres store", () => {
       await sleep(300);
       assert.equal(heard.calls(), 0, "a scheduled job wakes nobody");
       await b.commit({ updates: [{ job: promote(later), from: "scheduled" }] });
-      assert.ok(await eventually(() => heard.calls() > 0), "a job promoted to ready wakes the others");
+      await eventually(() => heard.calls() > 0, 5000, "a job promoted to ready wakes the others");
       heard.reset();
       await b.insertJobs([job(queue)]);
-      assert.ok(await eventually(() => heard.calls() > 0), "so does a ready job inserted");
+      await eventually(() => heard.calls() > 0, 5000, "so does a ready job inserted");
       heard.stop();
       await b.insertJobs([job(queue)]);
       await sleep(300);
@@ -282,10 +272,10 @@ describe("postgres store", () => {
       const heard = readyCounter(a);
       await untilListening(b, heard);
       assert.equal(await terminate(url, "wharf-listener"), 1);
-      assert.ok(await eventually(() => heard.calls() > 0), "a reconnect calls the listener (notifications may have been missed)");
+      await eventually(() => heard.calls() > 0, 5000, "a reconnect calls the listener (notifications may have been missed)");
       heard.reset();
       await b.insertJobs([job(uniqueName())]);
-      assert.ok(await eventually(() => heard.calls() > 0), "and notifications arrive again");
+      await eventually(() => heard.calls() > 0, 5000, "and notifications arrive again");
     } finally {
       await close();
     }
@@ -305,10 +295,10 @@ describe("postgres store", () => {
       } finally {
         await bringUp(url);
       }
-      assert.ok(await eventually(() => heard.calls() > 0, 10_000), "the listener reconnects and calls once");
+      await eventually(() => heard.calls() > 0, 10_000, "the listener reconnects and calls once");
       heard.reset();
       await b.insertJobs([job(uniqueName())]);
-      assert.ok(await eventually(() => heard.calls() > 0), "and hears notifications again");
+      await eventually(() => heard.calls() > 0, 5000, "and hears notifications again");
       assert.equal(await a.lead(), true, "the leader takes the lock again");
       assert.equal(await b.lead(), false);
     } finally {
@@ -364,7 +354,7 @@ describe("postgres store", () => {
     await insertJobsWithin(client, [committed]);
     await client.query("COMMIT");
     assert.deepEqual(await store.getJob(committed.id), committed);
-    assert.ok(await eventually(() => heard.calls() > 0), "the commit wakes the servers");
+    await eventually(() => heard.calls() > 0, 5000, "the commit wakes the servers");
 
     await assert.rejects(insertJobsWithin(client, [job(queue)]), /inside a transaction/);
     });
