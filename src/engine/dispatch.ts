@@ -297,6 +297,12 @@ export class Dispatcher {
     return entry;
   }
 
+  /** Replaces the in-flight copy of a job, only while its lease here is still run `runId`. */
+  refresh(id: string, runId: string | undefined, update: (job: Job) => Job): void {
+    const entry = this.inFlight.get(id);
+    if (entry && entry.job.run_id === runId) entry.job = update(entry.job);
+  }
+
   /** Puts an entry back after a write that failed, so the job stays in flight. Leases made by another server are not ours to keep. */
   restore(entry: InFlightJob): void {
     if (!entry.stream) return;

@@ -345,7 +345,7 @@ export class Engine {
     if (!job || !inRun(job, runId) || job.run_id === undefined) throw notInFlight(id, runId);
     const expiresAt = this.clock.now() + this.leaseMs(job);
     if (!(await this.store.extendLease(id, job.run_id, expiresAt))) throw new NotFoundError(`job ${id} is no longer in flight`);
-    if (entry && this.dispatcher.inFlight.get(id) === entry) entry.job = { ...entry.job, lease_expires_at: expiresAt };
+    this.dispatcher.refresh(id, job.run_id, (current) => ({ ...current, lease_expires_at: expiresAt }));
     return { id, run_id: job.run_id, lease_expires_at: expiresAt };
   }
 
@@ -477,8 +477,7 @@ export class Engine {
     changes.forEach(({ before, after }, position) => {
       if (!applied[position]) return;
       // Only the copy of the lease this patch was made from: a claim that landed just after it leased the patched job afresh.
-      const inFlight = this.dispatcher.inFlight.get(after.id);
-      if (inFlight && before.status === "in_flight" && inFlight.job.run_id === before.run_id) inFlight.job = after;
+      if (before.status === "in_flight") this.dispatcher.refresh(after.id, before.run_id, () => after);
       patched.push(after);
     });
     return patched;
@@ -593,7 +592,7 @@ export class Engine {
         const current = stored.get(entry.job.id);
         if (!current || !inRun(current, entry.job.run_id)) this.dispatcher.finish(entry.job.id);
         else if ((current.lease_expires_at ?? 0) > (entry.job.lease_expires_at ?? 0)) {
-          entry.job = { ...entry.job, lease_expires_at: current.lease_expires_at! };
+          this.dispatcher.refresh(entry.job.id, entry.job.run_id, (job) => ({ ...job, lease_expires_at: current.lease_expires_at! }));
         }
       }
     }
