@@ -12,6 +12,9 @@ import { enqueuedView, withoutPayload } from "../job/views.js";
 import { VERSION } from "../version.js";
 import { PAGE_PARAMS, pageLinks, parseInteger, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
 
+/** The one route that answers with a stream (ApiResponse kind "take"): servers negotiate its format up front. */
+export const TAKE_PATH = "/jobs/take";
+
 export interface ApiRequest {
   method: string;
   path: string;
@@ -197,7 +200,7 @@ const ROUTES: Route[] = [
   { pattern: /^\/jobs$/, methods: { POST: enqueueOne, GET: listJobs, PATCH: patchJobs, DELETE: deleteJobs } },
   { pattern: /^\/jobs\/bulk$/, methods: { POST: enqueueBulk } },
   { pattern: /^\/jobs\/count$/, methods: { GET: countJobs } },
-  { pattern: /^\/jobs\/take$/, methods: { GET: take } },
+  { pattern: new RegExp(`^${TAKE_PATH}$`), methods: { GET: take } },
   { pattern: new RegExp(`^/jobs/take/${SEGMENT}/close$`), methods: { POST: closeTake } },
   { pattern: /^\/jobs\/success$/, methods: { POST: ackMany } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}$`), methods: { GET: getJob, PATCH: patchJob, DELETE: deleteJob } },

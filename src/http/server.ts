@@ -7,7 +7,7 @@ import type { Clock } from "../engine/clock.js";
 import { Engine, type EngineOptions } from "../engine/engine.js";
 import type { Job } from "../job/types.js";
 import { openStore, type StoreLocation } from "../store/open.js";
-import { handleApi, type ApiRequest } from "./api.js";
+import { handleApi, TAKE_PATH, type ApiRequest } from "./api.js";
 import {
   decodeBody,
   encodeBody,
@@ -115,7 +115,7 @@ class RequestHandler {
         response.end(body);
         return;
       }
-      const isTake = url.pathname === "/jobs/take";
+      const isTake = url.pathname === TAKE_PATH;
       const streamFormat = isTake ? negotiateStream(header(request, "accept")) : undefined;
       if (!isTake) format = negotiateBody(header(request, "accept"));
       const body = decodeBody(header(request, "content-type"), await readBody(request, this.maxBodyBytes));
