@@ -1,0 +1,27 @@
+import { isInteger, isSafeNumber, parse as parseLossless, stringify as stringifyLossless } from "lossless-json";
+
+/**
+ * JSON that keeps every digit of an integer. Integers past 2^53 become BigInt on the way in and are
+ * written back digit for digit; everything else is what JSON.parse and JSON.stringify make of it.
+ * Both take the built-in fast path unless the text or value needs more.
+ */
+
+/** 16 digits in a row is the shortest run that can hold an unsafe integer. */
+const LONG_DIGIT_RUN = /\d{16}/;
+
+function parseNumber(text: string): number | bigint {
+  return isInteger(text) && !isSafeNumber(text) ? BigInt(text) : Number.parseFloat(text);
+}
+
+export function parseJson(text: string): unknown {
+  return LONG_DIGIT_RUN.test(text) ? parseLossless(text, null, parseNumber) : JSON.parse(text);
+}
+
+export function stringifyJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    if (!(error instanceof TypeError) || !String(error.message).includes("BigInt")) throw error;
+    return stringifyLossless(value)!;
+  }
+}
