@@ -2,8 +2,7 @@
 import { Client } from "./client/client.js";
 import { HttpTransport, type HttpTransportOptions } from "./client/http-transport.js";
 import { LocalTransport } from "./client/local-transport.js";
-import { Engine, type EngineOptions } from "./engine/engine.js";
-import { openStore, type StoreLocation } from "./store/open.js";
+import { openEngine, type OpenEngineOptions } from "./compose.js";
 
 export { Client } from "./client/client.js";
 export type { JobFilter, ListOptions, JobPageResult, PageLinks, RangeFilter, TakeOptions, JobSummary } from "./client/client.js";
@@ -25,12 +24,11 @@ export function connect(url: string, options?: HttpTransportOptions): Client {
   return new Client(new HttpTransport(url, options));
 }
 
-export interface OpenOptions extends StoreLocation, Omit<EngineOptions, "store"> {}
+export type OpenOptions = OpenEngineOptions;
 
 /** Runs the engine in this process on a store (`sqlite:./wharf.db` by default) and returns a Client for it. */
 export async function open(options: OpenOptions = {}): Promise<Client> {
   const { store, dataDir, durability, ...engineOptions } = options;
-  const location = { store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability };
-  const engine = await Engine.open({ ...engineOptions, store: await openStore(location) });
+  const engine = await openEngine({ ...engineOptions, store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability });
   return new Client(new LocalTransport(engine, true));
 }

@@ -1,12 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { UnavailableError } from "../errors.js";
-import { claim, release, type Lease } from "../job/state.js";
+import { release } from "../job/state.js";
 import type { Job } from "../job/types.js";
-import type { Store } from "../store/store.js";
 import type { Clock } from "./clock.js";
 import type { EngineObserver } from "./observer.js";
 import { logFailure } from "./log.js";
-import type { ReadyIndex } from "./ready-index.js";
 
 export interface TakeOptions {
   /** Queues to take from; empty means every queue. */
@@ -52,20 +50,45 @@ export interface InFlightJob {
 }
 
 export interface DispatcherHooks {
-  /** Persists status changes and keeps index and counts in step; false where the compare-and-set lost. */
+  /** Persists status changes through the engine's write path; false where the compare-and-set lost. */
   applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]>;
-  leaseMs(job: Job): number;
-  /** Lease of a job with no timeout, for claims a shared store makes. */
-  defaultLeaseMs: number;
-  /** This server, as the owner of the jobs it claims from a shared store. */
-  owner: string;
+}
+
+/** A stream as claim sources see it: where it takes from, and the claim under way for it. */
+export interface ClaimingStream {
+  readonly queues: ReadonlySet<string> | null;
+  claiming: Promise<unknown> | undefined;
+}
+
+/** The dispatcher's side of one claim round, handed to the claim source (src/engine/coordination/). */
+export interface ClaimRound {
+  /** The open streams, starting one further along at every round, so no stream starves another. */
+  readonly streams: readonly ClaimingStream[];
+  /** Jobs `stream` may still be given now: its prefetch window and the server's cap, at most a batch. */
+  roomFor(stream: ClaimingStream): number;
+  /** Holds `count` slots of `stream` for jobs being claimed. */
+  reserve(stream: ClaimingStream, count: number): void;
+  /** Gives back `count` reserved slots, of which `kept` are now filled by leased jobs. */
+  settle(stream: ClaimingStream, count: number, kept: number): void;
+  /**
+   * Records claimed jobs as in flight on their streams and pushes them out. `claimed` settles per job
+   * once its claim is committed; a job whose claim did not take is forgotten then.
+   */
+  admit(jobs: Job[], streamOf: (job: Job) => ClaimingStream, claimed: Array<Promise<boolean>>): void;
+  applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]>;
+}
+
+/** Where a dispatcher's jobs come from: an in-memory index (a process alone) or claims in a shared database. */
+export interface ClaimSource {
+  /** One claim round; true when it leased something and another round may find more. */
+  round(dispatcher: ClaimRound): Promise<boolean>;
 }
 
 /** The `claimed` of a lease whose claim is already committed. */
 export const CLAIMED = Promise.resolve(true);
 
 /** Jobs claimed in one pass, at most; more passes follow at once, so the event loop is never held long. */
-const CLAIM_BATCH = 1000;
+export const CLAIM_BATCH = 1000;
 
 /**
  * Matches ready jobs to open take streams. Jobs are pushed the moment they
@@ -73,19 +96,16 @@ const CLAIM_BATCH = 1000;
  * and its lease.
  */
 export class Dispatcher {
-  readonly inFlight = new Map<string, InFlightJob>();
+  private readonly inFlight = new Map<string, InFlightJob>();
   private readonly streams: Stream[] = [];
   private reserved = 0;
   private passScheduled = false;
   private passRunning = false;
   private passWanted = false;
   private rotation = 0;
-  private readonly runIdPrefix = randomBytes(8).toString("hex");
-  private runCounter = 0;
 
   constructor(
-    private readonly store: Store,
-    private readonly index: ReadyIndex,
+    private readonly claims: ClaimSource,
     private readonly clock: Clock,
     private readonly hooks: DispatcherHooks,
     private readonly maxInFlight: number,
@@ -98,6 +118,16 @@ export class Dispatcher {
 
   get streamCount(): number {
     return this.streams.length;
+  }
+
+  /** The lease this process holds on a job, if any. */
+  lease(id: string): InFlightJob | undefined {
+    return this.inFlight.get(id);
+  }
+
+  /** Every lease this process holds. */
+  leases(): InFlightJob[] {
+    return [...this.inFlight.values()];
   }
 
   open(options: TakeOptions, sink: JobSink): Subscription {
@@ -145,106 +175,24 @@ export class Dispatcher {
     }
   }
 
-  /** Picks jobs for streams round-robin, one at a time, so no stream starves another. */
-  private pick(): Map<Stream, string[]> {
-    const picks = new Map<Stream, string[]>();
-    let picked = 0;
-    let progress = true;
-    while (progress && picked < CLAIM_BATCH && this.inFlight.size + this.reserved < this.maxInFlight) {
-      progress = false;
-      for (let offset = 0; offset < this.streams.length && picked < CLAIM_BATCH; offset++) {
-        const stream = this.streams[(this.rotation + offset) % this.streams.length]!;
-        if (this.roomFor(stream) === 0) continue;
-        const entry = this.index.takeNext(stream.queues);
-        if (!entry) continue;
-        stream.held++;
-        this.reserved++;
-        picked++;
-        progress = true;
-        const ids = picks.get(stream) ?? [];
-        ids.push(entry.id);
-        picks.set(stream, ids);
-      }
-    }
-    this.rotation++;
-    return picks;
-  }
-
-  /** One claim round; true when it leased something and another round may find more. */
+  /** One claim round, from wherever this process's jobs come from. */
   private pass(): Promise<boolean> {
-    return this.store.shared ? this.passShared() : this.passLocal();
-  }
-
-  /** From the in-memory index: the picks are read in one query, claimed in one background write. */
-  private async passLocal(): Promise<boolean> {
-    const picks = this.pick();
-    if (picks.size === 0) return false;
-    const allIds = [...picks.values()].flat();
-    const streamOf = new Map<string, Stream>();
-    for (const [stream, ids] of picks) for (const id of ids) streamOf.set(id, stream);
-    const leased = new Set<string>();
-    try {
-      const reading = this.store.getJobs(allIds);
-      for (const stream of picks.keys()) stream.claiming = reading;
-      const byId = new Map((await reading).map((job) => [job.id, job]));
-      const jobs = allIds.map((id) => byId.get(id)).filter((job): job is Job => job?.status === "ready");
-      this.claimLocally(jobs, streamOf, leased);
-    } finally {
-      this.reserved -= allIds.length;
-      for (const id of allIds) if (!leased.has(id)) streamOf.get(id)!.held--;
-    }
-    return true;
-  }
-
-  /**
-   * Claims picked jobs and delivers them at once. The in_flight status is written in the background:
-   * a restart makes in-flight jobs ready anyway, so delivery need not wait for the disk; each entry's
-   * `claimed` lets later writes for the job wait for it.
-   */
-  private claimLocally(ready: Job[], streamOf: Map<string, Stream>, leased: Set<string>): void {
-    const now = this.clock.now();
-    const updates = ready.map((job) => ({ before: job, after: claim(job, now, this.newLease(job, now)) }));
-    const persisted = this.hooks.applyUpdates(updates);
-    const claimed = updates.map((_update, position) => persisted.then((applied) => applied[position] === true, () => false));
-    this.admit(updates.map(({ after }) => after), (job) => streamOf.get(job.id)!, claimed, leased);
-    void persisted.then((applied) => this.forgetUnclaimed(updates.map(({ after }) => after), applied), logDispatchError);
-  }
-
-  /** Run ids only need to differ from every earlier run of the same job: a random per-process prefix and a counter do. */
-  private newLease(job: Job, now: number): Lease {
-    return { runId: `${this.runIdPrefix}${(++this.runCounter).toString(36)}`, expiresAt: now + this.hooks.leaseMs(job) };
-  }
-
-  /** From a shared store: each stream claims for itself with SKIP LOCKED, so servers never hand out one job twice. */
-  private async passShared(): Promise<boolean> {
-    let leasedAny = false;
     const order = this.streams.map((_stream, offset) => this.streams[(this.rotation + offset) % this.streams.length]!);
     this.rotation++;
-    for (const stream of order) {
-      const room = this.roomFor(stream);
-      if (room === 0) continue;
-      stream.held += room;
-      this.reserved += room;
-      let jobs: Job[];
-      try {
-        const claiming = this.store.claimReady({
-          queues: stream.queues ? [...stream.queues] : null,
-          limit: room,
-          now: this.clock.now(),
-          owner: this.hooks.owner,
-          defaultLeaseMs: this.hooks.defaultLeaseMs,
-        });
-        stream.claiming = claiming;
-        jobs = await claiming;
-      } finally {
-        stream.held -= room;
-        this.reserved -= room;
-      }
-      stream.held += jobs.length;
-      this.admit(jobs, () => stream, jobs.map(() => CLAIMED), new Set());
-      leasedAny ||= jobs.length > 0;
-    }
-    return leasedAny;
+    return this.claims.round({
+      streams: order,
+      roomFor: (stream) => this.roomFor(stream as Stream),
+      reserve: (stream, count) => {
+        (stream as Stream).held += count;
+        this.reserved += count;
+      },
+      settle: (stream, count, kept) => {
+        (stream as Stream).held -= count - kept;
+        this.reserved -= count;
+      },
+      admit: (jobs, streamOf, claimed) => this.admit(jobs, streamOf as (job: Job) => Stream, claimed),
+      applyUpdates: (updates) => this.hooks.applyUpdates(updates),
+    });
   }
 
   private roomFor(stream: Stream): number {
@@ -258,14 +206,16 @@ export class Dispatcher {
    * Records claimed jobs as in flight on their streams and pushes them out. A stream closing meanwhile
    * keeps them until its close (which waited for this claim) hands them back.
    */
-  private admit(jobs: Job[], streamOf: (job: Job) => Stream, claimed: Array<Promise<boolean>>, leased: Set<string>): void {
+  private admit(jobs: Job[], streamOf: (job: Job) => Stream, claimed: Array<Promise<boolean>>): void {
     const now = this.clock.now();
     const deliveries = new Map<Stream, Job[]>();
     jobs.forEach((job, position) => {
       const stream = streamOf(job);
       this.inFlight.set(job.id, { job, stream, claimed: claimed[position]! });
       stream.jobIds.add(job.id);
-      leased.add(job.id);
+      void claimed[position]!.then((took) => {
+        if (!took && this.inFlight.get(job.id)?.job.run_id === job.run_id) this.finish(job.id);
+      });
       this.observer.taken?.(job, Math.max(0, now - job.ready_at));
       const batch = deliveries.get(stream) ?? [];
       batch.push(job);
@@ -275,13 +225,6 @@ export class Dispatcher {
       if (stream.released) void this.releaseJobs(batch.map((job) => job.id)).catch(logDispatchError);
       else if (!stream.closed) stream.sink(batch);
     }
-  }
-
-  /** A job deleted or changed between pick and claim was not leased after all; its worker's ack will get 404. */
-  private forgetUnclaimed(jobs: Job[], applied: boolean[]): void {
-    jobs.forEach((job, position) => {
-      if (!applied[position]) this.finish(job.id);
-    });
   }
 
   /** Forgets an in-flight job (acked, failed, deleted, expired) and frees its stream's slot. */

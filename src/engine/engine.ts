@@ -8,29 +8,33 @@ import {
   complete,
   createJob,
   DEFAULT_RETENTION,
-  entersUniqueScope,
   fail,
   isTerminal,
-  promote,
   purgedOnEnd,
-  release,
   requeue,
   type RetentionDefaults,
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
-import { changedColumns } from "../store/rows.js";
-import type { DeletedJob, EndedLease, InsertOutcome, JobDelete, JobQuery, JobUpdate, SortOrder, StatusCount, Store } from "../store/store.js";
+import type { Sharing } from "../store/sharing.js";
+import type { InsertOutcome, JobQuery, SortOrder, StatusCount, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
+import { Alone } from "./coordination/alone.js";
+import type { Coordination, EngineParts } from "./coordination/coordination.js";
+import { Shared } from "./coordination/shared.js";
 import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
+import { inRun, notInFlight } from "./leases.js";
 import type { EngineObserver } from "./observer.js";
 import type { PayloadFilter } from "./payload-filter.js";
-import { ReadyIndex } from "./ready-index.js";
-import { Reaper } from "./reaper.js";
-import { Scheduler } from "./scheduler.js";
-import { StatusCounts } from "./status-counts.js";
+import { LeaseExpiry } from "./services/lease-expiry.js";
+import { Promotion } from "./services/promotion.js";
+import { Purge } from "./services/purge.js";
+import { ServiceRunner } from "./services/runner.js";
+import { fencedDelete, WritePath, type DecidedUpdate } from "./write-path.js";
 
 export interface EngineOptions {
   store: Store;
+  /** Given when other processes share the store: the engine then coordinates with them through it. */
+  sharing?: Sharing;
   clock?: Clock;
   /** Jitter source in [0, 1). */
   random?: () => number;
@@ -58,31 +62,29 @@ export interface JobSelection {
 
 /** Jobs read per round when a jq filter has to look at payloads. */
 const SCAN_BATCH = 500;
-const RECOVERY_BATCH = 1000;
 /** Times a patch is tried on a job that keeps changing under it before the caller gets 409. */
 const PATCH_ATTEMPTS = 3;
 
 /**
- * The one engine behind every door. Every status change is computed by
- * src/job/state.ts, written to the store as a compare-and-set, and then
- * passed to `track`, which keeps the in-memory ready index and counts (on a
- * store of our own) in step and wakes the dispatcher.
+ * The one engine behind every door. Every status change is computed by src/job/state.ts and
+ * committed through the write path, which keeps the coordination's index and tallies, the
+ * dispatcher and promotion in step. How this process works with others on the store (alone or
+ * shared) is chosen once, here; time-driven duties are services (src/engine/services/).
  */
 export class Engine {
   readonly clock: Clock;
   private readonly store: Store;
-  private readonly index = new ReadyIndex();
-  private readonly counts = new StatusCounts();
+  private readonly coordination: Coordination;
   private readonly dispatcher: Dispatcher;
-  private readonly scheduler: Scheduler;
-  private readonly reaper: Reaper;
+  private readonly writes: WritePath;
+  private readonly promotion: Promotion;
+  private readonly services: ServiceRunner;
+  private readonly parts: EngineParts;
   private readonly random: () => number;
   private readonly retryLimit: number;
   private readonly retention: RetentionDefaults;
   private readonly timeoutSeconds: number;
   private readonly observer: EngineObserver;
-  private readonly maintenanceIntervalMs: number;
-  private readonly stopListening: Array<() => void> = [];
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -92,54 +94,49 @@ export class Engine {
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.timeoutSeconds = options.defaultTimeoutSeconds ?? 300;
     this.observer = options.observer ?? {};
-    this.dispatcher = new Dispatcher(
-      this.store,
-      this.index,
-      this.clock,
-      {
-        applyUpdates: (updates) => this.applyUpdates(updates),
-        leaseMs: (job) => this.leaseMs(job),
-        defaultLeaseMs: Math.round(this.timeoutSeconds * 1000),
+    this.coordination = options.sharing
+      ? new Shared({
+        store: this.store,
+        sharing: options.sharing,
+        clock: this.clock,
         owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
-      },
+        defaultLeaseMs: Math.round(this.timeoutSeconds * 1000),
+      })
+      : new Alone(this.store, this.clock, (job) => this.leaseMs(job));
+    this.dispatcher = new Dispatcher(
+      this.coordination.claims,
+      this.clock,
+      { applyUpdates: (updates) => this.writes.update(updates) },
       options.maxInFlight ?? 10_000,
       this.observer,
     );
-    this.scheduler = new Scheduler(this.store, this.clock, (due) => this.promoteDue(due));
-    this.maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
-    this.reaper = new Reaper(this.clock, this.maintenanceIntervalMs, () => this.maintain());
+    this.writes = new WritePath(this.store, this.coordination, {
+      ready: () => this.dispatcher.wake(),
+      scheduled: (readyAt) => this.promotion.noteScheduled(readyAt),
+      deleted: (id) => void this.dispatcher.finish(id),
+    }, this.observer);
+    this.promotion = new Promotion(this.store, this.clock, this.writes);
+    const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
+    this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs };
+    this.services = new ServiceRunner(
+      [
+        ...this.coordination.services(this.parts),
+        new LeaseExpiry(this.dispatcher, (jobs, now) => this.expireLeases(jobs, now)),
+        this.promotion,
+        new Purge(this.writes),
+      ],
+      this.clock,
+      maintenanceIntervalMs,
+      () => this.coordination.lead(),
+    );
   }
 
-  /** Opens the engine on a store and recovers what a previous process left (see `recover`). */
+  /** Opens the engine on a store: brings this process in step with it (recovery), then starts the services. */
   static async open(options: EngineOptions): Promise<Engine> {
     const engine = new Engine(options);
-    await engine.recover();
+    await engine.coordination.start(engine.parts);
+    await engine.services.start();
     return engine;
-  }
-
-  /**
-   * A store of our own: in-flight jobs left by a previous process are ready again, and the ready index
-   * and counts are loaded. A shared store: other servers' leases stay; expired ones are rescued by the
-   * leader, and notifications wake our streams when another server makes jobs ready.
-   */
-  private async recover(): Promise<void> {
-    if (this.store.shared) {
-      this.stopListening.push(
-        this.store.onReady(() => this.dispatcher.wake()),
-        this.store.onLeasesEnded((leases) => this.leasesEndedElsewhere(leases)),
-      );
-      this.reaper.start();
-      return;
-    }
-    for (;;) {
-      const orphans = await this.store.jobsWithStatus("in_flight", RECOVERY_BATCH);
-      if (orphans.length === 0) break;
-      await this.store.commit({ updates: orphans.map((job) => fencedUpdate(job, release(job))) });
-    }
-    for (const entry of await this.store.readyEntries()) this.index.add(entry);
-    this.counts.load(await this.store.countByQueueAndStatus());
-    await this.scheduler.start();
-    this.reaper.start();
   }
 
   /** Whole milliseconds, as stores keep them. */
@@ -147,59 +144,11 @@ export class Engine {
     return Math.round((job.timeout ?? this.timeoutSeconds) * 1000);
   }
 
-  // ---- bookkeeping: the only path from a decided change to the store ----
-
-  private track(before: Pick<Job, "id" | "queue" | "status" | "priority"> | undefined, after: Job | undefined): void {
-    if (this.store.shared) {
-      // The store is the index and the tally; other servers' changes never pass through here. Our own
-      // scheduled jobs still get a precise timer; the leader's ticks catch everyone else's.
-      if (after?.status === "ready") this.dispatcher.wake();
-      if (after?.status === "scheduled") this.scheduler.noteScheduled(after.ready_at);
-      return;
-    }
-    if (before) {
-      this.counts.adjust(before.queue, before.status, -1);
-      if (before.status === "ready") this.index.remove(before);
-    }
-    if (after) {
-      this.counts.adjust(after.queue, after.status, 1);
-      if (after.status === "ready") {
-        this.index.add(after);
-        this.dispatcher.wake();
-      } else if (after.status === "scheduled") {
-        this.scheduler.noteScheduled(after.ready_at);
-      }
-    }
-  }
-
-  private trackDeleted(deleted: DeletedJob[]): void {
-    for (const job of deleted) {
-      this.dispatcher.finish(job.id);
-      this.track(job, undefined);
-    }
-  }
-
-  private async applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]> {
-    if (updates.length === 0) return [];
-    const result = await this.store.commit({ updates: updates.map(({ before, after }) => fencedUpdate(before, after)) });
-    updates.forEach(({ before, after }, position) => {
-      if (result.updated[position]) this.track(before, after);
-    });
-    return result.updated;
-  }
-
   // ---- enqueue ----
 
   async enqueue(inputs: EnqueueInput[]): Promise<InsertOutcome[]> {
     const now = this.clock.now();
-    const jobs = inputs.map((input) => createJob(newJobId(), input, now));
-    const outcomes = await this.store.insertJobs(jobs);
-    for (const outcome of outcomes) {
-      if (outcome.duplicate) continue;
-      this.track(undefined, outcome.job);
-      this.observer.enqueued?.(outcome.job);
-    }
-    return outcomes;
+    return this.writes.insert(inputs.map((input) => createJob(newJobId(), input, now)));
   }
 
   // ---- take, ack, fail, heartbeat ----
@@ -232,12 +181,9 @@ export class Engine {
     const local: Array<InFlightJob | undefined> = [];
     const elsewhere: string[] = [];
     for (const [id, runId] of wanted) {
-      const entry = this.dispatcher.inFlight.get(id);
-      if (entry) {
-        if (inRun(entry.job, runId)) local.push(this.dispatcher.finish(id));
-      } else if (this.store.shared) {
-        elsewhere.push(id);
-      }
+      const entry = this.dispatcher.lease(id);
+      if (!entry) elsewhere.push(id);
+      else if (inRun(entry.job, runId)) local.push(this.dispatcher.finish(id));
     }
     const current = await this.leasesElsewhere(elsewhere, wanted);
     return [...(await claimedOnly(local)), ...current.map((job) => ({ job, stream: undefined, claimed: CLAIMED }))];
@@ -249,10 +195,10 @@ export class Engine {
    * seen it yet, so it is not acked on someone else's behalf.
    */
   private async leasesElsewhere(ids: string[], wanted: ReadonlyMap<string, string | undefined>): Promise<Job[]> {
-    if (ids.length === 0) return [];
-    const stored = await this.store.getJobs(ids);
+    const stored = await this.coordination.foreignLeases(ids);
+    if (stored.length === 0) return [];
     await this.dispatcher.settleClaims();
-    return stored.filter((job) => inRun(job, wanted.get(job.id)) && !this.dispatcher.inFlight.has(job.id));
+    return stored.filter((job) => inRun(job, wanted.get(job.id)) && !this.dispatcher.lease(job.id));
   }
 
   /** Acknowledges jobs; returns the ids that were not in flight (the rest are completed). `runIds` aligns with `ids`. */
@@ -297,7 +243,7 @@ export class Engine {
    */
   private async recordFailures(jobs: Job[], failureOf: (job: Job) => FailureInput, leaseExpiredBy?: number): Promise<Array<Job | undefined>> {
     const now = this.clock.now();
-    const endings = jobs.map((job) => {
+    const endings: DecidedUpdate[] = jobs.map((job) => {
       const failure = failureOf(job);
       const after = fail(job, failure, { now, random: this.random(), defaultRetryLimit: this.retryLimit, retention: this.retention });
       const error: JobError = { attempt: after.attempts, message: failure.message, dequeued_at: job.dequeued_at ?? now, failed_at: now };
@@ -319,29 +265,25 @@ export class Engine {
    * errors, so its error record is not written), the others are updated. Tracks and reports, per
    * ending, whether it applied.
    */
-  private async commitEndings(endings: Array<{ before: Job; after: Job; error?: JobError }>, leaseExpiredBy?: number): Promise<boolean[]> {
+  private async commitEndings(endings: DecidedUpdate[], leaseExpiredBy?: number): Promise<boolean[]> {
     const now = this.clock.now();
     const purged = endings.map(({ after }) => purgedOnEnd(after, now));
     const kept = endings.filter((_ending, position) => !purged[position]);
     const gone = endings.filter((_ending, position) => purged[position]);
-    const result = await this.store.commit({
-      updates: kept.map(({ before, after, error }) => ({ ...fencedUpdate(before, after, leaseExpiredBy), ...(error ? { error } : {}) })),
+    const result = await this.writes.commit({
+      updates: kept.map((ending) => (leaseExpiredBy === undefined ? ending : { ...ending, leaseExpiredBy })),
       deletes: gone.map(({ before }) => fencedDelete(before, leaseExpiredBy)),
     });
     const deletedIds = new Set(result.deleted.map(({ id }) => id));
     const updated = new Map(kept.map((ending, position) => [ending, result.updated[position] === true]));
-    return endings.map((ending, position) => {
-      const applied = purged[position] ? deletedIds.has(ending.before.id) : updated.get(ending)!;
-      if (applied) this.track(ending.before, purged[position] ? undefined : ending.after);
-      return applied;
-    });
+    return endings.map((ending, position) => (purged[position] ? deletedIds.has(ending.before.id) : updated.get(ending)!));
   }
 
   /** Extends the lease of an in-flight job (in run `runId`, when given) by its full lease length. */
   async heartbeat(id: string, runId?: string): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
-    const entry = this.dispatcher.inFlight.get(id);
+    const entry = this.dispatcher.lease(id);
     if (entry) await entry.claimed;
-    const job = entry?.job ?? (this.store.shared ? await this.store.getJob(id) : undefined);
+    const job = entry?.job ?? (await this.coordination.foreignLeases([id]))[0];
     if (!job || !inRun(job, runId) || job.run_id === undefined) throw notInFlight(id, runId);
     const expiresAt = this.clock.now() + this.leaseMs(job);
     if (!(await this.store.extendLease(id, job.run_id, expiresAt))) throw new NotFoundError(`job ${id} is no longer in flight`);
@@ -357,12 +299,9 @@ export class Engine {
     return job;
   }
 
-  /**
-   * Our in-flight copy of a job, when it is the newest version: with a store of our own it is (the
-   * claim's write may still be on its way); a shared store may have been changed by another server.
-   */
+  /** Our in-flight copy of a job, when the coordination knows it is the newest version. */
   private localCopy(id: string): Job | undefined {
-    return this.store.shared ? undefined : this.dispatcher.inFlight.get(id)?.job;
+    return this.coordination.currentCopy(this.dispatcher.lease(id));
   }
 
   async listJobs(selection: JobSelection, page: { after?: string; order: SortOrder; limit: number }): Promise<JobPage> {
@@ -399,14 +338,14 @@ export class Engine {
     return count;
   }
 
+  /** Queues that hold at least one job, sorted. */
   async queues(): Promise<string[]> {
-    if (!this.store.shared) return this.counts.queues();
-    return [...new Set((await this.store.countByQueueAndStatus()).map(({ queue }) => queue))].sort();
+    return [...new Set((await this.statusCounts()).filter(({ count }) => count > 0).map(({ queue }) => queue))].sort();
   }
 
-  /** Jobs by queue and status: kept in memory for a store of our own, counted by the store when it is shared. */
-  async statusCounts(): Promise<StatusCount[]> {
-    return this.store.shared ? this.store.countByQueueAndStatus() : this.counts.entries();
+  /** Jobs by queue and status. */
+  statusCounts(): Promise<StatusCount[]> {
+    return this.coordination.statusCounts();
   }
 
   get inFlightCount(): number {
@@ -459,7 +398,7 @@ export class Engine {
   /** The jobs as they are now (those that still exist), once claims of them under way have settled: one read for all. */
   private async currentJobs(ids: string[]): Promise<Job[]> {
     if (ids.length === 0) return [];
-    await Promise.all(ids.map((id) => this.dispatcher.inFlight.get(id)?.claimed));
+    await Promise.all(ids.map((id) => this.dispatcher.lease(id)?.claimed));
     const local = ids.map((id) => this.localCopy(id));
     const stored = new Map((await this.store.getJobs(ids.filter((_id, position) => !local[position]))).map((job) => [job.id, job]));
     return ids.flatMap((id, position) => {
@@ -469,10 +408,10 @@ export class Engine {
   }
 
   private async patchMany(jobs: Job[], patch: JobPatch): Promise<Job[]> {
-    await Promise.all(jobs.map((job) => this.dispatcher.inFlight.get(job.id)?.claimed));
+    await Promise.all(jobs.map((job) => this.dispatcher.lease(job.id)?.claimed));
     const now = this.clock.now();
     const changes = jobs.map((before) => ({ before, after: applyPatch(before, patch, now) }));
-    const applied = await this.applyUpdates(changes);
+    const applied = await this.writes.update(changes);
     const patched: Job[] = [];
     changes.forEach(({ before, after }, position) => {
       if (!applied[position]) return;
@@ -504,173 +443,48 @@ export class Engine {
   async requeueDead(id: string): Promise<InsertOutcome> {
     const dead = await this.getJob(id);
     const copy = requeue(dead, newJobId(), this.clock.now());
-    const result = await this.store.commit({ deletes: [{ id, from: "dead" }], inserts: [copy] });
-    this.trackDeleted(result.deleted);
-    const [outcome] = result.inserted;
-    if (!outcome!.duplicate) {
-      this.track(undefined, outcome!.job);
-      this.observer.enqueued?.(outcome!.job);
-    }
-    return outcome!;
+    const result = await this.writes.commit({ deletes: [{ id, from: "dead" }], inserts: [copy] });
+    return result.inserted[0]!;
   }
 
   async deleteJob(id: string): Promise<void> {
-    const result = await this.store.commit({ deletes: [{ id }] });
+    const result = await this.writes.commit({ deletes: [{ id }] });
     if (result.deleted.length === 0) throw new NotFoundError(`job ${id} not found`);
-    this.trackDeleted(result.deleted);
   }
 
   async deleteJobs(selection: JobSelection): Promise<number> {
-    if (!selection.filter) {
-      const deleted = await this.store.deleteMatching(selection.query);
-      this.trackDeleted(deleted);
-      return deleted.length;
-    }
+    if (!selection.filter) return (await this.writes.deleteMatching(selection.query)).length;
     let deleted = 0;
     for await (const jobs of this.matching(selection)) {
-      const result = await this.store.commit({ deletes: jobs.map((job) => ({ id: job.id })) });
-      this.trackDeleted(result.deleted);
+      const result = await this.writes.commit({ deletes: jobs.map((job) => ({ id: job.id })) });
       deleted += result.deleted.length;
     }
     return deleted;
   }
 
   async reset(): Promise<void> {
-    this.trackDeleted(await this.store.deleteMatching(undefined));
+    await this.writes.deleteMatching(undefined);
   }
 
-  // ---- time-driven work ----
-
-  private async promoteDue(due: Job[]): Promise<void> {
-    await this.applyUpdates(due.map((job) => ({ before: job, after: promote(job) })));
-  }
-
-  /**
-   * Every server fails its own expired leases (a hung worker on a live connection). Only the leader
-   * promotes scheduled jobs of a shared store, rescues leases whose server is gone, and purges.
-   */
-  private async maintain(): Promise<void> {
-    const now = this.clock.now();
-    await this.expireOwnLeases(now);
-    if (this.store.shared) this.dispatcher.wake();
-    if (!(await this.store.lead())) return;
-    if (this.store.shared) {
-      await this.scheduler.promoteNow();
-      await this.rescueAbandonedLeases(now);
-    }
-    for (;;) {
-      const purged = await this.store.purgeDue(now, RECOVERY_BATCH);
-      this.trackDeleted(purged);
-      if (purged.length < RECOVERY_BATCH) break;
-    }
-  }
-
-  /** Fails this server's leases that ran out, a batch per commit; one extended elsewhere meanwhile is left alone. */
-  private async expireOwnLeases(now: number): Promise<void> {
-    if (this.store.shared) await this.syncLeasesWithStore();
-    const expired = this.dispatcher.expiredLeases(now).filter((entry) => this.dispatcher.finish(entry.job.id));
-    for (let start = 0; start < expired.length; start += RECOVERY_BATCH) {
-      const jobs = expired.slice(start, start + RECOVERY_BATCH).map(({ job }) => job);
-      for (const job of jobs) this.observer.leaseExpired?.(job);
-      await this.recordFailures(jobs, (job) => ({
-        message: `lease expired after ${this.leaseMs(job) / 1000}s without an ack`,
-        error_type: "LeaseExpired",
-      }), now).catch(() => undefined);
-    }
-  }
-
-  /**
-   * Other servers may have acked, failed or heartbeaten our leases (a client behind a load balancer):
-   * leases no longer current in the store free their stream's slot, and extended ones are extended here.
-   */
-  private async syncLeasesWithStore(): Promise<void> {
-    const entries = [...this.dispatcher.inFlight.values()];
-    for (let start = 0; start < entries.length; start += RECOVERY_BATCH) {
-      const batch = entries.slice(start, start + RECOVERY_BATCH);
-      const stored = new Map((await this.store.getJobs(batch.map(({ job }) => job.id))).map((job) => [job.id, job]));
-      for (const entry of batch) {
-        const current = stored.get(entry.job.id);
-        if (!current || !inRun(current, entry.job.run_id)) this.dispatcher.finish(entry.job.id);
-        else if ((current.lease_expires_at ?? 0) > (entry.job.lease_expires_at ?? 0)) {
-          this.dispatcher.refresh(entry.job.id, entry.job.run_id, (job) => ({ ...job, lease_expires_at: current.lease_expires_at! }));
-        }
-      }
-    }
-  }
-
-  /**
-   * Leases another server made end here (a client behind a load balancer): telling it frees their
-   * stream slots now rather than at its next sync. Best effort: the sync still catches a lost one.
-   */
+  /** Leases another server made that ended here (a client behind a load balancer): it is told, to free their slots. */
   private announceEnded(jobs: Job[]): void {
-    const leases = jobs.flatMap(({ id, run_id: runId }) => (runId === undefined ? [] : [{ id, runId }]));
-    if (leases.length > 0) void this.store.announceLeasesEnded(leases).catch(() => undefined);
+    this.coordination.announceEnded(jobs.flatMap(({ id, run_id: runId }) => (runId === undefined ? [] : [{ id, runId }])));
   }
 
-  /**
-   * Leases of ours that another server announced it ended: their jobs are no longer our workers' to
-   * end. Undefined means announcements may have been missed (the listener reconnected): check them all.
-   */
-  private leasesEndedElsewhere(leases: EndedLease[] | undefined): void {
-    if (!leases) {
-      void this.syncLeasesWithStore().catch(() => undefined);
-      return;
-    }
-    for (const { id, runId } of leases) {
-      if (this.dispatcher.inFlight.get(id)?.job.run_id === runId) this.dispatcher.finish(id);
-    }
-  }
-
-  /**
-   * In-flight jobs of a shared store whose lease ran out a while ago belong to a server that is gone
-   * (a live one fails its own expired leases first): they are ready again, as if their stream dropped.
-   */
-  private async rescueAbandonedLeases(now: number): Promise<void> {
-    const graceMs = 2 * this.maintenanceIntervalMs;
-    for (;;) {
-      const abandoned = (await this.store.expiredLeases(now - graceMs, RECOVERY_BATCH))
-        .filter((job) => !this.dispatcher.inFlight.has(job.id));
-      if (abandoned.length === 0) return;
-      await this.applyUpdates(abandoned.map((job) => ({ before: job, after: release(job) })));
-      if (abandoned.length < RECOVERY_BATCH) return;
-    }
+  /** Records the attempts whose lease ran out by `now` as failed (the lease-expiry service's work). */
+  private async expireLeases(jobs: Job[], now: number): Promise<void> {
+    for (const job of jobs) this.observer.leaseExpired?.(job);
+    await this.recordFailures(jobs, (job) => ({
+      message: `lease expired after ${this.leaseMs(job) / 1000}s without an ack`,
+      error_type: "LeaseExpired",
+    }), now);
   }
 
   /** Stops timers, returns in-flight jobs to ready and closes the store. */
   async close(): Promise<void> {
-    for (const stop of this.stopListening) stop();
-    await Promise.all([this.reaper.stop(), this.scheduler.stop()]);
+    this.coordination.stop();
+    await this.services.stop();
     await this.dispatcher.closeAll();
     await this.store.close();
   }
-}
-
-/**
- * An update from a job's current state; from in_flight it is fenced by the run, so only the current
- * lease can end it, and with `leaseExpiredBy` only while the stored lease has run out.
- */
-function fencedUpdate(before: Job, after: Job, leaseExpiredBy?: number): JobUpdate {
-  const update: JobUpdate = { job: after, from: before.status, columns: changedColumns(before, after), ...fence(before, leaseExpiredBy) };
-  if (entersUniqueScope(before, after)) update.entersUniqueScope = true;
-  return update;
-}
-
-function fencedDelete(before: Job, leaseExpiredBy?: number): JobDelete {
-  return { id: before.id, from: before.status, ...fence(before, leaseExpiredBy) };
-}
-
-function fence(before: Job, leaseExpiredBy: number | undefined): Pick<JobUpdate, "fromRunId" | "leaseExpiredBy"> {
-  const conditions: Pick<JobUpdate, "fromRunId" | "leaseExpiredBy"> = {};
-  if (before.status === "in_flight" && before.run_id !== undefined) conditions.fromRunId = before.run_id;
-  if (leaseExpiredBy !== undefined) conditions.leaseExpiredBy = leaseExpiredBy;
-  return conditions;
-}
-
-/** In flight, and (when a run id is asked for) in that run: the check every ack, failure and heartbeat makes. */
-function inRun(job: Job, runId: string | undefined): boolean {
-  return job.status === "in_flight" && (runId === undefined || job.run_id === runId);
-}
-
-function notInFlight(id: string, runId: string | undefined): NotFoundError {
-  return new NotFoundError(`job ${id} is not in flight${runId === undefined ? "" : ` in run ${runId}`}`);
 }

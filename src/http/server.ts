@@ -4,9 +4,9 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import { PayloadTooLargeError, WharfError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
-import { Engine, type EngineOptions } from "../engine/engine.js";
+import { openEngine, type OpenEngineOptions } from "../compose.js";
+import type { Engine } from "../engine/engine.js";
 import type { Job } from "../job/types.js";
-import { openStore, type StoreLocation } from "../store/open.js";
 import { handleApi, TAKE_PATH, type ApiRequest } from "./api.js";
 import {
   decodeBody,
@@ -21,7 +21,7 @@ import {
 import { Metrics } from "./metrics.js";
 import type { TakeOptions } from "../engine/dispatch.js";
 
-export interface ServerOptions extends StoreLocation, Omit<EngineOptions, "store" | "observer"> {
+export interface ServerOptions extends Omit<OpenEngineOptions, "observer"> {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -186,8 +186,8 @@ function replaying(socket: net.Socket, head: Buffer): Duplex {
 export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
   const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   const metrics = new Metrics();
-  const { host, port, maxBodyBytes, heartbeatMs, store, dataDir, durability, log: _log, ...engineOptions } = options;
-  const engine = await Engine.open({ ...engineOptions, store: await openStore({ store, dataDir, durability }), observer: metrics.observer });
+  const { host, port, maxBodyBytes, heartbeatMs, log: _log, ...engineOptions } = options;
+  const engine = await openEngine({ ...engineOptions, observer: metrics.observer });
   metrics.attach(engine);
   const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, log);
   const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);

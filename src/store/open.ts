@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { BadRequestError } from "../errors.js";
+import type { Sharing } from "./sharing.js";
 import type { Store } from "./store.js";
 import { PostgresStore } from "./postgres/postgres-store.js";
 import { SqliteStore, type Durability } from "./sqlite/sqlite-store.js";
@@ -15,11 +16,20 @@ export interface StoreLocation {
 
 const DEFAULT_DATA_DIR = "./wharf-data";
 
+/** A store, and when other processes may share it, the means to coordinate with them. */
+export interface OpenedStore {
+  store: Store;
+  sharing?: Sharing;
+}
+
 /** Opens the store a location names. SQLite is the default: `<dataDir>/wharf.db`. */
-export async function openStore(location: StoreLocation): Promise<Store> {
+export async function openStore(location: StoreLocation): Promise<OpenedStore> {
   const spec = location.store ?? `sqlite:${join(location.dataDir ?? DEFAULT_DATA_DIR, "wharf.db")}`;
-  if (/^postgres(ql)?:\/\//.test(spec)) return PostgresStore.open({ url: spec });
+  if (/^postgres(ql)?:\/\//.test(spec)) {
+    const store = await PostgresStore.open({ url: spec });
+    return { store, sharing: store.sharing };
+  }
   const path = spec.startsWith("sqlite:") ? spec.slice("sqlite:".length) : spec;
   if (path.length === 0) throw new BadRequestError(`store "${spec}" names no file`);
-  return new SqliteStore({ path, durability: location.durability ?? "fsync" });
+  return { store: new SqliteStore({ path, durability: location.durability ?? "fsync" }) };
 }

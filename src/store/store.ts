@@ -132,12 +132,6 @@ export interface StatusCount {
 
 export interface Store {
   /**
-   * True when several servers may use this store at once (PostgreSQL). The engine then claims with
-   * claimReady instead of its in-memory index, listens with onReady, and runs time-driven work only
-   * while lead() says it leads. An unshared store (SQLite) belongs to one process.
-   */
-  readonly shared: boolean;
-  /**
    * Inserts jobs atomically, in order. A job whose unique key another job holds (stored, or earlier
    * in the batch) is not inserted; its outcome is the holder. The store enforces this as a constraint
    * of its schema, so concurrent inserts of one key, from any server, let exactly one in.
@@ -167,23 +161,6 @@ export interface Store {
   extendLease(id: string, runId: string, expiresAt: number): Promise<boolean>;
   /** In-flight jobs whose stored lease ran out at or before `before`, oldest lease first. */
   expiredLeases(before: number, limit: number): Promise<Job[]>;
-  /**
-   * Calls `listener` when jobs may have become ready through another process (shared stores
-   * notify on every write that leaves a job ready). Returns a function that stops listening.
-   */
-  onReady(listener: () => void): () => void;
-  /**
-   * Tells the other processes sharing the store that these leases ended here (acked or failed through
-   * this process), so the one that made them frees their slots at once. Unshared stores do nothing.
-   */
-  announceLeasesEnded(leases: readonly EndedLease[]): Promise<void>;
-  /**
-   * Calls `listener` with the leases other processes announce as ended, and with undefined when
-   * announcements may have been missed (listening (re)started). Returns a function that stops listening.
-   */
-  onLeasesEnded(listener: (leases: EndedLease[] | undefined) => void): () => void;
-  /** Becomes or stays the one leader among the processes sharing the store; true while leading. Unshared stores always lead. */
-  lead(): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -13,7 +13,6 @@ import pg from "pg";
 import { newJobId } from "../../src/job/ids.js";
 import { readMigrations } from "../../src/store/migrations.js";
 import { openStore } from "../../src/store/open.js";
-import type { Store } from "../../src/store/store.js";
 import { createDatabase } from "../helpers/postgres.js";
 import { uniqueName } from "../helpers/server.js";
 import { postgresClusterUrl } from "./stores.js";
@@ -66,7 +65,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
       const { older, newer, rows } = twoHoldersOfOneKey(queue, key);
       const versions = Array.from({ length: OLD_VERSION }, (_, index) => `INSERT INTO schema_migrations VALUES (${index + 1}, 0)`);
       const location = await OLD_DATABASES[kind]([...oldMigrations(kind), MIGRATIONS_TABLE, ...versions, rows]);
-      const store: Store = await openStore({ store: location });
+      const { store } = await openStore({ store: location });
       try {
         assert.deepEqual((await store.listJobs({ queues: [queue] }, { order: "asc", limit: 10 })).map((job) => job.id), [older, newer]);
         const [outcome] = await store.insertJobs([{ id: newJobId(), queue, type: "t", priority: 5, status: "ready", payload: {}, ready_at: 0, attempts: 0, unique_key: key, unique_while: "queued" }]);

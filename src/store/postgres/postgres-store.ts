@@ -33,6 +33,7 @@ import type {
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { InsertBatcher } from "./insert-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
+import type { Notifier, Peer, Sharing } from "../sharing.js";
 import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
 import { columnArrays, ROW_TYPES, runOn, type Row, type Run, type Statement } from "./run.js";
@@ -61,8 +62,7 @@ const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
  * opens up to two connections of its own: one that LISTENs for ready jobs
  * (once someone subscribes) and one that holds the leader lock (once lead() is called).
  */
-export class PostgresStore implements Store {
-  readonly shared = true;
+export class PostgresStore implements Store, Notifier, Peer {
   private closing: Promise<void> | undefined;
   private readonly listener: Listener;
   private readonly leadership: Leadership;
@@ -323,6 +323,11 @@ export class PostgresStore implements Store {
 
   lead(): Promise<boolean> {
     return this.leadership.lead();
+  }
+
+  /** This store tells the other servers what changed and elects their leader. */
+  get sharing(): Sharing {
+    return { notifier: this, peer: this };
   }
 
   /** Ends the pool (waiting for checked-out connections to come back), stops listening and gives up leadership. */

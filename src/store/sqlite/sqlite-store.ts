@@ -9,7 +9,6 @@ import type {
   ChangeSet,
   ClaimRequest,
   DeletedJob,
-  EndedLease,
   InsertOutcome,
   JobDelete,
   JobQuery,
@@ -49,8 +48,6 @@ const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
  * own savepoint so one failing write does not undo the others.
  */
 export class SqliteStore implements Store {
-  /** One process owns the file: the engine keeps its ready index in memory and always leads. */
-  readonly shared = false;
   private readonly db: Database.Database;
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
@@ -220,22 +217,6 @@ export class SqliteStore implements Store {
 
   async expiredLeases(before: number, limit: number): Promise<Job[]> {
     return (this.statement(SQL.expiredLeases).all(before, limit) as JobRow[]).map(rowToJob);
-  }
-
-  /** Nothing else writes to this file, so nothing can become ready behind the engine's back. */
-  onReady(_listener: () => void): () => void {
-    return () => {};
-  }
-
-  /** One process per file: every lease ends where it was made. */
-  async announceLeasesEnded(_leases: readonly EndedLease[]): Promise<void> {}
-
-  onLeasesEnded(_listener: (leases: EndedLease[] | undefined) => void): () => void {
-    return () => {};
-  }
-
-  async lead(): Promise<boolean> {
-    return true;
   }
 
   async getJob(id: string): Promise<Job | undefined> {

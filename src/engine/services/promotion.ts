@@ -1,7 +1,9 @@
-import { logFailure } from "./log.js";
-import type { Job } from "../job/types.js";
-import type { Store } from "../store/store.js";
-import type { Clock } from "./clock.js";
+import { promote } from "../../job/state.js";
+import type { Store } from "../../store/store.js";
+import type { Clock } from "../clock.js";
+import { logFailure } from "../log.js";
+import type { WritePath } from "../write-path.js";
+import type { Service } from "./service.js";
 
 const PROMOTE_BATCH = 1000;
 const RETRY_AFTER_ERROR_MS = 1000;
@@ -9,9 +11,12 @@ const RETRY_AFTER_ERROR_MS = 1000;
 /**
  * Promotes scheduled jobs when their ready_at arrives. Keeps one timer, for
  * the earliest ready_at, rather than one per job, so a million scheduled jobs
- * cost nothing in memory.
+ * cost nothing in memory. Every process arms it for the jobs it schedules; the
+ * leader's ticks also promote what other servers sharing the store scheduled.
  */
-export class Scheduler {
+export class Promotion implements Service {
+  readonly name = "promotion";
+  readonly runsOn = "leader";
   private nextAt: number | undefined;
   private cancelTimer: (() => void) | undefined;
   private stopped = false;
@@ -20,7 +25,7 @@ export class Scheduler {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-    private readonly promote: (due: Job[]) => Promise<void>,
+    private readonly writes: WritePath,
   ) {}
 
   async start(): Promise<void> {
@@ -40,10 +45,16 @@ export class Scheduler {
     this.cancelTimer = this.clock.setTimer(at, () => this.promoteNow());
   }
 
-  /** Promotes every job due by now, then waits for the next ready_at. The leader of a shared store calls it on every tick. */
-  async promoteNow(): Promise<void> {
+  tick(): Promise<void> {
+    return this.promoteNow();
+  }
+
+  /** Promotes every job due by now, then waits for the next ready_at; a call while one runs joins it. */
+  private async promoteNow(): Promise<void> {
     if (this.stopped) return;
-    this.promoting = this.promoteDue();
+    this.promoting ??= this.promoteDue().finally(() => {
+      this.promoting = undefined;
+    });
     await this.promoting;
   }
 
@@ -53,7 +64,7 @@ export class Scheduler {
     try {
       for (;;) {
         const due = await this.store.dueScheduled(this.clock.now(), PROMOTE_BATCH);
-        await this.promote(due);
+        await this.writes.update(due.map((job) => ({ before: job, after: promote(job) })));
         if (due.length < PROMOTE_BATCH) break;
       }
       const next = await this.store.nextScheduledAt();

@@ -1,0 +1,145 @@
+import { randomBytes } from "node:crypto";
+import { claim, release, type Lease } from "../../job/state.js";
+import type { Job } from "../../job/types.js";
+import type { EndedLease, StatusCount, Store } from "../../store/store.js";
+import { CLAIM_BATCH, type ClaimingStream, type ClaimRound, type ClaimSource, type InFlightJob } from "../dispatch.js";
+import { ReadyIndex } from "../ready-index.js";
+import type { Service } from "../services/service.js";
+import { StatusCounts } from "../status-counts.js";
+import type { Clock } from "../clock.js";
+import type { Coordination, EngineParts, TrackedJob } from "./coordination.js";
+
+const RECOVERY_BATCH = 1000;
+
+/**
+ * A store of this process's own (SQLite): nothing changes behind its back, so the ready jobs live in
+ * an in-memory index (a claim needs no query to find them) and the tallies per queue and status are
+ * kept as changes commit. At start, jobs a previous process left in flight are ready again.
+ */
+export class Alone implements Coordination {
+  readonly claims: ClaimSource;
+  private readonly index = new ReadyIndex();
+  private readonly counts = new StatusCounts();
+
+  constructor(store: Store, clock: Clock, leaseMs: (job: Job) => number) {
+    this.claims = new IndexClaims(this.index, store, clock, leaseMs);
+  }
+
+  services(_parts: EngineParts): Service[] {
+    return [];
+  }
+
+  /** Recovery writes through the write path like everything else; the index and tallies are loaded after it. */
+  async start({ store, writes }: EngineParts): Promise<void> {
+    for (;;) {
+      const orphans = await store.jobsWithStatus("in_flight", RECOVERY_BATCH);
+      if (orphans.length === 0) break;
+      await writes.update(orphans.map((job) => ({ before: job, after: release(job) })));
+    }
+    for (const entry of await store.readyEntries()) this.index.add(entry);
+    this.counts.load(await store.countByQueueAndStatus());
+  }
+
+  stop(): void {}
+
+  tracked(before: TrackedJob | undefined, after: Job | undefined): void {
+    if (before) {
+      this.counts.adjust(before.queue, before.status, -1);
+      if (before.status === "ready") this.index.remove(before);
+    }
+    if (after) {
+      this.counts.adjust(after.queue, after.status, 1);
+      if (after.status === "ready") this.index.add(after);
+    }
+  }
+
+  /** Newest by construction: the claim's write may still be on its way to the disk. */
+  currentCopy(lease: InFlightJob | undefined): Job | undefined {
+    return lease?.job;
+  }
+
+  async foreignLeases(_ids: readonly string[]): Promise<Job[]> {
+    return [];
+  }
+
+  announceEnded(_leases: EndedLease[]): void {}
+
+  async statusCounts(): Promise<StatusCount[]> {
+    return this.counts.entries();
+  }
+
+  async lead(): Promise<boolean> {
+    return true;
+  }
+}
+
+/**
+ * Claims from the in-memory index: picks are read in one query and claimed in one background write.
+ * Delivery does not wait for the disk: a restart makes in-flight jobs ready anyway, and each lease's
+ * `claimed` lets later writes for the job wait for the claim.
+ */
+class IndexClaims implements ClaimSource {
+  private readonly runIdPrefix = randomBytes(8).toString("hex");
+  private runCounter = 0;
+
+  constructor(
+    private readonly index: ReadyIndex,
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly leaseMs: (job: Job) => number,
+  ) {}
+
+  async round(dispatcher: ClaimRound): Promise<boolean> {
+    const picks = this.pick(dispatcher);
+    if (picks.size === 0) return false;
+    const streamOf = new Map<string, ClaimingStream>();
+    for (const [stream, ids] of picks) for (const id of ids) streamOf.set(id, stream);
+    const kept = new Map<ClaimingStream, number>();
+    try {
+      const reading = this.store.getJobs([...streamOf.keys()]);
+      for (const stream of picks.keys()) stream.claiming = reading;
+      const byId = new Map((await reading).map((job) => [job.id, job]));
+      const ready = [...streamOf.keys()].map((id) => byId.get(id)).filter((job): job is Job => job?.status === "ready");
+      for (const job of ready) kept.set(streamOf.get(job.id)!, (kept.get(streamOf.get(job.id)!) ?? 0) + 1);
+      this.claim(dispatcher, ready, streamOf);
+    } finally {
+      for (const [stream, ids] of picks) dispatcher.settle(stream, ids.length, kept.get(stream) ?? 0);
+    }
+    return true;
+  }
+
+  /** Picks jobs for streams round-robin, one at a time, so no stream starves another. */
+  private pick(dispatcher: ClaimRound): Map<ClaimingStream, string[]> {
+    const picks = new Map<ClaimingStream, string[]>();
+    let picked = 0;
+    let progress = true;
+    while (progress && picked < CLAIM_BATCH) {
+      progress = false;
+      for (const stream of dispatcher.streams) {
+        if (picked >= CLAIM_BATCH || dispatcher.roomFor(stream) === 0) continue;
+        const entry = this.index.takeNext(stream.queues);
+        if (!entry) continue;
+        dispatcher.reserve(stream, 1);
+        picked++;
+        progress = true;
+        const ids = picks.get(stream) ?? [];
+        ids.push(entry.id);
+        picks.set(stream, ids);
+      }
+    }
+    return picks;
+  }
+
+  private claim(dispatcher: ClaimRound, ready: Job[], streamOf: Map<string, ClaimingStream>): void {
+    const now = this.clock.now();
+    const updates = ready.map((job) => ({ before: job, after: claim(job, now, this.newLease(job, now)) }));
+    const persisted = dispatcher.applyUpdates(updates);
+    const claimed = updates.map((_update, position) => persisted.then((applied) => applied[position] === true, () => false));
+    dispatcher.admit(updates.map(({ after }) => after), (job) => streamOf.get(job.id)!, claimed);
+  }
+
+  /** Run ids only need to differ from every earlier run of the same job: a random per-process prefix and a counter do. */
+  private newLease(job: Job, now: number): Lease {
+    return { runId: `${this.runIdPrefix}${(++this.runCounter).toString(36)}`, expiresAt: now + this.leaseMs(job) };
+  }
+}

@@ -1,0 +1,126 @@
+import type { Job } from "../../job/types.js";
+import type { Notifier, Peer, Sharing } from "../../store/sharing.js";
+import type { EndedLease, StatusCount, Store } from "../../store/store.js";
+import type { Clock } from "../clock.js";
+import { CLAIMED, type ClaimRound, type ClaimSource, type Dispatcher, type InFlightJob } from "../dispatch.js";
+import { LeaseSync } from "../services/lease-sync.js";
+import { Rescue } from "../services/rescue.js";
+import type { Service } from "../services/service.js";
+import { WakeUp } from "../services/wake-up.js";
+import type { Coordination, EngineParts } from "./coordination.js";
+
+export interface SharedOptions {
+  store: Store;
+  sharing: Sharing;
+  clock: Clock;
+  /** This server, as the owner of the leases it claims. */
+  owner: string;
+  /** Lease of a job with no timeout. */
+  defaultLeaseMs: number;
+}
+
+/**
+ * A store other servers use too (PostgreSQL): the database is the ready index and the tally. Each
+ * stream claims for itself with SKIP LOCKED, notifications wake this server when another makes jobs
+ * ready or ends one of its leases, and the elected leader runs the leader-only services.
+ */
+export class Shared implements Coordination {
+  readonly claims: ClaimSource;
+  private readonly store: Store;
+  private readonly notifier: Notifier;
+  private readonly peer: Peer;
+  private readonly stopListening: Array<() => void> = [];
+
+  constructor(options: SharedOptions) {
+    this.store = options.store;
+    this.notifier = options.sharing.notifier;
+    this.peer = options.sharing.peer;
+    this.claims = new StoreClaims(options);
+  }
+
+  services(parts: EngineParts): Service[] {
+    return [new LeaseSync(parts.store, parts.dispatcher), new WakeUp(parts.dispatcher), new Rescue(parts)];
+  }
+
+  async start({ dispatcher, store }: EngineParts): Promise<void> {
+    this.stopListening.push(
+      this.notifier.onReady(() => dispatcher.wake()),
+      this.notifier.onLeasesEnded((leases) => endedElsewhere(leases, dispatcher, store)),
+    );
+  }
+
+  stop(): void {
+    for (const stop of this.stopListening.splice(0)) stop();
+  }
+
+  /** The store is the index and the tally; other servers' changes never pass through here. */
+  tracked(): void {}
+
+  /** Another server may have changed the job since this one leased it. */
+  currentCopy(_lease: InFlightJob | undefined): Job | undefined {
+    return undefined;
+  }
+
+  async foreignLeases(ids: readonly string[]): Promise<Job[]> {
+    if (ids.length === 0) return [];
+    return (await this.store.getJobs(ids)).filter((job) => job.status === "in_flight");
+  }
+
+  /** Frees the leasing server's stream slots now rather than at its next sync; a lost announcement is caught by that sync. */
+  announceEnded(leases: EndedLease[]): void {
+    if (leases.length > 0) void this.notifier.announceLeasesEnded(leases).catch(() => undefined);
+  }
+
+  statusCounts(): Promise<StatusCount[]> {
+    return this.store.countByQueueAndStatus();
+  }
+
+  lead(): Promise<boolean> {
+    return this.peer.lead();
+  }
+}
+
+/**
+ * Leases of ours that another server announced it ended: their jobs are no longer our workers' to
+ * end. Undefined means announcements may have been missed (the listener reconnected): check them all.
+ */
+function endedElsewhere(leases: EndedLease[] | undefined, dispatcher: Dispatcher, store: Store): void {
+  if (!leases) {
+    void new LeaseSync(store, dispatcher).tick().catch(() => undefined);
+    return;
+  }
+  for (const { id, runId } of leases) {
+    if (dispatcher.lease(id)?.job.run_id === runId) dispatcher.finish(id);
+  }
+}
+
+/** Each stream claims for itself, in turn, so servers never hand out one job twice. */
+class StoreClaims implements ClaimSource {
+  constructor(private readonly options: SharedOptions) {}
+
+  async round(dispatcher: ClaimRound): Promise<boolean> {
+    let leasedAny = false;
+    for (const stream of dispatcher.streams) {
+      const room = dispatcher.roomFor(stream);
+      if (room === 0) continue;
+      dispatcher.reserve(stream, room);
+      let jobs: Job[] = [];
+      try {
+        const claiming = this.options.store.claimReady({
+          queues: stream.queues ? [...stream.queues] : null,
+          limit: room,
+          now: this.options.clock.now(),
+          owner: this.options.owner,
+          defaultLeaseMs: this.options.defaultLeaseMs,
+        });
+        stream.claiming = claiming;
+        jobs = await claiming;
+      } finally {
+        dispatcher.settle(stream, room, jobs.length);
+      }
+      dispatcher.admit(jobs, () => stream, jobs.map(() => CLAIMED));
+      leasedAny ||= jobs.length > 0;
+    }
+    return leasedAny;
+  }
+}

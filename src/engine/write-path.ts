@@ -1,0 +1,129 @@
+import { entersUniqueScope } from "../job/state.js";
+import type { Job, JobError } from "../job/types.js";
+import { changedColumns } from "../store/rows.js";
+import type { DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
+import type { Coordination, TrackedJob } from "./coordination/coordination.js";
+import type { EngineObserver } from "./observer.js";
+
+/** A change the state machine decided, from the job as it was read. */
+export interface DecidedUpdate {
+  before: Job;
+  after: Job;
+  /** The failed attempt's record, written only if the update applies. */
+  error?: JobError;
+  /** Only while the stored lease ran out by then (lease expiry): a lease extended elsewhere is not ended. */
+  leaseExpiredBy?: number;
+}
+
+export interface DecidedChanges {
+  updates?: DecidedUpdate[];
+  deletes?: JobDelete[];
+  inserts?: Job[];
+}
+
+export interface CommittedChanges {
+  /** Per update, in order: whether it applied. */
+  updated: boolean[];
+  deleted: DeletedJob[];
+  inserted: InsertOutcome[];
+}
+
+/** What else must hear of a committed change: the dispatcher (a job ready, a lease gone) and promotion (a job scheduled). */
+export interface WriteListeners {
+  ready(): void;
+  scheduled(readyAt: number): void;
+  deleted(id: string): void;
+}
+
+/**
+ * The one path from a decided change to the store. Every write is fenced (a compare-and-set on the
+ * status the change was decided from, and on the run for a lease), and whatever applied is passed
+ * on, so the coordination's index and tallies, the dispatcher and promotion stay in step with the store.
+ */
+export class WritePath {
+  constructor(
+    private readonly store: Store,
+    private readonly coordination: Coordination,
+    private readonly listeners: WriteListeners,
+    private readonly observer: EngineObserver,
+  ) {}
+
+  async insert(jobs: Job[]): Promise<InsertOutcome[]> {
+    const outcomes = await this.store.insertJobs(jobs);
+    this.trackInserted(outcomes);
+    return outcomes;
+  }
+
+  async update(updates: DecidedUpdate[]): Promise<boolean[]> {
+    if (updates.length === 0) return [];
+    return (await this.commit({ updates })).updated;
+  }
+
+  async commit(changes: DecidedChanges): Promise<CommittedChanges> {
+    const updates = changes.updates ?? [];
+    const result = await this.store.commit({
+      updates: updates.map(fencedUpdate),
+      deletes: changes.deletes ?? [],
+      inserts: changes.inserts ?? [],
+    });
+    updates.forEach(({ before, after }, position) => {
+      if (result.updated[position]) this.track(before, after);
+    });
+    this.trackDeleted(result.deleted);
+    this.trackInserted(result.inserted);
+    return result;
+  }
+
+  async deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
+    const deleted = await this.store.deleteMatching(query);
+    this.trackDeleted(deleted);
+    return deleted;
+  }
+
+  async purgeDue(now: number, limit: number): Promise<DeletedJob[]> {
+    const purged = await this.store.purgeDue(now, limit);
+    this.trackDeleted(purged);
+    return purged;
+  }
+
+  private track(before: TrackedJob | undefined, after: Job | undefined): void {
+    this.coordination.tracked(before, after);
+    if (after?.status === "ready") this.listeners.ready();
+    else if (after?.status === "scheduled") this.listeners.scheduled(after.ready_at);
+  }
+
+  private trackDeleted(deleted: DeletedJob[]): void {
+    for (const job of deleted) {
+      this.listeners.deleted(job.id);
+      this.track(job, undefined);
+    }
+  }
+
+  private trackInserted(outcomes: InsertOutcome[]): void {
+    for (const outcome of outcomes) {
+      if (outcome.duplicate) continue;
+      this.track(undefined, outcome.job);
+      this.observer.enqueued?.(outcome.job);
+    }
+  }
+}
+
+/** A delete fenced like an update: only while the job is still as read (and, with `leaseExpiredBy`, its lease ran out). */
+export function fencedDelete(before: Job, leaseExpiredBy?: number): JobDelete {
+  return { id: before.id, from: before.status, ...fence(before, leaseExpiredBy) };
+}
+
+function fencedUpdate({ before, after, error, leaseExpiredBy }: DecidedUpdate): JobUpdate {
+  const update: JobUpdate = { job: after, from: before.status, columns: changedColumns(before, after), ...fence(before, leaseExpiredBy) };
+  if (entersUniqueScope(before, after)) update.entersUniqueScope = true;
+  if (error) update.error = error;
+  return update;
+}
+
+/** From in_flight a change is fenced by the run, so only the current lease can end it. */
+function fence(before: Job, leaseExpiredBy: number | undefined): Pick<JobUpdate, "fromRunId" | "leaseExpiredBy"> {
+  const conditions: Pick<JobUpdate, "fromRunId" | "leaseExpiredBy"> = {};
+  if (before.status === "in_flight" && before.run_id !== undefined) conditions.fromRunId = before.run_id;
+  if (leaseExpiredBy !== undefined) conditions.leaseExpiredBy = leaseExpiredBy;
+  return conditions;
+}

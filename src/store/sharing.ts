@@ -1,0 +1,31 @@
+/**
+ * What a store several processes share offers besides persistence: telling each other what changed
+ * (compare Oban's Notifier) and choosing one of them to lead (Oban's Peer). A store of one process
+ * (SQLite) has neither; the engine then coordinates alone (src/engine/coordination/).
+ */
+import type { EndedLease } from "./store.js";
+
+export interface Notifier {
+  /**
+   * Calls `listener` when jobs may have become ready through another process (the store notifies
+   * on every write that leaves a job ready). Returns a function that stops listening.
+   */
+  onReady(listener: () => void): () => void;
+  /** Tells the other processes that these leases ended here, so the one that made them frees their slots at once. */
+  announceLeasesEnded(leases: readonly EndedLease[]): Promise<void>;
+  /**
+   * Calls `listener` with the leases other processes announce as ended, and with undefined when
+   * announcements may have been missed (listening (re)started). Returns a function that stops listening.
+   */
+  onLeasesEnded(listener: (leases: EndedLease[] | undefined) => void): () => void;
+}
+
+export interface Peer {
+  /** Becomes or stays the one leader among the processes sharing the store; true while leading. */
+  lead(): Promise<boolean>;
+}
+
+export interface Sharing {
+  notifier: Notifier;
+  peer: Peer;
+}
