@@ -114,6 +114,7 @@ export class Engine {
       ready: () => this.dispatcher.wake(),
       scheduled: (readyAt) => this.promotion.noteScheduled(readyAt),
       deleted: (id) => void this.dispatcher.finish(id),
+      leaseExtended: (id, runId, expiresAt) => this.dispatcher.refresh(id, runId, (job) => ({ ...job, lease_expires_at: expiresAt })),
     }, this.observer);
     this.promotion = new Promotion(this.store, this.clock, this.writes);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
@@ -286,8 +287,7 @@ export class Engine {
     const job = entry?.job ?? (await this.coordination.foreignLeases([id]))[0];
     if (!job || !inRun(job, runId) || job.run_id === undefined) throw notInFlight(id, runId);
     const expiresAt = this.clock.now() + this.leaseMs(job);
-    if (!(await this.store.extendLease(id, job.run_id, expiresAt))) throw new NotFoundError(`job ${id} is no longer in flight`);
-    this.dispatcher.refresh(id, job.run_id, (current) => ({ ...current, lease_expires_at: expiresAt }));
+    if (!(await this.writes.extendLease(job, expiresAt))) throw new NotFoundError(`job ${id} is no longer in flight`);
     return { id, run_id: job.run_id, lease_expires_at: expiresAt };
   }
 

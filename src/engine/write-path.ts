@@ -28,11 +28,12 @@ export interface CommittedChanges {
   inserted: InsertOutcome[];
 }
 
-/** What else must hear of a committed change: the dispatcher (a job ready, a lease gone) and promotion (a job scheduled). */
+/** What else must hear of a committed change: the dispatcher (a job ready, a lease gone or extended) and promotion (a job scheduled). */
 export interface WriteListeners {
   ready(): void;
   scheduled(readyAt: number): void;
   deleted(id: string): void;
+  leaseExtended(id: string, runId: string, expiresAt: number): void;
 }
 
 /**
@@ -72,6 +73,13 @@ export class WritePath {
     this.trackDeleted(result.deleted);
     this.trackInserted(result.inserted);
     return result;
+  }
+
+  /** Moves the lease of an in-flight job (in its current run) to `expiresAt`; false when that run has ended. */
+  async extendLease(job: Job, expiresAt: number): Promise<boolean> {
+    if (job.run_id === undefined || !(await this.store.extendLease(job.id, job.run_id, expiresAt))) return false;
+    this.listeners.leaseExtended(job.id, job.run_id, expiresAt);
+    return true;
   }
 
   async deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
