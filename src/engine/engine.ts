@@ -119,8 +119,9 @@ export class Engine {
 
   /**
    * A store of our own: in-flight jobs left by a previous process are ready again, and the ready index
-   * and counts are loaded. A shared store: other servers' leases stay; expired ones are rescued by the
-   * leader, and notifications wake our streams when another server makes jobs ready.
+   * and counts are loaded. A shared store: live servers' leases stay; those of servers that are gone
+   * (a previous run of this one too) and expired ones are rescued, and notifications wake our streams
+   * when another server makes jobs ready.
    */
   private async recover(): Promise<void> {
     if (this.store.shared) {
@@ -128,6 +129,9 @@ export class Engine {
         this.store.onReady(() => this.dispatcher.wake()),
         this.store.onLeasesEnded((leases) => this.leasesEndedElsewhere(leases)),
       );
+      // Leases of servers that are gone (this one's previous run, say) start to count as abandoned now,
+      // not at the first maintenance tick; the ticks give them back.
+      await this.rescueAbandonedLeases(this.clock.now()).catch(() => undefined);
       this.reaper.start();
       return;
     }
@@ -622,13 +626,14 @@ export class Engine {
   }
 
   /**
-   * In-flight jobs of a shared store whose lease ran out a while ago belong to a server that is gone
-   * (a live one fails its own expired leases first): they are ready again, as if their stream dropped.
+   * In-flight jobs of a shared store whose server is gone (the store tracks which servers are alive),
+   * or whose lease ran out a while ago (a live server fails its own expired leases first): they are
+   * ready again, as if their stream dropped, without counting an attempt.
    */
   private async rescueAbandonedLeases(now: number): Promise<void> {
     const graceMs = 2 * this.maintenanceIntervalMs;
     for (;;) {
-      const abandoned = (await this.store.expiredLeases(now - graceMs, RECOVERY_BATCH))
+      const abandoned = (await this.store.abandonedLeases({ now, expiredBefore: now - graceMs, limit: RECOVERY_BATCH }))
         .filter((job) => !this.dispatcher.inFlight.has(job.id));
       if (abandoned.length === 0) return;
       await this.applyUpdates(abandoned.map((job) => ({ before: job, after: release(job) })));

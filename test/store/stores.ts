@@ -92,7 +92,8 @@ export const STORES: StoreFactory[] = [
     name: "postgres",
     async create() {
       const url = await createDatabase(await postgresClusterUrl());
-      const open = (): Promise<Store> => PostgresStore.open({ url, poolSize: 5 });
+      // The cluster may have started moments ago: no waiting out its start before a gone server counts as gone.
+      const open = (): Promise<Store> => PostgresStore.open({ url, poolSize: 5, livenessRestartGraceMs: 0 });
       const ownerOf = async (id: string): Promise<string | null | undefined> => {
         const client = new pg.Client({ connectionString: url });
         await client.connect();

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
 import type {
+  AbandonedLeaseQuery,
   ChangeResult,
   ChangeSet,
   ClaimRequest,
@@ -237,6 +238,11 @@ export class SqliteStore implements Store {
 
   async expiredLeases(before: number, limit: number): Promise<Job[]> {
     return (this.statement(SQL.expiredLeases).all(before, limit) as JobRow[]).map(rowToJob);
+  }
+
+  /** One process per file, and its recovery at start gave back every lease an earlier one left: only expired leases. */
+  abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]> {
+    return this.expiredLeases(query.expiredBefore, query.limit);
   }
 
   /** Nothing else writes to this file, so nothing can become ready behind the engine's back. */
