@@ -27,7 +27,12 @@ export function connect(url: string, options?: HttpTransportOptions): Client {
 
 export interface OpenOptions extends StoreLocation, Omit<EngineOptions, "store"> {}
 
-/** Runs the engine in this process on a store (`sqlite:./wharf.db` by default) and returns a Client for it. */
+/**
+ * Runs the engine in this process on a store (`sqlite:./wharf.db` by default) and returns a Client for it.
+ * Rejects with InvalidStoreError for a store that is not `sqlite:PATH`, `sqlite::memory:` or a
+ * `postgres://` / `postgresql://` URL, and with StoreInUseError for a SQLite file another process (a
+ * `wharf serve`, say) or another open() holds.
+ */
 export async function open(options: OpenOptions = {}): Promise<Client> {
   const { store, dataDir, durability, ...engineOptions } = options;
   const location = { store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability };
