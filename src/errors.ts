@@ -99,3 +99,28 @@ export function errorForStatus(status: number, message: string, details?: Record
     default: return new WharfError(status, message, details);
   }
 }
+
+/** A store location Wharf cannot open: not `sqlite:PATH`, `sqlite::memory:` or a `postgres://` / `postgresql://` URL. */
+export class InvalidStoreError extends BadRequestError {}
+
+/** The process that holds a SQLite store, as it recorded itself when it took the file. */
+export interface StoreHolder {
+  pid: number;
+  host: string;
+  /** When it took the file, ms since the epoch. */
+  since: number;
+}
+
+/**
+ * A SQLite store another process (or another store in this process) has open. A SQLite file has one
+ * writer: two servers on one file would each hand out the other's jobs. Not retryable while the holder runs.
+ */
+export class StoreInUseError extends ConflictError {
+  constructor(readonly path: string, readonly holder: StoreHolder | undefined) {
+    const who = holder
+      ? `pid ${holder.pid} on host ${holder.host}, since ${new Date(holder.since).toISOString()}`
+      : "another process (it has not recorded who it is yet)";
+    super(`SQLite store ${path} is in use by ${who}. A SQLite file belongs to one Wharf process: stop that one first, ` +
+      "or share a PostgreSQL store (--store postgres://...) between servers");
+  }
+}

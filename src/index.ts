@@ -26,7 +26,12 @@ export function connect(url: string, options?: HttpTransportOptions): Client {
 
 export type OpenOptions = OpenEngineOptions;
 
-/** Runs the engine in this process on a store (`sqlite:./wharf.db` by default) and returns a Client for it. */
+/**
+ * Runs the engine in this process on a store (`sqlite:./wharf.db` by default) and returns a Client for it.
+ * Rejects with InvalidStoreError for a store that is not `sqlite:PATH`, `sqlite::memory:` or a
+ * `postgres://` / `postgresql://` URL, and with StoreInUseError for a SQLite file another process (a
+ * `wharf serve`, say) or another open() holds.
+ */
 export async function open(options: OpenOptions = {}): Promise<Client> {
   const { store, dataDir, durability, ...engineOptions } = options;
   const engine = await openEngine({ ...engineOptions, store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability });

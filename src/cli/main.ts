@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { connect, type Client, type JobFilter } from "../index.js";
-import { ServerUnreachableError, WharfError } from "../errors.js";
+import { InvalidStoreError, ServerUnreachableError, StoreInUseError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions } from "../http/server.js";
 import type { EnqueueInput, Job, JobStatus, UniqueWhile } from "../job/types.js";
+import { storeSpecOf } from "../store/open.js";
 import { VERSION } from "../version.js";
 
 const USAGE = `wharf ${VERSION}: a durable job queue
 
 Usage:
-  wharf serve [--host 127.0.0.1] [--port 7890] [--data-dir ./wharf-data] [--store sqlite:PATH]
+  wharf serve [--host 127.0.0.1] [--port 7890] [--data-dir ./wharf-data]
+              [--store sqlite:PATH | sqlite::memory: | postgres://... | postgresql://...]
               [--durability fsync|buffered] [--max-body-bytes N] [--max-in-flight N]
               [--lease-timeout SECONDS] [--retry-limit N] [--completed-retention-ms MS] [--dead-retention-ms MS]
   wharf enqueue QUEUE TYPE PAYLOAD_JSON [--priority N] [--ready-at MS|ISO-8601] [--unique-key KEY]
@@ -117,6 +119,12 @@ async function serve(args: string[]): Promise<void> {
     "completed-retention-ms": { type: "string" },
     "dead-retention-ms": { type: "string" },
   });
+  try {
+    storeSpecOf({ store: values.store, dataDir: values["data-dir"] });
+  } catch (error) {
+    if (error instanceof InvalidStoreError) throw new UsageError(`--store: ${error.message}`);
+    throw error;
+  }
   const durability = values.durability ?? "fsync";
   if (durability !== "fsync" && durability !== "buffered") throw new UsageError(`--durability must be fsync or buffered, got "${durability}"`);
   const options: ServerOptions = {
@@ -287,7 +295,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`wharf: ${error.message}\n\n${USAGE}`);
       return 2;
     }
-    if (error instanceof ServerUnreachableError) {
+    if (error instanceof ServerUnreachableError || error instanceof StoreInUseError) {
       process.stderr.write(`wharf: ${error.message}\n`);
       return 1;
     }

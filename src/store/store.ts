@@ -124,6 +124,15 @@ export interface ReadyEntry {
   priority: number;
 }
 
+/** Which in-flight jobs no live server will end (Store.abandonedLeases). */
+export interface AbandonedLeaseQuery {
+  /** The engine's time: a shared store judges by it how long a server has been gone. */
+  now: number;
+  /** Leases that ran out at or before this time count as abandoned, whoever holds them. */
+  expiredBefore: number;
+  limit: number;
+}
+
 export interface StatusCount {
   queue: string;
   status: JobStatus;
@@ -161,6 +170,14 @@ export interface Store {
   extendLease(id: string, runId: string, expiresAt: number): Promise<boolean>;
   /** In-flight jobs whose stored lease ran out at or before `before`, oldest lease first. */
   expiredLeases(before: number, limit: number): Promise<Job[]>;
+  /**
+   * In-flight jobs no live server will end, oldest lease first: their lease ran out at or before
+   * `expiredBefore`, or (on a shared store) the server that leased them (ClaimRequest.owner) is gone: a
+   * store that claims for an owner keeps it visibly alive until the store is closed or its process
+   * dies, and an owner counts as gone a short grace after it stopped being alive. An unshared store has
+   * no other servers: only expired leases.
+   */
+  abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]>;
 
   close(): Promise<void>;
 }

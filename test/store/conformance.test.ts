@@ -3,7 +3,10 @@
  * exactly these behaviours; a new store passes this suite before it is used.
  */
 import assert from "node:assert/strict";
+import { hostname } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
+import { StoreInUseError } from "../../src/errors.js";
 import { newJobId } from "../../src/job/ids.js";
 import { claim, complete, createJob, DEFAULT_RETENTION, entersUniqueScope, fail, release, uniqueScope } from "../../src/job/state.js";
 import type { EnqueueInput, Job, JobStatus, UniqueWhile } from "../../src/job/types.js";
@@ -279,7 +282,8 @@ for (const factory of STORES) {
       assert.equal(await store.countJobs({ queues: [queue] }), 2);
     });
 
-    test("stores sharing one database never let a unique key in twice, however their inserts race", async () => {
+    test("stores sharing one database never let a unique key in twice, however their inserts race", async (t) => {
+      if (!handle.shared) return t.skip("one store per SQLite file");
       const other = await handle.peer();
       for (let round = 0; round < 20; round++) {
         const queue = uniqueName();
@@ -335,7 +339,8 @@ for (const factory of STORES) {
       assert.deepEqual(await store.claimReady(claimOf([queue], 0)), []);
     });
 
-    test("two stores claiming from one database at once never hand out a job twice", async () => {
+    test("two stores claiming from one database at once never hand out a job twice", async (t) => {
+      if (!handle.shared) return t.skip("one store per SQLite file");
       const other = await handle.peer();
       const queue = uniqueName();
       const jobs = Array.from({ length: 500 }, () => job({ queue }));
@@ -465,6 +470,56 @@ for (const factory of STORES) {
       assert.deepEqual(expired, lease(older, base + 100));
       await store.commit({ updates: [{ job: release(lease(older, base + 100)), from: "in_flight" }] });
       assert.deepEqual(mine(await store.expiredLeases(base + 200, 1000)), [newer.id], "a job no longer in flight has no lease");
+    });
+
+    test("an unshared store's file is its alone: a second store on it is refused, naming the holder", async (t) => {
+      if (handle.shared) return t.skip("shared stores are opened by many servers");
+      await assert.rejects(handle.peer(), (error: unknown) => {
+        assert.ok(error instanceof StoreInUseError, String(error));
+        assert.equal(error.holder?.pid, process.pid);
+        assert.equal(error.holder?.host, hostname());
+        assert.match(error.message, new RegExp(`pid ${process.pid} on host `));
+        return true;
+      });
+    });
+
+    test("abandonedLeases: leases that ran out, and on a shared store those of a server that is gone, after a grace", async () => {
+      const queue = uniqueName();
+      const base = NOW - 2_000_000; // before every lease other tests leave behind
+      const [expired, live, mineAlive, theirs] = [job({ queue }), job({ queue }), job({ queue }), job({ queue })];
+      await store.insertJobs([expired, live]);
+      const lease = (entry: Job, expiresAt: number): Job => claim(entry, base, { runId: `run-${entry.id}`, expiresAt });
+      await store.commit({ updates: [{ job: lease(expired, base + 100), from: "ready" }, { job: lease(live, base + 5000), from: "ready" }] });
+      const watched = [expired.id, live.id, mineAlive.id, theirs.id];
+      const abandoned = async (now: number, expiredBefore = base + 100): Promise<string[]> =>
+        ids(await store.abandonedLeases({ now, expiredBefore, limit: 1000 })).filter((id) => watched.includes(id));
+      assert.deepEqual(await abandoned(NOW), [expired.id], "a lease that ran out by expiredBefore, whoever holds it");
+      assert.deepEqual(await abandoned(NOW, base + 99), []);
+      if (!handle.shared) return;
+
+      // Two servers: this store claims for one (alive while the store is open), a peer for another, then the peer goes.
+      const peer = await handle.peer();
+      await store.insertJobs([mineAlive, theirs]);
+      const claimFor = async (claimer: Store, entry: Job, owner: string): Promise<void> => {
+        await claimer.commit({ updates: [{ job: { ...entry, priority: -1_000_000 }, from: "ready" }] });
+        const [claimed] = await claimer.claimReady({ ...claimOf([queue], 1), owner });
+        assert.equal(claimed?.id, entry.id);
+      };
+      await claimFor(store, mineAlive, uniqueName("alive"));
+      await claimFor(peer, theirs, uniqueName("gone"));
+      assert.deepEqual(await abandoned(NOW), [expired.id], "a live server's leases are not abandoned");
+      assert.deepEqual(await abandoned(NOW + 60_000), [expired.id]);
+      await peer.close();
+      await sleep(200); // the peer's session ends on the server a moment after its socket closes
+      const goneAt = NOW + 120_000;
+      assert.deepEqual(await abandoned(goneAt), [expired.id], "just gone: not yet, the server may be reconnecting");
+      assert.deepEqual(await abandoned(goneAt + 500), [expired.id]);
+      assert.deepEqual((await abandoned(goneAt + 1000)).sort(), [expired.id, theirs.id].sort(), "gone for the grace period (1 s)");
+      const [found] = (await store.abandonedLeases({ now: goneAt + 1000, expiredBefore: base, limit: 1000 })).filter((entry) => entry.id === theirs.id);
+      assert.equal(found?.status, "in_flight");
+      assert.equal(found?.attempts, 0);
+      await store.commit({ updates: [{ job: release(found!), from: "in_flight", fromRunId: found!.run_id! }] });
+      assert.deepEqual(await abandoned(goneAt + 2000), [expired.id], "given back: no longer in flight");
     });
 
     test("committed writes survive reopening the store", async () => {

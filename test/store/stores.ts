@@ -11,6 +11,8 @@ import { tempDir } from "../helpers/server.js";
 
 export interface StoreHandle {
   store: Store;
+  /** Whether several servers may open this store at once (PostgreSQL) or one process owns it (SQLite). */
+  readonly shared: boolean;
   /** Closes `store` and opens it again on the same data. */
   reopen(): Promise<Store>;
   /** Another store on the same data, as a second server would open it; closed by dispose. */
@@ -28,6 +30,7 @@ export interface StoreFactory {
 
 /** Opens stores on one place and closes them all at the end. */
 function handleFor(
+  shared: boolean,
   open: () => Promise<Store>,
   first: Store,
   cleanUp: () => void | Promise<void>,
@@ -36,6 +39,7 @@ function handleFor(
   const peers: Store[] = [];
   const handle: StoreHandle = {
     store: first,
+    shared,
     async reopen() {
       await handle.store.close();
       handle.store = await open();
@@ -85,14 +89,15 @@ export const STORES: StoreFactory[] = [
           db.close();
         }
       };
-      return handleFor(open, await open(), () => rmSync(dir, { recursive: true, force: true }), ownerOf);
+      return handleFor(false, open, await open(), () => rmSync(dir, { recursive: true, force: true }), ownerOf);
     },
   },
   {
     name: "postgres",
     async create() {
       const url = await createDatabase(await postgresClusterUrl());
-      const open = (): Promise<Store> => PostgresStore.open({ url, poolSize: 5 });
+      // The cluster may have started moments ago: no waiting out its start before a gone server counts as gone.
+      const open = (): Promise<Store> => PostgresStore.open({ url, poolSize: 5, livenessRestartGraceMs: 0 });
       const ownerOf = async (id: string): Promise<string | null | undefined> => {
         const client = new pg.Client({ connectionString: url });
         await client.connect();
@@ -102,7 +107,7 @@ export const STORES: StoreFactory[] = [
           await client.end();
         }
       };
-      return handleFor(open, await open(), () => {}, ownerOf);
+      return handleFor(true, open, await open(), () => {}, ownerOf);
     },
   },
 ];

@@ -5,9 +5,9 @@ import type { Service } from "./service.js";
 const RESCUE_BATCH = 1000;
 
 /**
- * On a shared store, the leader makes the leases of servers that are gone ready again, as if their
- * stream had dropped. A lease that ran out a while ago belongs to such a server: a live one fails its
- * own expired leases first.
+ * On a shared store, the leader makes the leases no live server will end ready again, as if their
+ * stream had dropped, without counting an attempt: those of servers that are gone (the store knows
+ * which are alive) and those whose lease ran out a while ago (a live server fails its own first).
  */
 export class Rescue implements Service {
   readonly name = "rescue";
@@ -15,11 +15,16 @@ export class Rescue implements Service {
 
   constructor(private readonly parts: EngineParts) {}
 
+  /** A pass at start, on every server: the leases of a server that is gone (this one's previous run, say) start to count as abandoned now, not at the first tick. */
+  async start(): Promise<void> {
+    await this.tick(this.parts.clock.now()).catch(() => undefined);
+  }
+
   async tick(now: number): Promise<void> {
     const { store, dispatcher, writes, maintenanceIntervalMs } = this.parts;
-    const graceMs = 2 * maintenanceIntervalMs;
+    const expiredBefore = now - 2 * maintenanceIntervalMs;
     for (;;) {
-      const abandoned = (await store.expiredLeases(now - graceMs, RESCUE_BATCH)).filter((job) => !dispatcher.lease(job.id));
+      const abandoned = (await store.abandonedLeases({ now, expiredBefore, limit: RESCUE_BATCH })).filter((job) => !dispatcher.lease(job.id));
       if (abandoned.length === 0) return;
       await writes.update(abandoned.map((job) => ({ before: job, after: release(job) })));
       if (abandoned.length < RESCUE_BATCH) return;

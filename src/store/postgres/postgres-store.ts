@@ -15,6 +15,7 @@ import {
   type JobRow,
 } from "../rows.js";
 import type {
+  AbandonedLeaseQuery,
   ChangeResult,
   ChangeSet,
   ClaimRequest,
@@ -36,6 +37,7 @@ import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import type { Notifier, Peer, Sharing } from "../sharing.js";
 import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
+import { Liveness } from "./liveness.js";
 import { columnArrays, ROW_TYPES, runOn, type Row, type Run, type Statement } from "./run.js";
 import { decodeLeases, encodeLeases } from "./lease-payload.js";
 import { LEASES_ENDED_CHANNEL, POSTGRES_DIALECT, QUERY_SQL, READY_CHANNEL, SQL, writtenMask } from "./sql.js";
@@ -47,6 +49,10 @@ export interface PostgresStoreOptions {
   poolSize?: number;
   /** How long a call waits for a free or new connection before failing with 503 (default 10 s). */
   connectTimeoutMs?: number;
+  /** How long a server must be seen without its liveness lock before its leases are given back (default 1 s; see liveness.ts). */
+  livenessGraceMs?: number;
+  /** How long after PostgreSQL starts no server counts as gone, while all of them reconnect (default 5 s). */
+  livenessRestartGraceMs?: number;
 }
 
 /** Tries of a commit that lost a race for a unique key (see retryKeyRaces); each loss needs a new competing insert. */
@@ -59,13 +65,15 @@ const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
  * Every write is one transaction (or one statement); batches are single
  * statements over array parameters. Database and connection errors reach
  * callers as UnavailableError (503, retryable). Besides the pool, a store
- * opens up to two connections of its own: one that LISTENs for ready jobs
- * (once someone subscribes) and one that holds the leader lock (once lead() is called).
+ * opens up to three connections of its own: one that LISTENs for ready jobs
+ * (once someone subscribes), one that holds the leader lock (once lead() is called)
+ * and one that holds the liveness locks of the owners it claims for (at the first claim).
  */
 export class PostgresStore implements Store, Notifier, Peer {
   private closing: Promise<void> | undefined;
   private readonly listener: Listener;
   private readonly leadership: Leadership;
+  private readonly liveness: Liveness;
   private readonly runOnPool: Run;
   private readonly batcher: InsertBatcher;
 
@@ -88,6 +96,12 @@ export class PostgresStore implements Store, Notifier, Peer {
     });
     this.listener = new Listener({ newClient: dedicated("listener"), channels: [READY_CHANNEL, LEASES_ENDED_CHANNEL] });
     this.leadership = new Leadership({ newClient: dedicated("leader"), tryLock: SQL.tryLead, ping: SQL.ping });
+    this.liveness = new Liveness({
+      newClient: dedicated("liveness"),
+      read: this.runOnPool,
+      graceMs: options.livenessGraceMs,
+      restartGraceMs: options.livenessRestartGraceMs,
+    });
   }
 
   /** Connects and brings the schema up to date; several servers may do this at once. */
@@ -290,6 +304,8 @@ export class PostgresStore implements Store, Notifier, Peer {
     if (request.limit <= 0) return Promise.resolve([]);
     const values = [request.queues === null ? null : [...request.queues], request.limit, request.now, request.owner, request.defaultLeaseMs];
     return this.write(async () => {
+      // Alive before the lease is recorded: the leader must never take a fresh lease for a dead server's.
+      await this.liveness.hold(request.owner);
       const claim = request.queues === null ? SQL.claimReady : SQL.claimReadyFromQueues;
       const claimed = (await this.runOnPool<JobRow>(claim, values)).map(rowToJob);
       // RETURNING comes in no guaranteed order; ids compare bytewise, as the C collation of the column does.
@@ -303,6 +319,16 @@ export class PostgresStore implements Store, Notifier, Peer {
 
   expiredLeases(before: number, limit: number): Promise<Job[]> {
     return this.readJobs(SQL.expiredLeases, [before, limit]);
+  }
+
+  async abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]> {
+    let gone: string[];
+    try {
+      gone = await this.liveness.goneOwners(query.now);
+    } catch (error) {
+      throw storeFailure(error, "store read");
+    }
+    return this.readJobs(SQL.abandonedLeases, [gone, query.expiredBefore, query.limit]);
   }
 
   /** Every subscription, to either channel, shares one LISTEN connection, opened with the first and closed with the last. */
@@ -330,9 +356,9 @@ export class PostgresStore implements Store, Notifier, Peer {
     return { notifier: this, peer: this };
   }
 
-  /** Ends the pool (waiting for checked-out connections to come back), stops listening and gives up leadership. */
+  /** Ends the pool (waiting for checked-out connections to come back), stops listening, gives up leadership and liveness. */
   close(): Promise<void> {
-    this.closing ??= Promise.all([this.pool.end(), this.listener.close(), this.leadership.close()]).then(() => undefined);
+    this.closing ??= Promise.all([this.pool.end(), this.listener.close(), this.leadership.close(), this.liveness.close()]).then(() => undefined);
     return this.closing;
   }
 }

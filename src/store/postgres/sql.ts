@@ -140,6 +140,9 @@ export const SQL = {
     WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,
   expiredLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= $1::int8
     ORDER BY lease_expires_at, id LIMIT $2`,
+  /** In flight and leased by one of the owners $1 (servers that are gone), or with a lease that ran out by $2. */
+  abandonedLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND (owner = ANY($1::text[]) OR lease_expires_at <= $2::int8)
+    ORDER BY lease_expires_at, id LIMIT $3`,
   /**
    * Deletes jobs, each only while it has the expected status and run where those are not null.
    * Parameters: ids, expected statuses, expected run ids, lease deadlines. Errors go with their job.

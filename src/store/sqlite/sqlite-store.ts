@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
 import type {
+  AbandonedLeaseQuery,
   ChangeResult,
   ChangeSet,
   ClaimRequest,
@@ -23,12 +24,13 @@ import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
 import { columnValues, errorCursor, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
+import { StoreFileLock } from "./file-lock.js";
 import { SQL, SQLITE_DIALECT } from "./sql.js";
 
 export type Durability = "buffered" | "fsync";
 
 export interface SqliteStoreOptions {
-  /** File path, or ":memory:". */
+  /** File path, or ":memory:". A file is taken for this store alone (see file-lock.ts): StoreInUseError if another has it. */
   path: string;
   /** buffered: a commit survives a process crash (synchronous=NORMAL); fsync: it survives power loss too (FULL). */
   durability?: Durability;
@@ -53,16 +55,32 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly atomically: (work: () => unknown) => unknown;
+  /** Held from before the file is opened until after it is closed; none for ":memory:", which no one else can open. */
+  private readonly lock: StoreFileLock | undefined;
 
   constructor(options: SqliteStoreOptions) {
-    if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
-    this.db = new Database(options.path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma(`synchronous = ${options.durability === "buffered" ? "NORMAL" : "FULL"}`);
-    this.db.pragma("busy_timeout = 5000");
-    this.db.pragma("cache_size = -65536");
+    if (options.path !== ":memory:") {
+      mkdirSync(dirname(options.path), { recursive: true });
+      this.lock = StoreFileLock.acquire(options.path);
+    }
+    try {
+      this.db = new Database(options.path);
+    } catch (error) {
+      this.lock?.release();
+      throw error;
+    }
     this.atomically = this.db.transaction((work: () => unknown) => work());
-    this.migrate();
+    try {
+      this.db.pragma("journal_mode = WAL");
+      this.db.pragma(`synchronous = ${options.durability === "buffered" ? "NORMAL" : "FULL"}`);
+      this.db.pragma("busy_timeout = 5000");
+      this.db.pragma("cache_size = -65536");
+      this.migrate();
+    } catch (error) {
+      this.db.close();
+      this.lock?.release();
+      throw error;
+    }
   }
 
   private migrate(): void {
@@ -219,6 +237,11 @@ export class SqliteStore implements Store {
     return (this.statement(SQL.expiredLeases).all(before, limit) as JobRow[]).map(rowToJob);
   }
 
+  /** One process per file, and its recovery at start gave back every lease an earlier one left: only expired leases. */
+  abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]> {
+    return this.expiredLeases(query.expiredBefore, query.limit);
+  }
+
   async getJob(id: string): Promise<Job | undefined> {
     const row = this.statement(SQL.jobById).get(id) as JobRow | undefined;
     return row ? rowToJob(row) : undefined;
@@ -274,5 +297,6 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.pending.length > 0) this.flush();
     this.db.close();
+    this.lock?.release();
   }
 }
