@@ -12,6 +12,7 @@ Usage:
   wharf serve [--host 127.0.0.1] [--port 7890] [--data-dir ./wharf-data] [--store sqlite:PATH]
               [--durability fsync|buffered] [--max-body-bytes N] [--max-in-flight N]
               [--lease-timeout SECONDS] [--retry-limit N] [--completed-retention-ms MS] [--dead-retention-ms MS]
+              [--filter-timeout-ms MS] [--filter-memory-mb MIB]
   wharf enqueue QUEUE TYPE PAYLOAD_JSON [--priority N] [--ready-at MS|ISO-8601] [--unique-key KEY]
               [--unique-while queued|active|exists] [--retry-limit N] [--timeout SECONDS]
   wharf jobs list   [FILTERS] [--order asc|desc] [--limit N]
@@ -116,6 +117,8 @@ async function serve(args: string[]): Promise<void> {
     "retry-limit": { type: "string" },
     "completed-retention-ms": { type: "string" },
     "dead-retention-ms": { type: "string" },
+    "filter-timeout-ms": { type: "string" },
+    "filter-memory-mb": { type: "string" },
   });
   const durability = values.durability ?? "fsync";
   if (durability !== "fsync" && durability !== "buffered") throw new UsageError(`--durability must be fsync or buffered, got "${durability}"`);
@@ -132,6 +135,10 @@ async function serve(args: string[]): Promise<void> {
     retention: {
       ...(values["completed-retention-ms"] ? { completed_ms: integer(values["completed-retention-ms"], "completed-retention-ms")! } : {}),
       ...(values["dead-retention-ms"] ? { dead_ms: integer(values["dead-retention-ms"], "dead-retention-ms")! } : {}),
+    },
+    filterBudget: {
+      ...(values["filter-timeout-ms"] ? { timeoutMs: integer(values["filter-timeout-ms"], "filter-timeout-ms")! } : {}),
+      ...(values["filter-memory-mb"] ? { memoryMb: integer(values["filter-memory-mb"], "filter-memory-mb")! } : {}),
     },
   };
   const server = await startServer(options);
