@@ -22,15 +22,15 @@ const REFUSAL_KEY = "__wharf_refused";
 
 /**
  * Evaluated before the filter, on the same (first) line so `$__loc__` tells the filter's own lines:
- * the refused builtins raise an error the wrapper recognises, and `input_filename` is null, as for
- * jq reading its standard input.
+ * the refused builtins raise an error the wrapper recognises, and `input_filename` is "<stdin>", as
+ * for jq 1.7 reading its standard input.
  */
 const PRELUDE = [
   ...Object.keys(REFUSED_FUNCTIONS)
     .filter((name) => /^[a-z_]+$/.test(name) && name !== "import" && name !== "include")
     .map((name) => `def ${name}: error({${REFUSAL_KEY}: "${name}"});`),
   `def halt_error($status): error({${REFUSAL_KEY}: "halt_error"});`,
-  "def input_filename: null;",
+  `def input_filename: "<stdin>";`,
   `def __wharf_caught: if type == "object" and has("${REFUSAL_KEY}") then . else false end;`,
 ].join(" ");
 

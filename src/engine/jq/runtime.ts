@@ -91,6 +91,8 @@ loaded.exports({ printErr() {} }).then((jq) => {
 `;
 
 interface Task {
+  /** Set once the task has been given a fresh worker after its first one crashed. */
+  retried?: boolean;
   args: string[];
   input: string;
   timeoutMs: number;
@@ -107,6 +109,14 @@ interface Reply {
   stderr?: string;
 }
 
+/**
+ * Runs a worker gives before it is replaced. jq's main was not written to be called again and again
+ * in one process: in a long-lived module some state wears out (the conformance test saw a "memory
+ * access out of bounds" after a few hundred runs, never on a fresh module), so workers are recycled,
+ * and a task whose worker crashed after earlier runs is tried once more on a fresh one.
+ */
+const RUNS_PER_WORKER = 100;
+
 /** One worker with jq loaded; it runs one task at a time. */
 class JqWorker {
   private readonly worker: Worker;
@@ -114,8 +124,13 @@ class JqWorker {
   private nextId = 0;
   private current: { id: number; task: Task; timer?: NodeJS.Timeout } | undefined;
   dead = false;
+  private runs = 0;
 
-  constructor(heapBytes: number, private readonly onIdle: (worker: JqWorker) => void) {
+  constructor(
+    heapBytes: number,
+    private readonly onIdle: (worker: JqWorker) => void,
+    private readonly retry: (task: Task) => void,
+  ) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath: JQ_MODULE, heapBytes } });
     this.worker.unref();
     this.ready = new Promise((resolve, reject) => {
@@ -134,6 +149,7 @@ class JqWorker {
 
   start(task: Task): void {
     const id = this.nextId++;
+    this.runs++;
     this.current = { id, task };
     this.worker.ref();
     this.ready.then(
@@ -152,12 +168,24 @@ class JqWorker {
     const current = this.current;
     if (reply.ready || !current || reply.id !== current.id) return;
     if (reply.crashed !== undefined) {
+      if (this.runs > 1 && !current.task.retried) {
+        current.task.retried = true;
+        this.current = undefined;
+        clearTimeout(current.timer);
+        this.fail(new Error("unreachable: no task in hand"));
+        this.retry(current.task);
+        return;
+      }
       this.fail(new JqBudgetError(`filter evaluation ran out of room: ${reply.crashed}`));
       return;
     }
     clearTimeout(current.timer);
     this.current = undefined;
     this.worker.unref();
+    if (this.runs >= RUNS_PER_WORKER) {
+      this.dead = true;
+      void this.worker.terminate();
+    }
     current.task.resolve({ status: reply.status ?? 0, stdout: reply.stdout ?? "", stderr: reply.stderr ?? "" });
     this.onIdle(this);
   }
@@ -205,7 +233,14 @@ export class JqPool {
     while (this.queue.length > 0) {
       let worker = this.workers.find((candidate) => !candidate.busy);
       if (!worker && this.workers.length < this.size) {
-        worker = new JqWorker(this.heapBytes, () => this.dispatch());
+        worker = new JqWorker(
+          this.heapBytes,
+          () => this.dispatch(),
+          (task) => {
+            this.queue.unshift(task);
+            this.dispatch();
+          },
+        );
         this.workers.push(worker);
       }
       if (!worker) return;
