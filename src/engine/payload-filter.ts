@@ -48,6 +48,20 @@ function wrapped(expression: string): string {
   );
 }
 
+async function matchBatch(program: string, batch: readonly JsonValue[], budget: FilterBudget): Promise<boolean[]> {
+  const run = await runJq([program], batch.map((payload) => stringifyJson(payload)).join("\n"), budget).catch(overBudget);
+  const lines = run.stdout.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  if (run.status !== 0 || lines.length !== batch.length) {
+    throw new BadRequestError(`filter cannot be evaluated: ${firstLine(run.stderr) || `jq exited with status ${run.status}`}`);
+  }
+  return lines.map((line) => {
+    if (line === "1") return true;
+    if (line === "0") return false;
+    throw refusal(JSON.parse(line) as string);
+  });
+}
+
 function refusal(name: string): BadRequestError {
   return new BadRequestError(`filter uses ${name}, which Wharf does not support in filters: it ${REFUSED_FUNCTIONS[name]}`);
 }
@@ -76,22 +90,11 @@ export async function compilePayloadFilter(expression: string, budget: FilterBud
   return {
     expression,
     async matchAll(payloads) {
-      const matches: boolean[] = [];
-      for (let start = 0; start < payloads.length; start += PAYLOADS_PER_RUN) {
-        const batch = payloads.slice(start, start + PAYLOADS_PER_RUN);
-        const run = await runJq([program], batch.map((payload) => stringifyJson(payload)).join("\n"), budget).catch(overBudget);
-        const lines = run.stdout.split("\n");
-        if (lines[lines.length - 1] === "") lines.pop();
-        if (run.status !== 0 || lines.length !== batch.length) {
-          throw new BadRequestError(`filter cannot be evaluated: ${firstLine(run.stderr) || `jq exited with status ${run.status}`}`);
-        }
-        for (const line of lines) {
-          if (line === "1") matches.push(true);
-          else if (line === "0") matches.push(false);
-          else throw refusal(JSON.parse(line) as string);
-        }
-      }
-      return matches;
+      const batches: JsonValue[][] = [];
+      for (let start = 0; start < payloads.length; start += PAYLOADS_PER_RUN) batches.push(payloads.slice(start, start + PAYLOADS_PER_RUN));
+      // batches run side by side, as many at once as the pool has workers
+      const results = await Promise.all(batches.map((batch) => matchBatch(program, batch, budget)));
+      return results.flat();
     },
   };
 }
