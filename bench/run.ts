@@ -13,6 +13,7 @@ import { backlog } from "./scenarios/backlog.js";
 import { ScenarioContext } from "./scenarios/context.js";
 import { endToEnd } from "./scenarios/end-to-end.js";
 import { enqueueBulk, enqueueSingle } from "./scenarios/enqueue.js";
+import { jq } from "./scenarios/jq.js";
 import { latency } from "./scenarios/latency.js";
 import { createDatabase, startPostgres } from "../test/helpers/postgres.js";
 
@@ -22,6 +23,7 @@ const SCENARIOS: Record<ScenarioName, (context: ScenarioContext) => Promise<Meas
   "end-to-end": endToEnd,
   latency,
   backlog,
+  jq,
 };
 
 /** Runs one scenario; a failure is recorded in its result, and the next scenario still runs. */

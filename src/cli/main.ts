@@ -14,6 +14,7 @@ Usage:
               [--store sqlite:PATH | sqlite::memory: | postgres://... | postgresql://...]
               [--durability fsync|buffered] [--max-body-bytes N] [--max-in-flight N]
               [--lease-timeout SECONDS] [--retry-limit N] [--completed-retention-ms MS] [--dead-retention-ms MS]
+              [--filter-timeout-ms MS] [--filter-memory-mb MIB]
   wharf enqueue QUEUE TYPE PAYLOAD_JSON [--priority N] [--ready-at MS|ISO-8601] [--unique-key KEY]
               [--unique-while queued|active|exists] [--retry-limit N] [--timeout SECONDS]
   wharf jobs list   [FILTERS] [--order asc|desc] [--limit N]
@@ -118,6 +119,8 @@ async function serve(args: string[]): Promise<void> {
     "retry-limit": { type: "string" },
     "completed-retention-ms": { type: "string" },
     "dead-retention-ms": { type: "string" },
+    "filter-timeout-ms": { type: "string" },
+    "filter-memory-mb": { type: "string" },
   });
   try {
     storeSpecOf({ store: values.store, dataDir: values["data-dir"] });
@@ -140,6 +143,10 @@ async function serve(args: string[]): Promise<void> {
     retention: {
       ...(values["completed-retention-ms"] ? { completed_ms: integer(values["completed-retention-ms"], "completed-retention-ms")! } : {}),
       ...(values["dead-retention-ms"] ? { dead_ms: integer(values["dead-retention-ms"], "dead-retention-ms")! } : {}),
+    },
+    filterBudget: {
+      ...(values["filter-timeout-ms"] ? { timeoutMs: integer(values["filter-timeout-ms"], "filter-timeout-ms")! } : {}),
+      ...(values["filter-memory-mb"] ? { memoryMb: integer(values["filter-memory-mb"], "filter-memory-mb")! } : {}),
     },
   };
   const server = await startServer(options);

@@ -24,7 +24,7 @@ import { Shared } from "./coordination/shared.js";
 import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import { inRun, notInFlight } from "./leases.js";
 import type { EngineObserver } from "./observer.js";
-import type { PayloadFilter } from "./payload-filter.js";
+import { DEFAULT_FILTER_BUDGET, type FilterBudget, type PayloadFilter } from "./payload-filter.js";
 import { LeaseExpiry } from "./services/lease-expiry.js";
 import { Promotion } from "./services/promotion.js";
 import { Purge } from "./services/purge.js";
@@ -47,6 +47,8 @@ export interface EngineOptions {
   /** How often leases are checked and retention runs, in ms. */
   maintenanceIntervalMs?: number;
   observer?: EngineObserver;
+  /** What one jq filter evaluation may spend (time, memory). */
+  filterBudget?: Partial<FilterBudget>;
 }
 
 export interface JobPage {
@@ -73,6 +75,7 @@ const PATCH_ATTEMPTS = 3;
  */
 export class Engine {
   readonly clock: Clock;
+  readonly filterBudget: FilterBudget;
   private readonly store: Store;
   private readonly coordination: Coordination;
   private readonly dispatcher: Dispatcher;
@@ -89,6 +92,7 @@ export class Engine {
   private constructor(options: EngineOptions) {
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
+    this.filterBudget = { ...DEFAULT_FILTER_BUDGET, ...options.filterBudget };
     this.random = options.random ?? Math.random;
     this.retryLimit = options.defaultRetryLimit ?? DEFAULT_RETRY_LIMIT;
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
@@ -310,8 +314,9 @@ export class Engine {
     const batch = selection.filter ? SCAN_BATCH : page.limit + 1;
     for (;;) {
       const rows = await this.store.listJobs(selection.query, { after, order: page.order, limit: batch });
-      for (const job of rows) {
-        if (selection.filter && !selection.filter.matches(job.payload)) continue;
+      const matches = selection.filter ? await selection.filter.matchAll(rows.map((job) => job.payload)) : undefined;
+      for (const [position, job] of rows.entries()) {
+        if (matches && !matches[position]) continue;
         jobs.push(job);
         if (jobs.length > page.limit) return { jobs: jobs.slice(0, page.limit), more: true };
       }

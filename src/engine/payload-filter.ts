@@ -1,41 +1,100 @@
-import { evaluate, parse } from "@jq-tools/jq";
 import { BadRequestError } from "../errors.js";
+import { stringifyJson } from "../job/json.js";
 import type { JsonValue } from "../job/types.js";
+import { REFUSED_FUNCTIONS, refusedUse } from "./jq/refused.js";
+import { JqBudgetError, runJq, type JqLimits } from "./jq/runtime.js";
+
+/** What one filter evaluation may spend; see README "jq filters". */
+export type FilterBudget = JqLimits;
+
+export const DEFAULT_FILTER_BUDGET: FilterBudget = { timeoutMs: 5000, memoryMb: 256 };
 
 export interface PayloadFilter {
   readonly expression: string;
-  matches(payload: JsonValue): boolean;
+  /** Whether each payload matches, in order. Over budget or using a refused builtin is a BadRequestError. */
+  matchAll(payloads: readonly JsonValue[]): Promise<boolean[]>;
 }
 
-type JqProgram = ReturnType<typeof parse>;
+/** Payloads given to one jq run at most; a larger batch is split. */
+export const PAYLOADS_PER_RUN = 10_000;
+
+const REFUSAL_KEY = "__wharf_refused";
 
 /**
- * Compiles a jq expression once per request. A payload matches when the
- * expression yields a truthy value (not false or null); a payload the
- * expression cannot be applied to (a runtime error) does not match.
+ * Evaluated before the filter, on the same (first) line so `$__loc__` tells the filter's own lines:
+ * the refused builtins raise an error the wrapper recognises, and `input_filename` is "<stdin>", as
+ * for jq 1.7 reading its standard input.
  */
-export function compilePayloadFilter(expression: string): PayloadFilter {
-  let program: JqProgram;
-  try {
-    program = parse(expression);
-  } catch (error) {
-    throw new BadRequestError(`filter is not a valid jq expression: ${firstLine((error as Error).message)}`);
-  }
-  return {
-    expression,
-    matches(payload) {
-      try {
-        for (const output of evaluate(program, [payload])) {
-          if (output !== false && output !== null && output !== undefined) return true;
-        }
-        return false;
-      } catch {
-        return false;
-      }
-    },
-  };
+const PRELUDE = [
+  ...Object.keys(REFUSED_FUNCTIONS)
+    .filter((name) => /^[a-z_]+$/.test(name) && name !== "import" && name !== "include")
+    .map((name) => `def ${name}: error({${REFUSAL_KEY}: "${name}"});`),
+  `def halt_error($status): error({${REFUSAL_KEY}: "halt_error"});`,
+  `def input_filename: "<stdin>";`,
+  `def __wharf_caught: if type == "object" and has("${REFUSAL_KEY}") then . else false end;`,
+].join(" ");
+
+/**
+ * One line of output per payload: 1 when the filter yields a value that is neither false nor null
+ * before it ends or fails, 0 otherwise, or the name of a refused builtin it reached. The filter sits
+ * in parentheses, after a blank line so a comment on its last line cannot reach the closing one;
+ * it compiled on its own first, so it cannot close them early.
+ */
+function wrapped(expression: string): string {
+  return (
+    `${PRELUDE} def __wharf_filter: null as $ENV | (${expression}\n\n); ` +
+    `[first((try __wharf_filter catch __wharf_caught) | select(. != null and . != false))] ` +
+    `| if length == 0 then 0 elif (.[0] | type == "object" and has("${REFUSAL_KEY}")) then .[0].${REFUSAL_KEY} else 1 end`
+  );
 }
 
-function firstLine(message: string): string {
-  return message.split("\n")[0] ?? message;
+async function matchBatch(program: string, batch: readonly JsonValue[], budget: FilterBudget): Promise<boolean[]> {
+  const run = await runJq([program], batch.map((payload) => stringifyJson(payload)).join("\n"), budget).catch(overBudget);
+  const lines = run.stdout.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  if (run.status !== 0 || lines.length !== batch.length) {
+    throw new BadRequestError(`filter cannot be evaluated: ${firstLine(run.stderr) || `jq exited with status ${run.status}`}`);
+  }
+  return lines.map((line) => {
+    if (line === "1") return true;
+    if (line === "0") return false;
+    throw refusal(JSON.parse(line) as string);
+  });
+}
+
+function refusal(name: string): BadRequestError {
+  return new BadRequestError(`filter uses ${name}, which Wharf does not support in filters: it ${REFUSED_FUNCTIONS[name]}`);
+}
+
+function firstLine(text: string): string {
+  return text.trim().split("\n")[0] ?? text;
+}
+
+function overBudget(error: unknown): never {
+  if (error instanceof JqBudgetError) throw new BadRequestError(error.message);
+  throw error;
+}
+
+/**
+ * Checks a jq expression once per request: it must compile (jq's own message, first line, when not)
+ * and use no refused builtin. A payload matches when the expression yields a truthy value (not false
+ * or null); a payload the expression fails on (a runtime error) does not match.
+ */
+export async function compilePayloadFilter(expression: string, budget: FilterBudget = DEFAULT_FILTER_BUDGET): Promise<PayloadFilter> {
+  // jq compiles its program before it reads input: with no input, nothing of the filter runs.
+  const check = await runJq([expression], "", budget).catch(overBudget);
+  if (check.status !== 0) throw new BadRequestError(`filter is not a valid jq expression: ${firstLine(check.stderr)}`);
+  const refused = refusedUse(expression);
+  if (refused !== undefined) throw refusal(refused);
+  const program = wrapped(expression);
+  return {
+    expression,
+    async matchAll(payloads) {
+      const batches: JsonValue[][] = [];
+      for (let start = 0; start < payloads.length; start += PAYLOADS_PER_RUN) batches.push(payloads.slice(start, start + PAYLOADS_PER_RUN));
+      // batches run side by side, as many at once as the pool has workers
+      const results = await Promise.all(batches.map((batch) => matchBatch(program, batch, budget)));
+      return results.flat();
+    },
+  };
 }

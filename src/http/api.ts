@@ -79,7 +79,7 @@ const enqueueBulk: Handler = async (engine, request) => {
 
 const listJobs: Handler = async (engine, request) => {
   const query = params(request, [...SELECTION_PARAMS, ...PAGE_PARAMS]);
-  const selection = readSelection(query);
+  const selection = await readSelection(query, engine.filterBudget);
   const page = readPage(query, 2000, 50);
   const result = await engine.listJobs(selection, { after: page.from, order: page.order, limit: page.limit });
   const first = result.jobs[0]?.id;
@@ -88,17 +88,17 @@ const listJobs: Handler = async (engine, request) => {
 };
 
 const countJobs: Handler = async (engine, request) => {
-  const selection = readSelection(params(request, SELECTION_PARAMS));
+  const selection = await readSelection(params(request, SELECTION_PARAMS), engine.filterBudget);
   return ok({ count: await engine.countJobs(selection) });
 };
 
 const patchJobs: Handler = async (engine, request) => {
-  const selection = readSelection(params(request, SELECTION_PARAMS));
+  const selection = await readSelection(params(request, SELECTION_PARAMS), engine.filterBudget);
   return ok({ patched: await engine.patchJobs(selection, parsePatch(request.body)) });
 };
 
 const deleteJobs: Handler = async (engine, request) => {
-  const selection = readSelection(params(request, SELECTION_PARAMS));
+  const selection = await readSelection(params(request, SELECTION_PARAMS), engine.filterBudget);
   noBody(request);
   return ok({ deleted: await engine.deleteJobs(selection) });
 };

@@ -1,5 +1,5 @@
 import { BadRequestError } from "../errors.js";
-import { compilePayloadFilter } from "../engine/payload-filter.js";
+import { compilePayloadFilter, type FilterBudget } from "../engine/payload-filter.js";
 import type { JobSelection } from "../engine/engine.js";
 import { JOB_STATUSES, type JobStatus } from "../job/types.js";
 import type { NumberRange, SortOrder } from "../store/store.js";
@@ -73,7 +73,7 @@ function parseRange(raw: string, name: string): NumberRange {
 export const SELECTION_PARAMS = ["id", "queue", "type", "status", "priority", "ready_at", "attempts", "filter"] as const;
 export const PAGE_PARAMS = ["from", "order", "limit"] as const;
 
-export function readSelection(params: QueryParams): JobSelection {
+export async function readSelection(params: QueryParams, budget: FilterBudget): Promise<JobSelection> {
   const statuses = params.list("status");
   for (const status of statuses ?? []) {
     if (!JOB_STATUSES.includes(status as JobStatus)) {
@@ -92,7 +92,7 @@ export function readSelection(params: QueryParams): JobSelection {
     },
   };
   const filter = params.get("filter");
-  if (filter !== undefined) selection.filter = compilePayloadFilter(filter);
+  if (filter !== undefined) selection.filter = await compilePayloadFilter(filter, budget);
   return selection;
 }
 
