@@ -4,6 +4,7 @@ import { connect, type Client, type JobFilter } from "../index.js";
 import { ServerUnreachableError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions } from "../http/server.js";
 import type { EnqueueInput, Job, JobStatus, UniqueWhile } from "../job/types.js";
+import { parseJson, stringifyJson } from "../job/json.js";
 import { VERSION } from "../version.js";
 
 const USAGE = `wharf ${VERSION}: a durable job queue
@@ -82,7 +83,7 @@ function client(url: string | undefined): Client {
 }
 
 function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  process.stdout.write(`${stringifyJson(value)}\n`);
 }
 
 function filterFrom(values: Record<string, string | boolean | undefined>): JobFilter {
@@ -161,7 +162,7 @@ async function enqueue(args: string[]): Promise<void> {
   }
   let payload: EnqueueInput["payload"];
   try {
-    payload = JSON.parse(payloadText) as EnqueueInput["payload"];
+    payload = parseJson(payloadText) as EnqueueInput["payload"];
   } catch (error) {
     throw new UsageError(`PAYLOAD_JSON is not valid JSON: ${(error as Error).message}`);
   }

@@ -25,3 +25,12 @@ export function stringifyJson(value: unknown): string {
     return stringifyLossless(value)!;
   }
 }
+
+/**
+ * A decoded value JSON cannot hold (MessagePack binary, an extension value, a map keyed by
+ * something other than strings), left in its place so the validator of the field that holds it can
+ * refuse it by name. `what` says what it was.
+ */
+export class Unrepresentable {
+  constructor(readonly what: string) {}
+}
