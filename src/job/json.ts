@@ -13,8 +13,11 @@ function parseNumber(text: string): number | bigint {
   return isInteger(text) && !isSafeNumber(text) ? BigInt(text) : Number.parseFloat(text);
 }
 
+/** A key given twice keeps its first place and its last value, as JSON.parse has it (lossless-json would throw). */
+const LOSSLESS_OPTIONS = { parseNumber, onDuplicateKey: ({ newValue }: { newValue: unknown }) => newValue };
+
 export function parseJson(text: string): unknown {
-  return LONG_DIGIT_RUN.test(text) ? parseLossless(text, null, parseNumber) : JSON.parse(text);
+  return LONG_DIGIT_RUN.test(text) ? parseLossless(text, null, LOSSLESS_OPTIONS) : JSON.parse(text);
 }
 
 export function stringifyJson(value: unknown): string {

@@ -367,6 +367,19 @@ describe("payloads come back exactly as they were sent", () => {
     assert.deepEqual([...types.keys()].filter((path) => path.startsWith("payload.")), ["payload.z", "payload.m", "payload.a", "payload.small", "payload.neg", "payload.f32", "payload.f64", "payload.whole", "payload.s"]);
   });
 
+  test("a key given twice keeps its first place and last value, with or without big integers", async () => {
+    const queue = uniqueName();
+    for (const [sent, kept] of <Array<[string, string]>>[
+      ['{"a":1,"b":2,"a":3}', '{"a":3,"b":2}'],
+      ['{"a":1,"big":12345678901234567890,"a":3}', '{"a":3,"big":12345678901234567890}'],
+    ]) {
+      const created = await call("POST", "/jobs", `{"queue":"${queue}","type":"wire","payload":${sent}}`, JSON_TYPE);
+      expectStatus(created, 201, sent);
+      const read = await call("GET", `/jobs/${created.body.id}`, undefined, JSON_TYPE);
+      assert.ok(read.text.includes(`"payload":${kept}`), read.text);
+    }
+  });
+
   test("a bulk enqueue keeps every job's payload exact", async () => {
     const queue = uniqueName();
     const jobs = Array.from({ length: 5 }, (_, index) => ({ queue, type: "wire", payload: { i: index, big: wire("uint64", 2n ** 63n + BigInt(index)), b: 1, a: 2 } }));
