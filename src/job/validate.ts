@@ -31,7 +31,12 @@ function describe(value: unknown): string {
   if (value instanceof Unrepresentable) return `MessagePack ${value.what}`;
   if (value instanceof Uint8Array) return "binary data";
   if (typeof value === "number" || typeof value === "bigint") return `${typeof value === "bigint" ? "integer" : "number"} ${String(value)}`;
-  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
+  if (typeof value === "object") {
+    const prototype = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null;
+    const name = prototype?.constructor?.name;
+    return prototype === Object.prototype || prototype === null || !name ? "an object" : `a ${name}`;
+  }
+  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 function readObject(value: unknown, where: string, fail: Fail = badRequest): Fields {
