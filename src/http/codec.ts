@@ -1,6 +1,7 @@
+import { isUtf8 } from "node:buffer";
 import { BadRequestError, NotAcceptableError, UnsupportedMediaTypeError } from "../errors.js";
 import { parseJson, stringifyJson } from "../job/json.js";
-import { decodeMsgpack, encodeMsgpack } from "./msgpack.js";
+import { decodeMsgpack, encodeMsgpack, encodeMsgpackFrame } from "./msgpack.js";
 
 export type BodyFormat = "json" | "msgpack";
 export type StreamFormat = "ndjson" | "msgpack-stream" | "sse";
@@ -67,8 +68,11 @@ export function decodeBody(contentType: string | undefined, body: Buffer): unkno
   if (body.length === 0) return undefined;
   const media = mediaRanges(contentType)[0] ?? "application/json";
   if (media === "application/json") {
+    const text = body.toString("utf8");
+    // Bytes that are not UTF-8 decode to U+FFFD; a body that spells one is checked strictly, so nothing is altered unseen.
+    if (text.includes("\uFFFD") && !isUtf8(body)) throw new BadRequestError("request body is not valid UTF-8");
     try {
-      return parseJson(body.toString("utf8"));
+      return parseJson(text);
     } catch (error) {
       throw new BadRequestError(`request body is not valid JSON: ${(error as Error).message}`);
     }
@@ -94,12 +98,7 @@ export function encodeFrame(format: StreamFormat, value: unknown): Buffer {
       return Buffer.from(value === undefined ? "\n" : `${stringifyJson(value)}\n`);
     case "sse":
       return Buffer.from(value === undefined ? ": heartbeat\n\n" : `data: ${stringifyJson(value)}\n\n`);
-    case "msgpack-stream": {
-      const payload = value === undefined ? Buffer.alloc(0) : encodeMsgpack(value);
-      const frame = Buffer.allocUnsafe(4 + payload.length);
-      frame.writeUInt32BE(payload.length, 0);
-      payload.copy(frame, 4);
-      return frame;
-    }
+    case "msgpack-stream":
+      return value === undefined ? Buffer.alloc(4) : encodeMsgpackFrame(value);
   }
 }

@@ -17,6 +17,7 @@
  * the nearest float64. Object properties that are undefined are left out, as JSON.stringify does;
  * bytes (a Uint8Array) are bin.
  */
+import { isUtf8 } from "node:buffer";
 import { Unrepresentable } from "../job/json.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -24,9 +25,9 @@ import { Unrepresentable } from "../job/json.js";
 
 const MAX_DEPTH = 512;
 const TWO_32 = 4294967296;
-const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-let src: Buffer = Buffer.alloc(0);
+const EMPTY = Buffer.alloc(0);
+let src: Buffer = EMPTY;
 let view: DataView = new DataView(src.buffer);
 let at = 0;
 let end = 0;
@@ -48,7 +49,7 @@ export function decodeMsgpack(bytes: Uint8Array): unknown {
     if (at !== end) throw new MsgpackError(`${end - at} byte(s) after the value`);
     return value;
   } finally {
-    src = Buffer.alloc(0);
+    src = EMPTY;
   }
 }
 
@@ -165,11 +166,7 @@ function readString(length: number): string | Unrepresentable {
 function readUtf8(start: number, stop: number): string | Unrepresentable {
   const text = (src as unknown as Slicers).utf8Slice(start, stop);
   if (text.includes("\uFFFD")) {
-    try {
-      fatalUtf8.decode(src.subarray(start, stop));
-    } catch {
-      return new Unrepresentable("a string that is not valid UTF-8");
-    }
+    if (!isUtf8(src.subarray(start, stop))) return new Unrepresentable("a string that is not valid UTF-8");
   }
   return text;
 }
@@ -228,6 +225,19 @@ export function encodeMsgpack(value: unknown): Buffer {
   write(value, 0);
   const result = out.subarray(start, pos);
   // Keep the next encode's start 8-aligned, as a fresh allocation would be.
+  pos = (pos + 7) & ~7;
+  if (pos > out.length) pos = out.length;
+  return result;
+}
+
+/** `value` as MessagePack after a 4-byte big-endian length: one frame of a msgpack-stream, in one buffer. */
+export function encodeMsgpackFrame(value: unknown): Buffer {
+  if (out.length - pos < 256) newSlab(0);
+  start = pos;
+  pos += 4;
+  write(value, 0);
+  outView.setUint32(start, pos - start - 4);
+  const result = out.subarray(start, pos);
   pos = (pos + 7) & ~7;
   if (pos > out.length) pos = out.length;
   return result;

@@ -434,6 +434,16 @@ describe("what a JSON payload cannot hold is 400 naming where it is", () => {
     assert.equal(count.body.count, 0);
   });
 
+  test("a JSON body that is not UTF-8 is 400, not a payload with U+FFFD in it", async () => {
+    const queue = uniqueName();
+    const body = Buffer.concat([Buffer.from(`{"queue":"${queue}","type":"wire","payload":{"s":"`), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')]);
+    const answer = await fetch(`${h.url}/jobs`, { method: "POST", headers: { "content-type": JSON_TYPE }, body });
+    assert.equal(answer.status, 400);
+    assert.match(((await answer.json()) as { error: string }).error, /UTF-8/);
+    const spelled = await call("POST", "/jobs", `{"queue":"${queue}","type":"wire","payload":{"s":"\uFFFD �"}}`, JSON_TYPE);
+    expectStatus(spelled, 201, "a U+FFFD the client meant");
+  });
+
   test("malformed MessagePack is 400, not 500", async () => {
     for (const bytes of [[0xc1], [0xcf, 0, 0], [0x82, 0xa1, 0x61], [0xdd, 0xff, 0xff, 0xff, 0xff], [0x80, 0x00]]) {
       const answer = await call("POST", "/jobs", Buffer.from(bytes));
