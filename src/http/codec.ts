@@ -16,7 +16,7 @@ export const MEDIA_TYPES = {
 
 /**
  * MessagePack as every client writes and reads it: plain maps and arrays, integers of every width
- * (see msgpack.ts). `pack` and `unpack` are the names msgpackr gave them, which the SDK and tests use.
+ * (see msgpack.ts). `pack` and `unpack` are the names msgpackr gave them, which the tests use.
  */
 export const packr = { pack: encodeMsgpack, unpack: decodeMsgpack } as const;
 

@@ -65,11 +65,11 @@ function validateName(value: unknown, field: string, fail: Fail = badRequest): s
 
 /**
  * An integer field: any MessagePack integer width, or an integral float (the Ruby client sends
- * some as floats). A BigInt (past 2^53, from a JSON or an int64/uint64 value) is past every range.
+ * some as floats). A BigInt (past 2^53, from JSON or an int64/uint64) is past every field's range.
  */
 function readInteger(value: unknown, field: string, min: number, max: number, fail: Fail): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
-    if (typeof value === "bigint") throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
+    if (typeof value === "bigint") return bigIntInRange(value, field, min, max, fail);
     throw fail(`${field} must be an integer, got ${describe(value)}`);
   }
   if (value < min || value > max) throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
@@ -77,9 +77,15 @@ function readInteger(value: unknown, field: string, min: number, max: number, fa
   return value === 0 ? 0 : value;
 }
 
+/** Off the fast path: a BigInt the SDK was handed (5n), or one past 2^53 that no field's range reaches. */
+function bigIntInRange(value: bigint, field: string, min: number, max: number, fail: Fail): number {
+  if (value < BigInt(min) || value > BigInt(max)) throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
+  return Number(value);
+}
+
 function readFiniteNumber(value: unknown, field: string, min: number, max: number, fail: Fail): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    if (typeof value === "bigint") throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
+    if (typeof value === "bigint") return bigIntInRange(value, field, min, max, fail);
     throw fail(`${field} must be a number, got ${describe(value)}`);
   }
   if (value < min || value > max) throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
