@@ -70,9 +70,9 @@ function read(depth: number): unknown {
     case 0xc0: return null;
     case 0xc2: return false;
     case 0xc3: return true;
-    case 0xc4: need(1); return skip(src[at++]!, "binary data (bin 8)");
-    case 0xc5: need(2); value = view.getUint16(at); at += 2; return skip(value, "binary data (bin 16)");
-    case 0xc6: need(4); value = view.getUint32(at); at += 4; return skip(value, "binary data (bin 32)");
+    case 0xc4: need(1); return skip(src[at++]!, "MessagePack binary data (bin 8)");
+    case 0xc5: need(2); value = view.getUint16(at); at += 2; return skip(value, "MessagePack binary data (bin 16)");
+    case 0xc6: need(4); value = view.getUint32(at); at += 4; return skip(value, "MessagePack binary data (bin 32)");
     case 0xc7: need(1); return readExt(src[at++]!);
     case 0xc8: need(2); value = view.getUint16(at); at += 2; return readExt(value);
     case 0xc9: need(4); value = view.getUint32(at); at += 4; return readExt(value);
@@ -128,7 +128,7 @@ function skip(length: number, what: string): Unrepresentable {
 function readExt(length: number): Unrepresentable {
   need(1);
   const type = view.getInt8(at++);
-  return skip(length, type === -1 ? "a timestamp (ext type -1)" : `an extension value (ext type ${type})`);
+  return skip(length, type === -1 ? "a MessagePack timestamp (ext type -1)" : `a MessagePack extension value (ext type ${type})`);
 }
 
 /** Buffer's own slicers, without toString's argument checks (they are there in every Node Wharf supports). */
@@ -166,7 +166,7 @@ function readString(length: number): string | Unrepresentable {
 function readUtf8(start: number, stop: number): string | Unrepresentable {
   const text = (src as unknown as Slicers).utf8Slice(start, stop);
   if (text.includes("\uFFFD")) {
-    if (!isUtf8(src.subarray(start, stop))) return new Unrepresentable("a string that is not valid UTF-8");
+    if (!isUtf8(src.subarray(start, stop))) return new Unrepresentable("a MessagePack string that is not valid UTF-8");
   }
   return text;
 }
@@ -189,7 +189,7 @@ function readMap(length: number, depth: number): Record<string, unknown> | Unrep
     const value = read(depth + 1);
     if (typeof key !== "string") {
       refused ??= new Unrepresentable(
-        key instanceof Unrepresentable ? `a map with a key that is ${key.what}` : `a map with a key that is not a string (${describeKey(key)})`,
+        `a MessagePack map with a key that is not a string (${key instanceof Unrepresentable ? key.what : describeKey(key)})`,
       );
     } else if (key === "__proto__") {
       // An own property, as JSON.parse makes it, not the object's prototype.

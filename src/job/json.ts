@@ -52,7 +52,7 @@ export function stringifyJson(value: unknown): string {
 /**
  * A decoded value JSON cannot hold (MessagePack binary, an extension value, a map keyed by
  * something other than strings), left in its place so the validator of the field that holds it can
- * refuse it by name. `what` says what it was.
+ * refuse it by name. `what` says what it was, as an error message puts it ("a MessagePack timestamp").
  */
 export class Unrepresentable {
   constructor(readonly what: string) {}

@@ -28,7 +28,7 @@ function describe(value: unknown): string {
   if (value === null) return "null";
   if (value === undefined) return "undefined";
   if (Array.isArray(value)) return "an array";
-  if (value instanceof Unrepresentable) return `MessagePack ${value.what}`;
+  if (value instanceof Unrepresentable) return value.what;
   if (value instanceof Uint8Array) return "binary data";
   if (typeof value === "number" || typeof value === "bigint") return `${typeof value === "bigint" ? "integer" : "number"} ${String(value)}`;
   if (typeof value === "object") {
