@@ -4,6 +4,7 @@ import { connect, type Client, type JobFilter } from "../index.js";
 import { InvalidStoreError, ServerUnreachableError, StoreInUseError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions } from "../http/server.js";
 import type { EnqueueInput, Job, JobStatus, UniqueWhile } from "../job/types.js";
+import { parseJson, stringifyJson } from "../job/json.js";
 import { storeSpecOf } from "../store/open.js";
 import { VERSION } from "../version.js";
 
@@ -85,7 +86,7 @@ function client(url: string | undefined): Client {
 }
 
 function print(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  process.stdout.write(`${stringifyJson(value)}\n`);
 }
 
 function filterFrom(values: Record<string, string | boolean | undefined>): JobFilter {
@@ -176,7 +177,7 @@ async function enqueue(args: string[]): Promise<void> {
   }
   let payload: EnqueueInput["payload"];
   try {
-    payload = JSON.parse(payloadText) as EnqueueInput["payload"];
+    payload = parseJson(payloadText) as EnqueueInput["payload"];
   } catch (error) {
     throw new UsageError(`PAYLOAD_JSON is not valid JSON: ${(error as Error).message}`);
   }

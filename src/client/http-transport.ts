@@ -1,6 +1,8 @@
 import http from "node:http";
 import { errorForStatus, ServerUnreachableError, UnavailableError, WharfError } from "../errors.js";
-import { encodeBody, MEDIA_TYPES, packr } from "../http/codec.js";
+import { encodeBody, MEDIA_TYPES } from "../http/codec.js";
+import { decodeMsgpack } from "../http/msgpack.js";
+import { parseJson } from "../job/json.js";
 import type { Job } from "../job/types.js";
 import { JobChannel, searchParams, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
 
@@ -43,7 +45,7 @@ class FrameReader {
         this.needed = 4 + length;
         break;
       }
-      if (length > 0) jobs.push(packr.unpack(pending.subarray(offset + 4, offset + 4 + length)) as Job);
+      if (length > 0) jobs.push(decodeMsgpack(pending.subarray(offset + 4, offset + 4 + length)) as Job);
       offset += 4 + length;
     }
     pending = pending.subarray(offset);
@@ -105,7 +107,7 @@ export class HttpTransport implements Transport {
     const type = response.headers["content-type"] ?? "";
     let body: unknown;
     try {
-      if (bytes.length > 0) body = type.startsWith(MEDIA_TYPES.msgpack) ? packr.unpack(bytes) : JSON.parse(bytes.toString("utf8"));
+      if (bytes.length > 0) body = type.startsWith(MEDIA_TYPES.msgpack) ? decodeMsgpack(bytes) : parseJson(bytes.toString("utf8"));
     } catch {
       if (status < 400) throw new UnavailableError(`unreadable ${type || "untyped"} answer from ${this.base.origin} (HTTP ${status})`);
       body = { error: `HTTP ${status}: ${bytes.toString("utf8").slice(0, 200)}` };

@@ -1,5 +1,7 @@
-import { Packr } from "msgpackr";
+import { isUtf8 } from "node:buffer";
 import { BadRequestError, NotAcceptableError, UnsupportedMediaTypeError } from "../errors.js";
+import { parseJson, stringifyJson } from "../job/json.js";
+import { decodeMsgpack, encodeMsgpack, encodeMsgpackFrame } from "./msgpack.js";
 
 export type BodyFormat = "json" | "msgpack";
 export type StreamFormat = "ndjson" | "msgpack-stream" | "sse";
@@ -12,8 +14,11 @@ export const MEDIA_TYPES = {
   sse: "text/event-stream",
 } as const;
 
-/** Plain maps and arrays both ways; no msgpackr records or extensions, so any MessagePack client interoperates. */
-export const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
+/**
+ * MessagePack as every client writes and reads it: plain maps and arrays, integers of every width
+ * (see msgpack.ts). `pack` and `unpack` are the names msgpackr gave them, which the tests use.
+ */
+export const packr = { pack: encodeMsgpack, unpack: decodeMsgpack } as const;
 
 function mediaRanges(header: string | undefined): string[] {
   if (!header) return [];
@@ -63,15 +68,18 @@ export function decodeBody(contentType: string | undefined, body: Buffer): unkno
   if (body.length === 0) return undefined;
   const media = mediaRanges(contentType)[0] ?? "application/json";
   if (media === "application/json") {
+    const text = body.toString("utf8");
+    // Bytes that are not UTF-8 decode to U+FFFD; a body that spells one is checked strictly, so nothing is altered unseen.
+    if (text.includes("\uFFFD") && !isUtf8(body)) throw new BadRequestError("request body is not valid UTF-8");
     try {
-      return JSON.parse(body.toString("utf8"));
+      return parseJson(text);
     } catch (error) {
       throw new BadRequestError(`request body is not valid JSON: ${(error as Error).message}`);
     }
   }
   if (media === "application/msgpack" || media === "application/x-msgpack") {
     try {
-      return packr.unpack(body);
+      return decodeMsgpack(body);
     } catch (error) {
       throw new BadRequestError(`request body is not valid MessagePack: ${(error as Error).message}`);
     }
@@ -80,22 +88,17 @@ export function decodeBody(contentType: string | undefined, body: Buffer): unkno
 }
 
 export function encodeBody(format: BodyFormat, value: unknown): Buffer {
-  return format === "json" ? Buffer.from(JSON.stringify(value)) : packr.pack(value);
+  return format === "json" ? Buffer.from(stringifyJson(value)) : encodeMsgpack(value);
 }
 
 /** One frame of a take stream; `undefined` is a heartbeat. */
 export function encodeFrame(format: StreamFormat, value: unknown): Buffer {
   switch (format) {
     case "ndjson":
-      return Buffer.from(value === undefined ? "\n" : `${JSON.stringify(value)}\n`);
+      return Buffer.from(value === undefined ? "\n" : `${stringifyJson(value)}\n`);
     case "sse":
-      return Buffer.from(value === undefined ? ": heartbeat\n\n" : `data: ${JSON.stringify(value)}\n\n`);
-    case "msgpack-stream": {
-      const payload = value === undefined ? Buffer.alloc(0) : packr.pack(value);
-      const frame = Buffer.allocUnsafe(4 + payload.length);
-      frame.writeUInt32BE(payload.length, 0);
-      payload.copy(frame, 4);
-      return frame;
-    }
+      return Buffer.from(value === undefined ? ": heartbeat\n\n" : `data: ${stringifyJson(value)}\n\n`);
+    case "msgpack-stream":
+      return value === undefined ? Buffer.alloc(4) : encodeMsgpackFrame(value);
   }
 }

@@ -7,7 +7,8 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ["completed", "dead"];
 export const UNIQUE_SCOPES = ["queued", "active", "exists"] as const;
 export type UniqueWhile = (typeof UNIQUE_SCOPES)[number];
 
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+/** A payload value. Integers beyond 2^53 are BigInt, so they keep every digit (see src/job/json.ts). */
+export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | { [key: string]: JsonValue };
 
 export interface Backoff {
   base_ms: number;

@@ -1,4 +1,5 @@
 import { BadRequestError, UnprocessableError, type WharfError } from "../errors.js";
+import { Unrepresentable } from "./json.js";
 import {
   MAX_PRIORITY,
   UNIQUE_SCOPES,
@@ -25,9 +26,17 @@ const MAX_TIMEOUT_SECONDS = 86_400;
 
 function describe(value: unknown): string {
   if (value === null) return "null";
+  if (value === undefined) return "undefined";
   if (Array.isArray(value)) return "an array";
+  if (value instanceof Unrepresentable) return value.what;
   if (value instanceof Uint8Array) return "binary data";
-  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
+  if (typeof value === "number" || typeof value === "bigint") return `${typeof value === "bigint" ? "integer" : "number"} ${String(value)}`;
+  if (typeof value === "object") {
+    const prototype = Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null;
+    const name = prototype?.constructor?.name;
+    return prototype === Object.prototype || prototype === null || !name ? "an object" : `a ${name}`;
+  }
+  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 function readObject(value: unknown, where: string, fail: Fail = badRequest): Fields {
@@ -54,20 +63,33 @@ function validateName(value: unknown, field: string, fail: Fail = badRequest): s
   return value;
 }
 
+/**
+ * An integer field: any MessagePack integer width, or an integral float (the Ruby client sends
+ * some as floats). A BigInt (past 2^53, from JSON or an int64/uint64) is past every field's range.
+ */
 function readInteger(value: unknown, field: string, min: number, max: number, fail: Fail): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
+    if (typeof value === "bigint") return bigIntInRange(value, field, min, max, fail);
     throw fail(`${field} must be an integer, got ${describe(value)}`);
   }
   if (value < min || value > max) throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
-  return value;
+  // -0.0 is an integral float; stores and encoders should see 0.
+  return value === 0 ? 0 : value;
+}
+
+/** Off the fast path: a BigInt the SDK was handed (5n), or one past 2^53 that no field's range reaches. */
+function bigIntInRange(value: bigint, field: string, min: number, max: number, fail: Fail): number {
+  if (value < BigInt(min) || value > BigInt(max)) throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
+  return Number(value);
 }
 
 function readFiniteNumber(value: unknown, field: string, min: number, max: number, fail: Fail): number {
   if (typeof value !== "number" || !Number.isFinite(value)) {
+    if (typeof value === "bigint") return bigIntInRange(value, field, min, max, fail);
     throw fail(`${field} must be a number, got ${describe(value)}`);
   }
   if (value < min || value > max) throw fail(`${field} must be between ${min} and ${max}, got ${value}`);
-  return value;
+  return value === 0 ? 0 : value;
 }
 
 function readString(value: unknown, field: string, fail: Fail): string {
@@ -120,27 +142,37 @@ function readTimeout(value: unknown, field: string, fail: Fail): number {
   return seconds;
 }
 
-/** Payloads must round-trip through JSON: MessagePack binary, maps with non-string keys and the like are refused. */
+/**
+ * Payloads must round-trip through JSON: integers of any size (BigInt past 2^53) and finite floats
+ * are kept; MessagePack binary, extension values, maps with keys that are not strings, NaN and the
+ * infinities are refused, naming where they sit.
+ */
 function validatePayload(value: unknown, field: string, depth = 0): JsonValue {
   if (depth > 64) throw badRequest(`${field} is nested too deeply (more than 64 levels)`);
-  if (typeof value === "string") return checkText(value, field, badRequest);
-  if (value === null || typeof value === "boolean") return value;
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw badRequest(`${field} contains a non-finite number`);
-    return value;
+  switch (typeof value) {
+    case "string":
+      return checkText(value, field, badRequest);
+    case "boolean":
+    case "bigint":
+      return value;
+    case "number":
+      if (!Number.isFinite(value)) throw badRequest(`${field} contains a non-finite number (${value}), which JSON cannot hold`);
+      return value;
+    case "object":
+      if (value === null) return value;
+      if (Array.isArray(value)) {
+        for (let index = 0; index < value.length; index++) validatePayload(value[index], `${field}[${index}]`, depth + 1);
+        return value as JsonValue;
+      }
+      if (Object.getPrototypeOf(value) === Object.prototype) {
+        for (const key in value) {
+          checkText(key, `${field} key ${JSON.stringify(key)}`, badRequest);
+          validatePayload((value as Fields)[key], `${field}.${key}`, depth + 1);
+        }
+        return value as JsonValue;
+      }
   }
-  if (Array.isArray(value)) {
-    value.forEach((item, index) => validatePayload(item, `${field}[${index}]`, depth + 1));
-    return value as JsonValue;
-  }
-  if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-    for (const [key, item] of Object.entries(value)) {
-      checkText(key, `${field} key ${JSON.stringify(key)}`, badRequest);
-      validatePayload(item, `${field}.${key}`, depth + 1);
-    }
-    return value as JsonValue;
-  }
-  throw badRequest(`${field} contains a value JSON cannot hold (${describe(value)})`);
+  throw badRequest(`${field} contains ${describe(value)}, which a JSON payload cannot hold`);
 }
 
 const ENQUEUE_FIELDS = [

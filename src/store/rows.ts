@@ -1,8 +1,10 @@
 /**
  * Jobs and errors as table rows, shared by every SQL store. Both drivers are
  * set up to hand rows back in this one shape: integers as numbers, JSON
- * columns as JSON text.
+ * columns as JSON text. Payloads go through src/job/json.ts, so integers past 2^53 keep every digit
+ * and the text a store keeps is the text it was given, key order and all.
  */
+import { parseJson, stringifyJson } from "../job/json.js";
 import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 
 export const JOB_COLUMN_NAMES = [
@@ -73,7 +75,7 @@ export function rowToJob(row: JobRow): Job {
     type: row.type,
     priority: row.priority,
     status: row.status as JobStatus,
-    payload: JSON.parse(row.payload) as Job["payload"],
+    payload: parseJson(row.payload) as Job["payload"],
     ready_at: row.ready_at,
     attempts: row.attempts,
   };
@@ -101,7 +103,7 @@ export function jobToParams(job: Job): Record<JobColumn, ColumnValue> {
   return {
     id: job.id,
     type: job.type,
-    payload: JSON.stringify(job.payload),
+    payload: stringifyJson(job.payload),
     unique_key: job.unique_key ?? null,
     unique_while: job.unique_while ?? null,
     queue: job.queue,

@@ -178,6 +178,17 @@ describe("wharf CLI against a running server", () => {
       }
     });
 
+    it("payload integers past 2^53 and key order survive jobs get, digit for digit", async () => {
+      const queue = uniqueName("big");
+      const payloadText = '{"zeta":12345678901234567890,"alpha":-9223372036854775808,"n":1}';
+      // Enqueued over HTTP (one CLI run fewer: this file runs against a time limit); the CLI reads it back.
+      const created = await api(url, "POST", "/jobs", { raw: `{"queue":"${queue}","type":"t","payload":${payloadText}}` });
+      const id = created.body.id as string;
+      const shown = await wharf("jobs", "get", id);
+      assert.equal(shown.code, 0, describeRun(shown));
+      assert.ok(shown.stdout.includes(`"payload":${payloadText}`), shown.stdout);
+    });
+
     it("a second enqueue with the same unique key reports the existing job as a duplicate", async () => {
       const queue = uniqueName("uniq");
       const first = one(await wharf("enqueue", queue, "t", "{}", "--unique-key", "same"));

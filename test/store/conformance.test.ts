@@ -50,6 +50,17 @@ for (const factory of STORES) {
       assert.equal(await store.getJob("missing"), undefined);
     });
 
+    test("payloads read back exactly: key order, integers past 2^53, strings", async () => {
+      const queue = uniqueName();
+      const payload = { zeta: 12345678901234567890n, alpha: -(2n ** 63n), huge: 10n ** 30n, mid: { y: [1, 0.1, "ünï 😀"], x: null }, "": true };
+      const stored = job({ queue, payload });
+      await store.insertJobs([stored]);
+      const read = (await store.getJob(stored.id))!.payload as Record<string, unknown>;
+      assert.deepEqual(read, payload);
+      assert.deepEqual(Object.keys(read), Object.keys(payload));
+      assert.deepEqual(Object.keys(read.mid as object), ["y", "x"]);
+    });
+
     test("bulk inserts are atomic and keep input order", async () => {
       const queue = uniqueName();
       const jobs = [job({ queue }), job({ queue }), job({ queue })];

@@ -21,9 +21,9 @@ import { postgresClusterUrl } from "./stores.js";
 const OLD_VERSION = 2;
 const MIGRATIONS_TABLE = "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)";
 
-function oldMigrations(store: "sqlite" | "postgres"): string[] {
+function oldMigrations(store: "sqlite" | "postgres", upTo = OLD_VERSION): string[] {
   const dir = fileURLToPath(new URL(`../../src/store/${store}/migrations/`, import.meta.url));
-  return readMigrations(dir).filter(({ version }) => version <= OLD_VERSION).map(({ sql }) => sql);
+  return readMigrations(dir).filter(({ version }) => version <= upTo).map(({ sql }) => sql);
 }
 
 /** Two ready jobs holding one key: what the old code let a retried job and a newer one with its key become. */
@@ -77,3 +77,31 @@ for (const kind of ["sqlite", "postgres"] as const) {
     });
   });
 }
+
+describe("upgrading a postgres database whose payloads were JSONB", () => {
+  /** Version 4: the last with payload as JSONB. */
+  const JSONB_VERSION = 4;
+
+  test("old payloads read back as they were stored; new ones keep their key order and every digit", async () => {
+    const queue = uniqueName();
+    const old = newJobId();
+    const versions = Array.from({ length: JSONB_VERSION }, (_, index) => `INSERT INTO schema_migrations VALUES (${index + 1}, 0)`);
+    const row = `INSERT INTO jobs (id, queue, type, priority, status, payload, ready_at, attempts)
+      VALUES ('${old}', '${queue}', 't', 5, 'ready', '{"b": [1, 2.5, "x"], "a": {"n": null}}', 0, 0)`;
+    const location = await OLD_DATABASES.postgres([...oldMigrations("postgres", JSONB_VERSION), MIGRATIONS_TABLE, ...versions, row]);
+    const { store } = await openStore({ store: location });
+    try {
+      // JSONB had already put the keys in its own order (shorter first); that much is all there is to read.
+      assert.deepEqual((await store.getJob(old))!.payload, { a: { n: null }, b: [1, 2.5, "x"] });
+      const fresh = newJobId();
+      const payload = { zeta: 12345678901234567890n, alpha: 1, mid: { y: 2, x: 1 } };
+      await store.insertJobs([{ id: fresh, queue, type: "t", priority: 5, status: "ready", payload, ready_at: 0, attempts: 0 }]);
+      const read = (await store.getJob(fresh))!.payload as Record<string, unknown>;
+      assert.deepEqual(read, payload);
+      assert.deepEqual(Object.keys(read), ["zeta", "alpha", "mid"]);
+      assert.deepEqual(Object.keys(read.mid as object), ["y", "x"]);
+    } finally {
+      await store.close();
+    }
+  });
+});

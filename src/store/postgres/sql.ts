@@ -26,7 +26,7 @@ export const READY_CHANNEL = "wharf_ready";
 export const LEASES_ENDED_CHANNEL = "wharf_leases_ended";
 
 const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
-  id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "jsonb", ready_at: "int8",
+  id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
   lease_expires_at: "int8",
