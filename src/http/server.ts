@@ -18,6 +18,7 @@ import {
   type BodyFormat,
   type StreamFormat,
 } from "./codec.js";
+import { checkBodyType, guardRequest, isLoopbackAddress } from "./guard.js";
 import { Metrics } from "./metrics.js";
 import type { TakeOptions } from "../engine/dispatch.js";
 
@@ -99,6 +100,8 @@ class RequestHandler {
     private readonly maxBodyBytes: number,
     private readonly heartbeatMs: number,
     private readonly log: (line: string) => void,
+    /** Bound to a loopback address: Host must name this machine (see guard.ts). */
+    private readonly loopbackOnly: () => boolean,
   ) {}
 
   readonly handle = (request: Request, response: Response): void => {
@@ -108,6 +111,13 @@ class RequestHandler {
   private async serve(request: Request, response: Response): Promise<void> {
     let format: BodyFormat = "json";
     try {
+      const method = request.method ?? "GET";
+      guardRequest({
+        method,
+        host: header(request, ":authority") ?? header(request, "host"),
+        origin: header(request, "origin"),
+        secFetchSite: header(request, "sec-fetch-site"),
+      }, this.loopbackOnly());
       const url = new URL(request.url ?? "/", "http://wharf");
       if (url.pathname === "/metrics" && request.method === "GET") {
         const { contentType, body } = await this.metrics.render();
@@ -118,8 +128,10 @@ class RequestHandler {
       const isTake = url.pathname === TAKE_PATH;
       const streamFormat = isTake ? negotiateStream(header(request, "accept")) : undefined;
       if (!isTake) format = negotiateBody(header(request, "accept"));
-      const body = decodeBody(header(request, "content-type"), await readBody(request, this.maxBodyBytes));
-      const apiRequest: ApiRequest = { method: request.method ?? "GET", path: url.pathname, query: url.searchParams, body };
+      const raw = await readBody(request, this.maxBodyBytes);
+      checkBodyType(header(request, "content-type"), raw.length);
+      const body = decodeBody(header(request, "content-type"), raw);
+      const apiRequest: ApiRequest = { method, path: url.pathname, query: url.searchParams, body };
       const workerId = header(request, "worker-id");
       if (workerId !== undefined) apiRequest.workerId = workerId;
       const result = await handleApi(this.engine, apiRequest);
@@ -189,7 +201,8 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const { host, port, maxBodyBytes, heartbeatMs, store, dataDir, durability, log: _log, ...engineOptions } = options;
   const engine = await Engine.open({ ...engineOptions, store: await openStore({ store, dataDir, durability }), observer: metrics.observer });
   metrics.attach(engine);
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, log);
+  let loopbackOnly = false;
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, log, () => loopbackOnly);
   const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
   const http2Server = http2.createServer({}, handler.handle);
   const sockets = new Set<net.Socket>();
@@ -213,6 +226,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
     server.listen(port ?? 7890, host ?? "127.0.0.1", () => resolve());
   });
   const address = server.address() as net.AddressInfo;
+  loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${hostForUrl}:${address.port}`;
   log(JSON.stringify({ level: "info", msg: "listening", url, address: address.address, port: address.port, pid: process.pid }));
