@@ -204,6 +204,17 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   let loopbackOnly = false;
   const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, log, () => loopbackOnly);
   const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
+  // What Node's parser refuses (an unknown method, a malformed header) still gets an {"error"} body.
+  http1.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || (error.code === "ECONNRESET" && !("bytesParsed" in error))) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+    const body = JSON.stringify({ error: tooLarge ? "request headers too large" : `malformed HTTP request (${error.code ?? "parse error"})` });
+    const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   const http2Server = http2.createServer({}, handler.handle);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
