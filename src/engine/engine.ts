@@ -18,6 +18,7 @@ import {
   type RetentionDefaults,
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
+import { mapInSlices, Slicer } from "../slices.js";
 import { changedColumns } from "../store/rows.js";
 import type { DeletedJob, EndedLease, InsertOutcome, JobDelete, JobQuery, JobUpdate, SortOrder, StatusCount, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -59,6 +60,8 @@ export interface JobSelection {
 /** Jobs read per round when a jq filter has to look at payloads. */
 const SCAN_BATCH = 500;
 const RECOVERY_BATCH = 1000;
+/** Jobs tracked between yields to the event loop after a big bulk or delete. */
+const TRACK_SLICE = 256;
 /** Times a patch is tried on a job that keeps changing under it before the caller gets 409. */
 const PATCH_ATTEMPTS = 3;
 
@@ -83,6 +86,11 @@ export class Engine {
   private readonly observer: EngineObserver;
   private readonly maintenanceIntervalMs: number;
   private readonly stopListening: Array<() => void> = [];
+  /**
+   * Jobs of a big bulk that are stored but not yet tracked (tracking goes in slices): a change to one
+   * meanwhile is tracked as the job's first appearance, and the bulk's own tracking then skips it.
+   */
+  private readonly untracked = new Set<string>();
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -157,6 +165,7 @@ export class Engine {
       if (after?.status === "scheduled") this.scheduler.noteScheduled(after.ready_at);
       return;
     }
+    if (before && this.untracked.delete(before.id)) before = undefined;
     if (before) {
       this.counts.adjust(before.queue, before.status, -1);
       if (before.status === "ready") this.index.remove(before);
@@ -179,6 +188,15 @@ export class Engine {
     }
   }
 
+  /** trackDeleted for a big delete, yielding between slices; the jobs are gone from the store, so nothing else changes them meanwhile. */
+  private async trackDeletedInSlices(deleted: DeletedJob[]): Promise<void> {
+    const slicer = new Slicer();
+    for (let start = 0; start < deleted.length; start += TRACK_SLICE) {
+      this.trackDeleted(deleted.slice(start, start + TRACK_SLICE));
+      await slicer.pause();
+    }
+  }
+
   private async applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]> {
     if (updates.length === 0) return [];
     const result = await this.store.commit({ updates: updates.map(({ before, after }) => fencedUpdate(before, after)) });
@@ -192,11 +210,15 @@ export class Engine {
 
   async enqueue(inputs: EnqueueInput[]): Promise<InsertOutcome[]> {
     const now = this.clock.now();
-    const jobs = inputs.map((input) => createJob(newJobId(), input, now));
+    const jobs = await mapInSlices(inputs, (input) => createJob(newJobId(), input, now));
     const outcomes = await this.store.insertJobs(jobs);
-    for (const outcome of outcomes) {
+    const sliced = outcomes.length > TRACK_SLICE && !this.store.shared;
+    if (sliced) for (const outcome of outcomes) if (!outcome.duplicate) this.untracked.add(outcome.job.id);
+    const slicer = new Slicer();
+    for (const [position, outcome] of outcomes.entries()) {
+      if (sliced && position % TRACK_SLICE === 0) await slicer.pause();
       if (outcome.duplicate) continue;
-      this.track(undefined, outcome.job);
+      if (!sliced || this.untracked.delete(outcome.job.id)) this.track(undefined, outcome.job);
       this.observer.enqueued?.(outcome.job);
     }
     return outcomes;
@@ -523,7 +545,7 @@ export class Engine {
   async deleteJobs(selection: JobSelection): Promise<number> {
     if (!selection.filter) {
       const deleted = await this.store.deleteMatching(selection.query);
-      this.trackDeleted(deleted);
+      await this.trackDeletedInSlices(deleted);
       return deleted.length;
     }
     let deleted = 0;
@@ -536,7 +558,7 @@ export class Engine {
   }
 
   async reset(): Promise<void> {
-    this.trackDeleted(await this.store.deleteMatching(undefined));
+    await this.trackDeletedInSlices(await this.store.deleteMatching(undefined));
   }
 
   // ---- time-driven work ----

@@ -15,10 +15,10 @@ import http from "node:http";
 import fc from "fast-check";
 import { packr } from "../../src/http/codec.js";
 import { rmSync } from "node:fs";
-import { Worker } from "node:worker_threads";
 import { killAllChildren, spawnServer, type SpawnedServer } from "../helpers/cli.js";
 import { createDatabase } from "../helpers/postgres.js";
 import { tempDir, TEST_STORE } from "../helpers/server.js";
+import { HealthWatch } from "../helpers/health-watch.js";
 import { choices, toJsonText, toMsgpack, Wild, WildBytes, WildDeep, WildExt, WildMap } from "../helpers/wild-bytes.js";
 
 const SEED = process.env.WHARF_FUZZ_SEED === undefined ? Math.floor(Math.random() * 2 ** 31) : Number(process.env.WHARF_FUZZ_SEED);
@@ -109,7 +109,7 @@ function decode(answer: Answer): unknown {
   throw new Error(`answer of type ${JSON.stringify(answer.contentType)}: ${answer.body.toString("utf8").slice(0, 200)}`);
 }
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests index freely into decoded bodies
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests index freely into decoded bodies
 async function json(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const headers: Record<string, string> = { accept: "application/json" };
   let bytes: Buffer | undefined;
@@ -309,56 +309,6 @@ function buildPath(r: FuzzRequest): string {
 
 // ---- what must hold ----
 
-/**
- * /health, polled every 10 ms beside the fuzzing from a thread of its own (the fuzzer's work on the
- * main thread would otherwise count against the server): the slowest answer, and the request the
- * fuzzer was sending at the time.
- */
-const HEALTH_POLLER = `
-const { parentPort, workerData } = require("node:worker_threads");
-const http = require("node:http");
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-let running = true, max = 0, at = 0, failures = 0;
-parentPort.on("message", () => { running = false; });
-const once = () => new Promise((resolve) => {
-  const started = performance.now();
-  const request = http.get(workerData.url + "/health", { agent }, (response) => {
-    response.resume();
-    response.on("end", () => resolve({ ok: response.statusCode === 200, took: performance.now() - started }));
-  });
-  request.on("error", () => resolve({ ok: false, took: performance.now() - started }));
-});
-(async () => {
-  while (running) {
-    const { ok, took } = await once();
-    if (!ok) failures++;
-    if (took > max) { max = took; at = Date.now(); }
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  parentPort.postMessage({ max, at, failures });
-})();
-`;
-
-class HealthWatch {
-  private readonly worker: Worker;
-  private readonly labels: Array<[number, string]> = [];
-  constructor() {
-    this.worker = new Worker(HEALTH_POLLER, { eval: true, workerData: { url: h.url } });
-  }
-  set current(label: string) {
-    this.labels.push([Date.now(), label]);
-  }
-  async stop(): Promise<{ max: number; beside: string; failures: number }> {
-    const result = new Promise<{ max: number; at: number; failures: number }>((resolve) => this.worker.once("message", resolve));
-    this.worker.postMessage("stop");
-    const { max, at, failures } = await result;
-    await this.worker.terminate();
-    const started = at - max;
-    const beside = this.labels.filter(([time], i) => time <= at && (this.labels[i + 1]?.[0] ?? Infinity) >= started).map(([, label]) => label);
-    return { max, beside: beside.join("; ").slice(0, 600) || "(between requests)", failures };
-  }
-}
-
 let health: HealthWatch | undefined;
 
 async function check(r: FuzzRequest, known: boolean): Promise<void> {
@@ -420,7 +370,7 @@ async function assertStoreWellFormed(): Promise<void> {
 
 async function fuzz(known: boolean, runs: number, t: { diagnostic(message: string): void }): Promise<void> {
   t.diagnostic(`store ${TEST_STORE}, seed ${SEED}, ${runs} runs (replay: WHARF_FUZZ_SEED=${SEED})`);
-  health = new HealthWatch();
+  health = new HealthWatch(h.url);
   const started = Date.now();
   let executed = 0;
   try {
