@@ -58,7 +58,7 @@ export interface JobSelection {
 }
 
 /** Jobs read per round when a jq filter has to look at payloads. */
-const SCAN_BATCH = 500;
+const SCAN_BATCH = 200;
 const RECOVERY_BATCH = 1000;
 /** Jobs tracked between yields to the event loop after a big bulk or delete. */
 const TRACK_SLICE = 256;

@@ -20,6 +20,7 @@ import {
 } from "./codec.js";
 import { checkBodyType, guardRequest, isLoopbackAddress } from "./guard.js";
 import { Metrics } from "./metrics.js";
+import { Slicer } from "../slices.js";
 import type { TakeOptions } from "../engine/dispatch.js";
 
 export interface ServerOptions extends StoreLocation, Omit<EngineOptions, "store" | "observer"> {
@@ -74,13 +75,55 @@ function header(request: Request, name: string): string | undefined {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
-function send(response: Response, status: number, format: BodyFormat, body: unknown): void {
+/** Items of a long array encoded between yields to the event loop. */
+const ENCODE_SLICE = 500;
+
+/**
+ * An answer that is one long array under one key (a bulk enqueue's {"jobs": [...]}) is encoded a
+ * slice of items at a time, so 50,000 of them do not hold up other requests; the bytes are the same.
+ */
+async function encodeInSlices(format: BodyFormat, body: unknown): Promise<Buffer> {
+  const entries = typeof body === "object" && body !== null && !Array.isArray(body) ? Object.entries(body) : [];
+  const [only] = entries;
+  if (entries.length !== 1 || !Array.isArray(only![1]) || only![1].length <= ENCODE_SLICE) return encodeBody(format, body);
+  const [key, items] = only as [string, unknown[]];
+  const slicer = new Slicer();
+  const parts: Buffer[] = [];
+  if (format === "json") {
+    parts.push(Buffer.from(`{${JSON.stringify(key)}:[`));
+    for (let start = 0; start < items.length; start += ENCODE_SLICE) {
+      const text = JSON.stringify(items.slice(start, start + ENCODE_SLICE));
+      parts.push(Buffer.from(`${start === 0 ? "" : ","}${text.slice(1, -1)}`));
+      await slicer.pause();
+    }
+    parts.push(Buffer.from("]}"));
+  } else {
+    const header = Buffer.alloc(5);
+    header[0] = 0xdd;
+    header.writeUInt32BE(items.length, 1);
+    parts.push(Buffer.from([0x81]), Buffer.from(encodeBody(format, key)), header);
+    for (let start = 0; start < items.length; start += ENCODE_SLICE) {
+      for (const item of items.slice(start, start + ENCODE_SLICE)) parts.push(Buffer.from(encodeBody(format, item)));
+      await slicer.pause();
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+async function send(response: Response, status: number, format: BodyFormat, body: unknown): Promise<void> {
   if (body === undefined) {
     response.writeHead(status);
     response.end();
     return;
   }
-  const encoded = encodeBody(format, body);
+  writeEncoded(response, status, format, await encodeInSlices(format, body));
+}
+
+function sendNow(response: Response, status: number, format: BodyFormat, body: unknown): void {
+  writeEncoded(response, status, format, encodeBody(format, body));
+}
+
+function writeEncoded(response: Response, status: number, format: BodyFormat, encoded: Buffer): void {
   response.writeHead(status, { "content-type": MEDIA_TYPES[format], "content-length": encoded.length });
   response.end(encoded);
 }
@@ -90,7 +133,7 @@ function sendError(response: Response, format: BodyFormat, error: WharfError): v
     response.end();
     return;
   }
-  send(response, error.status, format, { error: error.message, ...error.details });
+  sendNow(response, error.status, format, { error: error.message, ...error.details });
 }
 
 class RequestHandler {
@@ -136,7 +179,7 @@ class RequestHandler {
       if (workerId !== undefined) apiRequest.workerId = workerId;
       const result = await handleApi(this.engine, apiRequest);
       if (result.kind === "take") this.stream(request, response, result.options, streamFormat!);
-      else send(response, result.status, format, result.body);
+      else await send(response, result.status, format, result.body);
     } catch (error) {
       if (error instanceof WharfError) {
         sendError(response, format, error);

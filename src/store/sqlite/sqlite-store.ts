@@ -177,7 +177,10 @@ export class SqliteStore implements Store {
     const run = previous.then(async () => {
       // Writes queued before this bulk commit before it.
       if (this.pending.length > 0) this.flushNow();
+      // A small cache spills the bulk's pages into the WAL while it is filled (uncommitted frames no
+      // reader sees), so the COMMIT has little left to write.
       const db = (this.bulkDb ??= this.open());
+      db.pragma("cache_size = -2048");
       const statement = (sql: string): Database.Statement => {
         let prepared = this.bulkStatements.get(sql);
         if (!prepared) {
