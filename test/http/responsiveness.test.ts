@@ -13,7 +13,7 @@ import { createDatabase } from "../helpers/postgres.js";
 import { api, tempDir, TEST_STORE, uniqueName } from "../helpers/server.js";
 
 const SCALE = Number(process.env.WHARF_STALL_SCALE ?? 1);
-const BULK = Math.round(20_000 * SCALE);
+const BULK = Math.round(10_000 * SCALE);
 const BUDGET_MS = 100;
 
 let h: SpawnedServer;
