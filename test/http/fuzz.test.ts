@@ -402,6 +402,29 @@ async function fuzz(known: boolean, runs: number, t: { diagnostic(message: strin
   await assertStoreWellFormed();
 }
 
+describe(`inputs that once answered 5xx or hung (${TEST_STORE})`, () => {
+  test("a NUL in a job id is a 404 on every store (PostgreSQL answered 503), in a query value a 400", async () => {
+    for (const [method, path] of [["GET", "/jobs/%00"], ["DELETE", "/jobs/%00"], ["POST", "/jobs/%00/success"], ["POST", "/jobs/a%00b/heartbeat"],
+      ["GET", "/jobs/%00/errors"], ["GET", "/jobs/%00/errors/1"], ["POST", "/jobs/%00/requeue"], ["PATCH", "/jobs/..%2F..%2Fetc%2Fpasswd"]] as const) {
+      const answer = await json(method, path, method === "PATCH" ? { priority: 1 } : undefined);
+      assert.equal(answer.status, 404, `${method} ${path}: ${JSON.stringify(answer.body)}`);
+      assert.equal(typeof answer.body.error, "string");
+    }
+    for (const path of ["/jobs?queue=a%00", "/jobs/count?type=%00", "/jobs?id=%00", "/jobs?from=a%00", "/jobs/count?filter=%00"]) {
+      const answer = await json("GET", path);
+      assert.equal(answer.status, 400, `GET ${path}: ${JSON.stringify(answer.body)}`);
+    }
+  });
+
+  test("a take naming a queue with a reserved character is a 400, not a stream that stays open", async () => {
+    for (const queue of ["a*b", "a%3Fb", "%5Bx%5D", "a%5Cb", "a%00b", "%7Bx%7D"]) {
+      const answer = await send("GET", `/jobs/take?queue=${queue}`, {}, undefined, true);
+      assert.equal(answer.status, 400, `take ?queue=${queue}`);
+      assert.equal(typeof (decode(answer) as { error?: unknown }).error, "string");
+    }
+  });
+});
+
 describe(`fuzzing every route (${TEST_STORE})`, () => {
   test("no request is answered 5xx, refused ones change nothing, /health stays fast, stored jobs stay well-formed", async (t) => {
     await fuzz(false, RUNS, t);

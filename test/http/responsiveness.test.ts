@@ -51,26 +51,47 @@ async function fill(queue: string, count: number, payload?: (n: number) => unkno
   }
 }
 
-/** Runs `work` with /health polled beside it; returns the slowest /health answer. */
-async function beside(what: string, work: () => Promise<void>, t: { diagnostic(message: string): void }): Promise<void> {
-  const health = new HealthWatch(h.url);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  const started = performance.now();
-  try {
-    await work();
-  } finally {
-    const { max, failures } = await health.stop();
-    t.diagnostic(`${what} (${TEST_STORE}): ${(performance.now() - started).toFixed(0)} ms; slowest /health beside it ${max.toFixed(1)} ms (idle: ${idleMax.toFixed(1)} ms)`);
-    assert.equal(failures, 0, "/health answered 200 throughout");
-    assert.ok(max < BUDGET_MS + idleMax, `${what}: /health took ${max.toFixed(1)} ms (budget ${BUDGET_MS} ms over the idle ${idleMax.toFixed(1)} ms)`);
+async function idleHealth(): Promise<number> {
+  const idle = new HealthWatch(h.url);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return (await idle.stop()).max;
+}
+
+/**
+ * Runs `prepare` and then `work` with /health polled beside it, and asserts the slowest /health
+ * answer stayed within the budget over the idle server's (measured just before: what a loaded
+ * machine adds by itself). A miss is tried once more: an unsliced request misses by far every time.
+ */
+async function beside(what: string, prepare: () => Promise<void>, work: () => Promise<void>, t: { diagnostic(message: string): void }): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await prepare();
+    const idle = Math.max(idleMax, await idleHealth());
+    const health = new HealthWatch(h.url);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const started = performance.now();
+    let max: number;
+    try {
+      await work();
+    } finally {
+      const result = await health.stop();
+      max = result.max;
+      t.diagnostic(`${what} (${TEST_STORE}), try ${attempt}: ${(performance.now() - started).toFixed(0)} ms; slowest /health beside it ${max.toFixed(1)} ms (idle: ${idle.toFixed(1)} ms)`);
+      assert.equal(result.failures, 0, "/health answered 200 throughout");
+    }
+    if (max < BUDGET_MS + idle) return;
+    assert.ok(attempt < 2, `${what}: /health took ${max.toFixed(1)} ms (budget ${BUDGET_MS} ms over the idle ${idle.toFixed(1)} ms)`);
   }
 }
 
 describe(`one big request does not stall /health (${TEST_STORE})`, () => {
   test(`a bulk enqueue of ${BULK} jobs`, async (t) => {
-    const queue = uniqueName();
-    const body = { jobs: jobs(queue, BULK) };
-    await beside(`POST /jobs/bulk of ${BULK}`, async () => {
+    let queue = uniqueName();
+    let body = { jobs: jobs(queue, BULK) };
+    const prepare = async (): Promise<void> => {
+      queue = uniqueName();
+      body = { jobs: jobs(queue, BULK) };
+    };
+    await beside(`POST /jobs/bulk of ${BULK}`, prepare, async () => {
       const result = await api(h.url, "POST", "/jobs/bulk", { body });
       assert.equal(result.status, 201);
       assert.equal(result.body.jobs.length, BULK);
@@ -81,7 +102,7 @@ describe(`one big request does not stall /health (${TEST_STORE})`, () => {
   test(`a patch of ${BULK} jobs`, async (t) => {
     const queue = uniqueName();
     await fill(queue, BULK);
-    await beside(`PATCH /jobs of ${BULK}`, async () => {
+    await beside(`PATCH /jobs of ${BULK}`, async () => {}, async () => {
       const result = await api(h.url, "PATCH", `/jobs?queue=${queue}`, { body: { priority: 7 } });
       assert.equal(result.status, 200, JSON.stringify(result.body));
       assert.equal(result.body.patched, BULK);
@@ -90,8 +111,7 @@ describe(`one big request does not stall /health (${TEST_STORE})`, () => {
 
   test(`a delete of ${BULK * 2} jobs`, async (t) => {
     const queue = uniqueName();
-    await fill(queue, BULK * 2);
-    await beside(`DELETE /jobs of ${BULK * 2}`, async () => {
+    await beside(`DELETE /jobs of ${BULK * 2}`, () => fill(queue, BULK * 2), async () => {
       const result = await api(h.url, "DELETE", `/jobs?queue=${queue}`);
       assert.equal(result.status, 200, JSON.stringify(result.body));
       assert.equal(result.body.deleted, BULK * 2);
@@ -104,7 +124,7 @@ describe(`one big request does not stall /health (${TEST_STORE})`, () => {
     const big = Math.round(40 * SCALE);
     // 40 payloads of 1 MB: parsing them all in one go is what stalls.
     await fill(queue, big, (n) => ({ n, blob: "x".repeat(1024 * 1024), list: Array.from({ length: 100 }, (_, i) => i) }));
-    await beside(`GET /jobs/count?filter over ${big} 1 MB payloads`, async () => {
+    await beside(`GET /jobs/count?filter over ${big} 1 MB payloads`, async () => {}, async () => {
       const result = await api(h.url, "GET", `/jobs/count?queue=${queue}&filter=${encodeURIComponent(".n % 2 == 0")}`);
       assert.equal(result.status, 200, JSON.stringify(result.body));
       assert.equal(result.body.count, big / 2);
