@@ -310,6 +310,7 @@ function buildPath(r: FuzzRequest): string {
 // ---- what must hold ----
 
 let health: HealthWatch | undefined;
+let slowHealth = false;
 
 async function check(r: FuzzRequest, known: boolean): Promise<void> {
   await refill();
@@ -368,7 +369,11 @@ async function assertStoreWellFormed(): Promise<void> {
   assert.equal(seen, await totalJobs(), "paging sees every counted job");
 }
 
-async function fuzz(known: boolean, runs: number, t: { diagnostic(message: string): void }): Promise<void> {
+/**
+ * One fuzzing run of `runs` requests. A /health miss is run once more with the same seed: a request
+ * that stalls the server does so every time, a loaded machine's hiccup does not.
+ */
+async function fuzz(known: boolean, runs: number, t: { diagnostic(message: string): void }, attempt = 1): Promise<void> {
   t.diagnostic(`store ${TEST_STORE}, seed ${SEED}, ${runs} runs (replay: WHARF_FUZZ_SEED=${SEED})`);
   // What a loaded machine adds by itself: the budget is for what the fuzzed requests add.
   const idle = new HealthWatch(h.url);
@@ -396,8 +401,10 @@ async function fuzz(known: boolean, runs: number, t: { diagnostic(message: strin
     const { max, beside, failures } = await health.stop();
     t.diagnostic(`${executed} requests in ${Date.now() - started} ms; slowest /health beside them ${max.toFixed(1)} ms (idle ${idleMax.toFixed(1)} ms; beside ${beside})`);
     assert.equal(failures, 0, "every /health beside the fuzzing answered 200");
-    if (!known) assert.ok(max < HEALTH_BUDGET_MS + idleMax, `/health took ${max.toFixed(1)} ms (idle ${idleMax.toFixed(1)} ms) beside ${beside} (seed ${SEED})`);
+    slowHealth = !known && max >= HEALTH_BUDGET_MS + idleMax;
+    if (slowHealth && attempt > 1) assert.fail(`/health took ${max.toFixed(1)} ms (idle ${idleMax.toFixed(1)} ms) beside ${beside} (seed ${SEED})`);
   }
+  if (slowHealth) return fuzz(known, runs, t, attempt + 1);
   assert.equal((await json("GET", "/health")).status, 200, "the server is up");
   await assertStoreWellFormed();
 }
