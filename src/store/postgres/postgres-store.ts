@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
+import { mapInSlices } from "../../slices.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
 import {
@@ -187,8 +188,9 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** Rows decoded a slice at a time: a page of big payloads is a lot of JSON to parse. */
   private async readJobs(text: string, values: unknown[]): Promise<Job[]> {
-    return (await this.read<JobRow>(text, values)).map(rowToJob);
+    return mapInSlices(await this.read<JobRow>(text, values), rowToJob, 1);
   }
 
   // ---- writes ----
