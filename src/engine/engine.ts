@@ -15,6 +15,7 @@ import {
   type RetentionDefaults,
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
+import { mapInSlices } from "../slices.js";
 import type { Sharing } from "../store/sharing.js";
 import type { InsertOutcome, JobQuery, SortOrder, StatusCount, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -63,7 +64,7 @@ export interface JobSelection {
 }
 
 /** Jobs read per round when a jq filter has to look at payloads. */
-const SCAN_BATCH = 500;
+const SCAN_BATCH = 200;
 /** Times a patch is tried on a job that keeps changing under it before the caller gets 409. */
 const PATCH_ATTEMPTS = 3;
 
@@ -153,7 +154,7 @@ export class Engine {
 
   async enqueue(inputs: EnqueueInput[]): Promise<InsertOutcome[]> {
     const now = this.clock.now();
-    return this.writes.insert(inputs.map((input) => createJob(newJobId(), input, now)));
+    return this.writes.insert(await mapInSlices(inputs, (input) => createJob(newJobId(), input, now)));
   }
 
   // ---- take, ack, fail, heartbeat ----

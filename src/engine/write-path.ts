@@ -1,9 +1,13 @@
 import { entersUniqueScope } from "../job/state.js";
 import type { Job, JobError } from "../job/types.js";
+import { Slicer } from "../slices.js";
 import { changedColumns } from "../store/rows.js";
 import type { DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
 import type { Coordination, TrackedJob } from "./coordination/coordination.js";
 import type { EngineObserver } from "./observer.js";
+
+/** Jobs tracked between yields to the event loop after a big bulk or delete. */
+const TRACK_SLICE = 256;
 
 /** A change the state machine decided, from the job as it was read. */
 export interface DecidedUpdate {
@@ -42,6 +46,12 @@ export interface WriteListeners {
  * on, so the coordination's index and tallies, the dispatcher and promotion stay in step with the store.
  */
 export class WritePath {
+  /**
+   * Jobs of a big bulk that are stored but not yet tracked (tracking goes in slices): a change to one
+   * meanwhile is tracked as the job's first appearance, and the bulk's own tracking then skips it.
+   */
+  private readonly untracked = new Set<string>();
+
   constructor(
     private readonly store: Store,
     private readonly coordination: Coordination,
@@ -51,7 +61,16 @@ export class WritePath {
 
   async insert(jobs: Job[]): Promise<InsertOutcome[]> {
     const outcomes = await this.store.insertJobs(jobs);
-    this.trackInserted(outcomes);
+    if (outcomes.length <= TRACK_SLICE) {
+      this.trackInserted(outcomes);
+      return outcomes;
+    }
+    for (const { job, duplicate } of outcomes) if (!duplicate) this.untracked.add(job.id);
+    const slicer = new Slicer();
+    for (let start = 0; start < outcomes.length; start += TRACK_SLICE) {
+      this.trackInserted(outcomes.slice(start, start + TRACK_SLICE).filter(({ job }) => this.untracked.delete(job.id)));
+      await slicer.pause();
+    }
     return outcomes;
   }
 
@@ -82,9 +101,14 @@ export class WritePath {
     return true;
   }
 
+  /** Tracks a big delete in slices, yielding between them: the jobs are gone from the store, so nothing else changes them meanwhile. */
   async deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
     const deleted = await this.store.deleteMatching(query);
-    this.trackDeleted(deleted);
+    const slicer = new Slicer();
+    for (let start = 0; start < deleted.length; start += TRACK_SLICE) {
+      this.trackDeleted(deleted.slice(start, start + TRACK_SLICE));
+      await slicer.pause();
+    }
     return deleted;
   }
 
@@ -95,6 +119,7 @@ export class WritePath {
   }
 
   private track(before: TrackedJob | undefined, after: Job | undefined): void {
+    if (before && this.untracked.delete(before.id)) before = undefined;
     this.coordination.tracked(before, after);
     if (after?.status === "ready") this.listeners.ready();
     else if (after?.status === "scheduled") this.listeners.scheduled(after.ready_at);

@@ -7,8 +7,11 @@
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import type { TakeOptions } from "../engine/dispatch.js";
-import { parseAckList, parseBulkEnqueue, parseEnqueueInput, parseFailure, parsePatch, parseRunId } from "../job/validate.js";
+import { isJobId } from "../job/ids.js";
+import { parseAckList, parseBulkEnqueue, parseEnqueueInput, parseFailure, parsePatch, parseRunId, validateName } from "../job/validate.js";
 import { enqueuedView, withoutPayload } from "../job/views.js";
+import type { EnqueueInput } from "../job/types.js";
+import { mapInSlices, Slicer } from "../slices.js";
 import { VERSION } from "../version.js";
 import { PAGE_PARAMS, pageLinks, parseInteger, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
 
@@ -72,10 +75,27 @@ const enqueueOne: Handler = async (engine, request) => {
 
 const enqueueBulk: Handler = async (engine, request) => {
   noParams(request);
-  const outcomes = await engine.enqueue(parseBulkEnqueue(request.body));
+  const outcomes = await engine.enqueue(await parseBulkInSlices(request.body));
   const allDuplicates = outcomes.every((outcome) => outcome.duplicate);
-  return ok({ jobs: outcomes.map(enqueuedView) }, allDuplicates ? 200 : 201);
+  return ok({ jobs: await mapInSlices(outcomes, enqueuedView) }, allDuplicates ? 200 : 201);
 };
+
+/** parseBulkEnqueue, a slice of jobs at a time: checking 50,000 jobs must not hold up other requests. */
+async function parseBulkInSlices(body: unknown): Promise<EnqueueInput[]> {
+  const fields = body as { jobs?: unknown } | undefined;
+  if (!Array.isArray(fields?.jobs) || fields.jobs.length <= BULK_SLICE) return parseBulkEnqueue(body);
+  const jobs = fields.jobs;
+  // The envelope checked as parseBulkEnqueue checks it (one job stands in for all), then every job.
+  parseBulkEnqueue({ ...fields, jobs: jobs.slice(0, 1) });
+  const parsed: EnqueueInput[] = [];
+  const slicer = new Slicer();
+  for (let start = 0; start < jobs.length; start += BULK_SLICE) {
+    parsed.push(...jobs.slice(start, start + BULK_SLICE).map((job, offset) => parseEnqueueInput(job, `jobs[${start + offset}]`)));
+    await slicer.pause();
+  }
+  return parsed;
+}
+const BULK_SLICE = 256;
 
 const listJobs: Handler = async (engine, request) => {
   const query = params(request, [...SELECTION_PARAMS, ...PAGE_PARAMS]);
@@ -105,7 +125,9 @@ const deleteJobs: Handler = async (engine, request) => {
 
 const take: Handler = async (_engine, request) => {
   const query = params(request, ["queue", "prefetch"]);
-  const options: TakeOptions = { queues: query.list("queue") ?? [], prefetch: query.integer("prefetch", 0, 2 ** 31 - 1) ?? 1 };
+  // Named as an enqueue names them: a reserved character is a 400 here too, not a stream that never gets a job.
+  const queues = (query.list("queue") ?? []).map((queue) => validateName(queue, "queue"));
+  const options: TakeOptions = { queues, prefetch: query.integer("prefetch", 0, 2 ** 31 - 1) ?? 1 };
   if (request.workerId !== undefined) options.workerId = request.workerId;
   return { kind: "take", options };
 };
@@ -192,6 +214,19 @@ const reset: Handler = async (engine, request) => {
 
 const SEGMENT = "([^/]+)";
 
+/**
+ * A handler whose first path segment is a job id: one that cannot be a job id (a NUL, a path, another
+ * shape) is a 404 here, as an unknown id is, without reaching the store (PostgreSQL refuses NUL in text).
+ */
+function withJobId(handler: Handler, notFound: (id: string) => string = (id) => `job ${id} not found`): Handler {
+  return async (engine, request, pathParams) => {
+    const id = pathParams[0]!;
+    if (!isJobId(id)) throw new NotFoundError(notFound(JSON.stringify(id).slice(1, -1)));
+    return handler(engine, request, pathParams);
+  };
+}
+const notInFlight = (id: string): string => `job ${id} is not in flight`;
+
 const ROUTES: Route[] = [
   { pattern: /^\/health$/, methods: { GET: health } },
   { pattern: /^\/version$/, methods: { GET: version } },
@@ -203,13 +238,13 @@ const ROUTES: Route[] = [
   { pattern: new RegExp(`^${TAKE_PATH}$`), methods: { GET: take } },
   { pattern: new RegExp(`^/jobs/take/${SEGMENT}/close$`), methods: { POST: closeTake } },
   { pattern: /^\/jobs\/success$/, methods: { POST: ackMany } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}$`), methods: { GET: getJob, PATCH: patchJob, DELETE: deleteJob } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/success$`), methods: { POST: ackOne } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/failure$`), methods: { POST: failJob } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/heartbeat$`), methods: { POST: heartbeat } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/requeue$`), methods: { POST: requeueDead } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: listErrors } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: getError } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}$`), methods: { GET: withJobId(getJob), PATCH: withJobId(patchJob), DELETE: withJobId(deleteJob) } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/success$`), methods: { POST: withJobId(ackOne, notInFlight) } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/failure$`), methods: { POST: withJobId(failJob, notInFlight) } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/heartbeat$`), methods: { POST: withJobId(heartbeat, notInFlight) } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/requeue$`), methods: { POST: withJobId(requeueDead) } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: withJobId(listErrors) } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: withJobId(getError) } },
 ];
 
 function decodePathSegment(segment: string): string {

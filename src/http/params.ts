@@ -18,6 +18,8 @@ export class QueryParams {
   get(name: string): string | undefined {
     const values = this.params.getAll(name);
     if (values.length > 1) throw new BadRequestError(`query parameter "${name}" given more than once`);
+    // No queue, type, id or cursor holds a NUL, and PostgreSQL refuses it in text: a 400, not a store error.
+    if (values[0]?.includes("\0")) throw new BadRequestError(`query parameter "${name}" must not contain NUL characters`);
     return values[0];
   }
 

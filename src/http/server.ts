@@ -18,7 +18,9 @@ import {
   type BodyFormat,
   type StreamFormat,
 } from "./codec.js";
+import { checkBodyType, guardRequest, isLoopbackAddress } from "./guard.js";
 import { Metrics } from "./metrics.js";
+import { Slicer } from "../slices.js";
 import type { TakeOptions } from "../engine/dispatch.js";
 
 export interface ServerOptions extends Omit<OpenEngineOptions, "observer"> {
@@ -73,13 +75,55 @@ function header(request: Request, name: string): string | undefined {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
-function send(response: Response, status: number, format: BodyFormat, body: unknown): void {
+/** Items of a long array encoded between yields to the event loop. */
+const ENCODE_SLICE = 500;
+
+/**
+ * An answer that is one long array under one key (a bulk enqueue's {"jobs": [...]}) is encoded a
+ * slice of items at a time, so 50,000 of them do not hold up other requests; the bytes are the same.
+ */
+async function encodeInSlices(format: BodyFormat, body: unknown): Promise<Buffer> {
+  const entries = typeof body === "object" && body !== null && !Array.isArray(body) ? Object.entries(body) : [];
+  const [only] = entries;
+  if (entries.length !== 1 || !Array.isArray(only![1]) || only![1].length <= ENCODE_SLICE) return encodeBody(format, body);
+  const [key, items] = only as [string, unknown[]];
+  const slicer = new Slicer();
+  const parts: Buffer[] = [];
+  if (format === "json") {
+    parts.push(Buffer.from(`{${JSON.stringify(key)}:[`));
+    for (let start = 0; start < items.length; start += ENCODE_SLICE) {
+      const text = JSON.stringify(items.slice(start, start + ENCODE_SLICE));
+      parts.push(Buffer.from(`${start === 0 ? "" : ","}${text.slice(1, -1)}`));
+      await slicer.pause();
+    }
+    parts.push(Buffer.from("]}"));
+  } else {
+    const header = Buffer.alloc(5);
+    header[0] = 0xdd;
+    header.writeUInt32BE(items.length, 1);
+    parts.push(Buffer.from([0x81]), Buffer.from(encodeBody(format, key)), header);
+    for (let start = 0; start < items.length; start += ENCODE_SLICE) {
+      for (const item of items.slice(start, start + ENCODE_SLICE)) parts.push(Buffer.from(encodeBody(format, item)));
+      await slicer.pause();
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+async function send(response: Response, status: number, format: BodyFormat, body: unknown): Promise<void> {
   if (body === undefined) {
     response.writeHead(status);
     response.end();
     return;
   }
-  const encoded = encodeBody(format, body);
+  writeEncoded(response, status, format, await encodeInSlices(format, body));
+}
+
+function sendNow(response: Response, status: number, format: BodyFormat, body: unknown): void {
+  writeEncoded(response, status, format, encodeBody(format, body));
+}
+
+function writeEncoded(response: Response, status: number, format: BodyFormat, encoded: Buffer): void {
   response.writeHead(status, { "content-type": MEDIA_TYPES[format], "content-length": encoded.length });
   response.end(encoded);
 }
@@ -89,7 +133,7 @@ function sendError(response: Response, format: BodyFormat, error: WharfError): v
     response.end();
     return;
   }
-  send(response, error.status, format, { error: error.message, ...error.details });
+  sendNow(response, error.status, format, { error: error.message, ...error.details });
 }
 
 class RequestHandler {
@@ -99,6 +143,8 @@ class RequestHandler {
     private readonly maxBodyBytes: number,
     private readonly heartbeatMs: number,
     private readonly log: (line: string) => void,
+    /** Bound to a loopback address: Host must name this machine (see guard.ts). */
+    private readonly loopbackOnly: () => boolean,
   ) {}
 
   readonly handle = (request: Request, response: Response): void => {
@@ -108,6 +154,13 @@ class RequestHandler {
   private async serve(request: Request, response: Response): Promise<void> {
     let format: BodyFormat = "json";
     try {
+      const method = request.method ?? "GET";
+      guardRequest({
+        method,
+        host: header(request, ":authority") ?? header(request, "host"),
+        origin: header(request, "origin"),
+        secFetchSite: header(request, "sec-fetch-site"),
+      }, this.loopbackOnly());
       const url = new URL(request.url ?? "/", "http://wharf");
       if (url.pathname === "/metrics" && request.method === "GET") {
         const { contentType, body } = await this.metrics.render();
@@ -118,13 +171,15 @@ class RequestHandler {
       const isTake = url.pathname === TAKE_PATH;
       const streamFormat = isTake ? negotiateStream(header(request, "accept")) : undefined;
       if (!isTake) format = negotiateBody(header(request, "accept"));
-      const body = decodeBody(header(request, "content-type"), await readBody(request, this.maxBodyBytes));
-      const apiRequest: ApiRequest = { method: request.method ?? "GET", path: url.pathname, query: url.searchParams, body };
+      const raw = await readBody(request, this.maxBodyBytes);
+      checkBodyType(header(request, "content-type"), raw.length);
+      const body = decodeBody(header(request, "content-type"), raw);
+      const apiRequest: ApiRequest = { method, path: url.pathname, query: url.searchParams, body };
       const workerId = header(request, "worker-id");
       if (workerId !== undefined) apiRequest.workerId = workerId;
       const result = await handleApi(this.engine, apiRequest);
       if (result.kind === "take") this.stream(request, response, result.options, streamFormat!);
-      else send(response, result.status, format, result.body);
+      else await send(response, result.status, format, result.body);
     } catch (error) {
       if (error instanceof WharfError) {
         sendError(response, format, error);
@@ -189,8 +244,20 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const { host, port, maxBodyBytes, heartbeatMs, log: _log, ...engineOptions } = options;
   const engine = await openEngine({ ...engineOptions, observer: metrics.observer });
   metrics.attach(engine);
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, log);
+  let loopbackOnly = false;
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, log, () => loopbackOnly);
   const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
+  // What Node's parser refuses (an unknown method, a malformed header) still gets an {"error"} body.
+  http1.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || (error.code === "ECONNRESET" && !("bytesParsed" in error))) {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+    const body = JSON.stringify({ error: tooLarge ? "request headers too large" : `malformed HTTP request (${error.code ?? "parse error"})` });
+    const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   const http2Server = http2.createServer({}, handler.handle);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -213,6 +280,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
     server.listen(port ?? 7890, host ?? "127.0.0.1", () => resolve());
   });
   const address = server.address() as net.AddressInfo;
+  loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${hostForUrl}:${address.port}`;
   log(JSON.stringify({ level: "info", msg: "listening", url, address: address.address, port: address.port, pid: process.pid }));

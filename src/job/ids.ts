@@ -4,3 +4,10 @@ import { scru128String } from "scru128";
 export function newJobId(): string {
   return scru128String();
 }
+
+const JOB_ID = /^[0-9a-z]{25}$/;
+
+/** Whether `id` has the shape of a job id; anything else (a NUL, a path, another length) names no job and need not reach a store. */
+export function isJobId(id: string): boolean {
+  return JOB_ID.test(id);
+}

@@ -52,7 +52,8 @@ function rejectUnknownFields(fields: Fields, allowed: readonly string[], where: 
   }
 }
 
-function validateName(value: unknown, field: string, fail: Fail = badRequest): string {
+/** A queue or type name: 1 to 255 characters of NUL-free Unicode without Zizq's reserved characters. */
+export function validateName(value: unknown, field: string, fail: Fail = badRequest): string {
   if (typeof value !== "string") throw fail(`${field} must be a string, got ${describe(value)}`);
   if (value.length === 0) throw fail(`${field} must not be empty`);
   if (value.length > MAX_NAME_LENGTH) throw fail(`${field} must be at most ${MAX_NAME_LENGTH} characters`);

@@ -73,11 +73,11 @@ export interface BuiltQuery {
 }
 
 /** One page of the jobs `query` matches, in id order, after the page's cursor. */
-export function listJobsQuery(dialect: WhereDialect, query: JobQuery, page: PageRequest): BuiltQuery {
+export function listJobsQuery(dialect: WhereDialect, query: JobQuery, page: PageRequest, columns = JOB_COLUMNS): BuiltQuery {
   const where = new WhereBuilder(dialect).matching(query);
   if (page.after !== undefined) where.compare("id", page.order === "asc" ? ">" : "<", page.after);
   const limit = where.param(page.limit, "integer");
-  return { sql: `SELECT ${JOB_COLUMNS} FROM jobs ${where.sql} ORDER BY id ${page.order === "asc" ? "ASC" : "DESC"} LIMIT ${limit}`, params: where.params };
+  return { sql: `SELECT ${columns} FROM jobs ${where.sql} ORDER BY id ${page.order === "asc" ? "ASC" : "DESC"} LIMIT ${limit}`, params: where.params };
 }
 
 export function countJobsQuery(dialect: WhereDialect, query: JobQuery): BuiltQuery {

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
+import { mapInSlices } from "../../slices.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
 import {
@@ -53,6 +54,22 @@ export interface PostgresStoreOptions {
   livenessGraceMs?: number;
   /** How long after PostgreSQL starts no server counts as gone, while all of them reconnect (default 5 s). */
   livenessRestartGraceMs?: number;
+}
+
+/** Jobs per statement of a big bulk: building one statement's parameters for 50,000 jobs holds the event loop. */
+const BULK_INSERT_SLICE = 1000;
+
+/**
+ * A big bulk as statements of BULK_INSERT_SLICE jobs in one transaction: all or nothing, invisible
+ * to other connections until it commits, and the event loop is free while each statement runs. A
+ * unique key taken earlier in the bulk is held when a later slice comes to it, as in one statement.
+ */
+async function insertInSlices(run: Run, jobs: Job[]): Promise<InsertOutcome[]> {
+  const outcomes: InsertOutcome[] = [];
+  for (let start = 0; start < jobs.length; start += BULK_INSERT_SLICE) {
+    outcomes.push(...(await insertJobsWith(run, jobs.slice(start, start + BULK_INSERT_SLICE))));
+  }
+  return outcomes;
 }
 
 /** Tries of a commit that lost a race for a unique key (see retryKeyRaces); each loss needs a new competing insert. */
@@ -185,8 +202,9 @@ export class PostgresStore implements Store, Notifier, Peer {
     }
   }
 
+  /** Rows decoded a slice at a time: a page of big payloads is a lot of JSON to parse. */
   private async readJobs(text: string, values: unknown[]): Promise<Job[]> {
-    return (await this.read<JobRow>(text, values)).map(rowToJob);
+    return mapInSlices(await this.read<JobRow>(text, values), rowToJob, 1);
   }
 
   // ---- writes ----
@@ -194,6 +212,7 @@ export class PostgresStore implements Store, Notifier, Peer {
   /** Jobs without unique keys go through the batcher: one statement for every such insert of an event-loop turn. */
   insertJobs(jobs: Job[]): Promise<InsertOutcome[]> {
     if (jobs.length === 0) return Promise.resolve([]);
+    if (jobs.length > BULK_INSERT_SLICE) return this.write(() => this.transaction((run) => insertInSlices(run, jobs)));
     if (insertNeedsTransaction(jobs)) return this.write(() => this.transaction((run) => insertJobsWith(run, jobs)));
     return this.write(async () => {
       await this.batcher.add(jobs);

@@ -22,10 +22,18 @@ import type {
 } from "../store.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
-import { columnValues, errorCursor, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
+import { columnValues, DELETED_COLUMNS, JOB_COLUMN_NAMES, errorCursor, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
+import { mapInSlices, Slicer } from "../../slices.js";
+import { Checkpointer } from "./checkpointer.js";
 import { SQL, SQLITE_DIALECT } from "./sql.js";
+
+/** Inserts beyond this many go through the sliced bulk path (see insertInSlices). */
+const BULK_INSERT_SLICE = 500;
+/** Rows a sliced delete removes per transaction. */
+const DELETE_SLICE = 500;
+const COLUMNS_BUT_PAYLOAD = JOB_COLUMN_NAMES.filter((column) => column !== "payload").join(", ");
 
 export type Durability = "buffered" | "fsync";
 
@@ -55,32 +63,53 @@ export class SqliteStore implements Store {
   private flushScheduled = false;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly atomically: (work: () => unknown) => unknown;
+  private readonly options: SqliteStoreOptions;
   /** Held from before the file is opened until after it is closed; none for ":memory:", which no one else can open. */
   private readonly lock: StoreFileLock | undefined;
+  /** A second connection for big bulk inserts, opened on first use (see insertInSlices). */
+  private bulkDb: Database.Database | undefined;
+  private readonly bulkStatements = new Map<string, Database.Statement>();
+  /** The bulk insert under way, if any: group commits wait for it. */
+  private bulk: Promise<unknown> | undefined;
+  private readonly checkpointer: Checkpointer | undefined;
 
   constructor(options: SqliteStoreOptions) {
+    this.options = options;
     if (options.path !== ":memory:") {
       mkdirSync(dirname(options.path), { recursive: true });
       this.lock = StoreFileLock.acquire(options.path);
     }
     try {
-      this.db = new Database(options.path);
+      this.db = this.open();
     } catch (error) {
       this.lock?.release();
       throw error;
     }
     this.atomically = this.db.transaction((work: () => unknown) => work());
     try {
-      this.db.pragma("journal_mode = WAL");
-      this.db.pragma(`synchronous = ${options.durability === "buffered" ? "NORMAL" : "FULL"}`);
-      this.db.pragma("busy_timeout = 5000");
-      this.db.pragma("cache_size = -65536");
       this.migrate();
     } catch (error) {
       this.db.close();
       this.lock?.release();
       throw error;
     }
+    if (options.path !== ":memory:") this.checkpointer = new Checkpointer(options.path);
+  }
+
+  private open(): Database.Database {
+    const db = new Database(this.options.path);
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma(`synchronous = ${this.options.durability === "buffered" ? "NORMAL" : "FULL"}`);
+      db.pragma("busy_timeout = 5000");
+      db.pragma("cache_size = -65536");
+      // Checkpoints run on the Checkpointer's thread; the last one at close.
+      if (this.options.path !== ":memory:") db.pragma("wal_autocheckpoint = 0");
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return db;
   }
 
   private migrate(): void {
@@ -106,15 +135,19 @@ export class SqliteStore implements Store {
   private write<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ run, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.scheduleFlush();
     });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.bulk !== undefined || this.pending.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
     this.flushScheduled = false;
+    if (this.bulk !== undefined) return;
     const batch = this.pending;
     this.pending = [];
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
@@ -141,15 +174,75 @@ export class SqliteStore implements Store {
   }
 
   insertJobs(jobs: Job[]): Promise<InsertOutcome[]> {
+    if (jobs.length > BULK_INSERT_SLICE && this.options.path !== ":memory:") return this.insertInSlices(jobs);
     return this.write(() => jobs.map((job) => this.insertOne(job)));
   }
 
   /** One writer: a skipped insert's holder is still there when we look it up. */
-  private insertOne(job: Job): InsertOutcome {
+  private insertOne(job: Job, statement = (sql: string) => this.statement(sql)): InsertOutcome {
     const insert = job.unique_key === undefined ? SQL.insertJob : SQL.insertJobUnlessHeld;
-    if (this.statement(insert).run(jobToParams(job)).changes === 1) return { job, duplicate: false };
-    const holder = this.statement(SQL.jobHoldingKey).get(job.unique_key) as JobRow;
+    if (statement(insert).run(jobToParams(job)).changes === 1) return { job, duplicate: false };
+    const holder = statement(SQL.jobHoldingKey).get(job.unique_key) as JobRow;
     return { job: rowToJob(holder), duplicate: true };
+  }
+
+  /**
+   * A big bulk, all or nothing, without holding the event loop: one transaction on a second
+   * connection, filled a slice at a time across event-loop turns. Readers on the main connection
+   * see the last commit (WAL snapshots), never half a bulk; the main connection's writes wait in
+   * the group-commit queue (rather than on the file lock) until the bulk commits or rolls back.
+   */
+  private insertInSlices(jobs: Job[]): Promise<InsertOutcome[]> {
+    const previous = this.bulk ?? Promise.resolve();
+    const run = previous.then(async () => {
+      // Writes queued before this bulk commit before it.
+      if (this.pending.length > 0) this.flushNow();
+      // A small cache spills the bulk's pages into the WAL while it is filled (uncommitted frames no
+      // reader sees), so the COMMIT has little left to write.
+      const db = (this.bulkDb ??= this.open());
+      db.pragma("cache_size = -2048");
+      const statement = (sql: string): Database.Statement => {
+        let prepared = this.bulkStatements.get(sql);
+        if (!prepared) {
+          prepared = db.prepare(sql);
+          this.bulkStatements.set(sql, prepared);
+        }
+        return prepared;
+      };
+      const slicer = new Slicer();
+      const outcomes: InsertOutcome[] = [];
+      try {
+        db.exec("BEGIN IMMEDIATE");
+        for (let start = 0; start < jobs.length; start += 64) {
+          for (const job of jobs.slice(start, start + 64)) outcomes.push(this.insertOne(job, statement));
+          await slicer.pause();
+        }
+        db.exec("COMMIT");
+      } catch (error) {
+        if (db.inTransaction) db.exec("ROLLBACK");
+        throw storeFailure(error, "store bulk insert");
+      }
+      return outcomes;
+    });
+    const settled = run.catch(() => undefined).finally(() => {
+      if (this.bulk === settled) {
+        this.bulk = undefined;
+        this.scheduleFlush();
+      }
+    });
+    this.bulk = settled;
+    return run;
+  }
+
+  /** Flushes queued writes now, even with a bulk about to start. */
+  private flushNow(): void {
+    const bulk = this.bulk;
+    this.bulk = undefined;
+    try {
+      this.flush();
+    } finally {
+      this.bulk = bulk;
+    }
   }
 
   commit(changes: ChangeSet): Promise<ChangeResult> {
@@ -186,15 +279,26 @@ export class SqliteStore implements Store {
     return [row];
   }
 
-  /** Deleting every job clears every error too, orphans left by earlier versions included. */
-  deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
-    return this.write(() => {
-      const where = new WhereBuilder(SQLITE_DIALECT).matching(query);
-      const deleted = this.statement(SQL.deleteMatching(where.sql)).all(...where.params) as DeletedJob[];
-      if (where.sql === "") this.statement(SQL.deleteAllErrors).run();
-      else this.deleteErrorsOf(deleted);
-      return deleted;
-    });
+  /**
+   * Deleting every job clears every error too, orphans left by earlier versions included. A slice
+   * of DELETE_SLICE jobs per transaction, each a group commit of its own, so 100,000 deletions do
+   * not hold the event loop; each slice is consistent (jobs go with their errors).
+   */
+  async deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
+    const where = new WhereBuilder(SQLITE_DIALECT).matching(query);
+    const sliceSql = `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs ${where.sql} LIMIT ${DELETE_SLICE}) RETURNING ${DELETED_COLUMNS}`;
+    const deleted: DeletedJob[] = [];
+    for (;;) {
+      const slice = await this.write(() => {
+        const rows = this.statement(sliceSql).all(...where.params) as DeletedJob[];
+        this.deleteErrorsOf(rows);
+        return rows;
+      });
+      for (const row of slice) deleted.push(row);
+      if (slice.length < DELETE_SLICE) break;
+    }
+    if (where.sql === "") await this.write(() => this.statement(SQL.deleteAllErrors).run());
+    return deleted;
   }
 
   purgeDue(now: number, limit: number): Promise<DeletedJob[]> {
@@ -249,12 +353,26 @@ export class SqliteStore implements Store {
 
   async getJobs(ids: readonly string[]): Promise<Job[]> {
     if (ids.length === 0) return [];
-    return (this.statement(SQL.jobsByIds).all(JSON.stringify(ids)) as JobRow[]).map(rowToJob);
+    return mapInSlices(this.statement(SQL.jobsByIds).all(JSON.stringify(ids)) as JobRow[], rowToJob, 1);
   }
 
+  /**
+   * A page of big payloads is a lot to read and parse (40 MB for 40 jobs of 1 MB), so the page is
+   * read without payloads, and each payload after it, a slice at a time. Payloads never change, so
+   * a job is as the page query saw it; one deleted meanwhile is left out.
+   */
   async listJobs(query: JobQuery, page: PageRequest): Promise<Job[]> {
-    const { sql, params } = listJobsQuery(SQLITE_DIALECT, query, page);
-    return (this.statement(sql).all(...params) as JobRow[]).map(rowToJob);
+    const { sql, params } = listJobsQuery(SQLITE_DIALECT, query, page, COLUMNS_BUT_PAYLOAD);
+    const rows = this.statement(sql).all(...params) as Array<Omit<JobRow, "payload">>;
+    const payloadOf = this.statement(SQL.payloadById).pluck();
+    const slicer = new Slicer();
+    const jobs: Job[] = [];
+    for (const row of rows) {
+      const payload = payloadOf.get(row.id) as string | undefined;
+      if (payload !== undefined) jobs.push(rowToJob({ ...row, payload }));
+      await slicer.pause();
+    }
+    return jobs;
   }
 
   async countJobs(query: JobQuery): Promise<number> {
@@ -295,7 +413,15 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.bulk;
     if (this.pending.length > 0) this.flush();
+    this.bulkDb?.close();
+    await this.checkpointer?.close();
+    try {
+      this.db.pragma("wal_checkpoint(TRUNCATE)");
+    } catch {
+      // Another process holding the file: its own close checkpoints.
+    }
     this.db.close();
     this.lock?.release();
   }

@@ -1,0 +1,104 @@
+/**
+ * What keeps a web page from driving a Wharf server through its visitor's
+ * browser, until tokens come: a browser can send a "simple" cross-site
+ * request (no body, or a text/plain one) without asking first, and a page can
+ * rebind its own DNS name to 127.0.0.1. So mutations that carry a foreign
+ * Origin are refused, a body needs a JSON or MessagePack content type, and a
+ * server bound to loopback answers only to loopback Host names. Programs
+ * (the SDK, the CLI, Zizq clients) send no Origin and a loopback Host.
+ */
+import net from "node:net";
+import { UnsupportedMediaTypeError, WharfError } from "../errors.js";
+
+const MUTATIONS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const BODY_TYPES = new Set(["application/json", "application/msgpack", "application/x-msgpack"]);
+
+export interface GuardedRequest {
+  method: string;
+  /** Host, or HTTP/2's :authority. */
+  host: string | undefined;
+  origin: string | undefined;
+  secFetchSite: string | undefined;
+}
+
+/** True for addresses only this machine can reach: 127.0.0.0/8, ::1 (and its IPv4-mapped forms). */
+export function isLoopbackAddress(address: string): boolean {
+  const bare = address.startsWith("[") && address.endsWith("]") ? address.slice(1, -1) : address;
+  if (net.isIPv4(bare)) return bare.startsWith("127.");
+  if (net.isIPv6(bare)) {
+    const lower = bare.toLowerCase();
+    if (lower === "::1" || lower === "0:0:0:0:0:0:0:1") return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+    return mapped !== null && mapped[1]!.startsWith("127.");
+  }
+  return false;
+}
+
+/** A Host (or :authority) naming this machine: localhost (and *.localhost), a loopback address, with or without a port. */
+export function isLoopbackHost(host: string): boolean {
+  const name = hostName(host);
+  if (name === undefined) return false;
+  const lower = name.toLowerCase().replace(/\.$/, "");
+  return lower === "localhost" || lower.endsWith(".localhost") || isLoopbackAddress(lower);
+}
+
+/** The name part of `host[:port]` / `[v6][:port]`; undefined when it is not of that shape. */
+function hostName(host: string): string | undefined {
+  const trimmed = host.trim();
+  if (trimmed.startsWith("[")) {
+    const end = trimmed.indexOf("]");
+    if (end < 0) return undefined;
+    const rest = trimmed.slice(end + 1);
+    if (rest !== "" && !/^:\d{1,5}$/.test(rest)) return undefined;
+    return trimmed.slice(0, end + 1);
+  }
+  const match = /^([^:]*)(?::(\d{1,5}))?$/.exec(trimmed);
+  return match ? match[1] : undefined;
+}
+
+function mediaType(contentType: string | undefined): string | undefined {
+  const media = contentType?.split(",")[0]?.split(";")[0]?.trim().toLowerCase();
+  return media === "" ? undefined : media;
+}
+
+/**
+ * Refuses what a browser on another site could send: 421 for a Host that is not this loopback
+ * server's (DNS rebinding), 403 for a mutation from a foreign or opaque (`null`) Origin or marked
+ * cross-site by Sec-Fetch-Site. Runs before the body is read.
+ */
+export function guardRequest(request: GuardedRequest, loopbackOnly: boolean): void {
+  if (loopbackOnly && request.host !== undefined && !isLoopbackHost(request.host)) {
+    throw new WharfError(421, `this server listens on loopback and answers only to localhost or a loopback address, not Host ${JSON.stringify(request.host)}`);
+  }
+  if (MUTATIONS.has(request.method)) {
+    if (request.origin !== undefined && !sameOrigin(request.origin, request.host)) {
+      throw new WharfError(403, `${request.method} from Origin ${JSON.stringify(request.origin)} is refused: only requests without an Origin, or from this server's own, may change jobs`);
+    }
+    const site = request.secFetchSite?.trim().toLowerCase();
+    if (site !== undefined && site !== "same-origin" && site !== "none") {
+      throw new WharfError(403, `${request.method} from a ${site} browser context is refused`);
+    }
+  }
+}
+
+/** A non-empty body needs a JSON or MessagePack Content-Type (415): text/plain and form bodies are what pages send unasked. */
+export function checkBodyType(contentType: string | undefined, bodyLength: number): void {
+  if (bodyLength === 0) return;
+  const media = mediaType(contentType);
+  if (media === undefined || !BODY_TYPES.has(media)) {
+    const what = media === undefined ? "a request body needs a Content-Type" : `unsupported Content-Type ${contentType}`;
+    throw new UnsupportedMediaTypeError(`${what}; send application/json or application/msgpack`);
+  }
+}
+
+/** `Origin: http://<the Host this request came to>`; `null` (a sandboxed or opaque origin) never is. */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  if (host === undefined) return false;
+  let parsed: URL;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    return false;
+  }
+  return parsed.protocol === "http:" && parsed.host.toLowerCase() === host.trim().toLowerCase() && origin.replace(/\/$/, "") === parsed.origin;
+}
