@@ -17,7 +17,7 @@ import {
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
 import { mapInSlices } from "../slices.js";
 import type { Sharing } from "../store/sharing.js";
-import type { InsertOutcome, JobQuery, SortOrder, StatusCount, Store } from "../store/store.js";
+import type { InsertOutcome, SortOrder, StatusCount, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Alone } from "./coordination/alone.js";
 import type { Coordination, EngineParts } from "./coordination/coordination.js";
@@ -25,9 +25,10 @@ import { Shared } from "./coordination/shared.js";
 import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import { inRun, notInFlight } from "./leases.js";
 import type { EngineObserver } from "./observer.js";
-import { DEFAULT_FILTER_BUDGET, type FilterBudget, type PayloadFilter } from "./payload-filter.js";
+import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
 import { LeaseExpiry } from "./services/lease-expiry.js";
 import { Promotion } from "./services/promotion.js";
+import { scanMatching, type JobSelection } from "./scan.js";
 import { Purge } from "./services/purge.js";
 import { ServiceRunner } from "./services/runner.js";
 import { fencedDelete, WritePath, type DecidedUpdate } from "./write-path.js";
@@ -58,12 +59,7 @@ export interface JobPage {
   more: boolean;
 }
 
-export interface JobSelection {
-  query: JobQuery;
-  filter?: PayloadFilter;
-}
-
-/** Jobs read per round when a jq filter has to look at payloads. */
+/** Jobs changed per commit by a patch or delete over a selection. */
 const SCAN_BATCH = 200;
 /** Times a patch is tried on a job that keeps changing under it before the caller gets 409. */
 const PATCH_ATTEMPTS = 3;
@@ -311,29 +307,18 @@ export class Engine {
 
   async listJobs(selection: JobSelection, page: { after?: string; order: SortOrder; limit: number }): Promise<JobPage> {
     const jobs: Job[] = [];
-    let after = page.after;
-    const batch = selection.filter ? SCAN_BATCH : page.limit + 1;
-    for (;;) {
-      const rows = await this.store.listJobs(selection.query, { after, order: page.order, limit: batch });
-      const matches = selection.filter ? await selection.filter.matchAll(rows.map((job) => job.payload)) : undefined;
-      for (const [position, job] of rows.entries()) {
-        if (matches && !matches[position]) continue;
-        jobs.push(job);
-        if (jobs.length > page.limit) return { jobs: jobs.slice(0, page.limit), more: true };
-      }
-      if (rows.length < batch) return { jobs, more: false };
-      after = rows[rows.length - 1]!.id;
+    const start = { order: page.order, rowsPerRound: page.limit + 1, ...(page.after === undefined ? {} : { after: page.after }) };
+    for await (const matched of scanMatching(this.store, selection, start)) {
+      jobs.push(...matched);
+      if (jobs.length > page.limit) return { jobs: jobs.slice(0, page.limit), more: true };
     }
+    return { jobs, more: false };
   }
 
-  /** Every job matching the selection, a batch at a time, in id order. */
+  /** Every job matching the selection, in id order, at most SCAN_BATCH at a time (a batch is one commit for patches and deletes). */
   private async *matching(selection: JobSelection): AsyncGenerator<Job[]> {
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.listJobs(selection, { after, order: "asc", limit: SCAN_BATCH });
-      if (page.jobs.length > 0) yield page.jobs;
-      if (!page.more) return;
-      after = page.jobs[page.jobs.length - 1]!.id;
+    for await (const matched of scanMatching(this.store, selection, { order: "asc", rowsPerRound: SCAN_BATCH })) {
+      for (let start = 0; start < matched.length; start += SCAN_BATCH) yield matched.slice(start, start + SCAN_BATCH);
     }
   }
 

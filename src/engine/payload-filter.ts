@@ -1,6 +1,7 @@
 import { BadRequestError } from "../errors.js";
 import { stringifyJson } from "../job/json.js";
 import type { JsonValue } from "../job/types.js";
+import { Slicer } from "../slices.js";
 import { REFUSED_FUNCTIONS, refusedUse } from "./jq/refused.js";
 import { JqBudgetError, runJq, type JqLimits } from "./jq/runtime.js";
 
@@ -17,6 +18,8 @@ export interface PayloadFilter {
 
 /** Payloads given to one jq run at most; a larger batch is split. */
 export const PAYLOADS_PER_RUN = 10_000;
+/** Input one jq run is given, about, in characters: a scan over big payloads goes in several runs. */
+const BYTES_PER_RUN = 8 * 1024 * 1024;
 
 const REFUSAL_KEY = "__wharf_refused";
 
@@ -48,11 +51,37 @@ function wrapped(expression: string): string {
   );
 }
 
-async function matchBatch(program: string, batch: readonly JsonValue[], budget: FilterBudget): Promise<boolean[]> {
-  const run = await runJq([program], batch.map((payload) => stringifyJson(payload)).join("\n"), budget).catch(overBudget);
+/**
+ * The payloads as jq input, one per line, in runs of at most PAYLOADS_PER_RUN payloads and about
+ * BYTES_PER_RUN bytes. Serialized in slices that yield to the event loop, so a scan over big payloads
+ * does not hold up other requests.
+ */
+async function jqInputs(payloads: readonly JsonValue[]): Promise<Array<{ input: string; count: number }>> {
+  const runs: Array<{ input: string; count: number }> = [];
+  const slicer = new Slicer();
+  let lines: string[] = [];
+  let bytes = 0;
+  const flush = (): void => {
+    if (lines.length > 0) runs.push({ input: lines.join("\n"), count: lines.length });
+    lines = [];
+    bytes = 0;
+  };
+  for (const payload of payloads) {
+    const line = stringifyJson(payload);
+    lines.push(line);
+    bytes += line.length;
+    if (lines.length >= PAYLOADS_PER_RUN || bytes >= BYTES_PER_RUN) flush();
+    await slicer.pause();
+  }
+  flush();
+  return runs;
+}
+
+async function matchRun(program: string, input: string, count: number, budget: FilterBudget): Promise<boolean[]> {
+  const run = await runJq([program], input, budget).catch(overBudget);
   const lines = run.stdout.split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
-  if (run.status !== 0 || lines.length !== batch.length) {
+  if (run.status !== 0 || lines.length !== count) {
     throw new BadRequestError(`filter cannot be evaluated: ${firstLine(run.stderr) || `jq exited with status ${run.status}`}`);
   }
   return lines.map((line) => {
@@ -90,10 +119,8 @@ export async function compilePayloadFilter(expression: string, budget: FilterBud
   return {
     expression,
     async matchAll(payloads) {
-      const batches: JsonValue[][] = [];
-      for (let start = 0; start < payloads.length; start += PAYLOADS_PER_RUN) batches.push(payloads.slice(start, start + PAYLOADS_PER_RUN));
-      // batches run side by side, as many at once as the pool has workers
-      const results = await Promise.all(batches.map((batch) => matchBatch(program, batch, budget)));
+      // runs go side by side, as many at once as the pool has workers
+      const results = await Promise.all((await jqInputs(payloads)).map(({ input, count }) => matchRun(program, input, count, budget)));
       return results.flat();
     },
   };

@@ -1,6 +1,6 @@
 import { BadRequestError } from "../errors.js";
 import { compilePayloadFilter, type FilterBudget } from "../engine/payload-filter.js";
-import type { JobSelection } from "../engine/engine.js";
+import type { JobSelection } from "../engine/scan.js";
 import { JOB_STATUSES, type JobStatus } from "../job/types.js";
 import type { NumberRange, SortOrder } from "../store/store.js";
 

@@ -53,8 +53,13 @@ export class WhereBuilder {
     return this.conditions.length > 0 ? `WHERE ${this.conditions.join(" AND ")}` : "";
   }
 
+  /**
+   * One value is an equality: an index on (column, id) then yields rows in id order, where a list
+   * makes the database sort every matching row for each page (SQLite's IN over json_each does).
+   */
   private list(column: string, values: readonly string[] | undefined): this {
     if (values === undefined) return this;
+    if (values.length === 1) return this.compare(column, "=", values[0]!);
     this.conditions.push(this.dialect.inList(column, this.param(this.dialect.listValue(values), "text-list")));
     return this;
   }

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { HttpTransport } from "../../src/client/http-transport.js";
 import { decodeMsgpack } from "../../src/http/msgpack.js";
+import { newJobId } from "../../src/job/ids.js";
 import { connect } from "../../src/index.js";
 import { startTestServer, uniqueName, type TestServer } from "../helpers/server.js";
 import {
@@ -260,8 +261,8 @@ describe("every MessagePack number width on every numeric field", () => {
       const one = await call("GET", `/jobs/${taken.id}/errors/1`, undefined);
       expectIntegersAsIntegers(one, "one error");
     }
-    expectRefusal(await call("POST", `/jobs/${uniqueName("nojob")}/failure`, msgpackBytes({ message: "x", retry_at: wire("uint64", 2n ** 63n + 1n) })), "retry_at", "retry_at past range");
-    expectRefusal(await call("POST", `/jobs/${uniqueName("nojob")}/failure`, msgpackBytes({ message: "x", retry_at: wire("float64", 1.5) })), "retry_at", "fractional retry_at");
+    expectRefusal(await call("POST", `/jobs/${newJobId()}/failure`, msgpackBytes({ message: "x", retry_at: wire("uint64", 2n ** 63n + 1n) })), "retry_at", "retry_at past range");
+    expectRefusal(await call("POST", `/jobs/${newJobId()}/failure`, msgpackBytes({ message: "x", retry_at: wire("float64", 1.5) })), "retry_at", "fractional retry_at");
     const count = await call("GET", `/jobs/count?queue=${queue}`, undefined);
     assert.equal(wireOf(count, "count"), "fixint");
     const list = await call("GET", `/jobs?queue=${queue}`, undefined);

@@ -27,7 +27,6 @@ const INSERT_JOB = `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${named(JOB_COLUMN
 
 export const SQL = {
   insertJob: INSERT_JOB,
-  payloadById: "SELECT payload FROM jobs WHERE id = ?",
   /** insertJob for a job with a unique key: skipped, not failed, when another job holds the key (the unique index on unique_hold). */
   insertJobUnlessHeld: `${INSERT_JOB} ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING`,
   /**
