@@ -11,14 +11,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { after, test, type TestContext } from "node:test";
+import { after, test } from "node:test";
 import pg from "pg";
 import { Client, connect, systemClock, UnprocessableError, WharfError, Worker, type EnqueueInput, type Job } from "../../src/index.js";
 import { LEADER_LOCK } from "../../src/store/postgres/sql.js";
-import { killAllChildren, spawnServer, type SpawnedServer } from "../helpers/cli.js";
-import { createDatabase, startPostgres, type PostgresCluster } from "../helpers/postgres.js";
+import { cleanupsKillingChildren, killAllChildren, spawnServer, type Defer, type SpawnedServer } from "../helpers/cli.js";
+import { postgresClusterUrl } from "../store/stores.js";
+import { createDatabase, startPostgres } from "../helpers/postgres.js";
 import { api, eventually, startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
-import { cleanups } from "../helpers/transports.js";
 import { openTake, type RawTakeStream } from "../helpers/take.js";
 import { countJobs } from "../helpers/jobs.js";
 
@@ -29,32 +29,10 @@ const ONE_SECOND_RETRY = { base_ms: 0, exponent: 0, jitter_ms: 0 };
 
 // ---- cluster and per-test cleanup ----
 
-let ownCluster: Promise<PostgresCluster> | undefined;
-
-/** The cluster test/postgres-env.ts started, or one of this file's own when it runs standalone. */
-async function clusterUrl(): Promise<string> {
-  const shared = process.env.WHARF_TEST_POSTGRES_URL;
-  if (shared) return shared;
-  ownCluster ??= startPostgres();
-  return (await ownCluster).url;
-}
-
-after(async () => {
-  await killAllChildren();
-  if (ownCluster) await (await ownCluster).stop();
-});
-
-type Defer = (cleanup: () => unknown) => void;
-
-/** Cleanups run in reverse order when the test ends, passed or not; every child this file started is killed last. */
-function cleanupsKillingChildren(t: TestContext): Defer {
-  const defer = cleanups(t);
-  defer(() => killAllChildren());
-  return defer;
-}
+after(() => killAllChildren());
 
 async function freshDatabase(): Promise<string> {
-  return createDatabase(await clusterUrl());
+  return createDatabase(await postgresClusterUrl());
 }
 
 // ---- servers ----

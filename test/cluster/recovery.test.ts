@@ -9,16 +9,16 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { after, test, type TestContext } from "node:test";
+import { after, test } from "node:test";
 import pg from "pg";
 import type { Job } from "../../src/index.js";
 import { LEADER_LOCK } from "../../src/store/postgres/sql.js";
-import { killAllChildren, spawnServer, type SpawnedServer } from "../helpers/cli.js";
+import { cleanupsKillingChildren, killAllChildren, spawnServer, type Defer, type SpawnedServer } from "../helpers/cli.js";
+import { postgresClusterUrl } from "../store/stores.js";
 import { enqueueBulk } from "../helpers/jobs.js";
-import { createDatabase, startPostgres, type PostgresCluster } from "../helpers/postgres.js";
+import { createDatabase } from "../helpers/postgres.js";
 import { eventually, tempDir, uniqueName } from "../helpers/server.js";
 import { openTake, type RawTakeStream } from "../helpers/take.js";
-import { cleanups } from "../helpers/transports.js";
 
 /** What the issue asks for: a dead server's jobs are ready again within this long. */
 const RECOVERY_LIMIT_MS = 5000;
@@ -26,27 +26,7 @@ const JOBS = 20;
 /** liveness.ts: nobody counts as gone while PostgreSQL itself has just started (every server reconnecting). */
 const RESTART_GRACE_MS = 5000;
 
-let ownCluster: Promise<PostgresCluster> | undefined;
-
-async function clusterUrl(): Promise<string> {
-  const shared = process.env.WHARF_TEST_POSTGRES_URL;
-  if (shared) return shared;
-  ownCluster ??= startPostgres();
-  return (await ownCluster).url;
-}
-
-after(async () => {
-  await killAllChildren();
-  if (ownCluster) await (await ownCluster).stop();
-});
-
-type Defer = (cleanup: () => unknown) => void;
-
-function cleanupsKillingChildren(t: TestContext): Defer {
-  const defer = cleanups(t);
-  defer(() => killAllChildren());
-  return defer;
-}
+after(() => killAllChildren());
 
 async function query<R extends Record<string, unknown>>(database: string, text: string, values: unknown[] = []): Promise<R[]> {
   const client = new pg.Client({ connectionString: database });
@@ -60,7 +40,7 @@ async function query<R extends Record<string, unknown>>(database: string, text: 
 
 /** A fresh database on a cluster that has been up long enough for a gone server to count as gone. */
 async function freshDatabase(): Promise<string> {
-  const database = await createDatabase(await clusterUrl());
+  const database = await createDatabase(await postgresClusterUrl());
   const [row] = await query<{ uptime_ms: number }>(database, "SELECT (extract(epoch FROM now() - pg_postmaster_start_time()) * 1000)::float8 AS uptime_ms");
   const wait = RESTART_GRACE_MS + 200 - row!.uptime_ms;
   if (wait > 0) await sleep(wait);

@@ -3,8 +3,10 @@
  * and starts `wharf serve` as a child that can be signalled, killed and restarted.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { childEnv, ROOT, track } from "./children.js";
+import type { TestContext } from "node:test";
+import { childEnv, killAllChildren, ROOT, track } from "./children.js";
 import { waitForListening } from "./listening.js";
+import { cleanups } from "./transports.js";
 
 export { killAllChildren, ROOT } from "./children.js";
 const CLI = ["--import", "tsx", "src/cli/main.ts"];
@@ -123,3 +125,12 @@ export function spawnServer(options: SpawnServerOptions): Promise<SpawnedServer>
     .then(({ url, port }) => server(url, port));
 }
 
+
+export type Defer = (cleanup: () => unknown) => void;
+
+/** Cleanups run in reverse order when the test ends, passed or not; every child process is killed last. */
+export function cleanupsKillingChildren(t: TestContext): Defer {
+  const defer = cleanups(t);
+  defer(() => killAllChildren());
+  return defer;
+}
