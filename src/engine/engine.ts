@@ -28,7 +28,7 @@ import type { EngineObserver } from "./observer.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
 import { LeaseExpiry } from "./services/lease-expiry.js";
 import { Promotion } from "./services/promotion.js";
-import { scanMatching, type JobSelection } from "./scan.js";
+import { countMatching, scanMatching, type JobSelection } from "./scan.js";
 import { Purge } from "./services/purge.js";
 import { ServiceRunner } from "./services/runner.js";
 import { fencedDelete, WritePath, type DecidedUpdate } from "./write-path.js";
@@ -323,10 +323,7 @@ export class Engine {
   }
 
   async countJobs(selection: JobSelection): Promise<number> {
-    if (!selection.filter) return this.store.countJobs(selection.query);
-    let count = 0;
-    for await (const jobs of this.matching(selection)) count += jobs.length;
-    return count;
+    return selection.filter ? countMatching(this.store, selection.query, selection.filter) : this.store.countJobs(selection.query);
   }
 
   /** Queues that hold at least one job, sorted. */

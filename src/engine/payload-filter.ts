@@ -14,6 +14,8 @@ export interface PayloadFilter {
   readonly expression: string;
   /** Whether each payload matches, in order. Over budget or using a refused builtin is a BadRequestError. */
   matchAll(payloads: readonly JsonValue[]): Promise<boolean[]>;
+  /** As matchAll, for payloads as JSON text (as stored): nothing to parse or serialize. */
+  matchTexts(texts: readonly string[]): Promise<boolean[]>;
 }
 
 /** Payloads given to one jq run at most; a larger batch is split. */
@@ -56,7 +58,7 @@ function wrapped(expression: string): string {
  * BYTES_PER_RUN bytes. Serialized in slices that yield to the event loop, so a scan over big payloads
  * does not hold up other requests.
  */
-async function jqInputs(payloads: readonly JsonValue[]): Promise<Array<{ input: string; count: number }>> {
+async function jqInputs(texts: Iterable<string>): Promise<Array<{ input: string; count: number }>> {
   const runs: Array<{ input: string; count: number }> = [];
   const slicer = new Slicer();
   let lines: string[] = [];
@@ -66,8 +68,7 @@ async function jqInputs(payloads: readonly JsonValue[]): Promise<Array<{ input: 
     lines = [];
     bytes = 0;
   };
-  for (const payload of payloads) {
-    const line = stringifyJson(payload);
+  for (const line of texts) {
     lines.push(line);
     bytes += line.length;
     if (lines.length >= PAYLOADS_PER_RUN || bytes >= BYTES_PER_RUN) flush();
@@ -118,10 +119,20 @@ export async function compilePayloadFilter(expression: string, budget: FilterBud
   const program = wrapped(expression);
   return {
     expression,
-    async matchAll(payloads) {
-      // runs go side by side, as many at once as the pool has workers
-      const results = await Promise.all((await jqInputs(payloads)).map(({ input, count }) => matchRun(program, input, count, budget)));
-      return results.flat();
+    matchAll(payloads) {
+      return matchTexts(serialized(payloads));
     },
+    matchTexts,
   };
+
+  async function matchTexts(texts: Iterable<string>): Promise<boolean[]> {
+    // runs go side by side, as many at once as the pool has workers
+    const results = await Promise.all((await jqInputs(texts)).map(({ input, count }) => matchRun(program, input, count, budget)));
+    return results.flat();
+  }
+}
+
+/** Payloads as JSON text, one at a time, as jqInputs takes them (it yields to the event loop between them). */
+function* serialized(payloads: readonly JsonValue[]): Generator<string> {
+  for (const payload of payloads) yield stringifyJson(payload);
 }

@@ -28,21 +28,48 @@ export interface ScanStart {
  * the round that reaches the last row.
  */
 export async function* scanMatching(store: Store, selection: JobSelection, start: ScanStart): AsyncGenerator<Job[]> {
-  const { filter, query } = selection;
+  if (!selection.filter) {
+    yield* scanAll(store, selection.query, start);
+    return;
+  }
+  for await (const ids of scanMatchingIds(store, selection.query, selection.filter, start)) {
+    // Read again under the query's conditions: a job may have changed (been claimed, say) since its payload was read.
+    if (ids.length > 0) yield await store.listJobs({ ...selection.query, ids }, { order: start.order, limit: ids.length });
+  }
+}
+
+/** How many jobs a selection with a filter matches: the payloads are all that is read. */
+export async function countMatching(store: Store, query: JobQuery, filter: PayloadFilter): Promise<number> {
+  let count = 0;
+  for await (const ids of scanMatchingIds(store, query, filter, { order: "asc", rowsPerRound: FIRST_FILTER_ROUND })) count += ids.length;
+  return count;
+}
+
+async function* scanAll(store: Store, query: JobQuery, start: ScanStart): AsyncGenerator<Job[]> {
   let after = start.after;
-  let round = filter ? FIRST_FILTER_ROUND : start.rowsPerRound;
+  for (;;) {
+    const rows = await store.listJobs(query, { order: start.order, limit: start.rowsPerRound, ...(after === undefined ? {} : { after }) });
+    yield rows;
+    if (rows.length < start.rowsPerRound) return;
+    after = rows[rows.length - 1]!.id;
+  }
+}
+
+/**
+ * The ids of the jobs whose payload the filter matches, a round at a time: jq is given the payload
+ * text as stored, with nothing parsed or serialized on the way.
+ */
+async function* scanMatchingIds(store: Store, query: JobQuery, filter: PayloadFilter, start: ScanStart): AsyncGenerator<string[]> {
+  let after = start.after;
+  let round = FIRST_FILTER_ROUND;
   for (;;) {
     const started = performance.now();
-    const rows = await store.listJobs(query, { after, order: start.order, limit: round });
-    if (filter) {
-      const matches = await filter.matchAll(rows.map((job) => job.payload));
-      yield rows.filter((_job, position) => matches[position]);
-    } else {
-      yield rows;
-    }
+    const rows = await store.listPayloads(query, { order: start.order, limit: round, ...(after === undefined ? {} : { after }) });
+    const matches = await filter.matchTexts(rows.map(({ payload }) => payload));
+    yield rows.filter((_row, position) => matches[position]).map(({ id }) => id);
     if (rows.length < round) return;
     after = rows[rows.length - 1]!.id;
-    if (filter) round = nextRound(round, performance.now() - started);
+    round = nextRound(round, performance.now() - started);
   }
 }
 

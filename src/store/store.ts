@@ -133,6 +133,12 @@ export interface AbandonedLeaseQuery {
   limit: number;
 }
 
+export interface StoredPayload {
+  id: string;
+  /** The payload's JSON text, every digit and key order as the job was enqueued with. */
+  payload: string;
+}
+
 export interface StatusCount {
   queue: string;
   status: JobStatus;
@@ -155,6 +161,8 @@ export interface Store {
   getJob(id: string): Promise<Job | undefined>;
   getJobs(ids: readonly string[]): Promise<Job[]>;
   listJobs(query: JobQuery, page: PageRequest): Promise<Job[]>;
+  /** As listJobs, but each job's id and its payload as the JSON text stored: what a jq filter reads, without parsing. */
+  listPayloads(query: JobQuery, page: PageRequest): Promise<StoredPayload[]>;
   countJobs(query: JobQuery): Promise<number>;
   countByQueueAndStatus(): Promise<StatusCount[]>;
   readyEntries(): Promise<ReadyEntry[]>;

@@ -61,6 +61,20 @@ for (const factory of STORES) {
       assert.deepEqual(Object.keys(read.mid as object), ["y", "x"]);
     });
 
+    test("listPayloads gives ids and payload text as stored, under the query's conditions and paging, as listJobs pages", async () => {
+      const queue = uniqueName();
+      const payloads = [{ zeta: 12345678901234567890n, alpha: 1 }, "text", [1, { b: 2, a: 3 }], { n: 2 }];
+      const jobs = payloads.map((payload, index) => job({ queue, payload, priority: index }));
+      await store.insertJobs(jobs);
+      const texts = ['{"zeta":12345678901234567890,"alpha":1}', '"text"', '[1,{"b":2,"a":3}]', '{"n":2}'];
+      const listed = await store.listPayloads({ queues: [queue] }, { order: "asc", limit: 10 });
+      assert.deepEqual(listed, jobs.map(({ id }, index) => ({ id, payload: texts[index] })));
+      assert.deepEqual(JSON.parse(listed[3]!.payload), payloads[3]);
+      const page = await store.listPayloads({ queues: [queue], priority: { min: 1 } }, { order: "desc", limit: 2, after: jobs[3]!.id });
+      assert.deepEqual(page.map(({ id }) => id), [jobs[2]!.id, jobs[1]!.id]);
+      assert.deepEqual(page.map(({ id }) => id), (await store.listJobs({ queues: [queue], priority: { min: 1 } }, { order: "desc", limit: 2, after: jobs[3]!.id })).map(({ id }) => id));
+    });
+
     test("bulk inserts are atomic and keep input order", async () => {
       const queue = uniqueName();
       const jobs = [job({ queue }), job({ queue }), job({ queue })];

@@ -31,6 +31,7 @@ import type {
   SortOrder,
   StatusCount,
   Store,
+  StoredPayload,
 } from "../store.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { InsertBatcher } from "./insert-batcher.js";
@@ -277,6 +278,11 @@ export class PostgresStore implements Store, Notifier, Peer {
   async listJobs(query: JobQuery, page: PageRequest): Promise<Job[]> {
     const { sql, params } = listJobsQuery(POSTGRES_DIALECT, query, page);
     return this.readJobs(sql, params);
+  }
+
+  listPayloads(query: JobQuery, page: PageRequest): Promise<StoredPayload[]> {
+    const { sql, params } = listJobsQuery(POSTGRES_DIALECT, query, page, "id, payload");
+    return this.read<StoredPayload & Row>(sql, params);
   }
 
   async countJobs(query: JobQuery): Promise<number> {

@@ -20,10 +20,11 @@ import type {
   SortOrder,
   StatusCount,
   Store,
+  StoredPayload,
 } from "../store.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
-import { columnValues, DELETED_COLUMNS, errorCursor, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
+import { columnValues, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
@@ -368,23 +369,31 @@ export class SqliteStore implements Store {
    * read in chunks that yield to the event loop between them: a chunk starts at a few rows and doubles
    * while chunks are quick, and halves when one is slow, so small payloads go a thousand at a time.
    */
-  async listJobs(query: JobQuery, page: PageRequest): Promise<Job[]> {
-    const jobs: Job[] = [];
+  listJobs(query: JobQuery, page: PageRequest): Promise<Job[]> {
+    return this.readInChunks(query, page, JOB_COLUMNS, (row: JobRow) => rowToJob(row));
+  }
+
+  listPayloads(query: JobQuery, page: PageRequest): Promise<StoredPayload[]> {
+    return this.readInChunks(query, page, "id, payload", (row: StoredPayload) => row);
+  }
+
+  private async readInChunks<R extends { id: string }, T>(query: JobQuery, page: PageRequest, columns: string, convert: (row: R) => T): Promise<T[]> {
+    const read: T[] = [];
     let after = page.after;
     let chunk = FIRST_LIST_CHUNK;
-    while (jobs.length < page.limit) {
+    while (read.length < page.limit) {
       const started = performance.now();
-      const limit = Math.min(chunk, page.limit - jobs.length);
-      const { sql, params } = listJobsQuery(SQLITE_DIALECT, query, { order: page.order, limit, ...(after === undefined ? {} : { after }) });
-      const rows = (this.statement(sql).all(...params) as JobRow[]).map(rowToJob);
-      jobs.push(...rows);
+      const limit = Math.min(chunk, page.limit - read.length);
+      const { sql, params } = listJobsQuery(SQLITE_DIALECT, query, { order: page.order, limit, ...(after === undefined ? {} : { after }) }, columns);
+      const rows = this.statement(sql).all(...params) as R[];
+      for (const row of rows) read.push(convert(row));
       if (rows.length < limit) break;
       after = rows[rows.length - 1]!.id;
       const elapsed = performance.now() - started;
       chunk = elapsed < SLICE_MS / 4 ? Math.min(chunk * 2, LARGEST_LIST_CHUNK) : elapsed > SLICE_MS ? Math.max(chunk >> 1, 1) : chunk;
       await nextTurn();
     }
-    return jobs;
+    return read;
   }
 
   async countJobs(query: JobQuery): Promise<number> {
