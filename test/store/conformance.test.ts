@@ -9,7 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { StoreInUseError } from "../../src/errors.js";
 import { newJobId } from "../../src/job/ids.js";
 import { claim, complete, createJob, DEFAULT_RETENTION, entersUniqueScope, fail, release, uniqueScope } from "../../src/job/state.js";
-import type { EnqueueInput, Job, JobStatus, UniqueWhile } from "../../src/job/types.js";
+import type { EnqueueInput, Job, JobStatus, JsonValue, UniqueWhile } from "../../src/job/types.js";
 import type { ClaimRequest, JobUpdate, Store } from "../../src/store/store.js";
 import { uniqueName } from "../helpers/server.js";
 import { STORES } from "./stores.js";
@@ -63,7 +63,7 @@ for (const factory of STORES) {
 
     test("listPayloads gives ids and payload text as stored, under the query's conditions and paging, as listJobs pages", async () => {
       const queue = uniqueName();
-      const payloads = [{ zeta: 12345678901234567890n, alpha: 1 }, "text", [1, { b: 2, a: 3 }], { n: 2 }];
+      const payloads: JsonValue[] = [{ zeta: 12345678901234567890n, alpha: 1 }, "text", [1, { b: 2, a: 3 }], { n: 2 }];
       const jobs = payloads.map((payload, index) => job({ queue, payload, priority: index }));
       await store.insertJobs(jobs);
       const texts = ['{"zeta":12345678901234567890,"alpha":1}', '"text"', '[1,{"b":2,"a":3}]', '{"n":2}'];
