@@ -1,7 +1,4 @@
 import { BadRequestError } from "../errors.js";
-import { stringifyJson } from "../job/json.js";
-import type { JsonValue } from "../job/types.js";
-import { Slicer } from "../slices.js";
 import { REFUSED_FUNCTIONS, refusedUse } from "./jq/refused.js";
 import { JqBudgetError, runJq, type JqLimits } from "./jq/runtime.js";
 
@@ -12,14 +9,15 @@ export const DEFAULT_FILTER_BUDGET: FilterBudget = { timeoutMs: 5000, memoryMb: 
 
 export interface PayloadFilter {
   readonly expression: string;
-  /** Whether each payload matches, in order. Over budget or using a refused builtin is a BadRequestError. */
-  matchAll(payloads: readonly JsonValue[]): Promise<boolean[]>;
-  /** As matchAll, for payloads as JSON text (as stored): nothing to parse or serialize. */
+  /**
+   * Whether each payload, given as its JSON text (as stored: nothing to parse or serialize), matches,
+   * in order. Over budget or using a refused builtin is a BadRequestError.
+   */
   matchTexts(texts: readonly string[]): Promise<boolean[]>;
 }
 
 /** Payloads given to one jq run at most; a larger batch is split. */
-export const PAYLOADS_PER_RUN = 10_000;
+const PAYLOADS_PER_RUN = 10_000;
 /** Input one jq run is given, about, in characters: a scan over big payloads goes in several runs. */
 const BYTES_PER_RUN = 8 * 1024 * 1024;
 
@@ -53,28 +51,18 @@ function wrapped(expression: string): string {
   );
 }
 
-/**
- * The payloads as jq input, one per line, in runs of at most PAYLOADS_PER_RUN payloads and about
- * BYTES_PER_RUN bytes. Serialized in slices that yield to the event loop, so a scan over big payloads
- * does not hold up other requests.
- */
-async function jqInputs(texts: Iterable<string>): Promise<Array<{ input: string; count: number }>> {
+/** The payloads as jq input, one per line, in runs of at most PAYLOADS_PER_RUN payloads and about BYTES_PER_RUN characters. */
+function jqInputs(texts: readonly string[]): Array<{ input: string; count: number }> {
   const runs: Array<{ input: string; count: number }> = [];
-  const slicer = new Slicer();
-  let lines: string[] = [];
-  let bytes = 0;
-  const flush = (): void => {
-    if (lines.length > 0) runs.push({ input: lines.join("\n"), count: lines.length });
-    lines = [];
-    bytes = 0;
-  };
-  for (const line of texts) {
-    lines.push(line);
-    bytes += line.length;
-    if (lines.length >= PAYLOADS_PER_RUN || bytes >= BYTES_PER_RUN) flush();
-    await slicer.pause();
-  }
-  flush();
+  let start = 0;
+  let size = 0;
+  texts.forEach((text, position) => {
+    size += text.length;
+    if (position + 1 - start < PAYLOADS_PER_RUN && size < BYTES_PER_RUN && position + 1 < texts.length) return;
+    runs.push({ input: texts.slice(start, position + 1).join("\n"), count: position + 1 - start });
+    start = position + 1;
+    size = 0;
+  });
   return runs;
 }
 
@@ -119,20 +107,10 @@ export async function compilePayloadFilter(expression: string, budget: FilterBud
   const program = wrapped(expression);
   return {
     expression,
-    matchAll(payloads) {
-      return matchTexts(serialized(payloads));
+    async matchTexts(texts) {
+      // runs go side by side, as many at once as the pool has workers
+      const results = await Promise.all((jqInputs(texts)).map(({ input, count }) => matchRun(program, input, count, budget)));
+      return results.flat();
     },
-    matchTexts,
   };
-
-  async function matchTexts(texts: Iterable<string>): Promise<boolean[]> {
-    // runs go side by side, as many at once as the pool has workers
-    const results = await Promise.all((await jqInputs(texts)).map(({ input, count }) => matchRun(program, input, count, budget)));
-    return results.flat();
-  }
-}
-
-/** Payloads as JSON text, one at a time, as jqInputs takes them (it yields to the event loop between them). */
-function* serialized(payloads: readonly JsonValue[]): Generator<string> {
-  for (const payload of payloads) yield stringifyJson(payload);
 }

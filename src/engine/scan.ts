@@ -41,7 +41,7 @@ export async function* scanMatching(store: Store, selection: JobSelection, start
 /** How many jobs a selection with a filter matches: the payloads are all that is read. */
 export async function countMatching(store: Store, query: JobQuery, filter: PayloadFilter): Promise<number> {
   let count = 0;
-  for await (const ids of scanMatchingIds(store, query, filter, { order: "asc", rowsPerRound: FIRST_FILTER_ROUND })) count += ids.length;
+  for await (const ids of scanMatchingIds(store, query, filter, { order: "asc" })) count += ids.length;
   return count;
 }
 
@@ -59,7 +59,7 @@ async function* scanAll(store: Store, query: JobQuery, start: ScanStart): AsyncG
  * The ids of the jobs whose payload the filter matches, a round at a time: jq is given the payload
  * text as stored, with nothing parsed or serialized on the way.
  */
-async function* scanMatchingIds(store: Store, query: JobQuery, filter: PayloadFilter, start: ScanStart): AsyncGenerator<string[]> {
+async function* scanMatchingIds(store: Store, query: JobQuery, filter: PayloadFilter, start: Pick<ScanStart, "after" | "order">): AsyncGenerator<string[]> {
   let after = start.after;
   let round = FIRST_FILTER_ROUND;
   for (;;) {

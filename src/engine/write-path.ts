@@ -66,11 +66,7 @@ export class WritePath {
       return outcomes;
     }
     for (const { job, duplicate } of outcomes) if (!duplicate) this.untracked.add(job.id);
-    const slicer = new Slicer();
-    for (let start = 0; start < outcomes.length; start += TRACK_SLICE) {
-      this.trackInserted(outcomes.slice(start, start + TRACK_SLICE).filter(({ job }) => this.untracked.delete(job.id)));
-      await slicer.pause();
-    }
+    await inSlices(outcomes, (slice) => this.trackInserted(slice.filter(({ job }) => this.untracked.delete(job.id))));
     return outcomes;
   }
 
@@ -104,11 +100,7 @@ export class WritePath {
   /** Tracks a big delete in slices, yielding between them: the jobs are gone from the store, so nothing else changes them meanwhile. */
   async deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
     const deleted = await this.store.deleteMatching(query);
-    const slicer = new Slicer();
-    for (let start = 0; start < deleted.length; start += TRACK_SLICE) {
-      this.trackDeleted(deleted.slice(start, start + TRACK_SLICE));
-      await slicer.pause();
-    }
+    await inSlices(deleted, (slice) => this.trackDeleted(slice));
     return deleted;
   }
 
@@ -138,6 +130,15 @@ export class WritePath {
       this.track(undefined, outcome.job);
       this.observer.enqueued?.(outcome.job);
     }
+  }
+}
+
+/** Runs `track` over TRACK_SLICE items at a time, yielding to the event loop when a slice has run long. */
+async function inSlices<T>(items: readonly T[], track: (slice: T[]) => void): Promise<void> {
+  const slicer = new Slicer();
+  for (let start = 0; start < items.length; start += TRACK_SLICE) {
+    track(items.slice(start, start + TRACK_SLICE));
+    await slicer.pause();
   }
 }
 

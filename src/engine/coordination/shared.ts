@@ -30,6 +30,7 @@ export class Shared implements Coordination {
   private readonly notifier: Notifier;
   private readonly peer: Peer;
   private readonly stopListening: Array<() => void> = [];
+  private leaseSync: LeaseSync | undefined;
 
   constructor(options: SharedOptions) {
     this.store = options.store;
@@ -39,14 +40,22 @@ export class Shared implements Coordination {
   }
 
   services(parts: EngineParts): Service[] {
-    return [new LeaseSync(parts.store, parts.dispatcher), new WakeUp(parts.dispatcher), new Rescue(parts)];
+    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts)];
   }
 
-  async start({ dispatcher, store }: EngineParts): Promise<void> {
+  async start(parts: EngineParts): Promise<void> {
+    const { dispatcher } = parts;
+    const leaseSync = this.leaseSyncFor(parts);
     this.stopListening.push(
       this.notifier.onReady(() => dispatcher.wake()),
-      this.notifier.onLeasesEnded((leases) => endedElsewhere(leases, dispatcher, store)),
+      this.notifier.onLeasesEnded((leases) => endedElsewhere(leases, dispatcher, leaseSync)),
     );
+  }
+
+  /** One lease sync, ticked as a service and run at once when ended-lease announcements may have been missed. */
+  private leaseSyncFor({ store, dispatcher }: EngineParts): LeaseSync {
+    this.leaseSync ??= new LeaseSync(store, dispatcher);
+    return this.leaseSync;
   }
 
   stop(): void {
@@ -84,9 +93,9 @@ export class Shared implements Coordination {
  * Leases of ours that another server announced it ended: their jobs are no longer our workers' to
  * end. Undefined means announcements may have been missed (the listener reconnected): check them all.
  */
-function endedElsewhere(leases: EndedLease[] | undefined, dispatcher: Dispatcher, store: Store): void {
+function endedElsewhere(leases: EndedLease[] | undefined, dispatcher: Dispatcher, leaseSync: LeaseSync): void {
   if (!leases) {
-    void new LeaseSync(store, dispatcher).tick().catch(() => undefined);
+    void leaseSync.tick().catch(() => undefined);
     return;
   }
   for (const { id, runId } of leases) {

@@ -172,7 +172,7 @@ class JqWorker {
         current.task.retried = true;
         this.current = undefined;
         clearTimeout(current.timer);
-        this.fail(new Error("unreachable: no task in hand"));
+        this.retire();
         this.retry(current.task);
         return;
       }
@@ -182,12 +182,9 @@ class JqWorker {
     clearTimeout(current.timer);
     this.current = undefined;
     this.worker.unref();
-    if (this.runs >= RUNS_PER_WORKER) {
-      this.dead = true;
-      void this.worker.terminate();
-    }
     current.task.resolve({ status: reply.status ?? 0, stdout: reply.stdout ?? "", stderr: reply.stderr ?? "" });
-    this.onIdle(this);
+    if (this.runs >= RUNS_PER_WORKER) this.retire();
+    else this.onIdle(this);
   }
 
   /** Ends the task in hand with an error, and the worker with it: its jq may be looping or broken. */
@@ -195,12 +192,16 @@ class JqWorker {
     const current = this.current;
     this.current = undefined;
     if (current) clearTimeout(current.timer);
-    if (!this.dead) {
-      this.dead = true;
-      void this.worker.terminate();
-      this.onIdle(this);
-    }
+    this.retire();
     current?.task.reject(error);
+  }
+
+  /** Terminates the worker (once) and lets the pool replace it. */
+  private retire(): void {
+    if (this.dead) return;
+    this.dead = true;
+    void this.worker.terminate();
+    this.onIdle(this);
   }
 
   close(): Promise<number> {
