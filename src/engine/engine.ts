@@ -15,6 +15,7 @@ import {
   type RetentionDefaults,
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
+import { validateName } from "../job/validate.js";
 import { mapInSlices } from "../slices.js";
 import type { Sharing } from "../store/sharing.js";
 import type { InsertOutcome, SortOrder, StatusCount, Store } from "../store/store.js";
@@ -160,6 +161,8 @@ export class Engine {
     if (!Number.isSafeInteger(options.prefetch) || options.prefetch < 0) {
       throw new BadRequestError(`prefetch must be a whole number, 0 (no limit) or more, got ${options.prefetch}`);
     }
+    // Named as an enqueue names them: a reserved character is a 400 here too, not a stream that never gets a job.
+    for (const queue of options.queues) validateName(queue, "queue");
     return this.dispatcher.open(options, sink);
   }
 

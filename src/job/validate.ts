@@ -214,12 +214,13 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
   return input;
 }
 
-export function parseBulkEnqueue(value: unknown): EnqueueInput[] {
+/** A bulk body's jobs, not yet checked one by one (parseEnqueueInput(job, `jobs[i]`) does that). */
+export function readBulkJobs(value: unknown): unknown[] {
   const fields = readObject(value, "request body");
   rejectUnknownFields(fields, ["jobs"], "request body");
   if (!Array.isArray(fields.jobs)) throw badRequest(`jobs must be an array, got ${describe(fields.jobs)}`);
   if (fields.jobs.length === 0) throw badRequest("jobs must not be empty");
-  return fields.jobs.map((job, index) => parseEnqueueInput(job, `jobs[${index}]`));
+  return fields.jobs;
 }
 
 const PATCH_FIELDS = ["queue", "priority", "ready_at", "retry_limit", "backoff", "retention", "timeout"] as const;

@@ -176,8 +176,6 @@ export interface Store {
   claimReady(request: ClaimRequest): Promise<Job[]>;
   /** Moves an in-flight job's lease expiry; false if the job is no longer in flight in run `runId`. */
   extendLease(id: string, runId: string, expiresAt: number): Promise<boolean>;
-  /** In-flight jobs whose stored lease ran out at or before `before`, oldest lease first. */
-  expiredLeases(before: number, limit: number): Promise<Job[]>;
   /**
    * In-flight jobs no live server will end, oldest lease first: their lease ran out at or before
    * `expiredBefore`, or (on a shared store) the server that leased them (ClaimRequest.owner) is gone: a

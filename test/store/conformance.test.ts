@@ -474,7 +474,7 @@ for (const factory of STORES) {
       assert.equal((await store.getJob(short.id))!.lease_expires_at, NOW + 1000);
     });
 
-    test("expiredLeases finds in-flight jobs whose lease ran out, oldest first", async () => {
+    test("abandonedLeases finds in-flight jobs whose lease ran out, oldest first", async () => {
       const queue = uniqueName();
       const base = NOW - 1_000_000; // before every lease other tests leave behind
       const [older, newer, live, ready] = [job({ queue }), job({ queue }), job({ queue }), job({ queue })];
@@ -488,13 +488,13 @@ for (const factory of STORES) {
         ],
       });
       const mine = (found: Job[]): string[] => ids(found).filter((id) => [older.id, newer.id, live.id, ready.id].includes(id));
-      assert.deepEqual(mine(await store.expiredLeases(base + 200, 1000)), [older.id, newer.id], "at or before `before`, oldest lease first");
-      assert.deepEqual(mine(await store.expiredLeases(base + 150, 1000)), [older.id]);
-      assert.deepEqual(ids(await store.expiredLeases(base + 200, 1)), [older.id], "the limit keeps the oldest");
-      const [expired] = await store.expiredLeases(base + 100, 1);
+      assert.deepEqual(mine(await store.abandonedLeases({ now: NOW, expiredBefore: base + 200, limit: 1000 })), [older.id, newer.id], "at or before `before`, oldest lease first");
+      assert.deepEqual(mine(await store.abandonedLeases({ now: NOW, expiredBefore: base + 150, limit: 1000 })), [older.id]);
+      assert.deepEqual(ids(await store.abandonedLeases({ now: NOW, expiredBefore: base + 200, limit: 1 })), [older.id], "the limit keeps the oldest");
+      const [expired] = await store.abandonedLeases({ now: NOW, expiredBefore: base + 100, limit: 1 });
       assert.deepEqual(expired, lease(older, base + 100));
       await store.commit({ updates: [{ job: release(lease(older, base + 100)), from: "in_flight" }] });
-      assert.deepEqual(mine(await store.expiredLeases(base + 200, 1000)), [newer.id], "a job no longer in flight has no lease");
+      assert.deepEqual(mine(await store.abandonedLeases({ now: NOW, expiredBefore: base + 200, limit: 1000 })), [newer.id], "a job no longer in flight has no lease");
     });
 
     test("an unshared store's file is its alone: a second store on it is refused, naming the holder", async (t) => {

@@ -162,7 +162,7 @@ describe("postgres store", () => {
     }
     const store = await PostgresStore.open({ url, poolSize: 2 });
     try {
-      assert.deepEqual(await store.expiredLeases(Date.now(), 10), [{ ...stranded, lease_expires_at: 1000 }]);
+      assert.deepEqual(await store.abandonedLeases({ now: Date.now(), expiredBefore: Date.now(), limit: 10 }), [{ ...stranded, lease_expires_at: 1000 }]);
     } finally {
       await store.close();
     }

@@ -342,10 +342,6 @@ export class PostgresStore implements Store, Notifier, Peer {
     return this.write(async () => (await this.runOnPool(SQL.extendLease, [id, runId, expiresAt])).length === 1);
   }
 
-  expiredLeases(before: number, limit: number): Promise<Job[]> {
-    return this.readJobs(SQL.expiredLeases, [before, limit]);
-  }
-
   async abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]> {
     let gone: string[];
     try {

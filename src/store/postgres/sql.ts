@@ -138,8 +138,6 @@ export const SQL = {
   /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. */
   extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8
     WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,
-  expiredLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= $1::int8
-    ORDER BY lease_expires_at, id LIMIT $2`,
   /** In flight and leased by one of the owners $1 (servers that are gone), or with a lease that ran out by $2. */
   abandonedLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND (owner = ANY($1::text[]) OR lease_expires_at <= $2::int8)
     ORDER BY lease_expires_at, id LIMIT $3`,

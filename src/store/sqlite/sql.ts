@@ -52,7 +52,6 @@ export const SQL = {
   /** The errors of the jobs in the JSON list of ids. */
   deleteErrorsOfJobs: "DELETE FROM job_errors WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllErrors: "DELETE FROM job_errors",
-  deleteMatching: (where: string): string => `DELETE FROM jobs ${where} RETURNING ${DELETED_COLUMNS}`,
   insertError: `INSERT OR REPLACE INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")}) VALUES (${named(ERROR_COLUMN_NAMES)})`,
   /** Ready jobs in take order, from every queue. */
   readyToClaim: "SELECT id, timeout FROM jobs WHERE status = 'ready' ORDER BY priority, id LIMIT ?",

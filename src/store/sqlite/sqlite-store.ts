@@ -345,13 +345,9 @@ export class SqliteStore implements Store {
     return this.write(() => this.statement(SQL.extendLease).run(Math.round(expiresAt), id, runId).changes === 1);
   }
 
-  async expiredLeases(before: number, limit: number): Promise<Job[]> {
-    return (this.statement(SQL.expiredLeases).all(before, limit) as JobRow[]).map(rowToJob);
-  }
-
   /** One process per file, and its recovery at start gave back every lease an earlier one left: only expired leases. */
-  abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]> {
-    return this.expiredLeases(query.expiredBefore, query.limit);
+  async abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]> {
+    return (this.statement(SQL.expiredLeases).all(query.expiredBefore, query.limit) as JobRow[]).map(rowToJob);
   }
 
   async getJob(id: string): Promise<Job | undefined> {
