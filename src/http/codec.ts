@@ -63,10 +63,15 @@ export function negotiateStream(accept: string | undefined): StreamFormat {
   return negotiate(accept, STREAM_ACCEPTS, "ndjson", `cannot stream ${accept}; use application/x-ndjson, application/vnd.zizq.msgpack-stream or text/event-stream`);
 }
 
-/** Decodes a request body by its Content-Type; an empty body is `undefined`. */
+/**
+ * Decodes a request body by its Content-Type; an empty body is `undefined`. A body needs a JSON or
+ * MessagePack type (415 otherwise, none at all included): text/plain and form bodies are what web
+ * pages send unasked, and must not reach the API.
+ */
 export function decodeBody(contentType: string | undefined, body: Buffer): unknown {
   if (body.length === 0) return undefined;
-  const media = mediaRanges(contentType)[0] ?? "application/json";
+  const media = mediaRanges(contentType)[0];
+  if (media === undefined) throw new UnsupportedMediaTypeError("a request body needs a Content-Type; send application/json or application/msgpack");
   if (media === "application/json") {
     const text = body.toString("utf8");
     // Bytes that are not UTF-8 decode to U+FFFD; a body that spells one is checked strictly, so nothing is altered unseen.

@@ -8,10 +8,9 @@
  * (the SDK, the CLI, Zizq clients) send no Origin and a loopback Host.
  */
 import net from "node:net";
-import { UnsupportedMediaTypeError, WharfError } from "../errors.js";
+import { WharfError } from "../errors.js";
 
 const MUTATIONS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
-const BODY_TYPES = new Set(["application/json", "application/msgpack", "application/x-msgpack"]);
 
 export interface GuardedRequest {
   method: string;
@@ -56,11 +55,6 @@ function hostName(host: string): string | undefined {
   return match ? match[1] : undefined;
 }
 
-function mediaType(contentType: string | undefined): string | undefined {
-  const media = contentType?.split(",")[0]?.split(";")[0]?.trim().toLowerCase();
-  return media === "" ? undefined : media;
-}
-
 /**
  * Refuses what a browser on another site could send: 421 for a Host that is not this loopback
  * server's (DNS rebinding), 403 for a mutation from a foreign or opaque (`null`) Origin or marked
@@ -78,16 +72,6 @@ export function guardRequest(request: GuardedRequest, loopbackOnly: boolean): vo
     if (site !== undefined && site !== "same-origin" && site !== "none") {
       throw new WharfError(403, `${request.method} from a ${site} browser context is refused`);
     }
-  }
-}
-
-/** A non-empty body needs a JSON or MessagePack Content-Type (415): text/plain and form bodies are what pages send unasked. */
-export function checkBodyType(contentType: string | undefined, bodyLength: number): void {
-  if (bodyLength === 0) return;
-  const media = mediaType(contentType);
-  if (media === undefined || !BODY_TYPES.has(media)) {
-    const what = media === undefined ? "a request body needs a Content-Type" : `unsupported Content-Type ${contentType}`;
-    throw new UnsupportedMediaTypeError(`${what}; send application/json or application/msgpack`);
   }
 }
 

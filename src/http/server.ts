@@ -6,6 +6,7 @@ import { PayloadTooLargeError, WharfError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
 import { openEngine, type OpenEngineOptions } from "../compose.js";
 import type { Engine } from "../engine/engine.js";
+import { stringifyJson } from "../job/json.js";
 import type { Job } from "../job/types.js";
 import { handleApi, TAKE_PATH, type ApiRequest } from "./api.js";
 import {
@@ -18,7 +19,7 @@ import {
   type BodyFormat,
   type StreamFormat,
 } from "./codec.js";
-import { checkBodyType, guardRequest, isLoopbackAddress } from "./guard.js";
+import { guardRequest, isLoopbackAddress } from "./guard.js";
 import { Metrics } from "./metrics.js";
 import { Slicer } from "../slices.js";
 import type { TakeOptions } from "../engine/dispatch.js";
@@ -90,9 +91,9 @@ async function encodeInSlices(format: BodyFormat, body: unknown): Promise<Buffer
   const slicer = new Slicer();
   const parts: Buffer[] = [];
   if (format === "json") {
-    parts.push(Buffer.from(`{${JSON.stringify(key)}:[`));
+    parts.push(Buffer.from(`{${stringifyJson(key)}:[`));
     for (let start = 0; start < items.length; start += ENCODE_SLICE) {
-      const text = JSON.stringify(items.slice(start, start + ENCODE_SLICE));
+      const text = stringifyJson(items.slice(start, start + ENCODE_SLICE));
       parts.push(Buffer.from(`${start === 0 ? "" : ","}${text.slice(1, -1)}`));
       await slicer.pause();
     }
@@ -172,7 +173,6 @@ class RequestHandler {
       const streamFormat = isTake ? negotiateStream(header(request, "accept")) : undefined;
       if (!isTake) format = negotiateBody(header(request, "accept"));
       const raw = await readBody(request, this.maxBodyBytes);
-      checkBodyType(header(request, "content-type"), raw.length);
       const body = decodeBody(header(request, "content-type"), raw);
       const apiRequest: ApiRequest = { method, path: url.pathname, query: url.searchParams, body };
       const workerId = header(request, "worker-id");

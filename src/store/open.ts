@@ -54,7 +54,7 @@ export async function openStore(location: StoreLocation): Promise<OpenedStore> {
   const spec = storeSpecOf(location);
   if (spec.kind === "postgres") {
     const store = await PostgresStore.open({ url: spec.url });
-    return { store, sharing: store.sharing };
+    return { store, sharing: store };
   }
   return { store: new SqliteStore({ path: spec.path, durability: location.durability ?? "fsync" }) };
 }

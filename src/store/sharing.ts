@@ -25,7 +25,5 @@ export interface Peer {
   lead(): Promise<boolean>;
 }
 
-export interface Sharing {
-  notifier: Notifier;
-  peer: Peer;
-}
+/** Both, as a shared store offers them. */
+export type Sharing = Notifier & Peer;

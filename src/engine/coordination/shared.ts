@@ -1,5 +1,5 @@
 import type { Job } from "../../job/types.js";
-import type { Notifier, Peer, Sharing } from "../../store/sharing.js";
+import type { Sharing } from "../../store/sharing.js";
 import type { EndedLease, StatusCount, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
 import { CLAIMED, type ClaimRound, type ClaimSource, type Dispatcher, type InFlightJob } from "../dispatch.js";
@@ -27,15 +27,13 @@ export interface SharedOptions {
 export class Shared implements Coordination {
   readonly claims: ClaimSource;
   private readonly store: Store;
-  private readonly notifier: Notifier;
-  private readonly peer: Peer;
+  private readonly sharing: Sharing;
   private readonly stopListening: Array<() => void> = [];
   private leaseSync: LeaseSync | undefined;
 
   constructor(options: SharedOptions) {
     this.store = options.store;
-    this.notifier = options.sharing.notifier;
-    this.peer = options.sharing.peer;
+    this.sharing = options.sharing;
     this.claims = new StoreClaims(options);
   }
 
@@ -47,8 +45,8 @@ export class Shared implements Coordination {
     const { dispatcher } = parts;
     const leaseSync = this.leaseSyncFor(parts);
     this.stopListening.push(
-      this.notifier.onReady(() => dispatcher.wake()),
-      this.notifier.onLeasesEnded((leases) => endedElsewhere(leases, dispatcher, leaseSync)),
+      this.sharing.onReady(() => dispatcher.wake()),
+      this.sharing.onLeasesEnded((leases) => endedElsewhere(leases, dispatcher, leaseSync)),
     );
   }
 
@@ -77,7 +75,7 @@ export class Shared implements Coordination {
 
   /** Frees the leasing server's stream slots now rather than at its next sync; a lost announcement is caught by that sync. */
   announceEnded(leases: EndedLease[]): void {
-    if (leases.length > 0) void this.notifier.announceLeasesEnded(leases).catch(() => undefined);
+    if (leases.length > 0) void this.sharing.announceLeasesEnded(leases).catch(() => undefined);
   }
 
   statusCounts(): Promise<StatusCount[]> {
@@ -85,7 +83,7 @@ export class Shared implements Coordination {
   }
 
   lead(): Promise<boolean> {
-    return this.peer.lead();
+    return this.sharing.lead();
   }
 }
 

@@ -36,7 +36,7 @@ import type {
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { InsertBatcher } from "./insert-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
-import type { Notifier, Peer, Sharing } from "../sharing.js";
+import type { Notifier, Peer } from "../sharing.js";
 import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
 import { Liveness } from "./liveness.js";
@@ -370,11 +370,6 @@ export class PostgresStore implements Store, Notifier, Peer {
 
   lead(): Promise<boolean> {
     return this.leadership.lead();
-  }
-
-  /** This store tells the other servers what changed and elects their leader. */
-  get sharing(): Sharing {
-    return { notifier: this, peer: this };
   }
 
   /** Ends the pool (waiting for checked-out connections to come back), stops listening, gives up leadership and liveness. */
