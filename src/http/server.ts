@@ -1,3 +1,4 @@
+import type { LogLevel } from "../log-level.js";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -35,6 +36,8 @@ export interface ServerOptions extends Omit<OpenEngineOptions, "observer"> {
   heartbeatMs?: number;
   /** Where the server writes its JSON log lines. */
   log?: (line: string) => void;
+  /** Least severe level logged; default "info". */
+  logLevel?: LogLevel;
 }
 
 export interface WharfServer {
