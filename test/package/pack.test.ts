@@ -145,13 +145,8 @@ async function serveAndCheckHealth(dir: string): Promise<void> {
   await exited;
 }
 
-test("the packed tarball installs offline, type-checks with skipLibCheck off, and its bin serves", { timeout: 240_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), "wharf-pack-"));
-  t.after(async () => {
-    await killAllChildren();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
+/** Builds and packs the package into `dir`; checks what the tarball holds and returns its path and file list. */
+async function packChecked(dir: string): Promise<{ tarball: string; files: string[] }> {
   await run("npm", ["run", "build"], ROOT);
   const [packed] = JSON.parse(await run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", dir], ROOT)) as Array<{ filename: string; files: Array<{ path: string }> }>;
   const files = packed!.files.map((file) => file.path);
@@ -160,20 +155,38 @@ test("the packed tarball installs offline, type-checks with skipLibCheck off, an
   }
   assert.deepEqual(files.filter((path) => /^(test|bench|src|examples)\//.test(path)), [], "the tarball ships development files");
   assert.ok(files.some((path) => path.startsWith("dist/store/sqlite/migrations/")), "the tarball lacks the SQLite migrations");
+  return { tarball: join(dir, packed!.filename), files };
+}
 
+/** Installs the tarball into a new project under `dir` without network or install scripts; returns the project's directory. */
+async function installScratchProject(dir: string, tarball: string): Promise<string> {
   const project = join(dir, "project");
   mkdirSync(project);
-  writeScratchProject(project, join(dir, packed!.filename));
+  writeScratchProject(project, tarball);
   await run("npm", ["ci", "--offline", "--ignore-scripts", "--no-audit", "--no-fund"], project);
   const addon = "node_modules/better-sqlite3/build/Release/better_sqlite3.node";
   mkdirSync(join(project, posix.dirname(addon)), { recursive: true });
   copyFileSync(join(ROOT, addon), join(project, addon));
+  return project;
+}
 
-  const installed = join(project, "node_modules", MANIFEST.name);
+/** Every source map shipped must point only at files that are shipped too. */
+function assertMapsResolve(installed: string, files: string[]): void {
   for (const map of files.filter((path) => path.endsWith(".map"))) {
     const { sources } = readJson(join(installed, map)) as { sources: string[] };
     for (const source of sources) assert.ok(files.includes(posix.join(posix.dirname(map), source)), `${map} points at ${source}, which is not shipped`);
   }
+}
+
+test("the packed tarball installs offline, type-checks with skipLibCheck off, and its bin serves", { timeout: 240_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "wharf-pack-"));
+  t.after(async () => {
+    await killAllChildren();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const { tarball, files } = await packChecked(dir);
+  const project = await installScratchProject(dir, tarball);
+  assertMapsResolve(join(project, "node_modules", MANIFEST.name), files);
 
   assert.equal((await checkAndRun(project, "postgres", POSTGRES_PROGRAM)).trim(), "function");
   // The main entry's types must not reach pg's: without @types/pg, TS7016 would fail this check.
