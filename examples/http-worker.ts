@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect, startServer, Worker } from "../src/index.js";
+import { connect, startServer, Worker } from "wharf-queue";
 
 const dir = mkdtempSync(join(tmpdir(), "wharf-http-example-"));
 // Port 0 picks a free port; the server's URL says which.

@@ -8,7 +8,8 @@
  * Wharf creates its tables in that database (and this example an `example_orders` table).
  */
 import pg from "pg";
-import { enqueueWithin, open, Worker } from "../src/index.js";
+import { open, Worker } from "wharf-queue";
+import { enqueueWithin } from "wharf-queue/postgres";
 
 const url = process.env.WHARF_POSTGRES_URL;
 if (!url) {

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { open, Worker } from "../src/index.js";
+import { open, Worker } from "wharf-queue";
 
 const dir = mkdtempSync(join(tmpdir(), "wharf-quickstart-"));
 // `open` runs the engine in-process; `connect(url)` would talk to a server instead, with the same API.

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { KillJobError, open, RetryAtError, Worker, type JobError } from "../src/index.js";
+import { KillJobError, open, RetryAtError, Worker, type JobError } from "wharf-queue";
 
 const dir = mkdtempSync(join(tmpdir(), "wharf-retries-"));
 const client = await open({ store: `sqlite:${join(dir, "wharf.db")}` });

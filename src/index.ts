@@ -1,4 +1,7 @@
-/** Wharf's public API: the Client and Worker, the in-process engine, the server, and the error classes. */
+/**
+ * Wharf's public API: the Client and Worker, the in-process engine, the server, and the error classes.
+ * Nothing here may reach pg's types (see src/postgres.ts, the `wharf-queue/postgres` entry point).
+ */
 import { Client } from "./client/client.js";
 import { HttpTransport, type HttpTransportOptions } from "./client/http-transport.js";
 import { LocalTransport } from "./client/local-transport.js";
@@ -10,7 +13,6 @@ export { Worker, RetryAtError, KillJobError } from "./client/worker.js";
 export type { WorkerOptions, JobHandler, JobContext, Middleware } from "./client/worker.js";
 export type { TakeStream } from "./client/transport.js";
 export { startServer } from "./http/server.js";
-export { enqueueWithin } from "./transactional.js";
 export type { ServerOptions, WharfServer } from "./http/server.js";
 export { ManualClock, systemClock } from "./engine/clock.js";
 export type { Clock } from "./engine/clock.js";

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import pg from "pg";
-import { BadRequestError, connect, enqueueWithin } from "../../src/index.js";
+import { BadRequestError, connect } from "../../src/index.js";
+import { enqueueWithin } from "../../src/postgres.js";
 import { createDatabase } from "../helpers/postgres.js";
 import { api, startTestServer, uniqueName } from "../helpers/server.js";
 import { postgresClusterUrl } from "../store/stores.js";

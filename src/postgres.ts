@@ -1,3 +1,7 @@
+/**
+ * The `wharf-queue/postgres` entry point: what needs pg's types, kept out of the main entry so that
+ * users who never touch PostgreSQL need no `@types/pg` (`open({ store: "postgres://..." })` is in the main one).
+ */
 import type pg from "pg";
 import { newJobId } from "./job/ids.js";
 import { createJob } from "./job/state.js";
