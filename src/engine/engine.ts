@@ -130,7 +130,7 @@ export class Engine {
     this.services = new ServiceRunner(
       [
         ...this.coordination.services(this.parts),
-        new LeaseExpiry(this.dispatcher, (jobs, now) => this.expireLeases(jobs, now)),
+        new LeaseExpiry(this.dispatcher, (jobs, now) => this.expireLeases(jobs, now), options.logger),
         this.promotion,
         new Purge(this.writes),
       ],
