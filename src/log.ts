@@ -3,7 +3,8 @@
  * few methods below, which a pino logger (or a child of one) has, so an application can pass its own.
  */
 import { pino } from "pino";
-import type { LogLevel } from "./log-level.js";
+import { BadRequestError } from "./errors.js";
+import { LOG_LEVELS, type LogLevel } from "./log-level.js";
 
 /** Fields of one log line besides its message. */
 export type LogFields = Record<string, unknown>;
@@ -29,9 +30,13 @@ export interface LoggerOptions {
   destination?: LogDestination | "stdout" | "stderr";
 }
 
-/** A logger writing JSON lines: `{"level":"info","time":"2026-…Z","pid":…,"hostname":…,"msg":…}`. */
+/**
+ * A logger writing JSON lines: `{"level":"info","time":"2026-…Z","pid":…,"hostname":…,"msg":…}`.
+ * Throws BadRequestError for a level that is not one of LOG_LEVELS (a caller without types).
+ */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const { level = "info", destination = "stdout" } = options;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new BadRequestError(`logLevel must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(level)}`);
   const stream = typeof destination === "string" ? pino.destination({ dest: destination === "stdout" ? 1 : 2, sync: true }) : destination;
   return pino({
     level,

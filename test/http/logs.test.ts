@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, test, type TestContext } from "node:test";
 import { pino } from "pino";
-import { connect, open, Worker, type Logger } from "../../src/index.js";
+import { BadRequestError, connect, open, Worker, type Logger } from "../../src/index.js";
 import { createLogger } from "../../src/log.js";
 import type { LogLevel } from "../../src/log-level.js";
 import { jsonLines, killAllChildren, spawnServer } from "../helpers/cli.js";
@@ -185,6 +185,14 @@ test("open() logs the job lifecycle to its logger, and a Worker's error reports 
   assert.deepEqual(withMessage(engineLog.lines, "job failed").map((line) => [line.job, line.error]), [[job.id, "smtp down"]]);
   const [report] = withMessage(workerLog.lines, "worker error");
   assert.deepEqual([report?.level, report?.job, report?.type, report?.error], ["error", job.id, "send", "smtp down"]);
+});
+
+test("an unknown log level is a BadRequestError naming the levels", async () => {
+  await assert.rejects(open({ store: "sqlite::memory:", logLevel: "verbose" as LogLevel }), (error: unknown) => {
+    assert.ok(error instanceof BadRequestError);
+    assert.equal(error.message, 'logLevel must be one of silent, fatal, error, warn, info, debug, trace, got "verbose"');
+    return true;
+  });
 });
 
 test("a Worker over HTTP reports connection trouble to its logger; a pino logger, or a child of one, is a Logger", async (t) => {
