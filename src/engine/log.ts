@@ -16,12 +16,13 @@ function outcome(job: Job): Record<string, unknown> {
   return job.status === "dead" ? { status: job.status } : { status: job.status, retry_at: new Date(job.ready_at).toISOString() };
 }
 
-/** The job lifecycle at info: failed attempts, dead jobs, expired leases, and leadership on a shared store. */
+/** The job lifecycle at info: failed attempts, dead jobs, expired leases, and on a shared store rescued leases and leadership. */
 export function lifecycleLog(logger: Logger): EngineObserver {
   return {
     failed: (job: Job, error: JobError) => logger.info({ ...jobFields(job), error: error.message, ...outcome(job) }, "job failed"),
     died: (job: Job) => logger.info(jobFields(job), "job dead"),
     leaseExpired: (job: Job) => logger.info({ ...jobFields(job), ...outcome(job) }, "lease expired"),
+    rescued: (jobs: Job[]) => logger.info({ count: jobs.length, queues: [...new Set(jobs.map((job) => job.queue))].sort() }, "leases rescued"),
     leadershipChanged: (leading: boolean) => logger.info({}, leading ? "became leader" : "lost leadership"),
   };
 }

@@ -10,6 +10,8 @@ export interface EngineObserver {
   died?(job: Job): void;
   /** A lease ran out and its attempt was recorded as failed: the job as it is now. */
   leaseExpired?(job: Job): void;
+  /** On a shared store: leases no live server will end (their server is gone, say) made ready again, by the leader. */
+  rescued?(jobs: Job[]): void;
   /** On a shared store: this process became the leader, or is one no more. */
   leadershipChanged?(leading: boolean): void;
 }

@@ -1,6 +1,6 @@
 /**
  * The logs: JSON lines with time and level from `wharf serve`, the request log at debug only, the
- * job lifecycle at info (failed, dead, lease expired), leadership on PostgreSQL, and the SDK's
+ * job lifecycle at info (failed, dead, lease expired), rescued leases and leadership on PostgreSQL, and the SDK's
  * loggers (open() and the Worker). Runs on the store WHARF_TEST_STORE names.
  */
 import assert from "node:assert/strict";
@@ -14,6 +14,7 @@ import { jsonLines, killAllChildren, spawnServer } from "../helpers/cli.js";
 import { createDatabase } from "../helpers/postgres.js";
 import { ack, enqueue, failJob, getJob, Streams, takeOne } from "../helpers/jobs.js";
 import { api, eventually, startTestServer, tempDir, TEST_STORE, uniqueName, type TestServer } from "../helpers/server.js";
+import { openTake } from "../helpers/take.js";
 import { cleanups } from "../helpers/transports.js";
 
 after(() => killAllChildren());
@@ -161,6 +162,31 @@ test("leadership on PostgreSQL: the first server becomes leader, steps down when
     await b.clock.advance(1000);
     return withMessage(second.lines, "became leader").length === 1;
   }, 5000, "the second server to lead");
+});
+
+test("leases of a server that is gone are logged as rescued by the server that gives them back (PostgreSQL)", { skip: TEST_STORE !== "postgres" }, async (t) => {
+  const database = await createDatabase(process.env.WHARF_TEST_POSTGRES_URL!);
+  const dataDir = tempDir("wharf-logs-");
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const gone = await spawnServer({ dataDir, extraArgs: ["--store", database] });
+  t.after(() => gone.stop());
+  const queue = uniqueName();
+  const stream = openTake(gone.url, { queue });
+  t.after(() => stream.close());
+  await stream.opened;
+  await enqueue(gone.url, queue);
+  await stream.nextJob();
+  gone.kill("SIGKILL");
+  await gone.waitExit();
+  const { logger, lines } = recordingLogger("info");
+  const survivor = await startTestServer({ store: database, logger });
+  t.after(() => survivor.close());
+  const [rescued] = await eventually(async () => {
+    await survivor.clock.advance(1000);
+    const found = withMessage(lines, "leases rescued");
+    return found.length > 0 && found;
+  }, 10_000, "the lease to be rescued");
+  assert.deepEqual([rescued!.count, rescued!.queues], [1, [queue]]);
 });
 
 test("open() logs the job lifecycle to its logger, and a Worker's error reports go to the Worker's logger", async (t) => {

@@ -45,7 +45,7 @@ export class Shared implements Coordination {
   }
 
   services(parts: EngineParts): Service[] {
-    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts)];
+    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts, this.observer)];
   }
 
   async start(parts: EngineParts): Promise<void> {
