@@ -12,7 +12,7 @@ import { connect, startServer, Worker } from "wharf-queue";
 
 const dir = mkdtempSync(join(tmpdir(), "wharf-http-example-"));
 // Port 0 picks a free port; the server's URL says which.
-const server = await startServer({ port: 0, dataDir: dir, log: () => {} });
+const server = await startServer({ port: 0, dataDir: dir, logLevel: "warn" });
 console.log(`Wharf listening on ${server.url}`);
 
 // MessagePack bodies are smaller and faster to parse than JSON; both work.

@@ -6,6 +6,8 @@ import { Client } from "./client/client.js";
 import { HttpTransport, type HttpTransportOptions } from "./client/http-transport.js";
 import { LocalTransport } from "./client/local-transport.js";
 import { openEngine, type OpenEngineOptions } from "./compose.js";
+import type { LogLevel } from "./log-level.js";
+import { createLogger, type Logger } from "./log.js";
 
 export { Client } from "./client/client.js";
 export type { JobFilter, ListOptions, JobPageResult, PageLinks, RangeFilter, TakeOptions, JobSummary } from "./client/client.js";
@@ -16,6 +18,8 @@ export { startServer } from "./http/server.js";
 export type { ServerOptions, WharfServer } from "./http/server.js";
 export { ManualClock, systemClock } from "./engine/clock.js";
 export type { Clock } from "./engine/clock.js";
+export type { Logger, LogFields } from "./log.js";
+export type { LogLevel } from "./log-level.js";
 export * from "./errors.js";
 export type {
   Job, JobStatus, EnqueueInput, EnqueuedJob, JobPatch, FailureInput, JobError, Backoff, Retention, UniqueWhile, JsonValue,
@@ -26,7 +30,12 @@ export function connect(url: string, options?: HttpTransportOptions): Client {
   return new Client(new HttpTransport(url, options));
 }
 
-export type OpenOptions = OpenEngineOptions;
+export interface OpenOptions extends Omit<OpenEngineOptions, "logger"> {
+  /** Least severe level logged to standard error; default "error" (background failures only). Not used when `logger` is given. */
+  logLevel?: LogLevel;
+  /** Where the engine logs instead, at the logger's own level: a pino logger, say, or a child of one. */
+  logger?: Logger;
+}
 
 /**
  * Runs the engine in this process on a store (`sqlite:./wharf.db` by default) and returns a Client for it.
@@ -35,7 +44,8 @@ export type OpenOptions = OpenEngineOptions;
  * `wharf serve`, say) or another open() holds.
  */
 export async function open(options: OpenOptions = {}): Promise<Client> {
-  const { store, dataDir, durability, ...engineOptions } = options;
-  const engine = await openEngine({ ...engineOptions, store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability });
+  const { store, dataDir, durability, logLevel, logger: given, ...engineOptions } = options;
+  const logger = given ?? createLogger({ level: logLevel ?? "error", destination: "stderr" });
+  const engine = await openEngine({ ...engineOptions, logger, store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability });
   return new Client(new LocalTransport(engine, true));
 }

@@ -155,7 +155,7 @@ async function serve(args: string[]): Promise<void> {
   const shutdown = (signal: string): void => {
     if (closing) return;
     closing = true;
-    process.stdout.write(`${JSON.stringify({ level: "info", msg: "shutting down", signal })}\n`);
+    server.logger.info({ signal }, "shutting down");
     void server.close().then(() => process.exit(0));
   };
   process.on("SIGINT", () => shutdown("SIGINT"));

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { Job } from "../job/types.js";
+import { createLogger, errorMessage, type Logger } from "../log.js";
 import type { Client } from "./client.js";
 import type { TakeStream } from "./transport.js";
 
@@ -48,8 +49,18 @@ export interface WorkerOptions {
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   workerId?: string;
-  /** Told about handler failures and connection trouble; defaults to one JSON line on stderr. */
+  /** Told about handler failures and connection trouble, instead of the logger. */
   onError?: (error: unknown, job?: Job) => void;
+  /** Where handler failures and connection trouble are logged, at error, when there is no `onError`; default: JSON lines on stderr. */
+  logger?: Logger;
+}
+
+let defaultLogger: Logger | undefined;
+
+/** Workers without a logger of their own share one, made when first needed. */
+function stderrLogger(): Logger {
+  defaultLogger ??= createLogger({ level: "error", destination: "stderr" });
+  return defaultLogger;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -230,7 +241,7 @@ export class Worker {
       this.options.onError(error, job);
       return;
     }
-    console.error(JSON.stringify({ level: "error", msg: "worker error", job: job?.id, error: String(error) }));
+    (this.options.logger ?? stderrLogger()).error({ job: job?.id, type: job?.type, error: errorMessage(error) }, "worker error");
   }
 
   /** Stops taking, waits for running handlers (up to the deadline), sends acks and returns unstarted jobs. */

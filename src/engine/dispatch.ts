@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { UnavailableError } from "../errors.js";
 import { release } from "../job/state.js";
 import type { Job } from "../job/types.js";
+import type { Logger } from "../log.js";
 import type { Clock } from "./clock.js";
 import type { EngineObserver } from "./observer.js";
 import { logFailure } from "./log.js";
@@ -110,6 +111,7 @@ export class Dispatcher {
     private readonly hooks: DispatcherHooks,
     private readonly maxInFlight: number,
     private readonly observer: EngineObserver,
+    private readonly logger: Logger,
   ) {}
 
   get inFlightCount(): number {
@@ -169,7 +171,7 @@ export class Dispatcher {
         while (await this.pass()) { /* keep going while jobs and capacity remain */ }
       } while (this.passWanted);
     } catch (error) {
-      logDispatchError(error);
+      this.logDispatchError(error);
     } finally {
       this.passRunning = false;
     }
@@ -222,7 +224,7 @@ export class Dispatcher {
       deliveries.set(stream, batch);
     });
     for (const [stream, batch] of deliveries) {
-      if (stream.released) void this.releaseJobs(batch.map((job) => job.id)).catch(logDispatchError);
+      if (stream.released) void this.releaseJobs(batch.map((job) => job.id)).catch((error: unknown) => this.logDispatchError(error));
       else if (!stream.closed) stream.sink(batch);
     }
   }
@@ -289,6 +291,10 @@ export class Dispatcher {
     return [...this.inFlight.values()].filter((entry) => (entry.job.lease_expires_at ?? Infinity) <= now);
   }
 
+  private logDispatchError(error: unknown): void {
+    logFailure(this.logger, "dispatch", error);
+  }
+
   async closeAll(): Promise<void> {
     await Promise.all([...this.streams].map((stream) => stream.close()));
   }
@@ -299,8 +305,4 @@ export async function claimedOnly(entries: Array<InFlightJob | undefined>): Prom
   const present = entries.filter((entry): entry is InFlightJob => entry !== undefined);
   const took = await Promise.all(present.map((entry) => entry.claimed));
   return present.filter((_entry, position) => took[position]);
-}
-
-function logDispatchError(error: unknown): void {
-  logFailure("dispatch", error);
 }

@@ -17,6 +17,7 @@ import {
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
 import { validateName } from "../job/validate.js";
 import { mapInSlices } from "../slices.js";
+import type { Logger } from "../log.js";
 import type { Sharing } from "../store/sharing.js";
 import type { InsertOutcome, SortOrder, StatusCount, Store } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
@@ -25,7 +26,8 @@ import type { Coordination, EngineParts } from "./coordination/coordination.js";
 import { Shared } from "./coordination/shared.js";
 import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import { inRun, notInFlight } from "./leases.js";
-import type { EngineObserver } from "./observer.js";
+import { lifecycleLog } from "./log.js";
+import { joinObservers, type EngineObserver } from "./observer.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
 import { LeaseExpiry } from "./services/lease-expiry.js";
 import { Promotion } from "./services/promotion.js";
@@ -50,6 +52,8 @@ export interface EngineOptions {
   /** How often leases are checked and retention runs, in ms. */
   maintenanceIntervalMs?: number;
   observer?: EngineObserver;
+  /** Background failures (error) and the job lifecycle (info) are logged here. */
+  logger: Logger;
   /** What one jq filter evaluation may spend (time, memory). */
   filterBudget?: Partial<FilterBudget>;
 }
@@ -95,7 +99,7 @@ export class Engine {
     this.retryLimit = options.defaultRetryLimit ?? DEFAULT_RETRY_LIMIT;
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.timeoutSeconds = options.defaultTimeoutSeconds ?? 300;
-    this.observer = options.observer ?? {};
+    this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger));
     this.coordination = options.sharing
       ? new Shared({
         store: this.store,
@@ -103,6 +107,7 @@ export class Engine {
         clock: this.clock,
         owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
         defaultLeaseMs: Math.round(this.timeoutSeconds * 1000),
+        observer: this.observer,
       })
       : new Alone(this.store, this.clock, (job) => this.leaseMs(job));
     this.dispatcher = new Dispatcher(
@@ -111,6 +116,7 @@ export class Engine {
       { applyUpdates: (updates) => this.writes.update(updates) },
       options.maxInFlight ?? 10_000,
       this.observer,
+      options.logger,
     );
     this.writes = new WritePath(this.store, this.coordination, {
       ready: () => this.dispatcher.wake(),
@@ -118,19 +124,20 @@ export class Engine {
       deleted: (id) => void this.dispatcher.finish(id),
       leaseExtended: (id, runId, expiresAt) => this.dispatcher.refresh(id, runId, (job) => ({ ...job, lease_expires_at: expiresAt })),
     }, this.observer);
-    this.promotion = new Promotion(this.store, this.clock, this.writes);
+    this.promotion = new Promotion(this.store, this.clock, this.writes, options.logger);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
     this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs };
     this.services = new ServiceRunner(
       [
         ...this.coordination.services(this.parts),
-        new LeaseExpiry(this.dispatcher, (jobs, now) => this.expireLeases(jobs, now)),
+        new LeaseExpiry(this.dispatcher, (jobs, now) => this.expireLeases(jobs, now), options.logger),
         this.promotion,
         new Purge(this.writes),
       ],
       this.clock,
       maintenanceIntervalMs,
       () => this.coordination.lead(),
+      options.logger,
     );
   }
 
@@ -248,7 +255,7 @@ export class Engine {
    */
   private async recordFailures(jobs: Job[], failureOf: (job: Job) => FailureInput, leaseExpiredBy?: number): Promise<Array<Job | undefined>> {
     const now = this.clock.now();
-    const endings: DecidedUpdate[] = jobs.map((job) => {
+    const endings: Array<DecidedUpdate & { error: JobError }> = jobs.map((job) => {
       const failure = failureOf(job);
       const after = fail(job, failure, { now, random: this.random(), defaultRetryLimit: this.retryLimit, retention: this.retention });
       const error: JobError = { attempt: after.attempts, message: failure.message, dequeued_at: job.dequeued_at ?? now, failed_at: now };
@@ -257,9 +264,10 @@ export class Engine {
       return { before: job, after, error };
     });
     const applied = await this.commitEndings(endings, leaseExpiredBy);
-    return endings.map(({ after }, position) => {
+    return endings.map(({ after, error }, position) => {
       if (!applied[position]) return undefined;
-      this.observer.failed?.(after);
+      if (leaseExpiredBy !== undefined) this.observer.leaseExpired?.(after);
+      this.observer.failed?.(after, error);
       if (after.status === "dead") this.observer.died?.(after);
       return after;
     });
@@ -464,7 +472,6 @@ export class Engine {
 
   /** Records the attempts whose lease ran out by `now` as failed (the lease-expiry service's work). */
   private async expireLeases(jobs: Job[], now: number): Promise<void> {
-    for (const job of jobs) this.observer.leaseExpired?.(job);
     await this.recordFailures(jobs, (job) => ({
       message: `lease expired after ${this.leaseMs(job) / 1000}s without an ack`,
       error_type: "LeaseExpired",

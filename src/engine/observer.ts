@@ -1,11 +1,34 @@
-import type { Job } from "../job/types.js";
+import type { Job, JobError } from "../job/types.js";
 
 /** What the engine reports as it works; metrics and logs listen here. All methods are optional. */
 export interface EngineObserver {
   enqueued?(job: Job): void;
   taken?(job: Job, waitedMs: number): void;
   completed?(job: Job): void;
-  failed?(job: Job): void;
+  /** An attempt failed: the job as it is now (scheduled, ready or dead), and the error recorded. */
+  failed?(job: Job, error: JobError): void;
   died?(job: Job): void;
+  /** A lease ran out and its attempt was recorded as failed: the job as it is now. */
   leaseExpired?(job: Job): void;
+  /** On a shared store: leases no live server will end (their server is gone, say) made ready again, by the leader. */
+  rescued?(jobs: Job[]): void;
+  /** On a shared store: this process became the leader, or is one no more. */
+  leadershipChanged?(leading: boolean): void;
+}
+
+/**
+ * One observer that tells each of `observers`. An event only one of them listens to goes straight to
+ * it, so a busy event (taken, completed) costs no more when another observer ignores it.
+ */
+export function joinObservers(...observers: EngineObserver[]): EngineObserver {
+  const joined: EngineObserver = {};
+  const names = new Set(observers.flatMap((observer) => Object.keys(observer) as Array<keyof EngineObserver>));
+  for (const name of names) {
+    const listeners = observers.map((observer) => observer[name]).filter((listener) => listener !== undefined) as Array<(...args: unknown[]) => void>;
+    const event = listeners.length === 1 ? listeners[0]! : (...args: unknown[]) => {
+      for (const listener of listeners) listener(...args);
+    };
+    (joined as Record<string, unknown>)[name] = event;
+  }
+  return joined;
 }

@@ -1,4 +1,3 @@
-import type { LogLevel } from "../log-level.js";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
@@ -24,8 +23,10 @@ import { guardRequest, isLoopbackAddress } from "./guard.js";
 import { Metrics } from "./metrics.js";
 import { Slicer } from "../slices.js";
 import type { TakeOptions } from "../engine/dispatch.js";
+import type { LogLevel } from "../log-level.js";
+import { createLogger, errorMessage, type Logger } from "../log.js";
 
-export interface ServerOptions extends Omit<OpenEngineOptions, "observer"> {
+export interface ServerOptions extends Omit<OpenEngineOptions, "observer" | "logger"> {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
@@ -34,16 +35,17 @@ export interface ServerOptions extends Omit<OpenEngineOptions, "observer"> {
   maxBodyBytes?: number;
   /** Interval between heartbeat frames on take streams, in ms. */
   heartbeatMs?: number;
-  /** Where the server writes its JSON log lines. */
-  log?: (line: string) => void;
-  /** Least severe level logged; default "info". */
+  /** Least severe level logged to standard output; default "info". Not used when `logger` is given. */
   logLevel?: LogLevel;
+  /** Where the server logs instead, at the logger's own level: a pino logger, say, or a child of one. */
+  logger?: Logger;
 }
 
 export interface WharfServer {
   readonly url: string;
   readonly port: number;
   readonly engine: Engine;
+  readonly logger: Logger;
   close(): Promise<void>;
 }
 
@@ -141,19 +143,35 @@ function sendError(response: Response, format: BodyFormat, error: WharfError): v
 }
 
 class RequestHandler {
+  readonly handle: (request: Request, response: Response) => void;
+
   constructor(
     private readonly engine: Engine,
     private readonly metrics: Metrics,
     private readonly maxBodyBytes: number,
     private readonly heartbeatMs: number,
-    private readonly log: (line: string) => void,
+    private readonly logger: Logger,
     /** Bound to a loopback address: Host must name this machine (see guard.ts). */
     private readonly loopbackOnly: () => boolean,
-  ) {}
+  ) {
+    // Picked once: with debug off, the request log costs a request nothing.
+    this.handle = logger.isLevelEnabled("debug")
+      ? (request, response) => {
+        this.logWhenDone(request, response);
+        void this.serve(request, response);
+      }
+      : (request, response) => void this.serve(request, response);
+  }
 
-  readonly handle = (request: Request, response: Response): void => {
-    void this.serve(request, response);
-  };
+  /** One debug line per request once its response ends (a take stream's when it closes): never the body. */
+  private logWhenDone(request: Request, response: Response): void {
+    const started = performance.now();
+    response.once("close", () => {
+      const [path] = (request.url ?? "/").split("?", 1);
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      this.logger.debug({ method: request.method, path, status: response.statusCode, duration_ms: durationMs }, "request");
+    });
+  }
 
   private async serve(request: Request, response: Response): Promise<void> {
     let format: BodyFormat = "json";
@@ -188,7 +206,7 @@ class RequestHandler {
         sendError(response, format, error);
         return;
       }
-      this.log(JSON.stringify({ level: "error", msg: "request failed", method: request.method, url: request.url, error: String(error) }));
+      this.logger.error({ method: request.method, url: request.url, error: errorMessage(error) }, "request failed");
       sendError(response, format, new WharfError(500, "internal server error"));
     }
   }
@@ -242,13 +260,13 @@ function replaying(socket: net.Socket, head: Buffer): Duplex {
 
 /** Starts the HTTP server: HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port. */
 export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
-  const log = options.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const { host, port, maxBodyBytes, heartbeatMs, logLevel, logger: given, ...engineOptions } = options;
+  const logger = given ?? createLogger({ level: logLevel ?? "info" });
   const metrics = new Metrics();
-  const { host, port, maxBodyBytes, heartbeatMs, log: _log, ...engineOptions } = options;
-  const engine = await openEngine({ ...engineOptions, observer: metrics.observer });
+  const engine = await openEngine({ ...engineOptions, observer: metrics.observer, logger });
   metrics.attach(engine);
   let loopbackOnly = false;
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, log, () => loopbackOnly);
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly);
   const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
   // What Node's parser refuses (an unknown method, a malformed header) still gets an {"error"} body.
   http1.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
@@ -286,17 +304,19 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${hostForUrl}:${address.port}`;
-  log(JSON.stringify({ level: "info", msg: "listening", url, address: address.address, port: address.port, pid: process.pid }));
+  logger.info({ url, address: address.address, port: address.port }, "listening");
   return {
     url,
     port: address.port,
     engine,
+    logger,
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();
       });
       await engine.close();
+      logger.info({ url }, "closed");
     },
   };
 }

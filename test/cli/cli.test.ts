@@ -555,7 +555,7 @@ describe("wharf serve", () => {
     first.kill("SIGTERM");
     const exit = await first.waitExit();
     assert.deepEqual(exit, { code: 0, signal: null }, JSON.stringify(first.output()));
-    assert.match(first.output().stdout, /"msg":"shutting down","signal":"SIGTERM"/);
+    assert.match(first.output().stdout, /"signal":"SIGTERM","msg":"shutting down"/);
 
     const second = await spawnServer({ dataDir });
     const stored = one(await runCli(["jobs", "get", job.id as string], { env: { WHARF_URL: second.url } }));

@@ -6,6 +6,7 @@ import { ManualClock } from "../../src/engine/clock.js";
 import { startServer, type ServerOptions, type WharfServer } from "../../src/http/server.js";
 import { packr } from "../../src/http/codec.js";
 import { createDatabase } from "./postgres.js";
+import { createLogger } from "../../src/log.js";
 
 export interface TestServer {
   url: string;
@@ -21,6 +22,9 @@ export interface TestServer {
 export function tempDir(prefix = "wharf-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
+
+/** Test servers log failures only, on stderr: a test that reads the log passes a logger of its own. */
+const quietLogger = createLogger({ level: "error", destination: "stderr" });
 
 /** The store the black-box suites run on: SQLite by default, PostgreSQL when WHARF_TEST_STORE=postgres. */
 export const TEST_STORE = process.env.WHARF_TEST_STORE === "postgres" ? "postgres" : "sqlite";
@@ -44,7 +48,7 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
   const dataDir = options.dataDir ?? tempDir();
   const clock = (options.clock as ManualClock | undefined) ?? new ManualClock(Date.now());
   const store = options.store ?? (TEST_STORE === "postgres" ? await postgresFor(dataDir) : undefined);
-  const server = await startServer({ host: "127.0.0.1", port: 0, durability: "buffered", log: () => {}, ...options, dataDir, clock, store });
+  const server = await startServer({ host: "127.0.0.1", port: 0, durability: "buffered", logger: quietLogger, ...options, dataDir, clock, store });
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;

@@ -2,6 +2,7 @@ import type { Job } from "../../job/types.js";
 import type { Sharing } from "../../store/sharing.js";
 import type { EndedLease, StatusCount, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
+import type { EngineObserver } from "../observer.js";
 import { CLAIMED, type ClaimRound, type ClaimSource, type Dispatcher, type InFlightJob } from "../dispatch.js";
 import { LeaseSync } from "../services/lease-sync.js";
 import { Rescue } from "../services/rescue.js";
@@ -17,6 +18,8 @@ export interface SharedOptions {
   owner: string;
   /** Lease of a job with no timeout. */
   defaultLeaseMs: number;
+  /** Told when this process becomes the leader or stops being it. */
+  observer: EngineObserver;
 }
 
 /**
@@ -29,16 +32,20 @@ export class Shared implements Coordination {
   private readonly store: Store;
   private readonly sharing: Sharing;
   private readonly stopListening: Array<() => void> = [];
+  private readonly observer: EngineObserver;
   private leaseSync: LeaseSync | undefined;
+  private leading = false;
+  private stopped = false;
 
   constructor(options: SharedOptions) {
     this.store = options.store;
     this.sharing = options.sharing;
+    this.observer = options.observer;
     this.claims = new StoreClaims(options);
   }
 
   services(parts: EngineParts): Service[] {
-    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts)];
+    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts, this.observer)];
   }
 
   async start(parts: EngineParts): Promise<void> {
@@ -56,8 +63,11 @@ export class Shared implements Coordination {
     return this.leaseSync;
   }
 
+  /** Stepping down: the store gives up the leader's lock when it closes, next. */
   stop(): void {
+    this.stopped = true;
     for (const stop of this.stopListening.splice(0)) stop();
+    this.noteLeading(false);
   }
 
   /** The store is the index and the tally; other servers' changes never pass through here. */
@@ -82,8 +92,17 @@ export class Shared implements Coordination {
     return this.store.countByQueueAndStatus();
   }
 
-  lead(): Promise<boolean> {
-    return this.sharing.lead();
+  async lead(): Promise<boolean> {
+    if (this.stopped) return false;
+    const leading = await this.sharing.lead();
+    if (!this.stopped) this.noteLeading(leading);
+    return leading && !this.stopped;
+  }
+
+  private noteLeading(leading: boolean): void {
+    if (leading === this.leading) return;
+    this.leading = leading;
+    this.observer.leadershipChanged?.(leading);
   }
 }
 

@@ -1,5 +1,6 @@
 import { promote } from "../../job/state.js";
 import type { Store } from "../../store/store.js";
+import type { Logger } from "../../log.js";
 import type { Clock } from "../clock.js";
 import { logFailure } from "../log.js";
 import type { WritePath } from "../write-path.js";
@@ -26,6 +27,7 @@ export class Promotion implements Service {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly writes: WritePath,
+    private readonly logger: Logger,
   ) {}
 
   async start(): Promise<void> {
@@ -70,7 +72,7 @@ export class Promotion implements Service {
       const next = await this.store.nextScheduledAt();
       if (next !== undefined) this.noteScheduled(next);
     } catch (error) {
-      logFailure("promotion", error);
+      logFailure(this.logger, "promotion", error);
       this.noteScheduled(this.clock.now() + RETRY_AFTER_ERROR_MS);
     }
   }

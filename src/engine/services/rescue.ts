@@ -1,5 +1,6 @@
 import { release } from "../../job/state.js";
 import type { EngineParts } from "../coordination/coordination.js";
+import type { EngineObserver } from "../observer.js";
 import type { Service } from "./service.js";
 
 const RESCUE_BATCH = 1000;
@@ -13,7 +14,10 @@ export class Rescue implements Service {
   readonly name = "rescue";
   readonly runsOn = "leader";
 
-  constructor(private readonly parts: EngineParts) {}
+  constructor(
+    private readonly parts: EngineParts,
+    private readonly observer: EngineObserver,
+  ) {}
 
   /** A pass at start, on every server: the leases of a server that is gone (this one's previous run, say) start to count as abandoned now, not at the first tick. */
   async start(): Promise<void> {
@@ -26,7 +30,10 @@ export class Rescue implements Service {
     for (;;) {
       const abandoned = (await store.abandonedLeases({ now, expiredBefore, limit: RESCUE_BATCH })).filter((job) => !dispatcher.lease(job.id));
       if (abandoned.length === 0) return;
-      await writes.update(abandoned.map((job) => ({ before: job, after: release(job) })));
+      const updates = abandoned.map((job) => ({ before: job, after: release(job) }));
+      const applied = await writes.update(updates);
+      const rescued = updates.filter((_update, position) => applied[position]).map(({ after }) => after);
+      if (rescued.length > 0) this.observer.rescued?.(rescued);
       if (abandoned.length < RESCUE_BATCH) return;
     }
   }

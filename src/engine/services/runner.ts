@@ -1,3 +1,4 @@
+import type { Logger } from "../../log.js";
 import type { Clock } from "../clock.js";
 import { logFailure } from "../log.js";
 import type { Service } from "./service.js";
@@ -13,6 +14,7 @@ export class ServiceRunner {
     private readonly clock: Clock,
     private readonly intervalMs: number,
     private readonly lead: () => Promise<boolean>,
+    private readonly logger: Logger,
   ) {}
 
   async start(): Promise<void> {
@@ -42,7 +44,7 @@ export class ServiceRunner {
       try {
         await service.tick(now);
       } catch (error) {
-        logFailure(service.name, error);
+        logFailure(this.logger, service.name, error);
       }
     }
   }
