@@ -157,22 +157,26 @@ export interface ListOptions extends FilterOptions, RemoteOptions {
   from?: string;
 }
 
-/** Up to `--limit` jobs, page by page (JSON lines go out as each page arrives), then a notice if more match. */
+/** Up to `--limit` jobs, and whether more match; JSON lines go out as each page arrives. */
+async function listUpTo(wharf: Client, out: Output, options: ListOptions): Promise<{ shown: Job[]; more: boolean }> {
+  const shown: Job[] = [];
+  let from = options.from;
+  for (;;) {
+    const remaining = options.limit - shown.length;
+    const page = await wharf.listPage({ ...filterOf(options), order: options.order, pageSize: Math.min(remaining + 1, MAX_PAGE), from });
+    const taken = page.jobs.slice(0, remaining);
+    if (out.json) out.rows(taken, JOB_COLUMNS);
+    shown.push(...taken);
+    if (page.jobs.length > remaining) return { shown, more: true };
+    if (taken.length === 0 || !page.pages.next) return { shown, more: false };
+    if (shown.length === options.limit) return { shown, more: true };
+    from = taken.at(-1)!.id;
+  }
+}
+
 export function list(options: ListOptions): Promise<void> {
   return remote(options, async (wharf, out) => {
-    const shown: Job[] = [];
-    let from = options.from;
-    let more = false;
-    for (;;) {
-      const remaining = options.limit - shown.length;
-      const page = await wharf.listPage({ ...filterOf(options), order: options.order, pageSize: Math.min(remaining + 1, MAX_PAGE), from });
-      const taken = page.jobs.slice(0, remaining);
-      if (out.json) out.rows(taken, JOB_COLUMNS);
-      shown.push(...taken);
-      more = page.jobs.length > remaining || (shown.length === options.limit && page.pages.next !== undefined);
-      if (more || page.jobs.length === 0 || !page.pages.next) break;
-      from = taken.at(-1)!.id;
-    }
+    const { shown, more } = await listUpTo(wharf, out, options);
     if (!out.json) out.rows(shown, JOB_COLUMNS);
     if (more) out.notice(`more jobs match; raise --limit (now ${options.limit}) or continue with --from ${shown.at(-1)!.id}`);
   });

@@ -118,7 +118,7 @@ function jobsCommand(): Command {
   jobs.addCommand(
     filters(remote(new Command("list")))
       .description("list jobs, oldest first")
-      .addOption(option("--order <order>", "asc or desc").choices(["asc", "desc"]))
+      .addOption(option("--order <order>", "oldest first (asc) or newest first (desc)").choices(["asc", "desc"]))
       .addOption(option("--limit <n>", "jobs to print at most", positiveInteger).default(50))
       .addOption(option("--from <id>", "start after this job id (the notice after a full page names it)", nonEmpty))
       .action((options: run.ListOptions) => run.list(options)),
