@@ -2,12 +2,13 @@
 import { connect, type Client, type JobFilter } from "../index.js";
 import { InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions } from "../http/server.js";
-import { JOB_STATUSES, TERMINAL_STATUSES, type EnqueueInput, type Job, type JobPatch, type JobStatus, type UniqueWhile } from "../job/types.js";
+import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type Job, type JobPatch, type JobStatus, type UniqueWhile } from "../job/types.js";
 import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
 import { confirm, type ConfirmOptions } from "./confirm.js";
 import { ERROR_COLUMNS, JOB_COLUMNS, Output } from "./output.js";
 import { UsageError, withFlagNames, type FieldNames } from "./usage.js";
+import { cleared, type Clearable } from "./values.js";
 
 export interface RemoteOptions {
   url: string;
@@ -262,12 +263,12 @@ export function retry(ids: string[], options: BulkOptions): Promise<void> {
 export interface PatchOptions extends BulkOptions {
   setQueue?: string;
   setPriority?: number;
-  setReadyAt?: number | null;
-  setRetryLimit?: number | null;
-  setTimeout?: number | null;
-  setBackoff?: JobPatch["backoff"];
-  setCompletedRetentionMs?: number | null;
-  setDeadRetentionMs?: number | null;
+  setReadyAt?: Clearable<number>;
+  setRetryLimit?: Clearable<number>;
+  setTimeout?: Clearable<number>;
+  setBackoff?: Clearable<Backoff>;
+  setCompletedRetentionMs?: Clearable<number>;
+  setDeadRetentionMs?: Clearable<number>;
 }
 
 /** How a PATCH's 422 names a field, and the flag that set it. */
@@ -289,14 +290,14 @@ function patchUsageError(error: UnprocessableError): Error {
 }
 
 function patchOf(options: PatchOptions): JobPatch {
-  const retention = defined({ completed_ms: options.setCompletedRetentionMs, dead_ms: options.setDeadRetentionMs });
+  const retention = defined({ completed_ms: cleared(options.setCompletedRetentionMs), dead_ms: cleared(options.setDeadRetentionMs) });
   const patch: JobPatch = defined({
     queue: options.setQueue,
     priority: options.setPriority,
-    ready_at: options.setReadyAt,
-    retry_limit: options.setRetryLimit,
-    timeout: options.setTimeout,
-    backoff: options.setBackoff,
+    ready_at: cleared(options.setReadyAt),
+    retry_limit: cleared(options.setRetryLimit),
+    timeout: cleared(options.setTimeout),
+    backoff: cleared(options.setBackoff),
     ...(Object.keys(retention).length > 0 ? { retention } : {}),
   });
   if (Object.keys(patch).length === 0) throw new UsageError("say what to change: --set-queue, --set-priority, --set-ready-at, ... (see --help)");

@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError } from "commander";
 import { parseJson } from "../job/json.js";
-import { JOB_STATUSES, MAX_PRIORITY, type EnqueueInput, type JobStatus } from "../job/types.js";
+import { JOB_STATUSES, MAX_PRIORITY, type Backoff, type EnqueueInput, type JobStatus } from "../job/types.js";
 
 export type Parser<T> = (value: string) => T;
 
@@ -80,9 +80,18 @@ export function range(bound: Parser<number>): Parser<string> {
   };
 }
 
+/** What a nullable parser answers for "null": commander cannot hold a null option value (it makes it ""). */
+export const CLEAR = Symbol("clear");
+export type Clearable<T> = T | typeof CLEAR;
+
 /** "null" (or any of `nullWords`) clears a patched field back to the server's default. */
-export function nullable<T>(parse: Parser<T>, nullWords: readonly string[] = ["null"]): Parser<T | null> {
-  return (value) => (nullWords.includes(value) ? null : parse(value));
+export function nullable<T>(parse: Parser<T>, nullWords: readonly string[] = ["null"]): Parser<Clearable<T>> {
+  return (value) => (nullWords.includes(value) ? CLEAR : parse(value));
+}
+
+/** A patch field: unset, cleared (null) or a value. */
+export function cleared<T>(value: Clearable<T> | undefined): T | null | undefined {
+  return value === CLEAR ? null : value;
 }
 
 /** Any JSON value, integers past 2^53 kept whole. */
@@ -95,7 +104,7 @@ export function json(value: string): EnqueueInput["payload"] {
 }
 
 /** `BASE_MS:EXPONENT:JITTER_MS`, the retry backoff of a job. */
-export function backoff(value: string): { base_ms: number; exponent: number; jitter_ms: number } {
+export function backoff(value: string): Backoff {
   const parts = value.split(":");
   if (parts.length !== 3) fail(`must be BASE_MS:EXPONENT:JITTER_MS, got "${value}"`);
   const exponent = Number(parts[1]);

@@ -614,7 +614,7 @@ describe("wharf CLI against a running server", () => {
       { name: "unknown --unique-while", args: ["enqueue", "q", "t", "{}", "--unique-key", "k", "--unique-while", "forever"], message: /--unique-while.*forever.*queued, active, exists/ },
       { name: "empty QUEUE", args: ["enqueue", "", "t", "{}"], message: /QUEUE.*must not be empty/ },
       { name: "unknown option", args: ["enqueue", "q", "t", "{}", "--frobnicate", "1"], message: /unknown option '--frobnicate'/ },
-      { name: "option without value", args: ["enqueue", "q", "t", "{}", "--priority"], message: /option '--priority <n>' argument missing/ },
+      { name: "option without value", args: ["enqueue", "q", "t", "{}", "--priority"], message: /option '--priority <n>' argument/ },
       { name: "jobs get without id", args: ["jobs", "get"], message: /missing required argument 'ID'/ },
       { name: "jobs get with two ids", args: ["jobs", "get", "a", "b"], message: /too many arguments/ },
       { name: "non-integer --limit", args: ["jobs", "list", "--limit", "ten"], message: /--limit.*must be an integer/ },
