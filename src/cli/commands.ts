@@ -6,7 +6,7 @@ import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type 
 import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
 import { confirm, type ConfirmOptions } from "./confirm.js";
-import { ERROR_COLUMNS, JOB_COLUMNS, Output } from "./output.js";
+import { ERROR_COLUMNS, JOB_COLUMNS, Output, QUEUE_COLUMNS, type QueueCounts } from "./output.js";
 import { UsageError, withFlagNames, type FieldNames } from "./usage.js";
 import { cleared, type Clearable } from "./values.js";
 
@@ -34,8 +34,13 @@ export interface BulkOptions extends FilterOptions, RemoteOptions, ConfirmOption
 /** The server's most jobs per page. */
 const MAX_PAGE = 2000;
 
+/** The object without its undefined fields. */
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+}
+
 function filterOf(options: FilterOptions): JobFilter {
-  const filter: JobFilter = {
+  return defined<JobFilter>({
     id: options.id,
     queue: options.queue,
     type: options.type,
@@ -44,8 +49,7 @@ function filterOf(options: FilterOptions): JobFilter {
     ready_at: options.readyAt,
     attempts: options.attempts,
     filter: options.filter,
-  };
-  return Object.fromEntries(Object.entries(filter).filter(([, value]) => value !== undefined));
+  });
 }
 
 /** The filter as flags, for a confirmation question: `--queue a --status ready`. */
@@ -87,10 +91,6 @@ export interface ServeOptions {
   filterTimeoutMs?: number;
   filterMemoryMb?: number;
   logLevel: LogLevel;
-}
-
-function defined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
@@ -329,12 +329,12 @@ export function patch(ids: string[], options: PatchOptions): Promise<void> {
 
 export function queues(options: RemoteOptions): Promise<void> {
   return remote(options, async (wharf, out) => {
-    const rows = [];
+    const rows: QueueCounts[] = [];
     for (const queue of await wharf.queues()) {
       const counts = await Promise.all(JOB_STATUSES.map((status) => wharf.countJobs({ queue, status })));
-      rows.push({ queue, ...Object.fromEntries(JOB_STATUSES.map((status, index) => [status, counts[index]!])) });
+      rows.push({ queue, ...(Object.fromEntries(JOB_STATUSES.map((status, index) => [status, counts[index]!])) as Record<JobStatus, number>) });
     }
-    out.rows(rows, [{ header: "QUEUE", cell: (row) => row.queue }, ...JOB_STATUSES.map((status) => ({ header: status.toUpperCase(), cell: (row: Record<string, unknown>) => String(row[status]) }))]);
+    out.rows(rows, QUEUE_COLUMNS);
   });
 }
 

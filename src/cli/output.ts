@@ -3,7 +3,7 @@
  * aligned tables and human times for people. Notices go to stderr so they never mix with JSON.
  */
 import { stringifyJson } from "../job/json.js";
-import type { Job, JobError } from "../job/types.js";
+import { JOB_STATUSES, type Job, type JobError, type JobStatus } from "../job/types.js";
 
 export interface Column<T> {
   header: string;
@@ -61,6 +61,13 @@ export const ERROR_COLUMNS: Array<Column<JobError>> = [
   { header: "FAILED", cell: (error) => relativeTime(error.failed_at) },
   { header: "TYPE", cell: (error) => error.error_type ?? "" },
   { header: "MESSAGE", cell: (error) => shorten(error.message) },
+];
+
+export type QueueCounts = { queue: string } & Record<JobStatus, number>;
+
+export const QUEUE_COLUMNS: Array<Column<QueueCounts>> = [
+  { header: "QUEUE", cell: (row) => row.queue },
+  ...JOB_STATUSES.map((status) => ({ header: status.toUpperCase(), cell: (row: QueueCounts) => String(row[status]) })),
 ];
 
 export class Output {

@@ -17,13 +17,13 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Parser<numb
   return (value) => {
     if (!/^-?\d+$/.test(value)) fail(`must be an integer, got "${value}"`);
     const parsed = Number(value);
-    if (parsed < min || parsed > max) fail(`must be from ${min} to ${max}, got ${value}`);
+    if (parsed < min || parsed > max) fail(`must be ${max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`}, got ${value}`);
     return parsed;
   };
 }
 
 /** A number greater than 0, at most `max`. */
-export function positiveNumber(max = Number.MAX_SAFE_INTEGER): Parser<number> {
+function positiveNumber(max = Number.MAX_SAFE_INTEGER): Parser<number> {
   return (value) => {
     const parsed = Number(value);
     if (value.trim() === "" || !Number.isFinite(parsed)) fail(`must be a number, got "${value}"`);
