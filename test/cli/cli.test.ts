@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import { rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { api, startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
 import { jsonLines, killAllChildren, runCli, spawnServer, type CliResult } from "../helpers/cli.js";
 import { openTake } from "../helpers/take.js";
 import type { Job } from "../../src/job/types.js";
+import { VERSION } from "../../src/version.js";
 
 type Printed = Record<string, unknown>;
 
@@ -229,6 +231,13 @@ describe("wharf CLI against a running server", () => {
     });
 
     const list = async (...args: string[]): Promise<Job[]> => (ok(await wharf("jobs", "list", ...args)) as unknown) as Job[];
+    /** Lists a capped page: the notice about more jobs is expected on stderr. */
+    const page = async (...args: string[]): Promise<Job[]> => {
+      const result = await wharf("jobs", "list", ...args);
+      assert.equal(result.code, 0, describeRun(result));
+      assert.match(result.stderr, /^wharf: more jobs match; raise --limit/, describeRun(result));
+      return jsonLines(result.stdout) as Job[];
+    };
     const idsOf = (jobs: Job[]): string[] => jobs.map((job) => job.id);
 
     it("prints one full JSON job per line, oldest first", async () => {
@@ -263,12 +272,21 @@ describe("wharf CLI against a running server", () => {
       assert.deepEqual(idsOf(await list("--queue", queue, "--type", "odd", "--filter", ".n >= 3")), [ids[2], ids[4], scheduledId]);
     });
 
+    it("a full page says on stderr that more jobs match, naming the id to continue --from; stdout stays JSON", async () => {
+      const capped = await wharf("jobs", "list", "--queue", queue, "--limit", "2");
+      assert.equal(capped.code, 0, describeRun(capped));
+      assert.deepEqual(idsOf(jsonLines(capped.stdout) as Job[]), [ids[0], ids[1]]);
+      assert.equal(capped.stderr, `wharf: more jobs match; raise --limit (now 2) or continue with --from ${ids[1]}\n`);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--from", ids[1]!, "--limit", "4")), [ids[2], ids[3], ids[4], scheduledId]);
+      assert.deepEqual(idsOf(await list("--queue", queue, "--limit", "6")), [...ids, scheduledId], "exactly --limit matches: no notice");
+    });
+
     it("--limit caps the output and --order desc reverses it", async () => {
-      assert.deepEqual(idsOf(await list("--queue", queue, "--limit", "2")), [ids[0], ids[1]]);
-      assert.deepEqual(idsOf(await list("--queue", queue, "--limit", "1")), [ids[0]]);
+      assert.deepEqual(idsOf(await page("--queue", queue, "--limit", "2")), [ids[0], ids[1]]);
+      assert.deepEqual(idsOf(await page("--queue", queue, "--limit", "1")), [ids[0]]);
       assert.deepEqual(idsOf(await list("--queue", queue, "--order", "desc")), [...ids, scheduledId].reverse());
-      assert.deepEqual(idsOf(await list("--queue", queue, "--order", "desc", "--limit", "2")), [scheduledId, ids[4]]);
-      assert.deepEqual(idsOf(await list("--queue", queue, "--order", "asc", "--limit", "3")), ids.slice(0, 3));
+      assert.deepEqual(idsOf(await page("--queue", queue, "--order", "desc", "--limit", "2")), [scheduledId, ids[4]]);
+      assert.deepEqual(idsOf(await page("--queue", queue, "--order", "asc", "--limit", "3")), ids.slice(0, 3));
       assert.deepEqual(idsOf(await list("--queue", queue, "--limit", "100")), [...ids, scheduledId]);
       assert.deepEqual(await list("--queue", uniqueName("empty")), []);
     });
@@ -279,10 +297,11 @@ describe("wharf CLI against a running server", () => {
         body: { jobs: Array.from({ length: 60 }, (_, n) => ({ queue: many, type: "t", payload: n })) },
       });
       const all = (created.body.jobs as Job[]).map((job) => job.id);
-      assert.deepEqual(idsOf(await list("--queue", many)), all.slice(0, 50));
-      assert.deepEqual(idsOf(await list("--queue", many, "--limit", "55")), all.slice(0, 55));
+      assert.deepEqual(idsOf(await page("--queue", many)), all.slice(0, 50));
+      assert.deepEqual(idsOf(await page("--queue", many, "--limit", "55")), all.slice(0, 55));
       assert.deepEqual(idsOf(await list("--queue", many, "--limit", "1000")), all);
-      assert.deepEqual(idsOf(await list("--queue", many, "--limit", "5", "--order", "desc")), all.slice(55).reverse());
+      assert.deepEqual(idsOf(await page("--queue", many, "--limit", "5", "--order", "desc")), all.slice(55).reverse());
+      assert.deepEqual(idsOf(await list("--queue", many, "--limit", "20", "--from", all[39]!)), all.slice(40), "--from pages on");
     });
 
     it("jobs count prints {\"count\":N} for the same filters", async () => {
@@ -317,10 +336,31 @@ describe("wharf CLI against a running server", () => {
       await api(url, "POST", "/jobs/bulk", { body: { jobs: Array.from({ length: 7 }, (_, n) => ({ queue, type: "t", payload: n })) } });
       await api(url, "POST", "/jobs", { body: { queue, type: "t", payload: "later", ready_at: server.clock.now() + 60_000 } });
       const kept = (await api(url, "POST", "/jobs", { body: { queue: keep, type: "t", payload: 1 } })).body.id;
-      assert.deepEqual(one(await wharf("jobs", "delete", "--queue", queue, "--all")), { deleted: 8 });
+      assert.deepEqual(one(await wharf("jobs", "delete", "--queue", queue, "--all", "--dry-run")), { would_delete: 8 });
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}`)).body.count, 8, "--dry-run deletes nothing");
+      failed(await wharf("jobs", "delete", "--queue", queue, "--all"), 2, /refusing to delete 8 jobs matching --queue .* without confirmation: not on a terminal, pass --yes/);
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}`)).body.count, 8, "no --yes off a terminal: nothing deleted");
+      assert.deepEqual(one(await wharf("jobs", "delete", "--queue", queue, "--all", "--yes")), { deleted: 8 });
       assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}`)).body.count, 0);
       assert.equal((await api(url, "GET", `/jobs/${kept}`)).status, 200);
-      assert.deepEqual(one(await wharf("jobs", "delete", "--queue", queue, "--all")), { deleted: 0 });
+      assert.deepEqual(one(await wharf("jobs", "delete", "--queue", queue, "--all", "--yes")), { deleted: 0 });
+    });
+
+    it("an empty filter value is refused with exit 2, never dropped to mean every job", async () => {
+      const queue = uniqueName("empty");
+      one(await wharf("enqueue", queue, "t", "1"));
+      const total = (await api(url, "GET", "/jobs/count")).body.count;
+      const empties: Array<[string, string]> = [
+        ["--queue", ""], ["--queue", ","], ["--queue", "a,,b"], ["--id", ","], ["--id", ""], ["--type", ""], ["--status", ""],
+        ["--priority", ""], ["--ready-at", ""], ["--attempts", ""], ["--filter", ""], ["--filter", "  "],
+      ];
+      for (const [flag, value] of empties) {
+        failed(await wharf("jobs", "delete", flag, value, "--all", "--yes"), 2, new RegExp(`option '${flag} <[a-z]+>' argument '${value}' is invalid`));
+      }
+      failed(await wharf("jobs", "list", "--queue", ""), 2, /--queue/);
+      failed(await wharf("jobs", "count", "--status", ","), 2, /--status/);
+      failed(await wharf("jobs", "retry", "--type", "", "--all", "--yes"), 2, /--type/);
+      assert.equal((await api(url, "GET", "/jobs/count")).body.count, total, "nothing was deleted");
     });
 
     it("filters without --all, or ids together with --all, are refused and delete nothing", async () => {
@@ -424,7 +464,10 @@ describe("wharf CLI against a running server", () => {
       const created = await api(url, "POST", "/jobs/bulk", {
         body: { jobs: [1, 2, 3].map((n) => ({ queue, type: "t", payload: n, ready_at: later })) },
       });
-      const lines = ok(await wharf("jobs", "retry", "--queue", queue, "--status", "scheduled", "--all"));
+      failed(await wharf("jobs", "retry", "--queue", queue, "--status", "scheduled", "--all"), 2, /refusing to retry 3 jobs .*pass --yes/);
+      assert.deepEqual(one(await wharf("jobs", "retry", "--queue", queue, "--all", "--dry-run")), { would_retry: 3 });
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}&status=scheduled`)).body.count, 3, "still scheduled");
+      const lines = ok(await wharf("jobs", "retry", "--queue", queue, "--status", "scheduled", "--all", "--yes"));
       assert.equal(lines.length, 3);
       assert.deepEqual(lines.map((line) => line.id).sort(), (created.body.jobs as Job[]).map((job) => job.id).sort());
       assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}&status=ready`)).body.count, 3);
@@ -447,88 +490,231 @@ describe("wharf CLI against a running server", () => {
   });
 
   describe("queues", () => {
-    it("lists the queues that hold jobs", async () => {
+    it("prints each queue with its jobs counted by status, one JSON line per queue", async () => {
       const a = uniqueName("qa");
       const b = uniqueName("qb");
-      one(await wharf("enqueue", a, "t", "{}"));
-      one(await wharf("enqueue", b, "t", "{}"));
-      const printed = one(await wharf("queues"));
-      assert.ok(Array.isArray(printed.queues), JSON.stringify(printed));
-      const queues = printed.queues as string[];
-      assert.ok(queues.includes(a) && queues.includes(b), JSON.stringify(queues));
-      assert.deepEqual(printed, (await api(url, "GET", "/queues")).body);
+      const later = server.clock.now() + 60_000;
+      await api(url, "POST", "/jobs/bulk", {
+        body: { jobs: [{ queue: a, type: "t", payload: 1 }, { queue: a, type: "t", payload: 2 }, { queue: a, type: "t", payload: 3, ready_at: later }] },
+      });
+      const deadId = (await api(url, "POST", "/jobs", { body: { queue: b, type: "t", payload: 1 } })).body.id as string;
+      const stream = openTake(url, { queue: b, prefetch: 1 });
+      try {
+        assert.equal((await stream.next(5000))?.id, deadId);
+        assert.equal((await api(url, "POST", `/jobs/${deadId}/failure`, { body: { message: "x", kill: true } })).body.status, "dead");
+      } finally {
+        stream.close();
+      }
+      const printed = ok(await wharf("queues"));
+      const byName = new Map(printed.map((row) => [row.queue, row]));
+      assert.deepEqual(byName.get(a), { queue: a, scheduled: 1, ready: 2, in_flight: 0, completed: 0, dead: 0 });
+      assert.deepEqual(byName.get(b), { queue: b, scheduled: 0, ready: 0, in_flight: 0, completed: 0, dead: 1 });
+      assert.deepEqual(printed.map((row) => row.queue), (await api(url, "GET", "/queues")).body.queues);
+    });
+  });
+
+  describe("jobs errors", () => {
+    it("prints a job's failure records, oldest attempt first, as the API has them", async () => {
+      const queue = uniqueName("errs");
+      const id = (await api(url, "POST", "/jobs", { body: { queue, type: "t", payload: 1 } })).body.id as string;
+      const stream = openTake(url, { queue, prefetch: 1 });
+      try {
+        assert.equal((await stream.next(5000))?.id, id);
+        assert.equal((await api(url, "POST", `/jobs/${id}/failure`, { body: { message: "first", error_type: "Timeout" } })).status, 200);
+        assert.equal((await api(url, "PATCH", `/jobs/${id}`, { body: { ready_at: null } })).status, 200);
+        assert.equal((await stream.next(5000))?.id, id);
+        assert.equal((await api(url, "POST", `/jobs/${id}/failure`, { body: { message: "second\nline two", kill: true } })).status, 200);
+      } finally {
+        stream.close();
+      }
+      const records = ok(await wharf("jobs", "errors", id));
+      assert.deepEqual(records.map((record) => [record.attempt, record.message, record.error_type]), [[1, "first", "Timeout"], [2, "second\nline two", undefined]]);
+      assert.deepEqual(records, (await api(url, "GET", `/jobs/${id}/errors`)).body.errors);
+    });
+
+    it("a job that never failed has no records", async () => {
+      const id = one(await wharf("enqueue", uniqueName("noerr"), "t", "1")).id as string;
+      assert.deepEqual(ok(await wharf("jobs", "errors", id)), []);
+    });
+  });
+
+  describe("jobs patch", () => {
+    it("changes jobs by id (every field a patch allows) and null restores the default", async () => {
+      const queue = uniqueName("patch");
+      const moved = uniqueName("moved");
+      const id = (await api(url, "POST", "/jobs", { body: { queue, type: "t", payload: 1, priority: 9, ready_at: server.clock.now() + 3_600_000 } })).body.id as string;
+      const printed = one(await wharf(
+        "jobs", "patch", id,
+        "--set-queue", moved, "--set-priority", "7", "--set-ready-at", "now", "--set-retry-limit", "3", "--set-timeout", "2.5",
+        "--set-backoff", "100:2:10", "--set-completed-retention-ms", "0", "--set-dead-retention-ms", "60000",
+      ));
+      assert.equal(printed.id, id);
+      const stored = (await api(url, "GET", `/jobs/${id}`)).body;
+      assert.equal(stored.queue, moved);
+      assert.equal(stored.priority, 7);
+      assert.equal(stored.status, "ready");
+      assert.equal(stored.retry_limit, 3);
+      assert.equal(stored.timeout, 2.5);
+      assert.deepEqual(stored.backoff, { base_ms: 100, exponent: 2, jitter_ms: 10 });
+      assert.deepEqual(stored.retention, { completed_ms: 0, dead_ms: 60000 });
+      one(await wharf("jobs", "patch", id, "--set-retry-limit", "null", "--set-timeout", "null", "--set-backoff", "null"));
+      const reset = (await api(url, "GET", `/jobs/${id}`)).body;
+      assert.equal(reset.retry_limit, undefined);
+      assert.equal(reset.timeout, undefined);
+      assert.equal(reset.backoff, undefined);
+      assert.equal(reset.priority, 7);
+    });
+
+    it("by filters with --all: needs --yes off a terminal, --dry-run counts, --yes patches only the matches", async () => {
+      const queue = uniqueName("patchall");
+      await api(url, "POST", "/jobs/bulk", { body: { jobs: [1, 1, 2].map((priority) => ({ queue, type: "t", payload: priority, priority })) } });
+      failed(await wharf("jobs", "patch", "--queue", queue, "--all", "--set-priority", "9"), 2, /refusing to patch 3 jobs matching --queue/);
+      assert.deepEqual(one(await wharf("jobs", "patch", "--queue", queue, "--priority", "1", "--all", "--dry-run", "--set-priority", "9")), { would_patch: 2 });
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}&priority=9`)).body.count, 0, "--dry-run changes nothing");
+      assert.deepEqual(one(await wharf("jobs", "patch", "--queue", queue, "--priority", "1", "--all", "--yes", "--set-priority", "9")), { patched: 2 });
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}&priority=9`)).body.count, 2);
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}&priority=2`)).body.count, 1);
+    });
+
+    it("refuses what it cannot do with exit 2, naming the flag, and changes nothing", async () => {
+      const queue = uniqueName("patchbad");
+      const id = (await api(url, "POST", "/jobs", { body: { queue, type: "t", payload: 1, priority: 4 } })).body.id as string;
+      const before = (await api(url, "GET", `/jobs/${id}`)).body;
+      const cases: Array<[string[], RegExp]> = [
+        [[id], /say what to change: --set-queue/],
+        [[id, "--set-priority", "70000"], /--set-priority <n>' argument '70000' is invalid. must be from 0 to 65535/],
+        [[id, "--set-ready-at", "whenever"], /--set-ready-at/],
+        [[id, "--set-timeout", "0"], /--set-timeout/],
+        [[id, "--set-backoff", "1:2"], /BASE_MS:EXPONENT:JITTER_MS/],
+        [[id, "--set-queue", "a,b"], /^wharf: --set-queue "a,b" contains a reserved character/],
+        [[id, "--set-queue", ""], /--set-queue/],
+        [["--queue", queue, "--status", "dead", "--all", "--yes", "--set-priority", "1"], /--status: dead jobs cannot be patched/],
+        [[id, "--all", "--set-priority", "1"], /not both/],
+        [["--queue", queue, "--set-priority", "1"], /--all/],
+      ];
+      for (const [args, message] of cases) failed(await wharf("jobs", "patch", ...args), 2, message);
+      assert.deepEqual((await api(url, "GET", `/jobs/${id}`)).body, before);
     });
   });
 
   describe("usage errors exit 2 with a message on stderr", () => {
     const cases: Array<{ name: string; args: string[]; message: RegExp }> = [
-      { name: "unknown command", args: ["frobnicate"], message: /unknown command "frobnicate"/ },
-      { name: "unknown jobs action", args: ["jobs", "explode"], message: /unknown jobs action "explode"/ },
-      { name: "bad payload JSON", args: ["enqueue", "q", "t", "{not json"], message: /PAYLOAD_JSON is not valid JSON/ },
-      { name: "missing payload", args: ["enqueue", "q", "t"], message: /QUEUE TYPE PAYLOAD_JSON/ },
-      { name: "missing everything", args: ["enqueue"], message: /QUEUE TYPE PAYLOAD_JSON/ },
-      { name: "extra positional", args: ["enqueue", "q", "t", "{}", "extra"], message: /QUEUE TYPE PAYLOAD_JSON/ },
-      { name: "non-integer --priority", args: ["enqueue", "q", "t", "{}", "--priority", "1.5"], message: /--priority must be an integer, got "1.5"/ },
-      { name: "non-numeric --priority", args: ["enqueue", "q", "t", "{}", "--priority", "high"], message: /--priority must be an integer/ },
-      { name: "bad --ready-at", args: ["enqueue", "q", "t", "{}", "--ready-at", "next tuesday"], message: /--ready-at must be/ },
-      { name: "non-integer --retry-limit", args: ["enqueue", "q", "t", "{}", "--retry-limit", "x"], message: /--retry-limit must be an integer/ },
-      { name: "non-numeric --timeout", args: ["enqueue", "q", "t", "{}", "--timeout", "soon"], message: /--timeout must be a number/ },
-      { name: "unknown option", args: ["enqueue", "q", "t", "{}", "--frobnicate", "1"], message: /frobnicate/ },
-      { name: "option without value", args: ["enqueue", "q", "t", "{}", "--priority"], message: /priority/ },
-      { name: "jobs get without id", args: ["jobs", "get"], message: /exactly one ID/ },
-      { name: "jobs get with two ids", args: ["jobs", "get", "a", "b"], message: /exactly one ID/ },
-      { name: "non-integer --limit", args: ["jobs", "list", "--limit", "ten"], message: /--limit must be an integer/ },
+      { name: "unknown command", args: ["frobnicate"], message: /^wharf: unknown command 'frobnicate'/ },
+      { name: "unknown jobs command", args: ["jobs", "explode"], message: /unknown command 'explode'/ },
+      { name: "bad payload JSON", args: ["enqueue", "q", "t", "{not json"], message: /PAYLOAD_JSON'. is not valid JSON/ },
+      { name: "missing payload", args: ["enqueue", "q", "t"], message: /missing required argument 'PAYLOAD_JSON'/ },
+      { name: "missing everything", args: ["enqueue"], message: /missing required argument 'QUEUE'/ },
+      { name: "extra positional", args: ["enqueue", "q", "t", "{}", "extra"], message: /too many arguments for 'enqueue'/ },
+      { name: "non-integer --priority", args: ["enqueue", "q", "t", "{}", "--priority", "1.5"], message: /--priority <n>' argument '1.5' is invalid. must be an integer, got "1.5"/ },
+      { name: "non-numeric --priority", args: ["enqueue", "q", "t", "{}", "--priority", "high"], message: /--priority.*must be an integer/ },
+      { name: "--priority out of range", args: ["enqueue", "q", "t", "{}", "--priority", "70000"], message: /--priority.*must be from 0 to 65535/ },
+      { name: "bad --ready-at", args: ["enqueue", "q", "t", "{}", "--ready-at", "next tuesday"], message: /--ready-at.*must be/ },
+      { name: "non-integer --retry-limit", args: ["enqueue", "q", "t", "{}", "--retry-limit", "x"], message: /--retry-limit.*must be an integer/ },
+      { name: "non-numeric --timeout", args: ["enqueue", "q", "t", "{}", "--timeout", "soon"], message: /--timeout.*must be a number/ },
+      { name: "unknown --unique-while", args: ["enqueue", "q", "t", "{}", "--unique-key", "k", "--unique-while", "forever"], message: /--unique-while.*forever.*queued, active, exists/ },
+      { name: "empty QUEUE", args: ["enqueue", "", "t", "{}"], message: /QUEUE.*must not be empty/ },
+      { name: "unknown option", args: ["enqueue", "q", "t", "{}", "--frobnicate", "1"], message: /unknown option '--frobnicate'/ },
+      { name: "option without value", args: ["enqueue", "q", "t", "{}", "--priority"], message: /option '--priority <n>' argument/ },
+      { name: "jobs get without id", args: ["jobs", "get"], message: /missing required argument 'ID'/ },
+      { name: "jobs get with two ids", args: ["jobs", "get", "a", "b"], message: /too many arguments/ },
+      { name: "non-integer --limit", args: ["jobs", "list", "--limit", "ten"], message: /--limit.*must be an integer/ },
+      { name: "zero --limit", args: ["jobs", "list", "--limit", "0"], message: /--limit.*must be 1 or more/ },
+      { name: "bad --order", args: ["jobs", "list", "--order", "sideways"], message: /--order.*sideways/ },
+      { name: "unknown --status", args: ["jobs", "list", "--status", "finished"], message: /"finished" is not one of scheduled, ready, in_flight, completed, dead/ },
+      { name: "inverted --priority range", args: ["jobs", "count", "--priority", "5..1"], message: /lower bound 5 exceeds upper bound 1/ },
+      { name: "range without bounds", args: ["jobs", "count", "--attempts", ".."], message: /needs at least one bound/ },
       { name: "retry without ids or --all", args: ["jobs", "retry"], message: /--all/ },
-      { name: "health with an argument", args: ["health", "now"], message: /unexpected argument "now"/ },
+      { name: "health with an argument", args: ["health", "now"], message: /too many arguments for 'health'/ },
+      { name: "reset off a terminal without --yes", args: ["reset"], message: /refusing to delete every job \(\d+ jobs?\) with reset without confirmation/ },
     ];
     for (const { name, args, message } of cases) {
       it(name, async () => {
         const queueCount = (await api(url, "GET", "/jobs/count")).body.count;
         failed(await wharf(...args), 2, message);
-        assert.equal((await api(url, "GET", "/jobs/count")).body.count, queueCount, "nothing was enqueued");
+        assert.equal((await api(url, "GET", "/jobs/count")).body.count, queueCount, "nothing was enqueued or deleted");
       });
     }
 
-    it("the usage text follows the message", async () => {
-      const result = await wharf("frobnicate");
-      assert.match(result.stderr, /^wharf: unknown command "frobnicate"\n/);
-      assert.match(result.stderr, /Usage:/);
+    it("typos in commands and options get a suggestion", async () => {
+      failed(await wharf("jobz"), 2, /unknown command 'jobz'\n\(Did you mean jobs\?\)/);
+      failed(await wharf("jobs", "lst"), 2, /unknown command 'lst'\n\(Did you mean list\?\)/);
+      failed(await wharf("jobs", "list", "--limt", "3"), 2, /unknown option '--limt'\n\(Did you mean --limit\?\)/);
+      failed(await wharf("enqueue", "q", "t", "{}", "--priorty", "3"), 2, /\(Did you mean --priority\?\)/);
+    });
+
+    it("every usage error ends with a pointer to --help", async () => {
+      for (const args of [["frobnicate"], ["jobs", "retry"], ["jobs", "list", "--queue", ""]]) {
+        const result = await wharf(...args);
+        assert.match(result.stderr, /^wharf: .*\n(.*\n)*\(add --help for usage\)\n$/, describeRun(result));
+      }
     });
 
     it("--help and no arguments print usage on stdout and exit 0", async () => {
       for (const args of [["--help"], []]) {
         const result = await runCli(args);
         assert.equal(result.code, 0, describeRun(result));
-        assert.match(result.stdout, /Usage:/);
+        assert.match(result.stdout, /^Usage: wharf \[options\] \[command\]/);
+        for (const command of ["serve", "enqueue", "jobs", "queues", "health", "reset"]) assert.match(result.stdout, new RegExp(`\n  ${command} `));
       }
+    });
+
+    it("--help on a command prints its help and does not run it", async () => {
+      const queue = uniqueName("helped");
+      one(await wharf("enqueue", queue, "t", "1"));
+      const port = await closedPort();
+      const list = await runCli(["jobs", "list", "--help", "--url", `http://127.0.0.1:${port}`]);
+      assert.equal(list.code, 0, describeRun(list));
+      assert.match(list.stdout, /^Usage: wharf jobs list \[options\]/);
+      assert.match(list.stdout, /Filters \(every one must hold\):\n {2}--id <ids>/);
+      for (const args of [["jobs", "delete", "--queue", queue, "--all", "--yes", "--help"], ["reset", "--yes", "-h"], ["enqueue", queue, "t", "2", "--help"]]) {
+        const result = await wharf(...args);
+        assert.equal(result.code, 0, describeRun(result));
+        assert.match(result.stdout, new RegExp(`^Usage: wharf ${args[0]}`));
+      }
+      assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}`)).body.count, 1, "nothing was deleted or enqueued");
+      const jobs = await runCli(["jobs", "--help"]);
+      assert.equal(jobs.code, 0, describeRun(jobs));
+      assert.match(jobs.stdout, /^Usage: wharf jobs \[options\] \[command\]/);
+      for (const command of ["list", "get", "count", "errors", "delete", "retry", "patch"]) assert.match(jobs.stdout, new RegExp(`\n  ${command} `));
+    });
+
+    it("jobs without a command prints its help on stderr, exit 2", async () => {
+      const result = await runCli(["jobs"]);
+      assert.equal(result.code, 2, describeRun(result));
+      assert.equal(result.stdout, "");
+      assert.match(result.stderr, /^Usage: wharf jobs/);
+    });
+
+    it("--version prints the version", async () => {
+      const result = await runCli(["--version"]);
+      assert.equal(result.code, 0, describeRun(result));
+      assert.equal(result.stdout, `${VERSION}\n`);
     });
   });
 
-  describe("server-side errors exit 1 with the server's message", () => {
-    it("an unknown job id is a 404", async () => {
+  describe("server errors exit 1; values the server refuses exit 2, naming the flag", () => {
+    it("an unknown job id is a 404, exit 1", async () => {
       const missing = "0000000000000000000000000";
-      for (const args of [["jobs", "get", missing], ["jobs", "delete", missing], ["jobs", "retry", missing]]) {
+      const commands = [["jobs", "get", missing], ["jobs", "delete", missing], ["jobs", "retry", missing], ["jobs", "errors", missing], ["jobs", "patch", missing, "--set-priority", "1"]];
+      for (const args of commands) {
         const result = await wharf(...args);
         failed(result, 1, new RegExp(`job ${missing} not found`));
         assert.match(result.stderr, /HTTP 404/, describeRun(result));
       }
     });
 
-    it("a reserved character in the queue name is a 400", async () => {
+    it("a reserved character in the queue name (the server's 400) is exit 2 naming QUEUE", async () => {
       for (const queue of ["a,b", "with*star", "br[ack]et"]) {
         const result = await wharf("enqueue", queue, "t", "{}");
-        failed(result, 1, /reserved character/);
-        assert.match(result.stderr, /HTTP 400/, describeRun(result));
+        failed(result, 2, /^wharf: QUEUE .* contains a reserved character/);
         assert.ok(result.stderr.includes(JSON.stringify(queue)), describeRun(result));
       }
     });
 
-    it("values the server rejects (priority out of range, unknown unique scope, bad jq) are a 400", async () => {
-      failed(await wharf("enqueue", uniqueName(), "t", "{}", "--priority", "70000"), 1, /priority.*HTTP 400/s);
-      failed(await wharf("enqueue", uniqueName(), "t", "{}", "--unique-key", "k", "--unique-while", "forever"), 1, /unique_while.*HTTP 400/s);
-      failed(await wharf("jobs", "list", "--filter", ".n >"), 1, /not a valid jq expression.*HTTP 400/s);
-      failed(await wharf("jobs", "list", "--status", "sleeping"), 1, /status "sleeping".*HTTP 400/s);
-      failed(await wharf("jobs", "list", "--priority", "5..1"), 1, /lower bound.*HTTP 400/s);
+    it("a jq filter the server cannot compile, or a unique scope without a key, is exit 2 naming the flag", async () => {
+      failed(await wharf("jobs", "list", "--filter", ".n >"), 2, /^wharf: --filter is not a valid jq expression/);
+      failed(await wharf("jobs", "count", "--filter", "input"), 2, /^wharf: --filter uses input/);
+      failed(await wharf("enqueue", uniqueName(), "t", "{}", "--unique-while", "active"), 2, /^wharf: --unique-while needs a unique_key/);
     });
   });
 });
@@ -585,11 +771,53 @@ describe("wharf serve", () => {
     assert.equal(job.body.attempts, 0);
   });
 
-  it("rejects a bad --durability or --port with exit 2", async () => {
+  it("refuses extra arguments and invalid values with exit 2 before touching the disk", async () => {
+    const parent = tempDir("wharf-cli-serve-");
+    dirs.push(parent);
+    const dataDir = join(parent, "data");
+    const cases: Array<[string[], RegExp]> = [
+      [["extra"], /too many arguments for 'serve'/],
+      [["--port", "70000"], /--port <port>' argument '70000' is invalid. must be from 0 to 65535/],
+      [["--port", "-1"], /--port.*must be from 0 to 65535/],
+      [["--port", "eighty"], /--port.*must be an integer/],
+      [["--port", "80.5"], /--port.*must be an integer/],
+      [["--durability", "sometimes"], /--durability <mode>' argument 'sometimes' is invalid. Allowed choices are fsync, buffered/],
+      [["--log-level", "loud"], /--log-level <level>' argument 'loud' is invalid. Allowed choices are silent, fatal, error, warn, info, debug, trace/],
+      [["--lease-timeout", "0"], /--lease-timeout.*greater than 0/],
+      [["--lease-timeout", "-5"], /--lease-timeout.*greater than 0/],
+      [["--max-in-flight", "0"], /--max-in-flight.*must be 1 or more/],
+      [["--max-body-bytes", "-1"], /--max-body-bytes.*must be 1 or more/],
+      [["--retry-limit", "-1"], /--retry-limit.*must be from 0/],
+      [["--completed-retention-ms", "-1"], /--completed-retention-ms.*must be 0 or more/],
+      [["--dead-retention-ms", "soon"], /--dead-retention-ms.*must be an integer/],
+      [["--filter-timeout-ms", "0"], /--filter-timeout-ms.*must be 1 or more/],
+      [["--filter-memory-mb", "0"], /--filter-memory-mb.*must be 1 or more/],
+      [["--store", "mysql://x"], /--store/],
+      [["--data-dir", ""], /--data-dir.*must not be empty/],
+      [["--prot", "1"], /Did you mean --port\?/],
+    ];
+    for (const [args, message] of cases) {
+      failed(await runCli(["serve", "--data-dir", dataDir, ...args]), 2, message);
+      assert.equal(existsSync(dataDir), false, `wharf serve ${args.join(" ")} created ${dataDir}`);
+    }
+  });
+
+  it("serve --help prints its options and neither starts a server nor creates ./wharf-data", async () => {
+    const cwd = tempDir("wharf-cli-cwd-");
+    dirs.push(cwd);
+    const result = await runCli(["serve", "--help"], { cwd });
+    assert.equal(result.code, 0, describeRun(result));
+    assert.match(result.stdout, /^Usage: wharf serve \[options\]/);
+    assert.match(result.stdout, /--log-level <level>/);
+    assert.doesNotMatch(result.stdout, /listening/);
+    assert.deepEqual(readdirSync(cwd), [], "nothing was created in the working directory");
+  });
+
+  it("accepts --log-level and starts", async () => {
     const dataDir = tempDir("wharf-cli-serve-");
     dirs.push(dataDir);
-    failed(await runCli(["serve", "--port", "0", "--data-dir", dataDir, "--durability", "sometimes"]), 2, /--durability must be fsync or buffered/);
-    failed(await runCli(["serve", "--port", "eighty", "--data-dir", dataDir]), 2, /--port must be an integer/);
+    const server = await spawnServer({ dataDir, extraArgs: ["--log-level", "debug"] });
+    assert.equal((await api(server.url, "GET", "/health")).status, 200);
   });
 
   it("fails with a non-zero exit when the port is taken", async () => {

@@ -77,7 +77,7 @@ for (const store of ["redis://x", "mysql://x", "foo", "sqlite:", "http://example
     const result = await runCli(["serve", "--port", "0", "--store", store]);
     assert.equal(result.code, 2, JSON.stringify(result));
     assert.match(result.stderr, /--store: .*sqlite:PATH, sqlite::memory: or a postgres:\/\/ \(postgresql:\/\/\) URL/);
-    assert.match(result.stderr, /Usage:/);
+    assert.match(result.stderr, /\(add --help for usage\)\n$/);
     assert.equal(existsSync(join(ROOT, "redis:")), false, "no SQLite file is created for it");
     await assert.rejects(open({ store }), InvalidStoreError);
   });

@@ -1,15 +1,18 @@
 /**
- * Runs the `wharf` CLI as a real child process (through tsx, from the repo root),
- * and starts `wharf serve` as a child that can be signalled, killed and restarted.
+ * Runs the `wharf` CLI as a real child process (through tsx, from the repo root or any directory),
+ * on pipes or on a real terminal (util-linux `script`), and starts `wharf serve` as a child that can
+ * be signalled, killed and restarted.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { childEnv, killAllChildren, ROOT, track } from "./children.js";
 import { waitForListening } from "./listening.js";
 import { cleanups } from "./transports.js";
 
 export { killAllChildren, ROOT } from "./children.js";
-const CLI = ["--import", "tsx", "src/cli/main.ts"];
+/** Absolute, so that the CLI runs from any working directory. */
+const CLI = ["--import", import.meta.resolve("tsx"), join(ROOT, "src/cli/main.ts")];
 
 export interface CliResult {
   code: number | null;
@@ -23,12 +26,54 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** The child is killed (SIGKILL) and the promise rejects after this long. */
   timeoutMs?: number;
+  /** Working directory (default: the repository root). */
+  cwd?: string;
 }
 
-/** Runs `wharf ARGS...` to completion. */
+/** Runs `wharf ARGS...` to completion, on pipes: stdout and stderr are not terminals. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return finish(spawn(process.execPath, [...CLI, ...args], { cwd: options.cwd ?? ROOT, env: childEnv(options.env), stdio: ["ignore", "pipe", "pipe"] }), args, options);
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", "'\\''")}'`;
+}
+
+/** The shell command line that runs `wharf ARGS...`. */
+export function cliCommandLine(args: string[]): string {
+  return [process.execPath, ...CLI, ...args].map(shellQuote).join(" ");
+}
+
+/** Runs a shell command line (bash) to completion, e.g. the CLI into a pipe. */
+export function runShell(commandLine: string, options: CliOptions = {}): Promise<CliResult> {
+  return finish(spawn("bash", ["-c", commandLine], { cwd: options.cwd ?? ROOT, env: childEnv(options.env), stdio: ["ignore", "pipe", "pipe"] }), [commandLine], options);
+}
+
+export interface TerminalOptions extends CliOptions {
+  /** Typed (with Enter) once the CLI has asked its confirmation question. */
+  answer?: string;
+}
+
+/**
+ * Runs `wharf ARGS...` on a real pseudo-terminal (stdin, stdout and stderr are all the terminal), through
+ * util-linux `script`. Everything the terminal showed comes back in `stdout`, with line ends as "\n".
+ */
+export async function runInTerminal(args: string[], options: TerminalOptions = {}): Promise<CliResult> {
+  const child = spawn("script", ["-qfec", cliCommandLine(args), "/dev/null"], { cwd: options.cwd ?? ROOT, env: childEnv(options.env), stdio: ["pipe", "pipe", "pipe"] });
+  let shown = "";
+  child.stdout!.setEncoding("utf8").on("data", function answerOnce(chunk: string) {
+    shown += chunk;
+    if (options.answer === undefined || !shown.includes("Type y or yes")) return;
+    child.stdin!.write(`${options.answer}\n`);
+    child.stdout!.off("data", answerOnce);
+  });
+  const result = await finish(child, args, options);
+  return { ...result, stdout: result.stdout.replaceAll("\r\n", "\n") };
+}
+
+function finish(spawned: ChildProcess, args: string[], options: CliOptions): Promise<CliResult> {
+  const child = track(spawned);
   const timeoutMs = options.timeoutMs ?? 20_000;
-  const child = track(spawn(process.execPath, [...CLI, ...args], { cwd: ROOT, env: childEnv(options.env), stdio: ["ignore", "pipe", "pipe"] }));
   let stdout = "";
   let stderr = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));

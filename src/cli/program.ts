@@ -1,0 +1,174 @@
+/**
+ * The commands, arguments and options of `wharf`: one definition behind parsing, `--help`, the
+ * suggestions on typos and the README's CLI reference (src/cli/reference.ts).
+ */
+import { Argument, Command, Option } from "commander";
+import { UNIQUE_SCOPES, type EnqueueInput } from "../job/types.js";
+import { LOG_LEVELS } from "../log-level.js";
+import { VERSION } from "../version.js";
+import * as run from "./commands.js";
+import {
+  backoff,
+  count,
+  integer,
+  list,
+  nonEmpty,
+  json,
+  nullable,
+  positiveInteger,
+  priority,
+  range,
+  seconds,
+  statuses,
+  timestamp,
+  type Parser,
+} from "./values.js";
+
+export const DEFAULT_URL = "http://127.0.0.1:7890";
+
+export interface ProgramOptions {
+  /** Columns the help text wraps at; by default the terminal's width. */
+  helpWidth?: number;
+}
+
+function option<T>(flags: string, description: string, parse?: Parser<T>): Option {
+  const made = new Option(flags, description);
+  return parse ? made.argParser((value: string) => parse(value)) : made;
+}
+
+/** --url (or WHARF_URL) and --json: every command that talks to a server. */
+function remote(command: Command): Command {
+  return command
+    .addOption(option("--url <url>", "the Wharf server").env("WHARF_URL").default(DEFAULT_URL))
+    .addOption(option("--json", "print JSON lines even on a terminal"));
+}
+
+function filters(command: Command): Command {
+  const filter = (flags: string, description: string, parse: Parser<unknown>): Option => option(flags, description, parse).helpGroup("Filters (every one must hold):");
+  return command
+    .addOption(filter("--id <ids>", "job ids, comma-separated", list))
+    .addOption(filter("--queue <names>", "queue names, comma-separated", list))
+    .addOption(filter("--type <names>", "job types, comma-separated", list))
+    .addOption(filter("--status <statuses>", "scheduled, ready, in_flight, completed, dead; comma-separated", statuses))
+    .addOption(filter("--priority <range>", "N, A..B, ..B or A.. (0-65535)", range(priority)))
+    .addOption(filter("--ready-at <range>", "a range of ms since the epoch or ISO-8601 dates", range(timestamp)))
+    .addOption(filter("--attempts <range>", "a range of attempt counts", range(count)))
+    .addOption(filter("--filter <jq>", "a jq expression over the payload; matches when truthy", nonEmpty));
+}
+
+/** Commands that change every job their filters select (with --all), after confirmation. */
+function bulk(command: Command, verb: string): Command {
+  return filters(remote(command))
+    .argument("[ids...]", `ids of the jobs to ${verb}`)
+    .option("--all", `${verb} every job the filters select (every job, without filters)`)
+    .option("--yes", "do not ask for confirmation (needed when not on a terminal)")
+    .option("--dry-run", `print how many jobs would be ${verb === "retry" ? "retried" : `${verb}d`}, change nothing`);
+}
+
+function serveCommand(): Command {
+  return new Command("serve")
+    .description("run the Wharf server")
+    .addOption(option("--host <host>", "interface to listen on").default("127.0.0.1"))
+    .addOption(option("--port <port>", "TCP port; 0 picks a free one", integer(0, 65535)).default(7890))
+    .addOption(option("--data-dir <dir>", "where the SQLite file lives (default ./wharf-data)", nonEmpty))
+    .addOption(option("--store <spec>", "sqlite:PATH, sqlite::memory:, postgres://... or postgresql://...", nonEmpty))
+    .addOption(option("--durability <mode>", "fsync: every commit reaches the disk; buffered: faster, may lose the last commits on a power cut").choices(["fsync", "buffered"]).default("fsync"))
+    .addOption(option("--max-body-bytes <n>", "largest request body", positiveInteger))
+    .addOption(option("--max-in-flight <n>", "jobs in flight across all take streams, at most", positiveInteger))
+    .addOption(option("--lease-timeout <seconds>", "lease of one attempt when the job has no timeout", seconds))
+    .addOption(option("--retry-limit <n>", "retries of a job that has no retry_limit", count))
+    .addOption(option("--completed-retention-ms <ms>", "how long completed jobs are kept", integer(0)))
+    .addOption(option("--dead-retention-ms <ms>", "how long dead jobs are kept", integer(0)))
+    .addOption(option("--filter-timeout-ms <ms>", "time one jq filter evaluation may take", positiveInteger))
+    .addOption(option("--filter-memory-mb <mib>", "memory one jq filter evaluation may use", positiveInteger))
+    .addOption(option("--log-level <level>", "least severe level logged").choices(LOG_LEVELS).default("info"))
+    .action((options: run.ServeOptions) => run.serve(options));
+}
+
+function enqueueCommand(): Command {
+  return remote(new Command("enqueue"))
+    .description("enqueue one job")
+    .argument("<QUEUE>", "queue name", nonEmpty)
+    .argument("<TYPE>", "job type", nonEmpty)
+    .addArgument(new Argument("<PAYLOAD_JSON>", "the payload, any JSON value").argParser(json))
+    .addOption(option("--priority <n>", "0 (first) to 65535; default 32768", priority))
+    .addOption(option("--ready-at <time>", "ms since the epoch or an ISO-8601 date; default now", timestamp))
+    .addOption(option("--unique-key <key>", "at most one job with this key...", nonEmpty))
+    .addOption(option("--unique-while <scope>", "...while it is queued, active (queued or in flight) or exists").choices(UNIQUE_SCOPES))
+    .addOption(option("--retry-limit <n>", "retries before the job is dead", count))
+    .addOption(option("--timeout <seconds>", "lease of one attempt (at most 86400)", seconds))
+    .action((queue: string, type: string, payload: EnqueueInput["payload"], options: run.EnqueueOptions) => run.enqueue(queue, type, payload, options));
+}
+
+function patchFlags(command: Command): Command {
+  const set = (flags: string, description: string, parse: Parser<unknown>): Option => option(flags, description, parse).helpGroup("Changes (null restores the server default):");
+  return command
+    .addOption(set("--set-queue <name>", "move to this queue", nonEmpty))
+    .addOption(set("--set-priority <n>", "0 (first) to 65535", priority))
+    .addOption(set("--set-ready-at <time>", "ms since the epoch, an ISO-8601 date, or now (null also means now)", nullable(timestamp, ["now", "null"])))
+    .addOption(set("--set-retry-limit <n>", "retries before the job is dead, or null", nullable(count)))
+    .addOption(set("--set-timeout <seconds>", "lease of one attempt, or null", nullable(seconds)))
+    .addOption(set("--set-backoff <spec>", "BASE_MS:EXPONENT:JITTER_MS, or null", nullable(backoff)))
+    .addOption(set("--set-completed-retention-ms <ms>", "how long the job is kept once completed, or null", nullable(integer(0))))
+    .addOption(set("--set-dead-retention-ms <ms>", "how long the job is kept once dead, or null", nullable(integer(0))));
+}
+
+function jobsCommand(): Command {
+  const jobs = new Command("jobs").description("list, inspect, change and delete jobs");
+  jobs.addCommand(
+    filters(remote(new Command("list")))
+      .description("list jobs, oldest first")
+      .addOption(option("--order <order>", "oldest first (asc) or newest first (desc)").choices(["asc", "desc"]))
+      .addOption(option("--limit <n>", "jobs to print at most", positiveInteger).default(50))
+      .addOption(option("--from <id>", "start after this job id (the notice after a full page names it)", nonEmpty))
+      .action((options: run.ListOptions) => run.list(options)),
+  );
+  jobs.addCommand(remote(new Command("get")).description("print one job").argument("<ID>", "job id").action((id: string, options: run.RemoteOptions) => run.get(id, options)));
+  jobs.addCommand(filters(remote(new Command("count"))).description("count the jobs the filters select").action((options: run.FilterOptions & run.RemoteOptions) => run.count(options)));
+  jobs.addCommand(
+    remote(new Command("errors")).description("print a job's failure records, by attempt").argument("<ID>", "job id").action((id: string, options: run.RemoteOptions) => run.errors(id, options)),
+  );
+  jobs.addCommand(bulk(new Command("delete"), "delete").description("delete jobs by id, or every job the filters select with --all").action((ids: string[], options: run.BulkOptions) => run.remove(ids, options)));
+  jobs.addCommand(
+    bulk(new Command("retry"), "retry")
+      .description("scheduled or ready jobs run now; a dead job is enqueued afresh and the dead copy dropped (atomically)")
+      .action((ids: string[], options: run.BulkOptions) => run.retry(ids, options)),
+  );
+  jobs.addCommand(
+    patchFlags(bulk(new Command("patch"), "patch"))
+      .description("change jobs by id, or every job the filters select with --all (completed and dead jobs are left alone)")
+      .action((ids: string[], options: run.PatchOptions) => run.patch(ids, options)),
+  );
+  return jobs;
+}
+
+/** The whole `wharf` program. Errors throw (exitOverride) so that main.ts chooses the exit code. */
+export function buildProgram(options: ProgramOptions = {}): Command {
+  const program = new Command("wharf")
+    .description("a durable job queue: the server, and commands that talk to it")
+    .version(VERSION, "-V, --version", "print the version")
+    .exitOverride()
+    .showHelpAfterError("(add --help for usage)")
+    .configureOutput({ outputError: (message, write) => write(message.replace(/^error: /, "wharf: ")) });
+  if (options.helpWidth !== undefined) program.configureHelp({ helpWidth: options.helpWidth });
+  program.addCommand(serveCommand());
+  program.addCommand(enqueueCommand());
+  program.addCommand(jobsCommand());
+  program.addCommand(remote(new Command("queues")).description("each queue with its jobs counted by status").action((opts: run.RemoteOptions) => run.queues(opts)));
+  program.addCommand(remote(new Command("health")).description("check that the server answers").action((opts: run.RemoteOptions) => run.health(opts)));
+  program.addCommand(
+    remote(new Command("reset"))
+      .description("delete every job in every queue")
+      .option("--yes", "do not ask for confirmation (needed when not on a terminal)")
+      .option("--dry-run", "print how many jobs would be deleted, change nothing")
+      .action((opts: run.RemoteOptions & { yes?: boolean; dryRun?: boolean }) => run.reset(opts)),
+  );
+  // Commands made with `new Command` take the program's settings (exit override, output, help) here.
+  for (const command of allCommands(program).slice(1)) command.copyInheritedSettings(program);
+  return program;
+}
+
+/** Every command, depth first, for the reference. */
+export function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)];
+}
