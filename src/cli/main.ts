@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { connect, type Client, type JobFilter } from "../index.js";
+import { connect, type Client, type Job, type JobFilter } from "../index.js";
 import { InvalidStoreError, ServerUnreachableError, StoreInUseError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions } from "../http/server.js";
-import type { EnqueueInput, Job, JobStatus, UniqueWhile } from "../job/types.js";
+import type { EnqueueInput, JobStatus, UniqueWhile } from "../job/types.js";
 import { parseJson, stringifyJson } from "../job/json.js";
 import { storeSpecOf } from "../store/open.js";
 import { VERSION } from "../version.js";
