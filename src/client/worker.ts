@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
-import { BadRequestError } from "../errors.js";
+import { BadRequestError, WharfError } from "../errors.js";
 import type { Client, JobFilter } from "./client.js";
 import type { AnyJobs, Job, JobType } from "./jobs.js";
 import type { TakeStream } from "./transport.js";
@@ -242,7 +242,7 @@ export class Worker<Jobs extends object = AnyJobs> {
   private pump(): void {
     while (this.running.size < this.concurrency && this.waiting.length > 0 && !this.stopping.signal.aborted) {
       const job = this.waiting.shift()!;
-      const run = this.process(job, (done) => this.queueAck(done)).then(() => undefined).finally(() => {
+      const run = this.handle(job, (done) => this.queueAck(done)).then(() => undefined).finally(() => {
         this.running.delete(run);
         this.processed++;
         this.pump();
@@ -253,7 +253,7 @@ export class Worker<Jobs extends object = AnyJobs> {
   }
 
   /** Runs a job's handler, then acks the job with `ack` or reports its failure; answers how it ended. */
-  private async process(job: Job<Jobs>, ack: (job: Job<Jobs>) => unknown): Promise<keyof DrainResult> {
+  private async handle(job: Job<Jobs>, ack: (job: Job<Jobs>) => unknown): Promise<keyof DrainResult> {
     this.ranSinceDrained = true;
     const outcome = await this.execute(job);
     if (outcome.ok) {
@@ -399,7 +399,8 @@ export class Worker<Jobs extends object = AnyJobs> {
     try {
       left = await this.jobsLeft();
     } catch (error) {
-      this.trouble(error);
+      // The take loop already tells of a server that went away; anything else is news.
+      if (!(error instanceof WharfError && error.retryable)) this.trouble(error);
       left = true;
     }
     if (arrivals !== this.arrivals || !this.locallyIdle()) return true;
@@ -437,7 +438,7 @@ export class Worker<Jobs extends object = AnyJobs> {
       for (let ran = 0; await this.jobsLeft(); ran++) {
         if (ran === limit) throw new BadRequestError(`drain() ran ${limit} jobs and more are waiting (do handlers enqueue jobs without end?); pass a higher limit`);
         const job = await this.delivered(jobs);
-        result[await this.process(job, () => this.client.ack(job.id, job.run_id))]++;
+        result[await this.handle(job, () => this.client.ack(job.id, job.run_id))]++;
       }
     } finally {
       await stream.close();
