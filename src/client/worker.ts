@@ -192,13 +192,14 @@ export class Worker<Jobs extends object = AnyJobs> {
     return this;
   }
 
-  /** Tells the event's listeners, if any (so an `error` nobody listens to is no crash); a listener that throws is reported. */
+  /** Tells the event's listeners, if any (so an `error` nobody listens to is no crash); a listener that throws is trouble. */
   private emit<E extends WorkerEvent>(event: E, ...args: Parameters<WorkerEvents<Jobs>[E]>): void {
     if (this.events.listenerCount(event) === 0) return;
     try {
       this.events.emit(event, ...args);
     } catch (error) {
-      this.report(error);
+      if (event === "error") this.report(error);
+      else this.trouble(error);
     }
   }
 

@@ -101,6 +101,23 @@ for (const transport of TRANSPORTS) {
       assert.match(heard.join("\n"), /NotFoundError[\s\S]*after deleting myself/);
     });
 
+    test("a listener that throws is told as an error event, and the job still completes", async (t) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("throwing-listener");
+      const troubles: string[] = [];
+      const worker = new Worker(h.client, { queues: [queue], handlers: { t: () => "done" } });
+      worker.on("completed", () => {
+        throw new Error("listener bug");
+      });
+      worker.on("error", (error) => troubles.push(String(error)));
+      h.defer(() => worker.stop());
+      await h.client.enqueue({ queue, type: "t", payload: null });
+      worker.start();
+      await worker.waitUntilIdle();
+      assert.deepEqual(troubles, ["Error: listener bug"]);
+      assert.equal(await h.client.countJobs({ queue }), 0);
+    });
+
     test("waitUntilIdle resolves once every job is done and acknowledged, not between batches", async (t) => {
       const h = await harness(t, transport);
       const queue = uniqueName("idle");
