@@ -33,7 +33,10 @@ export interface WorkerEvents<Jobs = AnyJobs> {
    * (undefined when the report did not get through: the lease then runs out and the server retries it).
    */
   failed: (job: Job<Jobs>, error: unknown, outcome: { durationMs: number; willRetry: boolean | undefined }) => void;
-  /** No job of the worker's queues (of the types it handles) is waiting or running any more, after some ran. */
+  /**
+   * No job of the worker's queues (of the types it handles) is waiting or running any more, after some ran.
+   * While someone listens, the worker asks the server (one count) each time it runs out of work.
+   */
   drained: () => void;
   /** Trouble outside handlers: a take stream broke (the worker reconnects), an ack or failure report did not get through. */
   error: (error: unknown, job?: Job<Jobs>) => void;
