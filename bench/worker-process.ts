@@ -103,7 +103,7 @@ class AckCountingTransport implements Transport {
 function recordLatency(job: Job, reporter: ProgressReporter): void {
   const payload = job.payload;
   if (payload === null || typeof payload !== "object" || Array.isArray(payload)) return;
-  const sentAt = payload[SENT_AT_FIELD];
+  const sentAt = (payload as Record<string, unknown>)[SENT_AT_FIELD];
   if (typeof sentAt === "number") reporter.addLatency(preciseNow() - sentAt);
 }
 

@@ -4,6 +4,8 @@
  */
 import { Client } from "./client/client.js";
 import { HttpTransport, type HttpTransportOptions } from "./client/http-transport.js";
+import { InProcessClient } from "./client/in-process.js";
+import type { AnyJobs } from "./client/jobs.js";
 import { LocalTransport } from "./client/local-transport.js";
 import { openEngine, type OpenEngineOptions } from "./compose.js";
 import type { LogLevel } from "./log-level.js";
@@ -11,8 +13,12 @@ import { createLogger, type Logger } from "./log.js";
 
 export { Client } from "./client/client.js";
 export type { JobFilter, ListOptions, JobPageResult, PageLinks, RangeFilter, TakeOptions, JobSummary } from "./client/client.js";
+export { InProcessClient, Testing } from "./client/in-process.js";
+export type { EnqueuedFilter } from "./client/in-process.js";
+export type { AnyJobs, EnqueueInput, Job, JobType, PayloadOf } from "./client/jobs.js";
 export { Worker, RetryAtError, KillJobError } from "./client/worker.js";
-export type { WorkerOptions, JobHandler, JobContext, Middleware } from "./client/worker.js";
+export type { WorkerOptions, JobHandler, JobHandlers, JobContext, Middleware, WorkerEvents, DrainOptions, DrainResult } from "./client/worker.js";
+export type { HttpTransportOptions } from "./client/http-transport.js";
 export type { TakeStream } from "./client/transport.js";
 export { startServer } from "./http/server.js";
 export type { ServerOptions, WharfServer } from "./http/server.js";
@@ -21,13 +27,11 @@ export type { Clock } from "./engine/clock.js";
 export type { Logger, LogFields } from "./log.js";
 export type { LogLevel } from "./log-level.js";
 export * from "./errors.js";
-export type {
-  Job, JobStatus, EnqueueInput, EnqueuedJob, JobPatch, FailureInput, JobError, Backoff, Retention, UniqueWhile, JsonValue,
-} from "./job/types.js";
+export type { JobStatus, EnqueuedJob, JobPatch, FailureInput, JobError, Backoff, Retention, UniqueWhile, JsonValue } from "./job/types.js";
 
-/** Connects to a Wharf server over HTTP. */
-export function connect(url: string, options?: HttpTransportOptions): Client {
-  return new Client(new HttpTransport(url, options));
+/** Connects to a Wharf server over HTTP. `Jobs` maps job types to their payload types (see Job). */
+export function connect<Jobs extends object = AnyJobs>(url: string, options?: HttpTransportOptions): Client<Jobs> {
+  return new Client<Jobs>(new HttpTransport(url, options));
 }
 
 export interface OpenOptions extends Omit<OpenEngineOptions, "logger"> {
@@ -38,14 +42,14 @@ export interface OpenOptions extends Omit<OpenEngineOptions, "logger"> {
 }
 
 /**
- * Runs the engine in this process on a store (`sqlite:./wharf.db` by default) and returns a Client for it.
- * Rejects with InvalidStoreError for a store that is not `sqlite:PATH`, `sqlite::memory:` or a
- * `postgres://` / `postgresql://` URL, and with StoreInUseError for a SQLite file another process (a
- * `wharf serve`, say) or another open() holds.
+ * Runs the engine in this process on a store (`sqlite:./wharf.db` by default) and returns a Client for it,
+ * with helpers for tests (`client.testing`). Rejects with InvalidStoreError for a store that is not
+ * `sqlite:PATH`, `sqlite::memory:` or a `postgres://` / `postgresql://` URL, and with StoreInUseError for
+ * a SQLite file another process (a `wharf serve`, say) or another open() holds.
  */
-export async function open(options: OpenOptions = {}): Promise<Client> {
+export async function open<Jobs extends object = AnyJobs>(options: OpenOptions = {}): Promise<InProcessClient<Jobs>> {
   const { store, dataDir, durability, logLevel, logger: given, ...engineOptions } = options;
   const logger = given ?? createLogger({ level: logLevel ?? "error", destination: "stderr" });
   const engine = await openEngine({ ...engineOptions, logger, store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability });
-  return new Client(new LocalTransport(engine, true));
+  return new InProcessClient<Jobs>(new LocalTransport(engine, true));
 }

@@ -5,7 +5,8 @@
 import type pg from "pg";
 import { newJobId } from "./job/ids.js";
 import { createJob } from "./job/state.js";
-import type { EnqueueInput, EnqueuedJob } from "./job/types.js";
+import type { AnyJobs, EnqueueInput } from "./client/jobs.js";
+import type { EnqueuedJob } from "./job/types.js";
 import { parseEnqueueInput } from "./job/validate.js";
 import { enqueuedView } from "./job/views.js";
 import { insertJobsWithin } from "./store/postgres/transactional.js";
@@ -21,7 +22,7 @@ import { insertJobsWithin } from "./store/postgres/transactional.js";
  *   await enqueueWithin(db, [{ queue: "emails", type: "receipt", payload: { order: 42 } }]);
  *   await db.query("COMMIT");
  */
-export async function enqueueWithin(client: pg.ClientBase, inputs: EnqueueInput[]): Promise<EnqueuedJob[]> {
+export async function enqueueWithin<Jobs extends object = AnyJobs>(client: pg.ClientBase, inputs: Array<EnqueueInput<Jobs>>): Promise<EnqueuedJob[]> {
   const now = Date.now();
   const jobs = inputs.map((input, index) => createJob(newJobId(), parseEnqueueInput(input, `jobs[${index}]`), now));
   return (await insertJobsWithin(client, jobs)).map(enqueuedView);

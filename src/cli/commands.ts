@@ -1,8 +1,8 @@
 /** What each command does, once program.ts has parsed and checked its arguments. */
-import { connect, type Client, type JobFilter } from "../index.js";
+import { connect, type Client, type Job, type JobFilter } from "../index.js";
 import { InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions } from "../http/server.js";
-import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type Job, type JobPatch, type JobStatus, type UniqueWhile } from "../job/types.js";
+import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type JobPatch, type JobStatus, type UniqueWhile } from "../job/types.js";
 import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
 import { confirm, type ConfirmOptions } from "./confirm.js";

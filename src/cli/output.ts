@@ -3,7 +3,8 @@
  * aligned tables and human times for people. Notices go to stderr so they never mix with JSON.
  */
 import { stringifyJson } from "../job/json.js";
-import { JOB_STATUSES, type Job, type JobError, type JobStatus } from "../job/types.js";
+import type { Job } from "../index.js";
+import { JOB_STATUSES, type JobError, type JobStatus } from "../job/types.js";
 
 export interface Column<T> {
   header: string;

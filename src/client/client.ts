@@ -1,6 +1,7 @@
 import { UnprocessableError } from "../errors.js";
 import type { PageLinks } from "../http/params.js";
-import type { EnqueueInput, EnqueuedJob, FailureInput, Job, JobError, JobPatch, JobStatus } from "../job/types.js";
+import type { EnqueuedJob, FailureInput, Job as StoredJob, JobError, JobPatch, JobStatus } from "../job/types.js";
+import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
 import type { QueryValue, TakeStream, Transport } from "./transport.js";
 
 /** A range filter: an exact number, `{ min, max }` (either may be left out), or the wire form "A..B". */
@@ -27,8 +28,8 @@ export interface ListOptions extends JobFilter {
 
 export type { PageLinks };
 
-export interface JobPageResult {
-  jobs: Job[];
+export interface JobPageResult<Jobs = AnyJobs> {
+  jobs: Array<Job<Jobs>>;
   pages: PageLinks;
 }
 
@@ -39,7 +40,7 @@ export interface TakeOptions {
   workerId?: string;
 }
 
-export type JobSummary = Omit<Job, "payload">;
+export type JobSummary = Omit<StoredJob, "payload">;
 
 function list(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(",") : value;
@@ -71,9 +72,10 @@ function linkQuery(link: string): Record<string, string> {
 /**
  * The Wharf client: every endpoint of the API, typed. Works the same over
  * HTTP (`connect`) and in-process (`open`). Errors are WharfError subclasses
- * (NotFoundError, BadRequestError, UnavailableError, ...).
+ * (NotFoundError, BadRequestError, UnavailableError, ...). `Jobs` is the job
+ * map (see src/client/jobs.ts) that types payloads by job type.
  */
-export class Client {
+export class Client<Jobs extends object = AnyJobs> {
   constructor(readonly transport: Transport) {}
 
   private async call<T>(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<T> {
@@ -92,28 +94,28 @@ export class Client {
     return (await this.call<{ queues: string[] }>("GET", "/queues")).queues;
   }
 
-  async enqueue(job: EnqueueInput): Promise<EnqueuedJob> {
+  async enqueue(job: EnqueueInput<Jobs>): Promise<EnqueuedJob> {
     return this.call("POST", "/jobs", undefined, job);
   }
 
   /** Enqueues all or none, answering in input order. */
-  async enqueueBulk(jobs: EnqueueInput[]): Promise<EnqueuedJob[]> {
+  async enqueueBulk(jobs: Array<EnqueueInput<Jobs>>): Promise<EnqueuedJob[]> {
     return (await this.call<{ jobs: EnqueuedJob[] }>("POST", "/jobs/bulk", undefined, { jobs })).jobs;
   }
 
-  async getJob(id: string): Promise<Job> {
+  async getJob(id: string): Promise<Job<Jobs>> {
     return this.call("GET", `/jobs/${encodeURIComponent(id)}`);
   }
 
   /** One page; pass `from` (a job id) to continue after it. */
-  async listPage(options: ListOptions & { from?: string } = {}): Promise<JobPageResult> {
+  async listPage(options: ListOptions & { from?: string } = {}): Promise<JobPageResult<Jobs>> {
     const query = { ...filterQuery(options), order: options.order, limit: options.pageSize, from: options.from };
     return this.call("GET", "/jobs", query);
   }
 
   /** Every matching job, fetching pages as the iteration goes. */
-  listJobs(options: ListOptions = {}): AsyncGenerator<Job> {
-    return this.paginate<JobPageResult, Job>("/jobs", { ...filterQuery(options), order: options.order, limit: options.pageSize }, (page) => page.jobs);
+  listJobs(options: ListOptions = {}): AsyncGenerator<Job<Jobs>> {
+    return this.paginate<JobPageResult<Jobs>, Job<Jobs>>("/jobs", { ...filterQuery(options), order: options.order, limit: options.pageSize }, (page) => page.jobs);
   }
 
   /** The items of every page, following each page's `next` link. */
@@ -201,8 +203,9 @@ export class Client {
   }
 
   /** Opens a take stream: jobs arrive as they become ready, leased to this stream until acked or failed. */
-  take(options: TakeOptions = {}): TakeStream {
-    return this.transport.take({ queues: options.queues ?? [], prefetch: options.prefetch ?? 1, ...(options.workerId ? { workerId: options.workerId } : {}) });
+  take(options: TakeOptions = {}): TakeStream<Jobs> {
+    const stream = this.transport.take({ queues: options.queues ?? [], prefetch: options.prefetch ?? 1, ...(options.workerId ? { workerId: options.workerId } : {}) });
+    return stream as TakeStream<Jobs>;
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,17 @@ export interface HttpTransportOptions {
   maxSockets?: number;
   /** Gives up on a request after this long, in ms. */
   timeoutMs?: number;
+  /**
+   * A take stream on which nothing (no job, no heartbeat) arrives for this long, in ms, is taken for dead
+   * and ends with an error, so a Worker reconnects. Servers send a heartbeat every 3 s by default
+   * (`heartbeatMs`); keep this a few heartbeats long. Default 10 s.
+   */
+  idleTimeoutMs?: number;
+}
+
+/** Makes a request whose socket stays silent for its `timeout` fail, with an error saying what did not come. */
+function failWhenSilent(request: http.ClientRequest, timeoutMs: number, what: string): void {
+  request.on("timeout", () => request.destroy(new Error(`${what} within ${timeoutMs} ms`)));
 }
 
 function buildPath(path: string, query: Record<string, QueryValue> | undefined): string {
@@ -61,6 +72,7 @@ export class HttpTransport implements Transport {
   private readonly agent: http.Agent;
   private readonly format: "json" | "msgpack";
   private readonly timeoutMs: number;
+  private readonly idleTimeoutMs: number;
   private readonly streams = new Set<http.ClientRequest>();
 
   constructor(baseUrl: string, options: HttpTransportOptions = {}) {
@@ -70,6 +82,7 @@ export class HttpTransport implements Transport {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
     this.format = options.format ?? "json";
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
   }
 
   request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse> {
@@ -95,7 +108,7 @@ export class HttpTransport implements Transport {
           });
         },
       );
-      request.on("timeout", () => request.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
+      failWhenSilent(request, this.timeoutMs, "no answer");
       request.on("error", (error) => reject(this.unreachable(error)));
       request.end(payload);
     });
@@ -129,7 +142,7 @@ export class HttpTransport implements Transport {
     if (take.workerId) headers["worker-id"] = take.workerId;
     const query: Record<string, QueryValue> = { prefetch: take.prefetch };
     if (take.queues.length > 0) query.queue = take.queues.join(",");
-    const request = http.request({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers });
+    const request = http.request({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers, timeout: this.idleTimeoutMs });
     this.streams.add(request);
     let closed = false;
     let streamId: string | undefined;
@@ -154,6 +167,7 @@ export class HttpTransport implements Transport {
       response.on("error", (error) => channel.end(closed ? undefined : this.unreachable(error)));
     });
     request.on("error", (error) => channel.end(closed ? undefined : this.unreachable(error)));
+    failWhenSilent(request, this.idleTimeoutMs, "no job or heartbeat on the take stream");
     const socketClosed = new Promise<void>((resolve) => request.on("close", () => {
       this.streams.delete(request);
       resolve();

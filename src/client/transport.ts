@@ -1,5 +1,6 @@
 import type { TakeOptions } from "../engine/dispatch.js";
 import type { Job } from "../job/types.js";
+import type { AnyJobs, Job as JobView } from "./jobs.js";
 
 export type QueryValue = string | number | undefined;
 
@@ -19,7 +20,7 @@ export function searchParams(query: Record<string, QueryValue> | undefined): URL
 }
 
 /** Jobs leased to one take stream, in order; iteration ends when the stream closes or breaks. */
-export interface TakeStream extends AsyncIterable<Job> {
+export interface TakeStream<Jobs = AnyJobs> extends AsyncIterable<JobView<Jobs>> {
   /** Ends the stream; resolves once the server has taken back every job the stream still held. */
   close(): Promise<void>;
 }

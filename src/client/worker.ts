@@ -1,7 +1,10 @@
+import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
-import type { Job } from "../job/types.js";
+import { performance } from "node:perf_hooks";
+import { BadRequestError, WharfError } from "../errors.js";
 import { createLogger, errorMessage, type Logger } from "../log.js";
-import type { Client } from "./client.js";
+import type { Client, JobFilter } from "./client.js";
+import type { AnyJobs, Job, JobType } from "./jobs.js";
 import type { TakeStream } from "./transport.js";
 
 export interface JobContext {
@@ -11,8 +14,57 @@ export interface JobContext {
   heartbeat(): Promise<void>;
 }
 
-export type JobHandler = (job: Job, context: JobContext) => unknown;
-export type Middleware = (job: Job, context: JobContext, next: () => Promise<void>) => Promise<void>;
+/** Runs a job of type `K`; what it returns (or resolves to) is the job's result, told to `completed` listeners. */
+export type JobHandler<Jobs = AnyJobs, K extends JobType<Jobs> = JobType<Jobs>> = (job: Job<Jobs, K>, context: JobContext) => unknown;
+export type Middleware<Jobs = AnyJobs> = (job: Job<Jobs>, context: JobContext, next: () => Promise<void>) => Promise<void>;
+
+/** A handler per job type, each given jobs of its own type (without a job map, any type name). */
+export type JobHandlers<Jobs = AnyJobs> = string extends JobType<Jobs>
+  ? Record<string, JobHandler<Jobs>>
+  : { [K in JobType<Jobs>]?: JobHandler<Jobs, K> };
+
+/** The events of a Worker and their listeners' arguments. */
+export interface WorkerEvents<Jobs = AnyJobs> {
+  /** A handler started on the job. */
+  active: (job: Job<Jobs>) => void;
+  /** The handler returned `result`, after `durationMs`; the ack goes out in the next batch. */
+  completed: (job: Job<Jobs>, outcome: { result: unknown; durationMs: number }) => void;
+  /**
+   * The handler threw `error`; told once the failure is reported, with whether the job will run again
+   * (undefined when the report did not get through: the lease then runs out and the server retries it).
+   */
+  failed: (job: Job<Jobs>, error: unknown, outcome: { durationMs: number; willRetry: boolean | undefined }) => void;
+  /**
+   * No job of the worker's queues (of the types it handles) is waiting or running any more, after some ran.
+   * While someone listens, the worker asks the server (one count) each time it runs out of work.
+   */
+  drained: () => void;
+  /** Trouble outside handlers: a take stream broke (the worker reconnects), an ack or failure report did not get through. */
+  error: (error: unknown, job?: Job<Jobs>) => void;
+}
+
+type WorkerEvent = keyof WorkerEvents;
+
+/** How the jobs of one `drain()` ended. */
+export interface DrainResult {
+  completed: number;
+  /** Failed and due to run again (scheduled by backoff or RetryAtError). */
+  retried: number;
+  /** Failed for good: KillJobError, or out of retries. */
+  dead: number;
+}
+
+export interface DrainOptions {
+  /** Jobs run at most, counting those the handlers enqueue; past it drain() throws. Default 1000. */
+  limit?: number;
+}
+
+type Outcome = { ok: true; result: unknown; durationMs: number } | { ok: false; error: unknown; durationMs: number };
+
+/** How often an idle worker asks whether jobs that others hold have finished, while someone waits for idleness. */
+const IDLE_POLL_MS = 200;
+/** How long drain() waits for a job the server counts as waiting to reach its stream. */
+const DRAIN_DELIVERY_MS = 2000;
 
 /** Throw from a handler to have the job retried at a given time instead of by backoff. */
 export class RetryAtError extends Error {
@@ -32,15 +84,15 @@ export class KillJobError extends Error {
   }
 }
 
-export interface WorkerOptions {
+export interface WorkerOptions<Jobs = AnyJobs> {
   /** Queues to take from; every queue when empty. */
   queues?: string[];
   /** Handlers running at once, at most. Default 10. */
   concurrency?: number;
   /** Jobs leased ahead of the handlers. Default: equal to concurrency. */
   prefetch?: number;
-  handlers?: Record<string, JobHandler>;
-  middleware?: Middleware[];
+  handlers?: JobHandlers<Jobs>;
+  middleware?: Array<Middleware<Jobs>>;
   /** Acks sent in one request, at most. */
   ackBatchSize?: number;
   /** How long `stop()` lets running handlers finish, in ms. Default 30 s. */
@@ -49,9 +101,12 @@ export interface WorkerOptions {
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   workerId?: string;
-  /** Told about handler failures and connection trouble, instead of the logger. */
-  onError?: (error: unknown, job?: Job) => void;
-  /** Where handler failures and connection trouble are logged, at error, when there is no `onError`; default: JSON lines on stderr. */
+  /**
+   * Told about handler failures and connection trouble alike (the `failed` and `error` events tell them
+   * apart). Trouble that neither this nor a listener of its event hears goes to the logger.
+   */
+  onError?: (error: unknown, job?: Job<Jobs>) => void;
+  /** Where trouble nobody listens to is logged, at error; default: JSON lines on stderr. */
   logger?: Logger;
 }
 
@@ -89,41 +144,77 @@ function describeError(error: unknown): { message: string; error_type: string; b
  * Successes are acknowledged in batches; a thrown error is reported as a
  * failure (RetryAtError and KillJobError steer the retry). `stop()` stops
  * taking, lets running handlers finish within the deadline and gives the
- * rest back to the server.
+ * rest back to the server. What happens is told as events (WorkerEvents).
  */
-export class Worker {
-  private readonly handlers = new Map<string, JobHandler>();
-  private readonly middleware: Middleware[];
+export class Worker<Jobs extends object = AnyJobs> {
+  private readonly handlers = new Map<string, JobHandler<Jobs>>();
+  private readonly middleware: Array<Middleware<Jobs>>;
   private readonly concurrency: number;
   private readonly prefetch: number;
-  private readonly options: WorkerOptions;
-  private readonly waiting: Job[] = [];
+  private readonly options: WorkerOptions<Jobs>;
+  private readonly waiting: Array<Job<Jobs>> = [];
   private readonly running = new Set<Promise<void>>();
-  private readonly pendingAcks: Job[] = [];
+  private readonly pendingAcks: Array<Job<Jobs>> = [];
   private ackFlush: Promise<void> | undefined;
-  private stream: TakeStream | undefined;
+  private stream: TakeStream<Jobs> | undefined;
   private readonly stopping = new AbortController();
   private readonly deadline = new AbortController();
   private loop: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   private processed = 0;
+  private readonly events = new EventEmitter();
+  /** Jobs that reached this worker's streams, ever: tells an idleness check that work came in while it asked the server. */
+  private arrivals = 0;
+  private ranSinceDrained = false;
+  private readonly idleWaiters: Array<() => void> = [];
+  private idleCheck: Promise<void> | undefined;
+  private idlePoll: NodeJS.Timeout | undefined;
 
-  constructor(private readonly client: Client, options: WorkerOptions = {}) {
+  constructor(private readonly client: Client<Jobs>, options: WorkerOptions<Jobs> = {}) {
     this.options = options;
     this.concurrency = options.concurrency ?? 10;
     this.prefetch = options.prefetch ?? this.concurrency;
     this.middleware = options.middleware ?? [];
-    for (const [type, handler] of Object.entries(options.handlers ?? {})) this.register(type, handler);
+    for (const [type, handler] of Object.entries(options.handlers ?? {}) as Array<[JobType<Jobs>, JobHandler<Jobs> | undefined]>) {
+      if (handler) this.register(type, handler);
+    }
   }
 
-  register(type: string, handler: JobHandler): this {
-    this.handlers.set(type, handler);
+  register<K extends JobType<Jobs>>(type: K, handler: JobHandler<Jobs, K>): this {
+    // Jobs reach a handler by their type, so the handler of K is only ever given jobs of type K.
+    this.handlers.set(type, handler as JobHandler<Jobs>);
     return this;
   }
 
-  use(middleware: Middleware): this {
+  use(middleware: Middleware<Jobs>): this {
     this.middleware.push(middleware);
     return this;
+  }
+
+  on<E extends WorkerEvent>(event: E, listener: WorkerEvents<Jobs>[E]): this {
+    this.events.on(event, listener);
+    return this;
+  }
+
+  once<E extends WorkerEvent>(event: E, listener: WorkerEvents<Jobs>[E]): this {
+    this.events.once(event, listener);
+    return this;
+  }
+
+  off<E extends WorkerEvent>(event: E, listener: WorkerEvents<Jobs>[E]): this {
+    this.events.off(event, listener);
+    return this;
+  }
+
+  /** Tells the event's listeners, if any (so an `error` nobody listens to is no crash); a listener that throws is trouble. */
+  private emit<E extends WorkerEvent>(event: E, ...args: Parameters<WorkerEvents<Jobs>[E]>): void {
+    if (this.events.listenerCount(event) === 0) return;
+    try {
+      this.events.emit(event, ...args);
+    } catch (error) {
+      if (event === "error") this.report(error);
+      else this.trouble(error);
+    }
   }
 
   /** Jobs whose handlers have finished (either way) since start. */
@@ -149,11 +240,12 @@ export class Worker {
       try {
         for await (const job of this.stream) {
           delay = this.options.reconnectMinMs ?? 100;
+          this.arrivals++;
           this.waiting.push(job);
           this.pump();
         }
       } catch (error) {
-        if (!this.stopping.signal.aborted) this.report(error);
+        if (!this.stopping.signal.aborted) this.trouble(error);
       }
       // Jobs leased to a broken stream went back to the server; do not start them.
       if (!this.stopping.signal.aborted) this.waiting.length = 0;
@@ -165,42 +257,63 @@ export class Worker {
   private pump(): void {
     while (this.running.size < this.concurrency && this.waiting.length > 0 && !this.stopping.signal.aborted) {
       const job = this.waiting.shift()!;
-      const run = this.run(job).finally(() => {
+      const run = this.handle(job, (done) => this.queueAck(done)).then(() => undefined).finally(() => {
         this.running.delete(run);
         this.processed++;
         this.pump();
+        this.checkIdle();
       });
       this.running.add(run);
     }
   }
 
-  private async run(job: Job): Promise<void> {
+  /** Runs a job's handler, then acks the job with `ack` or reports its failure; answers how it ended. */
+  private async handle(job: Job<Jobs>, ack: (job: Job<Jobs>) => unknown): Promise<keyof DrainResult> {
+    this.ranSinceDrained = true;
+    const outcome = await this.execute(job);
+    if (outcome.ok) {
+      await ack(job);
+      this.emit("completed", job, { result: outcome.result, durationMs: outcome.durationMs });
+      return "completed";
+    }
+    const willRetry = await this.reportFailure(job, outcome.error);
+    this.notify("failed", [job, outcome.error, { durationMs: outcome.durationMs, willRetry }], outcome.error, job);
+    // A failure whose report did not get through is retried too, once its lease runs out.
+    return willRetry === false ? "dead" : "retried";
+  }
+
+  private async execute(job: Job<Jobs>): Promise<Outcome> {
+    this.emit("active", job);
     const context: JobContext = {
       signal: this.deadline.signal,
       heartbeat: async () => {
         await this.client.heartbeat(job.id, job.run_id);
       },
     };
+    const started = performance.now();
     try {
-      await this.invoke(job, context);
-      this.queueAck(job);
+      const result = await this.invoke(job, context);
+      return { ok: true, result, durationMs: performance.now() - started };
     } catch (error) {
-      this.report(error, job);
-      await this.reportFailure(job, error);
+      return { ok: false, error, durationMs: performance.now() - started };
     }
   }
 
-  private invoke(job: Job, context: JobContext): Promise<void> {
+  /** Runs the middleware chain around the job's handler; resolves to what the handler returned. */
+  private async invoke(job: Job<Jobs>, context: JobContext): Promise<unknown> {
     const handler = this.handlers.get(job.type);
+    let result: unknown;
     const final = async (): Promise<void> => {
       if (!handler) throw new Error(`no handler registered for job type "${job.type}"`);
-      await handler(job, context);
+      result = await handler(job, context);
     };
     const chain = this.middleware.reduceRight<() => Promise<void>>((next, middleware) => () => middleware(job, context, next), final);
-    return chain();
+    await chain();
+    return result;
   }
 
-  private async reportFailure(job: Job, error: unknown): Promise<void> {
+  /** Reports a failed attempt; answers whether the job will run again, or undefined when the report did not get through. */
+  private async reportFailure(job: Job<Jobs>, error: unknown): Promise<boolean | undefined> {
     const failure = {
       ...describeError(error),
       ...(error instanceof RetryAtError ? { retry_at: error.retryAt } : {}),
@@ -208,13 +321,14 @@ export class Worker {
       ...(job.run_id === undefined ? {} : { run_id: job.run_id }),
     };
     try {
-      await this.client.fail(job.id, failure);
+      return (await this.client.fail(job.id, failure)).status !== "dead";
     } catch (reportError) {
-      this.report(reportError, job);
+      this.trouble(reportError, job);
+      return undefined;
     }
   }
 
-  private queueAck(job: Job): void {
+  private queueAck(job: Job<Jobs>): void {
     this.pendingAcks.push(job);
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
   }
@@ -230,18 +344,137 @@ export class Worker {
         await this.client.ackMany(jobs.map((job) => job.id), runIds);
       } catch (error) {
         // The stream broke, so the server has given these jobs to others already: nothing to retry.
-        this.report(error);
+        this.trouble(error);
       }
     }
     this.ackFlush = undefined;
+    this.checkIdle();
   }
 
-  private report(error: unknown, job?: Job): void {
-    if (this.options.onError) {
-      this.options.onError(error, job);
-      return;
-    }
+  /** Trouble outside handlers: told as an `error` event. */
+  private trouble(error: unknown, job?: Job<Jobs>): void {
+    this.notify("error", job === undefined ? [error] : [error, job], error, job);
+  }
+
+  /** Tells the event's listeners and onError, which hears failures and trouble alike; with neither, report(). */
+  private notify<E extends "failed" | "error">(event: E, args: Parameters<WorkerEvents<Jobs>[E]>, error: unknown, job: Job<Jobs> | undefined): void {
+    const heard = this.events.listenerCount(event) > 0 || this.options.onError !== undefined;
+    this.emit(event, ...args);
+    this.options.onError?.(error, job);
+    if (!heard) this.report(error, job);
+  }
+
+  /** The report of last resort, for what nobody listens to: the logger. */
+  private report(error: unknown, job?: Job<Jobs>): void {
     (this.options.logger ?? stderrLogger()).error({ job: job?.id, type: job?.type, error: errorMessage(error) }, "worker error");
+  }
+
+  /** The jobs this worker takes: those of its queues and, when it has handlers, of their types. */
+  private ownJobs(): JobFilter {
+    const queues = this.options.queues ?? [];
+    return { queue: queues.length > 0 ? queues : undefined, type: this.handlers.size > 0 ? [...this.handlers.keys()] : undefined };
+  }
+
+  /** Whether any job of ours is waiting or running, on the server: one may be on its way to this worker's stream. */
+  private async jobsLeft(): Promise<boolean> {
+    return (await this.client.countJobs({ ...this.ownJobs(), status: ["ready", "in_flight"] })) > 0;
+  }
+
+  private locallyIdle(): boolean {
+    return this.waiting.length === 0 && this.running.size === 0 && this.pendingAcks.length === 0 && this.ackFlush === undefined;
+  }
+
+  /**
+   * Resolves once no job of the worker's queues (of the types it handles) is waiting or running and every
+   * ack has been sent; at once after stop(). Jobs scheduled for later (retries in backoff) do not count.
+   */
+  waitUntilIdle(): Promise<void> {
+    if (this.stopped) return this.stopped;
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.checkIdle();
+    });
+  }
+
+  /** When this worker has nothing left and someone wants to know, asks the server whether the queues are done too. */
+  private checkIdle(): void {
+    const wanted = this.idleWaiters.length > 0 || (this.ranSinceDrained && this.events.listenerCount("drained") > 0);
+    if (!wanted || !this.locallyIdle() || this.stopping.signal.aborted) return;
+    this.idleCheck ??= this.confirmIdle().then((changed) => {
+      this.idleCheck = undefined;
+      // Work that came and went while the server was asked ended with a check of its own that found this one running.
+      if (changed) this.checkIdle();
+    });
+  }
+
+  /** Answers whether work came in meanwhile, in which case the answer is stale. */
+  private async confirmIdle(): Promise<boolean> {
+    const arrivals = this.arrivals;
+    let left: boolean;
+    try {
+      left = await this.jobsLeft();
+    } catch (error) {
+      // The take loop already tells of a server that went away; anything else is news.
+      if (!(error instanceof WharfError && error.retryable)) this.trouble(error);
+      left = true;
+    }
+    if (arrivals !== this.arrivals || !this.locallyIdle()) return true;
+    if (left) {
+      // Held by other workers, or on its way here: look again in a while, unless work arrives first.
+      clearTimeout(this.idlePoll);
+      this.idlePoll = setTimeout(() => this.checkIdle(), IDLE_POLL_MS);
+      return false;
+    }
+    this.becameIdle();
+    return false;
+  }
+
+  private becameIdle(): void {
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    if (this.ranSinceDrained) {
+      this.ranSinceDrained = false;
+      this.emit("drained");
+    }
+  }
+
+  /**
+   * For tests: runs the jobs of the worker's queues through its handlers and middleware, one at a time,
+   * until none is waiting or running, and answers how they ended. Jobs the handlers enqueue run too;
+   * jobs scheduled for later (retries among them) wait for their time: advance the clock and drain again.
+   * The worker must not be started, and must be the only one taking these jobs.
+   */
+  async drain(options: DrainOptions = {}): Promise<DrainResult> {
+    if (this.loop) throw new BadRequestError("drain() runs the jobs itself: call it on a worker that is not started");
+    const limit = options.limit ?? 1000;
+    const result: DrainResult = { completed: 0, retried: 0, dead: 0 };
+    const stream = this.client.take({ queues: this.options.queues ?? [], prefetch: 1, workerId: this.workerId });
+    const jobs = stream[Symbol.asyncIterator]();
+    try {
+      for (let ran = 0; await this.jobsLeft(); ran++) {
+        if (ran === limit) throw new BadRequestError(`drain() ran ${limit} jobs and more are waiting (do handlers enqueue jobs without end?); pass a higher limit`);
+        const job = await this.delivered(jobs);
+        result[await this.handle(job, () => this.client.ack(job.id, job.run_id))]++;
+      }
+    } finally {
+      await stream.close();
+    }
+    return result;
+  }
+
+  /** The next job of a drain's stream, which the server says is waiting. */
+  private async delivered(jobs: AsyncIterator<Job<Jobs>>): Promise<Job<Jobs>> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), DRAIN_DELIVERY_MS);
+    });
+    try {
+      const next = await Promise.race([jobs.next(), late]);
+      if (next === "late") throw new BadRequestError(`drain(): jobs are running elsewhere (another worker?), none came in ${DRAIN_DELIVERY_MS} ms`);
+      if (next.done) throw new BadRequestError("drain(): the take stream ended");
+      return next.value;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Stops taking, waits for running handlers (up to the deadline), sends acks and returns unstarted jobs. */
@@ -267,5 +500,7 @@ export class Worker {
     // Closing the stream hands every job we did not finish back to the server at once.
     await this.stream?.close();
     await this.loop;
+    clearTimeout(this.idlePoll);
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }
