@@ -34,6 +34,8 @@ export interface JobPageResult {
 
 export interface TakeOptions {
   queues?: string[];
+  /** Job types to take (a Wharf extension); every type when absent. Jobs of other types stay ready for other workers. */
+  types?: string[];
   /** Unacknowledged jobs the stream may hold; 0 means unlimited. Default 1. */
   prefetch?: number;
   workerId?: string;
@@ -202,7 +204,12 @@ export class Client {
 
   /** Opens a take stream: jobs arrive as they become ready, leased to this stream until acked or failed. */
   take(options: TakeOptions = {}): TakeStream {
-    return this.transport.take({ queues: options.queues ?? [], prefetch: options.prefetch ?? 1, ...(options.workerId ? { workerId: options.workerId } : {}) });
+    return this.transport.take({
+      queues: options.queues ?? [],
+      prefetch: options.prefetch ?? 1,
+      ...(options.types ? { types: options.types } : {}),
+      ...(options.workerId ? { workerId: options.workerId } : {}),
+    });
   }
 
   async close(): Promise<void> {

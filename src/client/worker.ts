@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { WorkerUsageError } from "../errors.js";
 import type { Job } from "../job/types.js";
 import type { Client } from "./client.js";
 import type { TakeStream } from "./transport.js";
@@ -32,8 +33,8 @@ export class KillJobError extends Error {
 }
 
 export interface WorkerOptions {
-  /** Queues to take from; every queue when empty. */
-  queues?: string[];
+  /** Queues to take from: at least one. */
+  queues: string[];
   /** Handlers running at once, at most. Default 10. */
   concurrency?: number;
   /** Jobs leased ahead of the handlers. Default: equal to concurrency. */
@@ -74,7 +75,8 @@ function describeError(error: unknown): { message: string; error_type: string; b
 }
 
 /**
- * Takes jobs from a stream and runs their handlers with bounded concurrency.
+ * Takes jobs of the types it has handlers for, from the queues it is given (jobs of other types stay
+ * ready for other workers), and runs their handlers with bounded concurrency.
  * Successes are acknowledged in batches; a thrown error is reported as a
  * failure (RetryAtError and KillJobError steer the retry). `stop()` stops
  * taking, lets running handlers finish within the deadline and gives the
@@ -97,7 +99,10 @@ export class Worker {
   private stopped: Promise<void> | undefined;
   private processed = 0;
 
-  constructor(private readonly client: Client, options: WorkerOptions = {}) {
+  constructor(private readonly client: Client, options: WorkerOptions) {
+    if (!Array.isArray(options?.queues) || options.queues.length === 0) {
+      throw new WorkerUsageError('a Worker takes from the queues it is given; name at least one, as in new Worker(client, { queues: ["emails"] })');
+    }
     this.options = options;
     this.concurrency = options.concurrency ?? 10;
     this.prefetch = options.prefetch ?? this.concurrency;
@@ -105,7 +110,9 @@ export class Worker {
     for (const [type, handler] of Object.entries(options.handlers ?? {})) this.register(type, handler);
   }
 
+  /** Handlers are registered before start(): the take stream asks the server for their types only. */
   register(type: string, handler: JobHandler): this {
+    if (this.loop) throw new WorkerUsageError(`register("${type}") after start(): register every handler before starting the worker, so that it takes jobs of that type`);
     this.handlers.set(type, handler);
     return this;
   }
@@ -122,6 +129,7 @@ export class Worker {
 
   /** Starts taking jobs; returns at once. */
   start(): this {
+    if (this.handlers.size === 0) throw new WorkerUsageError("start() with no handlers: register a handler for each job type the worker should take");
     this.loop ??= this.takeLoop();
     return this;
   }
@@ -134,7 +142,7 @@ export class Worker {
     let delay = this.options.reconnectMinMs ?? 100;
     const maxDelay = this.options.reconnectMaxMs ?? 5000;
     while (!this.stopping.signal.aborted) {
-      this.stream = this.client.take({ queues: this.options.queues ?? [], prefetch: this.prefetch, workerId: this.workerId });
+      this.stream = this.client.take({ queues: this.options.queues, types: [...this.handlers.keys()], prefetch: this.prefetch, workerId: this.workerId });
       try {
         for await (const job of this.stream) {
           delay = this.options.reconnectMinMs ?? 100;
