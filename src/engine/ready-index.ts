@@ -13,18 +13,19 @@ function sortKey(entry: Pick<ReadyEntry, "id" | "priority">): string {
 }
 
 /**
- * One queue's ready jobs twice over: all of them in take order (each key's value is its job's type),
- * and each type's on its own, so a stream that takes some types finds its next job without passing
- * over the jobs of types it does not take.
+ * One queue's ready jobs, a tree per type, so a stream that takes some types finds its next job
+ * without passing over jobs of types it does not take. `heads` holds each type's first key (its
+ * value is the type): the queue's next job of any type is the first of the heads, one step away
+ * however many types the queue has.
  */
 interface QueueJobs {
-  all: BTree<string, string>;
   byType: Map<string, BTree<string, undefined>>;
+  heads: BTree<string, string>;
 }
 
 /**
  * The ready jobs of every queue, in take order, held in memory so a take
- * needs no query. Holds ids and types only; payloads stay in the store.
+ * needs no query. Holds ids only; payloads stay in the store.
  */
 export class ReadyIndex {
   private readonly queues = new Map<string, QueueJobs>();
@@ -32,7 +33,7 @@ export class ReadyIndex {
   add(entry: ReadyEntry): void {
     let jobs = this.queues.get(entry.queue);
     if (!jobs) {
-      jobs = { all: new BTree<string, string>(), byType: new Map() };
+      jobs = { byType: new Map(), heads: new BTree<string, string>() };
       this.queues.set(entry.queue, jobs);
     }
     let ofType = jobs.byType.get(entry.type);
@@ -41,14 +42,15 @@ export class ReadyIndex {
       jobs.byType.set(entry.type, ofType);
     }
     const key = sortKey(entry);
-    jobs.all.set(key, entry.type, false);
-    ofType.set(key, undefined, false);
+    const head = ofType.minKey();
+    if (!ofType.set(key, undefined, false) || (head !== undefined && head < key)) return;
+    if (head !== undefined) jobs.heads.delete(head);
+    jobs.heads.set(key, entry.type);
   }
 
-  /** Needs no type: the queue's index knows each of its jobs' type. */
-  remove(entry: Pick<ReadyEntry, "id" | "queue" | "priority">): void {
+  remove(entry: Pick<ReadyEntry, "id" | "queue" | "type" | "priority">): void {
     const jobs = this.queues.get(entry.queue);
-    if (jobs) this.removeKey(entry.queue, jobs, sortKey(entry));
+    if (jobs) this.removeKey(entry.queue, jobs, entry.type, sortKey(entry));
   }
 
   /**
@@ -56,39 +58,38 @@ export class ReadyIndex {
    * of the given types (every type when `types` is null).
    */
   takeNext(queues: ReadonlySet<string> | null, types: ReadonlySet<string> | null): ReadyEntry | undefined {
-    let bestQueue: string | undefined;
-    let bestKey: string | undefined;
+    let best: { queue: string; type: string; key: string } | undefined;
     for (const queue of queues ?? this.queues.keys()) {
-      const key = this.firstKey(this.queues.get(queue), types);
-      if (key !== undefined && (bestKey === undefined || key < bestKey)) {
-        bestKey = key;
-        bestQueue = queue;
-      }
+      const head = firstHead(this.queues.get(queue), types);
+      if (head && (best === undefined || head[0] < best.key)) best = { queue, type: head[1], key: head[0] };
     }
-    if (bestQueue === undefined || bestKey === undefined) return undefined;
-    const type = this.removeKey(bestQueue, this.queues.get(bestQueue)!, bestKey)!;
-    return { id: bestKey.slice(PRIORITY_DIGITS), queue: bestQueue, type, priority: Number.parseInt(bestKey.slice(0, PRIORITY_DIGITS), 10) };
+    if (!best) return undefined;
+    this.removeKey(best.queue, this.queues.get(best.queue)!, best.type, best.key);
+    return { id: best.key.slice(PRIORITY_DIGITS), queue: best.queue, type: best.type, priority: Number.parseInt(best.key.slice(0, PRIORITY_DIGITS), 10) };
   }
 
-  private firstKey(jobs: QueueJobs | undefined, types: ReadonlySet<string> | null): string | undefined {
-    if (!jobs || types === null) return jobs?.all.minKey();
-    let first: string | undefined;
-    for (const type of types) {
-      const key = jobs.byType.get(type)?.minKey();
-      if (key !== undefined && (first === undefined || key < first)) first = key;
+  private removeKey(queue: string, jobs: QueueJobs, type: string, key: string): void {
+    const ofType = jobs.byType.get(type);
+    if (!ofType?.delete(key)) return;
+    if (!jobs.heads.delete(key)) return;
+    const next = ofType.minKey();
+    if (next !== undefined) {
+      jobs.heads.set(next, type);
+      return;
     }
-    return first;
+    jobs.byType.delete(type);
+    if (jobs.byType.size === 0) this.queues.delete(queue);
   }
+}
 
-  /** The removed job's type; undefined when the key was not in the index. */
-  private removeKey(queue: string, jobs: QueueJobs, key: string): string | undefined {
-    const type = jobs.all.get(key);
-    if (type === undefined) return undefined;
-    jobs.all.delete(key);
-    const ofType = jobs.byType.get(type)!;
-    ofType.delete(key);
-    if (ofType.size === 0) jobs.byType.delete(type);
-    if (jobs.all.size === 0) this.queues.delete(queue);
-    return type;
+/** The first [key, type] among a queue's heads of the given types (of every type when `types` is null). */
+function firstHead(jobs: QueueJobs | undefined, types: ReadonlySet<string> | null): [string, string] | undefined {
+  if (!jobs) return undefined;
+  if (types === null) return jobs.heads.nextHigherPair(undefined);
+  let first: [string, string] | undefined;
+  for (const type of types) {
+    const key = jobs.byType.get(type)?.minKey();
+    if (key !== undefined && (first === undefined || key < first[0])) first = [key, type];
   }
+  return first;
 }

@@ -104,6 +104,7 @@ export interface ChangeResult {
 export interface DeletedJob {
   id: string;
   queue: string;
+  type: string;
   status: JobStatus;
   priority: number;
 }

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { api, startTestServer, uniqueName, type TestServer } from "../helpers/server.js";
+import { api, eventually, startTestServer, uniqueName, type TestServer } from "../helpers/server.js";
 import { ack, assertError, assertNoJob, assertStatus, enqueueBulk, getJob, jobInput, Streams } from "../helpers/jobs.js";
 import type { RawTakeStream } from "../helpers/take.js";
 
@@ -70,6 +70,37 @@ describe("GET /jobs/take?types=", () => {
     assert.deepEqual(received, expected);
     await assertNoJob(stream, 250, "only type b is left");
     streams.close(stream);
+  });
+
+  test("jobs repatched or deleted while ready keep the take order, with types and without", async () => {
+    const queue = uniqueName();
+    const [a1, a2, b1, c1, c2, a3] = await enqueueBulk(h.url, [
+      jobInput(queue, { type: "a", priority: 5 }), jobInput(queue, { type: "a", priority: 5 }), jobInput(queue, { type: "b", priority: 2 }),
+      jobInput(queue, { type: "c", priority: 1 }), jobInput(queue, { type: "c", priority: 3 }), jobInput(queue, { type: "a", priority: 5 }),
+    ]);
+    assertStatus(await api(h.url, "PATCH", `/jobs/${a2!.id}`, { body: { priority: 0 } }), 200, "a2 to the front");
+    assertStatus(await api(h.url, "DELETE", `/jobs/${c1!.id}`), 204, "c1, the first of its type");
+    assertStatus(await api(h.url, "PATCH", `/jobs/${b1!.id}`, { body: { priority: 9 } }), 200, "b1 to the back");
+    const typed = await streams.take({ queue, types: "a,c", prefetch: 1 });
+    const order: string[] = [];
+    for (let n = 0; n < 2; n++) {
+      const job = await typed.nextJob(3000);
+      order.push(job.id);
+      assertStatus(await ack(h.url, job.id), 204);
+    }
+    assert.deepEqual(order, [a2!.id, c2!.id], "types a and c: a2 (now 0), then c2 (3), as c1 is gone");
+    streams.close(typed);
+    // The closed stream may have taken a1 meanwhile; it is ready again once the server saw the stream go.
+    await eventually(async () => (await getJob(h.url, a1!.id)).status === "ready", 3000, "a1 to be ready");
+    const everyType = await streams.take({ queue, prefetch: 1 });
+    const rest: string[] = [];
+    for (let n = 0; n < 3; n++) {
+      const job = await everyType.nextJob(3000);
+      rest.push(job.id);
+      assertStatus(await ack(h.url, job.id), 204);
+    }
+    assert.deepEqual(rest, [a1!.id, a3!.id, b1!.id], "every type: a1 and a3 (5), then b1 (now 9)");
+    streams.close(everyType);
   });
 
   test("types without a queue takes those types from every queue", async () => {

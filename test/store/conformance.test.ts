@@ -288,7 +288,7 @@ for (const factory of STORES) {
       const jobs = [job({ queue }), job({ queue, type: "other" })];
       await store.insertJobs(jobs);
       const deleted = await store.deleteMatching({ queues: [queue], types: ["other"] });
-      assert.deepEqual(deleted, [{ id: jobs[1]!.id, queue, status: "ready", priority: jobs[1]!.priority }]);
+      assert.deepEqual(deleted, [{ id: jobs[1]!.id, queue, type: "other", status: "ready", priority: jobs[1]!.priority }]);
       assert.equal(await store.countJobs({ queues: [queue] }), 1);
     });
 
@@ -426,7 +426,7 @@ for (const factory of STORES) {
       assert.deepEqual(wrongStatus.deleted, []);
       assert.ok(await store.getJob(gone.id), "a refused delete leaves the job");
       const deleted = await store.commit({ deletes: [{ id: gone.id, from: "in_flight", fromRunId: leasedGone.run_id! }] });
-      assert.deepEqual(deleted.deleted, [{ id: gone.id, queue, status: "in_flight", priority: gone.priority }]);
+      assert.deepEqual(deleted.deleted, [{ id: gone.id, queue, type: gone.type, status: "in_flight", priority: gone.priority }]);
       assert.equal(await store.getJob(gone.id), undefined);
     });
 

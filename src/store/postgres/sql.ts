@@ -169,7 +169,7 @@ export const SQL = {
         AND (target.from_status IS NULL OR jobs.status = target.from_status)
         AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
         AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)
-      RETURNING jobs.id, jobs.queue, jobs.status, jobs.priority),
+      RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority),
     deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted))
     SELECT ${DELETED_COLUMNS} FROM deleted`,
   jobsHoldingKeys: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ANY($1::text[])`,
