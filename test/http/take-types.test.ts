@@ -6,7 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { api, eventually, startTestServer, uniqueName, type TestServer } from "../helpers/server.js";
-import { ack, assertError, assertNoJob, assertStatus, enqueueBulk, getJob, jobInput, Streams } from "../helpers/jobs.js";
+import { assertError, assertNoJob, assertStatus, enqueueBulk, getJob, jobInput, Streams, takeAndAck } from "../helpers/jobs.js";
 import type { RawTakeStream } from "../helpers/take.js";
 
 let h: TestServer;
@@ -61,13 +61,7 @@ describe("GET /jobs/take?types=", () => {
     const jobs = await enqueueBulk(h.url, specs.map(([queue, type, priority]) => jobInput(queue, { type, priority })));
     const expected = jobs.filter((job) => job.type !== "b").sort((x, y) => x.priority - y.priority || (x.id < y.id ? -1 : 1)).map((job) => job.id);
     const stream = await streams.take({ queue: `${qa},${qb}`, types: "c,a", prefetch: 1 });
-    const received: string[] = [];
-    for (let n = 0; n < expected.length; n++) {
-      const job = await stream.nextJob(3000);
-      received.push(job.id);
-      assertStatus(await ack(h.url, job.id), 204);
-    }
-    assert.deepEqual(received, expected);
+    assert.deepEqual(await takeAndAck(h.url, stream, expected.length), expected);
     await assertNoJob(stream, 250, "only type b is left");
     streams.close(stream);
   });
@@ -82,24 +76,12 @@ describe("GET /jobs/take?types=", () => {
     assertStatus(await api(h.url, "DELETE", `/jobs/${c1!.id}`), 204, "c1, the first of its type");
     assertStatus(await api(h.url, "PATCH", `/jobs/${b1!.id}`, { body: { priority: 9 } }), 200, "b1 to the back");
     const typed = await streams.take({ queue, types: "a,c", prefetch: 1 });
-    const order: string[] = [];
-    for (let n = 0; n < 2; n++) {
-      const job = await typed.nextJob(3000);
-      order.push(job.id);
-      assertStatus(await ack(h.url, job.id), 204);
-    }
-    assert.deepEqual(order, [a2!.id, c2!.id], "types a and c: a2 (now 0), then c2 (3), as c1 is gone");
+    assert.deepEqual(await takeAndAck(h.url, typed, 2), [a2!.id, c2!.id], "types a and c: a2 (now 0), then c2 (3), as c1 is gone");
     streams.close(typed);
     // The closed stream may have taken a1 meanwhile; it is ready again once the server saw the stream go.
     await eventually(async () => (await getJob(h.url, a1!.id)).status === "ready", 3000, "a1 to be ready");
     const everyType = await streams.take({ queue, prefetch: 1 });
-    const rest: string[] = [];
-    for (let n = 0; n < 3; n++) {
-      const job = await everyType.nextJob(3000);
-      rest.push(job.id);
-      assertStatus(await ack(h.url, job.id), 204);
-    }
-    assert.deepEqual(rest, [a1!.id, a3!.id, b1!.id], "every type: a1 and a3 (5), then b1 (now 9)");
+    assert.deepEqual(await takeAndAck(h.url, everyType, 3), [a1!.id, a3!.id, b1!.id], "every type: a1 and a3 (5), then b1 (now 9)");
     streams.close(everyType);
   });
 
