@@ -103,6 +103,9 @@ export function errorForStatus(status: number, message: string, details?: Record
 /** A store location Wharf cannot open: not `sqlite:PATH`, `sqlite::memory:` or a `postgres://` / `postgresql://` URL. */
 export class InvalidStoreError extends BadRequestError {}
 
+/** A Worker set up so it cannot work: no queues to take from, no handler at start, a handler registered after start. */
+export class WorkerUsageError extends BadRequestError {}
+
 /** The process that holds a SQLite store, as it recorded itself when it took the file. */
 export interface StoreHolder {
   pid: number;

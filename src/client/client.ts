@@ -35,6 +35,8 @@ export interface JobPageResult<Jobs = AnyJobs> {
 
 export interface TakeOptions {
   queues?: string[];
+  /** Job types to take (a Wharf extension); every type when absent. Jobs of other types stay ready for other workers. */
+  types?: string[];
   /** Unacknowledged jobs the stream may hold; 0 means unlimited. Default 1. */
   prefetch?: number;
   workerId?: string;
@@ -204,7 +206,12 @@ export class Client<Jobs extends object = AnyJobs> {
 
   /** Opens a take stream: jobs arrive as they become ready, leased to this stream until acked or failed. */
   take(options: TakeOptions = {}): TakeStream<Jobs> {
-    const stream = this.transport.take({ queues: options.queues ?? [], prefetch: options.prefetch ?? 1, ...(options.workerId ? { workerId: options.workerId } : {}) });
+    const stream = this.transport.take({
+      queues: options.queues ?? [],
+      prefetch: options.prefetch ?? 1,
+      ...(options.types ? { types: options.types } : {}),
+      ...(options.workerId ? { workerId: options.workerId } : {}),
+    });
     return stream as TakeStream<Jobs>;
   }
 

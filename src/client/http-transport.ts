@@ -142,6 +142,7 @@ export class HttpTransport implements Transport {
     if (take.workerId) headers["worker-id"] = take.workerId;
     const query: Record<string, QueryValue> = { prefetch: take.prefetch };
     if (take.queues.length > 0) query.queue = take.queues.join(",");
+    if (take.types) query.types = take.types.join(",");
     const request = http.request({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers, timeout: this.idleTimeoutMs });
     this.streams.add(request);
     let closed = false;

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
-import { BadRequestError, WharfError } from "../errors.js";
+import { BadRequestError, WharfError, WorkerUsageError } from "../errors.js";
 import { createLogger, errorMessage, type Logger } from "../log.js";
 import type { Client, JobFilter } from "./client.js";
 import type { AnyJobs, Job, JobType } from "./jobs.js";
@@ -85,8 +85,8 @@ export class KillJobError extends Error {
 }
 
 export interface WorkerOptions<Jobs = AnyJobs> {
-  /** Queues to take from; every queue when empty. */
-  queues?: string[];
+  /** Queues to take from: at least one. */
+  queues: string[];
   /** Handlers running at once, at most. Default 10. */
   concurrency?: number;
   /** Jobs leased ahead of the handlers. Default: equal to concurrency. */
@@ -140,7 +140,8 @@ function describeError(error: unknown): { message: string; error_type: string; b
 }
 
 /**
- * Takes jobs from a stream and runs their handlers with bounded concurrency.
+ * Takes jobs of the types it has handlers for, from the queues it is given (jobs of other types stay
+ * ready for other workers), and runs their handlers with bounded concurrency.
  * Successes are acknowledged in batches; a thrown error is reported as a
  * failure (RetryAtError and KillJobError steer the retry). `stop()` stops
  * taking, lets running handlers finish within the deadline and gives the
@@ -170,7 +171,10 @@ export class Worker<Jobs extends object = AnyJobs> {
   private idleCheck: Promise<void> | undefined;
   private idlePoll: NodeJS.Timeout | undefined;
 
-  constructor(private readonly client: Client<Jobs>, options: WorkerOptions<Jobs> = {}) {
+  constructor(private readonly client: Client<Jobs>, options: WorkerOptions<Jobs>) {
+    if (!Array.isArray(options?.queues) || options.queues.length === 0) {
+      throw new WorkerUsageError('a Worker takes from the queues it is given; name at least one, as in new Worker(client, { queues: ["emails"] })');
+    }
     this.options = options;
     this.concurrency = options.concurrency ?? 10;
     this.prefetch = options.prefetch ?? this.concurrency;
@@ -180,7 +184,9 @@ export class Worker<Jobs extends object = AnyJobs> {
     }
   }
 
+  /** Handlers are registered before start(): the take stream asks the server for their types only. */
   register<K extends JobType<Jobs>>(type: K, handler: JobHandler<Jobs, K>): this {
+    if (this.loop) throw new WorkerUsageError(`register("${type}") after start(): register every handler before starting the worker, so that it takes jobs of that type`);
     // Jobs reach a handler by their type, so the handler of K is only ever given jobs of type K.
     this.handlers.set(type, handler as JobHandler<Jobs>);
     return this;
@@ -224,8 +230,18 @@ export class Worker<Jobs extends object = AnyJobs> {
 
   /** Starts taking jobs; returns at once. */
   start(): this {
+    this.requireHandlers("start()");
     this.loop ??= this.takeLoop();
     return this;
+  }
+
+  private requireHandlers(caller: string): void {
+    if (this.handlers.size === 0) throw new WorkerUsageError(`${caller} with no handlers: register a handler for each job type the worker should take`);
+  }
+
+  /** A take stream for this worker's queues and the types it has handlers for. */
+  private openStream(prefetch: number): TakeStream<Jobs> {
+    return this.client.take({ queues: this.options.queues, types: [...this.handlers.keys()], prefetch, workerId: this.workerId });
   }
 
   private get workerId(): string {
@@ -236,7 +252,7 @@ export class Worker<Jobs extends object = AnyJobs> {
     let delay = this.options.reconnectMinMs ?? 100;
     const maxDelay = this.options.reconnectMaxMs ?? 5000;
     while (!this.stopping.signal.aborted) {
-      this.stream = this.client.take({ queues: this.options.queues ?? [], prefetch: this.prefetch, workerId: this.workerId });
+      this.stream = this.openStream(this.prefetch);
       try {
         for await (const job of this.stream) {
           delay = this.options.reconnectMinMs ?? 100;
@@ -369,10 +385,9 @@ export class Worker<Jobs extends object = AnyJobs> {
     (this.options.logger ?? stderrLogger()).error({ job: job?.id, type: job?.type, error: errorMessage(error) }, "worker error");
   }
 
-  /** The jobs this worker takes: those of its queues and, when it has handlers, of their types. */
+  /** The jobs this worker takes: those of its queues and its handlers' types. */
   private ownJobs(): JobFilter {
-    const queues = this.options.queues ?? [];
-    return { queue: queues.length > 0 ? queues : undefined, type: this.handlers.size > 0 ? [...this.handlers.keys()] : undefined };
+    return { queue: this.options.queues, type: this.handlers.size > 0 ? [...this.handlers.keys()] : undefined };
   }
 
   /** Whether any job of ours is waiting or running, on the server: one may be on its way to this worker's stream. */
@@ -447,7 +462,8 @@ export class Worker<Jobs extends object = AnyJobs> {
     if (this.loop) throw new BadRequestError("drain() runs the jobs itself: call it on a worker that is not started");
     const limit = options.limit ?? 1000;
     const result: DrainResult = { completed: 0, retried: 0, dead: 0 };
-    const stream = this.client.take({ queues: this.options.queues ?? [], prefetch: 1, workerId: this.workerId });
+    this.requireHandlers("drain()");
+    const stream = this.openStream(1);
     const jobs = stream[Symbol.asyncIterator]();
     try {
       for (let ran = 0; await this.jobsLeft(); ran++) {

@@ -10,6 +10,8 @@ import { logFailure } from "./log.js";
 export interface TakeOptions {
   /** Queues to take from; empty means every queue. */
   queues: string[];
+  /** Job types to take, a Wharf extension; every type when absent. Jobs of other types stay ready for other streams. */
+  types?: string[];
   /** Jobs this stream may hold unacknowledged; 0 means no limit but the server's cap. */
   prefetch: number;
   workerId?: string;
@@ -27,6 +29,7 @@ export interface Subscription {
 
 interface Stream extends Subscription {
   readonly queues: ReadonlySet<string> | null;
+  readonly types: ReadonlySet<string> | null;
   readonly prefetch: number;
   readonly sink: JobSink;
   /** Jobs leased to this stream, including ones being claimed right now. */
@@ -55,9 +58,11 @@ export interface DispatcherHooks {
   applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]>;
 }
 
-/** A stream as claim sources see it: where it takes from, and the claim under way for it. */
+/** A stream as claim sources see it: where it takes from, which types, and the claim under way for it. */
 export interface ClaimingStream {
   readonly queues: ReadonlySet<string> | null;
+  /** Null takes every type. */
+  readonly types: ReadonlySet<string> | null;
   claiming: Promise<unknown> | undefined;
 }
 
@@ -137,6 +142,7 @@ export class Dispatcher {
       id: randomBytes(12).toString("hex"),
       workerId: options.workerId,
       queues: options.queues.length > 0 ? new Set(options.queues) : null,
+      types: options.types ? new Set(options.types) : null,
       prefetch: options.prefetch,
       sink,
       held: 0,

@@ -170,6 +170,8 @@ export class Engine {
     }
     // Named as an enqueue names them: a reserved character is a 400 here too, not a stream that never gets a job.
     for (const queue of options.queues) validateName(queue, "queue");
+    if (options.types?.length === 0) throw new BadRequestError("types must name at least one type; leave it out to take every type");
+    for (const type of options.types ?? []) validateName(type, "type");
     return this.dispatcher.open(options, sink);
   }
 

@@ -112,8 +112,10 @@ const deleteJobs: Handler = async (engine, request) => {
 };
 
 const take: Handler = async (_engine, request) => {
-  const query = params(request, ["queue", "prefetch"]);
+  const query = params(request, ["queue", "types", "prefetch"]);
   const options: TakeOptions = { queues: query.list("queue") ?? [], prefetch: query.integer("prefetch", 0, 2 ** 31 - 1) ?? 1 };
+  const types = query.list("types");
+  if (types) options.types = types;
   if (request.workerId !== undefined) options.workerId = request.workerId;
   return { kind: "take", options };
 };

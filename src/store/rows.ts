@@ -31,7 +31,7 @@ export type ErrorColumn = (typeof ERROR_COLUMN_NAMES)[number];
 export const ERROR_READ_COLUMNS = ERROR_COLUMN_NAMES.slice(1).join(", ");
 
 /** What a delete returns of each job it removed (a DeletedJob). */
-export const DELETED_COLUMNS = "id, queue, status, priority";
+export const DELETED_COLUMNS = "id, queue, type, status, priority";
 
 export type ColumnValue = string | number | null;
 

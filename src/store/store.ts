@@ -67,6 +67,8 @@ export interface JobUpdate {
 export interface ClaimRequest {
   /** Queues to take from; null means every queue. */
   queues: readonly string[] | null;
+  /** Job types to take; null means every type. */
+  types: readonly string[] | null;
   limit: number;
   now: number;
   /** The claiming server, recorded with the lease for operators (which server holds what). */
@@ -102,6 +104,7 @@ export interface ChangeResult {
 export interface DeletedJob {
   id: string;
   queue: string;
+  type: string;
   status: JobStatus;
   priority: number;
 }
@@ -121,6 +124,7 @@ export interface EndedLease {
 export interface ReadyEntry {
   id: string;
   queue: string;
+  type: string;
   priority: number;
 }
 

@@ -585,6 +585,52 @@ test("an idle server wakes at once (LISTEN/NOTIFY) when another server makes a j
   t.diagnostic(`enqueue-to-delivery latencies ${latencies.join(", ")} ms`);
 });
 
+test("workers for different types on different servers each take only their own type, past a backlog of the other", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const servers = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
+  const queue = uniqueName("types");
+  const handled = new Map<string, string[]>([["a", []], ["b", []]]);
+  const attempted: number[] = [];
+  const errors: unknown[] = [];
+  // 600 jobs of type b (at a better priority) ahead of 300 of type a, one type through each server.
+  const enqueued = await Promise.all(servers.map(async (server, index) => {
+    const client = connect(server.url, { format: "msgpack" });
+    defer(() => client.close());
+    const [type, count, priority] = index === 0 ? ["b", 600, 0] : ["a", 300, 10];
+    const jobs = await client.enqueueBulk(Array.from({ length: count }, (_, n) => ({ queue, type, priority, payload: { n } })));
+    return jobs.map((job) => job.id);
+  }));
+  const [bIds, aIds] = enqueued as [string[], string[]];
+  const workers = servers.map((server, index) => {
+    const type = index === 0 ? "a" : "b";
+    const client = connect(server.url, { format: "msgpack" });
+    const worker = new Worker(client, {
+      queues: [queue],
+      concurrency: 20,
+      handlers: { [type]: (job) => {
+        handled.get(type)!.push(job.id);
+        attempted.push(job.attempts);
+      } },
+      onError: (error) => errors.push(error),
+    });
+    defer(async () => {
+      await worker.stop();
+      await client.close();
+    });
+    return worker;
+  });
+  workers[0]!.start();
+  await eventually(() => handled.get("a")!.length === 300, 15_000, "server A's worker to run every a job past the b backlog");
+  assert.equal(await countJobs(servers[1]!.url), 600, "every b job is still there");
+  workers[1]!.start();
+  await eventually(async () => (await countJobs(servers[1]!.url)) === 0, 15_000, "server B's worker to run every b job");
+  assert.deepEqual([...handled.get("a")!].sort(), [...aIds].sort());
+  assert.deepEqual([...handled.get("b")!].sort(), [...bIds].sort());
+  assert.ok(attempted.every((attempts) => attempts === 0), "no job lost an attempt");
+  assert.deepEqual(errors, []);
+});
+
 test("unique keys across servers: 30 concurrent enqueues with one key make exactly one job", async (t) => {
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();

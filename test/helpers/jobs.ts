@@ -116,6 +116,17 @@ export async function takeOne(streams: Streams, url: string, queue: string, extr
  * that something does not happen (a withheld delivery); never to wait for
  * time-based behaviour, which the tests drive with the ManualClock.
  */
+/** Takes the next `count` jobs of a stream one by one, acking each before the next: their ids in take order. */
+export async function takeAndAck(url: string, stream: RawTakeStream, count: number, timeoutMs = 3000): Promise<string[]> {
+  const ids: string[] = [];
+  for (let n = 0; n < count; n++) {
+    const job = await stream.nextJob(timeoutMs);
+    ids.push(job.id);
+    assertStatus(await ack(url, job.id), 204);
+  }
+  return ids;
+}
+
 export async function assertNoJob(stream: RawTakeStream, quietMs = 250, why = "no job expected"): Promise<void> {
   const job = await stream.next(quietMs);
   assert.equal(job, undefined, `${why}, but got ${JSON.stringify(job)}`);

@@ -15,6 +15,8 @@ export const STREAM_MEDIA = {
 
 export interface TakeOptions {
   queue?: string;
+  /** The types= parameter (a comma list), sent as given. */
+  types?: string;
   /** Sent as given; 1 when omitted. */
   prefetch?: number;
   /** The Accept header; NDJSON when omitted. */
@@ -105,6 +107,7 @@ export function streamParser(contentType: string, onJob: (job: Job) => void, onH
 export function openTake(baseUrl: string, options: TakeOptions = {}): RawTakeStream {
   const query = new URLSearchParams();
   if (options.queue !== undefined) query.set("queue", options.queue);
+  if (options.types !== undefined) query.set("types", options.types);
   query.set("prefetch", String(options.prefetch ?? 1));
   const headers: Record<string, string> = { accept: options.accept ?? STREAM_MEDIA.ndjson };
   if (options.workerId !== undefined) headers["worker-id"] = options.workerId;

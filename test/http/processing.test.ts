@@ -16,6 +16,7 @@ import {
   getJob,
   jobInput,
   Streams,
+  takeAndAck,
   takeOne,
 } from "../helpers/jobs.js";
 
@@ -64,13 +65,7 @@ describe("GET /jobs/take", () => {
       .map(({ job }) => job.id);
 
     const stream = await streams.take({ queue, prefetch: 1 });
-    const order: string[] = [];
-    for (let i = 0; i < jobs.length; i++) {
-      const job = await stream.nextJob(2000);
-      order.push(job.id);
-      assertStatus(await ack(h.url, job.id), 204);
-    }
-    assert.deepEqual(order, expected);
+    assert.deepEqual(await takeAndAck(h.url, stream, jobs.length, 2000), expected);
     streams.close(stream);
   });
 

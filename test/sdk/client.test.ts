@@ -587,6 +587,20 @@ for (const transport of TRANSPORTS) {
       }
     });
 
+    test("a take with types gets only jobs of those types; an empty or reserved type is a BadRequestError", async (t) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("take-types");
+      const [other, wanted] = await h.client.enqueueBulk([{ queue, type: "other", payload: null }, { queue, type: "wanted", payload: null }]);
+      const stream = h.client.take({ queues: [queue], types: ["wanted"] });
+      h.defer(() => stream.close());
+      assert.equal((await nextJob(stream[Symbol.asyncIterator]())).id, wanted!.id);
+      assert.equal((await h.client.getJob(other!.id)).status, "ready");
+      for (const types of [[], ["a*"], [""]]) {
+        const refused = (): AsyncIterator<Job> => h.client.take({ queues: [queue], types })[Symbol.asyncIterator]();
+        await rejectsWith((async () => refused().next())(), BadRequestError, 400, /type/);
+      }
+    });
+
     test("returned jobs are copies: mutating them changes nothing in the queue", async (t) => {
       const h = await harness(t, transport);
       const queue = uniqueName("copies");

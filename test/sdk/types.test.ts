@@ -131,7 +131,7 @@ describe("SDK types", () => {
     worker.register("report", (job) => job.payload.month);
     // @ts-expect-error a handler registered for a type outside the map
     worker.register("farewell", () => {});
-    const untyped = new Worker(client as unknown as Client, { handlers: { anything: (job) => expectTypeOf(job.payload).toBeUnknown() } });
+    const untyped = new Worker(client as unknown as Client, { queues: ["q"], handlers: { anything: (job) => expectTypeOf(job.payload).toBeUnknown() } });
     assert.ok(untyped instanceof Worker);
   });
 

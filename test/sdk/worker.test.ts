@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { connect, KillJobError, NotFoundError, RetryAtError, Worker, type Client, type Job, type JobError } from "../../src/index.js";
+import { connect, KillJobError, NotFoundError, RetryAtError, Worker, WorkerUsageError, type Client, type Job, type JobError, type WorkerOptions } from "../../src/index.js";
 import { eventually, startTestServer, uniqueName } from "../helpers/server.js";
 import { cleanups, collect, gate, harness, recordingClient, turns, TRANSPORTS, type Gate, type RecordedRequest } from "../helpers/transports.js";
 
@@ -304,21 +304,47 @@ for (const transport of TRANSPORTS) {
       assert.equal(calls, 1);
     });
 
-    test("a job of a type with no handler fails, and other jobs still run", async (t) => {
+    test("a job of a type with no handler stays ready, and the jobs behind it still run", async (t) => {
       const h = await harness(t, transport);
       const queue = uniqueName("worker-unknown");
       const done: string[] = [];
-      const worker = new Worker(h.client, { queues: [queue], handlers: { known: (job) => void done.push(job.id) }, onError: () => {} });
+      const errors: unknown[] = [];
+      const worker = new Worker(h.client, { queues: [queue], handlers: { known: (job) => void done.push(job.id) }, onError: (error) => errors.push(error) });
       h.defer(() => worker.stop());
       const mystery = await h.client.enqueue({ queue, type: "mystery", payload: null });
       const known = await h.client.enqueue({ queue, type: "known", payload: null });
       worker.start();
-      const failed = await jobWhen(h.client, mystery.id, (job) => job.attempts === 1, "the unknown type to fail");
-      assert.equal(failed.status, "scheduled");
-      const [error] = await collect(h.client.errors(mystery.id));
-      assert.match(error?.message ?? "", /no handler.*mystery/);
       await eventually(async () => await gone(h.client, known.id), 3000, "the known job");
       assert.deepEqual(done, [known.id]);
+      const untouched = await h.client.getJob(mystery.id);
+      assert.deepEqual([untouched.status, untouched.attempts], ["ready", 0], "left for a worker that handles it");
+      assert.deepEqual(errors, []);
+    });
+
+    test("two workers on one queue each take only the types they have handlers for", async (t) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("worker-split");
+      const handled = { a: [] as Job[], b: [] as Job[] };
+      const errors: unknown[] = [];
+      const workerFor = (type: "a" | "b"): Worker => {
+        const worker = new Worker(h.client, { queues: [queue], concurrency: 3, handlers: { [type]: (job: Job) => void handled[type].push(job) }, onError: (error) => errors.push(error) });
+        h.defer(() => worker.stop());
+        return worker;
+      };
+      const workerA = workerFor("a");
+      const workerB = workerFor("b");
+      const jobs = await h.client.enqueueBulk(Array.from({ length: 20 }, (_, n) => ({ queue, type: n % 2 === 0 ? "a" : "b", payload: { n } })));
+      const idsOf = (type: string): string[] => jobs.filter((job) => job.type === type).map((job) => job.id).sort();
+      workerA.start();
+      await eventually(() => handled.a.length === 10, 3000, "worker a to run the a jobs");
+      const waiting = await Promise.all(idsOf("b").map((id) => h.client.getJob(id)));
+      assert.ok(waiting.every((job) => job.status === "ready" && job.attempts === 0), "worker a left every b job ready, attempts untouched");
+      workerB.start();
+      await drained(h.client, queue);
+      assert.deepEqual(handled.a.map((job) => job.id).sort(), idsOf("a"));
+      assert.deepEqual(handled.b.map((job) => job.id).sort(), idsOf("b"));
+      assert.ok([...handled.a, ...handled.b].every((job) => job.attempts === 0), "no job lost an attempt");
+      assert.deepEqual(errors, [], "no failures");
     });
 
     test("context.heartbeat extends the lease of a running job", async (t) => {
@@ -519,3 +545,20 @@ for (const transport of TRANSPORTS) {
     }
   });
 }
+
+describe("Worker usage errors", () => {
+  test("a Worker needs queues, a handler to start and its handlers registered before start", async (t) => {
+    const h = await harness(t, TRANSPORTS[TRANSPORTS.length - 1]!);
+    const queue = uniqueName("worker-usage");
+    const noQueues = {} as WorkerOptions; // what a JavaScript caller can pass
+    assert.throws(() => new Worker(h.client, noQueues), (error) => error instanceof WorkerUsageError && /queues/.test(error.message));
+    assert.throws(() => new Worker(h.client, { queues: [] }), WorkerUsageError);
+    assert.throws(() => new Worker(h.client, { queues: [queue] }).start(), (error) => error instanceof WorkerUsageError && /no handlers/.test(error.message));
+    const worker = new Worker(h.client, { queues: [queue], handlers: { a: () => {} } });
+    h.defer(() => worker.stop());
+    worker.register("b", () => {}).start();
+    assert.throws(() => worker.register("c", () => {}), (error) => error instanceof WorkerUsageError && /register\("c"\) after start/.test(error.message));
+    const job = await h.client.enqueue({ queue, type: "b", payload: null });
+    await eventually(async () => await gone(h.client, job.id), 3000, "a handler registered before start to run");
+  });
+});

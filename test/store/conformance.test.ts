@@ -22,8 +22,8 @@ function job(input: Partial<EnqueueInput> & { queue: string }, now = NOW): Job {
 
 const DEFAULT_LEASE_MS = 30_000;
 
-function claimOf(queues: string[] | null, limit: number, now = NOW): ClaimRequest {
-  return { queues, limit, now, owner: "server-a", defaultLeaseMs: DEFAULT_LEASE_MS };
+function claimOf(queues: string[] | null, limit: number, now = NOW, types: string[] | null = null): ClaimRequest {
+  return { queues, types, limit, now, owner: "server-a", defaultLeaseMs: DEFAULT_LEASE_MS };
 }
 
 function ids(jobs: readonly Job[]): string[] {
@@ -265,7 +265,7 @@ for (const factory of STORES) {
       const ready = job({ queue, priority: 3 });
       const scheduled = job({ queue, ready_at: NOW + 60_000 });
       await store.insertJobs([ready, scheduled]);
-      assert.deepEqual((await store.readyEntries()).filter((entry) => entry.queue === queue), [{ id: ready.id, queue, priority: 3 }]);
+      assert.deepEqual((await store.readyEntries()).filter((entry) => entry.queue === queue), [{ id: ready.id, queue, type: "t", priority: 3 }]);
       const counts = (await store.countByQueueAndStatus()).filter((count) => count.queue === queue);
       assert.deepEqual(counts.map(({ status, count }) => [status, count]).sort(), [["ready", 1], ["scheduled", 1]]);
       await store.commit({ updates: [{ job: claim(ready, NOW, { runId: "r1", expiresAt: NOW + 1000 }), from: "ready" }] });
@@ -288,7 +288,7 @@ for (const factory of STORES) {
       const jobs = [job({ queue }), job({ queue, type: "other" })];
       await store.insertJobs(jobs);
       const deleted = await store.deleteMatching({ queues: [queue], types: ["other"] });
-      assert.deepEqual(deleted, [{ id: jobs[1]!.id, queue, status: "ready", priority: jobs[1]!.priority }]);
+      assert.deepEqual(deleted, [{ id: jobs[1]!.id, queue, type: "other", status: "ready", priority: jobs[1]!.priority }]);
       assert.equal(await store.countJobs({ queues: [queue] }), 1);
     });
 
@@ -339,6 +339,25 @@ for (const factory of STORES) {
         assert.deepEqual(ids(rest), [c0.id, b5.id], "null takes from every queue; scheduled jobs are not ready");
         assert.deepEqual(await own.store.claimReady(claimOf(null, 10)), []);
         assert.equal((await own.store.getJob(later.id))!.status, "scheduled");
+      } finally {
+        await own.dispose();
+      }
+    });
+
+    test("claimReady with types takes only jobs of those types, in priority then id order, past any number of others", async () => {
+      const own = await factory.create(); // "all queues" must not see other tests' jobs
+      try {
+        const [qa, qb] = [uniqueName(), uniqueName()];
+        const others = Array.from({ length: 50 }, () => job({ queue: qa, type: "b", priority: 0 }));
+        const a5 = job({ queue: qa, type: "a", priority: 5 });
+        const a1 = job({ queue: qa, type: "a", priority: 1 });
+        const c3 = job({ queue: qb, type: "c", priority: 3 });
+        const a2 = job({ queue: qb, type: "a", priority: 2 });
+        await own.store.insertJobs([...others, a5, a1, c3, a2]);
+        assert.deepEqual(ids(await own.store.claimReady(claimOf([qa], 10, NOW, ["a"]))), [a1.id, a5.id], "only type a, past 50 of type b");
+        assert.deepEqual(ids(await own.store.claimReady(claimOf(null, 10, NOW, ["c", "a"]))), [a2.id, c3.id], "null queues: every queue");
+        assert.deepEqual(await own.store.claimReady(claimOf(null, 10, NOW, ["a", "c", "missing"])), []);
+        assert.equal((await own.store.claimReady(claimOf([qa], 100))).length, 50, "the other type stayed ready");
       } finally {
         await own.dispose();
       }
@@ -407,7 +426,7 @@ for (const factory of STORES) {
       assert.deepEqual(wrongStatus.deleted, []);
       assert.ok(await store.getJob(gone.id), "a refused delete leaves the job");
       const deleted = await store.commit({ deletes: [{ id: gone.id, from: "in_flight", fromRunId: leasedGone.run_id! }] });
-      assert.deepEqual(deleted.deleted, [{ id: gone.id, queue, status: "in_flight", priority: gone.priority }]);
+      assert.deepEqual(deleted.deleted, [{ id: gone.id, queue, type: gone.type, status: "in_flight", priority: gone.priority }]);
       assert.equal(await store.getJob(gone.id), undefined);
     });
 

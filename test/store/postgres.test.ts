@@ -386,7 +386,7 @@ describe("postgres store", () => {
     const key = uniqueName("key");
     const retried = job(queue, { unique_key: key });
     await store.insertJobs([retried]);
-    const [leased] = (await store.claimReady({ queues: [queue], limit: 1, now: Date.now(), owner: "a", defaultLeaseMs: 30_000 })) as [Job];
+    const [leased] = (await store.claimReady({ queues: [queue], types: null, limit: 1, now: Date.now(), owner: "a", defaultLeaseMs: 30_000 })) as [Job];
     const competitor = job(uniqueName(), { unique_key: key });
     await client.query("BEGIN");
     await insertJobsWithin(client, [competitor]);

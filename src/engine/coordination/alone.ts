@@ -117,7 +117,7 @@ class IndexClaims implements ClaimSource {
       progress = false;
       for (const stream of dispatcher.streams) {
         if (picked >= CLAIM_BATCH || dispatcher.roomFor(stream) === 0) continue;
-        const entry = this.index.takeNext(stream.queues);
+        const entry = this.index.takeNext(stream.queues, stream.types);
         if (!entry) continue;
         dispatcher.reserve(stream, 1);
         picked++;

@@ -134,6 +134,7 @@ class StoreClaims implements ClaimSource {
       try {
         const claiming = this.options.store.claimReady({
           queues: stream.queues ? [...stream.queues] : null,
+          types: stream.types ? [...stream.types] : null,
           limit: room,
           now: this.options.clock.now(),
           owner: this.options.owner,

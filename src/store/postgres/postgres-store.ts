@@ -327,11 +327,10 @@ export class PostgresStore implements Store, Notifier, Peer {
   /** One statement: concurrent claimers, here or on other servers, skip each other's rows instead of waiting. */
   claimReady(request: ClaimRequest): Promise<Job[]> {
     if (request.limit <= 0) return Promise.resolve([]);
-    const values = [request.queues === null ? null : [...request.queues], request.limit, request.now, request.owner, request.defaultLeaseMs];
+    const [claim, values] = claimStatementFor(request);
     return this.write(async () => {
       // Alive before the lease is recorded: the leader must never take a fresh lease for a dead server's.
       await this.liveness.hold(request.owner);
-      const claim = request.queues === null ? SQL.claimReady : SQL.claimReadyFromQueues;
       const claimed = (await this.runOnPool<JobRow>(claim, values)).map(rowToJob);
       // RETURNING comes in no guaranteed order; ids compare bytewise, as the C collation of the column does.
       return claimed.sort((a, b) => a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -470,4 +469,11 @@ function roundMarks({ job, entersUniqueScope }: JobUpdate): string[] {
 function inInputOrder(deleted: DeletedJob[], ids: readonly string[]): DeletedJob[] {
   const rank = new Map(ids.map((id, index) => [id, index] as const).reverse());
   return [...deleted].sort((a, b) => rank.get(a.id)! - rank.get(b.id)!);
+}
+
+/** The claim statement that walks an index in take order for what `request` asks, and its parameters. */
+function claimStatementFor(request: ClaimRequest): [string, unknown[]] {
+  const values = [request.queues === null ? null : [...request.queues], request.limit, request.now, request.owner, request.defaultLeaseMs];
+  if (request.types !== null) return [SQL.claimReadyOfTypes, [...values, [...request.types]]];
+  return [request.queues === null ? SQL.claimReady : SQL.claimReadyFromQueues, values];
 }

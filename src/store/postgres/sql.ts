@@ -135,6 +135,22 @@ export const SQL = {
       LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue
         ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
       ORDER BY candidate.priority, candidate.id LIMIT $2`),
+  /**
+   * claimReady for the job types $6, from the queues $1 or, where $1 is null, from every queue that has
+   * a ready job (found by a skip scan of the ready index, one step per queue). Each queue and type gives
+   * its first $2 by an ordered scan of (queue, type, priority, id), so ready jobs of other types, however
+   * many, are never read; the merge keeps the first $2 of those.
+   */
+  claimReadyOfTypes: claimStatement(`WITH RECURSIVE ready_queue(queue) AS (
+        (SELECT queue FROM jobs WHERE status = 'ready' AND $1::text[] IS NULL ORDER BY queue LIMIT 1)
+        UNION ALL
+        SELECT (SELECT queue FROM jobs WHERE status = 'ready' AND queue > ready_queue.queue ORDER BY queue LIMIT 1)
+        FROM ready_queue WHERE ready_queue.queue IS NOT NULL),
+      wanted(queue) AS (SELECT unnest($1::text[]) UNION ALL SELECT queue FROM ready_queue WHERE queue IS NOT NULL)
+    SELECT candidate.id FROM wanted, unnest($6::text[]) AS wanted_type(type),
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type
+        ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
+    ORDER BY candidate.priority, candidate.id LIMIT $2`),
   /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. */
   extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8
     WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,
@@ -153,7 +169,7 @@ export const SQL = {
         AND (target.from_status IS NULL OR jobs.status = target.from_status)
         AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
         AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)
-      RETURNING jobs.id, jobs.queue, jobs.status, jobs.priority),
+      RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority),
     deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted))
     SELECT ${DELETED_COLUMNS} FROM deleted`,
   jobsHoldingKeys: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ANY($1::text[])`,
@@ -164,7 +180,7 @@ export const SQL = {
       SELECT id FROM jobs WHERE purge_at IS NOT NULL AND purge_at <= $1 AND status IN ('completed', 'dead')
       ORDER BY purge_at LIMIT $2 FOR UPDATE SKIP LOCKED)`),
   countByQueueAndStatus: "SELECT queue, status, count(*) AS count FROM jobs GROUP BY queue, status",
-  readyEntries: "SELECT id, queue, priority FROM jobs WHERE status = 'ready'",
+  readyEntries: "SELECT id, queue, type, priority FROM jobs WHERE status = 'ready'",
   jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = $1 ORDER BY id LIMIT $2`,
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= $1 ORDER BY ready_at LIMIT $2`,
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",

@@ -53,12 +53,11 @@ export const SQL = {
   deleteErrorsOfJobs: "DELETE FROM job_errors WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllErrors: "DELETE FROM job_errors",
   insertError: `INSERT OR REPLACE INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")}) VALUES (${named(ERROR_COLUMN_NAMES)})`,
-  /** Ready jobs in take order, from every queue. */
-  readyToClaim: "SELECT id, timeout FROM jobs WHERE status = 'ready' ORDER BY priority, id LIMIT ?",
-  /** Ready jobs in take order, from the queues in the JSON list. */
-  readyToClaimIn: `SELECT id, timeout FROM jobs
-    WHERE status = 'ready' AND queue IN (SELECT value FROM json_each(?))
-    ORDER BY priority, id LIMIT ?`,
+  /** Ready jobs in take order, of the queues and types in the JSON lists (a null list: all of them). */
+  readyToClaim: `SELECT id, timeout FROM jobs
+    WHERE status = 'ready' AND (@queues IS NULL OR queue IN (SELECT value FROM json_each(@queues)))
+      AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
+    ORDER BY priority, id LIMIT @limit`,
   claimJob: `UPDATE jobs SET status = 'in_flight', dequeued_at = @now, run_id = @run_id, owner = @owner,
       lease_expires_at = @lease_expires_at
     WHERE id = @id AND status = 'ready'
@@ -73,7 +72,7 @@ export const SQL = {
       SELECT id FROM jobs WHERE purge_at IS NOT NULL AND purge_at <= ? AND status IN ('completed', 'dead') LIMIT ?)
     RETURNING ${DELETED_COLUMNS}`,
   countByQueueAndStatus: "SELECT queue, status, count(*) AS count FROM jobs GROUP BY queue, status",
-  readyEntries: "SELECT id, queue, priority FROM jobs WHERE status = 'ready'",
+  readyEntries: "SELECT id, queue, type, priority FROM jobs WHERE status = 'ready'",
   jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?`,
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= ? ORDER BY ready_at LIMIT ?`,
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",

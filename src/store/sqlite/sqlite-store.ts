@@ -324,9 +324,11 @@ export class SqliteStore implements Store {
   claimReady(request: ClaimRequest): Promise<Job[]> {
     if (request.limit <= 0) return Promise.resolve([]);
     return this.write(() => {
-      const picked = (request.queues === null
-        ? this.statement(SQL.readyToClaim).all(request.limit)
-        : this.statement(SQL.readyToClaimIn).all(JSON.stringify(request.queues), request.limit)) as Array<{ id: string; timeout: number | null }>;
+      const picked = this.statement(SQL.readyToClaim).all({
+        queues: jsonListOrNull(request.queues),
+        types: jsonListOrNull(request.types),
+        limit: request.limit,
+      }) as Array<{ id: string; timeout: number | null }>;
       return picked.flatMap(({ id, timeout }) => {
         const row = this.statement(SQL.claimJob).get({
           id,
@@ -442,4 +444,8 @@ export class SqliteStore implements Store {
     this.db.close();
     this.lock?.release();
   }
+}
+
+function jsonListOrNull(list: readonly string[] | null): string | null {
+  return list === null ? null : JSON.stringify(list);
 }
