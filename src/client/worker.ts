@@ -382,7 +382,7 @@ export class Worker<Jobs extends object = AnyJobs> {
 
   /** The report of last resort, for what nobody listens to: the logger. */
   private report(error: unknown, job?: Job<Jobs>): void {
-    (this.options.logger ?? stderrLogger()).error({ job: job?.id, type: job?.type, error: errorMessage(error) }, "worker error");
+    (this.options.logger ?? stderrLogger()).error({ job: job?.id, type: job?.type, error: errorMessage(error), error_type: error instanceof Error ? error.name : typeof error }, "worker error");
   }
 
   /** The jobs this worker takes: those of its queues and its handlers' types. */

@@ -117,12 +117,14 @@ describe("SDK types", () => {
       }],
     });
     new Worker(client, {
+      queues: ["emails"],
       handlers: {
         // @ts-expect-error no job type "farewell" in the map
         farewell: () => {},
       },
     });
     new Worker<Jobs>(client, {
+      queues: ["emails"],
       handlers: {
         // @ts-expect-error the handler of a welcome job is not given a report
         welcome: (job: Job<Jobs, "report">) => job.payload.month,

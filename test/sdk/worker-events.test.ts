@@ -189,8 +189,8 @@ describe("Worker trouble nobody listens to", () => {
     clearTimeout(timer);
     assert.equal(code, 0, `stdout:\n${stdout}\nstderr:\n${stderr}`);
     assert.match(stdout, /^still running after the trouble$/m);
-    const lines = stderr.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as { msg: string; error: string });
-    const reported = lines.map((line) => `${line.msg}: ${/NotFoundError/.test(line.error) ? "NotFoundError" : line.error}`).sort();
+    const lines = stderr.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line) as { msg: string; error: string; error_type: string });
+    const reported = lines.map((line) => `${line.msg}: ${line.error_type}${line.error_type === "Error" ? `: ${line.error}` : ""}`).sort();
     assert.deepEqual(reported, ["worker error: Error: after deleting myself", "worker error: NotFoundError"]);
   });
 });
