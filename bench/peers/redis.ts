@@ -2,10 +2,10 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
+import { freePort } from "../../test/helpers/postgres.js";
 import { exitWithin, forgetTempDir, track, trackTempDir } from "../children.js";
 
 const REDIS_SERVER = "/usr/bin/redis-server";
@@ -27,18 +27,6 @@ function ensureRedisInstalled(): void {
   console.log("redis-server missing: installing the Debian package redis-server");
   execFileSync("apt-get", ["install", "-y", "--no-install-recommends", "redis-server"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
   if (!existsSync(REDIS_SERVER)) throw new Error(`apt-get install redis-server did not provide ${REDIS_SERVER}`);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("could not find a free port");
-  return address.port;
 }
 
 /** Sends one command without arguments (RESP) and resolves with the first reply line; rejects on an error reply. */

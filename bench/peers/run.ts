@@ -84,6 +84,16 @@ async function postgresVersion(url: string): Promise<string> {
   }
 }
 
+/** A system's package versions; one that cannot say is noted, and still runs. */
+async function versionsOf(system: BenchSystem, problems: string[]): Promise<Record<string, string>> {
+  try {
+    return await system.versions();
+  } catch (error) {
+    problems.push(`${system.name}: versions unknown (${error instanceof Error ? error.message.split("\n")[0] : String(error)})`);
+    return {};
+  }
+}
+
 interface RunRecord {
   order: string[];
   loadBefore: MachineLoad;
@@ -163,7 +173,7 @@ async function main(): Promise<void> {
   try {
     redis = await startRedis();
     const versions: Record<string, string> = { node: process.version, redis: redis.version, postgresql: await postgresVersion(cluster.url) };
-    for (const system of systems) Object.assign(versions, await system.versions());
+    for (const system of systems) Object.assign(versions, await versionsOf(system, problems));
     const { columns, runs } = await runAll(systems, options, new Stores(cluster, redis, rootDir, options.concurrency));
     const table = markdownTable(columns, options);
     const notes = notesLines(systems, options, versions, runs, await machineLoad(), problems);

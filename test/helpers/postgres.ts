@@ -45,7 +45,7 @@ async function runAsPostgres(binary: string, args: string[], cwd: string): Promi
 }
 
 /** Asks the kernel for a free loopback port (a small race remains until postgres binds it; start retries). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
