@@ -23,10 +23,18 @@ export async function runWorker(config: PgBossWorkerConfig, jobStarted: (payload
   boss.on("error", (error) => console.error(`pg-boss worker: ${error.message}`));
   await boss.start();
   const options = { batchSize: PG_BOSS_BATCH_SIZE, pollingIntervalSeconds: PG_BOSS_POLLING_INTERVAL_SECONDS };
-  for (let worker = 0; worker < config.concurrency; worker++) {
-    await boss.work<BenchPayload>(PG_BOSS_QUEUE, options, async (jobs) => {
-      for (const job of jobs) jobStarted(job.data);
-    });
-  }
-  return () => boss.stop({ graceful: true, wait: true, timeout: PG_BOSS_STOP_TIMEOUT_MS });
+  const addWorker = (): Promise<string> => boss.work<BenchPayload>(PG_BOSS_QUEUE, options, async (jobs) => {
+    for (const job of jobs) jobStarted(job.data);
+  });
+  await addWorker();
+  // Workers added at once would poll at once, every interval: spread over one interval, they take turns.
+  // The rest join in the background, so jobs taken while they join count from the moment the worker is ready.
+  const staggerMs = (PG_BOSS_POLLING_INTERVAL_SECONDS * 1000) / config.concurrency;
+  const joining = Array.from({ length: config.concurrency - 1 }, (_, index) => setTimeout(() => {
+    addWorker().catch((error: Error) => console.error(`pg-boss worker: ${error.message}`));
+  }, (index + 1) * staggerMs));
+  return async () => {
+    for (const timer of joining) clearTimeout(timer);
+    await boss.stop({ graceful: true, wait: true, timeout: PG_BOSS_STOP_TIMEOUT_MS });
+  };
 }

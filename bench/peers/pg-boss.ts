@@ -10,7 +10,7 @@ const WORKER_MODULE = new URL("./pg-boss-worker.ts", import.meta.url).pathname;
 
 export const pgBoss: BenchSystem = {
   name: "pg-boss",
-  notes: `one work() per unit of concurrency, batchSize ${PG_BOSS_BATCH_SIZE}, pollingIntervalSeconds ${PG_BOSS_POLLING_INTERVAL_SECONDS} ` +
+  notes: `one work() per unit of concurrency, started spread over one polling interval, batchSize ${PG_BOSS_BATCH_SIZE}, pollingIntervalSeconds ${PG_BOSS_POLLING_INTERVAL_SECONDS} ` +
     "(its minimum; v10 polls, no LISTEN/NOTIFY); defaults otherwise",
   versions: async () => packageVersions(["pg-boss"]),
   start: startPgBoss,
