@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Deadline } from "../clock.js";
 import { distribution, ratePerSecond } from "../stats.js";
 import type { PeerBenchOptions } from "./options.js";
-import { cpuByPid, cpuUsedMicros, samplePeakRss } from "./proc.js";
+import { cpuByPid, cpuUsedMicros, samplePeakMemory } from "./proc.js";
 import type { BenchSystem, RunningSystem, SystemContext, WorkerHandle } from "./system.js";
 import { workloadsOf } from "./workloads.js";
 
@@ -75,17 +75,17 @@ function workloads(options: PeerBenchOptions): Record<string, Workload> {
         const pids = async (): Promise<number[]> => [...new Set([worker.pid, ...(await running.serverPids())])];
         const measuredPids = await pids();
         const cpuBefore = await cpuByPid(measuredPids);
-        const memory = samplePeakRss(() => running.serverPids());
+        const memory = samplePeakMemory(() => running.serverPids());
         const started = performance.now();
         const deadline = phase();
         // Counting what remains costs the store a query: ask only once every job has started.
         const drained = (await until(() => worker.started() >= filled.done, deadline)) && (await until(async () => (await running.remaining()) === 0, deadline));
         const elapsedMs = performance.now() - started;
         const cpuAfter = await cpuByPid([...new Set([...measuredPids, ...(await pids())])]);
-        const peakRss = await memory.stop();
+        const peakMemory = await memory.stop();
         if (!drained) throw new Error(`drain: ${worker.started()} of ${filled.done} jobs started within ${options.maxPhaseSeconds} s`);
         run.figures.drain = ratePerSecond(filled.done, elapsedMs);
-        run.figures.memory = peakRss / (1024 * 1024);
+        run.figures.memory = peakMemory / (1024 * 1024);
         run.figures.cpuPerJob = cpuUsedMicros(cpuBefore, cpuAfter) / filled.done;
       });
     },

@@ -1,9 +1,8 @@
-/** CPU time and resident memory of processes, from Linux /proc. */
+/** CPU time and memory of processes, from Linux /proc. */
 import { execFileSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 
 const CLOCK_TICKS_PER_SECOND = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-const PAGE_SIZE_BYTES = Number(execFileSync("getconf", ["PAGESIZE"], { encoding: "utf8" }).trim()) || 4096;
 
 async function readOrEmpty(path: string): Promise<string> {
   try {
@@ -33,19 +32,22 @@ export function cpuUsedMicros(before: Map<number, number>, after: Map<number, nu
   return total;
 }
 
-/** Resident memory of the pids together, in bytes (/proc/<pid>/statm). */
-export async function rssBytes(pids: readonly number[]): Promise<number> {
-  const pages = await Promise.all(pids.map(async (pid) => Number((await readOrEmpty(`/proc/${pid}/statm`)).split(" ")[1] ?? 0)));
-  return pages.reduce((sum, count) => sum + count, 0) * PAGE_SIZE_BYTES;
+/**
+ * Memory of the pids together, in bytes: the sum of their proportional set sizes (/proc/<pid>/smaps_rollup),
+ * which counts a shared page once across them. Summed RSS would count PostgreSQL's shared buffers once per backend.
+ */
+export async function memoryBytes(pids: readonly number[]): Promise<number> {
+  const kilobytes = await Promise.all(pids.map(async (pid) => Number(/^Pss:\s+(\d+) kB/m.exec(await readOrEmpty(`/proc/${pid}/smaps_rollup`))?.[1] ?? 0)));
+  return kilobytes.reduce((sum, count) => sum + count, 0) * 1024;
 }
 
-/** Samples the pids' total RSS every `intervalMs` until stopped; resolves to the peak seen, in bytes. */
-export function samplePeakRss(pids: () => Promise<number[]>, intervalMs = 200): { stop(): Promise<number> } {
+/** Samples the pids' memory every `intervalMs` until stopped; resolves to the peak seen, in bytes. */
+export function samplePeakMemory(pids: () => Promise<number[]>, intervalMs = 200): { stop(): Promise<number> } {
   let peak = 0;
   let running = true;
   const loop = (async () => {
     while (running) {
-      peak = Math.max(peak, await rssBytes(await pids()));
+      peak = Math.max(peak, await memoryBytes(await pids()));
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   })();
@@ -53,7 +55,7 @@ export function samplePeakRss(pids: () => Promise<number[]>, intervalMs = 200): 
     async stop() {
       running = false;
       await loop;
-      return Math.max(peak, await rssBytes(await pids()));
+      return Math.max(peak, await memoryBytes(await pids()));
     },
   };
 }

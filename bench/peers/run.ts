@@ -132,7 +132,7 @@ function notesLines(systems: BenchSystem[], options: PeerBenchOptions, versions:
     `- ${describeSizes(options)}.`,
     ...systems.map((system) => `- ${system.name}: ${system.notes}.`),
     `- Redis ${versions.redis} without persistence (\`--save '' --appendonly no\`), loopback. PostgreSQL ${versions.postgresql}, synchronous_commit on, a fresh database per workload. Wharf's SQLite: durability fsync.`,
-    "- (c) runs from the moment the worker process is taking jobs until the store counts none left; CPU is utime + stime from /proc of the worker and server processes over that time, divided by the jobs; memory is the peak RSS of the server processes sampled every 200 ms.",
+    "- (c) runs from the moment the worker process is taking jobs until the store counts none left; CPU is utime + stime from /proc of the worker and server processes over that time, divided by the jobs; memory is the peak of the server processes' summed PSS (proportional set size: a page shared by several postgres processes counts once, where summed RSS would count shared buffers per backend), sampled every 200 ms.",
     `- ${RATIO_NOTE}`,
     `- Machine: ${describeLoad(runs[0]?.loadBefore ?? loadAfter)} before, ${describeLoad(loadAfter)} after; CPU pressure (some task waiting for a CPU, the bench's own processes included) per run: ${pressure}${busy ? ". BUSY: other work competed for the CPUs; figures are low and noisy" : ""}.`,
     ...problems.map((problem) => `- ${problem}.`),

@@ -29,7 +29,7 @@ function rows(options: PeerBenchOptions): Row[] {
     { label: `(b) enqueue ${count(options.bulkJobs)} in bulks of ${count(options.bulkSize)}, jobs/s`, metric: "bulk", higherIsBetter: true, format: significant },
     { label: `(c) drain a ${count(options.backlogJobs)} backlog, one worker process, jobs/s`, metric: "drain", higherIsBetter: true, format: significant },
     { label: `(d) ${count(options.latencyRate)} jobs/s for ${options.latencySeconds} s, enqueue to handler start, p99 ms (max)`, metric: "latencyP99", extra: "latencyMax", higherIsBetter: false, format: significant },
-    { label: "(e) server memory during (c), peak RSS, MB", metric: "memory", higherIsBetter: false, format: (value) => value.toFixed(0) },
+    { label: "(e) server memory during (c), peak PSS, MB", metric: "memory", higherIsBetter: false, format: (value) => value.toFixed(0) },
     { label: "CPU per job during (c), worker + server, µs", metric: "cpuPerJob", higherIsBetter: false, format: significant },
   ];
 }
