@@ -72,16 +72,17 @@ function workloads(options: PeerBenchOptions): Record<string, Workload> {
       const filled = await workloadsOf(running).inBulks(options.backlogJobs, options.bulkSize, options.maxPhaseSeconds);
       completeOrThrow("backlog fill", filled.done, options.backlogJobs);
       await withWorker(running, async (worker) => {
-        const pids = async (): Promise<number[]> => [...new Set([worker.pid, ...(await running.serverPids())])];
-        const measuredPids = await pids();
+        // Listed once, with the worker connected: finding a cluster's processes opens a connection, so a list per sample would add backends.
+        const serverPids = await running.serverPids();
+        const measuredPids = [...new Set([worker.pid, ...serverPids])];
         const cpuBefore = await cpuByPid(measuredPids);
-        const memory = samplePeakMemory(() => running.serverPids());
+        const memory = samplePeakMemory(serverPids);
         const started = performance.now();
         const deadline = phase();
         // Counting what remains costs the store a query: ask only once every job has started.
         const drained = (await until(() => worker.started() >= filled.done, deadline)) && (await until(async () => (await running.remaining()) === 0, deadline));
         const elapsedMs = performance.now() - started;
-        const cpuAfter = await cpuByPid([...new Set([...measuredPids, ...(await pids())])]);
+        const cpuAfter = await cpuByPid(measuredPids);
         const peakMemory = await memory.stop();
         if (!drained) throw new Error(`drain: ${worker.started()} of ${filled.done} jobs started within ${options.maxPhaseSeconds} s`);
         run.figures.drain = ratePerSecond(filled.done, elapsedMs);

@@ -42,12 +42,12 @@ export async function memoryBytes(pids: readonly number[]): Promise<number> {
 }
 
 /** Samples the pids' memory every `intervalMs` until stopped; resolves to the peak seen, in bytes. */
-export function samplePeakMemory(pids: () => Promise<number[]>, intervalMs = 200): { stop(): Promise<number> } {
+export function samplePeakMemory(pids: readonly number[], intervalMs = 200): { stop(): Promise<number> } {
   let peak = 0;
   let running = true;
   const loop = (async () => {
     while (running) {
-      peak = Math.max(peak, await memoryBytes(await pids()));
+      peak = Math.max(peak, await memoryBytes(pids));
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   })();
@@ -55,7 +55,7 @@ export function samplePeakMemory(pids: () => Promise<number[]>, intervalMs = 200
     async stop() {
       running = false;
       await loop;
-      return Math.max(peak, await memoryBytes(await pids()));
+      return Math.max(peak, await memoryBytes(pids));
     },
   };
 }
