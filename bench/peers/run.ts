@@ -139,7 +139,7 @@ function notesLines(systems: BenchSystem[], options: PeerBenchOptions, versions:
   ];
 }
 
-function machineDescription(): Record<string, string | number> {
+function machineDescription(): { cpu: string; cpus: number; memoryGiB: number; kernel: string; node: string } {
   return { cpu: cpus()[0]?.model ?? "unknown", cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version };
 }
 
@@ -163,8 +163,13 @@ async function main(): Promise<void> {
   if (!options) return void process.stdout.write(USAGE);
   const startedAt = new Date();
   const problems: string[] = [];
-  const systems = chosen([...(await loadPeers(problems)), ...WHARF_SYSTEMS], options.only);
-  if (systems.length === 0) throw new Error(`--only ${options.only.join(",")} matches no system`);
+  const everySystem = [...(await loadPeers(problems)), ...WHARF_SYSTEMS];
+  const systems = chosen(everySystem, options.only);
+  if (systems.length === 0) {
+    process.stderr.write(`bench:peers: --only ${options.only.join(",")} matches no system; the systems are ${everySystem.map((system) => system.name).join("; ")}\n`);
+    process.exitCode = 2;
+    return;
+  }
   console.log(`Peer bench: ${systems.map((system) => system.name).join(", ")}\n${describeSizes(options)}\nMachine before start: ${describeLoad(await machineLoad())}`);
   const cluster = await startPostgres({ durable: true });
   const rootDir = await mkdtemp(join(tmpdir(), "wharf-peers-"));
@@ -179,7 +184,8 @@ async function main(): Promise<void> {
     const notes = notesLines(systems, options, versions, runs, await machineLoad(), problems);
     const machine = machineDescription();
     const versionLine = Object.entries(versions).map(([name, version]) => `${name} ${version}`).join(", ");
-    const report = `# Peer benchmark, ${startedAt.toISOString()}\n\n${table}\n\n${notes.join("\n")}\n\nMachine: ${Object.values(machine).join(", ")}. Versions: ${versionLine}.\n`;
+    const machineLine = `${machine.cpus} x ${machine.cpu}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`;
+    const report = `# Peer benchmark, ${startedAt.toISOString()}\n\n${table}\n\n${notes.join("\n")}\n\nMachine: ${machineLine}. Versions: ${versionLine}.\n`;
     console.log(`\n${table}\n\n${notes.join("\n")}`);
     const base = await writeResults(options, startedAt, report, { startedAt, machine, versions, options, runs, systems: columns });
     console.log(`\nWritten to ${base}.md and .json`);
