@@ -37,6 +37,8 @@ export interface RunningSystem {
    * concurrency and a no-op handler. The handle reports handler starts as they happen.
    */
   startWorker(): Promise<WorkerHandle>;
+  /** Jobs not yet completed (waiting, scheduled or running), as the system's store says: 0 ends a drain. */
+  remaining(): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -45,7 +45,7 @@ async function runAsPostgres(binary: string, args: string[], cwd: string): Promi
 }
 
 /** Asks the kernel for a free loopback port (a small race remains until postgres binds it; start retries). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -78,18 +78,21 @@ function postgresIds(): { uid: number; gid: number } {
   return { uid: Number(fields[2]), gid: Number(fields[3]) };
 }
 
-function serverOptions(dir: string, port: number): string {
-  return [
-    "-c listen_addresses=127.0.0.1", `-p ${port}`, `-k ${join(dir, "sock")}`,
-    "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=200",
-  ].join(" ");
+export interface PostgresOptions {
+  /** fsync, synchronous commit and full-page writes on, as in production (benchmarks); off by default, for fast tests. */
+  durable?: boolean;
 }
 
-async function startOnFreePort(dir: string, data: string): Promise<number> {
+function serverOptions(dir: string, port: number, options: PostgresOptions): string {
+  const durability = options.durable ? [] : ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"];
+  return ["-c listen_addresses=127.0.0.1", `-p ${port}`, `-k ${join(dir, "sock")}`, ...durability, "-c max_connections=200"].join(" ");
+}
+
+async function startOnFreePort(dir: string, data: string, options: PostgresOptions): Promise<number> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      await runAsPostgres("pg_ctl", ["start", "-w", "-D", data, "-o", serverOptions(dir, port), "-l", join(dir, "log")], dir);
+      await runAsPostgres("pg_ctl", ["start", "-w", "-D", data, "-o", serverOptions(dir, port, options), "-l", join(dir, "log")], dir);
       return port;
     } catch (error) {
       if (attempt >= START_ATTEMPTS) throw new Error(`${(error as Error).message}\n${readLog(dir)}`, { cause: error });
@@ -122,14 +125,14 @@ function stopNow(data: string, dir: string): void {
 }
 
 /** Starts a fresh PostgreSQL 15 cluster on a free loopback port; `stop` removes it without a trace. */
-export async function startPostgres(): Promise<PostgresCluster> {
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresCluster> {
   const dir = makeClusterDir();
   const data = join(dir, "data");
   const onExit = (): void => stopNow(data, dir);
   process.once("exit", onExit);
   try {
     await runAsPostgres("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"], dir);
-    const port = await startOnFreePort(dir, data);
+    const port = await startOnFreePort(dir, data, options);
     let stopped: Promise<void> | undefined;
     return {
       url: `postgres://postgres@127.0.0.1:${port}/postgres`,
@@ -138,7 +141,7 @@ export async function startPostgres(): Promise<PostgresCluster> {
         await runAsPostgres("pg_ctl", ["stop", "-w", "-m", "fast", "-D", data], dir);
         if (downMs > 0) await sleep(downMs);
         try {
-          await runAsPostgres("pg_ctl", ["start", "-w", "-D", data, "-o", serverOptions(dir, port), "-l", join(dir, "log")], dir);
+          await runAsPostgres("pg_ctl", ["start", "-w", "-D", data, "-o", serverOptions(dir, port, options), "-l", join(dir, "log")], dir);
         } catch (error) {
           throw new Error(`${(error as Error).message}\n${readLog(dir)}`, { cause: error });
         }
