@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "node:net";
+import { Redis } from "ioredis";
 import { freePort } from "../../test/helpers/postgres.js";
 import { exitWithin, forgetTempDir, track, trackTempDir } from "../children.js";
 
@@ -29,34 +29,29 @@ function ensureRedisInstalled(): void {
   if (!existsSync(REDIS_SERVER)) throw new Error(`apt-get install redis-server did not provide ${REDIS_SERVER}`);
 }
 
-/** Sends one command without arguments (RESP) and resolves with the first reply line; rejects on an error reply. */
-function command(port: number, name: string, timeoutMs = 2_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1");
-    let reply = "";
-    const fail = (error: Error): void => {
-      socket.destroy();
-      reject(error);
-    };
-    socket.setTimeout(timeoutMs, () => fail(new Error(`redis ${name}: no reply within ${timeoutMs} ms`)));
-    socket.once("error", fail);
-    socket.on("data", (chunk) => {
-      reply += chunk.toString("utf8");
-      const end = reply.indexOf("\r\n");
-      if (end < 0) return;
-      socket.end();
-      if (reply.startsWith("-")) reject(new Error(`redis ${name}: ${reply.slice(1, end)}`));
-      else resolve(reply.slice(0, end));
-    });
-    socket.write(`*1\r\n$${name.length}\r\n${name}\r\n`);
-  });
+/** A client that tries once per command, so a server still starting is an error to retry, not a queue. */
+function client(port: number): Redis {
+  const redis = new Redis({ host: "127.0.0.1", port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  // connect() and each command reject with the error too; the event alone would be reported as unhandled.
+  redis.on("error", () => {});
+  return redis;
+}
+
+async function once<T>(port: number, run: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = client(port);
+  try {
+    await redis.connect();
+    return await run(redis);
+  } finally {
+    redis.disconnect();
+  }
 }
 
 async function waitForPing(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      await command(port, "PING");
+      await once(port, (redis) => redis.ping());
       return;
     } catch (error) {
       if (Date.now() > deadline) throw new Error(`redis-server did not answer on port ${port} within ${timeoutMs} ms`, { cause: error });
@@ -81,7 +76,7 @@ export async function startRedis(): Promise<RedisServer> {
   try {
     await waitForPing(port, START_TIMEOUT_MS);
     const version = /v=(\S+)/.exec(execFileSync(REDIS_SERVER, ["--version"], { encoding: "utf8" }))?.[1] ?? "unknown";
-    return { url, pid: child.pid!, version, flush: async () => void (await command(port, "FLUSHALL")), stop };
+    return { url, pid: child.pid!, version, flush: async () => void (await once(port, (redis) => redis.flushall())), stop };
   } catch (error) {
     await stop();
     throw error;
