@@ -19,9 +19,10 @@ import { measureSystem } from "./measure.js";
 import { parsePeerOptions, USAGE, type PeerBenchOptions } from "./options.js";
 import { startRedis, type RedisServer } from "./redis.js";
 import type { BenchSystem, SystemContext } from "./system.js";
-import { markdownTable, RATIO_NOTE, type SystemColumn } from "./table.js";
+import { markdownTable, meanOf, RATIO_NOTE, type SystemColumn } from "./table.js";
 import { wharfHttpPostgres, wharfHttpSqlite } from "./wharf.js";
 import { wharfInProcess } from "./wharf-in-process.js";
+import { measureSqliteCeiling, type SqliteCeiling } from "./sqlite-ceiling.js";
 import { benchPayload } from "./workloads.js";
 
 /** The peers' modules, by file name; each exports one BenchSystem. A module not there yet is left out, and said so. */
@@ -139,6 +140,16 @@ function notesLines(systems: BenchSystem[], options: PeerBenchOptions, versions:
   ];
 }
 
+/** How close the in-process engine comes to raw SQLite on the same disk (issue 9's 60% aim). */
+function ceilingNote(ceiling: SqliteCeiling, columns: SystemColumn[]): string {
+  const inProcess = columns.find((column) => column.name === wharfInProcess.name);
+  const share = (metric: "single" | "bulk", ceilingRate: number): string => {
+    const rate = inProcess ? meanOf(inProcess, metric) : undefined;
+    return rate === undefined ? "not measured" : `${Math.round((100 * rate) / ceilingRate)}%`;
+  };
+  return `- Raw SQLite on the same disk (better-sqlite3, WAL, synchronous FULL, the same payloads, no engine): ${Math.round(ceiling.singleRowCommitsPerSecond).toLocaleString("en-US")} single-row commits/s and ${Math.round(ceiling.batchedRowsPerSecond).toLocaleString("en-US")} rows/s in transactions of ${ceiling.batchSize}. Wharf in-process reaches ${share("single", ceiling.singleRowCommitsPerSecond)} of the first with (a) (group commit can pass 100%) and ${share("bulk", ceiling.batchedRowsPerSecond)} of the second with (b).`;
+}
+
 function machineDescription(): { cpu: string; cpus: number; memoryGiB: number; kernel: string; node: string } {
   return { cpu: cpus()[0]?.model ?? "unknown", cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version };
 }
@@ -181,13 +192,14 @@ async function main(): Promise<void> {
     for (const system of systems) Object.assign(versions, await versionsOf(system, problems));
     const { columns, runs } = await runAll(systems, options, new Stores(cluster, redis, rootDir, options.concurrency));
     const table = markdownTable(columns, options);
-    const notes = notesLines(systems, options, versions, runs, await machineLoad(), problems);
+    const ceiling = measureSqliteCeiling(rootDir, options.singleJobs, options.bulkJobs, options.bulkSize);
+    const notes = [...notesLines(systems, options, versions, runs, await machineLoad(), problems), ceilingNote(ceiling, columns)];
     const machine = machineDescription();
     const versionLine = Object.entries(versions).map(([name, version]) => `${name} ${version}`).join(", ");
     const machineLine = `${machine.cpus} x ${machine.cpu}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}`;
     const report = `# Peer benchmark, ${startedAt.toISOString()}\n\n${table}\n\n${notes.join("\n")}\n\nMachine: ${machineLine}. Versions: ${versionLine}.\n`;
     console.log(`\n${table}\n\n${notes.join("\n")}`);
-    const base = await writeResults(options, startedAt, report, { startedAt, machine, versions, options, runs, systems: columns });
+    const base = await writeResults(options, startedAt, report, { startedAt, machine, versions, options, runs, systems: columns, sqliteCeiling: ceiling });
     console.log(`\nWritten to ${base}.md and .json`);
   } finally {
     await redis?.stop();
