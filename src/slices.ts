@@ -23,6 +23,11 @@ export class Slicer {
   }
 }
 
+/** `items` in consecutive slices of at most `size` (the last may be shorter). */
+export function* chunks<T>(items: readonly T[], size: number): Generator<T[]> {
+  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
+}
+
 /** `items.map(fn)`, yielding between items when a slice has run long enough; checks the clock every `every` items. */
 export async function mapInSlices<T, R>(items: readonly T[], fn: (item: T, index: number) => R, every = 16): Promise<R[]> {
   const slicer = new Slicer();

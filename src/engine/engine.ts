@@ -16,7 +16,7 @@ import {
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
 import { validateName } from "../job/validate.js";
-import { mapInSlices } from "../slices.js";
+import { chunks, mapInSlices } from "../slices.js";
 import type { Logger } from "../log.js";
 import type { Sharing } from "../store/sharing.js";
 import type { InsertOutcome, SortOrder, StatusCount, Store } from "../store/store.js";
@@ -331,7 +331,7 @@ export class Engine {
   /** Every job matching the selection, in id order, at most SCAN_BATCH at a time (a batch is one commit for patches and deletes). */
   private async *matching(selection: JobSelection): AsyncGenerator<Job[]> {
     for await (const matched of scanMatching(this.store, selection, { order: "asc", rowsPerRound: SCAN_BATCH })) {
-      for (let start = 0; start < matched.length; start += SCAN_BATCH) yield matched.slice(start, start + SCAN_BATCH);
+      yield* chunks(matched, SCAN_BATCH);
     }
   }
 

@@ -1,6 +1,6 @@
 import { entersUniqueScope } from "../job/state.js";
 import type { Job, JobError } from "../job/types.js";
-import { Slicer } from "../slices.js";
+import { chunks, Slicer } from "../slices.js";
 import { changedColumns } from "../store/rows.js";
 import type { DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
 import type { Coordination, TrackedJob } from "./coordination/coordination.js";
@@ -136,8 +136,8 @@ export class WritePath {
 /** Runs `track` over TRACK_SLICE items at a time, yielding to the event loop when a slice has run long. */
 async function inSlices<T>(items: readonly T[], track: (slice: T[]) => void): Promise<void> {
   const slicer = new Slicer();
-  for (let start = 0; start < items.length; start += TRACK_SLICE) {
-    track(items.slice(start, start + TRACK_SLICE));
+  for (const slice of chunks(items, TRACK_SLICE)) {
+    track(slice);
     await slicer.pause();
   }
 }

@@ -21,7 +21,7 @@ import {
 } from "./codec.js";
 import { guardRequest, isLoopbackAddress } from "./guard.js";
 import { Metrics } from "./metrics.js";
-import { Slicer } from "../slices.js";
+import { chunks, Slicer } from "../slices.js";
 import type { TakeOptions } from "../engine/dispatch.js";
 import type { LogLevel } from "../log-level.js";
 import { createLogger, errorMessage, type Logger } from "../log.js";
@@ -97,9 +97,10 @@ async function encodeInSlices(format: BodyFormat, body: unknown): Promise<Buffer
   const parts: Buffer[] = [];
   if (format === "json") {
     parts.push(Buffer.from(`{${stringifyJson(key)}:[`));
-    for (let start = 0; start < items.length; start += ENCODE_SLICE) {
-      const text = stringifyJson(items.slice(start, start + ENCODE_SLICE));
-      parts.push(Buffer.from(`${start === 0 ? "" : ","}${text.slice(1, -1)}`));
+    let separator = "";
+    for (const slice of chunks(items, ENCODE_SLICE)) {
+      parts.push(Buffer.from(`${separator}${stringifyJson(slice).slice(1, -1)}`));
+      separator = ",";
       await slicer.pause();
     }
     parts.push(Buffer.from("]}"));
@@ -108,8 +109,8 @@ async function encodeInSlices(format: BodyFormat, body: unknown): Promise<Buffer
     header[0] = 0xdd;
     header.writeUInt32BE(items.length, 1);
     parts.push(Buffer.from([0x81]), Buffer.from(encodeBody(format, key)), header);
-    for (let start = 0; start < items.length; start += ENCODE_SLICE) {
-      for (const item of items.slice(start, start + ENCODE_SLICE)) parts.push(Buffer.from(encodeBody(format, item)));
+    for (const slice of chunks(items, ENCODE_SLICE)) {
+      for (const item of slice) parts.push(Buffer.from(encodeBody(format, item)));
       await slicer.pause();
     }
   }

@@ -2,6 +2,7 @@ import type { Job } from "../../job/types.js";
 import type { Logger } from "../../log.js";
 import type { Dispatcher } from "../dispatch.js";
 import { logFailure } from "../log.js";
+import { chunks } from "../../slices.js";
 import type { Service } from "./service.js";
 
 const EXPIRY_BATCH = 1000;
@@ -23,8 +24,8 @@ export class LeaseExpiry implements Service {
 
   async tick(now: number): Promise<void> {
     const expired = this.dispatcher.expiredLeases(now).filter((lease) => this.dispatcher.finish(lease.job.id));
-    for (let start = 0; start < expired.length; start += EXPIRY_BATCH) {
-      await this.expire(expired.slice(start, start + EXPIRY_BATCH).map(({ job }) => job), now).catch((error: unknown) => logFailure(this.logger, this.name, error));
+    for (const batch of chunks(expired, EXPIRY_BATCH)) {
+      await this.expire(batch.map(({ job }) => job), now).catch((error: unknown) => logFailure(this.logger, this.name, error));
     }
   }
 }

@@ -1,6 +1,7 @@
 import type { Store } from "../../store/store.js";
 import type { Dispatcher } from "../dispatch.js";
 import { inRun } from "../leases.js";
+import { chunks } from "../../slices.js";
 import type { Service } from "./service.js";
 
 const SYNC_BATCH = 1000;
@@ -21,8 +22,7 @@ export class LeaseSync implements Service {
 
   async tick(): Promise<void> {
     const leases = this.dispatcher.leases();
-    for (let start = 0; start < leases.length; start += SYNC_BATCH) {
-      const batch = leases.slice(start, start + SYNC_BATCH);
+    for (const batch of chunks(leases, SYNC_BATCH)) {
       const stored = new Map((await this.store.getJobs(batch.map(({ job }) => job.id))).map((job) => [job.id, job]));
       for (const { job } of batch) {
         const current = stored.get(job.id);

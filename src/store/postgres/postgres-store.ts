@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
-import { mapInSlices } from "../../slices.js";
+import { chunks, mapInSlices } from "../../slices.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
 import {
@@ -67,9 +67,7 @@ const BULK_INSERT_SLICE = 1000;
  */
 async function insertInSlices(run: Run, jobs: Job[]): Promise<InsertOutcome[]> {
   const outcomes: InsertOutcome[] = [];
-  for (let start = 0; start < jobs.length; start += BULK_INSERT_SLICE) {
-    outcomes.push(...(await insertJobsWith(run, jobs.slice(start, start + BULK_INSERT_SLICE))));
-  }
+  for (const slice of chunks(jobs, BULK_INSERT_SLICE)) outcomes.push(...(await insertJobsWith(run, slice)));
   return outcomes;
 }
 

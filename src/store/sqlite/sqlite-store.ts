@@ -27,7 +27,7 @@ import { pendingMigrations } from "../migrations.js";
 import { columnValues, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
-import { mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
+import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
 import { Checkpointer } from "./checkpointer.js";
 import { SQL, SQLITE_DIALECT } from "./sql.js";
 
@@ -37,6 +37,8 @@ import { SQL, SQLITE_DIALECT } from "./sql.js";
  * a transaction spread over many turns (the end-to-end bench's enqueue rate fell from 20k to 8.5k/s).
  */
 const BULK_INSERT_SLICE = 2000;
+/** Rows a sliced bulk insert writes between checks of the clock (see Slicer). */
+const INSERTS_BETWEEN_PAUSES = 64;
 /** Rows a sliced delete removes per transaction. */
 const DELETE_SLICE = 500;
 /** Rows a page read starts with, and reads at most, per chunk (see listJobs). */
@@ -221,8 +223,8 @@ export class SqliteStore implements Store {
       const outcomes: InsertOutcome[] = [];
       try {
         db.exec("BEGIN IMMEDIATE");
-        for (let start = 0; start < jobs.length; start += 64) {
-          for (const job of jobs.slice(start, start + 64)) outcomes.push(this.insertOne(job, statement));
+        for (const slice of chunks(jobs, INSERTS_BETWEEN_PAUSES)) {
+          for (const job of slice) outcomes.push(this.insertOne(job, statement));
           await slicer.pause();
         }
         db.exec("COMMIT");
