@@ -108,6 +108,7 @@ export class Engine {
         owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
         defaultLeaseMs: Math.round(this.timeoutSeconds * 1000),
         observer: this.observer,
+        logger: options.logger,
       })
       : new Alone(this.store, this.clock, (job) => this.leaseMs(job));
     this.dispatcher = new Dispatcher(
@@ -126,7 +127,7 @@ export class Engine {
     }, this.observer);
     this.promotion = new Promotion(this.store, this.clock, this.writes, options.logger);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
-    this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs };
+    this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger };
     this.services = new ServiceRunner(
       [
         ...this.coordination.services(this.parts),

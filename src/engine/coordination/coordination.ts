@@ -1,3 +1,4 @@
+import type { Logger } from "../../log.js";
 import type { Job } from "../../job/types.js";
 import type { EndedLease, StatusCount, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
@@ -12,6 +13,8 @@ export interface EngineParts {
   dispatcher: Dispatcher;
   writes: WritePath;
   maintenanceIntervalMs: number;
+  /** Where background work that has no caller reports its failures. */
+  logger: Logger;
 }
 
 /** The part of a job bookkeeping needs to undo its old state. */

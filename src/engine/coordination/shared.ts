@@ -2,6 +2,8 @@ import type { Job } from "../../job/types.js";
 import type { Sharing } from "../../store/sharing.js";
 import type { EndedLease, StatusCount, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
+import type { Logger } from "../../log.js";
+import { logFailure } from "../log.js";
 import type { EngineObserver } from "../observer.js";
 import { CLAIMED, type ClaimRound, type ClaimSource, type Dispatcher, type InFlightJob } from "../dispatch.js";
 import { LeaseSync } from "../services/lease-sync.js";
@@ -20,6 +22,8 @@ export interface SharedOptions {
   defaultLeaseMs: number;
   /** Told when this process becomes the leader or stops being it. */
   observer: EngineObserver;
+  /** Where best-effort work with no caller reports its failures. */
+  logger: Logger;
 }
 
 /**
@@ -34,6 +38,7 @@ export class Shared implements Coordination {
   private readonly stopListening: Array<() => void> = [];
   private readonly observer: EngineObserver;
   private leaseSync: LeaseSync | undefined;
+  private readonly logger: Logger;
   private leading = false;
   private stopped = false;
 
@@ -41,6 +46,7 @@ export class Shared implements Coordination {
     this.store = options.store;
     this.sharing = options.sharing;
     this.observer = options.observer;
+    this.logger = options.logger;
     this.claims = new StoreClaims(options);
   }
 
@@ -53,7 +59,7 @@ export class Shared implements Coordination {
     const leaseSync = this.leaseSyncFor(parts);
     this.stopListening.push(
       this.sharing.onReady(() => dispatcher.wake()),
-      this.sharing.onLeasesEnded((leases) => endedElsewhere(leases, dispatcher, leaseSync)),
+      this.sharing.onLeasesEnded((leases) => endedElsewhere(leases, dispatcher, leaseSync, this.logger)),
     );
   }
 
@@ -85,7 +91,10 @@ export class Shared implements Coordination {
 
   /** Frees the leasing server's stream slots now rather than at its next sync; a lost announcement is caught by that sync. */
   announceEnded(leases: EndedLease[]): void {
-    if (leases.length > 0) void this.sharing.announceLeasesEnded(leases).catch(() => undefined);
+    if (leases.length === 0) return;
+    void this.sharing.announceLeasesEnded(leases).catch((error: unknown) => {
+      logFailure(this.logger, "announcing ended leases (the leasing server's next sync catches up)", error);
+    });
   }
 
   statusCounts(): Promise<StatusCount[]> {
@@ -110,9 +119,9 @@ export class Shared implements Coordination {
  * Leases of ours that another server announced it ended: their jobs are no longer our workers' to
  * end. Undefined means announcements may have been missed (the listener reconnected): check them all.
  */
-function endedElsewhere(leases: EndedLease[] | undefined, dispatcher: Dispatcher, leaseSync: LeaseSync): void {
+function endedElsewhere(leases: EndedLease[] | undefined, dispatcher: Dispatcher, leaseSync: LeaseSync, logger: Logger): void {
   if (!leases) {
-    void leaseSync.tick().catch(() => undefined);
+    void leaseSync.tick().catch((error: unknown) => logFailure(logger, leaseSync.name, error));
     return;
   }
   for (const { id, runId } of leases) {

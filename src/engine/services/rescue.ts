@@ -1,5 +1,6 @@
 import { release } from "../../job/state.js";
 import type { EngineParts } from "../coordination/coordination.js";
+import { logFailure } from "../log.js";
 import type { EngineObserver } from "../observer.js";
 import type { Service } from "./service.js";
 
@@ -21,7 +22,7 @@ export class Rescue implements Service {
 
   /** A pass at start, on every server: the leases of a server that is gone (this one's previous run, say) start to count as abandoned now, not at the first tick. */
   async start(): Promise<void> {
-    await this.tick(this.parts.clock.now()).catch(() => undefined);
+    await this.tick(this.parts.clock.now()).catch((error: unknown) => logFailure(this.parts.logger, `${this.name} at start`, error));
   }
 
   async tick(now: number): Promise<void> {
