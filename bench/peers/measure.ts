@@ -108,6 +108,7 @@ function workloads(options: PeerBenchOptions): Record<string, Workload> {
 export async function measureSystem(system: BenchSystem, options: PeerBenchOptions, freshContext: () => Promise<SystemContext>): Promise<SystemRun> {
   const run: SystemRun = { figures: {}, errors: [], notes: [] };
   for (const [name, workload] of Object.entries(workloads(options))) {
+    if (options.workloads.length > 0 && !options.workloads.includes(name.charAt(1))) continue;
     const started = performance.now();
     try {
       await withSystem(system, freshContext, (running) => workload(running, run));

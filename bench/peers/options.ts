@@ -19,6 +19,8 @@ export interface PeerBenchOptions {
   runs: number;
   /** Names (or parts of names, case-insensitive) of the systems to run; all when empty. */
   only: string[];
+  /** Letters of the workloads to run (a to d); all when empty. */
+  workloads: string[];
   /** Every phase stops after this long, whatever count it reached. */
   maxPhaseSeconds: number;
   quick: boolean;
@@ -38,6 +40,7 @@ export const USAGE = `npm run bench:peers -- [options]
   --concurrency N      worker concurrency of every system (default 50)
   --runs N             runs, system order reversed each time; cells are means (default 2; quick 1)
   --only NAME[,NAME]   systems whose name contains one of these (e.g. bullmq,wharf)
+  --workloads L[,L]    only these workloads, by letter (e.g. c for the drain; default all)
   --max-seconds S      time limit of each phase (default 120)
   --out DIR            where peers-<date>.md and .json go (default bench/results/)
 `;
@@ -74,6 +77,7 @@ export function parsePeerOptions(args: string[]): PeerBenchOptions | undefined {
       concurrency: { type: "string" },
       runs: { type: "string" },
       only: { type: "string" },
+      workloads: { type: "string" },
       "max-seconds": { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -93,8 +97,16 @@ export function parsePeerOptions(args: string[]): PeerBenchOptions | undefined {
     concurrency: positiveInteger(values.concurrency, "concurrency", 50),
     runs: positiveInteger(values.runs, "runs", quick ? 1 : 2),
     only: (values.only ?? "").split(",").map((name) => name.trim().toLowerCase()).filter((name) => name !== ""),
+    workloads: workloadLetters(values.workloads),
     maxPhaseSeconds: positiveNumber(values["max-seconds"], "max-seconds", 120),
     quick,
     resultsDir: values.out ?? DEFAULT_RESULTS_DIR,
   };
+}
+
+function workloadLetters(value: string | undefined): string[] {
+  const letters = (value ?? "").split(",").map((letter) => letter.trim().toLowerCase()).filter((letter) => letter !== "");
+  const unknown = letters.filter((letter) => !["a", "b", "c", "d"].includes(letter));
+  if (unknown.length > 0) throw new Error(`--workloads takes letters a to d, got "${unknown.join(",")}"`);
+  return letters;
 }

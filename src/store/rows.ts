@@ -94,6 +94,25 @@ export function rowToJob(row: JobRow): Job {
   return job;
 }
 
+/** A jobs row as positional values, in JOB_COLUMN_NAMES order: how the SQLite store reads rows (an array costs the driver less to build than an object). */
+export type JobRowValues = [
+  id: string, queue: string, type: string, priority: number, status: string, payload: string, ready_at: number, attempts: number,
+  retry_limit: number | null, backoff: string | null, retention: string | null, unique_key: string | null, unique_while: string | null,
+  timeout: number | null, dequeued_at: number | null, failed_at: number | null, completed_at: number | null, purge_at: number | null,
+  run_id: string | null, lease_expires_at: number | null,
+];
+
+export function valuesToJob(values: JobRowValues): Job {
+  const [
+    id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at,
+  ] = values;
+  return rowToJob({
+    id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at,
+  });
+}
+
 function jsonOrNull(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
 }
@@ -124,12 +143,19 @@ export function jobToParams(job: Job): Record<JobColumn, ColumnValue> {
   };
 }
 
+/** A job's column values in JOB_COLUMN_NAMES order. */
+export function jobToValues(job: Job): ColumnValue[] {
+  const params = jobToParams(job);
+  return JOB_COLUMN_NAMES.map((column) => params[column]);
+}
+
 /** The columns a status change rewrites, plus the id that selects the row. */
 export function jobToUpdateParams(job: Job): Record<UpdatableJobColumn | "id", ColumnValue> {
   return { id: job.id, ...columnValues(job, UPDATABLE_JOB_COLUMNS) };
 }
 
-function columnValue(job: Job, column: UpdatableJobColumn): ColumnValue {
+/** One column's stored value; JSON columns as JSON text. */
+export function columnValue(job: Job, column: UpdatableJobColumn): ColumnValue {
   return column === "backoff" || column === "retention" ? jsonOrNull(job[column]) : job[column] ?? null;
 }
 
@@ -142,7 +168,14 @@ export function columnValues<C extends UpdatableJobColumn>(job: Job, columns: re
 
 /** The updatable columns whose stored values differ between two versions of a job. */
 export function changedColumns(before: Job, after: Job): UpdatableJobColumn[] {
-  return UPDATABLE_JOB_COLUMNS.filter((column) => columnValue(before, column) !== columnValue(after, column));
+  return UPDATABLE_JOB_COLUMNS.filter((column) => !sameValue(before, after, column));
+}
+
+/** Transitions copy a job field by field, so an unchanged JSON column is the same object: compared as text only when it is not. */
+function sameValue(before: Job, after: Job, column: UpdatableJobColumn): boolean {
+  const value = before[column];
+  if (value === after[column]) return true;
+  return typeof value === "object" || typeof after[column] === "object" ? columnValue(before, column) === columnValue(after, column) : false;
 }
 
 export function errorToParams(jobId: string, error: JobError): Record<ErrorColumn, ColumnValue> {

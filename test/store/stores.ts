@@ -4,7 +4,7 @@ import { after } from "node:test";
 import Database from "better-sqlite3";
 import pg from "pg";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.js";
-import { SqliteStore } from "../../src/store/sqlite/sqlite-store.js";
+import { SqliteStore, type Durability } from "../../src/store/sqlite/sqlite-store.js";
 import type { Store } from "../../src/store/store.js";
 import { createDatabase, startPostgres, type PostgresCluster } from "../helpers/postgres.js";
 import { tempDir } from "../helpers/server.js";
@@ -73,14 +73,14 @@ after(async () => {
   if (ownCluster) await (await ownCluster).stop();
 });
 
-/** Every store the conformance suite runs against. */
-export const STORES: StoreFactory[] = [
-  {
-    name: "sqlite",
+/** A SQLite store on a file of its own. */
+function sqliteStore(durability: Durability): StoreFactory {
+  return {
+    name: durability === "buffered" ? "sqlite" : "sqlite (fsync)",
     async create() {
       const dir = tempDir("wharf-store-");
       const path = join(dir, "jobs.db");
-      const open = async (): Promise<Store> => new SqliteStore({ path, durability: "buffered" });
+      const open = async (): Promise<Store> => new SqliteStore({ path, durability });
       const ownerOf = async (id: string): Promise<string | null | undefined> => {
         const db = new Database(path, { readonly: true });
         try {
@@ -91,7 +91,14 @@ export const STORES: StoreFactory[] = [
       };
       return handleFor(false, open, await open(), () => rmSync(dir, { recursive: true, force: true }), ownerOf);
     },
-  },
+  };
+}
+
+/** Every store the conformance suite runs against. */
+export const STORES: StoreFactory[] = [
+  sqliteStore("buffered"),
+  // fsync acknowledges a write only once the WAL is synced (src/store/sqlite/wal-sync.ts): the same contract, another commit path.
+  sqliteStore("fsync"),
   {
     name: "postgres",
     async create() {

@@ -4,51 +4,58 @@ import type { WhereDialect } from "../where.js";
 
 const named = (columns: readonly string[]): string => columns.map((column) => `@${column}`).join(", ");
 
-/** Each shape of update (the columns it writes, whether it takes back a unique key) gets its own statement text, built once. */
-const updateTexts = new Map<string, string>();
+/** What sets one update statement apart from another: the columns it writes and the checks it makes. */
+export interface UpdateShape {
+  columns: readonly UpdatableJobColumn[];
+  /** The job comes back into its unique scope (see the forfeit check below). */
+  entersUniqueScope: boolean;
+  /** The job leaves in_flight (or its run), so the server that leased it is no longer its owner. */
+  clearsOwner: boolean;
+  /** Compare-and-set on the run as well as the status. */
+  fencedByRun: boolean;
+  /** Only while the stored lease ran out by a given time (lease expiry). */
+  fencedByExpiry: boolean;
+}
 
 /**
  * Only `columns` are set: SQLite rewrites the index entries of every column an UPDATE sets, changed
  * or not. The forfeit check touches unique_forfeited, and with it the unique_hold index, so it is
- * only there for a job coming back into its unique scope.
+ * only there for a job coming back into its unique scope. Checks that do not apply are left out of
+ * the text rather than passed as NULLs, so each statement binds and tests only what it needs.
  */
-function updateJobText(columns: readonly UpdatableJobColumn[], entersUniqueScope: boolean): string {
-  const forfeit = entersUniqueScope
-    ? `, unique_forfeited = unique_forfeited OR EXISTS (
-        SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = jobs.unique_key AND holder.id <> jobs.id)`
-    : "";
-  return `UPDATE jobs SET ${columns.map((column) => `${column} = @${column}, `).join("")}
-      owner = CASE WHEN @status = 'in_flight' AND @run_id IS NOT NULL THEN owner END${forfeit}
-    WHERE id = @id AND status = @from AND (@from_run_id IS NULL OR run_id = @from_run_id)
-      AND (@expired_by IS NULL OR lease_expires_at <= @expired_by)`;
+export function updateJobText({ columns, entersUniqueScope, clearsOwner, fencedByRun, fencedByExpiry }: UpdateShape): string {
+  const sets = columns.map((column) => `${column} = ?`);
+  if (clearsOwner) sets.push("owner = NULL");
+  if (entersUniqueScope) {
+    sets.push(`unique_forfeited = unique_forfeited OR EXISTS (
+        SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = jobs.unique_key AND holder.id <> jobs.id)`);
+  }
+  return `UPDATE jobs SET ${sets.join(", ")} WHERE ${fenceText({ byStatus: true, byRun: fencedByRun, byExpiry: fencedByExpiry })}`;
 }
 
-const INSERT_JOB = `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${named(JOB_COLUMN_NAMES)})`;
+/** Which conditions a fenced write checks; each is one `?`, in this order: id, status, run, expiry. */
+export interface Fence {
+  byStatus: boolean;
+  byRun: boolean;
+  byExpiry: boolean;
+}
+
+function fenceText({ byStatus, byRun, byExpiry }: Fence): string {
+  return ["id = ?", ...(byStatus ? ["status = ?"] : []), ...(byRun ? ["run_id = ?"] : []), ...(byExpiry ? ["lease_expires_at <= ?"] : [])].join(" AND ");
+}
+
+/** Deletes a job, only while it passes the fence; returns DELETED_COLUMNS of what it deleted. */
+export function deleteJobText(fence: Fence): string {
+  return `DELETE FROM jobs WHERE ${fenceText(fence)} RETURNING ${DELETED_COLUMNS}`;
+}
+
+/** Parameters: the job's values in JOB_COLUMN_NAMES order (rows.ts jobToValues). */
+const INSERT_JOB = `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${JOB_COLUMN_NAMES.map(() => "?").join(", ")})`;
 
 export const SQL = {
   insertJob: INSERT_JOB,
   /** insertJob for a job with a unique key: skipped, not failed, when another job holds the key (the unique index on unique_hold). */
   insertJobUnlessHeld: `${INSERT_JOB} ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING`,
-  /**
-   * Writes `columns` of a job, compare-and-set on status and, when @from_run_id is not null, on the
-   * run. The owner stays only while the job stays in flight in a run. A job entering its unique
-   * scope while another job holds its key gives the key up. Parameters: @id, @from, @from_run_id,
-   * @expired_by, @status, @run_id and one per column.
-   */
-  updateJob: (columns: readonly UpdatableJobColumn[], entersUniqueScope: boolean): string => {
-    const key = `${columns.join(",")}${entersUniqueScope ? "+key" : ""}`;
-    let text = updateTexts.get(key);
-    if (text === undefined) {
-      text = updateJobText(columns, entersUniqueScope);
-      updateTexts.set(key, text);
-    }
-    return text;
-  },
-  /** Deletes a job, only while it has status @from and is in run @from_run_id when those are not null. */
-  deleteJob: `DELETE FROM jobs
-    WHERE id = @id AND (@from IS NULL OR status = @from) AND (@from_run_id IS NULL OR run_id = @from_run_id)
-      AND (@expired_by IS NULL OR lease_expires_at <= @expired_by)
-    RETURNING ${DELETED_COLUMNS}`,
   /** The errors of the jobs in the JSON list of ids. */
   deleteErrorsOfJobs: "DELETE FROM job_errors WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllErrors: "DELETE FROM job_errors",

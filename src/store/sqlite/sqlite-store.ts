@@ -24,12 +24,13 @@ import type {
 } from "../store.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
-import { columnValues, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToParams, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, type ErrorRow, type JobRow } from "../rows.js";
+import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, type ColumnValue, type ErrorRow, type JobRow, type JobRowValues } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
 import { Checkpointer } from "./checkpointer.js";
-import { SQL, SQLITE_DIALECT } from "./sql.js";
+import { WalSync } from "./wal-sync.js";
+import { deleteJobText, SQL, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
 
 /**
  * Inserts beyond this many go through the sliced bulk path (see insertInSlices). Fewer are one
@@ -50,7 +51,7 @@ export type Durability = "buffered" | "fsync";
 export interface SqliteStoreOptions {
   /** File path, or ":memory:". A file is taken for this store alone (see file-lock.ts): StoreInUseError if another has it. */
   path: string;
-  /** buffered: a commit survives a process crash (synchronous=NORMAL); fsync: it survives power loss too (FULL). */
+  /** buffered: a commit survives a process crash (synchronous=NORMAL); fsync: it survives power loss too (the WAL synced before a write is acknowledged, see wal-sync.ts). */
   durability?: Durability;
 }
 
@@ -72,6 +73,11 @@ export class SqliteStore implements Store {
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private readonly statements = new Map<string, Database.Statement>();
+  /** Statements that read job rows as arrays (JobRowValues): cheaper for the driver to build than objects. */
+  private readonly rowStatements = new Map<string, Database.Statement>();
+  /** Fenced updates and deletes by a number that encodes their shape (see shapeKey, fenceKey). */
+  private readonly updateStatements = new Map<number, Database.Statement>();
+  private readonly deleteStatements = new Map<number, Database.Statement>();
   private readonly atomically: (work: () => unknown) => unknown;
   private readonly options: SqliteStoreOptions;
   /** Held from before the file is opened until after it is closed; none for ":memory:", which no one else can open. */
@@ -82,6 +88,8 @@ export class SqliteStore implements Store {
   /** The bulk insert under way, if any: group commits wait for it. */
   private bulk: Promise<unknown> | undefined;
   private readonly checkpointer: Checkpointer | undefined;
+  /** With fsync durability on a file: acknowledges writes once the WAL is on disk. */
+  private readonly walSync: WalSync | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.options = options;
@@ -103,14 +111,18 @@ export class SqliteStore implements Store {
       this.lock?.release();
       throw error;
     }
-    if (options.path !== ":memory:") this.checkpointer = new Checkpointer(options.path);
+    if (options.path !== ":memory:") {
+      this.checkpointer = new Checkpointer(options.path);
+      if (options.durability !== "buffered") this.walSync = new WalSync(`${options.path}-wal`);
+    }
   }
 
   private open(): Database.Database {
     const db = new Database(this.options.path);
     try {
       db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${this.options.durability === "buffered" ? "NORMAL" : "FULL"}`);
+      // On a file, fsync durability syncs the WAL off the event loop (wal-sync.ts); ":memory:" has no disk to sync.
+      db.pragma(`synchronous = ${this.options.path === ":memory:" && this.options.durability !== "buffered" ? "FULL" : "NORMAL"}`);
       db.pragma("busy_timeout = 5000");
       db.pragma("cache_size = -65536");
       // Checkpoints run on the Checkpointer's thread; the last one at close.
@@ -134,12 +146,16 @@ export class SqliteStore implements Store {
   }
 
   private statement(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    return prepared(this.statements, sql, () => this.db.prepare(sql));
+  }
+
+  /** Jobs read with `sql`, which selects JOB_COLUMNS. */
+  private readJobs(sql: string, ...params: unknown[]): Job[] {
+    return (this.jobRows(sql).all(...params) as JobRowValues[]).map(valuesToJob);
+  }
+
+  private jobRows(sql: string): Database.Statement {
+    return prepared(this.rowStatements, sql, () => this.db.prepare(sql).raw());
   }
 
   private write<T>(run: () => T): Promise<T> {
@@ -176,11 +192,28 @@ export class SqliteStore implements Store {
       for (const write of batch) write.reject(failure);
       return;
     }
-    batch.forEach((write, index) => {
-      const outcome = outcomes[index]!;
-      if (outcome.ok) write.resolve(outcome.value);
-      else write.reject(storeFailure(outcome.error, "store write"));
+    this.afterCommit((syncError) => {
+      if (syncError) {
+        const failure = storeFailure(syncError, "store sync");
+        for (const write of batch) write.reject(failure);
+        return;
+      }
+      batch.forEach((write, index) => {
+        const outcome = outcomes[index]!;
+        if (outcome.ok) write.resolve(outcome.value);
+        else write.reject(storeFailure(outcome.error, "store write"));
+      });
     });
+  }
+
+  /** Calls `done` once what was committed is as durable as the store promises. */
+  private afterCommit(done: (error: unknown) => void): void {
+    if (this.walSync) this.walSync.afterCommit(done);
+    else done(null);
+  }
+
+  private durable(): Promise<void> {
+    return new Promise((resolve, reject) => this.afterCommit((error) => (error ? reject(storeFailure(error, "store sync")) : resolve())));
   }
 
   insertJobs(jobs: Job[]): Promise<InsertOutcome[]> {
@@ -191,7 +224,7 @@ export class SqliteStore implements Store {
   /** One writer: a skipped insert's holder is still there when we look it up. */
   private insertOne(job: Job, statement = (sql: string) => this.statement(sql)): InsertOutcome {
     const insert = job.unique_key === undefined ? SQL.insertJob : SQL.insertJobUnlessHeld;
-    if (statement(insert).run(jobToParams(job)).changes === 1) return { job, duplicate: false };
+    if (statement(insert).run(jobToValues(job)).changes === 1) return { job, duplicate: false };
     const holder = statement(SQL.jobHoldingKey).get(job.unique_key) as JobRow;
     return { job: rowToJob(holder), duplicate: true };
   }
@@ -211,14 +244,7 @@ export class SqliteStore implements Store {
       // reader sees), so the COMMIT has little left to write.
       const db = (this.bulkDb ??= this.open());
       db.pragma("cache_size = -2048");
-      const statement = (sql: string): Database.Statement => {
-        let prepared = this.bulkStatements.get(sql);
-        if (!prepared) {
-          prepared = db.prepare(sql);
-          this.bulkStatements.set(sql, prepared);
-        }
-        return prepared;
-      };
+      const statement = (sql: string): Database.Statement => prepared(this.bulkStatements, sql, () => db.prepare(sql));
       const slicer = new Slicer();
       const outcomes: InsertOutcome[] = [];
       try {
@@ -232,6 +258,7 @@ export class SqliteStore implements Store {
         if (db.inTransaction) db.exec("ROLLBACK");
         throw storeFailure(error, "store bulk insert");
       }
+      await this.durable();
       return outcomes;
     });
     const settled = run.catch(() => undefined).finally(() => {
@@ -255,38 +282,46 @@ export class SqliteStore implements Store {
     }
   }
 
+  /** A deleted job's errors go with it, all of the commit's in one statement. */
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
       const updated = (changes.updates ?? []).map((update) => this.updateOne(update));
       const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
+      this.deleteErrorsOf(deleted);
       const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
       return { updated, deleted, inserted };
     });
   }
 
-  /** The update's error record goes in only if the update applied. */
+  /** The update's error record goes in only if the update applied. Parameters as SQL.updateJob names them. */
   private updateOne({ job, from, fromRunId, leaseExpiredBy, entersUniqueScope = false, columns = UPDATABLE_JOB_COLUMNS, error }: JobUpdate): boolean {
-    const params = {
-      ...columnValues(job, columns),
-      id: job.id,
-      status: job.status,
-      run_id: job.run_id ?? null,
-      from,
-      from_run_id: fromRunId ?? null,
-      expired_by: leaseExpiredBy ?? null,
+    const shape: UpdateShape = {
+      columns,
+      entersUniqueScope,
+      clearsOwner: job.status !== "in_flight" || job.run_id === undefined,
+      fencedByRun: fromRunId !== undefined,
+      fencedByExpiry: leaseExpiredBy !== undefined,
     };
-    const applied = this.statement(SQL.updateJob(columns, entersUniqueScope)).run(params).changes === 1;
+    const params: ColumnValue[] = columns.map((column) => columnValue(job, column));
+    params.push(job.id, from);
+    if (fromRunId !== undefined) params.push(fromRunId);
+    if (leaseExpiredBy !== undefined) params.push(leaseExpiredBy);
+    const update = prepared(this.updateStatements, shapeKey(shape), () => this.db.prepare(updateJobText(shape)));
+    const applied = update.run(params).changes === 1;
     if (applied && error) this.statement(SQL.insertError).run(errorToParams(job.id, error));
     return applied;
   }
 
-  /** Errors go with their job. */
+  /** The caller deletes the job's errors (deleteErrorsOf). */
   private deleteOne({ id, from, fromRunId, leaseExpiredBy }: JobDelete): DeletedJob[] {
-    const conditions = { id, from: from ?? null, from_run_id: fromRunId ?? null, expired_by: leaseExpiredBy ?? null };
-    const row = this.statement(SQL.deleteJob).get(conditions) as DeletedJob | undefined;
-    if (!row) return [];
-    this.statement(SQL.deleteErrorsOfJobs).run(JSON.stringify([id]));
-    return [row];
+    const params: Array<string | number> = [id];
+    if (from !== undefined) params.push(from);
+    if (fromRunId !== undefined) params.push(fromRunId);
+    if (leaseExpiredBy !== undefined) params.push(leaseExpiredBy);
+    const fence: Fence = { byStatus: from !== undefined, byRun: fromRunId !== undefined, byExpiry: leaseExpiredBy !== undefined };
+    const deletion = prepared(this.deleteStatements, fenceKey(fence), () => this.db.prepare(deleteJobText(fence)));
+    const row = deletion.get(params) as DeletedJob | undefined;
+    return row ? [row] : [];
   }
 
   /**
@@ -332,14 +367,14 @@ export class SqliteStore implements Store {
         limit: request.limit,
       }) as Array<{ id: string; timeout: number | null }>;
       return picked.flatMap(({ id, timeout }) => {
-        const row = this.statement(SQL.claimJob).get({
+        const row = this.jobRows(SQL.claimJob).get({
           id,
           now: request.now,
           run_id: randomBytes(12).toString("hex"),
           owner: request.owner,
           lease_expires_at: request.now + Math.round(timeout === null ? request.defaultLeaseMs : timeout * 1000),
-        }) as JobRow | undefined;
-        return row ? [rowToJob(row)] : [];
+        }) as JobRowValues | undefined;
+        return row ? [valuesToJob(row)] : [];
       });
     });
   }
@@ -351,17 +386,17 @@ export class SqliteStore implements Store {
 
   /** One process per file, and its recovery at start gave back every lease an earlier one left: only expired leases. */
   async abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]> {
-    return (this.statement(SQL.expiredLeases).all(query.expiredBefore, query.limit) as JobRow[]).map(rowToJob);
+    return this.readJobs(SQL.expiredLeases, query.expiredBefore, query.limit);
   }
 
   async getJob(id: string): Promise<Job | undefined> {
-    const row = this.statement(SQL.jobById).get(id) as JobRow | undefined;
-    return row ? rowToJob(row) : undefined;
+    const row = this.jobRows(SQL.jobById).get(id) as JobRowValues | undefined;
+    return row ? valuesToJob(row) : undefined;
   }
 
   async getJobs(ids: readonly string[]): Promise<Job[]> {
     if (ids.length === 0) return [];
-    return mapInSlices(this.statement(SQL.jobsByIds).all(JSON.stringify(ids)) as JobRow[], rowToJob, 1);
+    return mapInSlices(this.jobRows(SQL.jobsByIds).all(JSON.stringify(ids)) as JobRowValues[], valuesToJob, 1);
   }
 
   /**
@@ -410,11 +445,11 @@ export class SqliteStore implements Store {
   }
 
   async jobsWithStatus(status: JobStatus, limit: number): Promise<Job[]> {
-    return (this.statement(SQL.jobsWithStatus).all(status, limit) as JobRow[]).map(rowToJob);
+    return this.readJobs(SQL.jobsWithStatus, status, limit);
   }
 
   async dueScheduled(now: number, limit: number): Promise<Job[]> {
-    return (this.statement(SQL.dueScheduled).all(now, limit) as JobRow[]).map(rowToJob);
+    return this.readJobs(SQL.dueScheduled, now, limit);
   }
 
   async nextScheduledAt(): Promise<number | undefined> {
@@ -436,6 +471,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     await this.bulk;
     if (this.pending.length > 0) this.flush();
+    await this.walSync?.close();
     this.bulkDb?.close();
     await this.checkpointer?.close();
     try {
@@ -446,6 +482,28 @@ export class SqliteStore implements Store {
     this.db.close();
     this.lock?.release();
   }
+}
+
+function prepared<K>(cache: Map<K, Database.Statement>, key: K, prepare: () => Database.Statement): Database.Statement {
+  let statement = cache.get(key);
+  if (!statement) {
+    statement = prepare();
+    cache.set(key, statement);
+  }
+  return statement;
+}
+
+const COLUMN_BITS = new Map(UPDATABLE_JOB_COLUMNS.map((column, position) => [column, 1 << position]));
+
+/** A number per update shape: a bit per column written, then a bit per flag. Cheaper per update than a text key. */
+function shapeKey({ columns, entersUniqueScope, clearsOwner, fencedByRun, fencedByExpiry }: UpdateShape): number {
+  let mask = 0;
+  for (const column of columns) mask |= COLUMN_BITS.get(column)!;
+  return mask * 16 + (+entersUniqueScope << 3 | +clearsOwner << 2 | +fencedByRun << 1 | +fencedByExpiry);
+}
+
+function fenceKey({ byStatus, byRun, byExpiry }: Fence): number {
+  return +byStatus << 2 | +byRun << 1 | +byExpiry;
 }
 
 function jsonListOrNull(list: readonly string[] | null): string | null {
