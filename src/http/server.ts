@@ -282,7 +282,8 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   });
   const http2Server = http2.createServer({}, handler.handle);
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
+  // No Nagle delay on any socket: HTTP/2 sessions get the raw socket through `replaying`, which the HTTP/1 server's own noDelay never reaches.
+  const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.once("data", (chunk: Buffer) => {
