@@ -2,7 +2,7 @@
  * Wharf's public API: the Client and Worker, the in-process engine, the server, and the error classes.
  * Nothing here may reach pg's types (see src/postgres.ts, the `wharf-queue/postgres` entry point).
  */
-import { Client } from "./client/client.js";
+import { Client, type ClientOptions } from "./client/client.js";
 import { HttpTransport, type HttpTransportOptions } from "./client/http-transport.js";
 import { InProcessClient } from "./client/in-process.js";
 import type { AnyJobs } from "./client/jobs.js";
@@ -12,7 +12,7 @@ import type { LogLevel } from "./log-level.js";
 import { createLogger, type Logger } from "./log.js";
 
 export { Client } from "./client/client.js";
-export type { JobFilter, ListOptions, JobPageResult, PageLinks, RangeFilter, TakeOptions, JobSummary } from "./client/client.js";
+export type { ClientOptions, JobFilter, ListOptions, JobPageResult, PageLinks, RangeFilter, TakeOptions, JobSummary } from "./client/client.js";
 export { InProcessClient, Testing } from "./client/in-process.js";
 export type { EnqueuedFilter } from "./client/in-process.js";
 export type { AnyJobs, EnqueueInput, Job, JobType, PayloadOf } from "./client/jobs.js";
@@ -29,9 +29,12 @@ export type { LogLevel } from "./log-level.js";
 export * from "./errors.js";
 export type { JobStatus, EnqueuedJob, JobPatch, FailureInput, JobError, Backoff, Retention, UniqueWhile, JsonValue } from "./job/types.js";
 
+/** How `connect` talks to the server (HttpTransportOptions) and what the Client does (ClientOptions). */
+export type ConnectOptions = HttpTransportOptions & ClientOptions;
+
 /** Connects to a Wharf server over HTTP. `Jobs` maps job types to their payload types (see Job). */
-export function connect<Jobs extends object = AnyJobs>(url: string, options?: HttpTransportOptions): Client<Jobs> {
-  return new Client<Jobs>(new HttpTransport(url, options));
+export function connect<Jobs extends object = AnyJobs>(url: string, options?: ConnectOptions): Client<Jobs> {
+  return new Client<Jobs>(new HttpTransport(url, options), options);
 }
 
 export interface OpenOptions extends Omit<OpenEngineOptions, "logger"> {

@@ -1,4 +1,5 @@
 import { UnprocessableError } from "../errors.js";
+import { EnqueueBatcher } from "./enqueue-batcher.js";
 import type { PageLinks } from "../http/params.js";
 import type { EnqueuedJob, FailureInput, Job as StoredJob, JobError, JobPatch, JobStatus } from "../job/types.js";
 import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
@@ -71,6 +72,16 @@ function linkQuery(link: string): Record<string, string> {
   return Object.fromEntries(new URL(link, "http://wharf").searchParams);
 }
 
+export interface ClientOptions {
+  /**
+   * Sends the `enqueue()` calls made in one event-loop turn as one `POST /jobs/bulk` (default true):
+   * many callers enqueueing at once cost the server one request instead of one each. A call made
+   * alone is still a `POST /jobs`; a bulk the server refuses as a whole (400, 413, 422) is retried
+   * job by job, so one bad job fails only its own call. Set false to send every call on its own.
+   */
+  coalesceEnqueues?: boolean;
+}
+
 /**
  * The Wharf client: every endpoint of the API, typed. Works the same over
  * HTTP (`connect`) and in-process (`open`). Errors are WharfError subclasses
@@ -78,7 +89,13 @@ function linkQuery(link: string): Record<string, string> {
  * map (see src/client/jobs.ts) that types payloads by job type.
  */
 export class Client<Jobs extends object = AnyJobs> {
-  constructor(readonly transport: Transport) {}
+  private readonly enqueues: EnqueueBatcher<EnqueueInput<Jobs>, EnqueuedJob> | undefined;
+
+  constructor(readonly transport: Transport, options: ClientOptions = {}) {
+    if (options.coalesceEnqueues !== false) {
+      this.enqueues = new EnqueueBatcher((job) => this.call("POST", "/jobs", undefined, job), (jobs) => this.enqueueBulk(jobs));
+    }
+  }
 
   private async call<T>(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<T> {
     return (await this.transport.request(method, path, query, body)).body as T;
@@ -96,8 +113,12 @@ export class Client<Jobs extends object = AnyJobs> {
     return (await this.call<{ queues: string[] }>("GET", "/queues")).queues;
   }
 
+  /**
+   * Enqueues one job, answering once it is committed. Calls made in the same event-loop turn share
+   * one bulk request (see ClientOptions.coalesceEnqueues); each still gets its own job or error.
+   */
   async enqueue(job: EnqueueInput<Jobs>): Promise<EnqueuedJob> {
-    return this.call("POST", "/jobs", undefined, job);
+    return this.enqueues ? this.enqueues.enqueue(job) : this.call("POST", "/jobs", undefined, job);
   }
 
   /** Enqueues all or none, answering in input order. */

@@ -5,7 +5,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
-import { Client, connect, ManualClock, open, type Job } from "../../src/index.js";
+import { Client, connect, ManualClock, open, type ClientOptions, type Job } from "../../src/index.js";
 import { startTestServer, tempDir, type TestServer } from "./server.js";
 
 /** Engine settings every transport accepts (OpenOptions and ServerOptions both extend EngineOptions). */
@@ -131,7 +131,7 @@ export interface RecordedRequest {
  * makes, to see what the SDK sends (for example how the Worker acknowledges).
  * Closing it does nothing: the harness owns the transport.
  */
-export function recordingClient(client: Client): { client: Client; requests: RecordedRequest[] } {
+export function recordingClient(client: Client, options?: ClientOptions): { client: Client; requests: RecordedRequest[] } {
   const inner = client.transport;
   const requests: RecordedRequest[] = [];
   const transport: Client["transport"] = {
@@ -143,7 +143,7 @@ export function recordingClient(client: Client): { client: Client; requests: Rec
     take: (request) => inner.take(request),
     close: async () => {},
   };
-  return { client: new Client(transport), requests };
+  return { client: new Client(transport, options), requests };
 }
 
 /** Resolves after `turns` turns of the event loop: lets already-started asynchronous work settle. */

@@ -146,6 +146,50 @@ for (const transport of TRANSPORTS) {
       assert.equal((await collect(h.client.listJobs({ queue }))).length, 0);
     });
 
+    test("enqueue calls made in one turn share one bulk request, and each gets its own job", async (t) => {
+      const h = await harness(t, transport);
+      const recorder = recordingClient(h.client);
+      const queue = uniqueName("coalesce");
+      const jobs = await Promise.all([0, 1, 2, 3, 4].map((n) => recorder.client.enqueue({ queue, type: `t${n}`, payload: { n } })));
+      assert.deepEqual(jobs.map((job) => job.type), ["t0", "t1", "t2", "t3", "t4"]);
+      assert.equal(new Set(jobs.map((job) => job.id)).size, 5);
+      for (const [n, job] of jobs.entries()) assert.deepEqual((await h.client.getJob(job.id)).payload, { n });
+      assert.deepEqual(recorder.requests.map(({ method, path }) => `${method} ${path}`), ["POST /jobs/bulk"]);
+      // A call made alone is a plain single enqueue.
+      await recorder.client.enqueue({ queue, type: "alone", payload: null });
+      assert.equal(recorder.requests.at(-1)?.path, "/jobs");
+      assert.equal(await h.client.countJobs({ queue }), 6);
+    });
+
+    test("one bad job among enqueues made together fails only its own call", async (t) => {
+      const h = await harness(t, transport);
+      const recorder = recordingClient(h.client);
+      const queue = uniqueName("coalesce-bad");
+      const good = (n: number): EnqueueInput => ({ queue, type: "t", payload: { n } });
+      const settled = await Promise.allSettled([good(1), { ...good(2), priority: 70_000 }, good(3)].map((job) => recorder.client.enqueue(job)));
+      assert.deepEqual(settled.map(({ status }) => status), ["fulfilled", "rejected", "fulfilled"]);
+      await rejectsWith(Promise.reject((settled[1] as PromiseRejectedResult).reason), BadRequestError, 400, /priority/);
+      assert.deepEqual((await collect(h.client.listJobs({ queue }))).map((job) => job.payload), [{ n: 1 }, { n: 3 }]);
+    });
+
+    test("enqueues made together with one unique_key: the first holds it, the others answer duplicate with it", async (t) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("coalesce-unique");
+      const jobs = await Promise.all([1, 2, 3].map((n) => h.client.enqueue({ queue, type: "t", payload: { n }, unique_key: `${queue}-key` })));
+      assert.deepEqual(jobs.map((job) => job.duplicate), [false, true, true]);
+      assert.deepEqual(new Set(jobs.map((job) => job.id)).size, 1);
+      assert.equal(await h.client.countJobs({ queue }), 1);
+    });
+
+    test("coalesceEnqueues: false sends every enqueue on its own", async (t) => {
+      const h = await harness(t, transport);
+      const recorder = recordingClient(h.client, { coalesceEnqueues: false });
+      const queue = uniqueName("one-by-one");
+      await Promise.all([1, 2, 3].map((n) => recorder.client.enqueue({ queue, type: "t", payload: { n } })));
+      assert.deepEqual(recorder.requests.map(({ method, path }) => `${method} ${path}`), ["POST /jobs", "POST /jobs", "POST /jobs"]);
+      assert.equal(await h.client.countJobs({ queue }), 3);
+    });
+
     test("getJob of an unknown or deleted id is a NotFoundError", async (t) => {
       const h = await harness(t, transport);
       await rejectsWith(h.client.getJob(UNKNOWN_ID), NotFoundError, 404);
