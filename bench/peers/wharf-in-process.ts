@@ -105,7 +105,7 @@ class RunningInProcess implements RunningSystem, HostsWorkloads {
 
 export const wharfInProcess: BenchSystem = {
   name: "Wharf, in-process on SQLite",
-  notes: `open() with durability fsync and the SDK Worker (prefetch ${WHARF_PREFETCH}) in one process that also runs the enqueue workloads; its pid counts as server and worker, once`,
+  notes: `open() with durability fsync and the SDK Worker (prefetch ${WHARF_PREFETCH}) in one process that also runs the enqueue workloads; its pid counts as server and worker, once; (a) through \`enqueue()\`, which coalesces the calls of one turn (its default)`,
   versions: async () => ({ "wharf-queue": VERSION }),
   async start(context) {
     return new RunningInProcess(await EngineProcess.start({ dataDir: context.dataDir, concurrency: context.concurrency, prefetch: WHARF_PREFETCH }));

@@ -47,7 +47,7 @@ class RunningWharfServer implements RunningSystem {
   }
 }
 
-const HTTP_NOTES = `\`wharf serve\` child, durability fsync; SDK Worker over HTTP in its own process, prefetch ${WHARF_PREFETCH}`;
+const HTTP_NOTES = `\`wharf serve\` child, durability fsync; SDK Worker over HTTP in its own process, prefetch ${WHARF_PREFETCH}; (a) through the SDK's \`enqueue()\`, which sends the calls of one event-loop turn as one bulk request (its default, \`coalesceEnqueues\`)`;
 
 export const wharfHttpSqlite: BenchSystem = {
   name: "Wharf, HTTP on SQLite",
