@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
 import { BadRequestError } from "../errors.js";
 import { REFUSED_FUNCTIONS, refusedUse } from "./jq/refused.js";
 import { JqBudgetError, runJq, type JqLimits } from "./jq/runtime.js";
@@ -19,7 +20,7 @@ export interface PayloadFilter {
 /** Payloads given to one jq run at most; a larger batch is split. */
 const PAYLOADS_PER_RUN = 10_000;
 /** Input one jq run is given, about, in characters: a scan over big payloads goes in several runs. */
-const BYTES_PER_RUN = 8 * 1024 * 1024;
+const BYTES_PER_RUN = 4 * 1024 * 1024;
 
 const REFUSAL_KEY = "__wharf_refused";
 
@@ -52,18 +53,17 @@ function wrapped(expression: string): string {
 }
 
 /** The payloads as jq input, one per line, in runs of at most PAYLOADS_PER_RUN payloads and about BYTES_PER_RUN characters. */
-function jqInputs(texts: readonly string[]): Array<{ input: string; count: number }> {
-  const runs: Array<{ input: string; count: number }> = [];
+/** The inputs of the jq runs for `texts`, joined one run at a time as they are asked for. */
+function* jqInputs(texts: readonly string[]): Generator<{ input: string; count: number }> {
   let start = 0;
   let size = 0;
-  texts.forEach((text, position) => {
-    size += text.length;
-    if (position + 1 - start < PAYLOADS_PER_RUN && size < BYTES_PER_RUN && position + 1 < texts.length) return;
-    runs.push({ input: texts.slice(start, position + 1).join("\n"), count: position + 1 - start });
+  for (let position = 0; position < texts.length; position++) {
+    size += texts[position]!.length;
+    if (position + 1 - start < PAYLOADS_PER_RUN && size < BYTES_PER_RUN && position + 1 < texts.length) continue;
+    yield { input: texts.slice(start, position + 1).join("\n"), count: position + 1 - start };
     start = position + 1;
     size = 0;
-  });
-  return runs;
+  }
 }
 
 async function matchRun(program: string, input: string, count: number, budget: FilterBudget): Promise<boolean[]> {
@@ -108,9 +108,16 @@ export async function compilePayloadFilter(expression: string, budget: FilterBud
   return {
     expression,
     async matchTexts(texts) {
-      // runs go side by side, as many at once as the pool has workers
-      const results = await Promise.all((jqInputs(texts)).map(({ input, count }) => matchRun(program, input, count, budget)));
-      return results.flat();
+      // Runs go side by side, as many at once as the pool has workers. Each input is joined and handed
+      // to its worker (a copy) in a turn of its own: 40 MB of big payloads in one turn held /health up.
+      const runs: Array<Promise<boolean[]>> = [];
+      for (const { input, count } of jqInputs(texts)) {
+        const run = matchRun(program, input, count, budget);
+        run.catch(() => undefined); // awaited below; a failure while later inputs are joined is not unhandled
+        runs.push(run);
+        await nextTurn();
+      }
+      return (await Promise.all(runs)).flat();
     },
   };
 }
