@@ -1,5 +1,6 @@
 import { UnprocessableError } from "../errors.js";
-import { EnqueueBatcher } from "./enqueue-batcher.js";
+import type { TurnBatcher } from "../turn-batcher.js";
+import { enqueueBatcher } from "./enqueue-batcher.js";
 import type { PageLinks } from "../http/params.js";
 import type { EnqueuedJob, FailureInput, Job as StoredJob, JobError, JobPatch, JobStatus } from "../job/types.js";
 import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
@@ -89,12 +90,10 @@ export interface ClientOptions {
  * map (see src/client/jobs.ts) that types payloads by job type.
  */
 export class Client<Jobs extends object = AnyJobs> {
-  private readonly enqueues: EnqueueBatcher<EnqueueInput<Jobs>, EnqueuedJob> | undefined;
+  private readonly enqueues: TurnBatcher<EnqueueInput<Jobs>, EnqueuedJob> | undefined;
 
   constructor(readonly transport: Transport, options: ClientOptions = {}) {
-    if (options.coalesceEnqueues !== false) {
-      this.enqueues = new EnqueueBatcher((job) => this.call("POST", "/jobs", undefined, job), (jobs) => this.enqueueBulk(jobs));
-    }
+    if (options.coalesceEnqueues !== false) this.enqueues = enqueueBatcher((job) => this.enqueueAlone(job), (jobs) => this.enqueueBulk(jobs));
   }
 
   private async call<T>(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<T> {
@@ -118,7 +117,11 @@ export class Client<Jobs extends object = AnyJobs> {
    * one bulk request (see ClientOptions.coalesceEnqueues); each still gets its own job or error.
    */
   async enqueue(job: EnqueueInput<Jobs>): Promise<EnqueuedJob> {
-    return this.enqueues ? this.enqueues.enqueue(job) : this.call("POST", "/jobs", undefined, job);
+    return this.enqueues ? this.enqueues.add(job) : this.enqueueAlone(job);
+  }
+
+  private enqueueAlone(job: EnqueueInput<Jobs>): Promise<EnqueuedJob> {
+    return this.call("POST", "/jobs", undefined, job);
   }
 
   /** Enqueues all or none, answering in input order. */

@@ -34,7 +34,8 @@ import type {
   StoredPayload,
 } from "../store.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
-import { InsertBatcher } from "./insert-batcher.js";
+import { insertBatcher } from "./insert-batcher.js";
+import type { TurnBatcher } from "../../turn-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import type { Notifier, Peer } from "../sharing.js";
 import { Leadership } from "./leader.js";
@@ -91,14 +92,14 @@ export class PostgresStore implements Store, Notifier, Peer {
   private readonly leadership: Leadership;
   private readonly liveness: Liveness;
   private readonly runOnPool: Run;
-  private readonly batcher: InsertBatcher;
+  private readonly batcher: TurnBatcher<Job[], void>;
 
   private constructor(private readonly pool: pg.Pool, options: PostgresStoreOptions) {
     // An idle connection that breaks (server restart, network) is dropped by
     // the pool; the next call opens a new one. Without a listener it would crash the process.
     pool.on("error", () => {});
     this.runOnPool = async <R extends Row>(text: string, values: unknown[] = []) => (await pool.query<R>(text, values)).rows;
-    this.batcher = new InsertBatcher(async (jobs) => {
+    this.batcher = insertBatcher(async (jobs) => {
       await insertJobsWith(this.runOnPool, jobs);
     });
     const timeoutMs = options.connectTimeoutMs ?? 10_000;

@@ -11,10 +11,7 @@ export interface UpdateShape {
   entersUniqueScope: boolean;
   /** The job leaves in_flight (or its run), so the server that leased it is no longer its owner. */
   clearsOwner: boolean;
-  /** Compare-and-set on the run as well as the status. */
-  fencedByRun: boolean;
-  /** Only while the stored lease ran out by a given time (lease expiry). */
-  fencedByExpiry: boolean;
+  fence: Fence;
 }
 
 /**
@@ -23,17 +20,17 @@ export interface UpdateShape {
  * only there for a job coming back into its unique scope. Checks that do not apply are left out of
  * the text rather than passed as NULLs, so each statement binds and tests only what it needs.
  */
-export function updateJobText({ columns, entersUniqueScope, clearsOwner, fencedByRun, fencedByExpiry }: UpdateShape): string {
+export function updateJobText({ columns, entersUniqueScope, clearsOwner, fence }: UpdateShape): string {
   const sets = columns.map((column) => `${column} = ?`);
   if (clearsOwner) sets.push("owner = NULL");
   if (entersUniqueScope) {
     sets.push(`unique_forfeited = unique_forfeited OR EXISTS (
         SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = jobs.unique_key AND holder.id <> jobs.id)`);
   }
-  return `UPDATE jobs SET ${sets.join(", ")} WHERE ${fenceText({ byStatus: true, byRun: fencedByRun, byExpiry: fencedByExpiry })}`;
+  return `UPDATE jobs SET ${sets.join(", ")} WHERE ${fenceText(fence)}`;
 }
 
-/** Which conditions a fenced write checks; each is one `?`, in this order: id, status, run, expiry. */
+/** Which conditions a fenced write checks besides its id; each is one `?`, in this order: id, status, run, expiry. */
 export interface Fence {
   byStatus: boolean;
   byRun: boolean;

@@ -24,7 +24,7 @@ import type {
 } from "../store.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
-import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, type ColumnValue, type ErrorRow, type JobRow, type JobRowValues } from "../rows.js";
+import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, type ErrorRow, type JobRow, type JobRowValues } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
@@ -192,28 +192,23 @@ export class SqliteStore implements Store {
       for (const write of batch) write.reject(failure);
       return;
     }
-    this.afterCommit((syncError) => {
-      if (syncError) {
-        const failure = storeFailure(syncError, "store sync");
-        for (const write of batch) write.reject(failure);
-        return;
-      }
-      batch.forEach((write, index) => {
+    void this.durable().then(
+      () => batch.forEach((write, index) => {
         const outcome = outcomes[index]!;
         if (outcome.ok) write.resolve(outcome.value);
         else write.reject(storeFailure(outcome.error, "store write"));
-      });
-    });
+      }),
+      (failure: unknown) => {
+        for (const write of batch) write.reject(failure);
+      },
+    );
   }
 
-  /** Calls `done` once what was committed is as durable as the store promises. */
-  private afterCommit(done: (error: unknown) => void): void {
-    if (this.walSync) this.walSync.afterCommit(done);
-    else done(null);
-  }
-
+  /** Resolves once what was committed is as durable as the store promises (see wal-sync.ts). */
   private durable(): Promise<void> {
-    return new Promise((resolve, reject) => this.afterCommit((error) => (error ? reject(storeFailure(error, "store sync")) : resolve())));
+    const walSync = this.walSync;
+    if (!walSync) return Promise.resolve();
+    return new Promise((resolve, reject) => walSync.afterCommit((error) => (error ? reject(storeFailure(error, "store sync")) : resolve())));
   }
 
   insertJobs(jobs: Job[]): Promise<InsertOutcome[]> {
@@ -293,34 +288,21 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** The update's error record goes in only if the update applied. Parameters as SQL.updateJob names them. */
+  /** The update's error record goes in only if the update applied. */
   private updateOne({ job, from, fromRunId, leaseExpiredBy, entersUniqueScope = false, columns = UPDATABLE_JOB_COLUMNS, error }: JobUpdate): boolean {
-    const shape: UpdateShape = {
-      columns,
-      entersUniqueScope,
-      clearsOwner: job.status !== "in_flight" || job.run_id === undefined,
-      fencedByRun: fromRunId !== undefined,
-      fencedByExpiry: leaseExpiredBy !== undefined,
-    };
-    const params: ColumnValue[] = columns.map((column) => columnValue(job, column));
-    params.push(job.id, from);
-    if (fromRunId !== undefined) params.push(fromRunId);
-    if (leaseExpiredBy !== undefined) params.push(leaseExpiredBy);
+    const { fence, values } = fenceOf(from, fromRunId, leaseExpiredBy);
+    const shape: UpdateShape = { columns, entersUniqueScope, clearsOwner: job.status !== "in_flight" || job.run_id === undefined, fence };
     const update = prepared(this.updateStatements, shapeKey(shape), () => this.db.prepare(updateJobText(shape)));
-    const applied = update.run(params).changes === 1;
+    const applied = update.run(...columns.map((column) => columnValue(job, column)), job.id, ...values).changes === 1;
     if (applied && error) this.statement(SQL.insertError).run(errorToParams(job.id, error));
     return applied;
   }
 
   /** The caller deletes the job's errors (deleteErrorsOf). */
   private deleteOne({ id, from, fromRunId, leaseExpiredBy }: JobDelete): DeletedJob[] {
-    const params: Array<string | number> = [id];
-    if (from !== undefined) params.push(from);
-    if (fromRunId !== undefined) params.push(fromRunId);
-    if (leaseExpiredBy !== undefined) params.push(leaseExpiredBy);
-    const fence: Fence = { byStatus: from !== undefined, byRun: fromRunId !== undefined, byExpiry: leaseExpiredBy !== undefined };
+    const { fence, values } = fenceOf(from, fromRunId, leaseExpiredBy);
     const deletion = prepared(this.deleteStatements, fenceKey(fence), () => this.db.prepare(deleteJobText(fence)));
-    const row = deletion.get(params) as DeletedJob | undefined;
+    const row = deletion.get(id, ...values) as DeletedJob | undefined;
     return row ? [row] : [];
   }
 
@@ -495,15 +477,25 @@ function prepared<K>(cache: Map<K, Database.Statement>, key: K, prepare: () => D
 
 const COLUMN_BITS = new Map(UPDATABLE_JOB_COLUMNS.map((column, position) => [column, 1 << position]));
 
-/** A number per update shape: a bit per column written, then a bit per flag. Cheaper per update than a text key. */
-function shapeKey({ columns, entersUniqueScope, clearsOwner, fencedByRun, fencedByExpiry }: UpdateShape): number {
-  let mask = 0;
-  for (const column of columns) mask |= COLUMN_BITS.get(column)!;
-  return mask * 16 + (+entersUniqueScope << 3 | +clearsOwner << 2 | +fencedByRun << 1 | +fencedByExpiry);
+/** The checks a fenced write makes, and their values in the order fenceText binds them (after the id). */
+function fenceOf(from: JobStatus | undefined, fromRunId: string | undefined, leaseExpiredBy: number | undefined): { fence: Fence; values: Array<string | number> } {
+  const values: Array<string | number> = [];
+  if (from !== undefined) values.push(from);
+  if (fromRunId !== undefined) values.push(fromRunId);
+  if (leaseExpiredBy !== undefined) values.push(leaseExpiredBy);
+  return { fence: { byStatus: from !== undefined, byRun: fromRunId !== undefined, byExpiry: leaseExpiredBy !== undefined }, values };
 }
 
+/** A number per fence: a bit per check. */
 function fenceKey({ byStatus, byRun, byExpiry }: Fence): number {
   return +byStatus << 2 | +byRun << 1 | +byExpiry;
+}
+
+/** A number per update shape: a bit per column written, then its flags and fence. Cheaper per update than a text key. */
+function shapeKey({ columns, entersUniqueScope, clearsOwner, fence }: UpdateShape): number {
+  let mask = 0;
+  for (const column of columns) mask |= COLUMN_BITS.get(column)!;
+  return mask * 32 + (+entersUniqueScope << 4 | +clearsOwner << 3 | fenceKey(fence));
 }
 
 function jsonListOrNull(list: readonly string[] | null): string | null {
