@@ -53,14 +53,15 @@ export const USAGE = `npm run bench -- [options]
 const DEFAULT_RESULTS = fileURLToPath(new URL("./results.json", import.meta.url));
 const DEFAULT_PROFILES = fileURLToPath(new URL("./profiles/", import.meta.url));
 
-function positiveNumber(value: string | undefined, name: string, fallback: number): number {
+/** A flag's value as a positive number, `fallback` when absent; a clear error otherwise. Shared with bench:peers. */
+export function positiveNumber(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${name} must be a positive number, got "${value}"`);
   return parsed;
 }
 
-function positiveInteger(value: string | undefined, name: string, fallback: number): number {
+export function positiveInteger(value: string | undefined, name: string, fallback: number): number {
   const parsed = positiveNumber(value, name, fallback);
   if (!Number.isInteger(parsed)) throw new Error(`--${name} must be an integer, got "${value}"`);
   return parsed;

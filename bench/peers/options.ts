@@ -1,6 +1,7 @@
 /** Command-line options of `npm run bench:peers -- [options]`. */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { positiveInteger, positiveNumber } from "../options.js";
 
 export interface PeerBenchOptions {
   /** (a) single enqueues, 50 in flight. */
@@ -46,20 +47,6 @@ export const USAGE = `npm run bench:peers -- [options]
 `;
 
 const DEFAULT_RESULTS_DIR = fileURLToPath(new URL("../results/", import.meta.url));
-
-function positiveInteger(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0) throw new Error(`--${name} must be a positive integer, got "${value}"`);
-  return parsed;
-}
-
-function positiveNumber(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${name} must be a positive number, got "${value}"`);
-  return parsed;
-}
 
 /** Parses the arguments; undefined when only help was asked for. */
 export function parsePeerOptions(args: string[]): PeerBenchOptions | undefined {
