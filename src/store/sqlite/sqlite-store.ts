@@ -293,7 +293,9 @@ export class SqliteStore implements Store {
     const { fence, values } = fenceOf(from, fromRunId, leaseExpiredBy);
     const shape: UpdateShape = { columns, entersUniqueScope, clearsOwner: job.status !== "in_flight" || job.run_id === undefined, fence };
     const update = prepared(this.updateStatements, shapeKey(shape), () => this.db.prepare(updateJobText(shape)));
-    const applied = update.run(...columns.map((column) => columnValue(job, column)), job.id, ...values).changes === 1;
+    const params: Array<string | number | null> = columns.map((column) => columnValue(job, column));
+    params.push(job.id, ...values);
+    const applied = update.run(params).changes === 1;
     if (applied && error) this.statement(SQL.insertError).run(errorToParams(job.id, error));
     return applied;
   }
@@ -302,7 +304,8 @@ export class SqliteStore implements Store {
   private deleteOne({ id, from, fromRunId, leaseExpiredBy }: JobDelete): DeletedJob[] {
     const { fence, values } = fenceOf(from, fromRunId, leaseExpiredBy);
     const deletion = prepared(this.deleteStatements, fenceKey(fence), () => this.db.prepare(deleteJobText(fence)));
-    const row = deletion.get(id, ...values) as DeletedJob | undefined;
+    values.unshift(id);
+    const row = deletion.get(values) as DeletedJob | undefined;
     return row ? [row] : [];
   }
 
