@@ -29,6 +29,8 @@ import { inRun, notInFlight } from "./leases.js";
 import { lifecycleLog } from "./log.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
+import { Crons } from "./crons.js";
+import { CronTicks } from "./services/cron-ticks.js";
 import { LeaseExpiry } from "./services/lease-expiry.js";
 import { Promotion } from "./services/promotion.js";
 import { countMatching, scanMatching, type JobSelection } from "./scan.js";
@@ -78,6 +80,8 @@ const PATCH_ATTEMPTS = 3;
 export class Engine {
   readonly clock: Clock;
   readonly filterBudget: FilterBudget;
+  /** Cron groups: defined through here, fired by the cron service (services/cron-ticks.ts). */
+  readonly crons: Crons;
   private readonly store: Store;
   private readonly coordination: Coordination;
   private readonly dispatcher: Dispatcher;
@@ -128,12 +132,16 @@ export class Engine {
     this.promotion = new Promotion(this.store, this.clock, this.writes, options.logger);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
     this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger };
+    const lead = (): Promise<boolean> => this.coordination.lead();
+    const cronTicks = new CronTicks(this.store, this.clock, this.writes, lead, this.observer, options.logger);
+    this.crons = new Crons(this.store, this.writes, this.clock, cronTicks);
     this.services = new ServiceRunner(
       [
         ...this.coordination.services(this.parts),
         new LeaseExpiry(this.dispatcher, (jobs, now) => this.expireLeases(jobs, now), options.logger),
         this.promotion,
         new Purge(this.writes),
+        cronTicks,
       ],
       this.clock,
       maintenanceIntervalMs,
@@ -464,7 +472,9 @@ export class Engine {
     return deleted;
   }
 
+  /** Every job and every cron group. */
   async reset(): Promise<void> {
+    await this.crons.deleteAll();
     await this.writes.deleteMatching(undefined);
   }
 

@@ -3,6 +3,8 @@ import type { Job, JobError } from "../job/types.js";
 /** What the engine reports as it works; metrics and logs listen here. All methods are optional. */
 export interface EngineObserver {
   enqueued?(job: Job): void;
+  /** A cron entry's tick enqueued `job` (reported after enqueued). */
+  cronFired?(job: Job): void;
   taken?(job: Job, waitedMs: number): void;
   completed?(job: Job): void;
   /** An attempt failed: the job as it is now (scheduled, ready or dead), and the error recorded. */

@@ -2,7 +2,7 @@ import { entersUniqueScope } from "../job/state.js";
 import type { Job, JobError } from "../job/types.js";
 import { chunks, Slicer } from "../slices.js";
 import { changedColumns } from "../store/rows.js";
-import type { DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
+import type { CronGroupWrite, CronWriteOutcome, DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
 import type { Coordination, TrackedJob } from "./coordination/coordination.js";
 import type { EngineObserver } from "./observer.js";
 
@@ -95,6 +95,13 @@ export class WritePath {
     if (job.run_id === undefined || !(await this.store.extendLease(job.id, job.run_id, expiresAt))) return false;
     this.listeners.leaseExtended(job.id, job.run_id, expiresAt);
     return true;
+  }
+
+  /** A cron group's fenced write; the jobs its ticks enqueued are tracked like any insert. */
+  async writeCronGroup(write: CronGroupWrite): Promise<CronWriteOutcome> {
+    const outcome = await this.store.writeCronGroup(write);
+    this.trackInserted(outcome.inserted);
+    return outcome;
   }
 
   /** Tracks a big delete in slices, yielding between them: the jobs are gone from the store, so nothing else changes them meanwhile. */

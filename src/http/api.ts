@@ -10,6 +10,8 @@ import type { TakeOptions } from "../engine/dispatch.js";
 import { isJobId } from "../job/ids.js";
 import { parseAckList, readBulkJobs, parseEnqueueInput, parseFailure, parsePatch, parseRunId } from "../job/validate.js";
 import { enqueuedView, withoutPayload } from "../job/views.js";
+import { parseCronEntry, parseCronGroup, parseCronPause, readCronName } from "../cron/validate.js";
+import { cronEntryView, cronGroupView } from "../cron/views.js";
 import type { EnqueueInput } from "../job/types.js";
 import { mapInSlices } from "../slices.js";
 import { VERSION } from "../version.js";
@@ -200,6 +202,70 @@ const reset: Handler = async (engine, request) => {
   return noContent;
 };
 
+// ---- cron groups ----
+
+const listCrons: Handler = async (engine, request) => {
+  noParams(request);
+  return ok({ crons: await engine.crons.list() });
+};
+
+const deleteCrons: Handler = async (engine, request) => {
+  noParams(request);
+  noBody(request);
+  return ok({ deleted: await engine.crons.deleteAll() });
+};
+
+const getCron: Handler = async (engine, request, [group]) => {
+  noParams(request);
+  return ok(cronGroupView(await engine.crons.get(group!)));
+};
+
+const putCron: Handler = async (engine, request, [group]) => {
+  noParams(request);
+  const definition = parseCronGroup(request.body, engine.clock.now());
+  return ok(cronGroupView(await engine.crons.put(readCronName(group, "group"), definition)));
+};
+
+const patchCron: Handler = async (engine, request, [group]) => {
+  noParams(request);
+  return ok(cronGroupView(await engine.crons.pause(group!, parseCronPause(request.body))));
+};
+
+const deleteCron: Handler = async (engine, request, [group]) => {
+  noParams(request);
+  await engine.crons.delete(group!);
+  return noContent;
+};
+
+const addCronEntry: Handler = async (engine, request, [group]) => {
+  noParams(request);
+  const definition = parseCronEntry(request.body, "", engine.clock.now());
+  return ok(cronEntryView(await engine.crons.addEntry(readCronName(group, "group"), definition)), 201);
+};
+
+const getCronEntry: Handler = async (engine, request, [group, entry]) => {
+  noParams(request);
+  return ok(cronEntryView(await engine.crons.getEntry(group!, entry!)));
+};
+
+const putCronEntry: Handler = async (engine, request, [group, entry]) => {
+  noParams(request);
+  const definition = parseCronEntry(request.body, "", engine.clock.now());
+  if (definition.name !== entry) throw new BadRequestError(`name ${JSON.stringify(definition.name)} must be the entry's name in the path, ${JSON.stringify(entry)}`);
+  return ok(cronEntryView(await engine.crons.putEntry(readCronName(group, "group"), definition)));
+};
+
+const patchCronEntry: Handler = async (engine, request, [group, entry]) => {
+  noParams(request);
+  return ok(cronEntryView(await engine.crons.pauseEntry(group!, entry!, parseCronPause(request.body))));
+};
+
+const deleteCronEntry: Handler = async (engine, request, [group, entry]) => {
+  noParams(request);
+  await engine.crons.deleteEntry(group!, entry!);
+  return noContent;
+};
+
 const SEGMENT = "([^/]+)";
 
 /**
@@ -233,6 +299,10 @@ const ROUTES: Route[] = [
   { pattern: new RegExp(`^/jobs/${SEGMENT}/requeue$`), methods: { POST: withJobId(requeueDead) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: withJobId(listErrors) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: withJobId(getError) } },
+  { pattern: /^\/crons$/, methods: { GET: listCrons, DELETE: deleteCrons } },
+  { pattern: new RegExp(`^/crons/${SEGMENT}$`), methods: { GET: getCron, PUT: putCron, PATCH: patchCron, DELETE: deleteCron } },
+  { pattern: new RegExp(`^/crons/${SEGMENT}/entries$`), methods: { POST: addCronEntry } },
+  { pattern: new RegExp(`^/crons/${SEGMENT}/entries/${SEGMENT}$`), methods: { GET: getCronEntry, PUT: putCronEntry, PATCH: patchCronEntry, DELETE: deleteCronEntry } },
 ];
 
 function decodePathSegment(segment: string): string {

@@ -11,10 +11,10 @@ import {
   type Retention,
 } from "./types.js";
 
-type Fail = (message: string) => WharfError;
-type Fields = Record<string, unknown>;
+export type Fail = (message: string) => WharfError;
+export type Fields = Record<string, unknown>;
 
-const badRequest: Fail = (message) => new BadRequestError(message);
+export const badRequest: Fail = (message) => new BadRequestError(message);
 const unprocessable: Fail = (message) => new UnprocessableError(message);
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -24,7 +24,7 @@ const RESERVED_NAME_CHARS = /[,*?[\]{}\\]/;
 /** Longest lease a job may ask for: one day. */
 const MAX_TIMEOUT_SECONDS = 86_400;
 
-function describe(value: unknown): string {
+export function describe(value: unknown): string {
   if (value === null) return "null";
   if (value === undefined) return "undefined";
   if (Array.isArray(value)) return "an array";
@@ -39,14 +39,14 @@ function describe(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
-function readObject(value: unknown, where: string, fail: Fail = badRequest): Fields {
+export function readObject(value: unknown, where: string, fail: Fail = badRequest): Fields {
   if (typeof value !== "object" || value === null || Array.isArray(value) || value instanceof Uint8Array) {
     throw fail(`${where} must be an object, got ${describe(value)}`);
   }
   return value as Fields;
 }
 
-function rejectUnknownFields(fields: Fields, allowed: readonly string[], where: string): void {
+export function rejectUnknownFields(fields: Fields, allowed: readonly string[], where: string): void {
   for (const key of Object.keys(fields)) {
     if (!allowed.includes(key)) throw badRequest(`${where} has unknown field "${key}"`);
   }
@@ -68,7 +68,7 @@ export function validateName(value: unknown, field: string, fail: Fail = badRequ
  * An integer field: any MessagePack integer width, or an integral float (the Ruby client sends
  * some as floats). A BigInt (past 2^53, from JSON or an int64/uint64) is past every field's range.
  */
-function readInteger(value: unknown, field: string, min: number, max: number, fail: Fail): number {
+export function readInteger(value: unknown, field: string, min: number, max: number, fail: Fail): number {
   if (typeof value !== "number" || !Number.isInteger(value)) {
     if (typeof value === "bigint") return bigIntInRange(value, field, min, max, fail);
     throw fail(`${field} must be an integer, got ${describe(value)}`);
@@ -93,7 +93,7 @@ function readFiniteNumber(value: unknown, field: string, min: number, max: numbe
   return value === 0 ? 0 : value;
 }
 
-function readString(value: unknown, field: string, fail: Fail): string {
+export function readString(value: unknown, field: string, fail: Fail): string {
   if (typeof value !== "string") throw fail(`${field} must be a string, got ${describe(value)}`);
   return checkText(value, field, fail);
 }

@@ -4,6 +4,7 @@
  * state machine in src/job/state.ts. The interface is internal and free to
  * change; the conformance suite in test/store/ says what every store must do.
  */
+import type { CronGroup } from "../cron/types.js";
 import type { Job, JobError, JobStatus } from "../job/types.js";
 import type { UpdatableJobColumn } from "./rows.js";
 
@@ -149,6 +150,34 @@ export interface StatusCount {
   count: number;
 }
 
+/** A cron group as stored, with the revision a write fences on. */
+export interface StoredCronGroup {
+  group: CronGroup;
+  revision: number;
+}
+
+/**
+ * A cron group's new state, written only while the stored group is still at `revision` (a compare-
+ * and-set: of two servers that decided from one read, one wins), with the jobs its ticks enqueue in
+ * the same transaction, so a tick's job and the advance past the tick commit together or not at all.
+ */
+export interface CronGroupWrite {
+  name: string;
+  /** The revision read; undefined: the group must not exist yet. */
+  revision: number | undefined;
+  /** undefined deletes the group. */
+  group: CronGroup | undefined;
+  /** The group's earliest next_enqueue_at (src/cron/state.ts nextDueAt). */
+  nextDueAt: number | undefined;
+  jobs: Job[];
+}
+
+export interface CronWriteOutcome {
+  /** False when the stored revision had moved on: nothing was written. */
+  applied: boolean;
+  inserted: InsertOutcome[];
+}
+
 export interface Store {
   /**
    * Inserts jobs atomically, in order. A job whose unique key another job holds (stored, or earlier
@@ -188,6 +217,16 @@ export interface Store {
    * no other servers: only expired leases.
    */
   abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]>;
+
+  /** Cron group names, sorted. */
+  listCronGroups(): Promise<string[]>;
+  getCronGroup(name: string): Promise<StoredCronGroup | undefined>;
+  /** Groups with a tick due by `now`, earliest first. */
+  dueCronGroups(now: number, limit: number): Promise<StoredCronGroup[]>;
+  nextCronDueAt(): Promise<number | undefined>;
+  writeCronGroup(write: CronGroupWrite): Promise<CronWriteOutcome>;
+  /** Deletes every cron group; returns how many there were. */
+  deleteCronGroups(): Promise<number>;
 
   close(): Promise<void>;
 }

@@ -20,6 +20,8 @@ import type {
   ChangeResult,
   ChangeSet,
   ClaimRequest,
+  CronGroupWrite,
+  CronWriteOutcome,
   DeletedJob,
   EndedLease,
   InsertOutcome,
@@ -31,8 +33,10 @@ import type {
   SortOrder,
   StatusCount,
   Store,
+  StoredCronGroup,
   StoredPayload,
 } from "../store.js";
+import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { insertBatcher } from "./insert-batcher.js";
 import type { TurnBatcher } from "../../turn-batcher.js";
@@ -319,6 +323,39 @@ export class PostgresStore implements Store, Notifier, Peer {
   async getError(jobId: string, attempt: number): Promise<JobError | undefined> {
     const [row] = await this.read<ErrorRow>(SQL.errorByAttempt, [jobId, attempt]);
     return row ? rowToError(row) : undefined;
+  }
+
+  // ---- cron groups ----
+
+  async listCronGroups(): Promise<string[]> {
+    return (await this.read<{ name: string }>(SQL.cronGroupNames)).map(({ name }) => name);
+  }
+
+  async getCronGroup(name: string): Promise<StoredCronGroup | undefined> {
+    const [row] = await this.read<CronGroupRow>(SQL.cronGroupByName, [name]);
+    return row ? rowToCronGroup(row) : undefined;
+  }
+
+  async dueCronGroups(now: number, limit: number): Promise<StoredCronGroup[]> {
+    return (await this.read<CronGroupRow>(SQL.dueCronGroups, [now, limit])).map(rowToCronGroup);
+  }
+
+  async nextCronDueAt(): Promise<number | undefined> {
+    const [row] = await this.read<{ at: number | null }>(SQL.nextCronDueAt);
+    return row?.at ?? undefined;
+  }
+
+  /** The group's fenced write and its jobs share one transaction: both or neither. */
+  writeCronGroup(write: CronGroupWrite): Promise<CronWriteOutcome> {
+    return this.write(() => this.transaction(async (run) => {
+      const fenced = cronWriteStatement(write);
+      if (fenced && (await run(SQL[fenced.statement], fenced.values)).length !== 1) return { applied: false, inserted: [] };
+      return { applied: true, inserted: await insertJobsWith(run, write.jobs) };
+    }));
+  }
+
+  deleteCronGroups(): Promise<number> {
+    return this.write(async () => (await this.runOnPool(SQL.deleteCronGroups, [])).length);
   }
 
   // ---- several servers ----

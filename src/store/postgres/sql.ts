@@ -76,6 +76,14 @@ const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 const UPDATE_PARAM_TYPES = ["text", "text", "text", "int8", "bool", "int4", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])];
 
 export const SQL = {
+  cronGroupNames: "SELECT name FROM cron_groups ORDER BY name",
+  cronGroupByName: "SELECT document, revision FROM cron_groups WHERE name = $1",
+  dueCronGroups: "SELECT document, revision FROM cron_groups WHERE next_due_at <= $1 ORDER BY next_due_at LIMIT $2",
+  nextCronDueAt: "SELECT min(next_due_at) AS at FROM cron_groups",
+  insertCronGroup: "INSERT INTO cron_groups (name, document, next_due_at, revision) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING RETURNING name",
+  updateCronGroup: "UPDATE cron_groups SET document = $1, next_due_at = $2, revision = $3 WHERE name = $4 AND revision = $5 RETURNING name",
+  deleteCronGroup: "DELETE FROM cron_groups WHERE name = $1 AND revision = $2 RETURNING name",
+  deleteCronGroups: "DELETE FROM cron_groups RETURNING name",
   /** Parameters: one array per column of JOB_COLUMN_NAMES. */
   insertJobs: INSERT_JOBS,
   /** insertJobs skipping each job whose unique key another job holds (the unique index on unique_hold); returns the ids it inserted. */

@@ -83,6 +83,16 @@ export const SQL = {
   errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt > ? ORDER BY attempt ASC LIMIT ?`,
   errorsDesc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`,
   errorByAttempt: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt = ?`,
+  cronGroupNames: "SELECT name FROM cron_groups ORDER BY name",
+  cronGroupByName: "SELECT document, revision FROM cron_groups WHERE name = ?",
+  dueCronGroups: "SELECT document, revision FROM cron_groups WHERE next_due_at <= ? ORDER BY next_due_at LIMIT ?",
+  nextCronDueAt: "SELECT min(next_due_at) FROM cron_groups",
+  /** Parameters: name, document, next_due_at, new revision. */
+  insertCronGroup: "INSERT INTO cron_groups (name, document, next_due_at, revision) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+  /** Parameters: document, next_due_at, new revision, name, revision read. */
+  updateCronGroup: "UPDATE cron_groups SET document = ?, next_due_at = ?, revision = ? WHERE name = ? AND revision = ?",
+  deleteCronGroup: "DELETE FROM cron_groups WHERE name = ? AND revision = ?",
+  deleteCronGroups: "DELETE FROM cron_groups",
   createMigrationsTable: "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
   appliedMigrations: "SELECT version FROM schema_migrations",
   recordMigration: "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",

@@ -10,6 +10,8 @@ import type {
   ChangeResult,
   ChangeSet,
   ClaimRequest,
+  CronGroupWrite,
+  CronWriteOutcome,
   DeletedJob,
   InsertOutcome,
   JobDelete,
@@ -20,8 +22,10 @@ import type {
   SortOrder,
   StatusCount,
   Store,
+  StoredCronGroup,
   StoredPayload,
 } from "../store.js";
+import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
 import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, type ErrorRow, type JobRow, type JobRowValues } from "../rows.js";
@@ -451,6 +455,36 @@ export class SqliteStore implements Store {
   async getError(jobId: string, attempt: number): Promise<JobError | undefined> {
     const row = this.statement(SQL.errorByAttempt).get(jobId, attempt) as ErrorRow | undefined;
     return row ? rowToError(row) : undefined;
+  }
+
+  async listCronGroups(): Promise<string[]> {
+    return this.statement(SQL.cronGroupNames).pluck().all() as string[];
+  }
+
+  async getCronGroup(name: string): Promise<StoredCronGroup | undefined> {
+    const row = this.statement(SQL.cronGroupByName).get(name) as CronGroupRow | undefined;
+    return row ? rowToCronGroup(row) : undefined;
+  }
+
+  async dueCronGroups(now: number, limit: number): Promise<StoredCronGroup[]> {
+    return (this.statement(SQL.dueCronGroups).all(now, limit) as CronGroupRow[]).map(rowToCronGroup);
+  }
+
+  async nextCronDueAt(): Promise<number | undefined> {
+    return (this.statement(SQL.nextCronDueAt).pluck().get() as number | null) ?? undefined;
+  }
+
+  /** The group's fenced write and its jobs share the write's savepoint: both or neither. */
+  writeCronGroup(write: CronGroupWrite): Promise<CronWriteOutcome> {
+    return this.write(() => {
+      const fenced = cronWriteStatement(write);
+      if (fenced && this.statement(SQL[fenced.statement]).run(fenced.values).changes !== 1) return { applied: false, inserted: [] };
+      return { applied: true, inserted: write.jobs.map((job) => this.insertOne(job)) };
+    });
+  }
+
+  deleteCronGroups(): Promise<number> {
+    return this.write(() => this.statement(SQL.deleteCronGroups).run().changes);
   }
 
   async close(): Promise<void> {

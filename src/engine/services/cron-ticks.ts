@@ -1,0 +1,100 @@
+import { nextDueAt, tickGroup } from "../../cron/state.js";
+import { newJobId } from "../../job/ids.js";
+import { createJob } from "../../job/state.js";
+import type { Logger } from "../../log.js";
+import type { StoredCronGroup, Store } from "../../store/store.js";
+import type { Clock } from "../clock.js";
+import { logFailure } from "../log.js";
+import type { EngineObserver } from "../observer.js";
+import type { WritePath } from "../write-path.js";
+import type { Service } from "./service.js";
+
+const GROUPS_PER_READ = 100;
+/** Reads of due groups per round: a group whose write lost its fence (a PUT, another server) is read again, this often at most. */
+const READS_PER_ROUND = 10;
+const RETRY_AFTER_ERROR_MS = 1000;
+
+/**
+ * Fires cron ticks (src/cron/state.ts decides what each tick does). Each due group is written with
+ * its tick jobs in one transaction fenced on the revision read, so a tick is enqueued exactly once:
+ * a crash loses the whole write or none of it, and of two servers firing one tick (a leader change)
+ * only one write applies. One timer, for the earliest tick, while this process leads; the
+ * maintenance tick finds groups that other servers defined.
+ */
+export class CronTicks implements Service {
+  readonly name = "cron";
+  readonly runsOn = "leader";
+  private nextAt: number | undefined;
+  private cancelTimer: (() => void) | undefined;
+  private stopped = false;
+  private firing: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly writes: WritePath,
+    private readonly lead: () => Promise<boolean>,
+    private readonly observer: EngineObserver,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.noteDue(await this.store.nextCronDueAt());
+  }
+
+  tick(): Promise<void> {
+    return this.fireNow();
+  }
+
+  /** Called when a group changed here: its earliest tick may come before the timer. */
+  noteDue(at: number | undefined): void {
+    if (at === undefined || this.stopped || (this.nextAt !== undefined && this.nextAt <= at)) return;
+    this.cancelTimer?.();
+    this.nextAt = at;
+    this.cancelTimer = this.clock.setTimer(at, async () => {
+      if (await this.lead().catch(() => false)) await this.fireNow();
+    });
+  }
+
+  /** A call while a round runs joins it. */
+  private async fireNow(): Promise<void> {
+    if (this.stopped) return;
+    this.firing ??= this.fireDue().finally(() => {
+      this.firing = undefined;
+    });
+    await this.firing;
+  }
+
+  private async fireDue(): Promise<void> {
+    this.nextAt = undefined;
+    this.cancelTimer = undefined;
+    try {
+      for (let read = 0; read < READS_PER_ROUND; read++) {
+        const due = await this.store.dueCronGroups(this.clock.now(), GROUPS_PER_READ);
+        let lost = false;
+        for (const stored of due) lost = !(await this.fire(stored)) || lost;
+        if (!lost && due.length < GROUPS_PER_READ) break;
+      }
+      this.noteDue(await this.store.nextCronDueAt());
+    } catch (error) {
+      logFailure(this.logger, "cron", error);
+      this.noteDue(this.clock.now() + RETRY_AFTER_ERROR_MS);
+    }
+  }
+
+  /** False when the group changed since it was read: nothing was written. */
+  private async fire({ group, revision }: StoredCronGroup): Promise<boolean> {
+    const now = this.clock.now();
+    const ticked = tickGroup(group, now);
+    const jobs = ticked.jobs.map((input) => createJob(newJobId(), input, now));
+    const outcome = await this.writes.writeCronGroup({ name: group.name, revision, group: ticked.group, nextDueAt: nextDueAt(ticked.group), jobs });
+    for (const { job, duplicate } of outcome.inserted) if (!duplicate) this.observer.cronFired?.(job);
+    return outcome.applied;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.cancelTimer?.();
+    await this.firing;
+  }
+}
