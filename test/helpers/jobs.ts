@@ -19,7 +19,9 @@ export function assertError(result: ApiResult, status: number, what = "request")
 }
 
 export function assertStatus(result: ApiResult, status: number, what = "request"): void {
-  assert.equal(result.status, status, `${what}: expected HTTP ${status}, got ${result.status} ${JSON.stringify(result.body)}`);
+  if (result.status === status) return;
+  const body = JSON.stringify(result.body, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
+  assert.fail(`${what}: expected HTTP ${status}, got ${result.status} ${body}`);
 }
 
 /** POST /jobs, expecting 201; returns the enqueued job (without payload). */
