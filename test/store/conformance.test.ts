@@ -10,7 +10,8 @@ import { StoreInUseError } from "../../src/errors.js";
 import { newJobId } from "../../src/job/ids.js";
 import { claim, complete, createJob, DEFAULT_RETENTION, entersUniqueScope, fail, release, uniqueScope } from "../../src/job/state.js";
 import type { EnqueueInput, Job, JobStatus, JsonValue, UniqueWhile } from "../../src/job/types.js";
-import type { ClaimRequest, JobUpdate, Store } from "../../src/store/store.js";
+import type { ClaimRequest, CronGroupWrite, JobUpdate, Store } from "../../src/store/store.js";
+import type { CronGroup } from "../../src/cron/types.js";
 import { uniqueName } from "../helpers/server.js";
 import { STORES } from "./stores.js";
 
@@ -564,6 +565,80 @@ for (const factory of STORES) {
       assert.equal(found?.attempts, 0);
       await store.commit({ updates: [{ job: release(found!), from: "in_flight", fromRunId: found!.run_id! }] });
       assert.deepEqual(await abandoned(goneAt + 2000), [expired.id], "given back: no longer in flight");
+    });
+
+    describe("cron groups", () => {
+      function group(name: string, next: number, payload: JsonValue = { n: 1 }): CronGroup {
+        return { name, paused: false, entries: [{ name: "e", expression: "* * * * *", paused: false, next_enqueue_at: next, job: { queue: "q", type: "t", payload } }] };
+      }
+      const write = (name: string, revision: number | undefined, value: CronGroup | undefined, jobs: Job[] = []): CronGroupWrite => ({
+        name, revision, group: value, nextDueAt: value?.entries[0]?.next_enqueue_at, jobs,
+      });
+
+      test("a group reads back whole, payload digits and key order included; names are listed sorted", async () => {
+        const name = uniqueName("b");
+        const stored = group(name, NOW, { zeta: 12345678901234567890n, alpha: [0.1, "ünï"] });
+        assert.equal((await store.writeCronGroup(write(name, undefined, stored))).applied, true);
+        const read = await store.getCronGroup(name);
+        assert.deepEqual(read?.group, stored);
+        assert.deepEqual(Object.keys(read!.group.entries[0]!.job.payload as object), ["zeta", "alpha"]);
+        const other = uniqueName("a");
+        await store.writeCronGroup(write(other, undefined, group(other, NOW)));
+        const names = await store.listCronGroups();
+        assert.ok(names.includes(name) && names.includes(other));
+        assert.deepEqual(names, [...names].sort());
+        assert.equal(await store.getCronGroup(uniqueName()), undefined);
+      });
+
+      test("writes are fenced on the revision read: of two writers from one read, one applies", async () => {
+        const name = uniqueName();
+        assert.equal((await store.writeCronGroup(write(name, undefined, group(name, NOW)))).applied, true);
+        assert.equal((await store.writeCronGroup(write(name, undefined, group(name, NOW)))).applied, false, "creating a group that exists");
+        const read = (await store.getCronGroup(name))!;
+        const first = store.writeCronGroup(write(name, read.revision, group(name, NOW + 1)));
+        const second = store.writeCronGroup(write(name, read.revision, group(name, NOW + 2)));
+        const outcomes = await Promise.all([first, second]);
+        assert.deepEqual(outcomes.map((outcome) => outcome.applied).sort(), [false, true]);
+        const after = (await store.getCronGroup(name))!;
+        assert.notEqual(after.revision, read.revision);
+        assert.equal(after.group.entries[0]!.next_enqueue_at, outcomes[0]!.applied ? NOW + 1 : NOW + 2);
+        assert.equal((await store.writeCronGroup(write(name, read.revision, undefined))).applied, false, "a delete from a stale read");
+        assert.equal((await store.writeCronGroup(write(name, after.revision, undefined))).applied, true);
+        assert.equal(await store.getCronGroup(name), undefined);
+        await store.writeCronGroup(write(name, undefined, group(name, NOW)));
+        assert.notEqual((await store.getCronGroup(name))!.revision, read.revision, "a group defined again starts at a new revision");
+      });
+
+      test("a write's jobs go in with it, or not at all when its fence fails", async () => {
+        const name = uniqueName();
+        const queue = uniqueName();
+        await store.writeCronGroup(write(name, undefined, group(name, NOW)));
+        const read = (await store.getCronGroup(name))!;
+        const fired = job({ queue });
+        const outcome = await store.writeCronGroup(write(name, read.revision, group(name, NOW + 60_000), [fired]));
+        assert.equal(outcome.applied, true);
+        assert.deepEqual(outcome.inserted, [{ job: fired, duplicate: false }]);
+        assert.deepEqual(await store.getJob(fired.id), fired);
+        const lost = job({ queue });
+        const stale = await store.writeCronGroup(write(name, read.revision, group(name, NOW + 120_000), [lost]));
+        assert.deepEqual(stale, { applied: false, inserted: [] });
+        assert.equal(await store.getJob(lost.id), undefined, "the losing write enqueued nothing");
+      });
+
+      test("due groups by next tick, the earliest tick, and deleting them all", async () => {
+        const early = uniqueName();
+        const late = uniqueName();
+        await store.deleteCronGroups();
+        await store.writeCronGroup(write(late, undefined, group(late, NOW + 2000)));
+        await store.writeCronGroup(write(early, undefined, group(early, NOW + 1000)));
+        assert.equal(await store.nextCronDueAt(), NOW + 1000);
+        assert.deepEqual((await store.dueCronGroups(NOW + 999, 10)).map(({ group: due }) => due.name), []);
+        assert.deepEqual((await store.dueCronGroups(NOW + 2000, 10)).map(({ group: due }) => due.name), [early, late]);
+        assert.deepEqual((await store.dueCronGroups(NOW + 2000, 1)).map(({ group: due }) => due.name), [early]);
+        assert.equal(await store.deleteCronGroups(), 2);
+        assert.equal(await store.nextCronDueAt(), undefined);
+        assert.deepEqual(await store.listCronGroups(), []);
+      });
     });
 
     test("committed writes survive reopening the store", async () => {
