@@ -12,6 +12,8 @@ import type { LogLevel } from "./log-level.js";
 import { createLogger, type Logger } from "./log.js";
 
 export { Client } from "./client/client.js";
+export { CronClient } from "./client/crons.js";
+export type { CronEntry, CronEntryDefinition, CronGroup, CronGroupDefinition, CronJobTemplate } from "./cron/types.js";
 export type { ClientOptions, JobFilter, ListOptions, JobPageResult, PageLinks, RangeFilter, TakeOptions, JobSummary } from "./client/client.js";
 export { InProcessClient, Testing } from "./client/in-process.js";
 export type { EnqueuedFilter } from "./client/in-process.js";

@@ -62,7 +62,7 @@ function jobs(count: number): string {
   return `${count} job${count === 1 ? "" : "s"}`;
 }
 
-async function remote(options: RemoteOptions, run: (wharf: Client, out: Output) => Promise<void>): Promise<void> {
+export async function remote(options: RemoteOptions, run: (wharf: Client, out: Output) => Promise<void>): Promise<void> {
   let wharf: Client;
   try {
     wharf = connect(options.url);

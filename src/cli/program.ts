@@ -7,6 +7,7 @@ import { UNIQUE_SCOPES, type EnqueueInput } from "../job/types.js";
 import { LOG_LEVELS } from "../log-level.js";
 import { VERSION } from "../version.js";
 import * as run from "./commands.js";
+import * as cron from "./cron-commands.js";
 import {
   backoff,
   count,
@@ -142,6 +143,36 @@ function jobsCommand(): Command {
   return jobs;
 }
 
+function cronCommand(): Command {
+  const crons = new Command("cron").description("recurring jobs: cron groups and their entries");
+  const group = (): Argument => new Argument("<GROUP>", "cron group name");
+  const entry = (): Argument => new Argument("[ENTRY]", "one entry of the group (default: the whole group)");
+  crons.addCommand(remote(new Command("list")).description("every group's entries, with their next and last ticks").action((options: run.RemoteOptions) => cron.list(options)));
+  crons.addCommand(
+    remote(new Command("get")).description("print a group, or one entry").addArgument(group()).addArgument(entry())
+      .action((name: string, entryName: string | undefined, options: run.RemoteOptions) => cron.get(name, entryName, options)),
+  );
+  crons.addCommand(
+    remote(new Command("put"))
+      .description("define a whole group from FILE, JSON or YAML ({entries: [...], paused?}); unchanged entries keep their schedule")
+      .addArgument(group())
+      .argument("<FILE>", "the group definition; - reads standard input")
+      .action((name: string, file: string, options: run.RemoteOptions) => cron.put(name, file, options)),
+  );
+  for (const [verb, paused] of [["pause", true], ["resume", false]] as const) {
+    crons.addCommand(
+      remote(new Command(verb)).description(`${verb} a group, or one entry (ticks still move on while paused)`).addArgument(group()).addArgument(entry())
+        .action((name: string, entryName: string | undefined, options: run.RemoteOptions) => cron.pause(paused, name, entryName, options)),
+    );
+  }
+  crons.addCommand(
+    remote(new Command("delete")).description("delete a group and its entries, or one entry").addArgument(group()).addArgument(entry())
+      .option("--yes", "do not ask for confirmation (needed when not on a terminal)")
+      .action((name: string, entryName: string | undefined, options: run.RemoteOptions & { yes?: boolean }) => cron.remove(name, entryName, options)),
+  );
+  return crons;
+}
+
 /** The whole `wharf` program. Errors throw (exitOverride) so that main.ts chooses the exit code. */
 export function buildProgram(options: ProgramOptions = {}): Command {
   const program = new Command("wharf")
@@ -154,6 +185,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   program.addCommand(serveCommand());
   program.addCommand(enqueueCommand());
   program.addCommand(jobsCommand());
+  program.addCommand(cronCommand());
   program.addCommand(remote(new Command("queues")).description("each queue with its jobs counted by status").action((opts: run.RemoteOptions) => run.queues(opts)));
   program.addCommand(remote(new Command("health")).description("check that the server answers").action((opts: run.RemoteOptions) => run.health(opts)));
   program.addCommand(

@@ -5,6 +5,7 @@ import type { PageLinks } from "../http/params.js";
 import type { EnqueuedJob, FailureInput, Job as StoredJob, JobError, JobPatch, JobStatus } from "../job/types.js";
 import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
 import type { QueryValue, TakeStream, Transport } from "./transport.js";
+import { CronClient } from "./crons.js";
 
 /** A range filter: an exact number, `{ min, max }` (either may be left out), or the wire form "A..B". */
 export type RangeFilter = number | string | { min?: number; max?: number };
@@ -92,7 +93,11 @@ export interface ClientOptions {
 export class Client<Jobs extends object = AnyJobs> {
   private readonly enqueues: TurnBatcher<EnqueueInput<Jobs>, EnqueuedJob> | undefined;
 
+  /** Cron groups: recurring jobs. */
+  readonly crons: CronClient;
+
   constructor(readonly transport: Transport, options: ClientOptions = {}) {
+    this.crons = new CronClient((method, path, query, body) => this.call(method, path, query, body));
     if (options.coalesceEnqueues !== false) this.enqueues = enqueueBatcher((job) => this.enqueueAlone(job), (jobs) => this.enqueueBulk(jobs));
   }
 

@@ -767,3 +767,32 @@ test("PostgreSQL restarts mid-run: servers answer 503 meanwhile, stay up, and lo
   const workerErrors = seen.errors.flat().filter((error) => !(error instanceof WharfError && error.status === 503)).map(describeError);
   assert.deepEqual(workerErrors, [], "workers saw errors other than 503");
 });
+
+test("cron across a leader SIGKILL: every tick enqueued exactly once, none lost and none doubled", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const leader = await childServer(database, defer);
+  await eventually(() => leaderLockHeld(database), 10_000, "the first server to take the leader lock", { intervalMs: 50 });
+  const survivor = await childServer(database, defer);
+  const queue = uniqueName("cron-failover");
+  const everyTwoSeconds = { name: "tick", expression: "*/2 * * * * *", job: { queue, type: JOB_TYPE, payload: {} } };
+  // Defined through both servers, as every replica of an application would at start: the same PUT twice changes nothing.
+  for (const server of [survivor, leader]) assert.equal((await call(server.url, "PUT", "/crons/failover", { entries: [everyTwoSeconds] })).status, 200);
+  const fired = (): Promise<number> => countJobs(survivor.url, `queue=${queue}`);
+  await eventually(async () => (await fired()) >= 2, 10_000, "two ticks fired by the leader", { intervalMs: 50 });
+  // Kill just after a tick, with the next one due within two seconds: the survivor must take over and fire it.
+  const before = await fired();
+  await eventually(async () => (await fired()) > before, 5000, "the next tick", { intervalMs: 20 });
+  leader.kill("SIGKILL");
+  assert.deepEqual(await leader.waitExit(5000), { code: null, signal: "SIGKILL" });
+  const atKill = await fired();
+  await eventually(async () => (await fired()) >= atKill + 3, 15_000, "three ticks fired by the survivor", { intervalMs: 100 });
+  assert.equal((await call(survivor.url, "PATCH", "/crons/failover", { paused: true })).status, 200);
+  await sleep(300); // a tick under way when the pause landed commits before or is fenced out
+  const reply = await call<{ jobs: Job[] }>(survivor.url, "GET", `/jobs?queue=${queue}&limit=2000`);
+  const ticks = reply.body.jobs.map((job) => job.ready_at).sort((a, b) => a - b);
+  assert.equal(new Set(ticks).size, ticks.length, `a tick was enqueued twice: ${ticks.join(", ")}`);
+  const gaps = ticks.slice(1).map((tick, index) => tick - ticks[index]!);
+  assert.ok(gaps.every((gap) => gap === 2000), `ticks two seconds apart, none lost: ${gaps.join(", ")}`);
+  assert.ok(await leaderLockHeld(database), "the survivor holds the leader lock");
+});

@@ -396,4 +396,33 @@ describe("crash safety", () => {
     assert.equal(due?.id, soonId, "the scheduled job became ready after its ready_at");
     assert.equal(due?.ready_at, soonAt);
   });
+
+  it("SIGKILL around cron ticks: no tick is enqueued twice, and ticking resumes after each restart", { timeout: 60_000 }, async () => {
+    const dataDir = workDir();
+    const queue = "crash-cron";
+    let server = await start(dataDir, "fsync");
+    const everySecond = { name: "tick", expression: "* * * * * *", job: { queue, type: "cron", payload: {} } };
+    assert.equal((await request(server.url, "PUT", "/crons/crash", { entries: [everySecond] })).status, 200);
+    const fired = (): Promise<number> => countJobs(server.url, `queue=${queue}`);
+    // Killed 0, 150, ... ms after a tick was seen: some kills land while a tick's write is on its way to disk.
+    for (const delayMs of [0, 150, 400, 700, 900]) {
+      const seen = await fired();
+      const deadline = Date.now() + 5000;
+      while ((await fired()) <= seen && Date.now() < deadline) await sleep(10);
+      await sleep(delayMs);
+      await crash(server);
+      server = await start(dataDir, "fsync");
+    }
+    const restarted = await fired();
+    const deadline = Date.now() + 5000;
+    while ((await fired()) <= restarted && Date.now() < deadline) await sleep(20);
+    assert.ok((await fired()) > restarted, "the last restart ticks again");
+    assert.equal((await request(server.url, "PATCH", "/crons/crash", { paused: true })).status, 200);
+    const jobs = (await request(server.url, "GET", `/jobs?queue=${queue}&limit=2000`)).body.jobs as Job[];
+    const ticks = jobs.map((job) => job.ready_at).sort((a, b) => a - b);
+    assert.equal(new Set(ticks).size, ticks.length, `a tick was enqueued twice: ${ticks.join(", ")}`);
+    assert.ok(ticks.every((tick) => tick % 1000 === 0), "every job is ready at a whole-second tick");
+    const entry = (await request(server.url, "GET", "/crons/crash/entries/tick")).body;
+    assert.ok(entry.last_enqueue_at >= ticks.at(-1)!, "the entry's state matches its last job");
+  });
 });
