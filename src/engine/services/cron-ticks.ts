@@ -7,6 +7,7 @@ import type { Clock } from "../clock.js";
 import { logFailure } from "../log.js";
 import type { EngineObserver } from "../observer.js";
 import type { WritePath } from "../write-path.js";
+import { DueTimer } from "./due-timer.js";
 import type { Service } from "./service.js";
 
 const GROUPS_PER_READ = 100;
@@ -24,50 +25,33 @@ const RETRY_AFTER_ERROR_MS = 1000;
 export class CronTicks implements Service {
   readonly name = "cron";
   readonly runsOn = "leader";
-  private nextAt: number | undefined;
-  private cancelTimer: (() => void) | undefined;
-  private stopped = false;
-  private firing: Promise<void> | undefined;
+  private readonly timer: DueTimer;
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly writes: WritePath,
-    private readonly lead: () => Promise<boolean>,
+    lead: () => Promise<boolean>,
     private readonly observer: EngineObserver,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.timer = new DueTimer(clock, () => this.fireDue(), lead);
+  }
 
   async start(): Promise<void> {
-    this.noteDue(await this.store.nextCronDueAt());
+    this.timer.note(await this.store.nextCronDueAt());
   }
 
   tick(): Promise<void> {
-    return this.fireNow();
+    return this.timer.runNow();
   }
 
   /** Called when a group changed here: its earliest tick may come before the timer. */
   noteDue(at: number | undefined): void {
-    if (at === undefined || this.stopped || (this.nextAt !== undefined && this.nextAt <= at)) return;
-    this.cancelTimer?.();
-    this.nextAt = at;
-    this.cancelTimer = this.clock.setTimer(at, async () => {
-      if (await this.lead().catch(() => false)) await this.fireNow();
-    });
-  }
-
-  /** A call while a round runs joins it. */
-  private async fireNow(): Promise<void> {
-    if (this.stopped) return;
-    this.firing ??= this.fireDue().finally(() => {
-      this.firing = undefined;
-    });
-    await this.firing;
+    this.timer.note(at);
   }
 
   private async fireDue(): Promise<void> {
-    this.nextAt = undefined;
-    this.cancelTimer = undefined;
     try {
       for (let read = 0; read < READS_PER_ROUND; read++) {
         const due = await this.store.dueCronGroups(this.clock.now(), GROUPS_PER_READ);
@@ -75,10 +59,10 @@ export class CronTicks implements Service {
         for (const stored of due) lost = !(await this.fire(stored)) || lost;
         if (!lost && due.length < GROUPS_PER_READ) break;
       }
-      this.noteDue(await this.store.nextCronDueAt());
+      this.timer.note(await this.store.nextCronDueAt());
     } catch (error) {
       logFailure(this.logger, "cron", error);
-      this.noteDue(this.clock.now() + RETRY_AFTER_ERROR_MS);
+      this.timer.note(this.clock.now() + RETRY_AFTER_ERROR_MS);
     }
   }
 
@@ -92,9 +76,7 @@ export class CronTicks implements Service {
     return outcome.applied;
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.cancelTimer?.();
-    await this.firing;
+  stop(): Promise<void> {
+    return this.timer.stop();
   }
 }
