@@ -16,6 +16,15 @@ export function readCronName(value: unknown, field: string): string {
   return name;
 }
 
+export function isCronName(name: string): boolean {
+  return name.length > 0 && name.length <= MAX_NAME_LENGTH && name.isWellFormed() && !name.includes("\0");
+}
+
+/** A group that PUTs and POSTs of single entries would grow past the limit is refused. */
+export function checkGroupSize(entries: number): void {
+  if (entries > MAX_ENTRIES_PER_GROUP) throw new BadRequestError(`a cron group holds at most ${MAX_ENTRIES_PER_GROUP} entries`);
+}
+
 function readPaused(fields: Fields, where: string): boolean | undefined {
   if (fields.paused == null) return undefined;
   if (typeof fields.paused !== "boolean") throw new BadRequestError(`${where}paused must be a boolean, got ${describe(fields.paused)}`);
@@ -55,7 +64,7 @@ export function parseCronGroup(value: unknown, now: number): CronGroupDefinition
   const fields = readObject(value, "request body");
   rejectUnknownFields(fields, ["paused", "entries"], "request body");
   if (!Array.isArray(fields.entries)) throw new BadRequestError(`entries must be an array, got ${describe(fields.entries)}`);
-  if (fields.entries.length > MAX_ENTRIES_PER_GROUP) throw new BadRequestError(`entries holds at most ${MAX_ENTRIES_PER_GROUP} entries`);
+  checkGroupSize(fields.entries.length);
   const entries = fields.entries.map((entry, index) => parseCronEntry(entry, `entries[${index}]`, now));
   const names = new Set<string>();
   for (const [index, { name }] of entries.entries()) {

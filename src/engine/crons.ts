@@ -1,6 +1,7 @@
 import { ConflictError, NotFoundError } from "../errors.js";
 import { defineEntry, defineGroup, nextDueAt, pauseEntry, pauseGroup, removeEntry } from "../cron/state.js";
 import type { CronEntry, CronEntryDefinition, CronGroup, CronGroupDefinition } from "../cron/types.js";
+import { checkGroupSize } from "../cron/validate.js";
 import type { Store } from "../store/store.js";
 import type { Clock } from "./clock.js";
 import type { CronTicks } from "./services/cron-ticks.js";
@@ -104,6 +105,7 @@ export class Crons {
       const stored = await this.store.getCronGroup(name);
       const group = decide(stored?.group, this.clock.now());
       if (!stored && !group) return undefined;
+      if (group) checkGroupSize(group.entries.length);
       const due = group && nextDueAt(group);
       const outcome = await this.writes.writeCronGroup({ name, revision: stored?.revision, group, nextDueAt: due, jobs: [] });
       if (outcome.applied) {

@@ -10,7 +10,7 @@ import type { TakeOptions } from "../engine/dispatch.js";
 import { isJobId } from "../job/ids.js";
 import { parseAckList, readBulkJobs, parseEnqueueInput, parseFailure, parsePatch, parseRunId } from "../job/validate.js";
 import { enqueuedView, withoutPayload } from "../job/views.js";
-import { parseCronEntry, parseCronGroup, parseCronPause, readCronName } from "../cron/validate.js";
+import { isCronName, parseCronEntry, parseCronGroup, parseCronPause, readCronName } from "../cron/validate.js";
 import { cronEntryView, cronGroupView } from "../cron/views.js";
 import type { EnqueueInput } from "../job/types.js";
 import { mapInSlices } from "../slices.js";
@@ -281,6 +281,16 @@ function withJobId(handler: Handler, notFound: (id: string) => string = (id) => 
 }
 const notInFlight = (id: string): string => `job ${id} is not in flight`;
 
+/** A handler of cron paths: a group or entry name no store can hold (NUL, badly formed, too long) is not found, without a query. */
+function withCronNames(handler: Handler): Handler {
+  return async (engine, request, pathParams) => {
+    for (const name of pathParams) {
+      if (!isCronName(name)) throw new NotFoundError(`cron group or entry ${JSON.stringify(name).slice(0, 80)} not found`);
+    }
+    return handler(engine, request, pathParams);
+  };
+}
+
 const ROUTES: Route[] = [
   { pattern: /^\/health$/, methods: { GET: health } },
   { pattern: /^\/version$/, methods: { GET: version } },
@@ -300,9 +310,12 @@ const ROUTES: Route[] = [
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: withJobId(listErrors) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: withJobId(getError) } },
   { pattern: /^\/crons$/, methods: { GET: listCrons, DELETE: deleteCrons } },
-  { pattern: new RegExp(`^/crons/${SEGMENT}$`), methods: { GET: getCron, PUT: putCron, PATCH: patchCron, DELETE: deleteCron } },
+  { pattern: new RegExp(`^/crons/${SEGMENT}$`), methods: { GET: withCronNames(getCron), PUT: putCron, PATCH: withCronNames(patchCron), DELETE: withCronNames(deleteCron) } },
   { pattern: new RegExp(`^/crons/${SEGMENT}/entries$`), methods: { POST: addCronEntry } },
-  { pattern: new RegExp(`^/crons/${SEGMENT}/entries/${SEGMENT}$`), methods: { GET: getCronEntry, PUT: putCronEntry, PATCH: patchCronEntry, DELETE: deleteCronEntry } },
+  {
+    pattern: new RegExp(`^/crons/${SEGMENT}/entries/${SEGMENT}$`),
+    methods: { GET: withCronNames(getCronEntry), PUT: putCronEntry, PATCH: withCronNames(patchCronEntry), DELETE: withCronNames(deleteCronEntry) },
+  },
 ];
 
 function decodePathSegment(segment: string): string {

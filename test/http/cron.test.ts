@@ -168,6 +168,13 @@ describe("cron routes", () => {
     assertError(await api(h.url, "PATCH", `/crons/${group}`, { body: {} }), 400, "PATCH without paused");
     assertError(await api(h.url, "PATCH", `/crons/${group}/entries/a`, { body: { paused: true, expression: "0 * * * *" } }), 400, "PATCH of an expression");
     assertError(await api(h.url, "POST", `/crons/${group}`), 405, "POST on a group");
+    for (const path of ["/crons/%00", "/crons/a%00b/entries/x", `/crons/${group}/entries/%00`, `/crons/${"n".repeat(300)}`]) {
+      assertError(await api(h.url, "GET", path), 404, `GET ${path.slice(0, 40)}`);
+      assertError(await api(h.url, "DELETE", path), 404, `DELETE ${path.slice(0, 40)}`);
+    }
+    assertError(await api(h.url, "PUT", "/crons/a%00b", { body: { entries: [] } }), 400, "PUT of a group named with NUL");
+    const many = Array.from({ length: 1001 }, (_, n) => ({ name: `e${n}`, expression: "0 0 * * *", job }));
+    assertError(await api(h.url, "PUT", `/crons/${group}`, { body: { entries: many } }), 400, "1001 entries");
   });
 });
 
