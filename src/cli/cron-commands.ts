@@ -24,7 +24,10 @@ const ENTRY_COLUMNS: Array<Column<EntryRow>> = [
 
 /** Groups as one JSON line each, or one table of every entry. */
 function printGroups(out: Output, groups: CronGroup[]): void {
-  if (out.json) return out.rows(groups, []);
+  if (out.json) {
+    for (const group of groups) out.record(group);
+    return;
+  }
   out.rows(groups.flatMap((group) => group.entries.map((entry) => ({ ...entry, group: group.name }))), ENTRY_COLUMNS);
   for (const group of groups) if (group.paused) out.notice(`group ${group.name} is paused: none of its entries enqueues`);
 }

@@ -27,21 +27,22 @@ function compile({ expression, timezone }: Schedule): Cron {
 }
 
 /** Refuses (400) an expression croner cannot read, that is not 5 or 6 fields, or that never fires; and an unknown time zone. */
-export function checkSchedule(schedule: Schedule, where: string, now: number): void {
+/** `prefix` names where the fields sit in the body, as in "entries[2]." ("" at the top). */
+export function checkSchedule(schedule: Schedule, prefix: string, now: number): void {
   const fields = schedule.expression.trim().split(/\s+/);
   if (fields.length !== 5 && fields.length !== 6) {
-    throw new BadRequestError(`${where}.expression must have 5 or 6 fields, got ${JSON.stringify(schedule.expression)}`);
+    throw new BadRequestError(`${prefix}expression must have 5 or 6 fields, got ${JSON.stringify(schedule.expression)}`);
   }
   if (schedule.timezone !== undefined && !isTimeZone(schedule.timezone)) {
-    throw new BadRequestError(`${where}.timezone ${JSON.stringify(schedule.timezone)} is not an IANA time zone`);
+    throw new BadRequestError(`${prefix}timezone ${JSON.stringify(schedule.timezone)} is not an IANA time zone`);
   }
   let cron: Cron;
   try {
     cron = compile(schedule);
   } catch (error) {
-    throw new BadRequestError(`${where}.expression ${JSON.stringify(schedule.expression)} is not a valid cron expression: ${(error as Error).message}`);
+    throw new BadRequestError(`${prefix}expression ${JSON.stringify(schedule.expression)} is not a valid cron expression: ${(error as Error).message}`);
   }
-  if (cron.nextRun(new Date(now)) === null) throw new BadRequestError(`${where}.expression ${JSON.stringify(schedule.expression)} never fires`);
+  if (cron.nextRun(new Date(now)) === null) throw new BadRequestError(`${prefix}expression ${JSON.stringify(schedule.expression)} never fires`);
 }
 
 function isTimeZone(name: string): boolean {

@@ -34,16 +34,20 @@ function definedEntry(current: CronEntry | undefined, definition: CronEntryDefin
   return newEntry({ ...definition, paused: definition.paused ?? current.paused }, now);
 }
 
+function emptyGroup(name: string): CronGroup {
+  return { name, paused: false, entries: [] };
+}
+
 /** A whole group as PUT defines it: unchanged entries keep their state, others are replaced or added, the rest removed. */
 export function defineGroup(current: CronGroup | undefined, name: string, definition: CronGroupDefinition, now: number): CronGroup {
   const byName = new Map(current?.entries.map((entry) => [entry.name, entry]));
-  const group = withPaused(current ?? { name, paused: false, entries: [] }, definition.paused, now);
+  const group = withPaused(current ?? emptyGroup(name), definition.paused, now);
   return { ...group, entries: definition.entries.map((entry) => definedEntry(byName.get(entry.name), entry, now)) };
 }
 
 /** One entry as PUT (or POST) defines it, in a group that is created when it does not exist. */
 export function defineEntry(current: CronGroup | undefined, name: string, definition: CronEntryDefinition, now: number): CronGroup {
-  const group = current ?? { name, paused: false, entries: [] };
+  const group = current ?? emptyGroup(name);
   const existing = group.entries.find((entry) => entry.name === definition.name);
   const entry = definedEntry(existing, definition, now);
   const entries = existing ? group.entries.map((other) => (other === existing ? entry : other)) : [...group.entries, entry];

@@ -10,14 +10,15 @@ const MAX_NAME_LENGTH = 255;
 const MAX_GRACE_MS = 366 * 24 * 3600 * 1000;
 
 /** A group or entry name: 1 to 255 characters of NUL-free Unicode. */
-export function readCronName(value: unknown, field: string): string {
-  const name = readString(value, field, badRequest);
-  if (name.length === 0 || name.length > MAX_NAME_LENGTH) throw new BadRequestError(`${field} must be 1 to ${MAX_NAME_LENGTH} characters`);
-  return name;
-}
-
 export function isCronName(name: string): boolean {
   return name.length > 0 && name.length <= MAX_NAME_LENGTH && name.isWellFormed() && !name.includes("\0");
+}
+
+export function readCronName(value: unknown, field: string): string {
+  const name = readString(value, field, badRequest);
+  // readString refused badly formed text and NUL: what is left to fail is the length.
+  if (!isCronName(name)) throw new BadRequestError(`${field} must be 1 to ${MAX_NAME_LENGTH} characters`);
+  return name;
 }
 
 /** A group that PUTs and POSTs of single entries would grow past the limit is refused. */
@@ -39,11 +40,11 @@ function readJobTemplate(value: unknown, where: string): CronJobTemplate {
 
 const ENTRY_FIELDS = ["name", "expression", "timezone", "paused", "grace_ms", "job"];
 
-/** One entry; `where` prefixes the fields an error names ("entries[2]"). */
-export function parseCronEntry(value: unknown, where: string, now: number): CronEntryDefinition {
-  const fields = readObject(value, where || "request body");
-  rejectUnknownFields(fields, ENTRY_FIELDS, where || "request body");
-  const prefix = where ? `${where}.` : "";
+/** One entry; `prefix` names where it sits in the body ("entries[2]."; "" for a body that is the entry). */
+export function parseCronEntry(value: unknown, prefix: string, now: number): CronEntryDefinition {
+  const where = prefix === "" ? "request body" : prefix.slice(0, -1);
+  const fields = readObject(value, where);
+  rejectUnknownFields(fields, ENTRY_FIELDS, where);
   for (const required of ["name", "expression", "job"]) {
     if (fields[required] === undefined) throw new BadRequestError(`${prefix}${required} is required`);
   }
@@ -53,7 +54,7 @@ export function parseCronEntry(value: unknown, where: string, now: number): Cron
     job: readJobTemplate(fields.job, `${prefix}job`),
   };
   if (fields.timezone != null) entry.timezone = readString(fields.timezone, `${prefix}timezone`, badRequest);
-  checkSchedule(entry, where || "entry", now);
+  checkSchedule(entry, prefix, now);
   const paused = readPaused(fields, prefix);
   if (paused !== undefined) entry.paused = paused;
   if (fields.grace_ms != null) entry.grace_ms = readInteger(fields.grace_ms, `${prefix}grace_ms`, 0, MAX_GRACE_MS, badRequest);
@@ -65,7 +66,7 @@ export function parseCronGroup(value: unknown, now: number): CronGroupDefinition
   rejectUnknownFields(fields, ["paused", "entries"], "request body");
   if (!Array.isArray(fields.entries)) throw new BadRequestError(`entries must be an array, got ${describe(fields.entries)}`);
   checkGroupSize(fields.entries.length);
-  const entries = fields.entries.map((entry, index) => parseCronEntry(entry, `entries[${index}]`, now));
+  const entries = fields.entries.map((entry, index) => parseCronEntry(entry, `entries[${index}].`, now));
   const names = new Set<string>();
   for (const [index, { name }] of entries.entries()) {
     if (names.has(name)) throw new BadRequestError(`entries[${index}].name ${JSON.stringify(name)} is given twice`);

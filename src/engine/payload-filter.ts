@@ -52,8 +52,10 @@ function wrapped(expression: string): string {
   );
 }
 
-/** The payloads as jq input, one per line, in runs of at most PAYLOADS_PER_RUN payloads and about BYTES_PER_RUN characters. */
-/** The inputs of the jq runs for `texts`, joined one run at a time as they are asked for. */
+/**
+ * The payloads as jq input, one per line, in runs of at most PAYLOADS_PER_RUN payloads and about
+ * BYTES_PER_RUN characters; each run's input is joined only when it is asked for.
+ */
 function* jqInputs(texts: readonly string[]): Generator<{ input: string; count: number }> {
   let start = 0;
   let size = 0;

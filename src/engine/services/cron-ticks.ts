@@ -4,7 +4,6 @@ import { createJob } from "../../job/state.js";
 import type { Logger } from "../../log.js";
 import type { StoredCronGroup, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
-import { logFailure } from "../log.js";
 import type { EngineObserver } from "../observer.js";
 import type { WritePath } from "../write-path.js";
 import { DueTimer } from "./due-timer.js";
@@ -13,7 +12,6 @@ import type { Service } from "./service.js";
 const GROUPS_PER_READ = 100;
 /** Reads of due groups per round: a group whose write lost its fence (a PUT, another server) is read again, this often at most. */
 const READS_PER_ROUND = 10;
-const RETRY_AFTER_ERROR_MS = 1000;
 
 /**
  * Fires cron ticks (src/cron/state.ts decides what each tick does). Each due group is written with
@@ -33,13 +31,20 @@ export class CronTicks implements Service {
     private readonly writes: WritePath,
     lead: () => Promise<boolean>,
     private readonly observer: EngineObserver,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
-    this.timer = new DueTimer(clock, () => this.fireDue(), lead);
+    this.timer = new DueTimer({
+      name: this.name,
+      clock,
+      logger,
+      run: () => this.fireDue(),
+      nextDueAt: () => store.nextCronDueAt(),
+      mayRun: lead,
+    });
   }
 
-  async start(): Promise<void> {
-    this.timer.note(await this.store.nextCronDueAt());
+  start(): Promise<void> {
+    return this.timer.start();
   }
 
   tick(): Promise<void> {
@@ -52,17 +57,11 @@ export class CronTicks implements Service {
   }
 
   private async fireDue(): Promise<void> {
-    try {
-      for (let read = 0; read < READS_PER_ROUND; read++) {
-        const due = await this.store.dueCronGroups(this.clock.now(), GROUPS_PER_READ);
-        let lost = false;
-        for (const stored of due) lost = !(await this.fire(stored)) || lost;
-        if (!lost && due.length < GROUPS_PER_READ) break;
-      }
-      this.timer.note(await this.store.nextCronDueAt());
-    } catch (error) {
-      logFailure(this.logger, "cron", error);
-      this.timer.note(this.clock.now() + RETRY_AFTER_ERROR_MS);
+    for (let read = 0; read < READS_PER_ROUND; read++) {
+      const due = await this.store.dueCronGroups(this.clock.now(), GROUPS_PER_READ);
+      let lost = false;
+      for (const stored of due) lost = !(await this.fire(stored)) || lost;
+      if (!lost && due.length < GROUPS_PER_READ) break;
     }
   }
 

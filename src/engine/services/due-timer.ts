@@ -1,9 +1,28 @@
+import type { Logger } from "../../log.js";
 import type { Clock } from "../clock.js";
+import { logFailure } from "../log.js";
+
+/** After a failed run, the next try comes this much later. */
+const RETRY_AFTER_ERROR_MS = 1000;
+
+export interface DueWork {
+  /** Names the work in the log when a run fails. */
+  name: string;
+  clock: Clock;
+  logger: Logger;
+  /** Does everything due by now. */
+  run(): Promise<void>;
+  /** When something is next due, read after each run (and at start). */
+  nextDueAt(): Promise<number | undefined>;
+  /** Asked when the timer fires (whether this process still leads, say); a run asked for directly is not. */
+  mayRun?(): Promise<boolean>;
+}
 
 /**
  * One timer, for the earliest time work is due, and one run at a time: a run asked for while one is
- * under way joins it. A run clears the timer; the work notes what is due next as it finishes.
- * Promotion and the cron service each keep one, so a million due items cost one timer.
+ * under way joins it. After each run the timer is armed for what is due next, or, when the run
+ * failed, for a retry a second later. Promotion and the cron service each keep one, so a million due
+ * items cost one timer.
  */
 export class DueTimer {
   private nextAt: number | undefined;
@@ -11,20 +30,19 @@ export class DueTimer {
   private stopped = false;
   private running: Promise<void> | undefined;
 
-  /** `mayRun` is asked when the timer fires (whether this process still leads, say); a run asked for directly is not. */
-  constructor(
-    private readonly clock: Clock,
-    private readonly work: () => Promise<void>,
-    private readonly mayRun: () => Promise<boolean> = async () => true,
-  ) {}
+  constructor(private readonly work: DueWork) {}
+
+  async start(): Promise<void> {
+    this.note(await this.work.nextDueAt());
+  }
 
   /** Arms the timer for `at` unless it is already armed for then or earlier. */
   note(at: number | undefined): void {
     if (at === undefined || this.stopped || (this.nextAt !== undefined && this.nextAt <= at)) return;
     this.cancelTimer?.();
     this.nextAt = at;
-    this.cancelTimer = this.clock.setTimer(at, async () => {
-      if (await this.mayRun().catch(() => false)) await this.runNow();
+    this.cancelTimer = this.work.clock.setTimer(at, async () => {
+      if (!this.work.mayRun || (await this.work.mayRun().catch(() => false))) await this.runNow();
     });
   }
 
@@ -39,7 +57,13 @@ export class DueTimer {
   private async run(): Promise<void> {
     this.nextAt = undefined;
     this.cancelTimer = undefined;
-    await this.work();
+    try {
+      await this.work.run();
+      this.note(await this.work.nextDueAt());
+    } catch (error) {
+      logFailure(this.work.logger, this.work.name, error);
+      this.note(this.work.clock.now() + RETRY_AFTER_ERROR_MS);
+    }
   }
 
   /** No further runs; resolves when one under way has finished. */
