@@ -7,6 +7,7 @@ import { newJobId } from "./job/ids.js";
 import { createJob } from "./job/state.js";
 import type { AnyJobs, EnqueueInput } from "./client/jobs.js";
 import type { EnqueuedJob } from "./job/types.js";
+import { BadRequestError } from "./errors.js";
 import { parseEnqueueInput } from "./job/validate.js";
 import { enqueuedView } from "./job/views.js";
 import { insertJobsWithin } from "./store/postgres/transactional.js";
@@ -15,7 +16,8 @@ import { insertJobsWithin } from "./store/postgres/transactional.js";
  * Enqueues jobs inside the caller's own PostgreSQL transaction: `client` is a
  * pg client on which the caller has run BEGIN. The jobs exist if and only if
  * the caller commits, and servers are woken when it does. Input is validated
- * exactly as the HTTP API validates it (BadRequestError on bad input).
+ * exactly as the HTTP API validates it (BadRequestError on bad input). Batched jobs fold under the
+ * server's lock on their key, which a caller's transaction does not take: `batch` is refused here.
  *
  *   await db.query("BEGIN");
  *   await db.query("INSERT INTO orders ...");
@@ -24,6 +26,10 @@ import { insertJobsWithin } from "./store/postgres/transactional.js";
  */
 export async function enqueueWithin<Jobs extends object = AnyJobs>(client: pg.ClientBase, inputs: Array<EnqueueInput<Jobs>>): Promise<EnqueuedJob[]> {
   const now = Date.now();
-  const jobs = inputs.map((input, index) => createJob(newJobId(), parseEnqueueInput(input, `jobs[${index}]`), now));
+  const jobs = inputs.map((input, index) => {
+    const parsed = parseEnqueueInput(input, `jobs[${index}]`);
+    if (parsed.batch) throw new BadRequestError(`jobs[${index}].batch cannot be enqueued inside a caller's transaction; enqueue it through the server`);
+    return createJob(newJobId(), parsed, now);
+  });
   return (await insertJobsWithin(client, jobs)).map(enqueuedView);
 }

@@ -29,6 +29,7 @@ import { inRun, notInFlight } from "./leases.js";
 import { lifecycleLog } from "./log.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
+import { Batches, type EnqueueOutcome } from "./batches.js";
 import { Crons } from "./crons.js";
 import { CronTicks } from "./services/cron-ticks.js";
 import { LeaseExpiry } from "./services/lease-expiry.js";
@@ -94,6 +95,7 @@ export class Engine {
   private readonly retention: RetentionDefaults;
   private readonly timeoutSeconds: number;
   private readonly observer: EngineObserver;
+  private readonly batches: Batches;
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -129,6 +131,7 @@ export class Engine {
       deleted: (id) => void this.dispatcher.finish(id),
       leaseExtended: (id, runId, expiresAt) => this.dispatcher.refresh(id, runId, (job) => ({ ...job, lease_expires_at: expiresAt })),
     }, this.observer);
+    this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer);
     this.promotion = new Promotion(this.store, this.clock, this.writes, options.logger);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
     this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger };
@@ -165,9 +168,12 @@ export class Engine {
 
   // ---- enqueue ----
 
-  async enqueue(inputs: EnqueueInput[]): Promise<InsertOutcome[]> {
+  /** Jobs with a `batch` go through the batches (and fold or open batches); the others are inserted as they are. */
+  async enqueue(inputs: EnqueueInput[]): Promise<EnqueueOutcome[]> {
     const now = this.clock.now();
-    return this.writes.insert(await mapInSlices(inputs, (input) => createJob(newJobId(), input, now)));
+    const jobs = await mapInSlices(inputs, (input) => createJob(newJobId(), input, now));
+    if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs);
+    return this.batches.enqueue(jobs, (position) => (jobs.length === 1 ? "job" : `jobs[${position}]`));
   }
 
   // ---- take, ack, fail, heartbeat ----

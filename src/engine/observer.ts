@@ -5,6 +5,8 @@ export interface EngineObserver {
   enqueued?(job: Job): void;
   /** A cron entry's tick enqueued `job` (reported after enqueued). */
   cronFired?(job: Job): void;
+  /** An enqueue folded into its batch's open job: the job as it is now. */
+  folded?(job: Job): void;
   taken?(job: Job, waitedMs: number): void;
   completed?(job: Job): void;
   /** An attempt failed: the job as it is now (scheduled, ready or dead), and the error recorded. */

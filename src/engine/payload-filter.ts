@@ -1,7 +1,8 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { BadRequestError } from "../errors.js";
-import { REFUSED_FUNCTIONS, refusedUse } from "./jq/refused.js";
-import { JqBudgetError, runJq, type JqLimits } from "./jq/runtime.js";
+import { firstLine, PRELUDE, REFUSAL_KEY, refusalMessage, runBudgeted } from "./jq/prelude.js";
+import { refusedUse } from "./jq/refused.js";
+import type { JqLimits } from "./jq/runtime.js";
 
 /** What one filter evaluation may spend; see README "jq filters". */
 export type FilterBudget = JqLimits;
@@ -21,22 +22,6 @@ export interface PayloadFilter {
 const PAYLOADS_PER_RUN = 10_000;
 /** Input one jq run is given, about, in characters: a scan over big payloads goes in several runs. */
 const BYTES_PER_RUN = 4 * 1024 * 1024;
-
-const REFUSAL_KEY = "__wharf_refused";
-
-/**
- * Evaluated before the filter, on the same (first) line so `$__loc__` tells the filter's own lines:
- * the refused builtins raise an error the wrapper recognises, and `input_filename` is "<stdin>", as
- * for jq 1.7 reading its standard input.
- */
-const PRELUDE = [
-  ...Object.keys(REFUSED_FUNCTIONS)
-    .filter((name) => /^[a-z_]+$/.test(name) && name !== "import" && name !== "include")
-    .map((name) => `def ${name}: error({${REFUSAL_KEY}: "${name}"});`),
-  `def halt_error($status): error({${REFUSAL_KEY}: "halt_error"});`,
-  `def input_filename: "<stdin>";`,
-  `def __wharf_caught: if type == "object" and has("${REFUSAL_KEY}") then . else false end;`,
-].join(" ");
 
 /**
  * One line of output per payload: 1 when the filter yields a value that is neither false nor null
@@ -69,7 +54,7 @@ function* jqInputs(texts: readonly string[]): Generator<{ input: string; count: 
 }
 
 async function matchRun(program: string, input: string, count: number, budget: FilterBudget): Promise<boolean[]> {
-  const run = await runJq([program], input, budget).catch(overBudget);
+  const run = await runBudgeted([program], input, budget, badRequest);
   const lines = run.stdout.split("\n");
   if (lines[lines.length - 1] === "") lines.pop();
   if (run.status !== 0 || lines.length !== count) {
@@ -83,17 +68,10 @@ async function matchRun(program: string, input: string, count: number, budget: F
 }
 
 function refusal(name: string): BadRequestError {
-  return new BadRequestError(`filter uses ${name}, which Wharf does not support in filters: it ${REFUSED_FUNCTIONS[name]}`);
+  return new BadRequestError(`filter ${refusalMessage(name)}`);
 }
 
-function firstLine(text: string): string {
-  return text.trim().split("\n")[0] ?? text;
-}
-
-function overBudget(error: unknown): never {
-  if (error instanceof JqBudgetError) throw new BadRequestError(error.message);
-  throw error;
-}
+const badRequest = (message: string): BadRequestError => new BadRequestError(message);
 
 /**
  * Checks a jq expression once per request: it must compile (jq's own message, first line, when not)
@@ -102,7 +80,7 @@ function overBudget(error: unknown): never {
  */
 export async function compilePayloadFilter(expression: string, budget: FilterBudget = DEFAULT_FILTER_BUDGET): Promise<PayloadFilter> {
   // jq compiles its program before it reads input: with no input, nothing of the filter runs.
-  const check = await runJq([expression], "", budget).catch(overBudget);
+  const check = await runBudgeted([expression], "", budget, badRequest);
   if (check.status !== 0) throw new BadRequestError(`filter is not a valid jq expression: ${firstLine(check.stderr)}`);
   const refused = refusedUse(expression);
   if (refused !== undefined) throw refusal(refused);

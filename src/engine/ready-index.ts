@@ -48,6 +48,10 @@ export class ReadyIndex {
     jobs.heads.set(key, entry.type);
   }
 
+  has(entry: Pick<ReadyEntry, "id" | "queue" | "type" | "priority">): boolean {
+    return this.queues.get(entry.queue)?.byType.get(entry.type)?.has(sortKey(entry)) === true;
+  }
+
   remove(entry: Pick<ReadyEntry, "id" | "queue" | "type" | "priority">): void {
     const jobs = this.queues.get(entry.queue);
     if (jobs) this.removeKey(entry.queue, jobs, entry.type, sortKey(entry));

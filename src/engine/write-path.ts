@@ -2,7 +2,7 @@ import { entersUniqueScope } from "../job/state.js";
 import type { Job, JobError } from "../job/types.js";
 import { chunks, Slicer } from "../slices.js";
 import { changedColumns } from "../store/rows.js";
-import type { CronGroupWrite, CronWriteOutcome, DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
+import type { BatchSession, BatchWrite, CronGroupWrite, CronWriteOutcome, DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
 import type { Coordination, TrackedJob } from "./coordination/coordination.js";
 import type { EngineObserver } from "./observer.js";
 
@@ -102,6 +102,13 @@ export class WritePath {
     const outcome = await this.store.writeCronGroup(write);
     this.trackInserted(outcome.inserted);
     return outcome;
+  }
+
+  /** A batch round's write in its session; the jobs it inserted are tracked like any insert (folds change no status). */
+  async writeBatch(session: BatchSession, write: BatchWrite): Promise<InsertOutcome[] | undefined> {
+    const outcomes = await session.write(write);
+    if (outcomes) this.trackInserted(outcomes);
+    return outcomes;
   }
 
   /** Tracks a big delete in slices, yielding between them: the jobs are gone from the store, so nothing else changes them meanwhile. */

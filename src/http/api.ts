@@ -72,14 +72,14 @@ const queues: Handler = async (engine, request) => {
 const enqueueOne: Handler = async (engine, request) => {
   noParams(request);
   const [outcome] = await engine.enqueue([parseEnqueueInput(request.body)]);
-  return ok(enqueuedView(outcome!), outcome!.duplicate ? 200 : 201);
+  return ok(enqueuedView(outcome!), outcome!.duplicate || outcome!.folded ? 200 : 201);
 };
 
 const enqueueBulk: Handler = async (engine, request) => {
   noParams(request);
   const outcomes = await engine.enqueue(await parseBulkInSlices(request.body));
-  const allDuplicates = outcomes.every((outcome) => outcome.duplicate);
-  return ok({ jobs: await mapInSlices(outcomes, enqueuedView) }, allDuplicates ? 200 : 201);
+  const noneCreated = outcomes.every((outcome) => outcome.duplicate || outcome.folded);
+  return ok({ jobs: await mapInSlices(outcomes, enqueuedView) }, noneCreated ? 200 : 201);
 };
 
 /** Every job of a bulk checked a slice at a time: checking 50,000 jobs must not hold up other requests. */

@@ -20,6 +20,7 @@ export class Metrics {
     const dead = new Counter({ name: "wharf_jobs_dead_total", help: "Jobs that became dead", labelNames: ["queue"], registers });
     const expired = new Counter({ name: "wharf_leases_expired_total", help: "Attempts failed because their lease ran out", labelNames: ["queue"], registers });
     const cronFires = new Counter({ name: "wharf_cron_fires_total", help: "Jobs enqueued by cron ticks", labelNames: ["queue"], registers });
+    const folds = new Counter({ name: "wharf_batch_folds_total", help: "Enqueues folded into their batch's open job", labelNames: ["queue"], registers });
     const waited = new Histogram({
       name: "wharf_enqueue_to_take_seconds",
       help: "Time from a job becoming ready to a worker taking it",
@@ -58,6 +59,7 @@ export class Metrics {
     this.observer = {
       enqueued: (job) => enqueued.inc({ queue: job.queue }),
       cronFired: (job) => cronFires.inc({ queue: job.queue }),
+      folded: (job) => folds.inc({ queue: job.queue }),
       completed: (job) => completed.inc({ queue: job.queue }),
       failed: (job) => failed.inc({ queue: job.queue }),
       died: (job) => dead.inc({ queue: job.queue }),

@@ -19,6 +19,7 @@ import {
   type Job,
   type JobPatch,
   type JobStatus,
+  type JsonValue,
   type Retention,
   type UniqueWhile,
 } from "./types.js";
@@ -94,7 +95,27 @@ export function createJob(id: string, input: EnqueueInput, now: number): Job {
   if (input.backoff !== undefined) job.backoff = input.backoff;
   if (input.retention !== undefined) job.retention = input.retention;
   if (input.timeout !== undefined) job.timeout = input.timeout;
+  if (input.batch !== undefined) job.batch = input.batch;
   return job;
+}
+
+/**
+ * Whether a new job becomes its batch's open job: a batched job ready at once. One enqueued for later
+ * keeps its batch for observability but folds with nothing: folding is ready to ready only.
+ */
+export function opensBatch(job: Job): boolean {
+  return job.batch !== undefined && job.status === "ready";
+}
+
+/** Whether a batch's open job, as stored now, still takes folds: ready and never handed to a worker (a take seals it). */
+export function takesFolds(job: Job): boolean {
+  return job.status === "ready" && job.dequeued_at === undefined && job.attempts === 0;
+}
+
+/** An enqueue folded into the open job: the job with the merged payload, otherwise as it was. */
+export function foldInto(job: Job, payload: JsonValue): Job {
+  if (!takesFolds(job)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and sealed; nothing folds into it`);
+  return { ...job, payload };
 }
 
 /** Statuses in which a job holds its unique key: no other job with that key can be enqueued. Stores encode this table in their schema. */

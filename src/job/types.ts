@@ -21,6 +21,17 @@ export interface Retention {
   dead_ms?: number;
 }
 
+/**
+ * A batched job's configuration (Zizq "batched jobs"): enqueues with the same key fold into the key's
+ * one open job while `when` holds, `fold` giving the merged payload; both are jq with `$existing` (the
+ * open job's payload) and `$new` (the incoming one) bound.
+ */
+export interface BatchConfig {
+  key: string;
+  when: string;
+  fold: string;
+}
+
 export interface Job {
   id: string;
   queue: string;
@@ -35,6 +46,8 @@ export interface Job {
   retention?: Retention;
   unique_key?: string;
   unique_while?: UniqueWhile;
+  /** The batch configuration the job was enqueued with (its first enqueue's, when others folded into it). */
+  batch?: BatchConfig;
   /** Lease length in seconds for one attempt; the server default applies when absent. */
   timeout?: number;
   dequeued_at?: number;
@@ -60,11 +73,14 @@ export interface EnqueueInput {
   backoff?: Backoff;
   retention?: Retention;
   timeout?: number;
+  batch?: BatchConfig;
 }
 
-/** Enqueue responses carry `duplicate`; other responses do not. */
+/** Enqueue responses carry `duplicate` and `folded`; other responses do not. */
 export interface EnqueuedJob extends Omit<Job, "payload"> {
   duplicate: boolean;
+  /** True when the enqueue folded into its batch's open job (which is the job answered). */
+  folded: boolean;
 }
 
 /** Fields a PATCH may change; `null` clears a field back to the server default. */

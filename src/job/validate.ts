@@ -4,6 +4,7 @@ import {
   MAX_PRIORITY,
   UNIQUE_SCOPES,
   type Backoff,
+  type BatchConfig,
   type EnqueueInput,
   type FailureInput,
   type JobPatch,
@@ -148,7 +149,7 @@ function readTimeout(value: unknown, field: string, fail: Fail): number {
  * are kept; MessagePack binary, extension values, maps with keys that are not strings, NaN and the
  * infinities are refused, naming where they sit.
  */
-function validatePayload(value: unknown, field: string, depth = 0): JsonValue {
+export function validatePayload(value: unknown, field: string, depth = 0): JsonValue {
   if (depth > 64) throw badRequest(`${field} is nested too deeply (more than 64 levels)`);
   switch (typeof value) {
     case "string":
@@ -178,8 +179,26 @@ function validatePayload(value: unknown, field: string, depth = 0): JsonValue {
 
 const ENQUEUE_FIELDS = [
   "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
-  "retry_limit", "backoff", "retention", "timeout",
+  "retry_limit", "backoff", "retention", "timeout", "batch",
 ] as const;
+
+/** Longest batch key, as for unique keys. */
+const MAX_KEY_LENGTH = 1024;
+/** Longest `when` or `fold` expression, in characters. */
+const MAX_EXPRESSION_LENGTH = 64 * 1024;
+
+/** The shape of a `batch` object; whether its expressions are good jq is checked when it is enqueued (422). */
+function readBatch(value: unknown, field: string): BatchConfig {
+  const fields = readObject(value, field);
+  rejectUnknownFields(fields, ["key", "when", "fold"], field);
+  const text = (name: "key" | "when" | "fold", max: number): string => {
+    if (fields[name] === undefined || fields[name] === null) throw badRequest(`${field}.${name} is required`);
+    const read = readString(fields[name], `${field}.${name}`, badRequest);
+    if (read.trim().length === 0 || read.length > max) throw badRequest(`${field}.${name} must be 1 to ${max} characters, not all blank`);
+    return read;
+  };
+  return { key: text("key", MAX_KEY_LENGTH), when: text("when", MAX_EXPRESSION_LENGTH), fold: text("fold", MAX_EXPRESSION_LENGTH) };
+}
 
 export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
   const fields = readObject(value, where);
@@ -197,7 +216,7 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
   if (fields.ready_at != null) input.ready_at = readTimestamp(fields.ready_at, `${where}.ready_at`, fail);
   if (fields.unique_key != null) {
     const key = readString(fields.unique_key, `${where}.unique_key`, fail);
-    if (key.length === 0 || key.length > 1024) throw fail(`${where}.unique_key must be 1 to 1024 characters`);
+    if (key.length === 0 || key.length > MAX_KEY_LENGTH) throw fail(`${where}.unique_key must be 1 to ${MAX_KEY_LENGTH} characters`);
     input.unique_key = key;
   }
   if (fields.unique_while != null) {
@@ -211,6 +230,10 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
   if (fields.backoff != null) input.backoff = readBackoff(fields.backoff, `${where}.backoff`, fail);
   if (fields.retention != null) input.retention = readRetention(fields.retention, `${where}.retention`, fail);
   if (fields.timeout != null) input.timeout = readTimeout(fields.timeout, `${where}.timeout`, fail);
+  if (fields.batch != null) {
+    if (input.unique_key !== undefined) throw fail(`${where}.batch and ${where}.unique_key cannot be given together`);
+    input.batch = readBatch(fields.batch, `${where}.batch`);
+  }
   return input;
 }
 

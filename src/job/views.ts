@@ -6,6 +6,6 @@ export function withoutPayload(job: Job): Omit<Job, "payload"> {
   return rest;
 }
 
-export function enqueuedView(outcome: { job: Job; duplicate: boolean }): EnqueuedJob {
-  return { ...withoutPayload(outcome.job), duplicate: outcome.duplicate };
+export function enqueuedView(outcome: { job: Job; duplicate: boolean; folded?: boolean }): EnqueuedJob {
+  return { ...withoutPayload(outcome.job), duplicate: outcome.duplicate, folded: outcome.folded === true };
 }

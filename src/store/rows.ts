@@ -10,6 +10,7 @@ import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
+  "batch",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -57,6 +58,7 @@ export type JobRow = {
   purge_at: number | null;
   run_id: string | null;
   lease_expires_at: number | null;
+  batch: string | null;
 };
 
 export type ErrorRow = {
@@ -91,6 +93,7 @@ export function rowToJob(row: JobRow): Job {
   if (row.purge_at !== null) job.purge_at = row.purge_at;
   if (row.run_id !== null) job.run_id = row.run_id;
   if (row.lease_expires_at !== null) job.lease_expires_at = row.lease_expires_at;
+  if (row.batch !== null) job.batch = JSON.parse(row.batch) as Job["batch"];
   return job;
 }
 
@@ -99,17 +102,17 @@ export type JobRowValues = [
   id: string, queue: string, type: string, priority: number, status: string, payload: string, ready_at: number, attempts: number,
   retry_limit: number | null, backoff: string | null, retention: string | null, unique_key: string | null, unique_while: string | null,
   timeout: number | null, dequeued_at: number | null, failed_at: number | null, completed_at: number | null, purge_at: number | null,
-  run_id: string | null, lease_expires_at: number | null,
+  run_id: string | null, lease_expires_at: number | null, batch: string | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch,
   });
 }
 
@@ -140,6 +143,7 @@ export function jobToParams(job: Job): Record<JobColumn, ColumnValue> {
     purge_at: job.purge_at ?? null,
     run_id: job.run_id ?? null,
     lease_expires_at: job.lease_expires_at ?? null,
+    batch: jsonOrNull(job.batch),
   };
 }
 

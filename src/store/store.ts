@@ -178,6 +178,38 @@ export interface CronWriteOutcome {
   inserted: InsertOutcome[];
 }
 
+/** A fold's write: the open job's merged payload, as JSON text. */
+export interface BatchFold {
+  id: string;
+  payload: string;
+}
+
+/** What one round of batched enqueues writes, all or nothing. */
+export interface BatchWrite {
+  folds: BatchFold[];
+  /** Keys whose open job becomes one of `inserts`, sealing the one before. */
+  opens: Array<{ key: string; id: string }>;
+  /** New jobs, inserted as insertJobs inserts them. */
+  inserts: Job[];
+}
+
+/**
+ * Batched enqueues on some keys, in a session no other process writes those keys' batches in until
+ * it ends (an unshared store has no other process; the engine runs one session per key at a time).
+ */
+export interface BatchSession {
+  /**
+   * The job each key names as its open one, as stored now (keys without one, or whose job is gone,
+   * are absent). On a shared store the jobs stay locked against claims until the session ends.
+   */
+  openJobs(): Promise<Map<string, Job>>;
+  /**
+   * Writes the round. A fold applies only while its job is still ready and never taken; when one does
+   * not, nothing is written and the answer is undefined. Otherwise, per insert, as insertJobs answers.
+   */
+  write(write: BatchWrite): Promise<InsertOutcome[] | undefined>;
+}
+
 export interface Store {
   /**
    * Inserts jobs atomically, in order. A job whose unique key another job holds (stored, or earlier
@@ -186,7 +218,7 @@ export interface Store {
    */
   insertJobs(jobs: Job[]): Promise<InsertOutcome[]>;
   commit(changes: ChangeSet): Promise<ChangeResult>;
-  /** Deletes the jobs matching `query` (or every job) and their errors, returning what was deleted. */
+  /** Deletes the jobs matching `query` (or every job, and every batch's open-job record) and their errors, returning what was deleted. */
   deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]>;
   /** Deletes terminal jobs whose purge_at has passed. */
   purgeDue(now: number, limit: number): Promise<DeletedJob[]>;
@@ -227,6 +259,9 @@ export interface Store {
   writeCronGroup(write: CronGroupWrite): Promise<CronWriteOutcome>;
   /** Deletes every cron group; returns how many there were. */
   deleteCronGroups(): Promise<number>;
+
+  /** Runs `work` in a batch session on `keys` (see BatchSession); it ends when `work` settles. */
+  batchSession<T>(keys: readonly string[], work: (session: BatchSession) => Promise<T>): Promise<T>;
 
   close(): Promise<void>;
 }

@@ -20,6 +20,8 @@ export class Alone implements Coordination {
   readonly claims: ClaimSource;
   private readonly index = new ReadyIndex();
   private readonly counts = new StatusCounts();
+  /** Ready jobs held out of the index (hold), with what the index should hold for them at release. */
+  private readonly held = new Map<string, Job | undefined>();
 
   constructor(store: Store, clock: Clock, leaseMs: (job: Job) => number) {
     this.claims = new IndexClaims(this.index, store, clock, leaseMs);
@@ -45,11 +47,36 @@ export class Alone implements Coordination {
   tracked(before: TrackedJob | undefined, after: Job | undefined): void {
     if (before) {
       this.counts.adjust(before.queue, before.status, -1);
-      if (before.status === "ready") this.index.remove(before);
+      if (before.status === "ready") {
+        if (this.held.size > 0 && this.held.has(before.id)) this.held.set(before.id, undefined);
+        else this.index.remove(before);
+      }
     }
     if (after) {
       this.counts.adjust(after.queue, after.status, 1);
-      if (after.status === "ready") this.index.add(after);
+      if (after.status === "ready") {
+        if (this.held.size > 0 && this.held.has(after.id)) this.held.set(after.id, after);
+        else this.index.add(after);
+      }
+    }
+  }
+
+  /** Out of the index, so no claim picks them; a job not in it has been picked by a claim already. */
+  hold(jobs: Job[]): Job[] {
+    return jobs.filter((job) => {
+      if (this.held.has(job.id) || !this.index.has(job)) return false;
+      this.index.remove(job);
+      this.held.set(job.id, job);
+      return true;
+    });
+  }
+
+  /** Back in the index as changes made meanwhile left them (gone, when one deleted or moved it out of ready). */
+  release(jobs: Job[]): void {
+    for (const { id } of jobs) {
+      const current = this.held.get(id);
+      this.held.delete(id);
+      if (current) this.index.add(current);
     }
   }
 

@@ -42,6 +42,13 @@ export interface Coordination {
   /** Tells the processes that made these leases that they ended here. Best effort. */
   announceEnded(leases: EndedLease[]): void;
   statusCounts(): Promise<StatusCount[]>;
+  /**
+   * Keeps this process's claims off these ready jobs until `release` (a fold is being written into
+   * them); answers the ones no claim of this process has picked already. Row locks keep other
+   * processes' claims off them (Store.batchSession).
+   */
+  hold(jobs: Job[]): Job[];
+  release(jobs: Job[]): void;
   /** True while this process leads: leader-only services run then. */
   lead(): Promise<boolean>;
 }

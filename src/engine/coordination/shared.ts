@@ -79,6 +79,13 @@ export class Shared implements Coordination {
   /** The store is the index and the tally; other servers' changes never pass through here. */
   tracked(): void {}
 
+  /** The batch session's row locks already keep every claim, ours included, off them. */
+  hold(jobs: Job[]): Job[] {
+    return jobs;
+  }
+
+  release(): void {}
+
   /** Another server may have changed the job since this one leased it. */
   currentCopy(_lease: InFlightJob | undefined): Job | undefined {
     return undefined;

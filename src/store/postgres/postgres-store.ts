@@ -17,6 +17,8 @@ import {
 } from "../rows.js";
 import type {
   AbandonedLeaseQuery,
+  BatchSession,
+  BatchWrite,
   ChangeResult,
   ChangeSet,
   ClaimRequest,
@@ -253,8 +255,10 @@ export class PostgresStore implements Store, Notifier, Peer {
 
   deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
     const where = new WhereBuilder(POSTGRES_DIALECT).matching(query);
+    const statements: Statement[] = [{ text: QUERY_SQL.deleteMatching(where.sql), values: where.params }];
+    if (where.sql === "") statements.push({ text: SQL.deleteOpenBatches, values: [] });
     return this.write(async () => {
-      const [deleted] = await this.execute([{ text: QUERY_SQL.deleteMatching(where.sql), values: where.params }]);
+      const [deleted] = await this.execute(statements);
       return deleted as DeletedJob[];
     });
   }
@@ -356,6 +360,23 @@ export class PostgresStore implements Store, Notifier, Peer {
 
   deleteCronGroups(): Promise<number> {
     return this.write(async () => (await this.runOnPool(SQL.deleteCronGroups, [])).length);
+  }
+
+  /**
+   * One transaction: the keys' advisory locks (in key order, so two sessions cannot deadlock), then
+   * the open jobs read FOR UPDATE (claims skip them), then the write; all released at COMMIT.
+   */
+  batchSession<T>(keys: readonly string[], work: (session: BatchSession) => Promise<T>): Promise<T> {
+    return this.write(() => this.transaction(async (run) => {
+      for (const key of [...keys].sort()) await run(SQL.lockBatchKey, [key]);
+      return work({
+        openJobs: async () => {
+          const rows = await run<JobRow & { batch_key: string }>(SQL.openBatchJobs, [keys]);
+          return new Map(rows.map((row) => [row.batch_key, rowToJob(row)]));
+        },
+        write: (batch) => writeBatch(run, batch),
+      });
+    }));
   }
 
   // ---- several servers ----
@@ -508,6 +529,24 @@ function inInputOrder(deleted: DeletedJob[], ids: readonly string[]): DeletedJob
 }
 
 /** The claim statement that walks an index in take order for what `request` asks, and its parameters. */
+/** In a savepoint, so a fold that no longer applies undoes the round and leaves the session usable. */
+async function writeBatch(run: Run, { folds, opens, inserts }: BatchWrite): Promise<InsertOutcome[] | undefined> {
+  await run("SAVEPOINT batch_write");
+  if (folds.length > 0) {
+    const folded = await run(SQL.foldPayloads, [folds.map(({ id }) => id), folds.map(({ payload }) => payload)]);
+    if (folded.length !== new Set(folds.map(({ id }) => id)).size) {
+      await run("ROLLBACK TO SAVEPOINT batch_write");
+      return undefined;
+    }
+    // A claim that skipped a locked job may have found nothing else: wake the claimers once this commits.
+    await run(SQL.notifyReady);
+  }
+  const outcomes = await insertJobsWith(run, inserts);
+  if (opens.length > 0) await run(SQL.openBatches, [opens.map(({ key }) => key), opens.map(({ id }) => id)]);
+  await run("RELEASE SAVEPOINT batch_write");
+  return outcomes;
+}
+
 function claimStatementFor(request: ClaimRequest): [string, unknown[]] {
   const values = [request.queues === null ? null : [...request.queues], request.limit, request.now, request.owner, request.defaultLeaseMs];
   if (request.types !== null) return [SQL.claimReadyOfTypes, [...values, [...request.types]]];

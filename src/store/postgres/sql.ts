@@ -29,7 +29,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8",
+  lease_expires_at: "int8", batch: "text",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -84,6 +84,18 @@ export const SQL = {
   updateCronGroup: "UPDATE cron_groups SET document = $1, next_due_at = $2, revision = $3 WHERE name = $4 AND revision = $5 RETURNING name",
   deleteCronGroup: "DELETE FROM cron_groups WHERE name = $1 AND revision = $2 RETURNING name",
   deleteCronGroups: "DELETE FROM cron_groups RETURNING name",
+  /** Held until the transaction ends: one batch session per key across every server (hash collisions only serialize more). */
+  lockBatchKey: "SELECT pg_advisory_xact_lock(hashtextextended('wharf.batch:' || $1::text, 0))",
+  /** JOB_COLUMNS and the key of the jobs the keys name as open, locked so no claim takes them until the session ends. */
+  openBatchJobs: `SELECT ${JOB_COLUMNS}, open_batches.key AS batch_key FROM open_batches JOIN jobs ON jobs.id = open_batches.job_id
+    WHERE open_batches.key = ANY($1::text[]) FOR UPDATE OF jobs`,
+  /** Parameters: ids, payloads. Fenced as src/job/state.ts takesFolds judges: ready and never taken. */
+  foldPayloads: `UPDATE jobs SET payload = fold.payload FROM unnest($1::text[], $2::text[]) AS fold(id, payload)
+    WHERE jobs.id = fold.id AND jobs.status = 'ready' AND jobs.dequeued_at IS NULL AND jobs.attempts = 0 RETURNING jobs.id`,
+  /** Parameters: keys, ids. */
+  openBatches: `INSERT INTO open_batches (key, job_id) SELECT * FROM unnest($1::text[], $2::text[])
+    ON CONFLICT (key) DO UPDATE SET job_id = EXCLUDED.job_id`,
+  deleteOpenBatches: "DELETE FROM open_batches",
   /** Parameters: one array per column of JOB_COLUMN_NAMES. */
   insertJobs: INSERT_JOBS,
   /** insertJobs skipping each job whose unique key another job holds (the unique index on unique_hold); returns the ids it inserted. */

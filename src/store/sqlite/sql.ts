@@ -93,6 +93,14 @@ export const SQL = {
   updateCronGroup: "UPDATE cron_groups SET document = ?, next_due_at = ?, revision = ? WHERE name = ? AND revision = ?",
   deleteCronGroup: "DELETE FROM cron_groups WHERE name = ? AND revision = ?",
   deleteCronGroups: "DELETE FROM cron_groups",
+  /** JOB_COLUMNS, then the key, of the jobs the keys in the JSON list name as open. */
+  openBatchJobs: `SELECT ${JOB_COLUMNS}, open_batches.key FROM open_batches JOIN jobs ON jobs.id = open_batches.job_id
+    WHERE open_batches.key IN (SELECT value FROM json_each(?))`,
+  /** Parameters: payload, id. Fenced as src/job/state.ts takesFolds judges: ready and never taken. */
+  foldPayload: "UPDATE jobs SET payload = ? WHERE id = ? AND status = 'ready' AND dequeued_at IS NULL AND attempts = 0",
+  /** Parameters: key, id. */
+  openBatch: "INSERT INTO open_batches (key, job_id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id",
+  deleteOpenBatches: "DELETE FROM open_batches",
   createMigrationsTable: "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
   appliedMigrations: "SELECT version FROM schema_migrations",
   recordMigration: "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",

@@ -7,6 +7,8 @@ import Database from "better-sqlite3";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
 import type {
   AbandonedLeaseQuery,
+  BatchSession,
+  BatchWrite,
   ChangeResult,
   ChangeSet,
   ClaimRequest,
@@ -64,6 +66,9 @@ interface PendingWrite {
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
+
+/** Thrown inside a batch write's savepoint to roll it back: a fold's job was taken or changed meanwhile. */
+const FOLD_FENCED = new Error("a fold's job no longer takes folds");
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
 
@@ -331,7 +336,12 @@ export class SqliteStore implements Store {
       for (const row of slice) deleted.push(row);
       if (slice.length < DELETE_SLICE) break;
     }
-    if (where.sql === "") await this.write(() => this.statement(SQL.deleteAllErrors).run());
+    if (where.sql === "") {
+      await this.write(() => {
+        this.statement(SQL.deleteAllErrors).run();
+        this.statement(SQL.deleteOpenBatches).run();
+      });
+    }
     return deleted;
   }
 
@@ -485,6 +495,33 @@ export class SqliteStore implements Store {
 
   deleteCronGroups(): Promise<number> {
     return this.write(() => this.statement(SQL.deleteCronGroups).run().changes);
+  }
+
+  /** One process per file, and the engine runs one session per key at a time: no lock to take. */
+  batchSession<T>(keys: readonly string[], work: (session: BatchSession) => Promise<T>): Promise<T> {
+    return work({
+      openJobs: async () => {
+        const rows = this.jobRows(SQL.openBatchJobs).all(JSON.stringify(keys)) as Array<[...JobRowValues, string]>;
+        return new Map(rows.map((row) => [row[row.length - 1] as string, valuesToJob(row.slice(0, -1) as JobRowValues)]));
+      },
+      write: (batch) => this.write(() => {
+        try {
+          return this.atomically(() => this.writeBatch(batch)) as InsertOutcome[];
+        } catch (error) {
+          if (error === FOLD_FENCED) return undefined;
+          throw error;
+        }
+      }),
+    });
+  }
+
+  private writeBatch({ folds, opens, inserts }: BatchWrite): InsertOutcome[] {
+    for (const { id, payload } of folds) {
+      if (this.statement(SQL.foldPayload).run(payload, id).changes !== 1) throw FOLD_FENCED;
+    }
+    const outcomes = inserts.map((job) => this.insertOne(job));
+    for (const { key, id } of opens) this.statement(SQL.openBatch).run(key, id);
+    return outcomes;
   }
 
   async close(): Promise<void> {
