@@ -796,3 +796,40 @@ test("cron across a leader SIGKILL: every tick enqueued exactly once, none lost 
   assert.ok(gaps.every((gap) => gap === 2000), `ticks two seconds apart, none lost: ${gaps.join(", ")}`);
   assert.ok(await leaderLockHeld(database), "the survivor holds the leader lock");
 });
+
+test("batched jobs across servers: 1,000 concurrent folded enqueues on one key, with a worker taking meanwhile, lose no payload and fold none twice", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const servers = [await childServer(database, defer), await childServer(database, defer)];
+  const queue = uniqueName("batch");
+  const batch = { key: uniqueName("key"), when: "($existing.ids | length) < 40", fold: "$existing | .ids += $new.ids" };
+  const total = 1000;
+  const stream = openTake(servers[0]!.url, { queue, prefetch: 1 });
+  defer(() => stream.close());
+  await stream.opened;
+  const taken: number[][] = [];
+  let enqueuing = true;
+  const worker = (async () => {
+    // Takes while the folds go on: each job as handed out must already hold every id folded into it.
+    while (enqueuing) {
+      const job = await stream.next(200);
+      if (!job) continue;
+      taken.push((job.payload as { ids: number[] }).ids);
+      assert.equal((await call(servers[1]!.url, "POST", `/jobs/${job.id}/success`)).status, 204);
+    }
+  })();
+  const replies = await Promise.all(
+    Array.from({ length: total }, (_call, n) =>
+      call<EnqueuedBody & { folded: boolean }>(servers[n % 2]!.url, "POST", "/jobs", { queue, type: JOB_TYPE, payload: { ids: [n] }, batch }, 60_000),
+    ),
+  );
+  enqueuing = false;
+  await worker;
+  for (const reply of replies) assert.ok(reply.status === 200 || reply.status === 201, JSON.stringify(reply.body));
+  const left = await api(servers[0]!.url, "GET", `/jobs?queue=${queue}&limit=2000`);
+  const stored = (left.body.jobs as Job[]).map((job) => (job.payload as { ids: number[] }).ids);
+  const ids = [...taken, ...stored].flat().sort((a, b) => a - b);
+  assert.deepEqual(ids, Array.from({ length: total }, (_value, n) => n), "every id exactly once, in a taken job or a stored one");
+  assert.equal(replies.filter((reply) => reply.status === 201).length, taken.length + stored.length, "one 201 per job");
+  assert.ok(taken.length > 0, "the worker took jobs while folds went on");
+});
