@@ -7,7 +7,7 @@ import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
 import { confirm, type ConfirmOptions } from "./confirm.js";
 import { ERROR_COLUMNS, JOB_COLUMNS, Output, QUEUE_COLUMNS, type QueueCounts } from "./output.js";
-import { UsageError, withFlagNames, type FieldNames } from "./usage.js";
+import { UsageError, WIRE_FLAGS, withFlagNames, type FieldNames } from "./usage.js";
 import { cleared, type Clearable } from "./values.js";
 
 export interface RemoteOptions {
@@ -133,6 +133,18 @@ export interface EnqueueOptions extends RemoteOptions {
   uniqueWhile?: UniqueWhile;
   retryLimit?: number;
   timeout?: number;
+  batchKey?: string;
+  batchWhen?: string;
+  batchFold?: string;
+}
+
+/** The three batch flags together, or none. */
+function batchOf({ batchKey, batchWhen, batchFold }: EnqueueOptions): EnqueueInput["batch"] {
+  if (batchKey === undefined && batchWhen === undefined && batchFold === undefined) return undefined;
+  if (batchKey === undefined || batchWhen === undefined || batchFold === undefined) {
+    throw new UsageError("--batch-key, --batch-when and --batch-fold go together: give all three");
+  }
+  return { key: batchKey, when: batchWhen, fold: batchFold };
 }
 
 export function enqueue(queue: string, type: string, payload: EnqueueInput["payload"], options: EnqueueOptions): Promise<void> {
@@ -147,9 +159,18 @@ export function enqueue(queue: string, type: string, payload: EnqueueInput["payl
       unique_while: options.uniqueWhile,
       retry_limit: options.retryLimit,
       timeout: options.timeout,
+      batch: batchOf(options),
     }),
   };
-  return remote(options, async (wharf, out) => out.record(await wharf.enqueue(input)));
+  return remote(options, async (wharf, out) => {
+    try {
+      out.record(await wharf.enqueue(input));
+    } catch (error) {
+      // An enqueue is unprocessable only for what it was given (a batch expression): bad usage, as a 400 is.
+      if (error instanceof UnprocessableError) throw new UsageError(withFlagNames(error.message, WIRE_FLAGS));
+      throw error;
+    }
+  });
 }
 
 export interface ListOptions extends FilterOptions, RemoteOptions {

@@ -98,6 +98,9 @@ function enqueueCommand(): Command {
     .addOption(option("--unique-while <scope>", "...while it is queued, active (queued or in flight) or exists").choices(UNIQUE_SCOPES))
     .addOption(option("--retry-limit <n>", "retries before the job is dead", count))
     .addOption(option("--timeout <seconds>", "lease of one attempt (at most 86400)", seconds))
+    .addOption(option("--batch-key <key>", "fold into this batch's open job (with --batch-when and --batch-fold)", nonEmpty))
+    .addOption(option("--batch-when <jq>", "fold while this holds, given $existing and $new payloads; else a new batch", nonEmpty))
+    .addOption(option("--batch-fold <jq>", "the merged payload, given $existing and $new", nonEmpty))
     .action((queue: string, type: string, payload: EnqueueInput["payload"], options: run.EnqueueOptions) => run.enqueue(queue, type, payload, options));
 }
 

@@ -175,7 +175,7 @@ describe("batched jobs", () => {
     assertError(bad, 422);
     assert.match(bad.body.error, /jobs\[2\]\.batch\.fold/);
     assert.deepEqual(await payloadsOf(queue), [[1, 2, 3]], "nothing of the refused bulk was written");
-    assert.equal((await getJob(h.url, opened.body.id)).payload.length, 3);
+    assert.deepEqual((await getJob(h.url, opened.body.id)).payload, [1, 2, 3]);
   });
 
   test("a fold that fails on the stored payload is 422 and changes nothing", async () => {

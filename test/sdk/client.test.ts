@@ -66,6 +66,23 @@ async function statusOf(client: Client, id: string): Promise<JobStatus> {
 
 for (const transport of TRANSPORTS) {
   describe(`Client over ${transport.name}`, () => {
+    test("batched enqueues fold (folded: true, the open job's id), also when coalesced into one bulk; a bad expression is UnprocessableError", async (t: TestContext) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("batch");
+      const batch = { key: uniqueName("key"), when: "true", fold: "$existing + $new" };
+      const first = await h.client.enqueue({ queue, type: "t", payload: [1], batch });
+      assert.equal(first.folded, false);
+      const [second, third] = await Promise.all([
+        h.client.enqueue({ queue, type: "t", payload: [2], batch }),
+        h.client.enqueue({ queue, type: "t", payload: [3], batch }),
+      ]);
+      assert.deepEqual([second.folded, third.folded, second.id, third.id], [true, true, first.id, first.id]);
+      const stored = await h.client.getJob(first.id);
+      assert.deepEqual(stored.payload, [1, 2, 3]);
+      assert.deepEqual(stored.batch, batch);
+      await rejectsWith(h.client.enqueue({ queue, type: "t", payload: [4], batch: { ...batch, when: "(" } }), UnprocessableError, 422, /batch\.when/);
+    });
+
     test("health, version and queues", async (t: TestContext) => {
       const h = await harness(t, transport);
       assert.deepEqual(await h.client.health(), { status: "ok" });

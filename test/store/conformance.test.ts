@@ -567,6 +567,48 @@ for (const factory of STORES) {
       assert.deepEqual(await abandoned(goneAt + 2000), [expired.id], "given back: no longer in flight");
     });
 
+    describe("batch sessions", () => {
+      const batched = (key: string, payload: JsonValue = [1]): Job => job({ queue: "q", payload, batch: { key, when: "true", fold: "$existing + $new" } });
+
+      test("opens a batch with its job, reads the open job back, folds its payload, and a new open job replaces the old", async () => {
+        const key = uniqueName("key");
+        const first = batched(key, { zeta: 12345678901234567890n, alpha: 1 });
+        const inserted = await store.batchSession([key], (session) => session.write({ folds: [], opens: [{ key, id: first.id }], inserts: [first] }));
+        assert.deepEqual(inserted?.map(({ job: { id } }) => id), [first.id]);
+        const open = await store.batchSession([key], (session) => session.openJobs());
+        assert.deepEqual(open.get(key)?.batch, first.batch);
+        assert.equal(open.get(key)?.id, first.id);
+        const merged = '{"zeta":12345678901234567890,"alpha":1,"more":[2]}';
+        assert.ok(await store.batchSession([key], (session) => session.write({ folds: [{ id: first.id, payload: merged }], opens: [], inserts: [] })));
+        assert.deepEqual((await store.getJob(first.id))?.payload, { zeta: 12345678901234567890n, alpha: 1, more: [2] });
+        const second = batched(key);
+        await store.batchSession([key], (session) => session.write({ folds: [], opens: [{ key, id: second.id }], inserts: [second] }));
+        assert.equal((await store.batchSession([key], (session) => session.openJobs())).get(key)?.id, second.id);
+        assert.equal((await store.batchSession([uniqueName()], (session) => session.openJobs())).size, 0);
+      });
+
+      test("a fold into a job that was taken meanwhile writes nothing of the round", async () => {
+        const key = uniqueName("key");
+        const queue = uniqueName();
+        const open = { ...batched(key), queue };
+        await store.batchSession([key], (session) => session.write({ folds: [], opens: [{ key, id: open.id }], inserts: [open] }));
+        assert.equal((await store.claimReady(claimOf([queue], 1))).length, 1);
+        const other = job({ queue: uniqueName() });
+        const outcome = await store.batchSession([key], (session) => session.write({ folds: [{ id: open.id, payload: "[1,2]" }], opens: [], inserts: [other] }));
+        assert.equal(outcome, undefined);
+        assert.equal(await store.getJob(other.id), undefined, "the round's insert was not written");
+        assert.deepEqual((await store.getJob(open.id))?.payload, [1]);
+      });
+
+      test("deleting every job forgets every open batch", async () => {
+        const key = uniqueName("key");
+        const open = batched(key);
+        await store.batchSession([key], (session) => session.write({ folds: [], opens: [{ key, id: open.id }], inserts: [open] }));
+        await store.deleteMatching(undefined);
+        assert.equal((await store.batchSession([key], (session) => session.openJobs())).size, 0);
+      });
+    });
+
     describe("cron groups", () => {
       function group(name: string, next: number, payload: JsonValue = { n: 1 }): CronGroup {
         return { name, paused: false, entries: [{ name: "e", expression: "* * * * *", paused: false, next_enqueue_at: next, job: { queue: "q", type: "t", payload } }] };
