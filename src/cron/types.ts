@@ -1,8 +1,8 @@
 /** Cron groups as they are stored and as they travel on the wire (Zizq field names). */
 import type { EnqueueInput } from "../job/types.js";
 
-/** What each tick of an entry enqueues: an enqueue without `ready_at` (a tick's job is ready at its tick). */
-export type CronJobTemplate = Omit<EnqueueInput, "ready_at">;
+/** What each tick of an entry enqueues: an enqueue without `ready_at` (a tick's job is ready at its tick) or `batch`. */
+export type CronJobTemplate = Omit<EnqueueInput, "ready_at" | "batch">;
 
 /** What a client defines of an entry; the rest of CronEntry is schedule state the server keeps. */
 export interface CronEntryDefinition {

@@ -35,6 +35,7 @@ function readPaused(fields: Fields, where: string): boolean | undefined {
 function readJobTemplate(value: unknown, where: string): CronJobTemplate {
   const fields = readObject(value, where);
   if (fields.ready_at != null) throw new BadRequestError(`${where}.ready_at is not allowed: a tick's job is ready at its tick`);
+  if (fields.batch != null) throw new BadRequestError(`${where}.batch is not allowed: a tick enqueues its own job, which folds with nothing`);
   return parseEnqueueInput(fields, where);
 }
 

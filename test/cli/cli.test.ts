@@ -107,19 +107,6 @@ describe("wharf CLI against a running server", () => {
   });
 
   describe("enqueue", () => {
-    it("--batch-key, --batch-when and --batch-fold fold into the batch's open job; a bad expression or a flag alone is exit 2", async () => {
-      const queue = uniqueName("batch");
-      const flags = ["--batch-key", `key-${queue}`, "--batch-when", "true", "--batch-fold", "$existing + $new"];
-      const first = one(await wharf("enqueue", queue, "t", "[1]", ...flags));
-      assert.equal(first.folded, false);
-      const second = one(await wharf("enqueue", queue, "t", "[2]", ...flags));
-      assert.equal(second.folded, true);
-      assert.equal(second.id, first.id);
-      assert.deepEqual(one(await wharf("jobs", "get", first.id as string)).payload, [1, 2]);
-      failed(await wharf("enqueue", queue, "t", "[3]", "--batch-key", "k", "--batch-when", "(", "--batch-fold", "."), 2, /--batch-when is not a valid jq expression/);
-      failed(await wharf("enqueue", queue, "t", "[3]", "--batch-key", "k"), 2, /go together/);
-    });
-
     it("creates a job with every option, visible through jobs get and the HTTP API", async () => {
       const queue = uniqueName("enq");
       const readyAt = server.clock.now() + 3_600_000;

@@ -203,13 +203,15 @@ describe("batched jobs", () => {
       ["an unknown field", { when: "true", fold: ".", extra: 1 }, 400, /unknown field "extra"/],
       ["a key that is not a string", { when: "true", fold: ".", key: 5 }, 400, /job\.batch\.key must be a string/],
     ];
-    for (const [name, fields, status, message] of cases) {
-      test(`${name}: ${status}`, async () => {
-        const batch = JSON.parse(JSON.stringify({ key: uniqueName("key"), ...fields })) as Record<string, unknown>;
-        const result = await post({ queue, type: "t", payload: { a: "text" }, batch });
-        assertError(result, status);
-        assert.match(result.body.error, message);
-      });
+    for (const format of ["json", "msgpack"] as const) {
+      for (const [name, fields, status, message] of cases) {
+        test(`${format}: ${name}: ${status}`, async () => {
+          const batch = JSON.parse(JSON.stringify({ key: uniqueName("key"), ...fields })) as Record<string, unknown>;
+          const result = await post({ queue, type: "t", payload: { a: "text" }, batch }, format);
+          assertError(result, status);
+          assert.match(result.body.error, message);
+        });
+      }
     }
 
     test("batch with unique_key is 400", async () => {

@@ -150,6 +150,7 @@ describe("cron routes", () => {
       ["no job", { entries: [{ name: "a", expression: "* * * * *" }] }],
       ["job without queue", { entries: [{ name: "a", expression: "* * * * *", job: { type: "t", payload: {} } }] }],
       ["job with ready_at", { entries: [{ name: "a", expression: "* * * * *", job: { ...job, ready_at: 5 } }] }],
+      ["job with batch", { entries: [{ name: "a", expression: "* * * * *", job: { ...job, batch: { key: "k", when: "true", fold: "." } } }] }],
       ["bad job priority", { entries: [{ name: "a", expression: "* * * * *", job: { ...job, priority: 70000 } }] }],
       ["no name", { entries: [{ expression: "* * * * *", job }] }],
       ["empty name", { entries: [{ name: "", expression: "* * * * *", job }] }],
