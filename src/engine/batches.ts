@@ -2,7 +2,7 @@ import { ConflictError, UnprocessableError } from "../errors.js";
 import { stringifyJson } from "../job/json.js";
 import { foldInto, opensBatch, takesFolds } from "../job/state.js";
 import type { BatchConfig, Job, JsonValue } from "../job/types.js";
-import { validatePayload } from "../job/validate.js";
+import { unprocessable, validatePayload } from "../job/validate.js";
 import type { BatchFold, BatchSession, InsertOutcome, Store } from "../store/store.js";
 import type { Coordination } from "./coordination/coordination.js";
 import { BatchProgram } from "./jq/fold.js";
@@ -39,6 +39,19 @@ interface Plan {
 
 const configKey = ({ when, fold }: BatchConfig): string => JSON.stringify([when, fold]);
 
+/** Positions of the jobs `groupOf` puts in a group, by group, in order; undefined leaves a job out. */
+function positionsBy(jobs: readonly Job[], groupOf: (job: Job) => string | undefined): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
+  jobs.forEach((job, position) => {
+    const group = groupOf(job);
+    if (group === undefined) return;
+    const positions = groups.get(group);
+    if (positions) positions.push(position);
+    else groups.set(group, [position]);
+  });
+  return groups;
+}
+
 /**
  * Batched enqueues (README "Batched jobs"): per key, one open job that later enqueues fold into. A
  * round holds its keys (in this process, and through the store's batch session in every other),
@@ -61,9 +74,10 @@ export class Batches {
   /** Enqueues jobs (some batched) as one atomic write; `where(i)` names job i in errors. */
   async enqueue(jobs: Job[], where: (position: number) => string): Promise<EnqueueOutcome[]> {
     await this.dryRun(jobs, where);
-    const keys = [...new Set(jobs.filter(opensBatch).map((job) => job.batch!.key))];
-    if (keys.length === 0) return this.writes.insert(jobs);
-    return this.lock.run(keys, () => this.store.batchSession(keys, (session) => this.round(session, jobs, where)));
+    const byKey = positionsBy(jobs, (job) => (opensBatch(job) ? job.batch!.key : undefined));
+    if (byKey.size === 0) return this.writes.insert(jobs);
+    const keys = [...byKey.keys()];
+    return this.lock.run(keys, () => this.store.batchSession(keys, (session) => this.round(session, jobs, byKey, where)));
   }
 
   private program(config: BatchConfig): Promise<BatchProgram> {
@@ -80,11 +94,7 @@ export class Batches {
 
   /** Each batched job's own expressions, compiled and run on its payload as both $existing and $new. */
   private async dryRun(jobs: Job[], where: (position: number) => string): Promise<void> {
-    const byConfig = new Map<string, number[]>();
-    jobs.forEach((job, position) => {
-      if (job.batch) byConfig.set(configKey(job.batch), [...(byConfig.get(configKey(job.batch)) ?? []), position]);
-    });
-    for (const positions of byConfig.values()) {
+    for (const positions of positionsBy(jobs, (job) => job.batch && configKey(job.batch)).values()) {
       const first = positions[0]!;
       const program = await blame(this.program(jobs[first]!.batch!), where(first));
       const failures = await blame(program.dryRun(positions.map((position) => stringifyJson(jobs[position]!.payload))), where(first));
@@ -93,12 +103,12 @@ export class Batches {
     }
   }
 
-  private async round(session: BatchSession, jobs: Job[], where: (position: number) => string): Promise<EnqueueOutcome[]> {
+  private async round(session: BatchSession, jobs: Job[], byKey: Map<string, number[]>, where: (position: number) => string): Promise<EnqueueOutcome[]> {
     for (let attempt = 0; attempt < ROUND_ATTEMPTS; attempt++) {
       const stored = await session.openJobs();
       const held = this.coordination.hold([...stored.values()].filter(takesFolds));
       try {
-        const plan = await this.plan(jobs, new Map(held.map((job) => [job.batch!.key, job])), where);
+        const plan = await this.plan(jobs, byKey, new Map(held.map((job) => [job.batch!.key, job])), where);
         const inserted = await this.writes.writeBatch(session, {
           folds: plan.folds,
           opens: plan.opens,
@@ -124,13 +134,9 @@ export class Batches {
     });
   }
 
-  /** Folds each key's enqueues, in order, into its open job (`targets`), sealing and opening batches as `when` says. */
-  private async plan(enqueued: Job[], targets: Map<string, Job>, where: (position: number) => string): Promise<Plan> {
+  /** Folds each key's enqueues (`byKey`), in order, into its open job (`targets`), sealing and opening batches as `when` says. */
+  private async plan(enqueued: Job[], byKey: Map<string, number[]>, targets: Map<string, Job>, where: (position: number) => string): Promise<Plan> {
     const plan: Plan = { jobs: [...enqueued], folds: [], opens: [], foldedInto: new Map() };
-    const byKey = new Map<string, number[]>();
-    enqueued.forEach((job, position) => {
-      if (opensBatch(job)) byKey.set(job.batch!.key, [...(byKey.get(job.batch!.key) ?? []), position]);
-    });
     for (const [key, positions] of byKey) {
       const stored = targets.get(key);
       let batch: PlannedBatch = stored ? { job: stored, foldedFrom: [] } : { job: enqueued[positions[0]!]!, position: positions[0]!, foldedFrom: [] };
@@ -162,12 +168,7 @@ export class Batches {
   /** A batch's last payload: written into its stored job as a fold, or given to the new job before it is inserted. */
   private finish(plan: Plan, batch: PlannedBatch, payload: JsonValue, where: (position: number) => string): void {
     if (batch.foldedFrom.length === 0) return;
-    const last = batch.foldedFrom[batch.foldedFrom.length - 1]!;
-    try {
-      validatePayload(payload, `${where(last)}.batch.fold's result`);
-    } catch (error) {
-      throw new UnprocessableError(error instanceof Error ? error.message : String(error));
-    }
+    validatePayload(payload, `${where(batch.foldedFrom.at(-1)!)}.batch.fold's result`, unprocessable);
     const job = foldInto(batch.job, payload);
     if (batch.position === undefined) plan.folds.push({ id: job.id, payload: stringifyJson(payload) });
     else plan.jobs[batch.position] = job;

@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { BadRequestError } from "../errors.js";
+import { badRequest } from "../job/validate.js";
 import { firstLine, PRELUDE, REFUSAL_KEY, refusalMessage, runBudgeted } from "./jq/prelude.js";
 import { refusedUse } from "./jq/refused.js";
 import type { JqLimits } from "./jq/runtime.js";
@@ -70,8 +71,6 @@ async function matchRun(program: string, input: string, count: number, budget: F
 function refusal(name: string): BadRequestError {
   return new BadRequestError(`filter ${refusalMessage(name)}`);
 }
-
-const badRequest = (message: string): BadRequestError => new BadRequestError(message);
 
 /**
  * Checks a jq expression once per request: it must compile (jq's own message, first line, when not)

@@ -9,7 +9,7 @@ import type { Engine } from "../engine/engine.js";
 import type { TakeOptions } from "../engine/dispatch.js";
 import { isJobId } from "../job/ids.js";
 import { parseAckList, readBulkJobs, parseEnqueueInput, parseFailure, parsePatch, parseRunId } from "../job/validate.js";
-import { enqueuedView, withoutPayload } from "../job/views.js";
+import { enqueuedView, enqueueStatus, withoutPayload } from "../job/views.js";
 import { isCronName, parseCronEntry, parseCronGroup, parseCronPause, readCronName } from "../cron/validate.js";
 import { cronEntryView, cronGroupView } from "../cron/views.js";
 import type { EnqueueInput } from "../job/types.js";
@@ -71,15 +71,14 @@ const queues: Handler = async (engine, request) => {
 
 const enqueueOne: Handler = async (engine, request) => {
   noParams(request);
-  const [outcome] = await engine.enqueue([parseEnqueueInput(request.body)]);
-  return ok(enqueuedView(outcome!), outcome!.duplicate || outcome!.folded ? 200 : 201);
+  const outcomes = await engine.enqueue([parseEnqueueInput(request.body)]);
+  return ok(enqueuedView(outcomes[0]!), enqueueStatus(outcomes));
 };
 
 const enqueueBulk: Handler = async (engine, request) => {
   noParams(request);
   const outcomes = await engine.enqueue(await parseBulkInSlices(request.body));
-  const noneCreated = outcomes.every((outcome) => outcome.duplicate || outcome.folded);
-  return ok({ jobs: await mapInSlices(outcomes, enqueuedView) }, noneCreated ? 200 : 201);
+  return ok({ jobs: await mapInSlices(outcomes, enqueuedView) }, enqueueStatus(outcomes));
 };
 
 /** Every job of a bulk checked a slice at a time: checking 50,000 jobs must not hold up other requests. */
@@ -159,7 +158,7 @@ const requeueDead: Handler = async (engine, request, [id]) => {
   noParams(request);
   noBody(request);
   const outcome = await engine.requeueDead(id!);
-  return ok(enqueuedView(outcome), outcome.duplicate ? 200 : 201);
+  return ok(enqueuedView(outcome), enqueueStatus([outcome]));
 };
 
 const ackOne: Handler = async (engine, request, [id]) => {

@@ -16,7 +16,7 @@ export type Fail = (message: string) => WharfError;
 export type Fields = Record<string, unknown>;
 
 export const badRequest: Fail = (message) => new BadRequestError(message);
-const unprocessable: Fail = (message) => new UnprocessableError(message);
+export const unprocessable: Fail = (message) => new UnprocessableError(message);
 
 const INT32_MAX = 2 ** 31 - 1;
 const MAX_NAME_LENGTH = 255;
@@ -149,32 +149,32 @@ function readTimeout(value: unknown, field: string, fail: Fail): number {
  * are kept; MessagePack binary, extension values, maps with keys that are not strings, NaN and the
  * infinities are refused, naming where they sit.
  */
-export function validatePayload(value: unknown, field: string, depth = 0): JsonValue {
-  if (depth > 64) throw badRequest(`${field} is nested too deeply (more than 64 levels)`);
+export function validatePayload(value: unknown, field: string, fail: Fail = badRequest, depth = 0): JsonValue {
+  if (depth > 64) throw fail(`${field} is nested too deeply (more than 64 levels)`);
   switch (typeof value) {
     case "string":
-      return checkText(value, field, badRequest);
+      return checkText(value, field, fail);
     case "boolean":
     case "bigint":
       return value;
     case "number":
-      if (!Number.isFinite(value)) throw badRequest(`${field} contains a non-finite number (${value}), which JSON cannot hold`);
+      if (!Number.isFinite(value)) throw fail(`${field} contains a non-finite number (${value}), which JSON cannot hold`);
       return value;
     case "object":
       if (value === null) return value;
       if (Array.isArray(value)) {
-        for (let index = 0; index < value.length; index++) validatePayload(value[index], `${field}[${index}]`, depth + 1);
+        for (let index = 0; index < value.length; index++) validatePayload(value[index], `${field}[${index}]`, fail, depth + 1);
         return value as JsonValue;
       }
       if (Object.getPrototypeOf(value) === Object.prototype) {
         for (const key in value) {
-          checkText(key, `${field} key ${JSON.stringify(key)}`, badRequest);
-          validatePayload((value as Fields)[key], `${field}.${key}`, depth + 1);
+          checkText(key, `${field} key ${JSON.stringify(key)}`, fail);
+          validatePayload((value as Fields)[key], `${field}.${key}`, fail, depth + 1);
         }
         return value as JsonValue;
       }
   }
-  throw badRequest(`${field} contains ${describe(value)}, which a JSON payload cannot hold`);
+  throw fail(`${field} contains ${describe(value)}, which a JSON payload cannot hold`);
 }
 
 const ENQUEUE_FIELDS = [

@@ -9,3 +9,8 @@ export function withoutPayload(job: Job): Omit<Job, "payload"> {
 export function enqueuedView(outcome: { job: Job; duplicate: boolean; folded?: boolean }): EnqueuedJob {
   return { ...withoutPayload(outcome.job), duplicate: outcome.duplicate, folded: outcome.folded === true };
 }
+
+/** 201 when the enqueue made at least one job; 200 when every job was a duplicate or folded into a batch. */
+export function enqueueStatus(outcomes: ReadonlyArray<{ duplicate: boolean; folded?: boolean }>): 200 | 201 {
+  return outcomes.every((outcome) => outcome.duplicate || outcome.folded === true) ? 200 : 201;
+}

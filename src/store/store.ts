@@ -186,6 +186,7 @@ export interface BatchFold {
 
 /** What one round of batched enqueues writes, all or nothing. */
 export interface BatchWrite {
+  /** At most one per job. */
   folds: BatchFold[];
   /** Keys whose open job becomes one of `inserts`, sealing the one before. */
   opens: Array<{ key: string; id: string }>;

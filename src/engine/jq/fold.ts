@@ -2,48 +2,48 @@
  * A batch's `when` and `fold` expressions as one jq program (README "Batched jobs"). One run folds a
  * whole sequence of incoming payloads into an open payload, so a bulk of folds costs one jq start.
  */
-import { UnprocessableError } from "../../errors.js";
 import { parseJson } from "../../job/json.js";
 import type { BatchConfig, JsonValue } from "../../job/types.js";
+import { unprocessable } from "../../job/validate.js";
 import { firstLine, PRELUDE, REFUSAL_KEY, refusalMessage, runBudgeted } from "./prelude.js";
 import { refusedUse } from "./refused.js";
 import type { JqLimits } from "./runtime.js";
 
-/** What happened to one incoming payload: opened a batch, folded into it, sealed it (with its last payload), or failed. */
+/** What happened to one incoming payload: folded into the open batch, sealed it (with its last payload), or failed. */
 export type FoldStep =
-  | { step: "open" }
   | { step: "fold" }
   | { step: "seal"; sealed: JsonValue }
   | { step: "error"; message: string };
 
-const unprocessable = (message: string): UnprocessableError => new UnprocessableError(message);
+/** An expression as a function of $existing and $new, after a blank line so a trailing comment cannot reach past it. */
+function definition(name: "when" | "fold", expression: string): string {
+  return `def __wharf_${name}($existing; $new): null as $ENV | (${expression}\n\n); `;
+}
 
-/** Both expressions as functions of $existing and $new; each after a blank line so a trailing comment cannot reach past it. */
+/** Both expressions, and how one expression's outputs become a step. */
 function definitions({ when, fold }: BatchConfig): string {
   return (
-    `${PRELUDE} def __wharf_when($existing; $new): null as $ENV | (${when}\n\n); ` +
-    `def __wharf_fold($existing; $new): null as $ENV | (${fold}\n\n); ` +
+    `${PRELUDE} ${definition("when", when)}${definition("fold", fold)}` +
     `def __wharf_one(outputs; $name): (try [limit(2; outputs)] catch {__wharf_error: .}) as $o ` +
     `| if ($o | type) == "object" then {step: "error", name: $name, value: $o.__wharf_error} ` +
     `elif ($o | length) != 1 then {step: "error", name: $name, count: ($o | length)} else {value: $o[0]} end; `
   );
 }
 
-/** Input `[open, start, news]`; output `{steps, cur}`: each incoming payload's step, and the open payload at the end. */
+/** Input `[start, news]`; output `{steps, cur}`: each incoming payload's step, and the open payload at the end. */
 const FOLD_RUN =
-  `. as [$open, $start, $news] | reduce $news[] as $new ({open: $open, cur: $start, steps: []}; ` +
-  `if .open | not then .open = true | .cur = $new | .steps += [{step: "open"}] ` +
-  `else .cur as $existing | __wharf_one(__wharf_when($existing; $new); "when") as $w ` +
+  `. as [$start, $news] | reduce $news[] as $new ({cur: $start, steps: []}; ` +
+  `.cur as $existing | __wharf_one(__wharf_when($existing; $new); "when") as $w ` +
   `| if $w.step == "error" then .steps += [$w] ` +
   `elif ($w.value | . != null and . != false) then __wharf_one(__wharf_fold($existing; $new); "fold") as $f ` +
   `| if $f.step == "error" then .steps += [$f] else .cur = $f.value | .steps += [{step: "fold"}] end ` +
-  `else .steps += [{step: "seal", sealed: $existing}] | .cur = $new end end)`;
+  `else .steps += [{step: "seal", sealed: $existing}] | .cur = $new end)`;
 
 /** One input per line, a payload; one output per line: null, or the error step of the first expression that failed on it. */
 const DRY_RUN = `. as $new | [__wharf_one(__wharf_when($new; $new); "when"), __wharf_one(__wharf_fold($new; $new); "fold")] | map(select(.step == "error")) | .[0]`;
 
 interface RawStep {
-  step: "open" | "fold" | "seal" | "error";
+  step: "fold" | "seal" | "error";
   sealed?: JsonValue;
   name?: string;
   value?: JsonValue;
@@ -86,7 +86,7 @@ export class BatchProgram {
 
   /** Which expression does not compile, for the message. */
   private static async culprit(config: BatchConfig, budget: JqLimits): Promise<string> {
-    const whenAlone = `${PRELUDE} def __wharf_when($existing; $new): null as $ENV | (${config.when}\n\n); __wharf_when(null; null)`;
+    const whenAlone = `${PRELUDE} ${definition("when", config.when)}__wharf_when(null; null)`;
     return (await runBudgeted([whenAlone], "", budget, unprocessable)).status !== 0 ? "batch.when" : "batch.fold";
   }
 
@@ -96,10 +96,9 @@ export class BatchProgram {
     return lines.map((line) => (line === null ? undefined : stepMessage(line as RawStep)));
   }
 
-  /** Folds `news` (JSON texts) in turn into `start` (the open payload's text; undefined: no open batch). */
-  async fold(start: string | undefined, news: readonly string[]): Promise<{ steps: FoldStep[]; cur: JsonValue }> {
-    const input = `[${start === undefined ? "false,null" : `true,${start}`},[${news.join(",")}]]`;
-    const [output] = await this.run(this.program + FOLD_RUN, input, 1);
+  /** Folds `news` (JSON texts) in turn into `start` (the open payload's text). */
+  async fold(start: string, news: readonly string[]): Promise<{ steps: FoldStep[]; cur: JsonValue }> {
+    const [output] = await this.run(this.program + FOLD_RUN, `[${start},[${news.join(",")}]]`, 1);
     const { steps, cur } = output as { steps: RawStep[]; cur: JsonValue };
     return { steps: steps.map(toStep), cur };
   }

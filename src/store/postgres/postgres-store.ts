@@ -534,7 +534,7 @@ async function writeBatch(run: Run, { folds, opens, inserts }: BatchWrite): Prom
   await run("SAVEPOINT batch_write");
   if (folds.length > 0) {
     const folded = await run(SQL.foldPayloads, [folds.map(({ id }) => id), folds.map(({ payload }) => payload)]);
-    if (folded.length !== new Set(folds.map(({ id }) => id)).size) {
+    if (folded.length !== folds.length) {
       await run("ROLLBACK TO SAVEPOINT batch_write");
       return undefined;
     }
