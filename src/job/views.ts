@@ -7,7 +7,11 @@ export function withoutPayload(job: Job): Omit<Job, "payload"> {
 }
 
 export function enqueuedView(outcome: { job: Job; duplicate: boolean; folded?: boolean }): EnqueuedJob {
-  return { ...withoutPayload(outcome.job), duplicate: outcome.duplicate, folded: outcome.folded === true };
+  // Set on the copy rather than spread again: a second object spread per job cost a bulk's answer several times this.
+  const view = withoutPayload(outcome.job) as EnqueuedJob;
+  view.duplicate = outcome.duplicate;
+  view.folded = outcome.folded === true;
+  return view;
 }
 
 /** 201 when the enqueue made at least one job; 200 when every job was a duplicate or folded into a batch. */

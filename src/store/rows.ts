@@ -120,37 +120,17 @@ function jsonOrNull(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
 }
 
-/** A job's column values, keyed by column name; JSON columns as JSON text. */
-export function jobToParams(job: Job): Record<JobColumn, ColumnValue> {
-  return {
-    id: job.id,
-    type: job.type,
-    payload: stringifyJson(job.payload),
-    unique_key: job.unique_key ?? null,
-    unique_while: job.unique_while ?? null,
-    queue: job.queue,
-    priority: job.priority,
-    status: job.status,
-    ready_at: job.ready_at,
-    attempts: job.attempts,
-    retry_limit: job.retry_limit ?? null,
-    backoff: jsonOrNull(job.backoff),
-    retention: jsonOrNull(job.retention),
-    timeout: job.timeout ?? null,
-    dequeued_at: job.dequeued_at ?? null,
-    failed_at: job.failed_at ?? null,
-    completed_at: job.completed_at ?? null,
-    purge_at: job.purge_at ?? null,
-    run_id: job.run_id ?? null,
-    lease_expires_at: job.lease_expires_at ?? null,
-    batch: jsonOrNull(job.batch),
-  };
-}
-
-/** A job's column values in JOB_COLUMN_NAMES order. */
-export function jobToValues(job: Job): ColumnValue[] {
-  const params = jobToParams(job);
-  return JOB_COLUMN_NAMES.map((column) => params[column]);
+/**
+ * A job's column values in JOB_COLUMN_NAMES order, JSON columns as JSON text: what every insert binds.
+ * Built positionally, since it runs once per enqueued job.
+ */
+export function jobToValues(job: Job): JobRowValues {
+  return [
+    job.id, job.queue, job.type, job.priority, job.status, stringifyJson(job.payload), job.ready_at, job.attempts,
+    job.retry_limit ?? null, jsonOrNull(job.backoff), jsonOrNull(job.retention), job.unique_key ?? null, job.unique_while ?? null,
+    job.timeout ?? null, job.dequeued_at ?? null, job.failed_at ?? null, job.completed_at ?? null, job.purge_at ?? null,
+    job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch),
+  ];
 }
 
 /** The columns a status change rewrites, plus the id that selects the row. */

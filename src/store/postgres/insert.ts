@@ -4,9 +4,9 @@
  */
 import { UnavailableError } from "../../errors.js";
 import type { Job } from "../../job/types.js";
-import { JOB_COLUMN_NAMES, jobToParams, rowToJob, type JobRow } from "../rows.js";
+import { JOB_COLUMN_NAMES, jobToValues, rowToJob, type JobRow } from "../rows.js";
 import type { InsertOutcome } from "../store.js";
-import { columnArrays, type Run } from "./run.js";
+import { valueArrays, type Run } from "./run.js";
 import { SQL } from "./sql.js";
 
 /**
@@ -15,6 +15,11 @@ import { SQL } from "./sql.js";
  * that gap, so a handful of tries settles any real contention.
  */
 const HOLDER_LOOKUP_ATTEMPTS = 5;
+
+/** The jobs as the column-wise parameters of the insert statements. */
+function jobColumns(jobs: readonly Job[]): unknown[] {
+  return valueArrays(jobs.map(jobToValues), JOB_COLUMN_NAMES.length);
+}
 
 /** Whether inserting `jobs` takes several statements, which must then share one transaction. */
 export function insertNeedsTransaction(jobs: readonly Job[]): boolean {
@@ -29,7 +34,7 @@ export function insertNeedsTransaction(jobs: readonly Job[]): boolean {
 export async function insertJobsWith(run: Run, jobs: Job[]): Promise<InsertOutcome[]> {
   if (jobs.length === 0) return [];
   if (!insertNeedsTransaction(jobs)) {
-    await run(jobs.some(isReady) ? SQL.insertJobsAndNotify : SQL.insertJobs, columnArrays(jobs.map(jobToParams), JOB_COLUMN_NAMES));
+    await run(jobs.some(isReady) ? SQL.insertJobsAndNotify : SQL.insertJobs, jobColumns(jobs));
     return jobs.map((job) => ({ job, duplicate: false }));
   }
   const outcomes = await insertUnlessHeld(run, jobs);
@@ -48,7 +53,7 @@ async function insertUnlessHeld(run: Run, jobs: Job[]): Promise<Map<string, Inse
   let pending = jobs;
   for (let attempt = 1; pending.length > 0; attempt++) {
     if (attempt > HOLDER_LOOKUP_ATTEMPTS) throw new UnavailableError("unique keys kept changing hands while enqueueing; try again");
-    const inserted = new Set((await run<{ id: string }>(SQL.insertJobsUnlessHeld, columnArrays(pending.map(jobToParams), JOB_COLUMN_NAMES))).map(({ id }) => id));
+    const inserted = new Set((await run<{ id: string }>(SQL.insertJobsUnlessHeld, jobColumns(pending))).map(({ id }) => id));
     const skipped = pending.filter((job) => !inserted.has(job.id));
     const holders = await holdersOf(run, skipped);
     for (const job of pending) {

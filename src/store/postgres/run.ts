@@ -26,3 +26,8 @@ export function runOn(client: pg.ClientBase): Run {
 export function columnArrays<C extends string>(rows: ReadonlyArray<Record<C, ColumnValue>>, columns: readonly C[]): ColumnValue[][] {
   return columns.map((column) => rows.map((row) => row[column]));
 }
+
+/** The same for rows of positional values, `width` columns each. */
+export function valueArrays(rows: ReadonlyArray<readonly ColumnValue[]>, width: number): ColumnValue[][] {
+  return Array.from({ length: width }, (_, column) => rows.map((row) => row[column] as ColumnValue));
+}
