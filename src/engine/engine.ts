@@ -13,6 +13,7 @@ import {
   purgedOnEnd,
   requeue,
   type RetentionDefaults,
+  withLeaseUntil,
 } from "../job/state.js";
 import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
 import { validateName } from "../job/validate.js";
@@ -129,7 +130,7 @@ export class Engine {
       ready: () => this.dispatcher.wake(),
       scheduled: (readyAt) => this.promotion.noteScheduled(readyAt),
       deleted: (id) => void this.dispatcher.finish(id),
-      leaseExtended: (id, runId, expiresAt) => this.dispatcher.refresh(id, runId, (job) => ({ ...job, lease_expires_at: expiresAt })),
+      leaseExtended: (id, runId, expiresAt) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt)),
     }, this.observer);
     this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer);
     this.promotion = new Promotion(this.store, this.clock, this.writes, options.logger);

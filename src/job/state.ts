@@ -100,6 +100,15 @@ export function createJob(id: string, input: EnqueueInput, now: number): Job {
 }
 
 /**
+ * A copy of `job` with `changes` applied. Object.assign, not `{ ...job, field: value }`: a spread that
+ * adds fields the job lacks costs V8 about ten times as much (2.4 against 0.2 µs per job, measured),
+ * and claims and acks make a copy per job.
+ */
+function changed(job: Job, changes: Partial<Job> = {}): Job {
+  return Object.assign({}, job, changes);
+}
+
+/**
  * Whether a new job becomes its batch's open job: a batched job ready at once. One enqueued for later
  * keeps its batch for observability but folds with nothing: folding is ready to ready only.
  */
@@ -115,7 +124,7 @@ export function takesFolds(job: Job): boolean {
 /** An enqueue folded into the open job: the job with the merged payload, otherwise as it was. */
 export function foldInto(job: Job, payload: JsonValue): Job {
   if (!takesFolds(job)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and sealed; nothing folds into it`);
-  return { ...job, payload };
+  return changed(job, { payload });
 }
 
 /** Statuses in which a job holds its unique key: no other job with that key can be enqueued. Stores encode this table in their schema. */
@@ -142,7 +151,7 @@ export function entersUniqueScope(before: Job, after: Job): boolean {
 
 export function promote(job: Job): Job {
   if (job.status !== "scheduled") throw new IllegalTransitionError(`job ${job.id} is ${job.status}, not scheduled`);
-  return { ...job, status: "ready" };
+  return changed(job, { status: "ready" });
 }
 
 export interface Lease {
@@ -152,12 +161,17 @@ export interface Lease {
 
 export function claim(job: Job, now: number, lease: Lease): Job {
   requireTransition(job, "in_flight");
-  return { ...job, status: "in_flight", dequeued_at: now, run_id: lease.runId, lease_expires_at: lease.expiresAt };
+  return changed(job, { status: "in_flight", dequeued_at: now, run_id: lease.runId, lease_expires_at: lease.expiresAt });
+}
+
+/** The in-memory copy of a running job after a heartbeat moved its lease (the store already holds the new expiry). */
+export function withLeaseUntil(job: Job, expiresAt: number): Job {
+  return changed(job, { lease_expires_at: expiresAt });
 }
 
 /** A job that leaves in_flight drops its lease. */
 function withoutLease(job: Job): Job {
-  const copy = { ...job };
+  const copy = changed(job);
   // Deleting the newest properties first keeps V8's fast object shape; a rest pattern costs 5x more (once per ack).
   delete copy.lease_expires_at;
   delete copy.run_id;
@@ -167,7 +181,9 @@ function withoutLease(job: Job): Job {
 /** A dropped stream gives its jobs back untouched: not an attempt, not a failure. */
 export function release(job: Job): Job {
   if (job.status !== "in_flight") throw new IllegalTransitionError(`job ${job.id} is ${job.status}, not in_flight`);
-  return { ...withoutLease(job), status: "ready" };
+  const released = withoutLease(job);
+  released.status = "ready";
+  return released;
 }
 
 function purgeAt(now: number, keepMs: number): number {
@@ -196,20 +212,22 @@ export function fail(job: Job, failure: FailureInput, context: FailureContext): 
   requireTransition(job, "dead");
   const attempts = job.attempts + 1;
   const retryLimit = job.retry_limit ?? context.defaultRetryLimit;
-  const failed = { ...withoutLease(job), attempts, failed_at: context.now };
+  const failed = withoutLease(job);
+  failed.attempts = attempts;
+  failed.failed_at = context.now;
   if (failure.kill === true || attempts > retryLimit) {
     const keepMs = job.retention?.dead_ms ?? context.retention.dead_ms;
-    return { ...failed, status: "dead", purge_at: purgeAt(context.now, keepMs) };
+    return Object.assign(failed, { status: "dead", purge_at: purgeAt(context.now, keepMs) } as const);
   }
   const delayMs = backoffDelayMs(job.backoff ?? DEFAULT_BACKOFF, attempts, context.random);
   const readyAt = failure.retry_at ?? context.now + delayMs;
-  return { ...failed, status: statusForReadyAt(readyAt, context.now), ready_at: readyAt };
+  return Object.assign(failed, { status: statusForReadyAt(readyAt, context.now), ready_at: readyAt });
 }
 
 /** Terminal jobs are never rewritten; only they may be purged by retention. */
 export function applyPatch(job: Job, patch: JobPatch, now: number): Job {
   if (isTerminal(job.status)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and cannot be changed`);
-  const next: Job = { ...job };
+  const next = changed(job);
   if (patch.queue !== undefined) next.queue = patch.queue;
   if (patch.priority !== undefined) next.priority = patch.priority;
   assignOptional(next, "retry_limit", patch.retry_limit);
