@@ -20,6 +20,7 @@ export interface FilterOptions {
   queue?: string[];
   type?: string[];
   status?: JobStatus[];
+  correlationId?: string[];
   priority?: string;
   readyAt?: string;
   attempts?: string;
@@ -45,6 +46,7 @@ function filterOf(options: FilterOptions): JobFilter {
     queue: options.queue,
     type: options.type,
     status: options.status,
+    correlation_id: options.correlationId,
     priority: options.priority,
     ready_at: options.readyAt,
     attempts: options.attempts,
@@ -83,6 +85,7 @@ export interface ServeOptions {
   store?: string;
   durability: "fsync" | "buffered";
   maxBodyBytes?: number;
+  maxResultBytes?: number;
   maxInFlight?: number;
   leaseTimeout?: number;
   retryLimit?: number;
@@ -107,6 +110,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     store: options.store,
     durability: options.durability,
     maxBodyBytes: options.maxBodyBytes,
+    maxResultBytes: options.maxResultBytes,
     maxInFlight: options.maxInFlight,
     defaultTimeoutSeconds: options.leaseTimeout,
     defaultRetryLimit: options.retryLimit,
@@ -136,6 +140,8 @@ export interface EnqueueOptions extends RemoteOptions {
   batchKey?: string;
   batchWhen?: string;
   batchFold?: string;
+  correlationId?: string;
+  parentJobId?: string;
 }
 
 /** The three batch flags together, or none. */
@@ -160,6 +166,8 @@ export function enqueue(queue: string, type: string, payload: EnqueueInput["payl
       retry_limit: options.retryLimit,
       timeout: options.timeout,
       batch: batchOf(options),
+      correlation_id: options.correlationId,
+      parent_job_id: options.parentJobId,
     }),
   };
   return remote(options, async (wharf, out) => {
@@ -206,6 +214,10 @@ export function list(options: ListOptions): Promise<void> {
 
 export function get(id: string, options: RemoteOptions): Promise<void> {
   return remote(options, async (wharf, out) => out.record(await wharf.getJob(id)));
+}
+
+export function result(id: string, options: RemoteOptions): Promise<void> {
+  return remote(options, async (wharf, out) => out.record({ result: await wharf.getResult(id) }));
 }
 
 export function count(options: FilterOptions & RemoteOptions): Promise<void> {

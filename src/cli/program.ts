@@ -51,6 +51,7 @@ function filters(command: Command): Command {
     .addOption(filter("--queue <names>", "queue names, comma-separated", list))
     .addOption(filter("--type <names>", "job types, comma-separated", list))
     .addOption(filter("--status <statuses>", "scheduled, ready, in_flight, completed, dead; comma-separated", statuses))
+    .addOption(filter("--correlation-id <ids>", "correlation ids, comma-separated", list))
     .addOption(filter("--priority <range>", "N, A..B, ..B or A.. (0-65535)", range(priority)))
     .addOption(filter("--ready-at <range>", "a range of ms since the epoch or ISO-8601 dates", range(timestamp)))
     .addOption(filter("--attempts <range>", "a range of attempt counts", range(count)))
@@ -75,6 +76,7 @@ function serveCommand(): Command {
     .addOption(option("--store <spec>", "sqlite:PATH, sqlite::memory:, postgres://... or postgresql://...", nonEmpty))
     .addOption(option("--durability <mode>", "fsync: every commit reaches the disk; buffered: faster, may lose the last commits on a power cut").choices(["fsync", "buffered"]).default("fsync"))
     .addOption(option("--max-body-bytes <n>", "largest request body", positiveInteger))
+    .addOption(option("--max-result-bytes <n>", "largest result or saved state a job keeps, in bytes of JSON", positiveInteger))
     .addOption(option("--max-in-flight <n>", "jobs in flight across all take streams, at most", positiveInteger))
     .addOption(option("--lease-timeout <seconds>", "lease of one attempt when the job has no timeout", seconds))
     .addOption(option("--retry-limit <n>", "retries of a job that has no retry_limit", count))
@@ -101,6 +103,8 @@ function enqueueCommand(): Command {
     .addOption(option("--batch-key <key>", "fold into this batch's open job (with --batch-when and --batch-fold)", nonEmpty))
     .addOption(option("--batch-when <jq>", "fold while this holds, given $existing and $new payloads; else a new batch", nonEmpty))
     .addOption(option("--batch-fold <jq>", "the merged payload, given $existing and $new", nonEmpty))
+    .addOption(option("--correlation-id <id>", "metadata tying this job to others (kept, shown, filterable)", nonEmpty))
+    .addOption(option("--parent-job-id <id>", "metadata naming the job this one came from", nonEmpty))
     .action((queue: string, type: string, payload: EnqueueInput["payload"], options: run.EnqueueOptions) => run.enqueue(queue, type, payload, options));
 }
 
@@ -128,6 +132,9 @@ function jobsCommand(): Command {
       .action((options: run.ListOptions) => run.list(options)),
   );
   jobs.addCommand(remote(new Command("get")).description("print one job").argument("<ID>", "job id").action((id: string, options: run.RemoteOptions) => run.get(id, options)));
+  jobs.addCommand(
+    remote(new Command("result")).description("print what a completed job's success carried").argument("<ID>", "job id").action((id: string, options: run.RemoteOptions) => run.result(id, options)),
+  );
   jobs.addCommand(filters(remote(new Command("count"))).description("count the jobs the filters select").action((options: run.FilterOptions & run.RemoteOptions) => run.count(options)));
   jobs.addCommand(
     remote(new Command("errors")).description("print a job's failure records, by attempt").argument("<ID>", "job id").action((id: string, options: run.RemoteOptions) => run.errors(id, options)),

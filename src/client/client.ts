@@ -2,7 +2,7 @@ import { UnprocessableError } from "../errors.js";
 import type { TurnBatcher } from "../turn-batcher.js";
 import { enqueueBatcher } from "./enqueue-batcher.js";
 import type { PageLinks } from "../http/params.js";
-import type { EnqueuedJob, FailureInput, Job as StoredJob, JobError, JobPatch, JobStatus } from "../job/types.js";
+import type { EnqueuedJob, FailureInput, Job as StoredJob, JobError, JobPatch, JobStatus, JsonValue } from "../job/types.js";
 import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
 import type { QueryValue, TakeStream, Transport } from "./transport.js";
 import { CronClient } from "./crons.js";
@@ -16,6 +16,8 @@ export interface JobFilter {
   queue?: string | string[];
   type?: string | string[];
   status?: JobStatus | JobStatus[];
+  /** Jobs carrying one of these correlation ids. */
+  correlation_id?: string | string[];
   priority?: RangeFilter;
   ready_at?: RangeFilter;
   attempts?: RangeFilter;
@@ -63,11 +65,18 @@ function filterQuery(filter: JobFilter = {}): Record<string, QueryValue> {
     queue: list(filter.queue),
     type: list(filter.type),
     status: list(filter.status),
+    correlation_id: list(filter.correlation_id),
     priority: range(filter.priority),
     ready_at: range(filter.ready_at),
     attempts: range(filter.attempts),
     filter: filter.filter,
   };
+}
+
+/** A single ack's or heartbeat's body: nothing when it carries nothing. */
+function leaseBody(runId: string | undefined, field: "result" | "state", value: JsonValue | undefined): Record<string, unknown> | undefined {
+  if (runId === undefined && value === undefined) return undefined;
+  return { ...(runId === undefined ? {} : { run_id: runId }), ...(value === undefined ? {} : { [field]: value }) };
 }
 
 function linkQuery(link: string): Record<string, string> {
@@ -187,18 +196,24 @@ export class Client<Jobs extends object = AnyJobs> {
     return (await this.call<{ deleted: number }>("DELETE", "/jobs", filterQuery(filter))).deleted;
   }
 
-  /** Acknowledges a job; with `runId` (the job's `run_id` when taken), only if that lease is still the current one. */
-  async ack(id: string, runId?: string): Promise<void> {
-    await this.call("POST", `/jobs/${encodeURIComponent(id)}/success`, undefined, runId === undefined ? undefined : { run_id: runId });
+  /**
+   * Acknowledges a job; with `runId` (the job's `run_id` when taken), only if that lease is still the
+   * current one; with `result`, the job keeps it (GET /jobs/{id}/result) while it is retained.
+   */
+  async ack(id: string, runId?: string, result?: JsonValue): Promise<void> {
+    await this.call("POST", `/jobs/${encodeURIComponent(id)}/success`, undefined, leaseBody(runId, "result", result));
   }
 
   /**
    * Acknowledges many jobs; those that were not in flight (or, with `runIds` aligned to `ids`, no longer
    * in that run) come back in `notFound`, the rest are done.
    */
-  async ackMany(ids: string[], runIds?: string[]): Promise<{ notFound: string[] }> {
+  async ackMany(ids: string[], runIds?: string[], results?: Array<JsonValue | undefined>): Promise<{ notFound: string[] }> {
+    const body: { ids: string[]; run_ids?: string[]; results?: Array<JsonValue | null> } = { ids };
+    if (runIds !== undefined) body.run_ids = runIds;
+    if (results !== undefined) body.results = results.map((result) => result ?? null);
     try {
-      await this.call("POST", "/jobs/success", undefined, runIds === undefined ? { ids } : { ids, run_ids: runIds });
+      await this.call("POST", "/jobs/success", undefined, body);
       return { notFound: [] };
     } catch (error) {
       if (error instanceof UnprocessableError && Array.isArray(error.details?.not_found)) {
@@ -213,9 +228,17 @@ export class Client<Jobs extends object = AnyJobs> {
     return this.call("POST", `/jobs/${encodeURIComponent(id)}/failure`, undefined, failure);
   }
 
-  /** Extends the lease of an in-flight job (in run `runId`, when given). */
-  async heartbeat(id: string, runId?: string): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
-    return this.call("POST", `/jobs/${encodeURIComponent(id)}/heartbeat`, undefined, runId === undefined ? undefined : { run_id: runId });
+  /**
+   * Extends the lease of an in-flight job (in run `runId`, when given); with `state`, saves it with the
+   * job, and the job's next attempt (after a failure, lease expiry or crash) receives it as `job.state`.
+   */
+  async heartbeat(id: string, runId?: string, state?: JsonValue): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
+    return this.call("POST", `/jobs/${encodeURIComponent(id)}/heartbeat`, undefined, leaseBody(runId, "state", state));
+  }
+
+  /** What a completed job's success carried (null for nothing); UnprocessableError while the job has not completed. */
+  async getResult(id: string): Promise<JsonValue> {
+    return (await this.call<{ result: JsonValue }>("GET", `/jobs/${encodeURIComponent(id)}/result`)).result;
   }
 
   /** Every failure record of a job, by attempt (oldest first unless `order` is "desc"). */

@@ -1,20 +1,36 @@
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
-import { BadRequestError, WharfError, WorkerUsageError } from "../errors.js";
+import { BadRequestError, PayloadTooLargeError, WharfError, WorkerUsageError } from "../errors.js";
 import { createLogger, errorMessage, type Logger } from "../log.js";
 import type { Client, JobFilter } from "./client.js";
 import type { AnyJobs, Job, JobType } from "./jobs.js";
 import type { TakeStream } from "./transport.js";
+import { parseJson, stringifyJson } from "../job/json.js";
+import type { JsonValue } from "../job/types.js";
+
+/** A job acknowledged, and what its handler returned as JSON (undefined: nothing to keep). */
+interface Done<Jobs> {
+  job: Job<Jobs>;
+  result: JsonValue | undefined;
+}
 
 export interface JobContext {
   /** Aborted when the worker's shutdown deadline passes while this job still runs. */
   signal: AbortSignal;
   /** Extends this job's lease on the server; call it from long-running handlers. */
   heartbeat(): Promise<void>;
+  /**
+   * Extends the lease and saves `state` (JSON) with the job: if this attempt fails, runs out of lease or
+   * its worker dies, the next attempt receives it as `job.state` and can resume from there.
+   */
+  saveState(state: JsonValue): Promise<void>;
 }
 
-/** Runs a job of type `K`; what it returns (or resolves to) is the job's result, told to `completed` listeners. */
+/**
+ * Runs a job of type `K`. What it returns (or resolves to) is the job's result: told to `completed`
+ * listeners and, when it is JSON (undefined is no result), sent with the ack for the job to keep.
+ */
 export type JobHandler<Jobs = AnyJobs, K extends JobType<Jobs> = JobType<Jobs>> = (job: Job<Jobs, K>, context: JobContext) => unknown;
 export type Middleware<Jobs = AnyJobs> = (job: Job<Jobs>, context: JobContext, next: () => Promise<void>) => Promise<void>;
 
@@ -155,7 +171,7 @@ export class Worker<Jobs extends object = AnyJobs> {
   private readonly options: WorkerOptions<Jobs>;
   private readonly waiting: Array<Job<Jobs>> = [];
   private readonly running = new Set<Promise<void>>();
-  private readonly pendingAcks: Array<Job<Jobs>> = [];
+  private readonly pendingAcks: Array<Done<Jobs>> = [];
   private ackFlush: Promise<void> | undefined;
   private stream: TakeStream<Jobs> | undefined;
   private readonly stopping = new AbortController();
@@ -284,11 +300,11 @@ export class Worker<Jobs extends object = AnyJobs> {
   }
 
   /** Runs a job's handler, then acks the job with `ack` or reports its failure; answers how it ended. */
-  private async handle(job: Job<Jobs>, ack: (job: Job<Jobs>) => unknown): Promise<keyof DrainResult> {
+  private async handle(job: Job<Jobs>, ack: (done: Done<Jobs>) => unknown): Promise<keyof DrainResult> {
     this.ranSinceDrained = true;
     const outcome = await this.execute(job);
     if (outcome.ok) {
-      await ack(job);
+      await ack({ job, result: this.keptResult(outcome.result, job) });
       this.emit("completed", job, { result: outcome.result, durationMs: outcome.durationMs });
       return "completed";
     }
@@ -304,6 +320,10 @@ export class Worker<Jobs extends object = AnyJobs> {
       signal: this.deadline.signal,
       heartbeat: async () => {
         await this.client.heartbeat(job.id, job.run_id);
+      },
+      saveState: async (state) => {
+        await this.client.heartbeat(job.id, job.run_id, state);
+        job.state = state;
       },
     };
     const started = performance.now();
@@ -344,8 +364,44 @@ export class Worker<Jobs extends object = AnyJobs> {
     }
   }
 
-  private queueAck(job: Job<Jobs>): void {
-    this.pendingAcks.push(job);
+  /**
+   * What a handler returned, as the JSON the job keeps: undefined for nothing. A value JSON cannot hold
+   * (a cycle, a function) is told as an `error` event and the job is acked without a result.
+   */
+  private keptResult(value: unknown, job: Job<Jobs>): JsonValue | undefined {
+    if (value === undefined) return undefined;
+    try {
+      const text = stringifyJson(value);
+      if (text !== undefined) return parseJson(text) as JsonValue;
+    } catch {
+      // Told below, as for a value JSON.stringify leaves out.
+    }
+    this.trouble(new WorkerUsageError(`the handler of job ${job.id} returned a value JSON cannot hold; the job is acked without a result`), job);
+    return undefined;
+  }
+
+  /**
+   * Acks `batch` with `send`, results and all (none when no handler returned one). When the server refuses
+   * the results (413 too large, 400 not storable), each job is acked on its own, and one whose result is
+   * refused again goes without it, told as an `error` event: the work is done either way.
+   */
+  private async ackWithResults(batch: Array<Done<Jobs>>, send: (batch: Array<Done<Jobs>>, withResults: boolean) => Promise<unknown>): Promise<void> {
+    const withResults = batch.some(({ result }) => result !== undefined);
+    try {
+      await send(batch, withResults);
+    } catch (error) {
+      if (!withResults || !(error instanceof PayloadTooLargeError || error instanceof BadRequestError)) throw error;
+      if (batch.length > 1) {
+        for (const done of batch) await this.ackWithResults([done], send);
+        return;
+      }
+      this.trouble(error, batch[0]!.job);
+      await send(batch, false);
+    }
+  }
+
+  private queueAck(done: Done<Jobs>): void {
+    this.pendingAcks.push(done);
     this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
   }
 
@@ -353,11 +409,14 @@ export class Worker<Jobs extends object = AnyJobs> {
   private async flushAcks(): Promise<void> {
     const batchSize = this.options.ackBatchSize ?? 1000;
     while (this.pendingAcks.length > 0) {
-      const jobs = this.pendingAcks.splice(0, batchSize);
-      // Fenced by run id when the server hands them out (Wharf does; a Zizq server does not).
-      const runIds = jobs.every((job) => job.run_id !== undefined) ? jobs.map((job) => job.run_id!) : undefined;
+      const batch = this.pendingAcks.splice(0, batchSize);
       try {
-        await this.client.ackMany(jobs.map((job) => job.id), runIds);
+        await this.ackWithResults(batch, (dones, withResults) => {
+          const jobs = dones.map(({ job }) => job);
+          // Fenced by run id when the server hands them out (Wharf does; a Zizq server does not).
+          const runIds = jobs.every((job) => job.run_id !== undefined) ? jobs.map((job) => job.run_id!) : undefined;
+          return this.client.ackMany(jobs.map((job) => job.id), runIds, withResults ? dones.map(({ result }) => result) : undefined);
+        });
       } catch (error) {
         // The stream broke, so the server has given these jobs to others already: nothing to retry.
         this.trouble(error);
@@ -469,7 +528,7 @@ export class Worker<Jobs extends object = AnyJobs> {
       for (let ran = 0; await this.jobsLeft(); ran++) {
         if (ran === limit) throw new BadRequestError(`drain() ran ${limit} jobs and more are waiting (do handlers enqueue jobs without end?); pass a higher limit`);
         const job = await this.delivered(jobs);
-        result[await this.handle(job, () => this.client.ack(job.id, job.run_id))]++;
+        result[await this.handle(job, (done) => this.ackWithResults([done], ([one], withResults) => this.client.ack(job.id, job.run_id, withResults ? one!.result : undefined)))]++;
       }
     } finally {
       await stream.close();

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { BadRequestError, ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
+import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, UnprocessableError } from "../errors.js";
 import { DEFAULT_RETRY_LIMIT } from "../job/backoff.js";
 import { newJobId } from "../job/ids.js";
 import {
@@ -15,7 +15,8 @@ import {
   type RetentionDefaults,
   withLeaseUntil,
 } from "../job/state.js";
-import type { EnqueueInput, FailureInput, Job, JobError, JobPatch } from "../job/types.js";
+import { stringifyJson } from "../job/json.js";
+import type { EnqueueInput, FailureInput, Job, JobError, JobPatch, JsonValue } from "../job/types.js";
 import { validateName } from "../job/validate.js";
 import { chunks, mapInSlices } from "../slices.js";
 import type { Logger } from "../log.js";
@@ -58,6 +59,8 @@ export interface EngineOptions {
   observer?: EngineObserver;
   /** Background failures (error) and the job lifecycle (info) are logged here. */
   logger: Logger;
+  /** Largest result or saved state a job may keep, in bytes of JSON (default 1 MiB); beyond it, 413. */
+  maxResultBytes?: number;
   /** What one jq filter evaluation may spend (time, memory). */
   filterBudget?: Partial<FilterBudget>;
 }
@@ -67,6 +70,9 @@ export interface JobPage {
   /** True when more jobs match beyond this page. */
   more: boolean;
 }
+
+/** A result or saved state a job keeps, at most, by default: 1 MiB of JSON. */
+export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
 
 /** Jobs changed per commit by a patch or delete over a selection. */
 const SCAN_BATCH = 200;
@@ -97,6 +103,7 @@ export class Engine {
   private readonly timeoutSeconds: number;
   private readonly observer: EngineObserver;
   private readonly batches: Batches;
+  private readonly maxResultBytes: number;
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -106,6 +113,7 @@ export class Engine {
     this.retryLimit = options.defaultRetryLimit ?? DEFAULT_RETRY_LIMIT;
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.timeoutSeconds = options.defaultTimeoutSeconds ?? 300;
+    this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
     this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger));
     this.coordination = options.sharing
       ? new Shared({
@@ -130,7 +138,7 @@ export class Engine {
       ready: () => this.dispatcher.wake(),
       scheduled: (readyAt) => this.promotion.noteScheduled(readyAt),
       deleted: (id) => void this.dispatcher.finish(id),
-      leaseExtended: (id, runId, expiresAt) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt)),
+      leaseExtended: (id, runId, expiresAt, state) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt, state)),
     }, this.observer);
     this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer);
     this.promotion = new Promotion(this.store, this.clock, this.writes, options.logger);
@@ -231,15 +239,20 @@ export class Engine {
     return stored.filter((job) => inRun(job, wanted.get(job.id)) && !this.dispatcher.lease(job.id));
   }
 
-  /** Acknowledges jobs; returns the ids that were not in flight (the rest are completed). `runIds` aligns with `ids`. */
-  async ack(ids: readonly string[], runIds?: ReadonlyArray<string | undefined>): Promise<string[]> {
+  /**
+   * Acknowledges jobs; returns the ids that were not in flight (the rest are completed). `runIds` and
+   * `results` (what each success carried, kept with the job) align with `ids`.
+   */
+  async ack(ids: readonly string[], runIds?: ReadonlyArray<string | undefined>, results?: ReadonlyArray<JsonValue | undefined>): Promise<string[]> {
     const now = this.clock.now();
+    results?.forEach((result, position) => this.checkKept(result, `results[${position}]`));
+    const resultOf = results && new Map(ids.map((id, position) => [id, results[position]]));
     const wanted = new Map(ids.map((id, position) => [id, runIds?.[position]]));
     const finished = await this.takeLeases(wanted);
     const acked = new Set(finished.map(({ job }) => job.id));
     const notFound = [...wanted.keys()].filter((id) => !acked.has(id));
     if (finished.length === 0) return notFound;
-    const endings = finished.map(({ job }) => ({ before: job, after: complete(job, now, this.retention) }));
+    const endings = finished.map(({ job }) => ({ before: job, after: complete(job, now, this.retention, resultOf?.get(job.id)) }));
     let applied: boolean[];
     try {
       applied = await this.commitEndings(endings);
@@ -310,15 +323,26 @@ export class Engine {
     return endings.map((ending, position) => (purged[position] ? deletedIds.has(ending.before.id) : updated.get(ending)!));
   }
 
-  /** Extends the lease of an in-flight job (in run `runId`, when given) by its full lease length. */
-  async heartbeat(id: string, runId?: string): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
+  /**
+   * Extends the lease of an in-flight job (in run `runId`, when given) by its full lease length and, with
+   * `state`, saves it for the job's next attempts (what a retried attempt resumes from).
+   */
+  async heartbeat(id: string, runId?: string, state?: JsonValue): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
+    this.checkKept(state, "state");
     const entry = this.dispatcher.lease(id);
     if (entry) await entry.claimed;
     const job = entry?.job ?? (await this.coordination.foreignLeases([id]))[0];
     if (!job || !inRun(job, runId) || job.run_id === undefined) throw notInFlight(id, runId);
     const expiresAt = this.clock.now() + this.leaseMs(job);
-    if (!(await this.writes.extendLease(job, expiresAt))) throw new NotFoundError(`job ${id} is no longer in flight`);
+    if (!(await this.writes.extendLease(job, expiresAt, state))) throw new NotFoundError(`job ${id} is no longer in flight`);
     return { id, run_id: job.run_id, lease_expires_at: expiresAt };
+  }
+
+  /** A result or state a job is to keep: refused (413) beyond maxResultBytes of JSON. */
+  private checkKept(value: JsonValue | undefined, field: string): void {
+    if (value === undefined) return;
+    const bytes = Buffer.byteLength(stringifyJson(value));
+    if (bytes > this.maxResultBytes) throw new PayloadTooLargeError(`${field} is ${bytes} bytes of JSON; a job keeps at most ${this.maxResultBytes}`);
   }
 
   // ---- reading ----
@@ -377,6 +401,13 @@ export class Engine {
     await this.getJob(jobId);
     const errors = await this.store.listErrors(jobId, { ...page, limit: page.limit + 1 });
     return { errors: errors.slice(0, page.limit), more: errors.length > page.limit };
+  }
+
+  /** What a completed job's success carried (null when it carried nothing); 422 while the job has not completed. */
+  async getResult(id: string): Promise<JsonValue> {
+    const job = await this.getJob(id);
+    if (job.status !== "completed") throw new UnprocessableError(`job ${id} is ${job.status}; it has a result once it has completed`);
+    return job.result ?? null;
   }
 
   async getError(jobId: string, attempt: number): Promise<JobError> {

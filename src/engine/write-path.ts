@@ -1,5 +1,6 @@
 import { entersUniqueScope } from "../job/state.js";
-import type { Job, JobError } from "../job/types.js";
+import { stringifyJson } from "../job/json.js";
+import type { Job, JobError, JsonValue } from "../job/types.js";
 import { chunks, Slicer } from "../slices.js";
 import { changedColumns } from "../store/rows.js";
 import type { BatchSession, BatchWrite, CronGroupWrite, CronWriteOutcome, DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
@@ -37,7 +38,7 @@ export interface WriteListeners {
   ready(): void;
   scheduled(readyAt: number): void;
   deleted(id: string): void;
-  leaseExtended(id: string, runId: string, expiresAt: number): void;
+  leaseExtended(id: string, runId: string, expiresAt: number, state: JsonValue | undefined): void;
 }
 
 /**
@@ -90,10 +91,11 @@ export class WritePath {
     return result;
   }
 
-  /** Moves the lease of an in-flight job (in its current run) to `expiresAt`; false when that run has ended. */
-  async extendLease(job: Job, expiresAt: number): Promise<boolean> {
-    if (job.run_id === undefined || !(await this.store.extendLease(job.id, job.run_id, expiresAt))) return false;
-    this.listeners.leaseExtended(job.id, job.run_id, expiresAt);
+  /** Moves the lease of an in-flight job (in its current run) to `expiresAt`, saving `state` with it when given; false when that run has ended. */
+  async extendLease(job: Job, expiresAt: number, state?: JsonValue): Promise<boolean> {
+    const stateText = state === undefined ? undefined : stringifyJson(state);
+    if (job.run_id === undefined || !(await this.store.extendLease(job.id, job.run_id, expiresAt, stateText))) return false;
+    this.listeners.leaseExtended(job.id, job.run_id, expiresAt, state);
     return true;
   }
 

@@ -8,7 +8,7 @@ import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableErr
 import type { Engine } from "../engine/engine.js";
 import type { TakeOptions } from "../engine/dispatch.js";
 import { isJobId } from "../job/ids.js";
-import { parseAckList, readBulkJobs, parseEnqueueInput, parseFailure, parsePatch, parseRunId } from "../job/validate.js";
+import { parseAckList, readBulkJobs, parseEnqueueInput, parseFailure, parseLeaseRequest, parsePatch } from "../job/validate.js";
 import { enqueuedView, enqueueStatus, withoutPayload } from "../job/views.js";
 import { isCronName, parseCronEntry, parseCronGroup, parseCronPause, readCronName } from "../cron/validate.js";
 import { cronEntryView, cronGroupView } from "../cron/views.js";
@@ -129,8 +129,8 @@ const closeTake: Handler = async (engine, request, [stream]) => {
 
 const ackMany: Handler = async (engine, request) => {
   noParams(request);
-  const { ids, runIds } = parseAckList(request.body);
-  const notFound = await engine.ack(ids, runIds);
+  const { ids, runIds, results } = parseAckList(request.body);
+  const notFound = await engine.ack(ids, runIds, results);
   if (notFound.length > 0) {
     throw new UnprocessableError(`${notFound.length} job(s) were not in flight`, { not_found: notFound });
   }
@@ -140,6 +140,12 @@ const ackMany: Handler = async (engine, request) => {
 const getJob: Handler = async (engine, request, [id]) => {
   noParams(request);
   return ok(await engine.getJob(id!));
+};
+
+const getResult: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  noBody(request);
+  return ok({ result: await engine.getResult(id!) });
 };
 
 const patchJob: Handler = async (engine, request, [id]) => {
@@ -163,7 +169,8 @@ const requeueDead: Handler = async (engine, request, [id]) => {
 
 const ackOne: Handler = async (engine, request, [id]) => {
   noParams(request);
-  const notFound = await engine.ack([id!], [parseRunId(request.body)]);
+  const { runId, value: result } = parseLeaseRequest(request.body, "result");
+  const notFound = await engine.ack([id!], [runId], result === undefined ? undefined : [result]);
   if (notFound.length > 0) throw new NotFoundError(`job ${id} is not in flight`);
   return noContent;
 };
@@ -176,7 +183,8 @@ const failJob: Handler = async (engine, request, [id]) => {
 
 const heartbeat: Handler = async (engine, request, [id]) => {
   noParams(request);
-  return ok(await engine.heartbeat(id!, parseRunId(request.body)));
+  const { runId, value: state } = parseLeaseRequest(request.body, "state");
+  return ok(await engine.heartbeat(id!, runId, state));
 };
 
 const listErrors: Handler = async (engine, request, [id]) => {
@@ -306,6 +314,7 @@ const ROUTES: Route[] = [
   { pattern: new RegExp(`^/jobs/${SEGMENT}/failure$`), methods: { POST: withJobId(failJob, notInFlight) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/heartbeat$`), methods: { POST: withJobId(heartbeat, notInFlight) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/requeue$`), methods: { POST: withJobId(requeueDead) } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/result$`), methods: { GET: withJobId(getResult) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: withJobId(listErrors) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: withJobId(getError) } },
   { pattern: /^\/crons$/, methods: { GET: listCrons, DELETE: deleteCrons } },

@@ -72,7 +72,7 @@ function parseRange(raw: string, name: string): NumberRange {
   return range;
 }
 
-export const SELECTION_PARAMS = ["id", "queue", "type", "status", "priority", "ready_at", "attempts", "filter"] as const;
+export const SELECTION_PARAMS = ["id", "queue", "type", "status", "correlation_id", "priority", "ready_at", "attempts", "filter"] as const;
 export const PAGE_PARAMS = ["from", "order", "limit"] as const;
 
 export async function readSelection(params: QueryParams, budget: FilterBudget): Promise<JobSelection> {
@@ -88,6 +88,7 @@ export async function readSelection(params: QueryParams, budget: FilterBudget): 
       queues: params.list("queue"),
       types: params.list("type"),
       statuses: statuses as JobStatus[] | undefined,
+      correlationIds: params.list("correlation_id"),
       priority: params.range("priority"),
       ready_at: params.range("ready_at"),
       attempts: params.range("attempts"),

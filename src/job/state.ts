@@ -64,8 +64,10 @@ function statusForReadyAt(readyAt: number, now: number): "ready" | "scheduled" {
  */
 export function requeue(dead: Job, id: string, now: number): Job {
   if (dead.status !== "dead") throw new IllegalTransitionError(`job ${dead.id} is ${dead.status}; only a dead job can be enqueued afresh`);
-  const { queue, type, payload, priority, retry_limit, backoff, retention, timeout, unique_key, unique_while } = dead;
+  const { queue, type, payload, priority, retry_limit, backoff, retention, timeout, unique_key, unique_while, correlation_id, parent_job_id } = dead;
   const input: EnqueueInput = { queue, type, payload, priority };
+  if (correlation_id !== undefined) input.correlation_id = correlation_id;
+  if (parent_job_id !== undefined) input.parent_job_id = parent_job_id;
   if (retry_limit !== undefined) input.retry_limit = retry_limit;
   if (backoff !== undefined) input.backoff = backoff;
   if (retention !== undefined) input.retention = retention;
@@ -96,6 +98,8 @@ export function createJob(id: string, input: EnqueueInput, now: number): Job {
   if (input.retention !== undefined) job.retention = input.retention;
   if (input.timeout !== undefined) job.timeout = input.timeout;
   if (input.batch !== undefined) job.batch = input.batch;
+  if (input.correlation_id !== undefined) job.correlation_id = input.correlation_id;
+  if (input.parent_job_id !== undefined) job.parent_job_id = input.parent_job_id;
   return job;
 }
 
@@ -164,9 +168,9 @@ export function claim(job: Job, now: number, lease: Lease): Job {
   return changed(job, { status: "in_flight", dequeued_at: now, run_id: lease.runId, lease_expires_at: lease.expiresAt });
 }
 
-/** The in-memory copy of a running job after a heartbeat moved its lease (the store already holds the new expiry). */
-export function withLeaseUntil(job: Job, expiresAt: number): Job {
-  return changed(job, { lease_expires_at: expiresAt });
+/** The in-memory copy of a running job after a heartbeat moved its lease (and saved its state, when it carried one); the store already holds both. */
+export function withLeaseUntil(job: Job, expiresAt: number, state?: JsonValue): Job {
+  return changed(job, state === undefined ? { lease_expires_at: expiresAt } : { lease_expires_at: expiresAt, state });
 }
 
 /** A job that leaves in_flight drops its lease. */
@@ -190,13 +194,15 @@ function purgeAt(now: number, keepMs: number): number {
   return now + keepMs;
 }
 
-export function complete(job: Job, now: number, defaults: RetentionDefaults): Job {
+/** `result`: what the worker's success carried, kept with the job (absent: none). */
+export function complete(job: Job, now: number, defaults: RetentionDefaults, result?: JsonValue): Job {
   requireTransition(job, "completed");
   const keepMs = job.retention?.completed_ms ?? defaults.completed_ms;
   const completed = withoutLease(job);
   completed.status = "completed";
   completed.completed_at = now;
   completed.purge_at = purgeAt(now, keepMs);
+  if (result !== undefined) completed.result = result;
   return completed;
 }
 

@@ -48,6 +48,14 @@ export interface Job {
   unique_while?: UniqueWhile;
   /** The batch configuration the job was enqueued with (its first enqueue's, when others folded into it). */
   batch?: BatchConfig;
+  /** Metadata tying jobs of one piece of work together (NatsWork); kept, shown and filterable, never interpreted. */
+  correlation_id?: string;
+  /** Metadata naming the job that led to this one; kept and shown, never checked or interpreted. */
+  parent_job_id?: string;
+  /** What the worker's success carried: completed jobs only. */
+  result?: JsonValue;
+  /** Progress saved by a heartbeat; the next attempt receives it, so a retried job resumes where the last stopped. */
+  state?: JsonValue;
   /** Lease length in seconds for one attempt; the server default applies when absent. */
   timeout?: number;
   dequeued_at?: number;
@@ -74,6 +82,8 @@ export interface EnqueueInput {
   retention?: Retention;
   timeout?: number;
   batch?: BatchConfig;
+  correlation_id?: string;
+  parent_job_id?: string;
 }
 
 /** Enqueue responses carry `duplicate` and `folded`; other responses do not. */

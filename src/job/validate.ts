@@ -179,8 +179,17 @@ export function validatePayload(value: unknown, field: string, fail: Fail = badR
 
 const ENQUEUE_FIELDS = [
   "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
-  "retry_limit", "backoff", "retention", "timeout", "batch",
+  "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id",
 ] as const;
+
+/** Longest correlation_id or parent_job_id: metadata, as long as a unique key may be. */
+const MAX_METADATA_LENGTH = 1024;
+
+function readMetadata(value: unknown, field: string): string {
+  const text = readString(value, field, badRequest);
+  if (text.length === 0 || text.length > MAX_METADATA_LENGTH) throw badRequest(`${field} must be 1 to ${MAX_METADATA_LENGTH} characters`);
+  return text;
+}
 
 /** Longest batch key, as for unique keys. */
 const MAX_KEY_LENGTH = 1024;
@@ -234,6 +243,8 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
     if (input.unique_key !== undefined) throw fail(`${where}.batch and ${where}.unique_key cannot be given together`);
     input.batch = readBatch(fields.batch, `${where}.batch`);
   }
+  if (fields.correlation_id != null) input.correlation_id = readMetadata(fields.correlation_id, `${where}.correlation_id`);
+  if (fields.parent_job_id != null) input.parent_job_id = readMetadata(fields.parent_job_id, `${where}.parent_job_id`);
   return input;
 }
 
@@ -300,26 +311,40 @@ export interface AckList {
   ids: string[];
   /** Lease tokens aligned with `ids`, when the client fences its acks. */
   runIds?: string[];
+  /** What each success carried, aligned with `ids` (undefined: nothing). */
+  results?: Array<JsonValue | undefined>;
+}
+
+/** An array as long as the ack's ids, each element read by `read` (null: none for that id). */
+function alignedWithIds<T>(value: unknown, field: string, length: number, read: (item: unknown, where: string) => T): Array<T | undefined> {
+  if (!Array.isArray(value) || value.length !== length) throw badRequest(`${field} must be an array as long as ids`);
+  return value.map((item, index) => (item == null ? undefined : read(item, `${field}[${index}]`)));
 }
 
 export function parseAckList(value: unknown): AckList {
   const fields = readObject(value, "request body");
-  rejectUnknownFields(fields, ["ids", "run_ids"], "request body");
+  rejectUnknownFields(fields, ["ids", "run_ids", "results"], "request body");
   if (!Array.isArray(fields.ids)) throw badRequest(`ids must be an array, got ${describe(fields.ids)}`);
   const list: AckList = { ids: fields.ids.map((id, index) => readString(id, `ids[${index}]`, badRequest)) };
-  if (fields.run_ids != null) {
-    if (!Array.isArray(fields.run_ids) || fields.run_ids.length !== list.ids.length) {
-      throw badRequest("run_ids must be an array as long as ids");
-    }
-    list.runIds = fields.run_ids.map((runId, index) => readString(runId, `run_ids[${index}]`, badRequest));
-  }
+  const readRunId = (item: unknown, where: string): string => readString(item, where, badRequest);
+  if (fields.run_ids != null) list.runIds = alignedWithIds(fields.run_ids, "run_ids", list.ids.length, readRunId) as string[];
+  if (fields.results != null) list.results = alignedWithIds(fields.results, "results", list.ids.length, (item, where) => validatePayload(item, where));
   return list;
 }
 
-/** The optional `{"run_id": ...}` body of a single ack or heartbeat. */
-export function parseRunId(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
+/** What a single ack or a heartbeat may carry: the run it is for, and the JSON value it keeps (a result, a state). */
+export interface LeaseRequest {
+  runId?: string;
+  value?: JsonValue;
+}
+
+/** A single ack's (`valueField` "result") or a heartbeat's ("state") optional body: `{"run_id": ..., valueField: ...}`. */
+export function parseLeaseRequest(value: unknown, valueField: "result" | "state"): LeaseRequest {
+  if (value === undefined) return {};
   const fields = readObject(value, "request body");
-  rejectUnknownFields(fields, ["run_id"], "request body");
-  return fields.run_id == null ? undefined : readString(fields.run_id, "run_id", badRequest);
+  rejectUnknownFields(fields, ["run_id", valueField], "request body");
+  const request: LeaseRequest = {};
+  if (fields.run_id != null) request.runId = readString(fields.run_id, "run_id", badRequest);
+  if (fields[valueField] != null) request.value = validatePayload(fields[valueField], valueField);
+  return request;
 }

@@ -10,7 +10,7 @@ import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
-  "batch",
+  "batch", "correlation_id", "parent_job_id", "result", "state",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -22,7 +22,7 @@ export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
  */
 export const UPDATABLE_JOB_COLUMNS = [
   "queue", "priority", "status", "ready_at", "attempts", "retry_limit", "backoff", "retention", "timeout",
-  "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
+  "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at", "result", "state",
 ] as const satisfies readonly JobColumn[];
 export type UpdatableJobColumn = (typeof UPDATABLE_JOB_COLUMNS)[number];
 
@@ -59,6 +59,10 @@ export type JobRow = {
   run_id: string | null;
   lease_expires_at: number | null;
   batch: string | null;
+  correlation_id: string | null;
+  parent_job_id: string | null;
+  result: string | null;
+  state: string | null;
 };
 
 export type ErrorRow = {
@@ -94,6 +98,10 @@ export function rowToJob(row: JobRow): Job {
   if (row.run_id !== null) job.run_id = row.run_id;
   if (row.lease_expires_at !== null) job.lease_expires_at = row.lease_expires_at;
   if (row.batch !== null) job.batch = JSON.parse(row.batch) as Job["batch"];
+  if (row.correlation_id !== null) job.correlation_id = row.correlation_id;
+  if (row.parent_job_id !== null) job.parent_job_id = row.parent_job_id;
+  if (row.result !== null) job.result = parseJson(row.result) as Job["result"];
+  if (row.state !== null) job.state = parseJson(row.state) as Job["state"];
   return job;
 }
 
@@ -102,22 +110,28 @@ export type JobRowValues = [
   id: string, queue: string, type: string, priority: number, status: string, payload: string, ready_at: number, attempts: number,
   retry_limit: number | null, backoff: string | null, retention: string | null, unique_key: string | null, unique_while: string | null,
   timeout: number | null, dequeued_at: number | null, failed_at: number | null, completed_at: number | null, purge_at: number | null,
-  run_id: string | null, lease_expires_at: number | null, batch: string | null,
+  run_id: string | null, lease_expires_at: number | null, batch: string | null, correlation_id: string | null,
+  parent_job_id: string | null, result: string | null, state: string | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state,
   });
 }
 
 function jsonOrNull(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
+}
+
+/** A user's JSON value (a result or saved state) as a payload is kept: integers past 2^53 with every digit. */
+function userJsonOrNull(value: Job["result"]): string | null {
+  return value === undefined ? null : stringifyJson(value);
 }
 
 /**
@@ -129,7 +143,8 @@ export function jobToValues(job: Job): JobRowValues {
     job.id, job.queue, job.type, job.priority, job.status, stringifyJson(job.payload), job.ready_at, job.attempts,
     job.retry_limit ?? null, jsonOrNull(job.backoff), jsonOrNull(job.retention), job.unique_key ?? null, job.unique_while ?? null,
     job.timeout ?? null, job.dequeued_at ?? null, job.failed_at ?? null, job.completed_at ?? null, job.purge_at ?? null,
-    job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch),
+    job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch), job.correlation_id ?? null, job.parent_job_id ?? null,
+    userJsonOrNull(job.result), userJsonOrNull(job.state),
   ];
 }
 
@@ -140,7 +155,16 @@ export function jobToUpdateParams(job: Job): Record<UpdatableJobColumn | "id", C
 
 /** One column's stored value; JSON columns as JSON text. */
 export function columnValue(job: Job, column: UpdatableJobColumn): ColumnValue {
-  return column === "backoff" || column === "retention" ? jsonOrNull(job[column]) : job[column] ?? null;
+  switch (column) {
+    case "backoff":
+    case "retention":
+      return jsonOrNull(job[column]);
+    case "result":
+    case "state":
+      return userJsonOrNull(job[column]);
+    default:
+      return job[column] ?? null;
+  }
 }
 
 /** The values of `columns` of a job, keyed by column name; JSON columns as JSON text. */

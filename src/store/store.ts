@@ -19,6 +19,7 @@ export interface JobQuery {
   queues?: string[];
   types?: string[];
   statuses?: JobStatus[];
+  correlationIds?: string[];
   priority?: NumberRange;
   ready_at?: NumberRange;
   attempts?: NumberRange;
@@ -240,8 +241,11 @@ export interface Store {
 
   /** Ready jobs in take order (priority, then id), skipping rows another claimer holds; returns them claimed. */
   claimReady(request: ClaimRequest): Promise<Job[]>;
-  /** Moves an in-flight job's lease expiry; false if the job is no longer in flight in run `runId`. */
-  extendLease(id: string, runId: string, expiresAt: number): Promise<boolean>;
+  /**
+   * Moves an in-flight job's lease expiry and, when `state` (JSON text) is given, saves it as the job's
+   * state in the same write; false if the job is no longer in flight in run `runId`.
+   */
+  extendLease(id: string, runId: string, expiresAt: number, state?: string): Promise<boolean>;
   /**
    * In-flight jobs no live server will end, oldest lease first: their lease ran out at or before
    * `expiredBefore`, or (on a shared store) the server that leased them (ClaimRequest.owner) is gone: a

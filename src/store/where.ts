@@ -44,7 +44,7 @@ export class WhereBuilder {
   /** Adds the conditions of `query` (none when it is undefined). */
   matching(query: JobQuery | undefined): this {
     if (!query) return this;
-    this.list("id", query.ids).list("queue", query.queues).list("type", query.types).list("status", query.statuses);
+    this.list("id", query.ids).list("queue", query.queues).list("type", query.types).list("status", query.statuses).list("correlation_id", query.correlationIds);
     return this.range("priority", query.priority).range("ready_at", query.ready_at).range("attempts", query.attempts);
   }
 

@@ -397,6 +397,29 @@ describe("crash safety", () => {
     assert.equal(due?.ready_at, soonAt);
   });
 
+  it("a state saved by heartbeat survives SIGKILL and the next attempt receives it", { timeout: 30_000 }, async () => {
+    const dataDir = workDir();
+    const first = await start(dataDir, "fsync");
+    const queue = "crash-state";
+    const created = await request(first.url, "POST", "/jobs", { queue, type: "long", payload: { pages: 10 } });
+    assert.equal(created.status, 201);
+    const id = (created.body as Job).id;
+    const stream = take(first.url, queue, 1);
+    const leased = await stream.next(5000);
+    assert.equal(leased?.id, id);
+    const state = { page: 6, cursor: "c-6", total: 18446744073709551615n.toString() };
+    const beat = await request(first.url, "POST", `/jobs/${id}/heartbeat`, { run_id: leased!.run_id, state });
+    assert.equal(beat.status, 200, JSON.stringify(beat.body));
+    await crash(first);
+    stream.close();
+
+    const second = await start(dataDir, "fsync");
+    const again = take(second.url, queue, 1);
+    const resumed = await again.next(5000);
+    assert.equal(resumed?.id, id, "the job in flight at the crash is handed out again");
+    assert.deepEqual(resumed?.state, state, "with the state its last heartbeat saved");
+  });
+
   it("SIGKILL around cron ticks: no tick is enqueued twice, and ticking resumes after each restart", { timeout: 60_000 }, async () => {
     const dataDir = workDir();
     const queue = "crash-cron";

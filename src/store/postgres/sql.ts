@@ -29,7 +29,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8", batch: "text",
+  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -171,8 +171,8 @@ export const SQL = {
       LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type
         ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
     ORDER BY candidate.priority, candidate.id LIMIT $2`),
-  /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. */
-  extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8
+  /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. $4: saved state, or null to keep it. */
+  extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8, state = coalesce($4::text, state)
     WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,
   /** In flight and leased by one of the owners $1 (servers that are gone), or with a lease that ran out by $2. */
   abandonedLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND (owner = ANY($1::text[]) OR lease_expires_at <= $2::int8)
