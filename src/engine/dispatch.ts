@@ -56,6 +56,8 @@ export interface InFlightJob {
 export interface DispatcherHooks {
   /** Persists status changes through the engine's write path; false where the compare-and-set lost. */
   applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]>;
+  /** Ready jobs a claim found past their deadline: not started, and to be made dead. */
+  missedDeadlines(jobs: Job[]): void;
 }
 
 /** A stream as claim sources see it: where it takes from, which types, and the claim under way for it. */
@@ -82,6 +84,8 @@ export interface ClaimRound {
    */
   admit(jobs: Job[], streamOf: (job: Job) => ClaimingStream, claimed: Array<Promise<boolean>>): void;
   applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]>;
+  /** Picked jobs whose deadline has passed: they are not claimed but handed to the deadline's expiry. */
+  missedDeadlines(jobs: Job[]): void;
 }
 
 /** Where a dispatcher's jobs come from: an in-memory index (a process alone) or claims in a shared database. */
@@ -200,6 +204,7 @@ export class Dispatcher {
       },
       admit: (jobs, streamOf, claimed) => this.admit(jobs, streamOf as (job: Job) => Stream, claimed),
       applyUpdates: (updates) => this.hooks.applyUpdates(updates),
+      missedDeadlines: (jobs) => this.hooks.missedDeadlines(jobs),
     });
   }
 

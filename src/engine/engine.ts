@@ -8,8 +8,10 @@ import {
   complete,
   createJob,
   DEFAULT_RETENTION,
+  expire,
   fail,
   isTerminal,
+  missedDeadline,
   purgedOnEnd,
   requeue,
   type RetentionDefaults,
@@ -28,7 +30,7 @@ import type { Coordination, EngineParts } from "./coordination/coordination.js";
 import { Shared } from "./coordination/shared.js";
 import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import { inRun, notInFlight } from "./leases.js";
-import { lifecycleLog } from "./log.js";
+import { lifecycleLog, logFailure } from "./log.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
 import { Batches, type EnqueueOutcome } from "./batches.js";
@@ -36,6 +38,7 @@ import { Crons } from "./crons.js";
 import { CronTicks } from "./services/cron-ticks.js";
 import { LeaseExpiry } from "./services/lease-expiry.js";
 import { Promotion } from "./services/promotion.js";
+import { Deadlines } from "./services/deadlines.js";
 import { countMatching, scanMatching, type JobSelection } from "./scan.js";
 import { Purge } from "./services/purge.js";
 import { ServiceRunner } from "./services/runner.js";
@@ -95,6 +98,7 @@ export class Engine {
   private readonly dispatcher: Dispatcher;
   private readonly writes: WritePath;
   private readonly promotion: Promotion;
+  private readonly deadlines: Deadlines;
   private readonly services: ServiceRunner;
   private readonly parts: EngineParts;
   private readonly random: () => number;
@@ -129,7 +133,10 @@ export class Engine {
     this.dispatcher = new Dispatcher(
       this.coordination.claims,
       this.clock,
-      { applyUpdates: (updates) => this.writes.update(updates) },
+      {
+        applyUpdates: (updates) => this.writes.update(updates),
+        missedDeadlines: (jobs) => void this.expireMissed(jobs, this.clock.now()).catch((error: unknown) => logFailure(options.logger, "deadlines", error)),
+      },
       options.maxInFlight ?? 10_000,
       this.observer,
       options.logger,
@@ -137,11 +144,13 @@ export class Engine {
     this.writes = new WritePath(this.store, this.coordination, {
       ready: () => this.dispatcher.wake(),
       scheduled: (readyAt) => this.promotion.noteScheduled(readyAt),
+      deadline: (at) => this.deadlines.noteDeadline(at),
       deleted: (id) => void this.dispatcher.finish(id),
       leaseExtended: (id, runId, expiresAt, state) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt, state)),
     }, this.observer);
     this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer);
     this.promotion = new Promotion(this.store, this.clock, this.writes, options.logger);
+    this.deadlines = new Deadlines(this.store, this.clock, (jobs, now) => this.expireMissed(jobs, now), options.logger);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
     this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger };
     const lead = (): Promise<boolean> => this.coordination.lead();
@@ -152,6 +161,7 @@ export class Engine {
         ...this.coordination.services(this.parts),
         new LeaseExpiry(this.dispatcher, (jobs, now) => this.expireLeases(jobs, now), options.logger),
         this.promotion,
+        this.deadlines,
         new Purge(this.writes),
         cronTicks,
       ],
@@ -527,6 +537,21 @@ export class Engine {
       message: `lease expired after ${this.leaseMs(job) / 1000}s without an ack`,
       error_type: "LeaseExpired",
     }), now);
+  }
+
+  /** Makes dead the jobs that were still waiting to start when their deadline passed (the deadline service's and a claim's finding). */
+  private async expireMissed(jobs: Job[], now: number): Promise<void> {
+    const endings = jobs.filter((job) => missedDeadline(job, now)).map((before) => {
+      const { job: after, error } = expire(before, now, this.retention);
+      return { before, after, error };
+    });
+    if (endings.length === 0) return;
+    const applied = await this.commitEndings(endings);
+    endings.forEach(({ after, error }, position) => {
+      if (!applied[position]) return;
+      this.observer.failed?.(after, error);
+      this.observer.died?.(after);
+    });
   }
 
   /** Stops timers, returns in-flight jobs to ready and closes the store. */

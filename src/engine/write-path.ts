@@ -37,6 +37,8 @@ export interface CommittedChanges {
 export interface WriteListeners {
   ready(): void;
   scheduled(readyAt: number): void;
+  /** A job waiting to start has a deadline. */
+  deadline(at: number): void;
   deleted(id: string): void;
   leaseExtended(id: string, runId: string, expiresAt: number, state: JsonValue | undefined): void;
 }
@@ -131,6 +133,7 @@ export class WritePath {
     this.coordination.tracked(before, after);
     if (after?.status === "ready") this.listeners.ready();
     else if (after?.status === "scheduled") this.listeners.scheduled(after.ready_at);
+    if (after?.deadline !== undefined && (after.status === "ready" || after.status === "scheduled")) this.listeners.deadline(after.deadline);
   }
 
   private trackDeleted(deleted: DeletedJob[]): void {

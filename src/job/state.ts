@@ -17,6 +17,7 @@ import {
   type EnqueueInput,
   type FailureInput,
   type Job,
+  type JobError,
   type JobPatch,
   type JobStatus,
   type JsonValue,
@@ -25,8 +26,8 @@ import {
 } from "./types.js";
 
 export const LEGAL_TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
-  scheduled: ["ready"],
-  ready: ["in_flight", "scheduled"],
+  scheduled: ["ready", "dead"],
+  ready: ["in_flight", "scheduled", "dead"],
   in_flight: ["completed", "scheduled", "ready", "dead"],
   completed: [],
   dead: [],
@@ -68,6 +69,7 @@ export function requeue(dead: Job, id: string, now: number): Job {
   const input: EnqueueInput = { queue, type, payload, priority };
   if (correlation_id !== undefined) input.correlation_id = correlation_id;
   if (parent_job_id !== undefined) input.parent_job_id = parent_job_id;
+  // A deadline is not carried over: the copy is retried on purpose, after the original's deadline or not.
   if (retry_limit !== undefined) input.retry_limit = retry_limit;
   if (backoff !== undefined) input.backoff = backoff;
   if (retention !== undefined) input.retention = retention;
@@ -100,6 +102,7 @@ export function createJob(id: string, input: EnqueueInput, now: number): Job {
   if (input.batch !== undefined) job.batch = input.batch;
   if (input.correlation_id !== undefined) job.correlation_id = input.correlation_id;
   if (input.parent_job_id !== undefined) job.parent_job_id = input.parent_job_id;
+  if (input.deadline !== undefined) job.deadline = input.deadline;
   return job;
 }
 
@@ -228,6 +231,25 @@ export function fail(job: Job, failure: FailureInput, context: FailureContext): 
   const delayMs = backoffDelayMs(job.backoff ?? DEFAULT_BACKOFF, attempts, context.random);
   const readyAt = failure.retry_at ?? context.now + delayMs;
   return Object.assign(failed, { status: statusForReadyAt(readyAt, context.now), ready_at: readyAt });
+}
+
+/** Whether a job waiting to start (scheduled or ready) has let its deadline pass by `now`: it must not start. */
+export function missedDeadline(job: Job, now: number): boolean {
+  return job.deadline !== undefined && job.deadline <= now && (job.status === "scheduled" || job.status === "ready");
+}
+
+/** A job whose deadline passed before it started: dead, with the error record that says so (numbered as its next attempt would be). */
+export function expire(job: Job, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
+  if (!missedDeadline(job, now)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and has not missed a deadline`);
+  const dead = changed(job, { status: "dead", failed_at: now, purge_at: purgeAt(now, job.retention?.dead_ms ?? retention.dead_ms) });
+  const error: JobError = {
+    attempt: job.attempts + 1,
+    message: `deadline ${new Date(job.deadline!).toISOString()} passed before the job started`,
+    error_type: "DeadlineExceeded",
+    dequeued_at: now,
+    failed_at: now,
+  };
+  return { job: dead, error };
 }
 
 /** Terminal jobs are never rewritten; only they may be purged by retention. */

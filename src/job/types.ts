@@ -56,6 +56,8 @@ export interface Job {
   result?: JsonValue;
   /** Progress saved by a heartbeat; the next attempt receives it, so a retried job resumes where the last stopped. */
   state?: JsonValue;
+  /** Ms since the epoch: a job that has not started by then is dead (one running may finish past it). */
+  deadline?: number;
   /** Lease length in seconds for one attempt; the server default applies when absent. */
   timeout?: number;
   dequeued_at?: number;
@@ -84,6 +86,7 @@ export interface EnqueueInput {
   batch?: BatchConfig;
   correlation_id?: string;
   parent_job_id?: string;
+  deadline?: number;
 }
 
 /** Enqueue responses carry `duplicate` and `folded`; other responses do not. */

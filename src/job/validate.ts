@@ -179,7 +179,7 @@ export function validatePayload(value: unknown, field: string, fail: Fail = badR
 
 const ENQUEUE_FIELDS = [
   "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
-  "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id",
+  "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id", "deadline",
 ] as const;
 
 /** Longest correlation_id or parent_job_id: metadata, as long as a unique key may be. */
@@ -245,6 +245,7 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
   }
   if (fields.correlation_id != null) input.correlation_id = readMetadata(fields.correlation_id, `${where}.correlation_id`);
   if (fields.parent_job_id != null) input.parent_job_id = readMetadata(fields.parent_job_id, `${where}.parent_job_id`);
+  if (fields.deadline != null) input.deadline = readTimestamp(fields.deadline, `${where}.deadline`, fail);
   return input;
 }
 

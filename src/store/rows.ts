@@ -10,7 +10,7 @@ import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
-  "batch", "correlation_id", "parent_job_id", "result", "state",
+  "batch", "correlation_id", "parent_job_id", "result", "state", "deadline",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -63,6 +63,7 @@ export type JobRow = {
   parent_job_id: string | null;
   result: string | null;
   state: string | null;
+  deadline: number | null;
 };
 
 export type ErrorRow = {
@@ -102,6 +103,7 @@ export function rowToJob(row: JobRow): Job {
   if (row.parent_job_id !== null) job.parent_job_id = row.parent_job_id;
   if (row.result !== null) job.result = parseJson(row.result) as Job["result"];
   if (row.state !== null) job.state = parseJson(row.state) as Job["state"];
+  if (row.deadline !== null) job.deadline = row.deadline;
   return job;
 }
 
@@ -111,17 +113,17 @@ export type JobRowValues = [
   retry_limit: number | null, backoff: string | null, retention: string | null, unique_key: string | null, unique_while: string | null,
   timeout: number | null, dequeued_at: number | null, failed_at: number | null, completed_at: number | null, purge_at: number | null,
   run_id: string | null, lease_expires_at: number | null, batch: string | null, correlation_id: string | null,
-  parent_job_id: string | null, result: string | null, state: string | null,
+  parent_job_id: string | null, result: string | null, state: string | null, deadline: number | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline,
   });
 }
 
@@ -144,7 +146,7 @@ export function jobToValues(job: Job): JobRowValues {
     job.retry_limit ?? null, jsonOrNull(job.backoff), jsonOrNull(job.retention), job.unique_key ?? null, job.unique_while ?? null,
     job.timeout ?? null, job.dequeued_at ?? null, job.failed_at ?? null, job.completed_at ?? null, job.purge_at ?? null,
     job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch), job.correlation_id ?? null, job.parent_job_id ?? null,
-    userJsonOrNull(job.result), userJsonOrNull(job.state),
+    userJsonOrNull(job.result), userJsonOrNull(job.state), job.deadline ?? null,
   ];
 }
 

@@ -72,6 +72,7 @@ export interface ClaimRequest {
   /** Job types to take; null means every type. */
   types: readonly string[] | null;
   limit: number;
+  /** The claim's time; a job whose deadline is at or before it is not claimed. */
   now: number;
   /** The claiming server, recorded with the lease for operators (which server holds what). */
   owner: string;
@@ -236,6 +237,10 @@ export interface Store {
   jobsWithStatus(status: JobStatus, limit: number): Promise<Job[]>;
   dueScheduled(now: number, limit: number): Promise<Job[]>;
   nextScheduledAt(): Promise<number | undefined>;
+  /** Jobs waiting to start (scheduled or ready) whose deadline is at or before `now`, earliest deadline first. */
+  missedDeadlines(now: number, limit: number): Promise<Job[]>;
+  /** The earliest deadline of a job waiting to start. */
+  nextDeadline(): Promise<number | undefined>;
   listErrors(jobId: string, page: { afterAttempt?: number; order: SortOrder; limit: number }): Promise<JobError[]>;
   getError(jobId: string, attempt: number): Promise<JobError | undefined>;
 

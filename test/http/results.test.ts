@@ -94,7 +94,7 @@ describe("saved progress (heartbeat state)", () => {
     assertStatus(await api(h.url, "POST", `/jobs/${job.id}/heartbeat`, { body: { run_id: job.run_id } }), 200);
     assert.deepEqual((await getJob(h.url, job.id)).state, { done: 40, cursor: "page-4" }, "a heartbeat without state keeps the saved one");
     assertStatus(await failJob(h.url, job.id, { message: "interrupted", run_id: job.run_id }), 200);
-    h.clock.advance(5000);
+    await h.clock.advance(5000);
     const retried = await stream.nextJob(3000);
     assert.equal(retried.id, job.id);
     assert.equal(retried.attempts, 1);
@@ -112,7 +112,7 @@ describe("saved progress (heartbeat state)", () => {
   test("a state larger than the limit is 413 and the lease is not extended; unknown fields are 400", async () => {
     const { job } = await takeOne(streams, h.url, uniqueName());
     const before = (await getJob(h.url, job.id)).lease_expires_at;
-    h.clock.advance(1000);
+    await h.clock.advance(1000);
     const tooBig = await api(h.url, "POST", `/jobs/${job.id}/heartbeat`, { body: { state: "y".repeat(MAX_RESULT_BYTES) } });
     assertError(tooBig, 413);
     assert.match(tooBig.body.error, /state/);

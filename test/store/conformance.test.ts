@@ -51,6 +51,40 @@ for (const factory of STORES) {
       assert.equal(await store.getJob("missing"), undefined);
     });
 
+    test("keeps results, saved state, metadata and deadlines, and selects by correlation id", async () => {
+      const queue = uniqueName();
+      const correlation = uniqueName("c");
+      const tagged = job({ queue, correlation_id: correlation, parent_job_id: "elsewhere", deadline: NOW + 1000 });
+      await store.insertJobs([tagged, job({ queue })]);
+      assert.deepEqual(await store.getJob(tagged.id), tagged);
+      assert.deepEqual(ids(await store.listJobs({ correlationIds: [correlation] }, { order: "asc", limit: 10 })), [tagged.id]);
+      const [leased] = (await store.claimReady(claimOf([queue], 1))) as [Job];
+      assert.equal(leased.id, tagged.id);
+      const state = { cursor: 12345678901234567890n, page: "p2" };
+      assert.equal(await store.extendLease(leased.id, leased.run_id!, NOW + 60_000, JSON.stringify({ page: "p1" })), true);
+      assert.equal(await store.extendLease(leased.id, leased.run_id!, NOW + 60_000, '{"cursor":12345678901234567890,"page":"p2"}'), true);
+      assert.equal(await store.extendLease(leased.id, leased.run_id!, NOW + 61_000), true, "an extension without state keeps it");
+      assert.deepEqual((await store.getJob(leased.id))!.state, state);
+      const done = complete({ ...leased, state }, NOW + 10, { ...DEFAULT_RETENTION, completed_ms: 60_000 }, { rows: [1, 2] });
+      const result = await store.commit({ updates: [{ job: done, from: "in_flight", fromRunId: leased.run_id! }] });
+      assert.deepEqual(result.updated, [true]);
+      assert.deepEqual((await store.getJob(leased.id))!.result, { rows: [1, 2] });
+    });
+
+    test("deadlines: claims skip jobs past theirs, which missedDeadlines and nextDeadline find", async () => {
+      const queue = uniqueName();
+      const missed = job({ queue, deadline: NOW - 1, priority: 0 });
+      const later = job({ queue, deadline: NOW + 5_000, ready_at: NOW + 1_000 });
+      const open = job({ queue, priority: 1 });
+      await store.insertJobs([missed, later, open]);
+      assert.deepEqual(ids(await store.claimReady(claimOf([queue], 10))), [open.id], "the job past its deadline is not claimed");
+      assert.deepEqual(ids(await store.claimReady(claimOf(null, 1000, NOW, ["t"]))).filter((id) => id === missed.id), [], "nor by a claim of types");
+      assert.ok(ids(await store.missedDeadlines(NOW, 1000)).includes(missed.id));
+      assert.ok(!ids(await store.missedDeadlines(NOW, 1000)).includes(later.id));
+      assert.ok(ids(await store.missedDeadlines(NOW + 5_000, 1000)).includes(later.id), "a scheduled job misses its deadline too");
+      assert.ok((await store.nextDeadline())! <= NOW - 1);
+    });
+
     test("payloads read back exactly: key order, integers past 2^53, strings", async () => {
       const queue = uniqueName();
       const payload = { zeta: 12345678901234567890n, alpha: -(2n ** 63n), huge: 10n ** 30n, mid: { y: [1, 0.1, "ünï 😀"], x: null }, "": true };

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { claim, release, type Lease } from "../../job/state.js";
+import { claim, missedDeadline, release, type Lease } from "../../job/state.js";
 import type { Job } from "../../job/types.js";
 import type { EndedLease, StatusCount, Store } from "../../store/store.js";
 import { CLAIM_BATCH, type ClaimingStream, type ClaimRound, type ClaimSource, type InFlightJob } from "../dispatch.js";
@@ -126,7 +126,11 @@ class IndexClaims implements ClaimSource {
       const reading = this.store.getJobs([...streamOf.keys()]);
       for (const stream of picks.keys()) stream.claiming = reading;
       const byId = new Map((await reading).map((job) => [job.id, job]));
-      const ready = [...streamOf.keys()].map((id) => byId.get(id)).filter((job): job is Job => job?.status === "ready");
+      const now = this.clock.now();
+      const picked = [...streamOf.keys()].map((id) => byId.get(id)).filter((job): job is Job => job?.status === "ready");
+      const missed = picked.filter((job) => missedDeadline(job, now));
+      if (missed.length > 0) dispatcher.missedDeadlines(missed);
+      const ready = missed.length === 0 ? picked : picked.filter((job) => !missedDeadline(job, now));
       for (const job of ready) kept.set(streamOf.get(job.id)!, (kept.get(streamOf.get(job.id)!) ?? 0) + 1);
       this.claim(dispatcher, ready, streamOf);
     } finally {

@@ -319,6 +319,15 @@ export class PostgresStore implements Store, Notifier, Peer {
     return row?.at ?? undefined;
   }
 
+  missedDeadlines(now: number, limit: number): Promise<Job[]> {
+    return this.readJobs(SQL.missedDeadlines, [now, limit]);
+  }
+
+  async nextDeadline(): Promise<number | undefined> {
+    const [row] = await this.read<{ at: number | null }>(SQL.nextDeadline);
+    return row?.at ?? undefined;
+  }
+
   async listErrors(jobId: string, page: { afterAttempt?: number; order: SortOrder; limit: number }): Promise<JobError[]> {
     const { ascending, after } = errorCursor(page);
     return (await this.read<ErrorRow>(ascending ? SQL.errorsAsc : SQL.errorsDesc, [jobId, after, page.limit])).map(rowToError);

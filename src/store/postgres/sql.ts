@@ -29,7 +29,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text",
+  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -69,6 +69,9 @@ export function writtenMask(columns: readonly UpdatableJobColumn[]): number {
 function writtenIfMasked(column: UpdatableJobColumn, bit: number): string {
   return `${column} = CASE WHEN change.written & ${1 << bit} <> 0 THEN change.${column} ELSE job.${column} END`;
 }
+
+/** A claim at $3 starts no job past its deadline: the deadline service makes such jobs dead. */
+const BEFORE_DEADLINE = "(deadline IS NULL OR deadline > $3::int8)";
 
 const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 
@@ -143,7 +146,7 @@ export const SQL = {
    * another claimer has locked, and leases them to owner $4 at time $3: a fresh run id each, and a
    * lease of the job's timeout or else $5 ms, rounded to whole ms. Rows come back in no particular order.
    */
-  claimReady: claimStatement(`SELECT id FROM jobs WHERE status = 'ready' AND $1::text[] IS NULL
+  claimReady: claimStatement(`SELECT id FROM jobs WHERE status = 'ready' AND $1::text[] IS NULL AND ${BEFORE_DEADLINE}
       ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED`),
   /**
    * claimReady for a list of queues. \`queue = ANY(list)\` cannot walk the (queue, priority, id) index in
@@ -152,7 +155,7 @@ export const SQL = {
    * locked beyond the merge's cut stay ready and are unlocked when the statement ends.
    */
   claimReadyFromQueues: claimStatement(`SELECT candidate.id FROM unnest($1::text[]) AS wanted(queue),
-      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND ${BEFORE_DEADLINE}
         ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
       ORDER BY candidate.priority, candidate.id LIMIT $2`),
   /**
@@ -168,7 +171,7 @@ export const SQL = {
         FROM ready_queue WHERE ready_queue.queue IS NOT NULL),
       wanted(queue) AS (SELECT unnest($1::text[]) UNION ALL SELECT queue FROM ready_queue WHERE queue IS NOT NULL)
     SELECT candidate.id FROM wanted, unnest($6::text[]) AS wanted_type(type),
-      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type AND ${BEFORE_DEADLINE}
         ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
     ORDER BY candidate.priority, candidate.id LIMIT $2`),
   /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. $4: saved state, or null to keep it. */
@@ -203,6 +206,9 @@ export const SQL = {
   readyEntries: "SELECT id, queue, type, priority FROM jobs WHERE status = 'ready'",
   jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = $1 ORDER BY id LIMIT $2`,
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= $1 ORDER BY ready_at LIMIT $2`,
+  /** Jobs waiting to start whose deadline passed by $1, earliest first. */
+  missedDeadlines: `SELECT ${JOB_COLUMNS} FROM jobs WHERE deadline <= $1 AND status IN ('scheduled', 'ready') ORDER BY deadline LIMIT $2`,
+  nextDeadline: "SELECT min(deadline) AS at FROM jobs WHERE deadline IS NOT NULL AND status IN ('scheduled', 'ready')",
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",
   errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt > $2::int8 ORDER BY attempt ASC LIMIT $3`,
   errorsDesc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt < $2::int8 ORDER BY attempt DESC LIMIT $3`,

@@ -61,6 +61,7 @@ export const SQL = {
   readyToClaim: `SELECT id, timeout FROM jobs
     WHERE status = 'ready' AND (@queues IS NULL OR queue IN (SELECT value FROM json_each(@queues)))
       AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
+      AND (deadline IS NULL OR deadline > @now)
     ORDER BY priority, id LIMIT @limit`,
   claimJob: `UPDATE jobs SET status = 'in_flight', dequeued_at = @now, run_id = @run_id, owner = @owner,
       lease_expires_at = @lease_expires_at
@@ -81,6 +82,9 @@ export const SQL = {
   jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?`,
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= ? ORDER BY ready_at LIMIT ?`,
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",
+  /** Jobs waiting to start whose deadline passed, earliest first. */
+  missedDeadlines: `SELECT ${JOB_COLUMNS} FROM jobs WHERE deadline <= ? AND status IN ('scheduled', 'ready') ORDER BY deadline LIMIT ?`,
+  nextDeadline: "SELECT min(deadline) AS at FROM jobs WHERE deadline IS NOT NULL AND status IN ('scheduled', 'ready')",
   errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt > ? ORDER BY attempt ASC LIMIT ?`,
   errorsDesc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`,
   errorByAttempt: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt = ?`,

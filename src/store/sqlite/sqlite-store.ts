@@ -364,6 +364,7 @@ export class SqliteStore implements Store {
         queues: jsonListOrNull(request.queues),
         types: jsonListOrNull(request.types),
         limit: request.limit,
+        now: request.now,
       }) as Array<{ id: string; timeout: number | null }>;
       return picked.flatMap(({ id, timeout }) => {
         const row = this.jobRows(SQL.claimJob).get({
@@ -453,6 +454,15 @@ export class SqliteStore implements Store {
 
   async nextScheduledAt(): Promise<number | undefined> {
     const at = this.statement(SQL.nextScheduledAt).pluck().get() as number | null;
+    return at ?? undefined;
+  }
+
+  async missedDeadlines(now: number, limit: number): Promise<Job[]> {
+    return this.readJobs(SQL.missedDeadlines, now, limit);
+  }
+
+  async nextDeadline(): Promise<number | undefined> {
+    const at = this.statement(SQL.nextDeadline).pluck().get() as number | null;
     return at ?? undefined;
   }
 
