@@ -36,6 +36,7 @@ function readJobTemplate(value: unknown, where: string): CronJobTemplate {
   const fields = readObject(value, where);
   if (fields.ready_at != null) throw new BadRequestError(`${where}.ready_at is not allowed: a tick's job is ready at its tick`);
   if (fields.batch != null) throw new BadRequestError(`${where}.batch is not allowed: a tick enqueues its own job, which folds with nothing`);
+  if (fields.dependencies != null) throw new BadRequestError(`${where}.dependencies is not allowed: a tick's job waits for nothing`);
   if (fields.deadline != null) throw new BadRequestError(`${where}.deadline is not allowed: it is one moment, and a template makes a job at every tick`);
   return parseEnqueueInput(fields, where);
 }

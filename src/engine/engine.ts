@@ -12,6 +12,8 @@ import {
   fail,
   isTerminal,
   missedDeadline,
+  unblock,
+  unreachable,
   purgedOnEnd,
   requeue,
   type RetentionDefaults,
@@ -147,7 +149,10 @@ export class Engine {
       deadline: (at) => this.deadlines.noteDeadline(at),
       deleted: (id) => void this.dispatcher.finish(id),
       leaseExtended: (id, runId, expiresAt, state) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt, state)),
-    }, this.observer);
+    }, this.observer, {
+      unblocked: (job) => unblock(job, this.clock.now()),
+      unreachable: (job, dependency) => unreachable(job, dependency, this.clock.now(), this.retention),
+    });
     this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer);
     this.promotion = new Promotion(this.store, this.clock, this.writes, options.logger);
     this.deadlines = new Deadlines(this.store, this.clock, (jobs, now) => this.expireMissed(jobs, now), options.logger);
@@ -190,9 +195,14 @@ export class Engine {
   /** Jobs with a `batch` go through the batches (and fold or open batches); the others are inserted as they are. */
   async enqueue(inputs: EnqueueInput[]): Promise<EnqueueOutcome[]> {
     const now = this.clock.now();
-    const jobs = await mapInSlices(inputs, (input) => createJob(newJobId(), input, now));
+    const ids = inputs.map(() => newJobId());
+    const where = (position: number): string => (inputs.length === 1 ? "job" : `jobs[${position}]`);
+    const jobs = await mapInSlices(inputs, (input, position) => {
+      const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, inputs, where(position));
+      return createJob(ids[position]!, input, now, dependencies);
+    });
     if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs);
-    return this.batches.enqueue(jobs, (position) => (jobs.length === 1 ? "job" : `jobs[${position}]`));
+    return this.batches.enqueue(jobs, where);
   }
 
   // ---- take, ack, fail, heartbeat ----
@@ -326,7 +336,7 @@ export class Engine {
     const gone = endings.filter((_ending, position) => purged[position]);
     const result = await this.writes.commit({
       updates: kept.map((ending) => (leaseExpiredBy === undefined ? ending : { ...ending, leaseExpiredBy })),
-      deletes: gone.map(({ before }) => fencedDelete(before, leaseExpiredBy)),
+      deletes: gone.map(({ before, after }) => ({ ...fencedDelete(before, leaseExpiredBy), ends: after.status === "completed" ? "completed" : "dead" })),
     });
     const deletedIds = new Set(result.deleted.map(({ id }) => id));
     const updated = new Map(kept.map((ending, position) => [ending, result.updated[position] === true]));
@@ -561,4 +571,25 @@ export class Engine {
     await this.dispatcher.closeAll();
     await this.store.close();
   }
+}
+
+/**
+ * A job's dependencies as job ids: positions in the request name earlier jobs of it (so no job can wait
+ * in a cycle), and not one with a unique key, which may not go in at all (a duplicate).
+ */
+function dependencyIds(dependencies: ReadonlyArray<string | number>, position: number, ids: readonly string[], inputs: readonly EnqueueInput[], where: string): string[] {
+  const resolved = new Set<string>();
+  dependencies.forEach((dependency, index) => {
+    if (typeof dependency === "string") {
+      resolved.add(dependency);
+      return;
+    }
+    const field = `${where}.dependencies[${index}]`;
+    if (dependency >= position) throw new UnprocessableError(`${field} is ${dependency}: a job waits only for jobs before it in the request, so none can wait in a cycle`);
+    if (inputs[dependency]!.unique_key !== undefined) {
+      throw new UnprocessableError(`${field} names jobs[${dependency}], which has a unique_key and may not go in (a duplicate): wait for the job by id instead`);
+    }
+    resolved.add(ids[dependency]!);
+  });
+  return [...resolved];
 }

@@ -4,6 +4,7 @@ import type { Job, JobError, JsonValue } from "../job/types.js";
 import { chunks, Slicer } from "../slices.js";
 import { changedColumns } from "../store/rows.js";
 import type { BatchSession, BatchWrite, CronGroupWrite, CronWriteOutcome, DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
+import type { DependencyRules, SettledChange } from "../store/dependencies.js";
 import type { Coordination, TrackedJob } from "./coordination/coordination.js";
 import type { EngineObserver } from "./observer.js";
 
@@ -60,10 +61,12 @@ export class WritePath {
     private readonly coordination: Coordination,
     private readonly listeners: WriteListeners,
     private readonly observer: EngineObserver,
+    /** How dependents settle, for the store to apply in the transaction that ends their dependency. */
+    private readonly rules: DependencyRules,
   ) {}
 
   async insert(jobs: Job[]): Promise<InsertOutcome[]> {
-    const outcomes = await this.store.insertJobs(jobs);
+    const outcomes = await this.store.insertJobs(jobs, this.rules);
     if (outcomes.length <= TRACK_SLICE) {
       this.trackInserted(outcomes);
       return outcomes;
@@ -84,12 +87,14 @@ export class WritePath {
       updates: updates.map(fencedUpdate),
       deletes: changes.deletes ?? [],
       inserts: changes.inserts ?? [],
+      rules: this.rules,
     });
     updates.forEach(({ before, after }, position) => {
       if (result.updated[position]) this.track(before, after);
     });
     this.trackDeleted(result.deleted);
     this.trackInserted(result.inserted);
+    this.trackSettled(result.settled);
     return result;
   }
 
@@ -117,8 +122,9 @@ export class WritePath {
 
   /** Tracks a big delete in slices, yielding between them: the jobs are gone from the store, so nothing else changes them meanwhile. */
   async deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
-    const deleted = await this.store.deleteMatching(query);
+    const { deleted, settled } = await this.store.deleteMatching(query, this.rules);
     await inSlices(deleted, (slice) => this.trackDeleted(slice));
+    this.trackSettled(settled);
     return deleted;
   }
 
@@ -140,6 +146,16 @@ export class WritePath {
     for (const job of deleted) {
       this.listeners.deleted(job.id);
       this.track(job, undefined);
+    }
+  }
+
+  /** Dependents a commit unblocked or killed along with what it ended. */
+  private trackSettled(settled: SettledChange[]): void {
+    for (const { before, after, error } of settled) {
+      this.track(before, after);
+      if (after.status !== "dead") continue;
+      if (error) this.observer.failed?.(after, error);
+      this.observer.died?.(after);
     }
   }
 

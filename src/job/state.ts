@@ -26,6 +26,7 @@ import {
 } from "./types.js";
 
 export const LEGAL_TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
+  blocked: ["ready", "scheduled", "dead"],
   scheduled: ["ready", "dead"],
   ready: ["in_flight", "scheduled", "dead"],
   in_flight: ["completed", "scheduled", "ready", "dead"],
@@ -79,14 +80,18 @@ export function requeue(dead: Job, id: string, now: number): Job {
   return createJob(id, input, now);
 }
 
-export function createJob(id: string, input: EnqueueInput, now: number): Job {
+/**
+ * A new job. With `dependencies` (ids, bulk positions resolved) it is blocked until they complete; the
+ * store, which sees them, unblocks it at once when every one has completed already.
+ */
+export function createJob(id: string, input: EnqueueInput, now: number, dependencies?: string[]): Job {
   const readyAt = input.ready_at ?? now;
   const job: Job = {
     id,
     queue: input.queue,
     type: input.type,
     priority: input.priority ?? DEFAULT_PRIORITY,
-    status: statusForReadyAt(readyAt, now),
+    status: dependencies !== undefined && dependencies.length > 0 ? "blocked" : statusForReadyAt(readyAt, now),
     payload: input.payload,
     ready_at: readyAt,
     attempts: 0,
@@ -103,7 +108,32 @@ export function createJob(id: string, input: EnqueueInput, now: number): Job {
   if (input.correlation_id !== undefined) job.correlation_id = input.correlation_id;
   if (input.parent_job_id !== undefined) job.parent_job_id = input.parent_job_id;
   if (input.deadline !== undefined) job.deadline = input.deadline;
+  if (dependencies !== undefined && dependencies.length > 0) job.dependencies = dependencies;
   return job;
+}
+
+/** A blocked job whose last dependency has completed: ready, or scheduled while its ready_at is ahead. */
+export function unblock(job: Job, now: number): Job {
+  if (job.status !== "blocked") throw new IllegalTransitionError(`job ${job.id} is ${job.status}, not blocked`);
+  return changed(job, { status: statusForReadyAt(job.ready_at, now) });
+}
+
+/** How a dependency settled: what its dependents then do (unblock, or die with it). */
+export interface SettledDependency {
+  id: string;
+  how: "completed" | "dead" | "deleted";
+}
+
+/**
+ * A blocked job one of whose dependencies died or was deleted (asyncjobs calls it unreachable): dead,
+ * with an error record naming that dependency. Its own dependents die with it in turn.
+ */
+export function unreachable(job: Job, dependency: SettledDependency, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
+  if (job.status !== "blocked") throw new IllegalTransitionError(`job ${job.id} is ${job.status}, not blocked`);
+  const dead = changed(job, { status: "dead", failed_at: now, purge_at: purgeAt(now, job.retention?.dead_ms ?? retention.dead_ms) });
+  const cause = dependency.how === "dead" ? "is dead" : "was deleted before it completed";
+  const error: JobError = { attempt: job.attempts + 1, message: `dependency ${dependency.id} ${cause}`, error_type: "DependencyFailed", dequeued_at: now, failed_at: now };
+  return { job: dead, error };
 }
 
 /**
@@ -139,7 +169,7 @@ export function uniqueScope(scope: UniqueWhile): readonly JobStatus[] {
   switch (scope) {
     case "queued": return ["scheduled", "ready"];
     case "active": return ["scheduled", "ready", "in_flight"];
-    case "exists": return ["scheduled", "ready", "in_flight", "completed", "dead"];
+    case "exists": return ["blocked", "scheduled", "ready", "in_flight", "completed", "dead"];
   }
 }
 
@@ -264,7 +294,8 @@ export function applyPatch(job: Job, patch: JobPatch, now: number): Job {
   if (patch.retention !== undefined) assignOptional(next, "retention", mergeRetention(job.retention, patch.retention));
   if (patch.ready_at !== undefined) {
     next.ready_at = patch.ready_at ?? now;
-    if (job.status !== "in_flight") next.status = statusForReadyAt(next.ready_at, now);
+    // A blocked job stays blocked: only its dependencies completing let it go.
+    if (job.status !== "in_flight" && job.status !== "blocked") next.status = statusForReadyAt(next.ready_at, now);
   }
   return next;
 }

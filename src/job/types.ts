@@ -1,6 +1,6 @@
 /** The job as it is stored and as it travels on the wire (Zizq field names). */
 
-export const JOB_STATUSES = ["scheduled", "ready", "in_flight", "completed", "dead"] as const;
+export const JOB_STATUSES = ["blocked", "scheduled", "ready", "in_flight", "completed", "dead"] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["completed", "dead"];
 
@@ -58,6 +58,8 @@ export interface Job {
   state?: JsonValue;
   /** Ms since the epoch: a job that has not started by then is dead (one running may finish past it). */
   deadline?: number;
+  /** The jobs this one waits for, as enqueued: it is blocked until every one has completed. */
+  dependencies?: string[];
   /** Lease length in seconds for one attempt; the server default applies when absent. */
   timeout?: number;
   dequeued_at?: number;
@@ -87,6 +89,8 @@ export interface EnqueueInput {
   correlation_id?: string;
   parent_job_id?: string;
   deadline?: number;
+  /** Ids of existing jobs; in a bulk, also positions of earlier jobs of the same bulk. */
+  dependencies?: Array<string | number>;
 }
 
 /** Enqueue responses carry `duplicate` and `folded`; other responses do not. */

@@ -1,5 +1,6 @@
 import { BadRequestError, UnprocessableError, type WharfError } from "../errors.js";
 import { Unrepresentable } from "./json.js";
+import { isJobId } from "./ids.js";
 import {
   MAX_PRIORITY,
   UNIQUE_SCOPES,
@@ -179,8 +180,25 @@ export function validatePayload(value: unknown, field: string, fail: Fail = badR
 
 const ENQUEUE_FIELDS = [
   "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
-  "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id", "deadline",
+  "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id", "deadline", "dependencies",
 ] as const;
+
+/** Most jobs one job may wait for. */
+export const MAX_DEPENDENCIES = 1000;
+
+/** Job ids, or (in a bulk) positions of earlier jobs of the bulk; whether they exist is the store's to say (422). */
+function readDependencies(value: unknown, field: string): Array<string | number> {
+  if (!Array.isArray(value)) throw badRequest(`${field} must be an array of job ids (or positions in the bulk), got ${describe(value)}`);
+  if (value.length > MAX_DEPENDENCIES) throw badRequest(`${field} names ${value.length} jobs; a job waits for at most ${MAX_DEPENDENCIES}`);
+  return value.map((item, index) => {
+    const where = `${field}[${index}]`;
+    if (typeof item === "string") {
+      if (!isJobId(item)) throw badRequest(`${where} is not a job id: ${JSON.stringify(item)}`);
+      return item;
+    }
+    return readInteger(item, where, 0, INT32_MAX, badRequest);
+  });
+}
 
 /** Longest correlation_id or parent_job_id: metadata, as long as a unique key may be. */
 const MAX_METADATA_LENGTH = 1024;
@@ -246,6 +264,13 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
   if (fields.correlation_id != null) input.correlation_id = readMetadata(fields.correlation_id, `${where}.correlation_id`);
   if (fields.parent_job_id != null) input.parent_job_id = readMetadata(fields.parent_job_id, `${where}.parent_job_id`);
   if (fields.deadline != null) input.deadline = readTimestamp(fields.deadline, `${where}.deadline`, fail);
+  if (fields.dependencies != null) {
+    const dependencies = readDependencies(fields.dependencies, `${where}.dependencies`);
+    // A blocked job holding a unique key, or folding a batch, has no clear meaning yet: refused rather than guessed.
+    if (input.unique_key !== undefined) throw fail(`${where}.dependencies and ${where}.unique_key cannot be given together`);
+    if (input.batch !== undefined) throw fail(`${where}.dependencies and ${where}.batch cannot be given together`);
+    if (dependencies.length > 0) input.dependencies = dependencies;
+  }
   return input;
 }
 

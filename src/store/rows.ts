@@ -10,7 +10,7 @@ import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
-  "batch", "correlation_id", "parent_job_id", "result", "state", "deadline",
+  "batch", "correlation_id", "parent_job_id", "result", "state", "deadline", "dependencies",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -64,6 +64,7 @@ export type JobRow = {
   result: string | null;
   state: string | null;
   deadline: number | null;
+  dependencies: string | null;
 };
 
 export type ErrorRow = {
@@ -104,6 +105,7 @@ export function rowToJob(row: JobRow): Job {
   if (row.result !== null) job.result = parseJson(row.result) as Job["result"];
   if (row.state !== null) job.state = parseJson(row.state) as Job["state"];
   if (row.deadline !== null) job.deadline = row.deadline;
+  if (row.dependencies !== null) job.dependencies = JSON.parse(row.dependencies) as string[];
   return job;
 }
 
@@ -113,17 +115,17 @@ export type JobRowValues = [
   retry_limit: number | null, backoff: string | null, retention: string | null, unique_key: string | null, unique_while: string | null,
   timeout: number | null, dequeued_at: number | null, failed_at: number | null, completed_at: number | null, purge_at: number | null,
   run_id: string | null, lease_expires_at: number | null, batch: string | null, correlation_id: string | null,
-  parent_job_id: string | null, result: string | null, state: string | null, deadline: number | null,
+  parent_job_id: string | null, result: string | null, state: string | null, deadline: number | null, dependencies: string | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies,
   });
 }
 
@@ -147,6 +149,7 @@ export function jobToValues(job: Job): JobRowValues {
     job.timeout ?? null, job.dequeued_at ?? null, job.failed_at ?? null, job.completed_at ?? null, job.purge_at ?? null,
     job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch), job.correlation_id ?? null, job.parent_job_id ?? null,
     userJsonOrNull(job.result), userJsonOrNull(job.state), job.deadline ?? null,
+    jsonOrNull(job.dependencies),
   ];
 }
 

@@ -6,6 +6,7 @@
  */
 import type { CronGroup } from "../cron/types.js";
 import type { Job, JobError, JobStatus } from "../job/types.js";
+import type { DependencyRules, SettledChange } from "./dependencies.js";
 import type { UpdatableJobColumn } from "./rows.js";
 
 export interface NumberRange {
@@ -86,6 +87,8 @@ export interface JobDelete {
   fromRunId?: string;
   /** As on JobUpdate. */
   leaseExpiredBy?: number;
+  /** The deletion ends the job this way (a job its retention purges as it ends): its dependents settle as for that end, not as for a deletion. */
+  ends?: "completed" | "dead";
 }
 
 /** One atomic write: everything in it commits together or not at all. */
@@ -94,6 +97,11 @@ export interface ChangeSet {
   deletes?: JobDelete[];
   /** Inserted after the updates and deletes, as insertJobs inserts: a job whose unique key another job holds is skipped. */
   inserts?: Job[];
+  /**
+   * How the dependents of jobs this change completes, kills or deletes settle, in the same transaction
+   * (src/store/dependencies.ts). Without rules, a change that ends a job with dependents is an error.
+   */
+  rules?: DependencyRules;
 }
 
 export interface ChangeResult {
@@ -102,6 +110,14 @@ export interface ChangeResult {
   deleted: DeletedJob[];
   /** Per insert, in order, as insertJobs answers. */
   inserted: InsertOutcome[];
+  /** The dependents this change unblocked or killed, down the graph. */
+  settled: SettledChange[];
+}
+
+/** What a deletion by query removed, and what became of the deleted jobs' dependents. */
+export interface DeleteResult {
+  deleted: DeletedJob[];
+  settled: SettledChange[];
 }
 
 export interface DeletedJob {
@@ -219,10 +235,18 @@ export interface Store {
    * in the batch) is not inserted; its outcome is the holder. The store enforces this as a constraint
    * of its schema, so concurrent inserts of one key, from any server, let exactly one in.
    */
-  insertJobs(jobs: Job[]): Promise<InsertOutcome[]>;
+  /**
+   * Jobs with `dependencies` go in blocked, with an edge per dependency that has not completed (or
+   * unblocked by `rules` when none is left), in the same transaction; a dependency that does not exist
+   * or is dead refuses the whole insert (UnprocessableError). Jobs with dependencies need `rules`.
+   */
+  insertJobs(jobs: Job[], rules?: DependencyRules): Promise<InsertOutcome[]>;
   commit(changes: ChangeSet): Promise<ChangeResult>;
-  /** Deletes the jobs matching `query` (or every job, and every batch's open-job record) and their errors, returning what was deleted. */
-  deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]>;
+  /**
+   * Deletes the jobs matching `query` (or every job, and every batch's open-job record) and their
+   * errors; the dependents of deleted jobs that had not completed die, by `rules`, in the same transaction.
+   */
+  deleteMatching(query: JobQuery | undefined, rules?: DependencyRules): Promise<DeleteResult>;
   /** Deletes terminal jobs whose purge_at has passed. */
   purgeDue(now: number, limit: number): Promise<DeletedJob[]>;
 

@@ -8,7 +8,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { StoreInUseError } from "../../src/errors.js";
 import { newJobId } from "../../src/job/ids.js";
-import { claim, complete, createJob, DEFAULT_RETENTION, entersUniqueScope, fail, release, uniqueScope } from "../../src/job/state.js";
+import { claim, complete, createJob, DEFAULT_RETENTION, entersUniqueScope, fail, release, unblock, uniqueScope, unreachable } from "../../src/job/state.js";
+import type { DependencyRules } from "../../src/store/dependencies.js";
 import type { EnqueueInput, Job, JobStatus, JsonValue, UniqueWhile } from "../../src/job/types.js";
 import type { ClaimRequest, CronGroupWrite, JobUpdate, Store } from "../../src/store/store.js";
 import type { CronGroup } from "../../src/cron/types.js";
@@ -85,6 +86,34 @@ for (const factory of STORES) {
       assert.ok((await store.nextDeadline())! <= NOW - 1);
     });
 
+    test("dependencies: blocked on insert, unblocked by the commit that completes the last one, killed down the graph", async () => {
+      const queue = uniqueName();
+      const rules: DependencyRules = {
+        unblocked: (blocked) => unblock(blocked, NOW),
+        unreachable: (blocked, dependency) => unreachable(blocked, dependency, NOW, DEFAULT_RETENTION),
+      };
+      const [a, b] = [job({ queue }), job({ queue })];
+      const both = createJob(newJobId(), { queue, type: "t", payload: null }, NOW, [a.id, b.id]);
+      const onBoth = createJob(newJobId(), { queue, type: "t", payload: null }, NOW, [both.id]);
+      const inserted = await store.insertJobs([a, b, both, onBoth], rules);
+      assert.deepEqual(inserted.map(({ job: stored }) => stored.status), ["ready", "ready", "blocked", "blocked"]);
+      await assert.rejects(store.insertJobs([createJob(newJobId(), { queue, type: "t", payload: null }, NOW, ["0000000000000000000000000"])], rules), /does not exist/);
+      const leased = await store.claimReady(claimOf([queue], 2));
+      const done = (leasedJob: Job): JobUpdate => ({ job: complete(leasedJob, NOW, { ...DEFAULT_RETENTION, completed_ms: 60_000 }), from: "in_flight", fromRunId: leasedJob.run_id! });
+      const first = await store.commit({ updates: [done(leased.find(({ id }) => id === a.id)!)], rules });
+      assert.deepEqual(first.settled, [], "one of two dependencies completed: nothing settles");
+      const second = await store.commit({ updates: [done(leased.find(({ id }) => id === b.id)!)], rules });
+      assert.deepEqual(second.settled.map(({ after }) => [after.id, after.status]), [[both.id, "ready"]]);
+      assert.equal((await store.getJob(both.id))!.status, "ready");
+      const met = await store.insertJobs([createJob(newJobId(), { queue, type: "t", payload: null }, NOW, [a.id])], rules);
+      assert.equal(met[0]!.job.status, "ready", "a completed dependency is met at insert");
+      const [leasedBoth] = (await store.claimReady(claimOf([queue], 1))) as [Job];
+      const killed = fail(leasedBoth, { message: "boom", kill: true }, { now: NOW, random: 0, defaultRetryLimit: 0, retention: DEFAULT_RETENTION });
+      const third = await store.commit({ updates: [{ job: killed, from: "in_flight", fromRunId: leasedBoth.run_id! }], rules });
+      assert.deepEqual(third.settled.map(({ after, error }) => [after.id, after.status, error?.error_type]), [[onBoth.id, "dead", "DependencyFailed"]]);
+      assert.equal((await store.listErrors(onBoth.id, { order: "asc", limit: 5 }))[0]!.error_type, "DependencyFailed");
+    });
+
     test("payloads read back exactly: key order, integers past 2^53, strings", async () => {
       const queue = uniqueName();
       const payload = { zeta: 12345678901234567890n, alpha: -(2n ** 63n), huge: 10n ** 30n, mid: { y: [1, 0.1, "ünï 😀"], x: null }, "": true };
@@ -144,7 +173,8 @@ for (const factory of STORES) {
         const leased = lease(ready);
         return [leased, { job: end(leased.job), from: "in_flight", fromRunId: leased.job.run_id! }];
       };
-      const into: Record<JobStatus, (ready: Job) => JobUpdate[]> = {
+      // A blocked job never has a unique key: an enqueue with both is refused.
+      const into: Record<Exclude<JobStatus, "blocked">, (ready: Job) => JobUpdate[]> = {
         scheduled: () => [],
         ready: () => [],
         in_flight: (ready) => [lease(ready)],
@@ -152,7 +182,7 @@ for (const factory of STORES) {
         dead: leaseThen((leased) => fail(leased, { message: "boom" }, retried)),
       };
       for (const scope of ["queued", "active", "exists"] as const satisfies readonly UniqueWhile[]) {
-        for (const status of Object.keys(into) as JobStatus[]) {
+        for (const status of Object.keys(into) as Array<keyof typeof into>) {
           const key = uniqueName("key");
           const holder = job({ queue, unique_key: key, unique_while: scope, ...(status === "scheduled" ? { ready_at: NOW + 60_000 } : {}) });
           await store.insertJobs([holder]);
@@ -322,7 +352,7 @@ for (const factory of STORES) {
       const queue = uniqueName();
       const jobs = [job({ queue }), job({ queue, type: "other" })];
       await store.insertJobs(jobs);
-      const deleted = await store.deleteMatching({ queues: [queue], types: ["other"] });
+      const { deleted } = await store.deleteMatching({ queues: [queue], types: ["other"] });
       assert.deepEqual(deleted, [{ id: jobs[1]!.id, queue, type: "other", status: "ready", priority: jobs[1]!.priority }]);
       assert.equal(await store.countJobs({ queues: [queue] }), 1);
     });

@@ -25,6 +25,7 @@ import type {
   CronGroupWrite,
   CronWriteOutcome,
   DeletedJob,
+  DeleteResult,
   EndedLease,
   InsertOutcome,
   JobDelete,
@@ -43,6 +44,8 @@ import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { insertBatcher } from "./insert-batcher.js";
 import type { TurnBatcher } from "../../turn-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
+import { insertWithDependencies, settleOn } from "./dependencies.js";
+import { endedBy, endsOf, type DependencyRules } from "../dependencies.js";
 import type { Notifier, Peer } from "../sharing.js";
 import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
@@ -216,8 +219,10 @@ export class PostgresStore implements Store, Notifier, Peer {
   // ---- writes ----
 
   /** Jobs without unique keys go through the batcher: one statement for every such insert of an event-loop turn. */
-  insertJobs(jobs: Job[]): Promise<InsertOutcome[]> {
+  insertJobs(jobs: Job[], rules?: DependencyRules): Promise<InsertOutcome[]> {
     if (jobs.length === 0) return Promise.resolve([]);
+    const insert = jobs.length > BULK_INSERT_SLICE ? insertInSlices : insertJobsWith;
+    if (jobs.some((job) => job.dependencies !== undefined)) return this.write(() => this.transaction((run) => insertWithDependencies(run, jobs, rules, insert)));
     if (jobs.length > BULK_INSERT_SLICE) return this.write(() => this.transaction((run) => insertInSlices(run, jobs)));
     if (insertNeedsTransaction(jobs)) return this.write(() => this.transaction((run) => insertJobsWith(run, jobs)));
     return this.write(async () => {
@@ -228,39 +233,62 @@ export class PostgresStore implements Store, Notifier, Peer {
 
   /**
    * One statement per round of updates (with their error records and the notification that a job is
-   * ready), one for the deletes, then the inserts; several statements share a transaction.
+   * ready), one for the deletes, then the inserts; several statements share a transaction. A change
+   * that ends a job others wait for is left out of those statements (has_dependents) and applied again
+   * in a transaction that settles the dependents too; a change set with inserts settles in its own.
    */
   commit(changes: ChangeSet): Promise<ChangeResult> {
     const updates = changes.updates ?? [];
     const deletes = changes.deletes ?? [];
     const inserts = changes.inserts ?? [];
-    const rounds = updateRounds(updates);
-    const statements = rounds.map((round) => updateStatement(round.map(({ update }) => update)));
-    if (deletes.length > 0) statements.push(deleteStatement(deletes));
-    const apply = async (): Promise<{ results: Row[][]; inserted: InsertOutcome[] }> => {
-      if (inserts.length === 0) return { results: await this.execute(statements), inserted: [] };
-      return this.transaction(async (run) => ({ results: await runAll(run, statements), inserted: await insertJobsWith(run, inserts) }));
-    };
-    return this.write(async () => {
-      const { results, inserted } = await retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope));
-      const updated: boolean[] = new Array<boolean>(updates.length).fill(false);
-      rounds.forEach((round, index) => {
-        const changed = new Set((results[index] as Array<{ id: string }>).map((row) => row.id));
-        for (const { update, position } of round) updated[position] = changed.has(update.job.id);
+    const apply = async (): Promise<ChangeResult> => {
+      if (inserts.length === 0) {
+        const applied = await applyChanges((statements) => this.execute(statements), updates, deletes, false);
+        return this.settleLeftOut(updates, deletes, applied, changes.rules);
+      }
+      return this.transaction(async (run) => {
+        const applied = await applyChanges((statements) => runAll(run, statements), updates, deletes, true);
+        const inserted = await insertJobsWith(run, inserts);
+        const settled = await settleOn(run, endedBy(updates, applied.updated, applied.deleted, endsOf(deletes)), changes.rules, settlingUpdate);
+        return { ...applied, inserted, settled };
       });
-      const deleted = deletes.length > 0 ? inInputOrder(results.at(-1) as DeletedJob[], deletes.map(({ id }) => id)) : [];
-      return { updated, deleted, inserted };
-    });
+    };
+    return this.write(() => retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope)));
   }
 
-  deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
-    const where = new WhereBuilder(POSTGRES_DIALECT).matching(query);
-    const statements: Statement[] = [{ text: QUERY_SQL.deleteMatching(where.sql), values: where.params }];
-    if (where.sql === "") statements.push({ text: SQL.deleteOpenBatches, values: [] });
-    return this.write(async () => {
-      const [deleted] = await this.execute(statements);
-      return deleted as DeletedJob[];
+  /** The ends the single statements left out because others wait for their jobs, applied with their dependents' settling in one transaction. */
+  private async settleLeftOut(updates: JobUpdate[], deletes: JobDelete[], applied: AppliedChanges, rules: DependencyRules | undefined): Promise<ChangeResult> {
+    const deletedIds = new Set(applied.deleted.map(({ id }) => id));
+    const leftOut = [
+      ...updates.filter(({ job }, position) => !applied.updated[position] && (job.status === "completed" || job.status === "dead")).map(({ job }) => job.id),
+      ...deletes.filter(({ id }) => !deletedIds.has(id)).map(({ id }) => id),
+    ];
+    if (leftOut.length === 0) return { ...applied, inserted: [], settled: [] };
+    const dependedOn = new Set((await this.runOnPool<{ id: string }>(SQL.dependedOn, [leftOut])).map(({ id }) => id));
+    if (dependedOn.size === 0) return { ...applied, inserted: [], settled: [] };
+    const again = updates.map((update, position) => ({ update, position })).filter(({ update, position }) => !applied.updated[position] && dependedOn.has(update.job.id));
+    const deletesAgain = deletes.filter(({ id }) => !deletedIds.has(id) && dependedOn.has(id));
+    const settled = await this.transaction(async (run) => {
+      const redone = await applyChanges((statements) => runAll(run, statements), again.map(({ update }) => update), deletesAgain, true);
+      redone.updated.forEach((done, index) => {
+        if (done) applied.updated[again[index]!.position] = true;
+      });
+      applied.deleted.push(...redone.deleted);
+      const ended = endedBy(again.map(({ update }) => update), redone.updated, redone.deleted, endsOf(deletesAgain));
+      return settleOn(run, ended, rules, settlingUpdate);
     });
+    return { updated: applied.updated, deleted: inInputOrder(applied.deleted, deletes.map(({ id }) => id)), inserted: [], settled };
+  }
+
+  deleteMatching(query: JobQuery | undefined, rules?: DependencyRules): Promise<DeleteResult> {
+    const where = new WhereBuilder(POSTGRES_DIALECT).matching(query);
+    return this.write(() => this.transaction(async (run) => {
+      const deleted = await run<DeletedJob>(QUERY_SQL.deleteMatching(where.sql), where.params);
+      if (where.sql !== "") return { deleted, settled: await settleOn(run, endedBy([], [], deleted, new Map()), rules, settlingUpdate) };
+      await run(SQL.deleteOpenBatches);
+      await run(SQL.deleteAllEdges);
+      return { deleted, settled: [] };
+    }));
   }
 
   purgeDue(now: number, limit: number): Promise<DeletedJob[]> {
@@ -469,12 +497,40 @@ async function runAll(run: Run, statements: Statement[]): Promise<Row[][]> {
   return results;
 }
 
+interface AppliedChanges {
+  updated: boolean[];
+  deleted: DeletedJob[];
+}
+
+/**
+ * Runs the updates (in rounds) and the deletes with `execute`; `settling` lets them end jobs others wait
+ * for (the caller then settles the dependents in the same transaction). Per update, whether it applied.
+ */
+async function applyChanges(execute: (statements: Statement[]) => Promise<Row[][]>, updates: JobUpdate[], deletes: JobDelete[], settling: boolean): Promise<AppliedChanges> {
+  const rounds = updateRounds(updates);
+  const statements = rounds.map((round) => updateStatement(round.map(({ update }) => update), settling));
+  if (deletes.length > 0) statements.push(deleteStatement(deletes, settling));
+  const results = await execute(statements);
+  const updated: boolean[] = new Array<boolean>(updates.length).fill(false);
+  rounds.forEach((round, index) => {
+    const changed = new Set((results[index] as Array<{ id: string }>).map((row) => row.id));
+    for (const { update, position } of round) updated[position] = changed.has(update.job.id);
+  });
+  const deleted = deletes.length > 0 ? inInputOrder(results.at(-1) as DeletedJob[], deletes.map(({ id }) => id)) : [];
+  return { updated, deleted };
+}
+
+/** The statement that writes settled dependents' changes: they may end jobs others wait for. */
+function settlingUpdate(updates: JobUpdate[]): Statement {
+  return updateStatement(updates, true);
+}
+
 /** One round of updates; no job comes twice in a round, so each brings at most one error record. */
-function updateStatement(updates: JobUpdate[]): Statement {
+function updateStatement(updates: JobUpdate[], settling = false): Statement {
   const params = updates.map(({ job }) => jobToUpdateParams(job));
   const errors = updates.flatMap(({ job, error }) => (error ? [errorToParams(job.id, error)] : []));
   return {
-    text: SQL.updateJobs,
+    text: settling ? SQL.updateJobsSettling : SQL.updateJobs,
     values: [
       params.map((row) => row.id),
       updates.map(({ from }) => from),
@@ -488,9 +544,9 @@ function updateStatement(updates: JobUpdate[]): Statement {
   };
 }
 
-function deleteStatement(deletes: JobDelete[]): Statement {
+function deleteStatement(deletes: JobDelete[], settling: boolean): Statement {
   return {
-    text: SQL.deleteJobs,
+    text: settling ? SQL.deleteJobsSettling : SQL.deleteJobs,
     values: [
       deletes.map(({ id }) => id),
       deletes.map(({ from }) => from ?? null),

@@ -29,7 +29,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8",
+  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -78,6 +78,48 @@ const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 /** Types of updateJobs' per-update arrays: the conditions, then the columns it may write. */
 const UPDATE_PARAM_TYPES = ["text", "text", "text", "int8", "bool", "int4", ...UPDATABLE_JOB_COLUMNS.map((column) => JOB_COLUMN_TYPES[column])];
 
+/**
+ * The single-statement end of a job (completed or dead) leaves alone a job others wait for: such a job
+ * ends in a transaction that settles its dependents as well (postgres-store.ts commit).
+ */
+const UNLESS_DEPENDED_ON_UPDATE = "\n        AND NOT (job.has_dependents AND change.status IN ('completed', 'dead'))";
+
+function updateJobsText(settling: boolean): string {
+  return `WITH updated AS (
+      UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map(writtenIfMasked).join(", ")},
+        owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END,
+        unique_forfeited = job.unique_forfeited OR (change.enters_unique_scope AND EXISTS (
+          SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = job.unique_key AND holder.id <> job.id))
+      FROM ${unnestArrays(UPDATE_PARAM_TYPES)}
+        AS change(id, from_status, from_run_id, expired_by, enters_unique_scope, written, ${UPDATABLE_JOB_COLUMNS.join(", ")})
+      WHERE job.id = change.id AND job.id = ANY($1::text[]) AND job.status = change.from_status
+        AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
+        AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)${settling ? "" : UNLESS_DEPENDED_ON_UPDATE}
+      RETURNING job.id, job.status),
+    recorded AS (
+      INSERT INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")})
+      SELECT * FROM ${unnestArrays(ERROR_COLUMN_NAMES.map((column) => ERROR_COLUMN_TYPES[column]), UPDATE_PARAM_TYPES.length + 1)}
+        AS error(${ERROR_COLUMN_NAMES.join(", ")})
+      WHERE error.job_id IN (SELECT id FROM updated)
+      ON CONFLICT (job_id, attempt) DO UPDATE SET
+        ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}),
+    woken AS (SELECT pg_notify('${READY_CHANNEL}', '') FROM updated WHERE status = 'ready' LIMIT 1)
+    SELECT id, (SELECT count(*) FROM woken) AS woke FROM updated`;
+}
+
+function deleteJobsText(settling: boolean): string {
+  return `WITH target AS (
+      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS target(id, from_status, from_run_id, expired_by)),
+    deleted AS (DELETE FROM jobs USING target
+      WHERE jobs.id = target.id AND jobs.id = ANY($1::text[])
+        AND (target.from_status IS NULL OR jobs.status = target.from_status)
+        AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
+        AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)${settling ? "" : " AND NOT jobs.has_dependents"}
+      RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority),
+    deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted))
+    SELECT ${DELETED_COLUMNS} FROM deleted`;
+}
+
 export const SQL = {
   cronGroupNames: "SELECT name FROM cron_groups ORDER BY name",
   cronGroupByName: "SELECT document, revision FROM cron_groups WHERE name = $1",
@@ -99,6 +141,19 @@ export const SQL = {
   openBatches: `INSERT INTO open_batches (key, job_id) SELECT * FROM unnest($1::text[], $2::text[])
     ON CONFLICT (key) DO UPDATE SET job_id = EXCLUDED.job_id`,
   deleteOpenBatches: "DELETE FROM open_batches",
+  /** Marks the unfinished jobs among $1 as depended on, locking them until the transaction ends; returns the ids marked. */
+  markDependedOn: "UPDATE jobs SET has_dependents = true WHERE id = ANY($1::text[]) AND status NOT IN ('completed', 'dead') RETURNING id",
+  statusesOf: "SELECT id, status FROM jobs WHERE id = ANY($1::text[])",
+  /** Parameters: job ids, the ids they wait for. */
+  insertEdges: "INSERT INTO job_dependencies (job_id, depends_on) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+  releaseEdges: "DELETE FROM job_dependencies WHERE depends_on = ANY($1::text[]) RETURNING job_id, depends_on",
+  /** Locked in id order, so two transactions settling one dependent queue up instead of deadlocking. */
+  lockBlocked: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[]) AND status = 'blocked' ORDER BY id FOR UPDATE`,
+  edgesLeft: "SELECT job_id, count(*)::int AS count FROM job_dependencies WHERE job_id = ANY($1::text[]) GROUP BY job_id",
+  dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id = ANY($1::text[])",
+  deleteAllEdges: "DELETE FROM job_dependencies",
+  /** Which of $1 others wait for (or did). */
+  dependedOn: "SELECT id FROM jobs WHERE id = ANY($1::text[]) AND has_dependents",
   /** Parameters: one array per column of JOB_COLUMN_NAMES. */
   insertJobs: INSERT_JOBS,
   /** insertJobs skipping each job whose unique key another job holds (the unique index on unique_hold); returns the ids it inserted. */
@@ -121,26 +176,9 @@ export const SQL = {
    * key must not share a statement, as neither would see the other take it. An update that leaves a
    * job ready notifies, on commit. Returns the ids it updated.
    */
-  updateJobs: `WITH updated AS (
-      UPDATE jobs AS job SET ${UPDATABLE_JOB_COLUMNS.map(writtenIfMasked).join(", ")},
-        owner = CASE WHEN change.status = 'in_flight' AND change.run_id IS NOT NULL THEN job.owner END,
-        unique_forfeited = job.unique_forfeited OR (change.enters_unique_scope AND EXISTS (
-          SELECT 1 FROM jobs AS holder WHERE holder.unique_hold = job.unique_key AND holder.id <> job.id))
-      FROM ${unnestArrays(UPDATE_PARAM_TYPES)}
-        AS change(id, from_status, from_run_id, expired_by, enters_unique_scope, written, ${UPDATABLE_JOB_COLUMNS.join(", ")})
-      WHERE job.id = change.id AND job.id = ANY($1::text[]) AND job.status = change.from_status
-        AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
-        AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)
-      RETURNING job.id, job.status),
-    recorded AS (
-      INSERT INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")})
-      SELECT * FROM ${unnestArrays(ERROR_COLUMN_NAMES.map((column) => ERROR_COLUMN_TYPES[column]), UPDATE_PARAM_TYPES.length + 1)}
-        AS error(${ERROR_COLUMN_NAMES.join(", ")})
-      WHERE error.job_id IN (SELECT id FROM updated)
-      ON CONFLICT (job_id, attempt) DO UPDATE SET
-        ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}),
-    woken AS (SELECT pg_notify('${READY_CHANNEL}', '') FROM updated WHERE status = 'ready' LIMIT 1)
-    SELECT id, (SELECT count(*) FROM woken) AS woke FROM updated`,
+  updateJobs: updateJobsText(false),
+  /** updateJobs for ends of jobs others wait for, in the transaction that settles their dependents. */
+  updateJobsSettling: updateJobsText(true),
   /**
    * Claims up to $2 ready jobs of any queue ($1 is null) in take order, skipping rows
    * another claimer has locked, and leases them to owner $4 at time $3: a fresh run id each, and a
@@ -185,16 +223,9 @@ export const SQL = {
    * Parameters: ids, expected statuses, expected run ids, lease deadlines. Errors go with their job.
    * Returns what was deleted, in no particular order.
    */
-  deleteJobs: `WITH target AS (
-      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS target(id, from_status, from_run_id, expired_by)),
-    deleted AS (DELETE FROM jobs USING target
-      WHERE jobs.id = target.id AND jobs.id = ANY($1::text[])
-        AND (target.from_status IS NULL OR jobs.status = target.from_status)
-        AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
-        AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)
-      RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority),
-    deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted))
-    SELECT ${DELETED_COLUMNS} FROM deleted`,
+  deleteJobs: deleteJobsText(false),
+  /** deleteJobs for jobs others wait for, in the transaction that settles their dependents. */
+  deleteJobsSettling: deleteJobsText(true),
   jobsHoldingKeys: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ANY($1::text[])`,
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`,
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[])`,

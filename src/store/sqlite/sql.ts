@@ -106,6 +106,17 @@ export const SQL = {
   /** Parameters: key, id. */
   openBatch: "INSERT INTO open_batches (key, job_id) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET job_id = excluded.job_id",
   deleteOpenBatches: "DELETE FROM open_batches",
+  /** The statuses of the jobs in the JSON list of ids that exist. */
+  statusesOf: "SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+  /** Parameters: job id, the id of the job it waits for. */
+  insertEdge: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)",
+  anyEdge: "SELECT 1 FROM job_dependencies LIMIT 1",
+  /** Removes the edges on the dependencies in the JSON list; returns them. */
+  releaseEdges: "DELETE FROM job_dependencies WHERE depends_on IN (SELECT value FROM json_each(?)) RETURNING job_id, depends_on",
+  blockedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'blocked'`,
+  edgesLeft: "SELECT job_id, count(*) AS count FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?)) GROUP BY job_id",
+  dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?))",
+  deleteAllEdges: "DELETE FROM job_dependencies",
   createMigrationsTable: "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
   appliedMigrations: "SELECT version FROM schema_migrations",
   recordMigration: "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",

@@ -15,6 +15,7 @@ import type {
   CronGroupWrite,
   CronWriteOutcome,
   DeletedJob,
+  DeleteResult,
   InsertOutcome,
   JobDelete,
   JobQuery,
@@ -30,7 +31,9 @@ import type {
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
-import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, type ErrorRow, type JobRow, type JobRowValues } from "../rows.js";
+import { driveSync, endedBy, endsOf, outsideDependencies, planDependencies, settleDependents, type DependencyEdge, type DependencyRules, type ReleasedEdge, type SettledChange } from "../dependencies.js";
+import type { SettledDependency } from "../../job/state.js";
+import { changedColumns, columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, type ErrorRow, type JobRow, type JobRowValues } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
@@ -220,9 +223,51 @@ export class SqliteStore implements Store {
     return new Promise((resolve, reject) => walSync.afterCommit((error) => (error ? reject(storeFailure(error, "store sync")) : resolve())));
   }
 
-  insertJobs(jobs: Job[]): Promise<InsertOutcome[]> {
-    if (jobs.length > BULK_INSERT_SLICE && this.options.path !== ":memory:") return this.insertInSlices(jobs);
-    return this.write(() => jobs.map((job) => this.insertOne(job)));
+  insertJobs(jobs: Job[], rules?: DependencyRules): Promise<InsertOutcome[]> {
+    if (jobs.length > BULK_INSERT_SLICE && this.options.path !== ":memory:") return this.insertInSlices(jobs, rules);
+    return this.write(() => {
+      const planned = this.planned(jobs, rules, (sql) => this.statement(sql));
+      const outcomes = planned.jobs.map((job) => this.insertOne(job));
+      this.insertEdges(planned.edges, (sql) => this.statement(sql));
+      return outcomes;
+    });
+  }
+
+  /** The jobs as they go in, and the edges of their dependencies (none for jobs without): read in the insert's transaction. */
+  private planned(jobs: Job[], rules: DependencyRules | undefined, statement: (sql: string) => Database.Statement): { jobs: Job[]; edges: DependencyEdge[] } {
+    if (!jobs.some((job) => job.dependencies !== undefined)) return { jobs, edges: [] };
+    const rows = statement(SQL.statusesOf).all(JSON.stringify(outsideDependencies(jobs))) as Array<{ id: string; status: JobStatus }>;
+    return planDependencies(jobs, new Map(rows.map(({ id, status }) => [id, status])), rules);
+  }
+
+  private insertEdges(edges: DependencyEdge[], statement: (sql: string) => Database.Statement): void {
+    const insert = edges.length > 0 ? statement(SQL.insertEdge) : undefined;
+    for (const { jobId, dependsOn } of edges) insert!.run(jobId, dependsOn);
+  }
+
+  /** Settles the dependents of the jobs `ended` ended, in the write under way (see src/store/dependencies.ts). */
+  private settle(ended: SettledDependency[], rules: DependencyRules | undefined): SettledChange[] {
+    if (ended.length === 0 || this.statement(SQL.anyEdge).get() === undefined) return [];
+    return driveSync(settleDependents(ended, rules), (step) => {
+      if (step.kind === "release") return this.releaseEdges(step.dependencies);
+      for (const { before, after, error } of step.changes) {
+        this.updateOne({ job: after, from: "blocked", columns: changedColumns(before, after), ...(error ? { error } : {}) });
+      }
+      if (step.dropEdgesOf.length > 0) this.statement(SQL.dropEdgesOf).run(JSON.stringify(step.dropEdgesOf));
+      return undefined;
+    });
+  }
+
+  private releaseEdges(dependencies: string[]): ReleasedEdge[] {
+    const edges = this.statement(SQL.releaseEdges).all(JSON.stringify(dependencies)) as Array<{ job_id: string; depends_on: string }>;
+    if (edges.length === 0) return [];
+    const ids = JSON.stringify([...new Set(edges.map(({ job_id: jobId }) => jobId))]);
+    const blocked = new Map(this.readJobs(SQL.blockedJobs, ids).map((job) => [job.id, job]));
+    const left = new Map((this.statement(SQL.edgesLeft).all(ids) as Array<{ job_id: string; count: number }>).map(({ job_id: jobId, count }) => [jobId, count]));
+    return edges.flatMap(({ job_id: jobId, depends_on: dependsOn }) => {
+      const job = blocked.get(jobId);
+      return job ? [{ dependsOn, job, remaining: left.get(jobId) ?? 0 }] : [];
+    });
   }
 
   /** One writer: a skipped insert's holder is still there when we look it up. */
@@ -239,7 +284,7 @@ export class SqliteStore implements Store {
    * see the last commit (WAL snapshots), never half a bulk; the main connection's writes wait in
    * the group-commit queue (rather than on the file lock) until the bulk commits or rolls back.
    */
-  private insertInSlices(jobs: Job[]): Promise<InsertOutcome[]> {
+  private insertInSlices(jobs: Job[], rules: DependencyRules | undefined): Promise<InsertOutcome[]> {
     const previous = this.bulk ?? Promise.resolve();
     const run = previous.then(async () => {
       // Writes queued before this bulk commit before it.
@@ -253,10 +298,12 @@ export class SqliteStore implements Store {
       const outcomes: InsertOutcome[] = [];
       try {
         db.exec("BEGIN IMMEDIATE");
-        for (const slice of chunks(jobs, INSERTS_BETWEEN_PAUSES)) {
+        const planned = this.planned(jobs, rules, statement);
+        for (const slice of chunks(planned.jobs, INSERTS_BETWEEN_PAUSES)) {
           for (const job of slice) outcomes.push(this.insertOne(job, statement));
           await slicer.pause();
         }
+        this.insertEdges(planned.edges, statement);
         db.exec("COMMIT");
       } catch (error) {
         if (db.inTransaction) db.exec("ROLLBACK");
@@ -293,7 +340,8 @@ export class SqliteStore implements Store {
       const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
       this.deleteErrorsOf(deleted);
       const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
-      return { updated, deleted, inserted };
+      const settled = this.settle(endedBy(changes.updates ?? [], updated, deleted, endsOf(changes.deletes ?? [])), changes.rules);
+      return { updated, deleted, inserted, settled };
     });
   }
 
@@ -323,26 +371,28 @@ export class SqliteStore implements Store {
    * of DELETE_SLICE jobs per transaction, each a group commit of its own, so 100,000 deletions do
    * not hold the event loop; each slice is consistent (jobs go with their errors).
    */
-  async deleteMatching(query: JobQuery | undefined): Promise<DeletedJob[]> {
+  async deleteMatching(query: JobQuery | undefined, rules?: DependencyRules): Promise<DeleteResult> {
     const where = new WhereBuilder(SQLITE_DIALECT).matching(query);
     const sliceSql = `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs ${where.sql} LIMIT ${DELETE_SLICE}) RETURNING ${DELETED_COLUMNS}`;
-    const deleted: DeletedJob[] = [];
+    const result: DeleteResult = { deleted: [], settled: [] };
     for (;;) {
       const slice = await this.write(() => {
         const rows = this.statement(sliceSql).all(...where.params) as DeletedJob[];
         this.deleteErrorsOf(rows);
-        return rows;
+        return { rows, settled: where.sql === "" ? [] : this.settle(endedBy([], [], rows, new Map()), rules) };
       });
-      for (const row of slice) deleted.push(row);
-      if (slice.length < DELETE_SLICE) break;
+      for (const row of slice.rows) result.deleted.push(row);
+      for (const change of slice.settled) result.settled.push(change);
+      if (slice.rows.length < DELETE_SLICE) break;
     }
     if (where.sql === "") {
       await this.write(() => {
         this.statement(SQL.deleteAllErrors).run();
         this.statement(SQL.deleteOpenBatches).run();
+        this.statement(SQL.deleteAllEdges).run();
       });
     }
-    return deleted;
+    return result;
   }
 
   purgeDue(now: number, limit: number): Promise<DeletedJob[]> {

@@ -1,0 +1,161 @@
+/**
+ * Dependencies between jobs, as every store keeps them: an edge (job, dependency) exists while the
+ * dependency has not completed. A job is blocked while it has edges. The state machine decides what
+ * becomes of a dependent (src/job/state.ts unblock, unreachable); the store runs that decision inside
+ * the transaction that ends the dependency, so the two commit together. The steps are written once,
+ * here, as a generator each store drives with its own statements (synchronously on SQLite, awaiting
+ * them on PostgreSQL).
+ */
+import { UnprocessableError } from "../errors.js";
+import type { SettledDependency } from "../job/state.js";
+import type { Job, JobError, JobStatus } from "../job/types.js";
+
+/** The state machine's rules for dependents, bound to the engine's clock and retention. */
+export interface DependencyRules {
+  /** A blocked job with nothing left to wait for. */
+  unblocked(job: Job): Job;
+  /** A blocked job whose dependency died or was deleted. */
+  unreachable(job: Job, dependency: SettledDependency): { job: Job; error: JobError };
+}
+
+export interface DependencyEdge {
+  jobId: string;
+  dependsOn: string;
+}
+
+/** A status change of a dependent, decided by the rules, written fenced on its being blocked still. */
+export interface SettledChange {
+  before: Job;
+  after: Job;
+  error?: JobError;
+}
+
+/** The rules, which a store given none needs as soon as there is a dependent to settle or a dependency to plan. */
+export function requireRules(rules: DependencyRules | undefined): DependencyRules {
+  if (!rules) throw new Error("jobs that wait for others need the state machine's rules");
+  return rules;
+}
+
+/** The dependencies of `jobs` that are not among them: the store reads (and, where shared, locks) these. */
+export function outsideDependencies(jobs: readonly Job[]): string[] {
+  const inside = new Set(jobs.map((job) => job.id));
+  const outside = new Set<string>();
+  for (const job of jobs) for (const id of job.dependencies ?? []) if (!inside.has(id)) outside.add(id);
+  return [...outside];
+}
+
+/**
+ * What inserting `jobs` writes: the edges of their unmet dependencies, and each job as it goes in (one
+ * whose dependencies have all completed is unblocked at once). `stored` holds the status of every
+ * outside dependency that exists; a missing or dead one refuses the whole insert (422). Dependencies
+ * on jobs of the same insert are unmet: those jobs are new.
+ */
+export function planDependencies(jobs: Job[], stored: ReadonlyMap<string, JobStatus>, given: DependencyRules | undefined): { jobs: Job[]; edges: DependencyEdge[] } {
+  const rules = requireRules(given);
+  const inside = new Set(jobs.map((job) => job.id));
+  const edges: DependencyEdge[] = [];
+  const planned = jobs.map((job) => {
+    if (job.dependencies === undefined) return job;
+    let waiting = false;
+    for (const dependsOn of job.dependencies) {
+      const status = inside.has(dependsOn) ? "ready" : stored.get(dependsOn);
+      if (status === undefined) throw new UnprocessableError(`job ${job.id} depends on ${dependsOn}, which does not exist (or has completed and been purged)`);
+      if (status === "dead") throw new UnprocessableError(`job ${job.id} depends on ${dependsOn}, which is dead`);
+      if (status === "completed") continue;
+      edges.push({ jobId: job.id, dependsOn });
+      waiting = true;
+    }
+    return waiting ? job : rules.unblocked(job);
+  });
+  return { jobs: planned, edges };
+}
+
+/** An edge a store removed because its dependency settled, with the dependent still blocked. */
+export interface ReleasedEdge {
+  dependsOn: string;
+  /** The dependent as stored now (locked until the transaction ends, where servers share the store). */
+  job: Job;
+  /** The dependent's edges left once this step's were removed. */
+  remaining: number;
+}
+
+export type SettleStep =
+  /** Remove the edges on `dependencies`; answer the ReleasedEdges of dependents still blocked. */
+  | { kind: "release"; dependencies: string[] }
+  /** Write `changes` (fenced on blocked) and remove every edge of the jobs in `dropEdgesOf` (they died). */
+  | { kind: "write"; changes: SettledChange[]; dropEdgesOf: string[] };
+
+/**
+ * Settles the dependents of jobs that completed, died or were deleted, down the graph: a dependent with
+ * no edge left is unblocked; one whose dependency died or was deleted dies too, and its own dependents
+ * after it. Answers every change written.
+ */
+export function* settleDependents(ended: SettledDependency[], given: DependencyRules | undefined): Generator<SettleStep, SettledChange[], ReleasedEdge[] | undefined> {
+  const settled: SettledChange[] = [];
+  let frontier = ended;
+  while (frontier.length > 0) {
+    const how = new Map(frontier.map((dependency) => [dependency.id, dependency]));
+    const released = (yield { kind: "release", dependencies: [...how.keys()] }) ?? [];
+    if (released.length === 0) break;
+    const rules = requireRules(given);
+    const byJob = new Map<string, ReleasedEdge[]>();
+    for (const edge of released) byJob.set(edge.job.id, [...(byJob.get(edge.job.id) ?? []), edge]);
+    const changes: SettledChange[] = [];
+    const died: SettledDependency[] = [];
+    for (const [id, edges] of byJob) {
+      const failed = edges.map((edge) => how.get(edge.dependsOn)!).find((dependency) => dependency.how !== "completed");
+      const job = edges[0]!.job;
+      if (failed) {
+        const { job: after, error } = rules.unreachable(job, failed);
+        changes.push({ before: job, after, error });
+        died.push({ id, how: "dead" });
+      } else if (edges[0]!.remaining === 0) {
+        changes.push({ before: job, after: rules.unblocked(job) });
+      }
+    }
+    if (changes.length > 0) yield { kind: "write", changes, dropEdgesOf: died.map(({ id }) => id) };
+    settled.push(...changes);
+    frontier = died;
+  }
+  return settled;
+}
+
+/** Runs the steps with `step` answering each one at once (a store whose statements are synchronous). */
+export function driveSync<R>(steps: Generator<SettleStep, R, ReleasedEdge[] | undefined>, step: (next: SettleStep) => ReleasedEdge[] | undefined): R {
+  let answer: ReleasedEdge[] | undefined;
+  for (;;) {
+    const next = steps.next(answer);
+    if (next.done) return next.value;
+    answer = step(next.value);
+  }
+}
+
+/** Runs the steps awaiting `step` for each. */
+export async function drive<R>(steps: Generator<SettleStep, R, ReleasedEdge[] | undefined>, step: (next: SettleStep) => Promise<ReleasedEdge[] | undefined>): Promise<R> {
+  let answer: ReleasedEdge[] | undefined;
+  for (;;) {
+    const next = steps.next(answer);
+    if (next.done) return next.value;
+    answer = await step(next.value);
+  }
+}
+
+/** The ends that deletions stand for (a job its retention purges as it ends), by job id. */
+export function endsOf(deletes: ReadonlyArray<{ id: string; ends?: "completed" | "dead" }>): Map<string, "completed" | "dead"> {
+  const ends = new Map<string, "completed" | "dead">();
+  for (const { id, ends: end } of deletes) if (end !== undefined) ends.set(id, end);
+  return ends;
+}
+
+/** Which dependencies a change ended, and how: completed and dead updates, and deletions (of a job that was not yet done, or of one whose end the deletion is). */
+export function endedBy(updates: ReadonlyArray<{ job: Job }>, applied: readonly boolean[], deleted: ReadonlyArray<{ id: string; status: JobStatus }>, endOf: ReadonlyMap<string, "completed" | "dead">): SettledDependency[] {
+  const ended: SettledDependency[] = [];
+  updates.forEach(({ job }, position) => {
+    if (applied[position] && (job.status === "completed" || job.status === "dead")) ended.push({ id: job.id, how: job.status });
+  });
+  for (const { id, status } of deleted) {
+    const how = endOf.get(id) ?? (status === "completed" ? "completed" : status === "dead" ? "dead" : "deleted");
+    ended.push({ id, how });
+  }
+  return ended;
+}
