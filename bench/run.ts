@@ -14,6 +14,7 @@ import { ScenarioContext } from "./scenarios/context.js";
 import { endToEnd } from "./scenarios/end-to-end.js";
 import { enqueueBulk, enqueueSingle } from "./scenarios/enqueue.js";
 import { jq } from "./scenarios/jq.js";
+import { dag } from "./scenarios/dag.js";
 import { latency } from "./scenarios/latency.js";
 import { createDatabase, startPostgres } from "../test/helpers/postgres.js";
 
@@ -24,6 +25,7 @@ const SCENARIOS: Record<ScenarioName, (context: ScenarioContext) => Promise<Meas
   latency,
   backlog,
   jq,
+  dag,
 };
 
 /** Runs one scenario; a failure is recorded in its result, and the next scenario still runs. */

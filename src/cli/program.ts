@@ -50,7 +50,7 @@ function filters(command: Command): Command {
     .addOption(filter("--id <ids>", "job ids, comma-separated", list))
     .addOption(filter("--queue <names>", "queue names, comma-separated", list))
     .addOption(filter("--type <names>", "job types, comma-separated", list))
-    .addOption(filter("--status <statuses>", "scheduled, ready, in_flight, completed, dead; comma-separated", statuses))
+    .addOption(filter("--status <statuses>", "blocked, scheduled, ready, in_flight, completed, dead; comma-separated", statuses))
     .addOption(filter("--correlation-id <ids>", "correlation ids, comma-separated", list))
     .addOption(filter("--priority <range>", "N, A..B, ..B or A.. (0-65535)", range(priority)))
     .addOption(filter("--ready-at <range>", "a range of ms since the epoch or ISO-8601 dates", range(timestamp)))

@@ -507,8 +507,8 @@ describe("wharf CLI against a running server", () => {
       }
       const printed = ok(await wharf("queues"));
       const byName = new Map(printed.map((row) => [row.queue, row]));
-      assert.deepEqual(byName.get(a), { queue: a, scheduled: 1, ready: 2, in_flight: 0, completed: 0, dead: 0 });
-      assert.deepEqual(byName.get(b), { queue: b, scheduled: 0, ready: 0, in_flight: 0, completed: 0, dead: 1 });
+      assert.deepEqual(byName.get(a), { queue: a, blocked: 0, scheduled: 1, ready: 2, in_flight: 0, completed: 0, dead: 0 });
+      assert.deepEqual(byName.get(b), { queue: b, blocked: 0, scheduled: 0, ready: 0, in_flight: 0, completed: 0, dead: 1 });
       assert.deepEqual(printed.map((row) => row.queue), (await api(url, "GET", "/queues")).body.queues);
     });
   });
@@ -620,7 +620,7 @@ describe("wharf CLI against a running server", () => {
       { name: "non-integer --limit", args: ["jobs", "list", "--limit", "ten"], message: /--limit.*must be an integer/ },
       { name: "zero --limit", args: ["jobs", "list", "--limit", "0"], message: /--limit.*must be 1 or more/ },
       { name: "bad --order", args: ["jobs", "list", "--order", "sideways"], message: /--order.*sideways/ },
-      { name: "unknown --status", args: ["jobs", "list", "--status", "finished"], message: /"finished" is not one of scheduled, ready, in_flight, completed, dead/ },
+      { name: "unknown --status", args: ["jobs", "list", "--status", "finished"], message: /"finished" is not one of blocked, scheduled, ready, in_flight, completed, dead/ },
       { name: "inverted --priority range", args: ["jobs", "count", "--priority", "5..1"], message: /lower bound 5 exceeds upper bound 1/ },
       { name: "range without bounds", args: ["jobs", "count", "--attempts", ".."], message: /needs at least one bound/ },
       { name: "retry without ids or --all", args: ["jobs", "retry"], message: /--all/ },

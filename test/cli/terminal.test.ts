@@ -116,8 +116,8 @@ describe("wharf on a terminal", () => {
       const { queue } = await queueOf(3, "qtable");
       const result = await terminal(["queues"]);
       assert.equal(result.code, 0, describeRun(result));
-      assert.match(result.stdout, /^QUEUE +SCHEDULED +READY +IN_FLIGHT +COMPLETED +DEAD$/m, describeRun(result));
-      assert.match(result.stdout, new RegExp(`^${queue} +0 +3 +0 +0 +0$`, "m"), describeRun(result));
+      assert.match(result.stdout, /^QUEUE +BLOCKED +SCHEDULED +READY +IN_FLIGHT +COMPLETED +DEAD$/m, describeRun(result));
+      assert.match(result.stdout, new RegExp(`^${queue} +0 +0 +3 +0 +0 +0$`, "m"), describeRun(result));
     });
   });
 

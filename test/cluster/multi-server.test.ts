@@ -834,3 +834,45 @@ test("batched jobs across servers: 1,000 concurrent folded enqueues on one key, 
   assert.equal(replies.filter((reply) => reply.status === 201).length, taken.length + stored.length, "one 201 per job");
   assert.ok(taken.length > 0, "the worker took jobs while folds went on");
 });
+
+test("a 10,000-job DAG enqueued in one request runs in dependency order on two servers, each job once", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const servers = await Promise.all([0, 1].map(() => inProcessServer(database, defer)));
+  const queue = uniqueName("dag");
+  const size = 10_000;
+  let seed = 3;
+  const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  // Random fan-in (0-3 dependencies on any earlier job) and so random fan-out.
+  const wanted = Array.from({ length: size }, (_, position) =>
+    position === 0 ? [] : [...new Set(Array.from({ length: Math.floor(random() * 4) }, () => Math.floor(random() * position)))]);
+  const created = await call<{ jobs: Job[] }>(servers[0]!.url, "POST", "/jobs/bulk", {
+    jobs: wanted.map((dependencies, position) => ({ queue, type: JOB_TYPE, payload: position, ...(dependencies.length > 0 ? { dependencies } : {}) })),
+  }, 120_000);
+  assert.equal(created.status, 201, JSON.stringify(created.body).slice(0, 500));
+  const positionOf = new Map(created.body.jobs.map((job, position) => [job.id, position]));
+  const completed = new Set<number>();
+  const early: string[] = [];
+  const runs = new Map<number, number>();
+  for (const server of servers) {
+    const worker = new Worker(connect(server.url), {
+      queues: [queue],
+      concurrency: 20,
+      handlers: {
+        [JOB_TYPE]: (job) => {
+          const position = positionOf.get(job.id)!;
+          runs.set(position, (runs.get(position) ?? 0) + 1);
+          for (const dependency of wanted[position]!) if (!completed.has(dependency)) early.push(`${position} before ${dependency}`);
+        },
+      },
+    });
+    // A job counts as completed once its ack is in; the handler marks it after returning, as the worker acks in batches.
+    worker.on("completed", (job) => void completed.add(positionOf.get(job.id)!));
+    defer(() => worker.stop());
+    worker.start();
+  }
+  await eventually(async () => (await countJobs(servers[1]!.url, `queue=${queue}`)) === 0, 120_000, "every job of the DAG done", { intervalMs: 200, progress: () => `${runs.size} of ${size} ran` });
+  assert.equal(runs.size, size);
+  assert.deepEqual([...runs].filter(([, times]) => times > 1), [], "each job ran once");
+  assert.deepEqual(early.slice(0, 10), [], "no job started before its dependencies completed");
+});

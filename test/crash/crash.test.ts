@@ -420,6 +420,42 @@ describe("crash safety", () => {
     assert.deepEqual(resumed?.state, state, "with the state its last heartbeat saved");
   });
 
+  it("SIGKILL in the middle of a DAG loses no edge and starts no job before its dependencies completed", { timeout: 60_000 }, async () => {
+    const dataDir = workDir();
+    const queue = "crash-dag";
+    let seed = 11;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const size = 400;
+    const wanted = Array.from({ length: size }, (_, position) =>
+      position === 0 ? [] : [...new Set(Array.from({ length: 1 + Math.floor(random() * 3) }, () => Math.floor(random() * position)))]);
+    let server = await start(dataDir, "fsync");
+    const created = await request(server.url, "POST", "/jobs/bulk", {
+      jobs: wanted.map((dependencies, position) => ({ queue, type: "node", payload: position, ...(dependencies.length > 0 ? { dependencies } : {}) })),
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const positionOf = new Map((created.body as { jobs: Job[] }).jobs.map((job, position) => [job.id, position]));
+    const completed = new Set<number>();
+    const run = async (url: string, until: number): Promise<void> => {
+      const stream = take(url, queue, 10);
+      while (completed.size < until) {
+        const job = await stream.next(5000);
+        assert.ok(job, `stalled with ${completed.size} of ${size} done`);
+        const position = positionOf.get(job.id)!;
+        for (const dependency of wanted[position]!) assert.ok(completed.has(dependency), `job ${position} started before its dependency ${dependency} completed`);
+        const acked = await request(url, "POST", `/jobs/${job.id}/success`);
+        assert.equal(acked.status, 204, `ack of ${position}: ${JSON.stringify(acked.body)}`);
+        completed.add(position);
+      }
+      stream.close();
+    };
+    await run(server.url, size / 2);
+    await crash(server);
+    server = await start(dataDir, "fsync");
+    assert.equal(await countJobs(server.url, `queue=${queue}`), size - completed.size, "every job not acked is still there");
+    await run(server.url, size);
+    assert.equal(await countJobs(server.url, `queue=${queue}`), 0);
+  });
+
   it("SIGKILL around cron ticks: no tick is enqueued twice, and ticking resumes after each restart", { timeout: 60_000 }, async () => {
     const dataDir = workDir();
     const queue = "crash-cron";

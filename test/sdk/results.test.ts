@@ -97,6 +97,24 @@ for (const transport of TRANSPORTS) {
       assert.equal(await h.client.getJob(job.id).then(() => "kept", () => "gone"), "gone", "completed with the default retention");
     });
 
+    test("dependencies: a worker runs each job only after the jobs it waits for, and a refused dependency is a typed 422", async (t) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("deps");
+      const order: string[] = [];
+      const worker = new Worker(h.client, { queues: [queue], handlers: { step: (job) => void order.push(String(job.payload)) } });
+      const [extract, transform, load] = await h.client.enqueueBulk([
+        { queue, type: "step", payload: "extract", priority: 9 },
+        { queue, type: "step", payload: "transform", dependencies: [0], priority: 0 },
+        { queue, type: "step", payload: "load", dependencies: [1], priority: 0 },
+      ]);
+      assert.deepEqual([extract!.status, transform!.status, load!.status], ["ready", "blocked", "blocked"]);
+      assert.deepEqual(load!.dependencies, [transform!.id]);
+      assert.equal(await h.client.countJobs({ queue, status: "blocked" }), 2);
+      assert.deepEqual(await worker.drain(), { completed: 3, retried: 0, dead: 0 });
+      assert.deepEqual(order, ["extract", "transform", "load"], "priorities do not jump dependencies");
+      await assert.rejects(h.client.enqueue({ queue, type: "step", payload: null, dependencies: [extract!.id] }), UnprocessableError, "a completed and purged dependency is unknown");
+    });
+
     test("correlation_id and parent_job_id go in with the enqueue and correlation_id filters", async (t) => {
       const h = await harness(t, transport);
       const queue = uniqueName("correlated");
