@@ -39,8 +39,9 @@ import { Batches, type EnqueueOutcome } from "./batches.js";
 import { Crons } from "./crons.js";
 import { CronTicks } from "./services/cron-ticks.js";
 import { LeaseExpiry } from "./services/lease-expiry.js";
-import { Promotion } from "./services/promotion.js";
-import { Deadlines } from "./services/deadlines.js";
+import { promotion } from "./services/promotion.js";
+import { deadlines } from "./services/deadlines.js";
+import type { DueService } from "./services/due-timer.js";
 import { countMatching, scanMatching, type JobSelection } from "./scan.js";
 import { Purge } from "./services/purge.js";
 import { ServiceRunner } from "./services/runner.js";
@@ -99,8 +100,8 @@ export class Engine {
   private readonly coordination: Coordination;
   private readonly dispatcher: Dispatcher;
   private readonly writes: WritePath;
-  private readonly promotion: Promotion;
-  private readonly deadlines: Deadlines;
+  private readonly promotion: DueService;
+  private readonly deadlines: DueService;
   private readonly services: ServiceRunner;
   private readonly parts: EngineParts;
   private readonly random: () => number;
@@ -145,8 +146,8 @@ export class Engine {
     );
     this.writes = new WritePath(this.store, this.coordination, {
       ready: () => this.dispatcher.wake(),
-      scheduled: (readyAt) => this.promotion.noteScheduled(readyAt),
-      deadline: (at) => this.deadlines.noteDeadline(at),
+      scheduled: (readyAt) => this.promotion.note(readyAt),
+      deadline: (at) => this.deadlines.note(at),
       deleted: (id) => void this.dispatcher.finish(id),
       leaseExtended: (id, runId, expiresAt, state) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt, state)),
     }, this.observer, {
@@ -154,8 +155,8 @@ export class Engine {
       unreachable: (job, dependency) => unreachable(job, dependency, this.clock.now(), this.retention),
     });
     this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer);
-    this.promotion = new Promotion(this.store, this.clock, this.writes, options.logger);
-    this.deadlines = new Deadlines(this.store, this.clock, (jobs, now) => this.expireMissed(jobs, now), options.logger);
+    this.promotion = promotion(this.store, this.clock, this.writes, options.logger);
+    this.deadlines = deadlines(this.store, this.clock, (jobs, now) => this.expireMissed(jobs, now), options.logger);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
     this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger };
     const lead = (): Promise<boolean> => this.coordination.lead();

@@ -1,6 +1,7 @@
 import type { Logger } from "../../log.js";
 import type { Clock } from "../clock.js";
 import { logFailure } from "../log.js";
+import type { Service } from "./service.js";
 
 /** After a failed run, the next try comes this much later. */
 const RETRY_AFTER_ERROR_MS = 1000;
@@ -21,7 +22,7 @@ export interface DueWork {
 /**
  * One timer, for the earliest time work is due, and one run at a time: a run asked for while one is
  * under way joins it. After each run the timer is armed for what is due next, or, when the run
- * failed, for a retry a second later. Promotion and the cron service each keep one, so a million due
+ * failed, for a retry a second later. Promotion, deadlines and the cron service each keep one, so a million due
  * items cost one timer.
  */
 export class DueTimer {
@@ -71,5 +72,36 @@ export class DueTimer {
     this.stopped = true;
     this.cancelTimer?.();
     await this.running;
+  }
+}
+
+/**
+ * A leader service whose work falls due at times one DueTimer tracks (promotion, deadlines): every
+ * process arms it for what it writes itself (`note`), and the leader's ticks also catch what other
+ * servers sharing the store wrote.
+ */
+export class DueService implements Service {
+  readonly runsOn = "leader";
+  private readonly timer: DueTimer;
+
+  constructor(readonly name: string, work: Omit<DueWork, "name" | "mayRun">) {
+    this.timer = new DueTimer({ name, ...work });
+  }
+
+  start(): Promise<void> {
+    return this.timer.start();
+  }
+
+  /** Work falls due at `at`. */
+  note(at: number): void {
+    this.timer.note(at);
+  }
+
+  tick(): Promise<void> {
+    return this.timer.runNow();
+  }
+
+  stop(): Promise<void> {
+    return this.timer.stop();
   }
 }
