@@ -46,13 +46,47 @@ export function deleteJobText(fence: Fence): string {
   return `DELETE FROM jobs WHERE ${fenceText(fence)} RETURNING ${DELETED_COLUMNS}`;
 }
 
-/** Parameters: the job's values in JOB_COLUMN_NAMES order (rows.ts jobToValues). */
-const INSERT_JOB = `INSERT INTO jobs (${JOB_COLUMNS}) VALUES (${JOB_COLUMN_NAMES.map(() => "?").join(", ")})`;
+/** The columns every job has a value for; the rest of JOB_COLUMN_NAMES are optional (NULL when absent). */
+const REQUIRED_COLUMNS = 8;
+
+/**
+ * An insert of the columns a job has values for: `present` has bit i set when optional column
+ * REQUIRED_COLUMNS + i is not NULL. Binding only those costs less than binding a NULL for each of the
+ * many optional columns most jobs leave out. Parameters: presentValues(values).
+ */
+export function insertJobText(present: number, unlessHeld: boolean): string {
+  const key = present * 2 + (unlessHeld ? 1 : 0);
+  let text = INSERT_TEXTS.get(key);
+  if (text === undefined) {
+    text = buildInsertText(present, unlessHeld);
+    INSERT_TEXTS.set(key, text);
+  }
+  return text;
+}
+
+/** Built once per shape: the same string each time, so the statement caches find it by a hash computed once. */
+const INSERT_TEXTS = new Map<number, string>();
+
+function buildInsertText(present: number, unlessHeld: boolean): string {
+  const columns = JOB_COLUMN_NAMES.filter((_column, index) => index < REQUIRED_COLUMNS || (present & (1 << (index - REQUIRED_COLUMNS))) !== 0);
+  const insert = `INSERT INTO jobs (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`;
+  // A job with a unique key is skipped, not failed, when another job holds the key (the unique index on unique_hold).
+  return unlessHeld ? `${insert} ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING` : insert;
+}
+
+/** Which optional columns of a job's values (rows.ts jobToValues) are not NULL, as insertJobText takes it. */
+export function presentColumns(values: readonly unknown[]): number {
+  let present = 0;
+  for (let index = REQUIRED_COLUMNS; index < values.length; index++) if (values[index] !== null) present |= 1 << (index - REQUIRED_COLUMNS);
+  return present;
+}
+
+/** The values insertJobText(presentColumns(values), ...) binds. */
+export function presentValues(values: readonly unknown[]): unknown[] {
+  return values.filter((value, index) => index < REQUIRED_COLUMNS || value !== null);
+}
 
 export const SQL = {
-  insertJob: INSERT_JOB,
-  /** insertJob for a job with a unique key: skipped, not failed, when another job holds the key (the unique index on unique_hold). */
-  insertJobUnlessHeld: `${INSERT_JOB} ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING`,
   /** The errors of the jobs in the JSON list of ids. */
   deleteErrorsOfJobs: "DELETE FROM job_errors WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllErrors: "DELETE FROM job_errors",

@@ -39,7 +39,7 @@ import { StoreFileLock } from "./file-lock.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
 import { Checkpointer } from "./checkpointer.js";
 import { WalSync } from "./wal-sync.js";
-import { deleteJobText, SQL, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
+import { deleteJobText, insertJobText, presentColumns, presentValues, SQL, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
 
 /**
  * Inserts beyond this many go through the sliced bulk path (see insertInSlices). Fewer are one
@@ -272,8 +272,9 @@ export class SqliteStore implements Store {
 
   /** One writer: a skipped insert's holder is still there when we look it up. */
   private insertOne(job: Job, statement = (sql: string) => this.statement(sql)): InsertOutcome {
-    const insert = job.unique_key === undefined ? SQL.insertJob : SQL.insertJobUnlessHeld;
-    if (statement(insert).run(jobToValues(job)).changes === 1) return { job, duplicate: false };
+    const values = jobToValues(job);
+    const present = presentColumns(values);
+    if (statement(insertJobText(present, job.unique_key !== undefined)).run(presentValues(values)).changes === 1) return { job, duplicate: false };
     const holder = statement(SQL.jobHoldingKey).get(job.unique_key) as JobRow;
     return { job: rowToJob(holder), duplicate: true };
   }
