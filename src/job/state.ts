@@ -294,8 +294,12 @@ export function applyPatch(job: Job, patch: JobPatch, now: number): Job {
   if (patch.retention !== undefined) assignOptional(next, "retention", mergeRetention(job.retention, patch.retention));
   if (patch.ready_at !== undefined) {
     next.ready_at = patch.ready_at ?? now;
-    // A blocked job stays blocked: only its dependencies completing let it go.
+    // A blocked job stays blocked: only its dependencies completing, or their removal, let it go.
     if (job.status !== "in_flight" && job.status !== "blocked") next.status = statusForReadyAt(next.ready_at, now);
+  }
+  if (patch.dependencies === null) {
+    delete next.dependencies;
+    if (job.status === "blocked") next.status = statusForReadyAt(next.ready_at, now);
   }
   return next;
 }

@@ -109,6 +109,8 @@ export interface JobPatch {
   backoff?: Backoff | null;
   retention?: { completed_ms?: number | null; dead_ms?: number | null } | null;
   timeout?: number | null;
+  /** Only `null`: the job waits for nothing any more (a blocked job is released at once). */
+  dependencies?: null;
 }
 
 export interface FailureInput {

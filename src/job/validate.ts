@@ -283,7 +283,7 @@ export function readBulkJobs(value: unknown): unknown[] {
   return fields.jobs;
 }
 
-const PATCH_FIELDS = ["queue", "priority", "ready_at", "retry_limit", "backoff", "retention", "timeout"] as const;
+const PATCH_FIELDS = ["queue", "priority", "ready_at", "retry_limit", "backoff", "retention", "timeout", "dependencies"] as const;
 
 /** PATCH bodies: unknown fields are 400; values that are not allowed are 422, as Zizq answers. */
 export function parsePatch(value: unknown): JobPatch {
@@ -300,6 +300,11 @@ export function parsePatch(value: unknown): JobPatch {
   if ("backoff" in fields) patch.backoff = fields.backoff === null ? null : readBackoff(fields.backoff, "backoff", fail);
   if ("retention" in fields) patch.retention = fields.retention === null ? null : readRetentionPatch(fields.retention, fail);
   if ("timeout" in fields) patch.timeout = fields.timeout === null ? null : readTimeout(fields.timeout, "timeout", fail);
+  if ("dependencies" in fields) {
+    const removed = fields.dependencies === null || (Array.isArray(fields.dependencies) && fields.dependencies.length === 0);
+    if (!removed) throw fail("dependencies can only be removed by a PATCH (null or []): dependencies are given at enqueue");
+    patch.dependencies = null;
+  }
   return patch;
 }
 

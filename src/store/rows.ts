@@ -22,7 +22,7 @@ export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
  */
 export const UPDATABLE_JOB_COLUMNS = [
   "queue", "priority", "status", "ready_at", "attempts", "retry_limit", "backoff", "retention", "timeout",
-  "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at", "result", "state",
+  "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at", "result", "state", "dependencies",
 ] as const satisfies readonly JobColumn[];
 export type UpdatableJobColumn = (typeof UPDATABLE_JOB_COLUMNS)[number];
 
@@ -163,6 +163,7 @@ export function columnValue(job: Job, column: UpdatableJobColumn): ColumnValue {
   switch (column) {
     case "backoff":
     case "retention":
+    case "dependencies":
       return jsonOrNull(job[column]);
     case "result":
     case "state":

@@ -97,6 +97,29 @@ describe("dependencies", () => {
     streams.close(stream);
   });
 
+  test("a PATCH that removes a blocked job's dependencies releases it; a PATCH cannot add any", async () => {
+    const queue = uniqueName();
+    const parent = await enqueue(h.url, queue);
+    const child = await enqueue(h.url, queue, { dependencies: [parent.id] });
+    const refused = await api(h.url, "PATCH", `/jobs/${child.id}`, { body: { dependencies: [parent.id] } });
+    assertError(refused, 422);
+    assert.match(refused.body.error, /can only be removed/);
+    const released = await api(h.url, "PATCH", `/jobs/${child.id}`, { body: { dependencies: null } });
+    assertStatus(released, 200);
+    assert.equal(released.body.status, "ready");
+    assert.equal(released.body.dependencies, undefined);
+    assert.equal((await getJob(h.url, child.id)).dependencies, undefined);
+    const other = await enqueue(h.url, queue, { dependencies: [parent.id], ready_at: h.clock.now() + 60_000 });
+    assertStatus(await api(h.url, "PATCH", `/jobs?queue=${queue}&status=blocked`, { body: { dependencies: [] } }), 200);
+    assert.equal(await statusOf(other.id), "scheduled", "released by a bulk PATCH, to its ready_at");
+    const stream = await streams.take({ queue, prefetch: 5 });
+    const taken = new Set([(await stream.nextJob()).id, (await stream.nextJob()).id]);
+    assert.deepEqual(taken, new Set([parent.id, child.id]));
+    assertStatus(await ack(h.url, parent.id), 204);
+    assert.equal(await statusOf(other.id), "scheduled", "the removed edge does not settle it again");
+    streams.close(stream);
+  });
+
   test("a dependency that dies kills its dependents down the graph, each error naming the one before", async () => {
     const queue = uniqueName();
     const [root, middle, leaf] = await enqueueBulk(h.url, [jobInput(queue), jobInput(queue, { dependencies: [0] }), jobInput(queue, { dependencies: [1] })]);

@@ -241,13 +241,17 @@ export class PostgresStore implements Store, Notifier, Peer {
     const updates = changes.updates ?? [];
     const deletes = changes.deletes ?? [];
     const inserts = changes.inserts ?? [];
+    const releases = updates.some(({ from, job }) => from === "blocked" && job.status !== "blocked");
     const apply = async (): Promise<ChangeResult> => {
-      if (inserts.length === 0) {
+      if (inserts.length === 0 && !releases) {
         const applied = await applyChanges((statements) => this.execute(statements), updates, deletes, false);
         return this.settleLeftOut(updates, deletes, applied, changes.rules);
       }
       return this.transaction(async (run) => {
         const applied = await applyChanges((statements) => runAll(run, statements), updates, deletes, true);
+        // A job moved out of blocked (its dependencies removed) waits for nothing: its edges go.
+        const released = updates.filter(({ from, job }, position) => applied.updated[position] && from === "blocked" && job.status !== "blocked").map(({ job }) => job.id);
+        if (released.length > 0) await run(SQL.dropEdgesOf, [released]);
         const inserted = await insertJobsWith(run, inserts);
         const settled = await settleOn(run, endedBy(updates, applied.updated, applied.deleted, endsOf(deletes)), changes.rules, settlingUpdate);
         return { ...applied, inserted, settled };

@@ -258,6 +258,12 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** A job a change moved out of blocked (its dependencies removed) waits for nothing: its edges go. */
+  private dropEdgesOfReleased(updates: JobUpdate[], applied: boolean[]): void {
+    const released = updates.filter(({ from, job }, position) => applied[position] && from === "blocked" && job.status !== "blocked").map(({ job }) => job.id);
+    if (released.length > 0) this.statement(SQL.dropEdgesOf).run(JSON.stringify(released));
+  }
+
   private releaseEdges(dependencies: string[]): ReleasedEdge[] {
     const edges = this.statement(SQL.releaseEdges).all(JSON.stringify(dependencies)) as Array<{ job_id: string; depends_on: string }>;
     if (edges.length === 0) return [];
@@ -338,6 +344,7 @@ export class SqliteStore implements Store {
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
       const updated = (changes.updates ?? []).map((update) => this.updateOne(update));
+      this.dropEdgesOfReleased(changes.updates ?? [], updated);
       const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
       this.deleteErrorsOf(deleted);
       const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
