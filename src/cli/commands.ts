@@ -140,6 +140,7 @@ export interface EnqueueOptions extends RemoteOptions {
   batchKey?: string;
   batchWhen?: string;
   batchFold?: string;
+  dependsOn?: string[];
   deadline?: number;
   correlationId?: string;
   parentJobId?: string;
@@ -167,6 +168,7 @@ export function enqueue(queue: string, type: string, payload: EnqueueInput["payl
       retry_limit: options.retryLimit,
       timeout: options.timeout,
       batch: batchOf(options),
+      dependencies: options.dependsOn,
       deadline: options.deadline,
       correlation_id: options.correlationId,
       parent_job_id: options.parentJobId,

@@ -103,6 +103,7 @@ function enqueueCommand(): Command {
     .addOption(option("--batch-key <key>", "fold into this batch's open job (with --batch-when and --batch-fold)", nonEmpty))
     .addOption(option("--batch-when <jq>", "fold while this holds, given $existing and $new payloads; else a new batch", nonEmpty))
     .addOption(option("--batch-fold <jq>", "the merged payload, given $existing and $new", nonEmpty))
+    .addOption(option("--depends-on <ids>", "job ids, comma-separated: blocked until every one has completed", list))
     .addOption(option("--deadline <time>", "ms since the epoch or an ISO-8601 date: not started by then, the job is dead", timestamp))
     .addOption(option("--correlation-id <id>", "metadata tying this job to others (kept, shown, filterable)", nonEmpty))
     .addOption(option("--parent-job-id <id>", "metadata naming the job this one came from", nonEmpty))

@@ -1,4 +1,4 @@
-/** `wharf enqueue --deadline/--correlation-id/--parent-job-id`, `wharf jobs list --correlation-id` and `wharf jobs result`. */
+/** `wharf enqueue --depends-on/--deadline/--correlation-id/--parent-job-id`, `wharf jobs list --correlation-id` and `wharf jobs result`. */
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { jsonLines, killAllChildren, runCli, type CliResult } from "../helpers/cli.js";
@@ -50,4 +50,17 @@ it("enqueues with a deadline and correlation metadata, lists by correlation id, 
 
   const bad = await runCli(["enqueue", queue, "t", "{}", "--deadline", "soon", "--url", server.url]);
   assert.equal(bad.code, 2, bad.stderr);
+});
+
+it("enqueues a job that waits for others with --depends-on; an unknown dependency is exit 2", async () => {
+  const queue = uniqueName("cli-deps");
+  const [first] = printed(await wharf("enqueue", queue, "t", "1"));
+  const [second] = printed(await wharf("enqueue", queue, "t", "2"));
+  const [waiting] = printed(await wharf("enqueue", queue, "t", "3", "--depends-on", `${String(first!.id)},${String(second!.id)}`));
+  assert.equal(waiting!.status, "blocked");
+  assert.deepEqual(waiting!.dependencies, [first!.id, second!.id]);
+  assert.deepEqual(printed(await wharf("jobs", "list", "--queue", queue, "--status", "blocked")).map((row) => row.id), [waiting!.id]);
+  const unknown = await runCli(["enqueue", queue, "t", "4", "--depends-on", "0000000000000000000000000", "--url", server.url]);
+  assert.equal(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.stderr, /does not exist/);
 });
