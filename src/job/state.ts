@@ -130,10 +130,17 @@ export interface SettledDependency {
  */
 export function unreachable(job: Job, dependency: SettledDependency, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
   if (job.status !== "blocked") throw new IllegalTransitionError(`job ${job.id} is ${job.status}, not blocked`);
-  const dead = changed(job, { status: "dead", failed_at: now, purge_at: purgeAt(now, job.retention?.dead_ms ?? retention.dead_ms) });
   const cause = dependency.how === "dead" ? "is dead" : "was deleted before it completed";
-  const error: JobError = { attempt: job.attempts + 1, message: `dependency ${dependency.id} ${cause}`, error_type: "DependencyFailed", dequeued_at: now, failed_at: now };
-  return { job: dead, error };
+  return deadUnstarted(job, now, retention, `dependency ${dependency.id} ${cause}`, "DependencyFailed");
+}
+
+/**
+ * A job that dies without an attempt running (a dependency failed, a deadline passed): dead with the
+ * dead retention, and an error record numbered as its next attempt would be.
+ */
+function deadUnstarted(job: Job, now: number, retention: RetentionDefaults, message: string, errorType: string): { job: Job; error: JobError } {
+  const dead = changed(job, { status: "dead", failed_at: now, purge_at: purgeAt(now, job.retention?.dead_ms ?? retention.dead_ms) });
+  return { job: dead, error: { attempt: job.attempts + 1, message, error_type: errorType, dequeued_at: now, failed_at: now } };
 }
 
 /**
@@ -268,18 +275,10 @@ export function missedDeadline(job: Job, now: number): boolean {
   return job.deadline !== undefined && job.deadline <= now && (job.status === "scheduled" || job.status === "ready");
 }
 
-/** A job whose deadline passed before it started: dead, with the error record that says so (numbered as its next attempt would be). */
+/** A job whose deadline passed before it started: dead, with the error record that says so. */
 export function expire(job: Job, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
   if (!missedDeadline(job, now)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and has not missed a deadline`);
-  const dead = changed(job, { status: "dead", failed_at: now, purge_at: purgeAt(now, job.retention?.dead_ms ?? retention.dead_ms) });
-  const error: JobError = {
-    attempt: job.attempts + 1,
-    message: `deadline ${new Date(job.deadline!).toISOString()} passed before the job started`,
-    error_type: "DeadlineExceeded",
-    dequeued_at: now,
-    failed_at: now,
-  };
-  return { job: dead, error };
+  return deadUnstarted(job, now, retention, `deadline ${new Date(job.deadline!).toISOString()} passed before the job started`, "DeadlineExceeded");
 }
 
 /** Terminal jobs are never rewritten; only they may be purged by retention. */

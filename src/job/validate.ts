@@ -184,7 +184,7 @@ const ENQUEUE_FIELDS = [
 ] as const;
 
 /** Most jobs one job may wait for. */
-export const MAX_DEPENDENCIES = 1000;
+const MAX_DEPENDENCIES = 1000;
 
 /** Job ids, or (in a bulk) positions of earlier jobs of the bulk; whether they exist is the store's to say (422). */
 function readDependencies(value: unknown, field: string): Array<string | number> {
@@ -200,17 +200,15 @@ function readDependencies(value: unknown, field: string): Array<string | number>
   });
 }
 
-/** Longest correlation_id or parent_job_id: metadata, as long as a unique key may be. */
-const MAX_METADATA_LENGTH = 1024;
+/** Longest unique key, batch key, correlation_id or parent_job_id. */
+const MAX_KEY_LENGTH = 1024;
 
-function readMetadata(value: unknown, field: string): string {
+/** A key or a metadata string: 1 to MAX_KEY_LENGTH characters. */
+function readKey(value: unknown, field: string): string {
   const text = readString(value, field, badRequest);
-  if (text.length === 0 || text.length > MAX_METADATA_LENGTH) throw badRequest(`${field} must be 1 to ${MAX_METADATA_LENGTH} characters`);
+  if (text.length === 0 || text.length > MAX_KEY_LENGTH) throw badRequest(`${field} must be 1 to ${MAX_KEY_LENGTH} characters`);
   return text;
 }
-
-/** Longest batch key, as for unique keys. */
-const MAX_KEY_LENGTH = 1024;
 /** Longest `when` or `fold` expression, in characters. */
 const MAX_EXPRESSION_LENGTH = 64 * 1024;
 
@@ -241,11 +239,7 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
   const fail = badRequest;
   if (fields.priority != null) input.priority = readInteger(fields.priority, `${where}.priority`, 0, MAX_PRIORITY, fail);
   if (fields.ready_at != null) input.ready_at = readTimestamp(fields.ready_at, `${where}.ready_at`, fail);
-  if (fields.unique_key != null) {
-    const key = readString(fields.unique_key, `${where}.unique_key`, fail);
-    if (key.length === 0 || key.length > MAX_KEY_LENGTH) throw fail(`${where}.unique_key must be 1 to ${MAX_KEY_LENGTH} characters`);
-    input.unique_key = key;
-  }
+  if (fields.unique_key != null) input.unique_key = readKey(fields.unique_key, `${where}.unique_key`);
   if (fields.unique_while != null) {
     if (input.unique_key === undefined) throw fail(`${where}.unique_while needs a unique_key`);
     if (!UNIQUE_SCOPES.includes(fields.unique_while as never)) {
@@ -261,8 +255,8 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
     if (input.unique_key !== undefined) throw fail(`${where}.batch and ${where}.unique_key cannot be given together`);
     input.batch = readBatch(fields.batch, `${where}.batch`);
   }
-  if (fields.correlation_id != null) input.correlation_id = readMetadata(fields.correlation_id, `${where}.correlation_id`);
-  if (fields.parent_job_id != null) input.parent_job_id = readMetadata(fields.parent_job_id, `${where}.parent_job_id`);
+  if (fields.correlation_id != null) input.correlation_id = readKey(fields.correlation_id, `${where}.correlation_id`);
+  if (fields.parent_job_id != null) input.parent_job_id = readKey(fields.parent_job_id, `${where}.parent_job_id`);
   if (fields.deadline != null) input.deadline = readTimestamp(fields.deadline, `${where}.deadline`, fail);
   if (fields.dependencies != null) {
     const dependencies = readDependencies(fields.dependencies, `${where}.dependencies`);
@@ -346,10 +340,10 @@ export interface AckList {
   results?: Array<JsonValue | undefined>;
 }
 
-/** An array as long as the ack's ids, each element read by `read` (null: none for that id). */
-function alignedWithIds<T>(value: unknown, field: string, length: number, read: (item: unknown, where: string) => T): Array<T | undefined> {
+/** An array as long as the ack's ids, each element read by `read`. */
+function alignedWithIds<T>(value: unknown, field: string, length: number, read: (item: unknown, where: string) => T): T[] {
   if (!Array.isArray(value) || value.length !== length) throw badRequest(`${field} must be an array as long as ids`);
-  return value.map((item, index) => (item == null ? undefined : read(item, `${field}[${index}]`)));
+  return value.map((item, index) => read(item, `${field}[${index}]`));
 }
 
 export function parseAckList(value: unknown): AckList {
@@ -357,9 +351,9 @@ export function parseAckList(value: unknown): AckList {
   rejectUnknownFields(fields, ["ids", "run_ids", "results"], "request body");
   if (!Array.isArray(fields.ids)) throw badRequest(`ids must be an array, got ${describe(fields.ids)}`);
   const list: AckList = { ids: fields.ids.map((id, index) => readString(id, `ids[${index}]`, badRequest)) };
-  const readRunId = (item: unknown, where: string): string => readString(item, where, badRequest);
-  if (fields.run_ids != null) list.runIds = alignedWithIds(fields.run_ids, "run_ids", list.ids.length, readRunId) as string[];
-  if (fields.results != null) list.results = alignedWithIds(fields.results, "results", list.ids.length, (item, where) => validatePayload(item, where));
+  if (fields.run_ids != null) list.runIds = alignedWithIds(fields.run_ids, "run_ids", list.ids.length, (item, where) => readString(item, where, badRequest));
+  // null: that success carried no result.
+  if (fields.results != null) list.results = alignedWithIds(fields.results, "results", list.ids.length, (item, where) => (item === null ? undefined : validatePayload(item, where)));
   return list;
 }
 

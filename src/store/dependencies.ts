@@ -9,6 +9,8 @@
 import { UnprocessableError } from "../errors.js";
 import type { SettledDependency } from "../job/state.js";
 import type { Job, JobError, JobStatus } from "../job/types.js";
+import { changedColumns } from "./rows.js";
+import type { JobUpdate } from "./store.js";
 
 /** The state machine's rules for dependents, bound to the engine's clock and retention. */
 export interface DependencyRules {
@@ -140,22 +142,50 @@ export async function drive<R>(steps: Generator<SettleStep, R, ReleasedEdge[] | 
   }
 }
 
-/** The ends that deletions stand for (a job its retention purges as it ends), by job id. */
-export function endsOf(deletes: ReadonlyArray<{ id: string; ends?: "completed" | "dead" }>): Map<string, "completed" | "dead"> {
-  const ends = new Map<string, "completed" | "dead">();
-  for (const { id, ends: end } of deletes) if (end !== undefined) ends.set(id, end);
-  return ends;
-}
-
-/** Which dependencies a change ended, and how: completed and dead updates, and deletions (of a job that was not yet done, or of one whose end the deletion is). */
-export function endedBy(updates: ReadonlyArray<{ job: Job }>, applied: readonly boolean[], deleted: ReadonlyArray<{ id: string; status: JobStatus }>, endOf: ReadonlyMap<string, "completed" | "dead">): SettledDependency[] {
+/**
+ * Which jobs a change ended, and how: completed and dead updates, and deletions, each as the end it
+ * stands for (`ends`: a job its retention purges as it ends) or else as its stored status says.
+ */
+export function endedBy(
+  updates: ReadonlyArray<{ job: Job }>,
+  applied: readonly boolean[],
+  deleted: ReadonlyArray<{ id: string; status: JobStatus }>,
+  deletes: ReadonlyArray<{ id: string; ends?: "completed" | "dead" }> = [],
+): SettledDependency[] {
   const ended: SettledDependency[] = [];
   updates.forEach(({ job }, position) => {
     if (applied[position] && (job.status === "completed" || job.status === "dead")) ended.push({ id: job.id, how: job.status });
   });
+  const endOf = new Map(deletes.flatMap(({ id, ends }) => (ends === undefined ? [] : [[id, ends] as const])));
   for (const { id, status } of deleted) {
     const how = endOf.get(id) ?? (status === "completed" ? "completed" : status === "dead" ? "dead" : "deleted");
     ended.push({ id, how });
   }
   return ended;
+}
+
+/** Whether an update moves its job out of blocked by hand (its dependencies removed): its edges must go in the same write. */
+export function leavesBlocked({ from, job }: { job: Job; from: JobStatus }): boolean {
+  return from === "blocked" && job.status !== "blocked";
+}
+
+/** The jobs whose applied update left blocked (leavesBlocked). */
+export function releasedFromBlocked(updates: ReadonlyArray<{ job: Job; from: JobStatus }>, applied: readonly boolean[]): string[] {
+  return updates.filter((update, position) => applied[position] && leavesBlocked(update)).map(({ job }) => job.id);
+}
+
+/** A write step's changes as the store's fenced updates: each applies only while its job is still blocked. */
+export function settledUpdates(changes: readonly SettledChange[]): JobUpdate[] {
+  return changes.map(({ before, after, error }) => ({ job: after, from: "blocked", columns: changedColumns(before, after), ...(error ? { error } : {}) }));
+}
+
+/**
+ * A release step's answer from what the store read: the edges it removed, the dependents among them
+ * still blocked (by id), and the edges each of those has left.
+ */
+export function releasedEdges(edges: ReadonlyArray<{ job_id: string; depends_on: string }>, blocked: ReadonlyMap<string, Job>, left: ReadonlyMap<string, number>): ReleasedEdge[] {
+  return edges.flatMap(({ job_id: jobId, depends_on: dependsOn }) => {
+    const job = blocked.get(jobId);
+    return job ? [{ dependsOn, job, remaining: left.get(jobId) ?? 0 }] : [];
+  });
 }

@@ -127,10 +127,13 @@ class IndexClaims implements ClaimSource {
       for (const stream of picks.keys()) stream.claiming = reading;
       const byId = new Map((await reading).map((job) => [job.id, job]));
       const now = this.clock.now();
-      const picked = [...streamOf.keys()].map((id) => byId.get(id)).filter((job): job is Job => job?.status === "ready");
-      const missed = picked.filter((job) => missedDeadline(job, now));
+      const ready: Job[] = [];
+      const missed: Job[] = [];
+      for (const id of streamOf.keys()) {
+        const job = byId.get(id);
+        if (job?.status === "ready") (missedDeadline(job, now) ? missed : ready).push(job);
+      }
       if (missed.length > 0) dispatcher.missedDeadlines(missed);
-      const ready = missed.length === 0 ? picked : picked.filter((job) => !missedDeadline(job, now));
       for (const job of ready) kept.set(streamOf.get(job.id)!, (kept.get(streamOf.get(job.id)!) ?? 0) + 1);
       this.claim(dispatcher, ready, streamOf);
     } finally {

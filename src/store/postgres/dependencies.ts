@@ -7,8 +7,8 @@
  */
 import type { SettledDependency } from "../../job/state.js";
 import type { Job, JobStatus } from "../../job/types.js";
-import { drive, outsideDependencies, planDependencies, settleDependents, type DependencyRules, type ReleasedEdge, type SettledChange } from "../dependencies.js";
-import { changedColumns, rowToJob, type JobRow } from "../rows.js";
+import { drive, outsideDependencies, planDependencies, releasedEdges, settleDependents, settledUpdates, type DependencyRules, type ReleasedEdge, type SettledChange } from "../dependencies.js";
+import { rowToJob, type JobRow } from "../rows.js";
 import type { InsertOutcome, JobUpdate } from "../store.js";
 import type { Run, Statement } from "./run.js";
 import { SQL } from "./sql.js";
@@ -28,7 +28,8 @@ export async function insertWithDependencies(
   }
   const planned = planDependencies(jobs, new Map(statuses.map(({ id, status }) => [id, status])), rules);
   const outcomes = await insert(run, planned.jobs);
-  const insideParents = [...new Set(planned.edges.map(({ dependsOn }) => dependsOn))].filter((id) => !outside.includes(id));
+  const inside = new Set(jobs.map(({ id }) => id));
+  const insideParents = [...new Set(planned.edges.map(({ dependsOn }) => dependsOn))].filter((id) => inside.has(id));
   if (insideParents.length > 0) await run(SQL.markDependedOn, [insideParents]);
   if (planned.edges.length > 0) await run(SQL.insertEdges, [planned.edges.map(({ jobId }) => jobId), planned.edges.map(({ dependsOn }) => dependsOn)]);
   return outcomes;
@@ -39,7 +40,7 @@ export function settleOn(run: Run, ended: SettledDependency[], rules: Dependency
   if (ended.length === 0) return Promise.resolve([]);
   return drive(settleDependents(ended, rules), async (step) => {
     if (step.kind === "release") return releaseEdges(run, step.dependencies);
-    const statement = updates(step.changes.map(({ before, after, error }) => ({ job: after, from: "blocked", columns: changedColumns(before, after), ...(error ? { error } : {}) })));
+    const statement = updates(settledUpdates(step.changes));
     await run(statement.text, statement.values);
     if (step.dropEdgesOf.length > 0) await run(SQL.dropEdgesOf, [step.dropEdgesOf]);
     return undefined;
@@ -52,8 +53,5 @@ async function releaseEdges(run: Run, dependencies: string[]): Promise<ReleasedE
   const ids = [...new Set(edges.map(({ job_id: jobId }) => jobId))];
   const blocked = new Map((await run<JobRow>(SQL.lockBlocked, [ids])).map((row) => [row.id, rowToJob(row)]));
   const left = new Map((await run<{ job_id: string; count: number }>(SQL.edgesLeft, [ids])).map(({ job_id: jobId, count }) => [jobId, count]));
-  return edges.flatMap(({ job_id: jobId, depends_on: dependsOn }) => {
-    const job = blocked.get(jobId);
-    return job ? [{ dependsOn, job, remaining: left.get(jobId) ?? 0 }] : [];
-  });
+  return releasedEdges(edges, blocked, left);
 }

@@ -45,7 +45,7 @@ import { insertBatcher } from "./insert-batcher.js";
 import type { TurnBatcher } from "../../turn-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import { insertWithDependencies, settleOn } from "./dependencies.js";
-import { endedBy, endsOf, type DependencyRules } from "../dependencies.js";
+import { endedBy, leavesBlocked, releasedFromBlocked, type DependencyRules } from "../dependencies.js";
 import type { Notifier, Peer } from "../sharing.js";
 import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
@@ -222,9 +222,10 @@ export class PostgresStore implements Store, Notifier, Peer {
   insertJobs(jobs: Job[], rules?: DependencyRules): Promise<InsertOutcome[]> {
     if (jobs.length === 0) return Promise.resolve([]);
     const insert = jobs.length > BULK_INSERT_SLICE ? insertInSlices : insertJobsWith;
-    if (jobs.some((job) => job.dependencies !== undefined)) return this.write(() => this.transaction((run) => insertWithDependencies(run, jobs, rules, insert)));
-    if (jobs.length > BULK_INSERT_SLICE) return this.write(() => this.transaction((run) => insertInSlices(run, jobs)));
-    if (insertNeedsTransaction(jobs)) return this.write(() => this.transaction((run) => insertJobsWith(run, jobs)));
+    const waiting = jobs.some((job) => job.dependencies !== undefined);
+    if (waiting || insert === insertInSlices || insertNeedsTransaction(jobs)) {
+      return this.write(() => this.transaction((run) => (waiting ? insertWithDependencies(run, jobs, rules, insert) : insert(run, jobs))));
+    }
     return this.write(async () => {
       await this.batcher.add(jobs);
       return jobs.map((job) => ({ job, duplicate: false }));
@@ -241,7 +242,7 @@ export class PostgresStore implements Store, Notifier, Peer {
     const updates = changes.updates ?? [];
     const deletes = changes.deletes ?? [];
     const inserts = changes.inserts ?? [];
-    const releases = updates.some(({ from, job }) => from === "blocked" && job.status !== "blocked");
+    const releases = updates.some(leavesBlocked);
     const apply = async (): Promise<ChangeResult> => {
       if (inserts.length === 0 && !releases) {
         const applied = await applyChanges((statements) => this.execute(statements), updates, deletes, false);
@@ -249,11 +250,10 @@ export class PostgresStore implements Store, Notifier, Peer {
       }
       return this.transaction(async (run) => {
         const applied = await applyChanges((statements) => runAll(run, statements), updates, deletes, true);
-        // A job moved out of blocked (its dependencies removed) waits for nothing: its edges go.
-        const released = updates.filter(({ from, job }, position) => applied.updated[position] && from === "blocked" && job.status !== "blocked").map(({ job }) => job.id);
+        const released = releasedFromBlocked(updates, applied.updated);
         if (released.length > 0) await run(SQL.dropEdgesOf, [released]);
         const inserted = await insertJobsWith(run, inserts);
-        const settled = await settleOn(run, endedBy(updates, applied.updated, applied.deleted, endsOf(deletes)), changes.rules, settlingUpdate);
+        const settled = await settleOn(run, endedBy(updates, applied.updated, applied.deleted, deletes), changes.rules, settlingUpdate);
         return { ...applied, inserted, settled };
       });
     };
@@ -278,7 +278,7 @@ export class PostgresStore implements Store, Notifier, Peer {
         if (done) applied.updated[again[index]!.position] = true;
       });
       applied.deleted.push(...redone.deleted);
-      const ended = endedBy(again.map(({ update }) => update), redone.updated, redone.deleted, endsOf(deletesAgain));
+      const ended = endedBy(again.map(({ update }) => update), redone.updated, redone.deleted, deletesAgain);
       return settleOn(run, ended, rules, settlingUpdate);
     });
     return { updated: applied.updated, deleted: inInputOrder(applied.deleted, deletes.map(({ id }) => id)), inserted: [], settled };
@@ -288,7 +288,7 @@ export class PostgresStore implements Store, Notifier, Peer {
     const where = new WhereBuilder(POSTGRES_DIALECT).matching(query);
     return this.write(() => this.transaction(async (run) => {
       const deleted = await run<DeletedJob>(QUERY_SQL.deleteMatching(where.sql), where.params);
-      if (where.sql !== "") return { deleted, settled: await settleOn(run, endedBy([], [], deleted, new Map()), rules, settlingUpdate) };
+      if (where.sql !== "") return { deleted, settled: await settleOn(run, endedBy([], [], deleted), rules, settlingUpdate) };
       await run(SQL.deleteOpenBatches);
       await run(SQL.deleteAllEdges);
       return { deleted, settled: [] };

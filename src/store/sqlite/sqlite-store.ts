@@ -31,9 +31,22 @@ import type {
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
-import { driveSync, endedBy, endsOf, outsideDependencies, planDependencies, settleDependents, type DependencyEdge, type DependencyRules, type ReleasedEdge, type SettledChange } from "../dependencies.js";
+import {
+  driveSync,
+  endedBy,
+  outsideDependencies,
+  planDependencies,
+  releasedEdges,
+  releasedFromBlocked,
+  settleDependents,
+  settledUpdates,
+  type DependencyEdge,
+  type DependencyRules,
+  type ReleasedEdge,
+  type SettledChange,
+} from "../dependencies.js";
 import type { SettledDependency } from "../../job/state.js";
-import { changedColumns, columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, type ErrorRow, type JobRow, type JobRowValues } from "../rows.js";
+import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, type ErrorRow, type JobRow, type JobRowValues } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
@@ -241,27 +254,27 @@ export class SqliteStore implements Store {
   }
 
   private insertEdges(edges: DependencyEdge[], statement: (sql: string) => Database.Statement): void {
-    const insert = edges.length > 0 ? statement(SQL.insertEdge) : undefined;
-    for (const { jobId, dependsOn } of edges) insert!.run(jobId, dependsOn);
+    if (edges.length === 0) return;
+    const insert = statement(SQL.insertEdge);
+    for (const { jobId, dependsOn } of edges) insert.run(jobId, dependsOn);
   }
 
-  /** Settles the dependents of the jobs `ended` ended, in the write under way (see src/store/dependencies.ts). */
-  private settle(ended: SettledDependency[], rules: DependencyRules | undefined): SettledChange[] {
-    if (ended.length === 0 || this.statement(SQL.anyEdge).get() === undefined) return [];
-    return driveSync(settleDependents(ended, rules), (step) => {
+  /**
+   * Settles the dependents of the jobs a write ended, in that write (see src/store/dependencies.ts).
+   * With no edge stored, as for most users, the write's ends are not even listed: acks pay one probe.
+   */
+  private settle(ended: () => SettledDependency[], rules: DependencyRules | undefined): SettledChange[] {
+    if (this.statement(SQL.anyEdge).get() === undefined) return [];
+    return driveSync(settleDependents(ended(), rules), (step) => {
       if (step.kind === "release") return this.releaseEdges(step.dependencies);
-      for (const { before, after, error } of step.changes) {
-        this.updateOne({ job: after, from: "blocked", columns: changedColumns(before, after), ...(error ? { error } : {}) });
-      }
-      if (step.dropEdgesOf.length > 0) this.statement(SQL.dropEdgesOf).run(JSON.stringify(step.dropEdgesOf));
+      for (const update of settledUpdates(step.changes)) this.updateOne(update);
+      this.dropEdgesOf(step.dropEdgesOf);
       return undefined;
     });
   }
 
-  /** A job a change moved out of blocked (its dependencies removed) waits for nothing: its edges go. */
-  private dropEdgesOfReleased(updates: JobUpdate[], applied: boolean[]): void {
-    const released = updates.filter(({ from, job }, position) => applied[position] && from === "blocked" && job.status !== "blocked").map(({ job }) => job.id);
-    if (released.length > 0) this.statement(SQL.dropEdgesOf).run(JSON.stringify(released));
+  private dropEdgesOf(ids: string[]): void {
+    if (ids.length > 0) this.statement(SQL.dropEdgesOf).run(JSON.stringify(ids));
   }
 
   private releaseEdges(dependencies: string[]): ReleasedEdge[] {
@@ -270,10 +283,7 @@ export class SqliteStore implements Store {
     const ids = JSON.stringify([...new Set(edges.map(({ job_id: jobId }) => jobId))]);
     const blocked = new Map(this.readJobs(SQL.blockedJobs, ids).map((job) => [job.id, job]));
     const left = new Map((this.statement(SQL.edgesLeft).all(ids) as Array<{ job_id: string; count: number }>).map(({ job_id: jobId, count }) => [jobId, count]));
-    return edges.flatMap(({ job_id: jobId, depends_on: dependsOn }) => {
-      const job = blocked.get(jobId);
-      return job ? [{ dependsOn, job, remaining: left.get(jobId) ?? 0 }] : [];
-    });
+    return releasedEdges(edges, blocked, left);
   }
 
   /** One writer: a skipped insert's holder is still there when we look it up. */
@@ -343,12 +353,13 @@ export class SqliteStore implements Store {
   /** A deleted job's errors go with it, all of the commit's in one statement. */
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
-      const updated = (changes.updates ?? []).map((update) => this.updateOne(update));
-      this.dropEdgesOfReleased(changes.updates ?? [], updated);
+      const updates = changes.updates ?? [];
+      const updated = updates.map((update) => this.updateOne(update));
+      this.dropEdgesOf(releasedFromBlocked(updates, updated));
       const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
       this.deleteErrorsOf(deleted);
       const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
-      const settled = this.settle(endedBy(changes.updates ?? [], updated, deleted, endsOf(changes.deletes ?? [])), changes.rules);
+      const settled = this.settle(() => endedBy(updates, updated, deleted, changes.deletes), changes.rules);
       return { updated, deleted, inserted, settled };
     });
   }
@@ -387,7 +398,7 @@ export class SqliteStore implements Store {
       const slice = await this.write(() => {
         const rows = this.statement(sliceSql).all(...where.params) as DeletedJob[];
         this.deleteErrorsOf(rows);
-        return { rows, settled: where.sql === "" ? [] : this.settle(endedBy([], [], rows, new Map()), rules) };
+        return { rows, settled: where.sql === "" ? [] : this.settle(() => endedBy([], [], rows), rules) };
       });
       for (const row of slice.rows) result.deleted.push(row);
       for (const change of slice.settled) result.settled.push(change);
