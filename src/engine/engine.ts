@@ -33,6 +33,7 @@ import { Shared } from "./coordination/shared.js";
 import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import { inRun, notInFlight } from "./leases.js";
 import { lifecycleLog, logFailure } from "./log.js";
+import { withDependencyResults } from "./dependency-results.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
 import { Batches, type EnqueueOutcome } from "./batches.js";
@@ -45,7 +46,7 @@ import type { DueService } from "./services/due-timer.js";
 import { countMatching, scanMatching, type JobSelection } from "./scan.js";
 import { Purge } from "./services/purge.js";
 import { ServiceRunner } from "./services/runner.js";
-import { fencedDelete, WritePath, type DecidedUpdate } from "./write-path.js";
+import { WritePath, type DecidedUpdate } from "./write-path.js";
 
 export interface EngineOptions {
   store: Store;
@@ -111,6 +112,7 @@ export class Engine {
   private readonly observer: EngineObserver;
   private readonly batches: Batches;
   private readonly maxResultBytes: number;
+  private readonly logger: Logger;
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -121,6 +123,7 @@ export class Engine {
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.timeoutSeconds = options.defaultTimeoutSeconds ?? 300;
     this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    this.logger = options.logger;
     this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger));
     this.coordination = options.sharing
       ? new Shared({
@@ -217,7 +220,7 @@ export class Engine {
     for (const queue of options.queues) validateName(queue, "queue");
     if (options.types?.length === 0) throw new BadRequestError("types must name at least one type; leave it out to take every type");
     for (const type of options.types ?? []) validateName(type, "type");
-    return this.dispatcher.open(options, sink);
+    return this.dispatcher.open(options, withDependencyResults(sink, this.store, (error) => logFailure(this.logger, "dependency results", error)));
   }
 
   /**
@@ -327,21 +330,18 @@ export class Engine {
 
   /**
    * Commits the ends of attempts together: a job its retention purges at once is deleted (with its
-   * errors, so its error record is not written), the others are updated. Tracks and reports, per
+   * errors, so its error record is not written) unless others depend on it (WritePath purgedEnds), the
+   * others are updated. Tracks and reports, per
    * ending, whether it applied.
    */
   private async commitEndings(endings: DecidedUpdate[], leaseExpiredBy?: number): Promise<boolean[]> {
     const now = this.clock.now();
-    const purged = endings.map(({ after }) => purgedOnEnd(after, now));
-    const kept = endings.filter((_ending, position) => !purged[position]);
-    const gone = endings.filter((_ending, position) => purged[position]);
-    const result = await this.writes.commit({
-      updates: kept.map((ending) => (leaseExpiredBy === undefined ? ending : { ...ending, leaseExpiredBy })),
-      deletes: gone.map(({ before, after }) => ({ ...fencedDelete(before, leaseExpiredBy), ends: after.status === "completed" ? "completed" : "dead" })),
-    });
-    const deletedIds = new Set(result.deleted.map(({ id }) => id));
-    const updated = new Map(kept.map((ending, position) => [ending, result.updated[position] === true]));
-    return endings.map((ending, position) => (purged[position] ? deletedIds.has(ending.before.id) : updated.get(ending)!));
+    const fenced = leaseExpiredBy === undefined ? endings : endings.map((ending) => ({ ...ending, leaseExpiredBy }));
+    const purged = fenced.map(({ after }) => purgedOnEnd(after, now));
+    const stays = fenced.filter((_ending, position) => !purged[position]);
+    const result = await this.writes.commit({ updates: stays, purgedEnds: fenced.filter((_ending, position) => purged[position]) });
+    let [update, end] = [0, 0];
+    return purged.map((isPurged) => (isPurged ? result.ended[end++]! : result.updated[update++]!));
   }
 
   /**

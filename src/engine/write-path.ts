@@ -23,6 +23,11 @@ export interface DecidedUpdate {
 
 export interface DecidedChanges {
   updates?: DecidedUpdate[];
+  /**
+   * Ends (completed or dead) that their retention purges at once: each is deleted, except a completed
+   * job others depend on, which is written as it ends and purged once they have ended.
+   */
+  purgedEnds?: DecidedUpdate[];
   deletes?: JobDelete[];
   inserts?: Job[];
 }
@@ -30,6 +35,8 @@ export interface DecidedChanges {
 export interface CommittedChanges {
   /** Per update, in order: whether it applied. */
   updated: boolean[];
+  /** Per purged end, in order: whether it applied (deleted, or kept). */
+  ended: boolean[];
   deleted: DeletedJob[];
   inserted: InsertOutcome[];
 }
@@ -83,19 +90,24 @@ export class WritePath {
 
   async commit(changes: DecidedChanges): Promise<CommittedChanges> {
     const updates = changes.updates ?? [];
+    const purgedEnds = changes.purgedEnds ?? [];
     const result = await this.store.commit({
       updates: updates.map(fencedUpdate),
-      deletes: changes.deletes ?? [],
+      deletes: [...purgedEnds.map(purgedEnd), ...(changes.deletes ?? [])],
       inserts: changes.inserts ?? [],
       rules: this.rules,
     });
     updates.forEach(({ before, after }, position) => {
       if (result.updated[position]) this.track(before, after);
     });
+    const kept = new Set(result.kept);
+    for (const { before, after } of purgedEnds) if (kept.has(before.id)) this.track(before, after);
     this.trackDeleted(result.deleted);
     this.trackInserted(result.inserted);
     this.trackSettled(result.settled);
-    return result;
+    const deletedIds = new Set(result.deleted.map(({ id }) => id));
+    const ended = purgedEnds.map(({ before }) => kept.has(before.id) || deletedIds.has(before.id));
+    return { updated: result.updated, ended, deleted: result.deleted, inserted: result.inserted };
   }
 
   /** Moves the lease of an in-flight job (in its current run) to `expiresAt`, saving `state` with it when given; false when that run has ended. */
@@ -180,6 +192,13 @@ async function inSlices<T>(items: readonly T[], track: (slice: T[]) => void): Pr
 /** A delete fenced like an update: only while the job is still as read (and, with `leaseExpiredBy`, its lease ran out). */
 export function fencedDelete(before: Job, leaseExpiredBy?: number): JobDelete {
   return { id: before.id, from: before.status, ...fence(before, leaseExpiredBy) };
+}
+
+/** An end its retention purges at once, as a fenced delete; a completed one keeps its update for the store to write instead, should others depend on it. */
+function purgedEnd(ending: DecidedUpdate): JobDelete {
+  const deletion: JobDelete = { ...fencedDelete(ending.before, ending.leaseExpiredBy), ends: ending.after.status === "completed" ? "completed" : "dead" };
+  if (deletion.ends === "completed") deletion.keptAs = fencedUpdate(ending);
+  return deletion;
 }
 
 function fencedUpdate({ before, after, error, leaseExpiredBy }: DecidedUpdate): JobUpdate {

@@ -108,7 +108,10 @@ export function createJob(id: string, input: EnqueueInput, now: number, dependen
   if (input.correlation_id !== undefined) job.correlation_id = input.correlation_id;
   if (input.parent_job_id !== undefined) job.parent_job_id = input.parent_job_id;
   if (input.deadline !== undefined) job.deadline = input.deadline;
-  if (dependencies !== undefined && dependencies.length > 0) job.dependencies = dependencies;
+  if (dependencies !== undefined && dependencies.length > 0) {
+    job.dependencies = dependencies;
+    if (input.load_dependencies) job.load_dependencies = true;
+  }
   return job;
 }
 

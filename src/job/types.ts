@@ -60,6 +60,10 @@ export interface Job {
   deadline?: number;
   /** The jobs this one waits for, as enqueued: it is blocked until every one has completed. */
   dependencies?: string[];
+  /** Taken with `dependency_results`: the results of the jobs it waited for (asyncjobs' load_dependencies). */
+  load_dependencies?: boolean;
+  /** On a take of a job with load_dependencies only: each dependency's result by id (null for none). */
+  dependency_results?: Record<string, JsonValue>;
   /** Lease length in seconds for one attempt; the server default applies when absent. */
   timeout?: number;
   dequeued_at?: number;
@@ -91,6 +95,7 @@ export interface EnqueueInput {
   deadline?: number;
   /** Ids of existing jobs; in a bulk, also positions of earlier jobs of the same bulk. */
   dependencies?: Array<string | number>;
+  load_dependencies?: boolean;
 }
 
 /** Enqueue responses carry `duplicate` and `folded`; other responses do not. */

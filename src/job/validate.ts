@@ -181,6 +181,7 @@ export function validatePayload(value: unknown, field: string, fail: Fail = badR
 const ENQUEUE_FIELDS = [
   "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
   "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id", "deadline", "dependencies",
+  "load_dependencies",
 ] as const;
 
 /** Most jobs one job may wait for. */
@@ -264,6 +265,13 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
     if (input.unique_key !== undefined) throw fail(`${where}.dependencies and ${where}.unique_key cannot be given together`);
     if (input.batch !== undefined) throw fail(`${where}.dependencies and ${where}.batch cannot be given together`);
     if (dependencies.length > 0) input.dependencies = dependencies;
+  }
+  if (fields.load_dependencies != null) {
+    if (typeof fields.load_dependencies !== "boolean") throw fail(`${where}.load_dependencies must be true or false, got ${describe(fields.load_dependencies)}`);
+    if (fields.load_dependencies) {
+      if (input.dependencies === undefined) throw fail(`${where}.load_dependencies needs dependencies`);
+      input.load_dependencies = true;
+    }
   }
   return input;
 }

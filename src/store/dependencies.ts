@@ -1,16 +1,18 @@
 /**
- * Dependencies between jobs, as every store keeps them: an edge (job, dependency) exists while the
- * dependency has not completed. A job is blocked while it has edges. The state machine decides what
- * becomes of a dependent (src/job/state.ts unblock, unreachable); the store runs that decision inside
- * the transaction that ends the dependency, so the two commit together. The steps are written once,
- * here, as a generator each store drives with its own statements (synchronously on SQLite, awaiting
- * them on PostgreSQL).
+ * Dependencies between jobs, as every store keeps them: an edge (job, dependency) per dependency, met
+ * once the dependency has completed. A job is blocked while it has unmet edges. Its edges stay until it
+ * ends (completes, dies or is deleted): a completed job with edges is not purged, so a dependent reads
+ * its results (load_dependencies) however short the retention. The state machine decides what becomes
+ * of a dependent (src/job/state.ts unblock, unreachable); the store runs that decision inside the
+ * transaction that ends the dependency, so the two commit together. The steps are written once, here, as
+ * a generator each store drives with its own statements (synchronously on SQLite, awaiting them on
+ * PostgreSQL).
  */
 import { UnprocessableError } from "../errors.js";
 import type { SettledDependency } from "../job/state.js";
 import type { Job, JobError, JobStatus } from "../job/types.js";
 import { changedColumns } from "./rows.js";
-import type { JobUpdate } from "./store.js";
+import type { JobDelete, JobUpdate } from "./store.js";
 
 /** The state machine's rules for dependents, bound to the engine's clock and retention. */
 export interface DependencyRules {
@@ -23,6 +25,8 @@ export interface DependencyRules {
 export interface DependencyEdge {
   jobId: string;
   dependsOn: string;
+  /** The dependency had completed already. */
+  met: boolean;
 }
 
 /** A status change of a dependent, decided by the rules, written fenced on its being blocked still. */
@@ -63,41 +67,47 @@ export function planDependencies(jobs: Job[], stored: ReadonlyMap<string, JobSta
       const status = inside.has(dependsOn) ? "ready" : stored.get(dependsOn);
       if (status === undefined) throw new UnprocessableError(`job ${job.id} depends on ${dependsOn}, which does not exist (or has completed and been purged)`);
       if (status === "dead") throw new UnprocessableError(`job ${job.id} depends on ${dependsOn}, which is dead`);
-      if (status === "completed") continue;
-      edges.push({ jobId: job.id, dependsOn });
-      waiting = true;
+      edges.push({ jobId: job.id, dependsOn, met: status === "completed" });
+      if (status !== "completed") waiting = true;
     }
     return waiting ? job : rules.unblocked(job);
   });
   return { jobs: planned, edges };
 }
 
-/** An edge a store removed because its dependency settled, with the dependent still blocked. */
+/** An edge a store marked met or removed because its dependency settled, with the dependent still blocked. */
 export interface ReleasedEdge {
   dependsOn: string;
   /** The dependent as stored now (locked until the transaction ends, where servers share the store). */
   job: Job;
-  /** The dependent's edges left once this step's were removed. */
+  /** The dependent's unmet edges left after this step. */
   remaining: number;
 }
 
 export type SettleStep =
-  /** Remove the edges on `dependencies`; answer the ReleasedEdges of dependents still blocked. */
-  | { kind: "release"; dependencies: string[] }
+  /**
+   * Mark met the edges on the `completed` dependencies and remove those on the `failed` ones (dead or
+   * deleted); answer the ReleasedEdges of dependents still blocked.
+   */
+  | { kind: "release"; completed: string[]; failed: string[] }
   /** Write `changes` (fenced on blocked) and remove every edge of the jobs in `dropEdgesOf` (they died). */
   | { kind: "write"; changes: SettledChange[]; dropEdgesOf: string[] };
 
 /**
- * Settles the dependents of jobs that completed, died or were deleted, down the graph: a dependent with
- * no edge left is unblocked; one whose dependency died or was deleted dies too, and its own dependents
- * after it. Answers every change written.
+ * Settles jobs that completed, died or were deleted: their own edges go (what they waited for may be
+ * purged now), and their dependents settle, down the graph: a dependent with no unmet edge left is
+ * unblocked; one whose dependency died or was deleted dies too, and its own dependents after it.
+ * Answers every change written.
  */
 export function* settleDependents(ended: SettledDependency[], given: DependencyRules | undefined): Generator<SettleStep, SettledChange[], ReleasedEdge[] | undefined> {
   const settled: SettledChange[] = [];
+  if (ended.length > 0) yield { kind: "write", changes: [], dropEdgesOf: ended.map(({ id }) => id) };
   let frontier = ended;
   while (frontier.length > 0) {
     const how = new Map(frontier.map((dependency) => [dependency.id, dependency]));
-    const released = (yield { kind: "release", dependencies: [...how.keys()] }) ?? [];
+    const completed = frontier.filter((dependency) => dependency.how === "completed").map(({ id }) => id);
+    const failed = frontier.filter((dependency) => dependency.how !== "completed").map(({ id }) => id);
+    const released = (yield { kind: "release", completed, failed }) ?? [];
     if (released.length === 0) break;
     const rules = requireRules(given);
     const byJob = new Map<string, ReleasedEdge[]>();
@@ -180,12 +190,33 @@ export function settledUpdates(changes: readonly SettledChange[]): JobUpdate[] {
 }
 
 /**
- * A release step's answer from what the store read: the edges it removed, the dependents among them
- * still blocked (by id), and the edges each of those has left.
+ * A release step's answer from what the store read: the edges it marked or removed, the dependents
+ * among them still blocked (by id), and the unmet edges each of those has left.
  */
 export function releasedEdges(edges: ReadonlyArray<{ job_id: string; depends_on: string }>, blocked: ReadonlyMap<string, Job>, left: ReadonlyMap<string, number>): ReleasedEdge[] {
   return edges.flatMap(({ job_id: jobId, depends_on: dependsOn }) => {
     const job = blocked.get(jobId);
     return job ? [{ dependsOn, job, remaining: left.get(jobId) ?? 0 }] : [];
   });
+}
+
+/**
+ * The ends a commit writes as updates instead of deletes: a completed job its retention would purge at
+ * once, kept (`keptAs`) because jobs that depend on it (`dependedOn`) are still to read its result.
+ * Answers the updates to apply (the commit's own, then the kept ones), the deletes left, and the ids kept.
+ */
+export function keepDependedOn(updates: JobUpdate[], deletes: JobDelete[], dependedOn: ReadonlySet<string>): { updates: JobUpdate[]; deletes: JobDelete[]; kept: string[] } {
+  if (dependedOn.size === 0) return { updates, deletes, kept: [] };
+  const kept = deletes.filter((deletion) => deletion.keptAs !== undefined && dependedOn.has(deletion.id));
+  if (kept.length === 0) return { updates, deletes, kept: [] };
+  return {
+    updates: [...updates, ...kept.map(({ keptAs }) => keptAs!)],
+    deletes: deletes.filter((deletion) => !kept.includes(deletion)),
+    kept: kept.map(({ id }) => id),
+  };
+}
+
+/** The ids of deletes that have a keptAs: the store asks which of them others depend on. */
+export function keepable(deletes: readonly JobDelete[]): string[] {
+  return deletes.filter(({ keptAs }) => keptAs !== undefined).map(({ id }) => id);
 }

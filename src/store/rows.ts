@@ -10,7 +10,7 @@ import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
-  "batch", "correlation_id", "parent_job_id", "result", "state", "deadline", "dependencies",
+  "batch", "correlation_id", "parent_job_id", "result", "state", "deadline", "dependencies", "load_dependencies",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -65,6 +65,8 @@ export type JobRow = {
   state: string | null;
   deadline: number | null;
   dependencies: string | null;
+  /** 1 (or true, as PostgreSQL keeps it) when set. */
+  load_dependencies: number | boolean | null;
 };
 
 export type ErrorRow = {
@@ -106,6 +108,7 @@ export function rowToJob(row: JobRow): Job {
   if (row.state !== null) job.state = parseJson(row.state) as Job["state"];
   if (row.deadline !== null) job.deadline = row.deadline;
   if (row.dependencies !== null) job.dependencies = JSON.parse(row.dependencies) as string[];
+  if (row.load_dependencies) job.load_dependencies = true;
   return job;
 }
 
@@ -116,16 +119,17 @@ export type JobRowValues = [
   timeout: number | null, dequeued_at: number | null, failed_at: number | null, completed_at: number | null, purge_at: number | null,
   run_id: string | null, lease_expires_at: number | null, batch: string | null, correlation_id: string | null,
   parent_job_id: string | null, result: string | null, state: string | null, deadline: number | null, dependencies: string | null,
+  load_dependencies: number | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies,
   });
 }
 
@@ -149,7 +153,7 @@ export function jobToValues(job: Job): JobRowValues {
     job.timeout ?? null, job.dequeued_at ?? null, job.failed_at ?? null, job.completed_at ?? null, job.purge_at ?? null,
     job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch), job.correlation_id ?? null, job.parent_job_id ?? null,
     userJsonOrNull(job.result), userJsonOrNull(job.state), job.deadline ?? null,
-    jsonOrNull(job.dependencies),
+    jsonOrNull(job.dependencies), job.load_dependencies ? 1 : null,
   ];
 }
 

@@ -89,6 +89,11 @@ export interface JobDelete {
   leaseExpiredBy?: number;
   /** The deletion ends the job this way (a job its retention purges as it ends): its dependents settle as for that end, not as for a deletion. */
   ends?: "completed" | "dead";
+  /**
+   * A completed job's update, written instead of the deletion when other jobs depend on it: it stays
+   * (and the purge leaves it) until they have ended, so they can read its result.
+   */
+  keptAs?: JobUpdate;
 }
 
 /** One atomic write: everything in it commits together or not at all. */
@@ -112,6 +117,8 @@ export interface ChangeResult {
   inserted: InsertOutcome[];
   /** The dependents this change unblocked or killed, down the graph. */
   settled: SettledChange[];
+  /** The deletes written as their keptAs update instead (others depend on the job). */
+  kept: string[];
 }
 
 /** What a deletion by query removed, and what became of the deleted jobs' dependents. */

@@ -70,8 +70,8 @@ export async function listIds(url: string, query: string): Promise<string[]> {
   return (await listJobs(url, `${query}&limit=2000`)).map((job) => job.id);
 }
 
-export async function ack(url: string, id: string): Promise<ApiResult> {
-  return api(url, "POST", `/jobs/${id}/success`);
+export async function ack(url: string, id: string, body?: Record<string, unknown>): Promise<ApiResult> {
+  return api(url, "POST", `/jobs/${id}/success`, body === undefined ? {} : { body });
 }
 
 export async function failJob(url: string, id: string, body: Record<string, unknown> = { message: "boom" }): Promise<ApiResult> {

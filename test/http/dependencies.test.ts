@@ -181,7 +181,7 @@ describe("dependencies", () => {
     assert.equal(await countJobs(h.url, `queue=${queue}&status=blocked`), 0, "no refused request left a job behind");
   });
 
-  test("blocked shows in /queues counts and the status filter, and completing with the default retention still unblocks", async () => {
+  test("blocked shows in /queues counts and the status filter; a parent completed with the default retention unblocks and stays until its dependent ends", async () => {
     const queue = uniqueName();
     const parent = await enqueue(h.url, queue);
     const child = await enqueue(h.url, queue, { dependencies: [parent.id] });
@@ -193,9 +193,58 @@ describe("dependencies", () => {
     assert.match(String(metrics.body), new RegExp(`status="blocked"`));
     const stream = await streams.take({ queue });
     await stream.nextJob();
-    assertStatus(await ack(h.url, parent.id), 204);
-    assert.equal((await api(h.url, "GET", `/jobs/${parent.id}`)).status, 404, "the parent went with its default retention");
+    assertStatus(await ack(h.url, parent.id, { result: { rows: 3 } }), 204);
     assert.equal((await stream.nextJob()).id, child.id);
+    await h.clock.advance(5000);
+    assert.deepEqual((await api(h.url, "GET", `/jobs/${parent.id}/result`)).body, { result: { rows: 3 } }, "kept while its dependent runs, purges notwithstanding");
+    assertStatus(await ack(h.url, child.id), 204);
+    assert.equal((await api(h.url, "GET", `/jobs/${child.id}`)).status, 404, "the dependent, depended on by nothing, goes as it completes");
+    await h.clock.advance(1500);
+    await eventually(async () => (await api(h.url, "GET", `/jobs/${parent.id}`)).status === 404, 3000, "the parent purged once its dependent ended");
+    streams.close(stream);
+  });
+
+  test("load_dependencies: a dependent is taken with its dependencies' results; others are taken without", async () => {
+    const queue = uniqueName();
+    const [left, right, both, plain] = await enqueueBulk(h.url, [
+      jobInput(queue, { payload: "left" }),
+      jobInput(queue, { payload: "right" }),
+      jobInput(queue, { payload: "both", dependencies: [0, 1], load_dependencies: true }),
+      jobInput(queue, { payload: "plain", dependencies: [0] }),
+    ]);
+    assert.equal(both!.load_dependencies, true);
+    const stream = await streams.take({ queue, prefetch: 10 });
+    const firsts = [await stream.nextJob(), await stream.nextJob()];
+    assert.deepEqual(firsts.map((job) => job.dependency_results), [undefined, undefined]);
+    assertStatus(await ack(h.url, left!.id, { result: { n: 2 } }), 204);
+    assertStatus(await ack(h.url, right!.id), 204);
+    const taken = new Map([await stream.nextJob(), await stream.nextJob()].map((job) => [job.id, job]));
+    assert.deepEqual(taken.get(both!.id)!.dependency_results, { [left!.id]: { n: 2 }, [right!.id]: null }, "a dependency without a result gives null");
+    assert.equal(taken.get(plain!.id)!.dependency_results, undefined, "not asked for, not loaded");
+    // A retried attempt gets them again: the results stay until the dependent ends.
+    assertStatus(await failJob(h.url, both!.id, { message: "try again", retry_at: 0 }), 200);
+    const retried = await stream.nextJob();
+    assert.equal(retried.id, both!.id);
+    assert.deepEqual(Object.keys(retried.dependency_results!).sort(), [left!.id, right!.id].sort());
+    streams.close(stream);
+  });
+
+  test("load_dependencies needs dependencies and a boolean (400); a dependency completed before the dependent was enqueued is kept for it too", async () => {
+    const queue = uniqueName();
+    assertError(await api(h.url, "POST", "/jobs", { body: jobInput(queue, { load_dependencies: true }) }), 400);
+    const parent = await enqueue(h.url, queue);
+    assertError(await api(h.url, "POST", "/jobs", { body: jobInput(queue, { dependencies: [parent.id], load_dependencies: "yes" }) }), 400);
+    const stream = await streams.take({ queue });
+    await stream.nextJob();
+    // Kept by a dependent still blocked on another job, a completed parent is there when a new dependent names it.
+    const other = await enqueue(h.url, uniqueName("other"));
+    await enqueue(h.url, queue, { dependencies: [parent.id, other.id] });
+    assertStatus(await ack(h.url, parent.id, { result: "done" }), 204);
+    const late = await enqueue(h.url, queue, { dependencies: [parent.id], load_dependencies: true });
+    assert.equal(late.status, "ready", "every dependency completed already");
+    const taken = await stream.nextJob();
+    assert.equal(taken.id, late.id);
+    assert.deepEqual(taken.dependency_results, { [parent.id]: "done" });
     streams.close(stream);
   });
 
@@ -219,6 +268,8 @@ describe("dependencies", () => {
       assertStatus(await ack(h.url, job.id), 204);
       completed.add(position);
     }
+    // Completed jobs wait for their dependents to end, then for the next purge.
+    await h.clock.advance(1500);
     await eventually(async () => (await countJobs(h.url, `queue=${queue}`)) === 0, 3000, "every job done");
     streams.close(stream);
   });

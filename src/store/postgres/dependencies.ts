@@ -2,7 +2,7 @@
  * Dependencies on PostgreSQL, inside a caller's transaction. Several servers may insert dependents and
  * end their dependencies at once, so row locks order them: inserting a dependent marks each unfinished
  * dependency `has_dependents` (an UPDATE, which locks the row until the insert commits, and which an
- * end waits for), and settling locks each dependent before counting the edges it has left, so of two
+ * end waits for and a purge skips: a completed dependency is marked too, so no purge takes it meanwhile), and settling locks each dependent before counting the edges it has left, so of two
  * dependencies ending together, the second to get the lock sees the first one's edge gone.
  */
 import type { SettledDependency } from "../../job/state.js";
@@ -31,7 +31,9 @@ export async function insertWithDependencies(
   const inside = new Set(jobs.map(({ id }) => id));
   const insideParents = [...new Set(planned.edges.map(({ dependsOn }) => dependsOn))].filter((id) => inside.has(id));
   if (insideParents.length > 0) await run(SQL.markDependedOn, [insideParents]);
-  if (planned.edges.length > 0) await run(SQL.insertEdges, [planned.edges.map(({ jobId }) => jobId), planned.edges.map(({ dependsOn }) => dependsOn)]);
+  if (planned.edges.length > 0) {
+    await run(SQL.insertEdges, [planned.edges.map(({ jobId }) => jobId), planned.edges.map(({ dependsOn }) => dependsOn), planned.edges.map(({ met }) => met)]);
+  }
   return outcomes;
 }
 
@@ -39,16 +41,20 @@ export async function insertWithDependencies(
 export function settleOn(run: Run, ended: SettledDependency[], rules: DependencyRules | undefined, updates: (changes: JobUpdate[]) => Statement): Promise<SettledChange[]> {
   if (ended.length === 0) return Promise.resolve([]);
   return drive(settleDependents(ended, rules), async (step) => {
-    if (step.kind === "release") return releaseEdges(run, step.dependencies);
-    const statement = updates(settledUpdates(step.changes));
-    await run(statement.text, statement.values);
+    if (step.kind === "release") return releaseEdges(run, step.completed, step.failed);
+    if (step.changes.length > 0) {
+      const statement = updates(settledUpdates(step.changes));
+      await run(statement.text, statement.values);
+    }
     if (step.dropEdgesOf.length > 0) await run(SQL.dropEdgesOf, [step.dropEdgesOf]);
     return undefined;
   });
 }
 
-async function releaseEdges(run: Run, dependencies: string[]): Promise<ReleasedEdge[]> {
-  const edges = await run<{ job_id: string; depends_on: string }>(SQL.releaseEdges, [dependencies]);
+async function releaseEdges(run: Run, completed: string[], failed: string[]): Promise<ReleasedEdge[]> {
+  type Edge = { job_id: string; depends_on: string };
+  const met = completed.length === 0 ? [] : await run<Edge>(SQL.meetEdges, [completed]);
+  const edges = failed.length === 0 ? met : [...met, ...(await run<Edge>(SQL.releaseEdges, [failed]))];
   if (edges.length === 0) return [];
   const ids = [...new Set(edges.map(({ job_id: jobId }) => jobId))];
   const blocked = new Map((await run<JobRow>(SQL.lockBlocked, [ids])).map((row) => [row.id, rowToJob(row)]));

@@ -45,7 +45,8 @@ import { insertBatcher } from "./insert-batcher.js";
 import type { TurnBatcher } from "../../turn-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import { insertWithDependencies, settleOn } from "./dependencies.js";
-import { endedBy, leavesBlocked, releasedFromBlocked, type DependencyRules } from "../dependencies.js";
+import { endedBy, keepable, keepDependedOn, leavesBlocked, releasedFromBlocked, type DependencyRules } from "../dependencies.js";
+import type { SettledDependency } from "../../job/state.js";
 import type { Notifier, Peer } from "../sharing.js";
 import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
@@ -249,39 +250,42 @@ export class PostgresStore implements Store, Notifier, Peer {
         return this.settleLeftOut(updates, deletes, applied, changes.rules);
       }
       return this.transaction(async (run) => {
-        const applied = await applyChanges((statements) => runAll(run, statements), updates, deletes, true);
+        const { applied, kept, ended } = await applyKeeping(run, updates, deletes);
         const released = releasedFromBlocked(updates, applied.updated);
         if (released.length > 0) await run(SQL.dropEdgesOf, [released]);
         const inserted = await insertJobsWith(run, inserts);
-        const settled = await settleOn(run, endedBy(updates, applied.updated, applied.deleted, deletes), changes.rules, settlingUpdate);
-        return { ...applied, inserted, settled };
+        const settled = await settleOn(run, ended, changes.rules, settlingUpdate);
+        return { ...applied, inserted, settled, kept };
       });
     };
     return this.write(() => retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope)));
   }
 
-  /** The ends the single statements left out because others wait for their jobs, applied with their dependents' settling in one transaction. */
+  /**
+   * The ends the single statements left out because other jobs wait for their jobs, or theirs have
+   * edges to drop, applied with the settling in one transaction.
+   */
   private async settleLeftOut(updates: JobUpdate[], deletes: JobDelete[], applied: AppliedChanges, rules: DependencyRules | undefined): Promise<ChangeResult> {
     const deletedIds = new Set(applied.deleted.map(({ id }) => id));
     const leftOut = [
       ...updates.filter(({ job }, position) => !applied.updated[position] && (job.status === "completed" || job.status === "dead")).map(({ job }) => job.id),
       ...deletes.filter(({ id }) => !deletedIds.has(id)).map(({ id }) => id),
     ];
-    if (leftOut.length === 0) return { ...applied, inserted: [], settled: [] };
-    const dependedOn = new Set((await this.runOnPool<{ id: string }>(SQL.dependedOn, [leftOut])).map(({ id }) => id));
-    if (dependedOn.size === 0) return { ...applied, inserted: [], settled: [] };
-    const again = updates.map((update, position) => ({ update, position })).filter(({ update, position }) => !applied.updated[position] && dependedOn.has(update.job.id));
-    const deletesAgain = deletes.filter(({ id }) => !deletedIds.has(id) && dependedOn.has(id));
-    const settled = await this.transaction(async (run) => {
-      const redone = await applyChanges((statements) => runAll(run, statements), again.map(({ update }) => update), deletesAgain, true);
-      redone.updated.forEach((done, index) => {
+    const nothing = { ...applied, inserted: [], settled: [], kept: [] };
+    if (leftOut.length === 0) return nothing;
+    const settles = new Set((await this.runOnPool<{ id: string }>(SQL.settlesOthers, [leftOut])).map(({ id }) => id));
+    if (settles.size === 0) return nothing;
+    const again = updates.map((update, position) => ({ update, position })).filter(({ update, position }) => !applied.updated[position] && settles.has(update.job.id));
+    const deletesAgain = deletes.filter(({ id }) => !deletedIds.has(id) && settles.has(id));
+    const { settled, kept } = await this.transaction(async (run) => {
+      const redone = await applyKeeping(run, again.map(({ update }) => update), deletesAgain);
+      redone.applied.updated.forEach((done, index) => {
         if (done) applied.updated[again[index]!.position] = true;
       });
-      applied.deleted.push(...redone.deleted);
-      const ended = endedBy(again.map(({ update }) => update), redone.updated, redone.deleted, deletesAgain);
-      return settleOn(run, ended, rules, settlingUpdate);
+      applied.deleted.push(...redone.applied.deleted);
+      return { settled: await settleOn(run, redone.ended, rules, settlingUpdate), kept: redone.kept };
     });
-    return { updated: applied.updated, deleted: inInputOrder(applied.deleted, deletes.map(({ id }) => id)), inserted: [], settled };
+    return { updated: applied.updated, deleted: inInputOrder(applied.deleted, deletes.map(({ id }) => id)), inserted: [], settled, kept };
   }
 
   deleteMatching(query: JobQuery | undefined, rules?: DependencyRules): Promise<DeleteResult> {
@@ -504,6 +508,21 @@ async function runAll(run: Run, statements: Statement[]): Promise<Row[][]> {
 interface AppliedChanges {
   updated: boolean[];
   deleted: DeletedJob[];
+}
+
+/**
+ * applyChanges in a transaction that settles: a delete with a keptAs whose job others depend on is
+ * written as that update instead (keepDependedOn). Answers what applied of the given updates and
+ * deletes, the ids kept, and the ends to settle.
+ */
+async function applyKeeping(run: Run, updates: JobUpdate[], deletes: JobDelete[]): Promise<{ applied: AppliedChanges; kept: string[]; ended: SettledDependency[] }> {
+  const keep = keepable(deletes);
+  const dependedOn = keep.length === 0 ? new Set<string>() : new Set((await run<{ id: string }>(SQL.dependedOnByEdges, [keep])).map(({ id }) => id));
+  const plan = keepDependedOn(updates, deletes, dependedOn);
+  const applied = await applyChanges((statements) => runAll(run, statements), plan.updates, plan.deletes, true);
+  const ended = endedBy(plan.updates, applied.updated, applied.deleted, plan.deletes);
+  const kept = plan.kept.filter((_id, index) => applied.updated[updates.length + index]);
+  return { applied: { updated: applied.updated.slice(0, updates.length), deleted: applied.deleted }, kept, ended };
 }
 
 /**

@@ -29,7 +29,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text",
+  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -82,7 +82,7 @@ const UPDATE_PARAM_TYPES = ["text", "text", "text", "int8", "bool", "int4", ...U
  * The single-statement end of a job (completed or dead) leaves alone a job others wait for: such a job
  * ends in a transaction that settles its dependents as well (postgres-store.ts commit).
  */
-const UNLESS_DEPENDED_ON_UPDATE = "\n        AND NOT (job.has_dependents AND change.status IN ('completed', 'dead'))";
+const UNLESS_DEPENDED_ON_UPDATE = "\n        AND NOT ((job.has_dependents OR job.dependencies IS NOT NULL) AND change.status IN ('completed', 'dead'))";
 
 function updateJobsText(settling: boolean): string {
   return `WITH updated AS (
@@ -114,7 +114,7 @@ function deleteJobsText(settling: boolean): string {
       WHERE jobs.id = target.id AND jobs.id = ANY($1::text[])
         AND (target.from_status IS NULL OR jobs.status = target.from_status)
         AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
-        AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)${settling ? "" : " AND NOT jobs.has_dependents"}
+        AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)${settling ? "" : " AND NOT jobs.has_dependents AND jobs.dependencies IS NULL"}
       RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority),
     deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted))
     SELECT ${DELETED_COLUMNS} FROM deleted`;
@@ -142,18 +142,23 @@ export const SQL = {
     ON CONFLICT (key) DO UPDATE SET job_id = EXCLUDED.job_id`,
   deleteOpenBatches: "DELETE FROM open_batches",
   /** Marks the unfinished jobs among $1 as depended on, locking them until the transaction ends; returns the ids marked. */
-  markDependedOn: "UPDATE jobs SET has_dependents = true WHERE id = ANY($1::text[]) AND status NOT IN ('completed', 'dead') RETURNING id",
+  markDependedOn: "UPDATE jobs SET has_dependents = true WHERE id = ANY($1::text[]) AND status <> 'dead' RETURNING id",
   statusesOf: "SELECT id, status FROM jobs WHERE id = ANY($1::text[])",
-  /** Parameters: job ids, the ids they wait for. */
-  insertEdges: "INSERT INTO job_dependencies (job_id, depends_on) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+  /** Parameters: job ids, the ids they wait for, whether each of those has completed already. */
+  insertEdges: "INSERT INTO job_dependencies (job_id, depends_on, met) SELECT * FROM unnest($1::text[], $2::text[], $3::bool[]) ON CONFLICT DO NOTHING",
+  /** Marks met the unmet edges on the (completed) dependencies $1; returns them. */
+  meetEdges: "UPDATE job_dependencies SET met = true WHERE depends_on = ANY($1::text[]) AND NOT met RETURNING job_id, depends_on",
+  /** Removes the edges on the (dead or deleted) dependencies $1; returns them. */
   releaseEdges: "DELETE FROM job_dependencies WHERE depends_on = ANY($1::text[]) RETURNING job_id, depends_on",
   /** Locked in id order, so two transactions settling one dependent queue up instead of deadlocking. */
   lockBlocked: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[]) AND status = 'blocked' ORDER BY id FOR UPDATE`,
-  edgesLeft: "SELECT job_id, count(*)::int AS count FROM job_dependencies WHERE job_id = ANY($1::text[]) GROUP BY job_id",
+  edgesLeft: "SELECT job_id, count(*)::int AS count FROM job_dependencies WHERE job_id = ANY($1::text[]) AND NOT met GROUP BY job_id",
   dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id = ANY($1::text[])",
   deleteAllEdges: "DELETE FROM job_dependencies",
-  /** Which of $1 others wait for (or did). */
-  dependedOn: "SELECT id FROM jobs WHERE id = ANY($1::text[]) AND has_dependents",
+  /** Which of $1 others wait for (or did), or wait for others (or did): their ends settle edges. */
+  settlesOthers: "SELECT id FROM jobs WHERE id = ANY($1::text[]) AND (has_dependents OR dependencies IS NOT NULL)",
+  /** Which of $1 an edge names as a dependency. */
+  dependedOnByEdges: "SELECT DISTINCT depends_on AS id FROM job_dependencies WHERE depends_on = ANY($1::text[])",
   /** Parameters: one array per column of JOB_COLUMN_NAMES. */
   insertJobs: INSERT_JOBS,
   /** insertJobs skipping each job whose unique key another job holds (the unique index on unique_hold); returns the ids it inserted. */
@@ -232,6 +237,7 @@ export const SQL = {
   /** SKIP LOCKED: servers purging at the same time take different rows instead of queueing behind each other. */
   purgeDue: deleteJobsAndErrors(`WHERE id IN (
       SELECT id FROM jobs WHERE purge_at IS NOT NULL AND purge_at <= $1 AND status IN ('completed', 'dead')
+        AND NOT EXISTS (SELECT 1 FROM job_dependencies WHERE depends_on = jobs.id)
       ORDER BY purge_at LIMIT $2 FOR UPDATE SKIP LOCKED)`),
   countByQueueAndStatus: "SELECT queue, status, count(*) AS count FROM jobs GROUP BY queue, status",
   readyEntries: "SELECT id, queue, type, priority FROM jobs WHERE status = 'ready'",

@@ -109,7 +109,8 @@ export const SQL = {
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))`,
   purgeDue: `DELETE FROM jobs WHERE id IN (
-      SELECT id FROM jobs WHERE purge_at IS NOT NULL AND purge_at <= ? AND status IN ('completed', 'dead') LIMIT ?)
+      SELECT id FROM jobs WHERE purge_at IS NOT NULL AND purge_at <= ? AND status IN ('completed', 'dead')
+        AND NOT EXISTS (SELECT 1 FROM job_dependencies WHERE depends_on = jobs.id) LIMIT ?)
     RETURNING ${DELETED_COLUMNS}`,
   countByQueueAndStatus: "SELECT queue, status, count(*) AS count FROM jobs GROUP BY queue, status",
   readyEntries: "SELECT id, queue, type, priority FROM jobs WHERE status = 'ready'",
@@ -142,13 +143,17 @@ export const SQL = {
   deleteOpenBatches: "DELETE FROM open_batches",
   /** The statuses of the jobs in the JSON list of ids that exist. */
   statusesOf: "SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
-  /** Parameters: job id, the id of the job it waits for. */
-  insertEdge: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)",
+  /** Parameters: job id, the id of the job it waits for, 1 when that one has completed already. */
+  insertEdge: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on, met) VALUES (?, ?, ?)",
   anyEdge: "SELECT 1 FROM job_dependencies LIMIT 1",
-  /** Removes the edges on the dependencies in the JSON list; returns them. */
+  /** Which jobs of the JSON list others depend on. */
+  dependedOn: "SELECT DISTINCT depends_on AS id FROM job_dependencies WHERE depends_on IN (SELECT value FROM json_each(?))",
+  /** Marks met the unmet edges on the (completed) dependencies in the JSON list; returns them. */
+  meetEdges: "UPDATE job_dependencies SET met = 1 WHERE depends_on IN (SELECT value FROM json_each(?)) AND met = 0 RETURNING job_id, depends_on",
+  /** Removes the edges on the (dead or deleted) dependencies in the JSON list; returns them. */
   releaseEdges: "DELETE FROM job_dependencies WHERE depends_on IN (SELECT value FROM json_each(?)) RETURNING job_id, depends_on",
   blockedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'blocked'`,
-  edgesLeft: "SELECT job_id, count(*) AS count FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?)) GROUP BY job_id",
+  edgesLeft: "SELECT job_id, count(*) AS count FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?)) AND met = 0 GROUP BY job_id",
   dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllEdges: "DELETE FROM job_dependencies",
   createMigrationsTable: "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",

@@ -36,6 +36,8 @@ import {
   endedBy,
   outsideDependencies,
   planDependencies,
+  keepable,
+  keepDependedOn,
   releasedEdges,
   releasedFromBlocked,
   settleDependents,
@@ -256,7 +258,7 @@ export class SqliteStore implements Store {
   private insertEdges(edges: DependencyEdge[], statement: (sql: string) => Database.Statement): void {
     if (edges.length === 0) return;
     const insert = statement(SQL.insertEdge);
-    for (const { jobId, dependsOn } of edges) insert.run(jobId, dependsOn);
+    for (const { jobId, dependsOn, met } of edges) insert.run(jobId, dependsOn, met ? 1 : 0);
   }
 
   /**
@@ -266,19 +268,27 @@ export class SqliteStore implements Store {
   private settle(ended: () => SettledDependency[], rules: DependencyRules | undefined): SettledChange[] {
     if (this.statement(SQL.anyEdge).get() === undefined) return [];
     return driveSync(settleDependents(ended(), rules), (step) => {
-      if (step.kind === "release") return this.releaseEdges(step.dependencies);
+      if (step.kind === "release") return this.releaseEdges(step.completed, step.failed);
       for (const update of settledUpdates(step.changes)) this.updateOne(update);
       this.dropEdgesOf(step.dropEdgesOf);
       return undefined;
     });
   }
 
+  /** Which of `ids` other jobs depend on (an edge names them); one probe when no edge is stored. */
+  private dependedOn(ids: string[]): Set<string> {
+    if (ids.length === 0 || this.statement(SQL.anyEdge).get() === undefined) return new Set();
+    return new Set((this.statement(SQL.dependedOn).all(JSON.stringify(ids)) as Array<{ id: string }>).map(({ id }) => id));
+  }
+
   private dropEdgesOf(ids: string[]): void {
     if (ids.length > 0) this.statement(SQL.dropEdgesOf).run(JSON.stringify(ids));
   }
 
-  private releaseEdges(dependencies: string[]): ReleasedEdge[] {
-    const edges = this.statement(SQL.releaseEdges).all(JSON.stringify(dependencies)) as Array<{ job_id: string; depends_on: string }>;
+  private releaseEdges(completed: string[], failed: string[]): ReleasedEdge[] {
+    type Edge = { job_id: string; depends_on: string };
+    const met = completed.length === 0 ? [] : (this.statement(SQL.meetEdges).all(JSON.stringify(completed)) as Edge[]);
+    const edges = failed.length === 0 ? met : [...met, ...(this.statement(SQL.releaseEdges).all(JSON.stringify(failed)) as Edge[])];
     if (edges.length === 0) return [];
     const ids = JSON.stringify([...new Set(edges.map(({ job_id: jobId }) => jobId))]);
     const blocked = new Map(this.readJobs(SQL.blockedJobs, ids).map((job) => [job.id, job]));
@@ -353,14 +363,15 @@ export class SqliteStore implements Store {
   /** A deleted job's errors go with it, all of the commit's in one statement. */
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
-      const updates = changes.updates ?? [];
-      const updated = updates.map((update) => this.updateOne(update));
-      this.dropEdgesOf(releasedFromBlocked(updates, updated));
-      const deleted = (changes.deletes ?? []).flatMap((deletion) => this.deleteOne(deletion));
+      const given = changes.updates ?? [];
+      const { updates, deletes, kept } = keepDependedOn(given, changes.deletes ?? [], this.dependedOn(keepable(changes.deletes ?? [])));
+      const applied = updates.map((update) => this.updateOne(update));
+      this.dropEdgesOf(releasedFromBlocked(updates, applied));
+      const deleted = deletes.flatMap((deletion) => this.deleteOne(deletion));
       this.deleteErrorsOf(deleted);
       const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
-      const settled = this.settle(() => endedBy(updates, updated, deleted, changes.deletes), changes.rules);
-      return { updated, deleted, inserted, settled };
+      const settled = this.settle(() => endedBy(updates, applied, deleted, deletes), changes.rules);
+      return { updated: applied.slice(0, given.length), deleted, inserted, settled, kept: kept.filter((_id, index) => applied[given.length + index]) };
     });
   }
 

@@ -1,0 +1,5 @@
+-- A dependency that completes keeps its edges, marked met, until each dependent ends: a dependent taken
+-- with load_dependencies reads the results of the jobs it waited for, so those stay (the purge skips a
+-- completed job with edges) until nothing waits to read them. A job is blocked while it has unmet edges.
+ALTER TABLE job_dependencies ADD COLUMN met BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE jobs ADD COLUMN load_dependencies BOOLEAN;
