@@ -161,9 +161,13 @@ export class WritePath {
     }
   }
 
-  /** Dependents a commit unblocked or killed along with what it ended. */
+  /** Dependents a commit unblocked, killed or discarded along with what it ended. */
   private trackSettled(settled: SettledChange[]): void {
     for (const { before, after, error } of settled) {
+      if (!after) {
+        this.trackDeleted([before]);
+        continue;
+      }
       this.track(before, after);
       if (after.status !== "dead") continue;
       if (error) this.observer.failed?.(after, error);

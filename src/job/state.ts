@@ -111,6 +111,7 @@ export function createJob(id: string, input: EnqueueInput, now: number, dependen
   if (dependencies !== undefined && dependencies.length > 0) {
     job.dependencies = dependencies;
     if (input.load_dependencies) job.load_dependencies = true;
+    if (input.runs_on === "failure") job.runs_on = "failure";
   }
   return job;
 }

@@ -62,6 +62,8 @@ export interface Job {
   dependencies?: string[];
   /** Taken with `dependency_results`: the results of the jobs it waited for (asyncjobs' load_dependencies). */
   load_dependencies?: boolean;
+  /** "failure": the job runs when one of its dependencies dies or is deleted, and is discarded unrun once all complete. */
+  runs_on?: "failure";
   /** On a take of a job with load_dependencies only: each dependency's result by id (null for none). */
   dependency_results?: Record<string, JsonValue>;
   /** Lease length in seconds for one attempt; the server default applies when absent. */
@@ -96,6 +98,7 @@ export interface EnqueueInput {
   /** Ids of existing jobs; in a bulk, also positions of earlier jobs of the same bulk. */
   dependencies?: Array<string | number>;
   load_dependencies?: boolean;
+  runs_on?: "success" | "failure";
 }
 
 /** Enqueue responses carry `duplicate` and `folded`; other responses do not. */

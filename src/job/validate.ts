@@ -181,7 +181,7 @@ export function validatePayload(value: unknown, field: string, fail: Fail = badR
 const ENQUEUE_FIELDS = [
   "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
   "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id", "deadline", "dependencies",
-  "load_dependencies",
+  "load_dependencies", "runs_on",
 ] as const;
 
 /** Most jobs one job may wait for. */
@@ -272,6 +272,11 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
       if (input.dependencies === undefined) throw fail(`${where}.load_dependencies needs dependencies`);
       input.load_dependencies = true;
     }
+  }
+  if (fields.runs_on != null) {
+    if (fields.runs_on !== "success" && fields.runs_on !== "failure") throw fail(`${where}.runs_on must be "success" or "failure", got ${describe(fields.runs_on)}`);
+    if (fields.runs_on === "failure" && input.dependencies === undefined) throw fail(`${where}.runs_on "failure" needs dependencies`);
+    if (fields.runs_on === "failure") input.runs_on = "failure";
   }
   return input;
 }

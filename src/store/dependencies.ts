@@ -29,10 +29,14 @@ export interface DependencyEdge {
   met: boolean;
 }
 
-/** A status change of a dependent, decided by the rules, written fenced on its being blocked still. */
+/**
+ * A status change of a dependent, decided by the rules, written fenced on its being blocked still;
+ * without `after`, the dependent was discarded (deleted unrun: one that runs on failure, all of whose
+ * dependencies completed).
+ */
 export interface SettledChange {
   before: Job;
-  after: Job;
+  after?: Job;
   error?: JobError;
 }
 
@@ -90,7 +94,10 @@ export type SettleStep =
    * deleted); answer the ReleasedEdges of dependents still blocked.
    */
   | { kind: "release"; completed: string[]; failed: string[] }
-  /** Write `changes` (fenced on blocked) and remove every edge of the jobs in `dropEdgesOf` (they died). */
+  /**
+   * Write `changes` (fenced on blocked; one without `after` deletes its job) and remove every edge of
+   * the jobs in `dropEdgesOf` (they ended, or wait no more).
+   */
   | { kind: "write"; changes: SettledChange[]; dropEdgesOf: string[] };
 
 /**
@@ -113,21 +120,31 @@ export function* settleDependents(ended: SettledDependency[], given: DependencyR
     const byJob = new Map<string, ReleasedEdge[]>();
     for (const edge of released) byJob.set(edge.job.id, [...(byJob.get(edge.job.id) ?? []), edge]);
     const changes: SettledChange[] = [];
-    const died: SettledDependency[] = [];
+    const next: SettledDependency[] = [];
+    const dropEdgesOf: string[] = [];
     for (const [id, edges] of byJob) {
       const failed = edges.map((edge) => how.get(edge.dependsOn)!).find((dependency) => dependency.how !== "completed");
       const job = edges[0]!.job;
-      if (failed) {
+      const waitedFor = edges[0]!.remaining === 0;
+      if (job.runs_on === "failure") {
+        if (failed) changes.push({ before: job, after: rules.unblocked(job) });
+        else if (waitedFor) {
+          changes.push({ before: job });
+          next.push({ id, how: "deleted" });
+        }
+        if (failed || waitedFor) dropEdgesOf.push(id);
+      } else if (failed) {
         const { job: after, error } = rules.unreachable(job, failed);
         changes.push({ before: job, after, error });
-        died.push({ id, how: "dead" });
-      } else if (edges[0]!.remaining === 0) {
+        next.push({ id, how: "dead" });
+        dropEdgesOf.push(id);
+      } else if (waitedFor) {
         changes.push({ before: job, after: rules.unblocked(job) });
       }
     }
-    if (changes.length > 0) yield { kind: "write", changes, dropEdgesOf: died.map(({ id }) => id) };
+    if (changes.length > 0) yield { kind: "write", changes, dropEdgesOf };
     settled.push(...changes);
-    frontier = died;
+    frontier = next;
   }
   return settled;
 }
@@ -186,7 +203,12 @@ export function releasedFromBlocked(updates: ReadonlyArray<{ job: Job; from: Job
 
 /** A write step's changes as the store's fenced updates: each applies only while its job is still blocked. */
 export function settledUpdates(changes: readonly SettledChange[]): JobUpdate[] {
-  return changes.map(({ before, after, error }) => ({ job: after, from: "blocked", columns: changedColumns(before, after), ...(error ? { error } : {}) }));
+  return changes.flatMap(({ before, after, error }) => (after ? [{ job: after, from: "blocked" as const, columns: changedColumns(before, after), ...(error ? { error } : {}) }] : []));
+}
+
+/** A write step's discards as the store's fenced deletes: each applies only while its job is still blocked. */
+export function settledDeletes(changes: readonly SettledChange[]): JobDelete[] {
+  return changes.flatMap(({ before, after }) => (after ? [] : [{ id: before.id, from: "blocked" as const }]));
 }
 
 /**

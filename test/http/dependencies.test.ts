@@ -229,6 +229,29 @@ describe("dependencies", () => {
     streams.close(stream);
   });
 
+  test("runs_on failure: a job runs once when a dependency dies, and is discarded unrun when all complete", async () => {
+    const queue = uniqueName();
+    const [good, bad, onError, notNeeded] = await enqueueBulk(h.url, [
+      jobInput(queue, { payload: "good", retry_limit: 0 }),
+      jobInput(queue, { payload: "bad", retry_limit: 0 }),
+      jobInput(queue, { payload: "on error", dependencies: [0, 1], runs_on: "failure" }),
+      jobInput(queue, { payload: "not needed", dependencies: [0], runs_on: "failure" }),
+    ]);
+    assert.deepEqual([onError!.status, onError!.runs_on, notNeeded!.status], ["blocked", "failure", "blocked"]);
+    assertError(await api(h.url, "POST", "/jobs", { body: jobInput(queue, { runs_on: "failure" }) }), 400);
+    assertError(await api(h.url, "POST", "/jobs", { body: jobInput(queue, { dependencies: [good!.id], runs_on: "always" }) }), 400);
+    const stream = await streams.take({ queue, prefetch: 10 });
+    const firsts = new Set([(await stream.nextJob()).id, (await stream.nextJob()).id]);
+    assert.deepEqual(firsts, new Set([good!.id, bad!.id]));
+    assertStatus(await failJob(h.url, bad!.id, { message: "broken" }), 200);
+    assert.equal((await stream.nextJob()).id, onError!.id, "a dependency died: the failure job runs");
+    assertStatus(await ack(h.url, good!.id), 204);
+    assert.equal((await api(h.url, "GET", `/jobs/${notNeeded!.id}`)).status, 404, "its one dependency completed: discarded");
+    await assertNoJob(stream, 150, "nothing else runs");
+    assertStatus(await ack(h.url, onError!.id), 204);
+    streams.close(stream);
+  });
+
   test("load_dependencies needs dependencies and a boolean (400); a dependency completed before the dependent was enqueued is kept for it too", async () => {
     const queue = uniqueName();
     assertError(await api(h.url, "POST", "/jobs", { body: jobInput(queue, { load_dependencies: true }) }), 400);

@@ -103,14 +103,14 @@ for (const factory of STORES) {
       const first = await store.commit({ updates: [done(leased.find(({ id }) => id === a.id)!)], rules });
       assert.deepEqual(first.settled, [], "one of two dependencies completed: nothing settles");
       const second = await store.commit({ updates: [done(leased.find(({ id }) => id === b.id)!)], rules });
-      assert.deepEqual(second.settled.map(({ after }) => [after.id, after.status]), [[both.id, "ready"]]);
+      assert.deepEqual(second.settled.map(({ before, after }) => [before.id, after?.status]), [[both.id, "ready"]]);
       assert.equal((await store.getJob(both.id))!.status, "ready");
       const met = await store.insertJobs([createJob(newJobId(), { queue, type: "t", payload: null }, NOW, [a.id])], rules);
       assert.equal(met[0]!.job.status, "ready", "a completed dependency is met at insert");
       const [leasedBoth] = (await store.claimReady(claimOf([queue], 1))) as [Job];
       const killed = fail(leasedBoth, { message: "boom", kill: true }, { now: NOW, random: 0, defaultRetryLimit: 0, retention: DEFAULT_RETENTION });
       const third = await store.commit({ updates: [{ job: killed, from: "in_flight", fromRunId: leasedBoth.run_id! }], rules });
-      assert.deepEqual(third.settled.map(({ after, error }) => [after.id, after.status, error?.error_type]), [[onBoth.id, "dead", "DependencyFailed"]]);
+      assert.deepEqual(third.settled.map(({ before, after, error }) => [before.id, after?.status, error?.error_type]), [[onBoth.id, "dead", "DependencyFailed"]]);
       assert.equal((await store.listErrors(onBoth.id, { order: "asc", limit: 5 }))[0]!.error_type, "DependencyFailed");
     });
 

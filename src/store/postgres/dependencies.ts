@@ -7,9 +7,9 @@
  */
 import type { SettledDependency } from "../../job/state.js";
 import type { Job, JobStatus } from "../../job/types.js";
-import { drive, outsideDependencies, planDependencies, releasedEdges, settleDependents, settledUpdates, type DependencyRules, type ReleasedEdge, type SettledChange } from "../dependencies.js";
+import { drive, outsideDependencies, planDependencies, releasedEdges, settleDependents, settledDeletes, settledUpdates, type DependencyRules, type ReleasedEdge, type SettledChange } from "../dependencies.js";
 import { rowToJob, type JobRow } from "../rows.js";
-import type { InsertOutcome, JobUpdate } from "../store.js";
+import type { InsertOutcome, JobDelete, JobUpdate } from "../store.js";
 import type { Run, Statement } from "./run.js";
 import { SQL } from "./sql.js";
 
@@ -37,13 +37,20 @@ export async function insertWithDependencies(
   return outcomes;
 }
 
-/** Settles the dependents of `ended` (src/store/dependencies.ts); `updates` builds the statement that writes their changes. */
-export function settleOn(run: Run, ended: SettledDependency[], rules: DependencyRules | undefined, updates: (changes: JobUpdate[]) => Statement): Promise<SettledChange[]> {
+/** The statements that write settled dependents: their updates, and the deletes of those discarded. */
+export interface SettlingStatements {
+  updates(changes: JobUpdate[]): Statement;
+  deletes(discards: JobDelete[]): Statement;
+}
+
+/** Settles the dependents of `ended` (src/store/dependencies.ts) with `statements`. */
+export function settleOn(run: Run, ended: SettledDependency[], rules: DependencyRules | undefined, statements: SettlingStatements): Promise<SettledChange[]> {
   if (ended.length === 0) return Promise.resolve([]);
   return drive(settleDependents(ended, rules), async (step) => {
     if (step.kind === "release") return releaseEdges(run, step.completed, step.failed);
-    if (step.changes.length > 0) {
-      const statement = updates(settledUpdates(step.changes));
+    const updates = settledUpdates(step.changes);
+    const discards = settledDeletes(step.changes);
+    for (const statement of [...(updates.length > 0 ? [statements.updates(updates)] : []), ...(discards.length > 0 ? [statements.deletes(discards)] : [])]) {
       await run(statement.text, statement.values);
     }
     if (step.dropEdgesOf.length > 0) await run(SQL.dropEdgesOf, [step.dropEdgesOf]);

@@ -44,7 +44,7 @@ import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { insertBatcher } from "./insert-batcher.js";
 import type { TurnBatcher } from "../../turn-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
-import { insertWithDependencies, settleOn } from "./dependencies.js";
+import { insertWithDependencies, settleOn, type SettlingStatements } from "./dependencies.js";
 import { endedBy, keepable, keepDependedOn, leavesBlocked, releasedFromBlocked, type DependencyRules } from "../dependencies.js";
 import type { SettledDependency } from "../../job/state.js";
 import type { Notifier, Peer } from "../sharing.js";
@@ -254,7 +254,7 @@ export class PostgresStore implements Store, Notifier, Peer {
         const released = releasedFromBlocked(updates, applied.updated);
         if (released.length > 0) await run(SQL.dropEdgesOf, [released]);
         const inserted = await insertJobsWith(run, inserts);
-        const settled = await settleOn(run, ended, changes.rules, settlingUpdate);
+        const settled = await settleOn(run, ended, changes.rules, SETTLING);
         return { ...applied, inserted, settled, kept };
       });
     };
@@ -283,7 +283,7 @@ export class PostgresStore implements Store, Notifier, Peer {
         if (done) applied.updated[again[index]!.position] = true;
       });
       applied.deleted.push(...redone.applied.deleted);
-      return { settled: await settleOn(run, redone.ended, rules, settlingUpdate), kept: redone.kept };
+      return { settled: await settleOn(run, redone.ended, rules, SETTLING), kept: redone.kept };
     });
     return { updated: applied.updated, deleted: inInputOrder(applied.deleted, deletes.map(({ id }) => id)), inserted: [], settled, kept };
   }
@@ -292,7 +292,7 @@ export class PostgresStore implements Store, Notifier, Peer {
     const where = new WhereBuilder(POSTGRES_DIALECT).matching(query);
     return this.write(() => this.transaction(async (run) => {
       const deleted = await run<DeletedJob>(QUERY_SQL.deleteMatching(where.sql), where.params);
-      if (where.sql !== "") return { deleted, settled: await settleOn(run, endedBy([], [], deleted), rules, settlingUpdate) };
+      if (where.sql !== "") return { deleted, settled: await settleOn(run, endedBy([], [], deleted), rules, SETTLING) };
       await run(SQL.deleteOpenBatches);
       await run(SQL.deleteAllEdges);
       return { deleted, settled: [] };
@@ -543,10 +543,11 @@ async function applyChanges(execute: (statements: Statement[]) => Promise<Row[][
   return { updated, deleted };
 }
 
-/** The statement that writes settled dependents' changes: they may end jobs others wait for. */
-function settlingUpdate(updates: JobUpdate[]): Statement {
-  return updateStatement(updates, true);
-}
+/** The statements that write settled dependents' changes: they may end jobs others wait for. */
+const SETTLING: SettlingStatements = {
+  updates: (updates) => updateStatement(updates, true),
+  deletes: (discards) => deleteStatement(discards, true),
+};
 
 /** One round of updates; no job comes twice in a round, so each brings at most one error record. */
 function updateStatement(updates: JobUpdate[], settling = false): Statement {

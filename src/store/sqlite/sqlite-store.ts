@@ -41,6 +41,7 @@ import {
   releasedEdges,
   releasedFromBlocked,
   settleDependents,
+  settledDeletes,
   settledUpdates,
   type DependencyEdge,
   type DependencyRules,
@@ -270,6 +271,7 @@ export class SqliteStore implements Store {
     return driveSync(settleDependents(ended(), rules), (step) => {
       if (step.kind === "release") return this.releaseEdges(step.completed, step.failed);
       for (const update of settledUpdates(step.changes)) this.updateOne(update);
+      this.deleteErrorsOf(settledDeletes(step.changes).flatMap((deletion) => this.deleteOne(deletion)));
       this.dropEdgesOf(step.dropEdgesOf);
       return undefined;
     });
