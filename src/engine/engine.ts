@@ -20,12 +20,12 @@ import {
   withLeaseUntil,
 } from "../job/state.js";
 import { stringifyJson } from "../job/json.js";
-import type { EnqueueInput, FailureInput, Job, JobError, JobPatch, JsonValue } from "../job/types.js";
+import { JOB_STATUSES, type EnqueueInput, type FailureInput, type Job, type JobError, type JobPatch, type JsonValue } from "../job/types.js";
 import { validateName } from "../job/validate.js";
 import { chunks, mapInSlices } from "../slices.js";
 import type { Logger } from "../log.js";
 import type { Sharing } from "../store/sharing.js";
-import type { InsertOutcome, SortOrder, StatusCount, Store } from "../store/store.js";
+import type { InsertOutcome, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Alone } from "./coordination/alone.js";
 import type { Coordination, EngineParts } from "./coordination/coordination.js";
@@ -34,6 +34,7 @@ import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type 
 import { inRun, notInFlight } from "./leases.js";
 import { lifecycleLog, logFailure } from "./log.js";
 import { withDependencyResults } from "./dependency-results.js";
+import { documentOf, jobIdsOf, planWorkflow, workflowView, type WorkflowDocument, type WorkflowStatus, type WorkflowView } from "./workflows.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
 import { Batches, type EnqueueOutcome } from "./batches.js";
@@ -529,6 +530,45 @@ export class Engine {
       deleted += result.deleted.length;
     }
     return deleted;
+  }
+
+  // ---- workflows ----
+
+  /** Enqueues a chain or group (src/engine/workflows.ts) and its record in one transaction. */
+  async createWorkflow(body: unknown): Promise<{ id: string; status: WorkflowStatus; jobs: string[] }> {
+    const plan = planWorkflow(body);
+    const now = this.clock.now();
+    const id = newJobId();
+    const ids = plan.inputs.map(() => newJobId());
+    const jobs = plan.inputs.map((input, position) => {
+      const parent = plan.parents[position];
+      const withMetadata: EnqueueInput = { ...input, correlation_id: id, ...(parent === undefined ? {} : { parent_job_id: ids[parent]! }) };
+      const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, plan.inputs, `workflow job ${position}`);
+      return createJob(ids[position]!, withMetadata, now, dependencies);
+    });
+    const document = documentOf(plan, ids);
+    await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) });
+    return { id, status: "running", jobs: document.steps };
+  }
+
+  async getWorkflow(id: string): Promise<WorkflowView> {
+    const { record, document } = await this.workflowRecord(id);
+    const jobs = await this.currentJobs(jobIdsOf(document));
+    return workflowView(id, record.created_at, document, new Map(jobs.map((job) => [job.id, job])));
+  }
+
+  /** Deletes a workflow's unfinished jobs (their dependents settle as for any deletion), then the workflow; answers how many jobs went. */
+  async deleteWorkflow(id: string): Promise<number> {
+    const { document } = await this.workflowRecord(id);
+    const deleted = await this.deleteJobs({ query: { ids: jobIdsOf(document), statuses: JOB_STATUSES.filter((status) => !isTerminal(status)) } });
+    await this.store.deleteWorkflow(id);
+    return deleted;
+  }
+
+  private async workflowRecord(id: string): Promise<{ record: WorkflowRecord; document: WorkflowDocument }> {
+    const record = await this.store.getWorkflow(id);
+    if (!record) throw new NotFoundError(`workflow ${id} not found`);
+    return { record, document: JSON.parse(record.document) as WorkflowDocument };
   }
 
   /** Every job and every cron group. */

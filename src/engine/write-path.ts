@@ -3,7 +3,7 @@ import { stringifyJson } from "../job/json.js";
 import type { Job, JobError, JsonValue } from "../job/types.js";
 import { chunks, Slicer } from "../slices.js";
 import { changedColumns } from "../store/rows.js";
-import type { BatchSession, BatchWrite, CronGroupWrite, CronWriteOutcome, DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store } from "../store/store.js";
+import type { BatchSession, BatchWrite, CronGroupWrite, CronWriteOutcome, DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store, WorkflowRecord } from "../store/store.js";
 import type { DependencyRules, SettledChange } from "../store/dependencies.js";
 import type { Coordination, TrackedJob } from "./coordination/coordination.js";
 import type { EngineObserver } from "./observer.js";
@@ -144,6 +144,17 @@ export class WritePath {
     const purged = await this.store.purgeDue(now, limit);
     this.trackDeleted(purged);
     return purged;
+  }
+
+  purgeWorkflows(limit: number): Promise<number> {
+    return this.store.purgeWorkflows(limit);
+  }
+
+  /** Inserts a workflow's jobs and its record in one transaction; tracked like any insert. */
+  async insertWorkflow(jobs: Job[], workflow: WorkflowRecord): Promise<InsertOutcome[]> {
+    const outcomes = await this.store.insertJobs(jobs, this.rules, workflow);
+    this.trackInserted(outcomes);
+    return outcomes;
   }
 
   private track(before: TrackedJob | undefined, after: Job | undefined): void {

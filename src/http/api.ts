@@ -287,6 +287,23 @@ function withJobId(handler: Handler, notFound: (id: string) => string = (id) => 
   };
 }
 const notInFlight = (id: string): string => `job ${id} is not in flight`;
+const workflowNotFound = (id: string): string => `workflow ${id} not found`;
+
+const createWorkflow: Handler = async (engine, request) => {
+  noParams(request);
+  return ok(await engine.createWorkflow(request.body), 201);
+};
+
+const getWorkflow: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  return ok(await engine.getWorkflow(id!));
+};
+
+const deleteWorkflow: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  noBody(request);
+  return ok({ deleted: await engine.deleteWorkflow(id!) });
+};
 
 /** A handler of cron paths: a group or entry name no store can hold (NUL, badly formed, too long) is not found, without a query. */
 function withCronNames(handler: Handler): Handler {
@@ -317,6 +334,8 @@ const ROUTES: Route[] = [
   { pattern: new RegExp(`^/jobs/${SEGMENT}/result$`), methods: { GET: withJobId(getResult) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: withJobId(listErrors) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: withJobId(getError) } },
+  { pattern: /^\/workflows$/, methods: { POST: createWorkflow } },
+  { pattern: new RegExp(`^/workflows/${SEGMENT}$`), methods: { GET: withJobId(getWorkflow, workflowNotFound), DELETE: withJobId(deleteWorkflow, workflowNotFound) } },
   { pattern: /^\/crons$/, methods: { GET: listCrons, DELETE: deleteCrons } },
   { pattern: new RegExp(`^/crons/${SEGMENT}$`), methods: { GET: withCronNames(getCron), PUT: putCron, PATCH: withCronNames(patchCron), DELETE: withCronNames(deleteCron) } },
   { pattern: new RegExp(`^/crons/${SEGMENT}/entries$`), methods: { POST: addCronEntry } },

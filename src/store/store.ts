@@ -236,6 +236,13 @@ export interface BatchSession {
   write(write: BatchWrite): Promise<InsertOutcome[] | undefined>;
 }
 
+/** A workflow as stored: its shape and job ids as JSON text (src/engine/workflows.ts reads it). */
+export interface WorkflowRecord {
+  id: string;
+  created_at: number;
+  document: string;
+}
+
 export interface Store {
   /**
    * Inserts jobs atomically, in order. A job whose unique key another job holds (stored, or earlier
@@ -247,7 +254,12 @@ export interface Store {
    * unblocked by `rules` when none is left), in the same transaction; a dependency that does not exist
    * or is dead refuses the whole insert (UnprocessableError). Jobs with dependencies need `rules`.
    */
-  insertJobs(jobs: Job[], rules?: DependencyRules): Promise<InsertOutcome[]>;
+  insertJobs(jobs: Job[], rules?: DependencyRules, workflow?: WorkflowRecord): Promise<InsertOutcome[]>;
+  getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
+  /** False when there was no such workflow. */
+  deleteWorkflow(id: string): Promise<boolean>;
+  /** Deletes up to `limit` workflows none of whose jobs is left (none carries the id as its correlation_id); answers how many. */
+  purgeWorkflows(limit: number): Promise<number>;
   commit(changes: ChangeSet): Promise<ChangeResult>;
   /**
    * Deletes the jobs matching `query` (or every job, and every batch's open-job record) and their

@@ -38,6 +38,7 @@ import type {
   Store,
   StoredCronGroup,
   StoredPayload,
+  WorkflowRecord,
 } from "../store.js";
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
@@ -220,12 +221,16 @@ export class PostgresStore implements Store, Notifier, Peer {
   // ---- writes ----
 
   /** Jobs without unique keys go through the batcher: one statement for every such insert of an event-loop turn. */
-  insertJobs(jobs: Job[], rules?: DependencyRules): Promise<InsertOutcome[]> {
+  insertJobs(jobs: Job[], rules?: DependencyRules, workflow?: WorkflowRecord): Promise<InsertOutcome[]> {
     if (jobs.length === 0) return Promise.resolve([]);
     const insert = jobs.length > BULK_INSERT_SLICE ? insertInSlices : insertJobsWith;
     const waiting = jobs.some((job) => job.dependencies !== undefined);
-    if (waiting || insert === insertInSlices || insertNeedsTransaction(jobs)) {
-      return this.write(() => this.transaction((run) => (waiting ? insertWithDependencies(run, jobs, rules, insert) : insert(run, jobs))));
+    if (workflow || waiting || insert === insertInSlices || insertNeedsTransaction(jobs)) {
+      return this.write(() => this.transaction(async (run) => {
+        const outcomes = await (waiting ? insertWithDependencies(run, jobs, rules, insert) : insert(run, jobs));
+        if (workflow) await run(SQL.insertWorkflow, [workflow.id, workflow.created_at, workflow.document]);
+        return outcomes;
+      }));
     }
     return this.write(async () => {
       await this.batcher.add(jobs);
@@ -295,8 +300,22 @@ export class PostgresStore implements Store, Notifier, Peer {
       if (where.sql !== "") return { deleted, settled: await settleOn(run, endedBy([], [], deleted), rules, SETTLING) };
       await run(SQL.deleteOpenBatches);
       await run(SQL.deleteAllEdges);
+      await run(SQL.deleteAllWorkflows);
       return { deleted, settled: [] };
     }));
+  }
+
+  async getWorkflow(id: string): Promise<WorkflowRecord | undefined> {
+    const [row] = await this.read<WorkflowRecord & Row>(SQL.workflowById, [id]);
+    return row;
+  }
+
+  deleteWorkflow(id: string): Promise<boolean> {
+    return this.write(async () => (await this.runOnPool(SQL.deleteWorkflow, [id])).length === 1);
+  }
+
+  purgeWorkflows(limit: number): Promise<number> {
+    return this.write(async () => (await this.runOnPool(SQL.purgeWorkflows, [limit])).length);
   }
 
   purgeDue(now: number, limit: number): Promise<DeletedJob[]> {

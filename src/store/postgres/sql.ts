@@ -155,6 +155,13 @@ export const SQL = {
   edgesLeft: "SELECT job_id, count(*)::int AS count FROM job_dependencies WHERE job_id = ANY($1::text[]) AND NOT met GROUP BY job_id",
   dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id = ANY($1::text[])",
   deleteAllEdges: "DELETE FROM job_dependencies",
+  insertWorkflow: "INSERT INTO workflows (id, created_at, document) VALUES ($1, $2, $3)",
+  workflowById: "SELECT id, created_at, document FROM workflows WHERE id = $1",
+  deleteWorkflow: "DELETE FROM workflows WHERE id = $1 RETURNING id",
+  deleteAllWorkflows: "DELETE FROM workflows",
+  /** Workflows without a job left, at most $1 of them. */
+  purgeWorkflows: `DELETE FROM workflows WHERE id IN (SELECT id FROM workflows
+      WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.correlation_id = workflows.id) LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id`,
   /** Which of $1 others wait for (or did), or wait for others (or did): their ends settle edges. */
   settlesOthers: "SELECT id FROM jobs WHERE id = ANY($1::text[]) AND (has_dependents OR dependencies IS NOT NULL)",
   /** Which of $1 an edge names as a dependency. */

@@ -156,6 +156,13 @@ export const SQL = {
   edgesLeft: "SELECT job_id, count(*) AS count FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?)) AND met = 0 GROUP BY job_id",
   dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllEdges: "DELETE FROM job_dependencies",
+  insertWorkflow: "INSERT INTO workflows (id, created_at, document) VALUES (?, ?, ?)",
+  workflowById: "SELECT id, created_at, document FROM workflows WHERE id = ?",
+  deleteWorkflow: "DELETE FROM workflows WHERE id = ?",
+  deleteAllWorkflows: "DELETE FROM workflows",
+  /** Workflows without a job left, at most ? of them. */
+  purgeWorkflows: `DELETE FROM workflows WHERE id IN (SELECT id FROM workflows
+      WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.correlation_id = workflows.id) LIMIT ?)`,
   createMigrationsTable: "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
   appliedMigrations: "SELECT version FROM schema_migrations",
   recordMigration: "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",

@@ -27,6 +27,7 @@ import type {
   Store,
   StoredCronGroup,
   StoredPayload,
+  WorkflowRecord,
 } from "../store.js";
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { storeFailure } from "../failure.js";
@@ -239,14 +240,28 @@ export class SqliteStore implements Store {
     return new Promise((resolve, reject) => walSync.afterCommit((error) => (error ? reject(storeFailure(error, "store sync")) : resolve())));
   }
 
-  insertJobs(jobs: Job[], rules?: DependencyRules): Promise<InsertOutcome[]> {
-    if (jobs.length > BULK_INSERT_SLICE && this.options.path !== ":memory:") return this.insertInSlices(jobs, rules);
+  insertJobs(jobs: Job[], rules?: DependencyRules, workflow?: WorkflowRecord): Promise<InsertOutcome[]> {
+    if (jobs.length > BULK_INSERT_SLICE && this.options.path !== ":memory:") return this.insertInSlices(jobs, rules, workflow);
     return this.write(() => {
-      const planned = this.planned(jobs, rules, (sql) => this.statement(sql));
+      const statement = (sql: string): Database.Statement => this.statement(sql);
+      const planned = this.planned(jobs, rules, statement);
       const outcomes = planned.jobs.map((job) => this.insertOne(job));
-      this.insertEdges(planned.edges, (sql) => this.statement(sql));
+      this.insertEdges(planned.edges, statement);
+      if (workflow) statement(SQL.insertWorkflow).run(workflow.id, workflow.created_at, workflow.document);
       return outcomes;
     });
+  }
+
+  getWorkflow(id: string): Promise<WorkflowRecord | undefined> {
+    return Promise.resolve(this.statement(SQL.workflowById).get(id) as WorkflowRecord | undefined);
+  }
+
+  deleteWorkflow(id: string): Promise<boolean> {
+    return this.write(() => this.statement(SQL.deleteWorkflow).run(id).changes === 1);
+  }
+
+  purgeWorkflows(limit: number): Promise<number> {
+    return this.write(() => this.statement(SQL.purgeWorkflows).run(limit).changes);
   }
 
   /** The jobs as they go in, and the edges of their dependencies (none for jobs without): read in the insert's transaction. */
@@ -313,7 +328,7 @@ export class SqliteStore implements Store {
    * see the last commit (WAL snapshots), never half a bulk; the main connection's writes wait in
    * the group-commit queue (rather than on the file lock) until the bulk commits or rolls back.
    */
-  private insertInSlices(jobs: Job[], rules: DependencyRules | undefined): Promise<InsertOutcome[]> {
+  private insertInSlices(jobs: Job[], rules: DependencyRules | undefined, workflow: WorkflowRecord | undefined): Promise<InsertOutcome[]> {
     const previous = this.bulk ?? Promise.resolve();
     const run = previous.then(async () => {
       // Writes queued before this bulk commit before it.
@@ -333,6 +348,7 @@ export class SqliteStore implements Store {
           await slicer.pause();
         }
         this.insertEdges(planned.edges, statement);
+        if (workflow) statement(SQL.insertWorkflow).run(workflow.id, workflow.created_at, workflow.document);
         db.exec("COMMIT");
       } catch (error) {
         if (db.inTransaction) db.exec("ROLLBACK");
@@ -422,6 +438,7 @@ export class SqliteStore implements Store {
         this.statement(SQL.deleteAllErrors).run();
         this.statement(SQL.deleteOpenBatches).run();
         this.statement(SQL.deleteAllEdges).run();
+        this.statement(SQL.deleteAllWorkflows).run();
       });
     }
     return result;
