@@ -64,6 +64,17 @@ const EXAMPLES: Array<{ file: string; expect: RegExp[]; env?: () => Promise<Reco
     ],
   },
   {
+    file: "workflow.ts",
+    expect: [
+      /^workflow [0-9a-z]{25}: 4 steps$/m,
+      /^done: emailed 12 lines; posted to #reports$/m,
+      /^ran 5 jobs, 0 dead$/m,
+      /^status: completed$/m,
+      /^results: \{"rows":1200\}, \{"lines":12\}, "emailed 12 lines", "posted to #reports"$/m,
+      /^callbacks: on success completed, on error gone$/m,
+    ],
+  },
+  {
     file: "postgres.ts",
     env: postgresDatabase,
     expect: [

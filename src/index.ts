@@ -13,6 +13,8 @@ import { createLogger, type Logger } from "./log.js";
 
 export { Client } from "./client/client.js";
 export { CronClient } from "./client/crons.js";
+export { WorkflowClient } from "./client/workflows.js";
+export type { StepShape, WorkflowDefinition, WorkflowJob, WorkflowStatus, WorkflowStep, WorkflowView } from "./client/workflows.js";
 export type { CronEntry, CronEntryDefinition, CronGroup, CronGroupDefinition, CronJobTemplate } from "./cron/types.js";
 export type { ClientOptions, JobFilter, ListOptions, JobPageResult, PageLinks, RangeFilter, TakeOptions, JobSummary } from "./client/client.js";
 export { InProcessClient, Testing } from "./client/in-process.js";

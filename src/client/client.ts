@@ -6,6 +6,7 @@ import type { EnqueuedJob, FailureInput, Job as StoredJob, JobError, JobPatch, J
 import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
 import type { QueryValue, TakeStream, Transport } from "./transport.js";
 import { CronClient } from "./crons.js";
+import { WorkflowClient } from "./workflows.js";
 
 /** A range filter: an exact number, `{ min, max }` (either may be left out), or the wire form "A..B". */
 export type RangeFilter = number | string | { min?: number; max?: number };
@@ -104,9 +105,12 @@ export class Client<Jobs extends object = AnyJobs> {
 
   /** Cron groups: recurring jobs. */
   readonly crons: CronClient;
+  /** Workflows: chains and groups of jobs. */
+  readonly workflows: WorkflowClient<Jobs>;
 
   constructor(readonly transport: Transport, options: ClientOptions = {}) {
     this.crons = new CronClient((method, path, query, body) => this.call(method, path, query, body));
+    this.workflows = new WorkflowClient((method, path, query, body) => this.call(method, path, query, body));
     if (options.coalesceEnqueues !== false) this.enqueues = enqueueBatcher((job) => this.enqueueAlone(job), (jobs) => this.enqueueBulk(jobs));
   }
 

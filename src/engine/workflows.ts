@@ -160,10 +160,13 @@ function callbacksOf(shape: StepShape<string>): Array<{ id: string; on: "success
 
 export type WorkflowStatus = "running" | "completed" | "failed";
 
-/** A job of a workflow as GET /workflows/{id} shows it: `purged` once its retention took it. */
+/**
+ * A job of a workflow as GET /workflows/{id} shows it: `gone` once it is no longer stored (purged by its
+ * retention, an on_error discarded because its step completed, or deleted).
+ */
 export interface WorkflowJobView {
   id: string;
-  status: Job["status"] | "purged";
+  status: Job["status"] | "gone";
 }
 
 export interface WorkflowView {
@@ -181,17 +184,18 @@ export interface WorkflowView {
 
 /**
  * failed once a step job is dead (or was deleted before it ended); completed once every step job has
- * completed (or been purged after); running until then.
+ * completed or is gone (purged after it ended: a dead job is kept as long as a completed one by the
+ * workflow's retention, so a failure still shows); running until then.
  */
 export function workflowView(id: string, createdAt: number, document: WorkflowDocument, jobs: ReadonlyMap<string, Job>): WorkflowView {
-  const viewOf = (jobId: string): WorkflowJobView => ({ id: jobId, status: jobs.get(jobId)?.status ?? "purged" });
+  const viewOf = (jobId: string): WorkflowJobView => ({ id: jobId, status: jobs.get(jobId)?.status ?? "gone" });
   const steps = document.steps.map(viewOf);
   const results: Record<string, JsonValue> = {};
   for (const step of document.steps) {
     const result = jobs.get(step)?.result;
     if (result !== undefined) results[step] = result;
   }
-  const ended = (status: WorkflowJobView["status"]): boolean => status === "completed" || status === "purged";
+  const ended = (status: WorkflowJobView["status"]): boolean => status === "completed" || status === "gone";
   const status: WorkflowStatus = steps.some((step) => step.status === "dead") ? "failed" : steps.every((step) => ended(step.status)) ? "completed" : "running";
   const callbacks = callbacksOf(document.shape).map(({ id: jobId, on }) => ({ ...viewOf(jobId), on }));
   return { id, status, created_at: createdAt, jobs: document.steps, steps, callbacks, results, shape: document.shape };

@@ -137,7 +137,7 @@ describe("workflows", () => {
     await stream.nextJob();
     assertStatus(await ack(h.url, created.jobs[0]!), 204);
     streams.close(stream);
-    assert.equal((await workflow(created.id)).status, "completed", "a purged step counts as completed");
+    assert.equal((await workflow(created.id)).status, "completed", "a step gone after completing counts as completed");
     await h.clock.advance(1500);
     assertError(await api(h.url, "GET", `/workflows/${created.id}`), 404);
     assertError(await api(h.url, "GET", "/workflows/not-a-workflow"), 404);

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { RetryAtError, UnprocessableError, Worker, type JsonValue } from "../../src/index.js";
+import { BadRequestError, KillJobError, NotFoundError, RetryAtError, UnprocessableError, Worker, type JsonValue } from "../../src/index.js";
 import { uniqueName } from "../helpers/server.js";
 import { harness, recordingClient, TRANSPORTS } from "../helpers/transports.js";
 
@@ -115,6 +115,41 @@ for (const transport of TRANSPORTS) {
       // Each completed job stayed until its dependent ended; the next purge takes it.
       await h.clock.advance(1500);
       await assert.rejects(h.client.enqueue({ queue, type: "step", payload: null, dependencies: [extract!.id] }), UnprocessableError, "a completed and purged dependency is unknown");
+    });
+
+    test("workflows: a chain's handlers get the results before them, a group runs in parallel, on_error runs once; a refused one is a typed 400", async (t) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("flow");
+      const seen: Array<{ type: string; before: JsonValue[] }> = [];
+      const worker = new Worker(h.client, {
+        queues: [queue],
+        handlers: {
+          add: (job) => {
+            const before = Object.values(job.dependency_results ?? {}) as number[];
+            seen.push({ type: job.type, before });
+            return before.reduce((total, n) => total + n, 0) + (job.payload as number);
+          },
+          broken: () => {
+            throw new KillJobError("no");
+          },
+          alert: (job) => void seen.push({ type: job.type, before: [] }),
+        },
+        onError: () => {},
+      });
+      const add = (payload: number) => ({ queue, type: "add", payload });
+      const chain = await h.client.workflows.create({ chain: [add(1), add(10), { group: [add(100), add(1000)] }] });
+      assert.deepEqual(await worker.drain(), { completed: 4, retried: 0, dead: 0 });
+      const done = await h.client.workflows.get(chain.id);
+      assert.equal(done.status, "completed");
+      assert.deepEqual(chain.jobs.map((id) => done.results[id]), [1, 11, 111, 1011], "results passed three steps down");
+      seen.length = 0;
+      const group = await h.client.workflows.create({ group: [add(1), { queue, type: "broken", payload: null }], on_error: { queue, type: "alert", payload: null } });
+      assert.deepEqual(await worker.drain(), { completed: 2, retried: 0, dead: 1 });
+      assert.deepEqual(seen.filter(({ type }) => type === "alert").length, 1, "on_error ran once");
+      assert.equal((await h.client.workflows.get(group.id)).status, "failed");
+      assert.equal(await h.client.workflows.delete(group.id), 0, "nothing unfinished left");
+      await assert.rejects(h.client.workflows.get(group.id), NotFoundError);
+      await assert.rejects(h.client.workflows.create({ chain: [] }), BadRequestError);
     });
 
     test("correlation_id and parent_job_id go in with the enqueue and correlation_id filters", async (t) => {
