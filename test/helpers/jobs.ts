@@ -1,7 +1,8 @@
 /** Small HTTP-level helpers shared by the black-box API tests in test/http/. */
 import assert from "node:assert/strict";
+import { after, before } from "node:test";
 import type { Job } from "../../src/job/types.js";
-import { api, type ApiResult } from "./server.js";
+import { api, startTestServer, type ApiResult, type TestServer } from "./server.js";
 import { openTake, type RawTakeStream, type TakeOptions } from "./take.js";
 
 export type JobInput = Record<string, unknown>;
@@ -132,4 +133,31 @@ export async function takeAndAck(url: string, stream: RawTakeStream, count: numb
 export async function assertNoJob(stream: RawTakeStream, quietMs = 250, why = "no job expected"): Promise<void> {
   const job = await stream.next(quietMs);
   assert.equal(job, undefined, `${why}, but got ${JSON.stringify(job)}`);
+}
+
+/**
+ * One test server for a whole file, started before its tests and closed after them with every take
+ * stream they left open: `suite.h` is the server, `suite.streams` the file's streams.
+ */
+export function serverForFile(options: Parameters<typeof startTestServer>[0] = {}): { readonly h: TestServer; readonly streams: Streams } {
+  let server: TestServer | undefined;
+  const started = (): TestServer => {
+    if (!server) throw new Error("the file's server is not started yet (use it inside tests)");
+    return server;
+  };
+  const streams = new Streams(() => started().url);
+  const suite = {
+    get h(): TestServer {
+      return started();
+    },
+    streams,
+  };
+  before(async () => {
+    server = await startTestServer(options);
+  });
+  after(async () => {
+    streams.closeAll();
+    await server?.close();
+  });
+  return suite;
 }
