@@ -10,18 +10,23 @@ function loadsDependencies(job: Job): boolean {
 /**
  * A take stream's sink that hands each job taken with load_dependencies the results of the jobs it
  * waited for (kept until it ends: src/store/dependencies.ts), read in one go per batch; other jobs pass
- * through at once, so ordinary takes pay nothing. Should the read fail, the jobs go out without the
- * results rather than stay leased to nobody, and `failed` hears of it.
+ * through at once, so ordinary takes pay nothing. Jobs whose lease ended meanwhile (their stream closed
+ * and handed them back: `stillLeased` says no) are not sent. Should the read fail, the jobs go out
+ * without the results rather than stay leased to nobody, and `failed` hears of it.
  */
-export function withDependencyResults(sink: JobSink, store: Pick<Store, "getJobs">, failed: (error: unknown) => void): JobSink {
+export function withDependencyResults(sink: JobSink, store: Pick<Store, "getJobs">, stillLeased: (job: Job) => boolean, failed: (error: unknown) => void): JobSink {
+  const send = (jobs: Job[]): void => {
+    const leased = jobs.filter(stillLeased);
+    if (leased.length > 0) sink(leased);
+  };
   return (jobs) => {
     if (!jobs.some(loadsDependencies)) return sink(jobs);
     const plain = jobs.filter((job) => !loadsDependencies(job));
     if (plain.length > 0) sink(plain);
     const loading = jobs.filter(loadsDependencies);
-    void withResults(loading, store).then(sink, (error: unknown) => {
+    void withResults(loading, store).then(send, (error: unknown) => {
       failed(error);
-      sink(loading);
+      send(loading);
     });
   };
 }

@@ -221,7 +221,11 @@ export class Engine {
     for (const queue of options.queues) validateName(queue, "queue");
     if (options.types?.length === 0) throw new BadRequestError("types must name at least one type; leave it out to take every type");
     for (const type of options.types ?? []) validateName(type, "type");
-    return this.dispatcher.open(options, withDependencyResults(sink, this.store, (error) => logFailure(this.logger, "dependency results", error)));
+    const stillLeased = (job: Job): boolean => {
+      const entry = this.dispatcher.lease(job.id);
+      return entry?.job.run_id === job.run_id && entry?.stream?.closed === false;
+    };
+    return this.dispatcher.open(options, withDependencyResults(sink, this.store, stillLeased, (error) => logFailure(this.logger, "dependency results", error)));
   }
 
   /**

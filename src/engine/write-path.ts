@@ -212,7 +212,7 @@ export function fencedDelete(before: Job, leaseExpiredBy?: number): JobDelete {
 /** An end its retention purges at once, as a fenced delete; a completed one keeps its update for the store to write instead, should others depend on it. */
 function purgedEnd(ending: DecidedUpdate): JobDelete {
   const deletion: JobDelete = { ...fencedDelete(ending.before, ending.leaseExpiredBy), ends: ending.after.status === "completed" ? "completed" : "dead" };
-  if (deletion.ends === "completed") deletion.keptAs = fencedUpdate(ending);
+  if (deletion.ends === "completed") deletion.keptAs = () => fencedUpdate(ending);
   return deletion;
 }
 

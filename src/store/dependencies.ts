@@ -232,7 +232,7 @@ export function keepDependedOn(updates: JobUpdate[], deletes: JobDelete[], depen
   const kept = deletes.filter((deletion) => deletion.keptAs !== undefined && dependedOn.has(deletion.id));
   if (kept.length === 0) return { updates, deletes, kept: [] };
   return {
-    updates: [...updates, ...kept.map(({ keptAs }) => keptAs!)],
+    updates: [...updates, ...kept.map(({ keptAs }) => keptAs!())],
     deletes: deletes.filter((deletion) => !kept.includes(deletion)),
     kept: kept.map(({ id }) => id),
   };

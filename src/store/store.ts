@@ -90,10 +90,10 @@ export interface JobDelete {
   /** The deletion ends the job this way (a job its retention purges as it ends): its dependents settle as for that end, not as for a deletion. */
   ends?: "completed" | "dead";
   /**
-   * A completed job's update, written instead of the deletion when other jobs depend on it: it stays
+   * A completed job's update (built only when needed), written instead of the deletion when other jobs depend on it: it stays
    * (and the purge leaves it) until they have ended, so they can read its result.
    */
-  keptAs?: JobUpdate;
+  keptAs?: () => JobUpdate;
 }
 
 /** One atomic write: everything in it commits together or not at all. */

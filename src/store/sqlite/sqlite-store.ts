@@ -277,13 +277,9 @@ export class SqliteStore implements Store {
     for (const { jobId, dependsOn, met } of edges) insert.run(jobId, dependsOn, met ? 1 : 0);
   }
 
-  /**
-   * Settles the dependents of the jobs a write ended, in that write (see src/store/dependencies.ts).
-   * With no edge stored, as for most users, the write's ends are not even listed: acks pay one probe.
-   */
-  private settle(ended: () => SettledDependency[], rules: DependencyRules | undefined): SettledChange[] {
-    if (this.statement(SQL.anyEdge).get() === undefined) return [];
-    return driveSync(settleDependents(ended(), rules), (step) => {
+  /** Settles the dependents of the jobs a write ended, in that write (see src/store/dependencies.ts). */
+  private settle(ended: SettledDependency[], rules: DependencyRules | undefined): SettledChange[] {
+    return driveSync(settleDependents(ended, rules), (step) => {
       if (step.kind === "release") return this.releaseEdges(step.completed, step.failed);
       for (const update of settledUpdates(step.changes)) this.updateOne(update);
       this.deleteErrorsOf(settledDeletes(step.changes).flatMap((deletion) => this.deleteOne(deletion)));
@@ -292,9 +288,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Which of `ids` other jobs depend on (an edge names them); one probe when no edge is stored. */
+  /** Which of `ids` other jobs depend on (an edge names them). */
   private dependedOn(ids: string[]): Set<string> {
-    if (ids.length === 0 || this.statement(SQL.anyEdge).get() === undefined) return new Set();
+    if (ids.length === 0) return new Set();
     return new Set((this.statement(SQL.dependedOn).all(JSON.stringify(ids)) as Array<{ id: string }>).map(({ id }) => id));
   }
 
@@ -382,13 +378,15 @@ export class SqliteStore implements Store {
   commit(changes: ChangeSet): Promise<ChangeResult> {
     return this.write(() => {
       const given = changes.updates ?? [];
-      const { updates, deletes, kept } = keepDependedOn(given, changes.deletes ?? [], this.dependedOn(keepable(changes.deletes ?? [])));
+      // A commit inserts no edges: with none stored, as for most users, it pays this one probe for them.
+      const edges = this.statement(SQL.anyEdge).get() !== undefined;
+      const { updates, deletes, kept } = edges ? keepDependedOn(given, changes.deletes ?? [], this.dependedOn(keepable(changes.deletes ?? []))) : { updates: given, deletes: changes.deletes ?? [], kept: [] };
       const applied = updates.map((update) => this.updateOne(update));
-      this.dropEdgesOf(releasedFromBlocked(updates, applied));
+      if (edges) this.dropEdgesOf(releasedFromBlocked(updates, applied));
       const deleted = deletes.flatMap((deletion) => this.deleteOne(deletion));
       this.deleteErrorsOf(deleted);
       const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
-      const settled = this.settle(() => endedBy(updates, applied, deleted, deletes), changes.rules);
+      const settled = edges ? this.settle(endedBy(updates, applied, deleted, deletes), changes.rules) : [];
       return { updated: applied.slice(0, given.length), deleted, inserted, settled, kept: kept.filter((_id, index) => applied[given.length + index]) };
     });
   }
@@ -427,7 +425,8 @@ export class SqliteStore implements Store {
       const slice = await this.write(() => {
         const rows = this.statement(sliceSql).all(...where.params) as DeletedJob[];
         this.deleteErrorsOf(rows);
-        return { rows, settled: where.sql === "" ? [] : this.settle(() => endedBy([], [], rows), rules) };
+        const settles = where.sql !== "" && this.statement(SQL.anyEdge).get() !== undefined;
+        return { rows, settled: settles ? this.settle(endedBy([], [], rows), rules) : [] };
       });
       for (const row of slice.rows) result.deleted.push(row);
       for (const change of slice.settled) result.settled.push(change);
