@@ -114,6 +114,45 @@ for (const factory of STORES) {
       assert.equal((await store.listErrors(onBoth.id, { order: "asc", limit: 5 }))[0]!.error_type, "DependencyFailed");
     });
 
+    test("holds: a completed dependency purged as it ends is written instead while others depend on it, and the purge leaves it until they end", async () => {
+      const queue = uniqueName();
+      const rules: DependencyRules = {
+        unblocked: (blocked) => unblock(blocked, NOW),
+        unreachable: (blocked, dependency) => unreachable(blocked, dependency, NOW, DEFAULT_RETENTION),
+      };
+      const parent = job({ queue });
+      const child = createJob(newJobId(), { queue, type: "t", payload: null }, NOW, [parent.id]);
+      await store.insertJobs([parent, child], rules);
+      const [leased] = (await store.claimReady(claimOf([queue], 1))) as [Job];
+      const completed = complete(leased, NOW, DEFAULT_RETENTION, { rows: 1 });
+      const update: JobUpdate = { job: completed, from: "in_flight", fromRunId: leased.run_id! };
+      const ended = await store.commit({ deletes: [{ id: parent.id, from: "in_flight", fromRunId: leased.run_id!, ends: "completed", keptAs: () => update }], rules });
+      assert.deepEqual([ended.kept, ended.deleted, ended.settled.map(({ after }) => after?.status)], [[parent.id], [], ["ready"]]);
+      assert.deepEqual((await store.getJob(parent.id))?.result, { rows: 1 });
+      assert.deepEqual(await store.purgeDue(NOW + 1, 100), [], "kept while its dependent has not ended");
+      const [leasedChild] = (await store.claimReady(claimOf([queue], 1))) as [Job];
+      const childDone = await store.commit({ deletes: [{ id: child.id, from: "in_flight", fromRunId: leasedChild.run_id!, ends: "completed", keptAs: () => ({ job: complete(leasedChild, NOW, DEFAULT_RETENTION), from: "in_flight" }) }], rules });
+      assert.deepEqual([childDone.kept, childDone.deleted.map(({ id }) => id)], [[], [child.id]], "nothing depends on the child: deleted");
+      assert.deepEqual((await store.purgeDue(NOW + 1, 100)).map(({ id }) => id), [parent.id]);
+    });
+
+    test("workflows: the record goes in with its jobs, reads back, and is purged only once none of its jobs is left", async () => {
+      const queue = uniqueName();
+      const id = newJobId();
+      const member = job({ queue, correlation_id: id });
+      await store.insertJobs([member], undefined, { id, created_at: NOW, document: '{"steps":[]}' });
+      assert.deepEqual(await store.getWorkflow(id), { id, created_at: NOW, document: '{"steps":[]}' });
+      await store.purgeWorkflows(1000);
+      assert.notEqual(await store.getWorkflow(id), undefined, "a job is left");
+      await store.commit({ deletes: [{ id: member.id }] });
+      await store.purgeWorkflows(1000);
+      assert.equal(await store.getWorkflow(id), undefined);
+      const other = newJobId();
+      await store.insertJobs([job({ queue, correlation_id: other })], undefined, { id: other, created_at: NOW, document: "{}" });
+      assert.equal(await store.deleteWorkflow(other), true);
+      assert.equal(await store.deleteWorkflow(other), false);
+    });
+
     test("payloads read back exactly: key order, integers past 2^53, strings", async () => {
       const queue = uniqueName();
       const payload = { zeta: 12345678901234567890n, alpha: -(2n ** 63n), huge: 10n ** 30n, mid: { y: [1, 0.1, "ünï 😀"], x: null }, "": true };
