@@ -266,10 +266,7 @@ export class PostgresStore implements Store, Notifier, Peer {
     return this.write(() => retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope)));
   }
 
-  /**
-   * The ends the single statements left out because other jobs wait for their jobs, or theirs have
-   * edges to drop, applied with the settling in one transaction.
-   */
+  /** The ends the single statements left out because others wait for their jobs, applied with their dependents' settling in one transaction. */
   private async settleLeftOut(updates: JobUpdate[], deletes: JobDelete[], applied: AppliedChanges, rules: DependencyRules | undefined): Promise<ChangeResult> {
     const deletedIds = new Set(applied.deleted.map(({ id }) => id));
     const leftOut = [
@@ -278,10 +275,10 @@ export class PostgresStore implements Store, Notifier, Peer {
     ];
     const nothing = { ...applied, inserted: [], settled: [], kept: [] };
     if (leftOut.length === 0) return nothing;
-    const settles = new Set((await this.runOnPool<{ id: string }>(SQL.settlesOthers, [leftOut])).map(({ id }) => id));
-    if (settles.size === 0) return nothing;
-    const again = updates.map((update, position) => ({ update, position })).filter(({ update, position }) => !applied.updated[position] && settles.has(update.job.id));
-    const deletesAgain = deletes.filter(({ id }) => !deletedIds.has(id) && settles.has(id));
+    const dependedOn = new Set((await this.runOnPool<{ id: string }>(SQL.dependedOn, [leftOut])).map(({ id }) => id));
+    if (dependedOn.size === 0) return nothing;
+    const again = updates.map((update, position) => ({ update, position })).filter(({ update, position }) => !applied.updated[position] && dependedOn.has(update.job.id));
+    const deletesAgain = deletes.filter(({ id }) => !deletedIds.has(id) && dependedOn.has(id));
     const { settled, kept } = await this.transaction(async (run) => {
       const redone = await applyKeeping(run, again.map(({ update }) => update), deletesAgain);
       redone.applied.updated.forEach((done, index) => {

@@ -82,7 +82,13 @@ const UPDATE_PARAM_TYPES = ["text", "text", "text", "int8", "bool", "int4", ...U
  * The single-statement end of a job (completed or dead) leaves alone a job others wait for: such a job
  * ends in a transaction that settles its dependents as well (postgres-store.ts commit).
  */
-const UNLESS_DEPENDED_ON_UPDATE = "\n        AND NOT ((job.has_dependents OR job.dependencies IS NOT NULL) AND change.status IN ('completed', 'dead'))";
+const UNLESS_DEPENDED_ON_UPDATE = "\n        AND NOT (job.has_dependents AND change.status IN ('completed', 'dead'))";
+
+/**
+ * A job that ends drops its own edges in the statement that ends it (the jobs it waited for may be
+ * purged now), so ending a dependent needs no transaction of its own: an index probe for jobs without.
+ */
+const DROP_OWN_EDGES = (ended: string): string => `dropped_edges AS (DELETE FROM job_dependencies WHERE job_id IN (${ended}))`;
 
 function updateJobsText(settling: boolean): string {
   return `WITH updated AS (
@@ -103,7 +109,8 @@ function updateJobsText(settling: boolean): string {
       WHERE error.job_id IN (SELECT id FROM updated)
       ON CONFLICT (job_id, attempt) DO UPDATE SET
         ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}),
-    woken AS (SELECT pg_notify('${READY_CHANNEL}', '') FROM updated WHERE status = 'ready' LIMIT 1)
+    woken AS (SELECT pg_notify('${READY_CHANNEL}', '') FROM updated WHERE status = 'ready' LIMIT 1),
+    ${DROP_OWN_EDGES("SELECT id FROM updated WHERE status IN ('completed', 'dead')")}
     SELECT id, (SELECT count(*) FROM woken) AS woke FROM updated`;
 }
 
@@ -114,9 +121,10 @@ function deleteJobsText(settling: boolean): string {
       WHERE jobs.id = target.id AND jobs.id = ANY($1::text[])
         AND (target.from_status IS NULL OR jobs.status = target.from_status)
         AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
-        AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)${settling ? "" : " AND NOT jobs.has_dependents AND jobs.dependencies IS NULL"}
+        AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)${settling ? "" : " AND NOT jobs.has_dependents"}
       RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority),
-    deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted))
+    deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted)),
+    ${DROP_OWN_EDGES("SELECT id FROM deleted")}
     SELECT ${DELETED_COLUMNS} FROM deleted`;
 }
 
@@ -162,8 +170,8 @@ export const SQL = {
   /** Workflows without a job left, at most $1 of them. */
   purgeWorkflows: `DELETE FROM workflows WHERE id IN (SELECT id FROM workflows
       WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.correlation_id = workflows.id) LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id`,
-  /** Which of $1 others wait for (or did), or wait for others (or did): their ends settle edges. */
-  settlesOthers: "SELECT id FROM jobs WHERE id = ANY($1::text[]) AND (has_dependents OR dependencies IS NOT NULL)",
+  /** Which of $1 others wait for (or did). */
+  dependedOn: "SELECT id FROM jobs WHERE id = ANY($1::text[]) AND has_dependents",
   /** Which of $1 an edge names as a dependency. */
   dependedOnByEdges: "SELECT DISTINCT depends_on AS id FROM job_dependencies WHERE depends_on = ANY($1::text[])",
   /** Parameters: one array per column of JOB_COLUMN_NAMES. */
