@@ -8,6 +8,7 @@ import { LOG_LEVELS } from "../log-level.js";
 import { VERSION } from "../version.js";
 import * as run from "./commands.js";
 import * as cron from "./cron-commands.js";
+import * as queueCommands from "./queue-commands.js";
 import {
   backoff,
   count,
@@ -185,6 +186,25 @@ function cronCommand(): Command {
   return crons;
 }
 
+function queuesCommand(): Command {
+  const queues = new Command("queues").description("each queue with its jobs counted by status (list, the default), or one queue's settings");
+  queues.addCommand(remote(new Command("list")).description("each queue with its jobs counted by status").action((opts: run.RemoteOptions) => run.queues(opts)), { isDefault: true });
+  const queue = (): Argument => new Argument("<QUEUE>", "queue name");
+  queues.addCommand(remote(new Command("get")).description("a queue's settings and its jobs by status").addArgument(queue())
+    .action((name: string, options: run.RemoteOptions) => queueCommands.get(name, options)));
+  queues.addCommand(
+    remote(new Command("set")).description("change a queue's settings: NAME=VALUE, each VALUE JSON, null resets (e.g. paused=true)").addArgument(queue())
+      .argument("<SETTING...>", "NAME=VALUE")
+      .action((name: string, settings: string[], options: run.RemoteOptions) => queueCommands.set(name, settings, options)),
+  );
+  for (const [verb, paused] of [["pause", true], ["resume", false]] as const) {
+    const what = paused ? "accept enqueues but hand out nothing until resumed (jobs in flight finish)" : "hand out jobs again, at once to open take streams";
+    queues.addCommand(remote(new Command(verb)).description(`${verb} a queue: ${what}`).addArgument(queue())
+      .action((name: string, options: run.RemoteOptions) => queueCommands.pause(paused, name, options)));
+  }
+  return queues;
+}
+
 /** The whole `wharf` program. Errors throw (exitOverride) so that main.ts chooses the exit code. */
 export function buildProgram(options: ProgramOptions = {}): Command {
   const program = new Command("wharf")
@@ -198,7 +218,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   program.addCommand(enqueueCommand());
   program.addCommand(jobsCommand());
   program.addCommand(cronCommand());
-  program.addCommand(remote(new Command("queues")).description("each queue with its jobs counted by status").action((opts: run.RemoteOptions) => run.queues(opts)));
+  program.addCommand(queuesCommand());
   program.addCommand(remote(new Command("health")).description("check that the server answers").action((opts: run.RemoteOptions) => run.health(opts)));
   program.addCommand(
     remote(new Command("reset"))

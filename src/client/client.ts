@@ -7,6 +7,14 @@ import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
 import type { QueryValue, TakeStream, Transport } from "./transport.js";
 import { CronClient } from "./crons.js";
 import { WorkflowClient } from "./workflows.js";
+import type { QueuePatch, QueueSettings } from "../engine/queue-settings.js";
+
+/** GET /queues/{queue}: the queue's settings and its jobs by status. */
+export interface QueueInfo {
+  queue: string;
+  settings: QueueSettings;
+  counts: Record<JobStatus, number>;
+}
 
 /** A range filter: an exact number, `{ min, max }` (either may be left out), or the wire form "A..B". */
 export type RangeFilter = number | string | { min?: number; max?: number };
@@ -128,6 +136,25 @@ export class Client<Jobs extends object = AnyJobs> {
 
   async queues(): Promise<string[]> {
     return (await this.call<{ queues: string[] }>("GET", "/queues")).queues;
+  }
+
+  /** A queue's settings and its jobs by status. */
+  getQueue(queue: string): Promise<QueueInfo> {
+    return this.call("GET", `/queues/${encodeURIComponent(queue)}`);
+  }
+
+  /** Changes a queue's settings; null resets one to its default. */
+  patchQueue(queue: string, patch: QueuePatch): Promise<QueueInfo> {
+    return this.call("PATCH", `/queues/${encodeURIComponent(queue)}`, undefined, patch);
+  }
+
+  /** The queue accepts enqueues but hands out nothing until resumed; jobs in flight finish. */
+  pauseQueue(queue: string): Promise<QueueInfo> {
+    return this.call("POST", `/queues/${encodeURIComponent(queue)}/pause`);
+  }
+
+  resumeQueue(queue: string): Promise<QueueInfo> {
+    return this.call("POST", `/queues/${encodeURIComponent(queue)}/resume`);
   }
 
   /**

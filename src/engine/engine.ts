@@ -20,7 +20,7 @@ import {
   withLeaseUntil,
 } from "../job/state.js";
 import { stringifyJson } from "../job/json.js";
-import { JOB_STATUSES, type EnqueueInput, type FailureInput, type Job, type JobError, type JobPatch, type JsonValue } from "../job/types.js";
+import { JOB_STATUSES, type EnqueueInput, type JobStatus, type FailureInput, type Job, type JobError, type JobPatch, type JsonValue } from "../job/types.js";
 import { validateName } from "../job/validate.js";
 import { chunks, mapInSlices } from "../slices.js";
 import type { Logger } from "../log.js";
@@ -34,6 +34,7 @@ import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type 
 import { inRun, notInFlight } from "./leases.js";
 import { lifecycleLog, logFailure } from "./log.js";
 import { withDependencyResults } from "./dependency-results.js";
+import { applyQueuePatch, DEFAULT_QUEUE_SETTINGS, isDefault, type QueuePatch, type QueueSettings } from "./queue-settings.js";
 import { documentOf, jobIdsOf, planWorkflow, workflowView, type WorkflowDocument, type WorkflowStatus, type WorkflowView } from "./workflows.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
@@ -536,6 +537,27 @@ export class Engine {
     return deleted;
   }
 
+  // ---- queues ----
+
+  /** A queue's settings and its jobs by status (every status, 0 when none). */
+  async getQueue(queue: string): Promise<{ queue: string; settings: QueueSettings; counts: Record<JobStatus, number> }> {
+    validateName(queue, "queue", (message) => new NotFoundError(message));
+    const settings = (await this.store.getQueueSettings(queue)) ?? DEFAULT_QUEUE_SETTINGS;
+    const counts = Object.fromEntries(JOB_STATUSES.map((status) => [status, 0])) as Record<JobStatus, number>;
+    for (const { queue: name, status, count } of await this.statusCounts()) if (name === queue) counts[status] += count;
+    return { queue, settings, counts };
+  }
+
+  /** Changes a queue's settings (null resets one); a resumed queue's jobs go to open take streams at once. */
+  async patchQueue(queue: string, patch: QueuePatch): Promise<{ queue: string; settings: QueueSettings; counts: Record<JobStatus, number> }> {
+    validateName(queue, "queue", (message) => new NotFoundError(message));
+    const settings = applyQueuePatch((await this.store.getQueueSettings(queue)) ?? DEFAULT_QUEUE_SETTINGS, patch);
+    await this.store.putQueueSettings(queue, isDefault(settings) ? undefined : settings);
+    this.coordination.queueSettingsChanged(queue, settings);
+    if (!settings.paused) this.dispatcher.wake();
+    return this.getQueue(queue);
+  }
+
   // ---- workflows ----
 
   /** Enqueues a chain or group (src/engine/workflows.ts) and its record in one transaction. */
@@ -577,6 +599,7 @@ export class Engine {
 
   /** Every job and every cron group. */
   async reset(): Promise<void> {
+    for (const { queue } of await this.store.listQueueSettings()) this.coordination.queueSettingsChanged(queue, DEFAULT_QUEUE_SETTINGS);
     await this.crons.deleteAll();
     await this.writes.deleteMatching(undefined);
   }

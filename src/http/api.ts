@@ -12,6 +12,7 @@ import { parseAckList, readBulkJobs, parseEnqueueInput, parseFailure, parseLease
 import { enqueuedView, enqueueStatus, withoutPayload } from "../job/views.js";
 import { isCronName, parseCronEntry, parseCronGroup, parseCronPause, readCronName } from "../cron/validate.js";
 import { cronEntryView, cronGroupView } from "../cron/views.js";
+import { parseQueuePatch } from "../engine/queue-settings.js";
 import type { EnqueueInput } from "../job/types.js";
 import { mapInSlices } from "../slices.js";
 import { VERSION } from "../version.js";
@@ -289,6 +290,26 @@ function withJobId(handler: Handler, notFound: (id: string) => string = (id) => 
 const notInFlight = (id: string): string => `job ${id} is not in flight`;
 const workflowNotFound = (id: string): string => `workflow ${id} not found`;
 
+const getQueue: Handler = async (engine, request, [queue]) => {
+  noParams(request);
+  noBody(request);
+  return ok(await engine.getQueue(queue!));
+};
+
+const patchQueue: Handler = async (engine, request, [queue]) => {
+  noParams(request);
+  return ok(await engine.patchQueue(queue!, parseQueuePatch(request.body)));
+};
+
+/** POST /queues/{queue}/pause and /resume: shorthands for PATCH {"paused": true|false}. */
+function setPaused(paused: boolean): Handler {
+  return async (engine, request, [queue]) => {
+    noParams(request);
+    noBody(request);
+    return ok(await engine.patchQueue(queue!, { paused }));
+  };
+}
+
 const createWorkflow: Handler = async (engine, request) => {
   noParams(request);
   return ok(await engine.createWorkflow(request.body), 201);
@@ -319,6 +340,9 @@ const ROUTES: Route[] = [
   { pattern: /^\/health$/, methods: { GET: health } },
   { pattern: /^\/version$/, methods: { GET: version } },
   { pattern: /^\/queues$/, methods: { GET: queues } },
+  { pattern: new RegExp(`^/queues/${SEGMENT}$`), methods: { GET: getQueue, PATCH: patchQueue } },
+  { pattern: new RegExp(`^/queues/${SEGMENT}/pause$`), methods: { POST: setPaused(true) } },
+  { pattern: new RegExp(`^/queues/${SEGMENT}/resume$`), methods: { POST: setPaused(false) } },
   { pattern: /^\/reset$/, methods: { POST: reset } },
   { pattern: /^\/jobs$/, methods: { POST: enqueueOne, GET: listJobs, PATCH: patchJobs, DELETE: deleteJobs } },
   { pattern: /^\/jobs\/bulk$/, methods: { POST: enqueueBulk } },

@@ -6,6 +6,7 @@
  */
 import { parseJson, stringifyJson } from "../job/json.js";
 import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
+import type { QueueSettings } from "./store.js";
 
 export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
@@ -229,4 +230,17 @@ export function rowToError(row: ErrorRow): JobError {
 export function errorCursor(page: { afterAttempt?: number; order: "asc" | "desc" }): { ascending: boolean; after: number } {
   const ascending = page.order === "asc";
   return { ascending, after: page.afterAttempt ?? (ascending ? 0 : Number.MAX_SAFE_INTEGER) };
+}
+
+/** A queue_settings row as both drivers return it (paused as 0/1 or a boolean). */
+export type QueueSettingsRow = { queue: string; paused: number | boolean; settings: string };
+
+export function rowToQueueSettings(row: QueueSettingsRow): { queue: string; settings: QueueSettings } {
+  return { queue: row.queue, settings: { ...(JSON.parse(row.settings) as object), paused: Boolean(row.paused) } };
+}
+
+/** The settings kept as JSON text: all but `paused`, which has a column of its own. */
+export function otherQueueSettings(settings: QueueSettings): string {
+  const { paused: _paused, ...others } = settings;
+  return JSON.stringify(others);
 }

@@ -236,6 +236,12 @@ export interface BatchSession {
   write(write: BatchWrite): Promise<InsertOutcome[] | undefined>;
 }
 
+/** What an operator set on a queue (src/engine/queue-settings.ts). */
+export interface QueueSettings {
+  /** Accepts enqueues, hands out nothing: every claim skips the queue. */
+  paused: boolean;
+}
+
 /** A workflow as stored: its shape and job ids as JSON text (src/engine/workflows.ts reads it). */
 export interface WorkflowRecord {
   id: string;
@@ -256,6 +262,14 @@ export interface Store {
    */
   insertJobs(jobs: Job[], rules?: DependencyRules, workflow?: WorkflowRecord): Promise<InsertOutcome[]>;
   getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
+  /** The settings of every queue that has any, by queue name. */
+  listQueueSettings(): Promise<Array<{ queue: string; settings: QueueSettings }>>;
+  getQueueSettings(queue: string): Promise<QueueSettings | undefined>;
+  /**
+   * Writes a queue's settings; `undefined` removes them (the defaults). Where servers share the store,
+   * a queue that is not paused afterwards wakes every server's claims.
+   */
+  putQueueSettings(queue: string, settings: QueueSettings | undefined): Promise<void>;
   /** False when there was no such workflow. */
   deleteWorkflow(id: string): Promise<boolean>;
   /** Deletes up to `limit` workflows none of whose jobs is left (none carries the id as its correlation_id); answers how many. */

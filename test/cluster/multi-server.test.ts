@@ -590,6 +590,31 @@ test("an idle server wakes at once (LISTEN/NOTIFY) when another server makes a j
   t.diagnostic(`enqueue-to-delivery latencies ${latencies.join(", ")} ms`);
 });
 
+test("a pause through server A holds on server B; resuming through A delivers at once to B's open stream", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  // Maintenance only every 30 s: within the test only the resume's notification can wake B.
+  const servers = await Promise.all([0, 1].map(async () => {
+    const server = await startTestServer({ store: database, clock: systemClock, maintenanceIntervalMs: 30_000 });
+    defer(() => server.close());
+    return server;
+  }));
+  const [a, b] = servers as [TestServer, TestServer];
+  await eventually(async () => (await listeners(database)) >= 2, 5000, "both servers to LISTEN", { intervalMs: 20 });
+  const queue = uniqueName("paused");
+  assert.equal((await call<{ settings: { paused: boolean } }>(a.url, "POST", `/queues/${queue}/pause`)).body.settings.paused, true);
+  assert.equal((await call<{ settings: { paused: boolean } }>(b.url, "GET", `/queues/${queue}`)).body.settings.paused, true, "B reads the same settings");
+  const stream = take(defer, b.url, queue);
+  await stream.opened;
+  const jobs = [await enqueueOne(b.url, { queue, type: JOB_TYPE, payload: 1 }), await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: 2 })];
+  assert.equal(await stream.next(300), undefined, "nothing handed out by B while paused through A");
+  const resumed = Date.now();
+  await call(a.url, "POST", `/queues/${queue}/resume`);
+  const first = await stream.next(3000);
+  assert.ok(first && jobs.some(({ id }) => id === first.id), "a job of the resumed queue reached B's stream");
+  t.diagnostic(`resume through A to delivery on B: ${Date.now() - resumed} ms`);
+});
+
 test("workers for different types on different servers each take only their own type, past a backlog of the other", async (t) => {
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { claim, missedDeadline, release, type Lease } from "../../job/state.js";
 import type { Job } from "../../job/types.js";
-import type { EndedLease, StatusCount, Store } from "../../store/store.js";
+import type { EndedLease, QueueSettings, StatusCount, Store } from "../../store/store.js";
 import { CLAIM_BATCH, type ClaimingStream, type ClaimRound, type ClaimSource, type InFlightJob } from "../dispatch.js";
 import { ReadyIndex } from "../ready-index.js";
 import type { Service } from "../services/service.js";
@@ -39,6 +39,7 @@ export class Alone implements Coordination {
       await writes.update(orphans.map((job) => ({ before: job, after: release(job) })));
     }
     for (const entry of await store.readyEntries()) this.index.add(entry);
+    for (const { queue, settings } of await store.listQueueSettings()) this.queueSettingsChanged(queue, settings);
     this.counts.load(await store.countByQueueAndStatus());
   }
 
@@ -93,6 +94,10 @@ export class Alone implements Coordination {
 
   async statusCounts(): Promise<StatusCount[]> {
     return this.counts.entries();
+  }
+
+  queueSettingsChanged(queue: string, settings: QueueSettings): void {
+    this.index.setPaused(queue, settings.paused);
   }
 
   async lead(): Promise<boolean> {

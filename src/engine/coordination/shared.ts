@@ -1,6 +1,6 @@
 import type { Job } from "../../job/types.js";
 import type { Sharing } from "../../store/sharing.js";
-import type { EndedLease, StatusCount, Store } from "../../store/store.js";
+import type { EndedLease, QueueSettings, StatusCount, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../../log.js";
 import { logFailure } from "../log.js";
@@ -107,6 +107,9 @@ export class Shared implements Coordination {
   statusCounts(): Promise<StatusCount[]> {
     return this.store.countByQueueAndStatus();
   }
+
+  /** Claims read the settings in the database (a pause holds on every server); writing them wakes every server. */
+  queueSettingsChanged(_queue: string, _settings: QueueSettings): void {}
 
   async lead(): Promise<boolean> {
     if (this.stopped) return false;

@@ -14,6 +14,9 @@ import {
   UPDATABLE_JOB_COLUMNS,
   type ErrorRow,
   type JobRow,
+  otherQueueSettings,
+  rowToQueueSettings,
+  type QueueSettingsRow,
 } from "../rows.js";
 import type {
   AbandonedLeaseQuery,
@@ -39,6 +42,7 @@ import type {
   StoredCronGroup,
   StoredPayload,
   WorkflowRecord,
+  QueueSettings,
 } from "../store.js";
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
@@ -298,8 +302,25 @@ export class PostgresStore implements Store, Notifier, Peer {
       await run(SQL.deleteOpenBatches);
       await run(SQL.deleteAllEdges);
       await run(SQL.deleteAllWorkflows);
+      await run(SQL.deleteAllQueueSettings);
       return { deleted, settled: [] };
     }));
+  }
+
+  async listQueueSettings(): Promise<Array<{ queue: string; settings: QueueSettings }>> {
+    return (await this.read<QueueSettingsRow & Row>(SQL.queueSettings, [])).map(rowToQueueSettings);
+  }
+
+  async getQueueSettings(queue: string): Promise<QueueSettings | undefined> {
+    const [row] = await this.read<QueueSettingsRow & Row>(SQL.queueSettingsOf, [queue]);
+    return row && rowToQueueSettings(row).settings;
+  }
+
+  putQueueSettings(queue: string, settings: QueueSettings | undefined): Promise<void> {
+    return this.write(async () => {
+      if (settings === undefined) await this.runOnPool(SQL.deleteQueueSettings, [queue]);
+      else await this.runOnPool(SQL.putQueueSettings, [queue, settings.paused, otherQueueSettings(settings)]);
+    });
   }
 
   async getWorkflow(id: string): Promise<WorkflowRecord | undefined> {

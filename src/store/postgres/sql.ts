@@ -70,8 +70,11 @@ function writtenIfMasked(column: UpdatableJobColumn, bit: number): string {
   return `${column} = CASE WHEN change.written & ${1 << bit} <> 0 THEN change.${column} ELSE job.${column} END`;
 }
 
-/** A claim at $3 starts no job past its deadline: the deadline service makes such jobs dead. */
-const BEFORE_DEADLINE = "(deadline IS NULL OR deadline > $3::int8)";
+/**
+ * A claim at $3 starts no job past its deadline (the deadline service makes such jobs dead), and none of
+ * a paused queue: the paused list is read once per statement, so a pause holds on every server.
+ */
+const CLAIMABLE = "(deadline IS NULL OR deadline > $3::int8) AND queue <> ALL(ARRAY(SELECT queue FROM queue_settings WHERE paused))";
 
 const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 
@@ -163,6 +166,16 @@ export const SQL = {
   edgesLeft: "SELECT job_id, count(*)::int AS count FROM job_dependencies WHERE job_id = ANY($1::text[]) AND NOT met GROUP BY job_id",
   dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id = ANY($1::text[])",
   deleteAllEdges: "DELETE FROM job_dependencies",
+  queueSettings: "SELECT queue, paused, settings FROM queue_settings ORDER BY queue",
+  queueSettingsOf: "SELECT queue, paused, settings FROM queue_settings WHERE queue = $1",
+  /** Parameters: queue, paused, the other settings as JSON text. A queue not paused afterwards wakes every server's claims. */
+  putQueueSettings: `WITH written AS (INSERT INTO queue_settings (queue, paused, settings) VALUES ($1, $2, $3)
+      ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, settings = excluded.settings RETURNING paused)
+    SELECT pg_notify('${READY_CHANNEL}', '') FROM written WHERE NOT paused`,
+  /** Back to the defaults: not paused, so every server's claims wake. */
+  deleteQueueSettings: `WITH deleted AS (DELETE FROM queue_settings WHERE queue = $1 RETURNING queue)
+    SELECT pg_notify('${READY_CHANNEL}', '') FROM deleted`,
+  deleteAllQueueSettings: "DELETE FROM queue_settings",
   insertWorkflow: "INSERT INTO workflows (id, created_at, document) VALUES ($1, $2, $3)",
   workflowById: "SELECT id, created_at, document FROM workflows WHERE id = $1",
   deleteWorkflow: "DELETE FROM workflows WHERE id = $1 RETURNING id",
@@ -204,7 +217,7 @@ export const SQL = {
    * another claimer has locked, and leases them to owner $4 at time $3: a fresh run id each, and a
    * lease of the job's timeout or else $5 ms, rounded to whole ms. Rows come back in no particular order.
    */
-  claimReady: claimStatement(`SELECT id FROM jobs WHERE status = 'ready' AND $1::text[] IS NULL AND ${BEFORE_DEADLINE}
+  claimReady: claimStatement(`SELECT id FROM jobs WHERE status = 'ready' AND $1::text[] IS NULL AND ${CLAIMABLE}
       ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED`),
   /**
    * claimReady for a list of queues. \`queue = ANY(list)\` cannot walk the (queue, priority, id) index in
@@ -213,7 +226,7 @@ export const SQL = {
    * locked beyond the merge's cut stay ready and are unlocked when the statement ends.
    */
   claimReadyFromQueues: claimStatement(`SELECT candidate.id FROM unnest($1::text[]) AS wanted(queue),
-      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND ${BEFORE_DEADLINE}
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND ${CLAIMABLE}
         ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
       ORDER BY candidate.priority, candidate.id LIMIT $2`),
   /**
@@ -229,7 +242,7 @@ export const SQL = {
         FROM ready_queue WHERE ready_queue.queue IS NOT NULL),
       wanted(queue) AS (SELECT unnest($1::text[]) UNION ALL SELECT queue FROM ready_queue WHERE queue IS NOT NULL)
     SELECT candidate.id FROM wanted, unnest($6::text[]) AS wanted_type(type),
-      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type AND ${BEFORE_DEADLINE}
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type AND ${CLAIMABLE}
         ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
     ORDER BY candidate.priority, candidate.id LIMIT $2`),
   /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. $4: saved state, or null to keep it. */

@@ -156,6 +156,13 @@ export const SQL = {
   edgesLeft: "SELECT job_id, count(*) AS count FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?)) AND met = 0 GROUP BY job_id",
   dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllEdges: "DELETE FROM job_dependencies",
+  queueSettings: "SELECT queue, paused, settings FROM queue_settings ORDER BY queue",
+  queueSettingsOf: "SELECT queue, paused, settings FROM queue_settings WHERE queue = ?",
+  /** Parameters: queue, paused (0 or 1), the other settings as JSON text. */
+  putQueueSettings: `INSERT INTO queue_settings (queue, paused, settings) VALUES (?, ?, ?)
+    ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, settings = excluded.settings`,
+  deleteQueueSettings: "DELETE FROM queue_settings WHERE queue = ?",
+  deleteAllQueueSettings: "DELETE FROM queue_settings",
   insertWorkflow: "INSERT INTO workflows (id, created_at, document) VALUES (?, ?, ?)",
   workflowById: "SELECT id, created_at, document FROM workflows WHERE id = ?",
   deleteWorkflow: "DELETE FROM workflows WHERE id = ?",

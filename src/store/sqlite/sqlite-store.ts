@@ -28,6 +28,7 @@ import type {
   StoredCronGroup,
   StoredPayload,
   WorkflowRecord,
+  QueueSettings,
 } from "../store.js";
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { storeFailure } from "../failure.js";
@@ -50,7 +51,7 @@ import {
   type SettledChange,
 } from "../dependencies.js";
 import type { SettledDependency } from "../../job/state.js";
-import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, type ErrorRow, type JobRow, type JobRowValues } from "../rows.js";
+import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, otherQueueSettings, rowToQueueSettings, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
@@ -252,6 +253,22 @@ export class SqliteStore implements Store {
     });
   }
 
+  listQueueSettings(): Promise<Array<{ queue: string; settings: QueueSettings }>> {
+    return Promise.resolve((this.statement(SQL.queueSettings).all() as QueueSettingsRow[]).map(rowToQueueSettings));
+  }
+
+  getQueueSettings(queue: string): Promise<QueueSettings | undefined> {
+    const row = this.statement(SQL.queueSettingsOf).get(queue) as QueueSettingsRow | undefined;
+    return Promise.resolve(row && rowToQueueSettings(row).settings);
+  }
+
+  putQueueSettings(queue: string, settings: QueueSettings | undefined): Promise<void> {
+    return this.write(() => {
+      if (settings === undefined) this.statement(SQL.deleteQueueSettings).run(queue);
+      else this.statement(SQL.putQueueSettings).run(queue, settings.paused ? 1 : 0, otherQueueSettings(settings));
+    });
+  }
+
   getWorkflow(id: string): Promise<WorkflowRecord | undefined> {
     return Promise.resolve(this.statement(SQL.workflowById).get(id) as WorkflowRecord | undefined);
   }
@@ -438,6 +455,7 @@ export class SqliteStore implements Store {
         this.statement(SQL.deleteOpenBatches).run();
         this.statement(SQL.deleteAllEdges).run();
         this.statement(SQL.deleteAllWorkflows).run();
+        this.statement(SQL.deleteAllQueueSettings).run();
       });
     }
     return result;

@@ -1,0 +1,46 @@
+/** `wharf queues get|set|pause|resume`, and queue settings surviving a restart of `wharf serve` on its SQLite file. */
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { after, test } from "node:test";
+import { jsonLines, killAllChildren, runCli, spawnServer, type CliResult } from "../helpers/cli.js";
+import { enqueue } from "../helpers/jobs.js";
+import { tempDir, uniqueName } from "../helpers/server.js";
+import { openTake } from "../helpers/take.js";
+
+after(() => killAllChildren());
+
+function printed(result: CliResult): Array<Record<string, unknown>> {
+  assert.equal(result.code, 0, result.stderr);
+  return jsonLines(result.stdout) as Array<Record<string, unknown>>;
+}
+
+test("pause, get, set and resume a queue from the CLI; a pause survives a restart; bad settings exit 2", async (t) => {
+  const dataDir = tempDir();
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  let server = await spawnServer({ dataDir, durability: "fsync" });
+  const wharf = (...args: string[]): Promise<CliResult> => runCli([...args, "--url", server.url, "--json"]);
+  const queue = uniqueName("cli-queue");
+  const [paused] = printed(await wharf("queues", "pause", queue));
+  assert.deepEqual(paused!.settings, { paused: true });
+  const job = await enqueue(server.url, queue);
+  await server.stop();
+
+  server = await spawnServer({ dataDir });
+  t.after(() => server.stop());
+  const [read] = printed(await wharf("queues", "get", queue));
+  assert.deepEqual(read, { queue, settings: { paused: true }, counts: { blocked: 0, scheduled: 0, ready: 1, in_flight: 0, completed: 0, dead: 0 } });
+  const stream = openTake(server.url, { queue });
+  t.after(() => stream.close());
+  assert.equal(await stream.next(300), undefined, "still paused after the restart");
+  const [set] = printed(await wharf("queues", "set", queue, "paused=null"));
+  assert.deepEqual(set!.settings, { paused: false });
+  assert.equal((await stream.nextJob(3000)).id, job.id);
+  printed(await wharf("queues", "pause", queue));
+  printed(await wharf("queues", "resume", queue));
+
+  for (const args of [["queues", "set", queue, "paused"], ["queues", "set", queue, "paused=maybe"], ["queues", "set", queue, "colour=1"], ["queues", "set", queue, "max_in_flight=3"]]) {
+    const refused = await runCli([...args, "--url", server.url]);
+    assert.equal(refused.code, 2, `${args.join(" ")}: ${refused.stderr}`);
+    assert.notEqual(refused.stderr, "");
+  }
+});
