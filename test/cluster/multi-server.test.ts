@@ -557,19 +557,26 @@ test("cross-server heartbeat: heartbeats through server B keep alive a lease ser
   assert.equal(ack.status, 204, JSON.stringify(ack.body));
 });
 
-test("an idle server wakes at once (LISTEN/NOTIFY) when another server makes a job ready", async (t) => {
-  const defer = cleanupsKillingChildren(t);
-  const database = await freshDatabase();
-  // Maintenance (which also wakes every stream) only every 30 s: within the test only a notification can wake B.
+/**
+ * Two in-process servers on `database`, both listening. Maintenance (which also wakes every stream) only
+ * every 30 s: within a test only a notification can wake one. A server starts listening in the background
+ * after it starts; a notification sent before its LISTEN is in place is missed until the next
+ * maintenance (see the report), so this waits for the steady state: both servers listening.
+ */
+async function twoListeningServers(defer: Defer, database: string): Promise<[TestServer, TestServer]> {
   const servers = await Promise.all([0, 1].map(async () => {
     const server = await startTestServer({ store: database, clock: systemClock, maintenanceIntervalMs: 30_000 });
     defer(() => server.close());
     return server;
   }));
-  const [a, b] = servers as [TestServer, TestServer];
-  // A server starts listening in the background after it starts; a notification sent before its LISTEN is in place
-  // is missed until the next maintenance (see the report). Measure the steady state: both servers listening.
   await eventually(async () => (await listeners(database)) >= 2, 5000, "both servers to LISTEN", { intervalMs: 20 });
+  return servers as [TestServer, TestServer];
+}
+
+test("an idle server wakes at once (LISTEN/NOTIFY) when another server makes a job ready", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const [a, b] = await twoListeningServers(defer, database);
   const queue = uniqueName("wake");
   const stream = take(defer, b.url, queue);
   await stream.opened;
@@ -593,14 +600,7 @@ test("an idle server wakes at once (LISTEN/NOTIFY) when another server makes a j
 test("a pause through server A holds on server B; resuming through A delivers at once to B's open stream", async (t) => {
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
-  // Maintenance only every 30 s: within the test only the resume's notification can wake B.
-  const servers = await Promise.all([0, 1].map(async () => {
-    const server = await startTestServer({ store: database, clock: systemClock, maintenanceIntervalMs: 30_000 });
-    defer(() => server.close());
-    return server;
-  }));
-  const [a, b] = servers as [TestServer, TestServer];
-  await eventually(async () => (await listeners(database)) >= 2, 5000, "both servers to LISTEN", { intervalMs: 20 });
+  const [a, b] = await twoListeningServers(defer, database);
   const queue = uniqueName("paused");
   assert.equal((await call<{ settings: { paused: boolean } }>(a.url, "POST", `/queues/${queue}/pause`)).body.settings.paused, true);
   assert.equal((await call<{ settings: { paused: boolean } }>(b.url, "GET", `/queues/${queue}`)).body.settings.paused, true, "B reads the same settings");
