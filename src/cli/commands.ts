@@ -224,6 +224,12 @@ export function result(id: string, options: RemoteOptions): Promise<void> {
   return remote(options, async (wharf, out) => out.record({ result: await wharf.getResult(id) }));
 }
 
+export function cancel(ids: string[], options: RemoteOptions): Promise<void> {
+  return remote(options, async (wharf, out) => {
+    for (const id of ids) out.record(await wharf.cancel(id));
+  });
+}
+
 export function count(options: FilterOptions & RemoteOptions): Promise<void> {
   return remote(options, async (wharf, out) => out.record({ count: await wharf.countJobs(filterOf(options)) }));
 }

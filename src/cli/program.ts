@@ -138,6 +138,10 @@ function jobsCommand(): Command {
   jobs.addCommand(
     remote(new Command("result")).description("print what a completed job's success carried").argument("<ID>", "job id").action((id: string, options: run.RemoteOptions) => run.result(id, options)),
   );
+  jobs.addCommand(
+    remote(new Command("cancel")).description("cancel jobs that have not ended: each is dead (Cancelled); a running one's worker is told").argument("<ID...>", "job ids")
+      .action((ids: string[], options: run.RemoteOptions) => run.cancel(ids, options)),
+  );
   jobs.addCommand(filters(remote(new Command("count"))).description("count the jobs the filters select").action((options: run.FilterOptions & run.RemoteOptions) => run.count(options)));
   jobs.addCommand(
     remote(new Command("errors")).description("print a job's failure records, by attempt").argument("<ID>", "job id").action((id: string, options: run.RemoteOptions) => run.errors(id, options)),

@@ -7,6 +7,7 @@ import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
 import type { QueryValue, TakeStream, Transport } from "./transport.js";
 import { CronClient } from "./crons.js";
 import { WorkflowClient } from "./workflows.js";
+import type { CancelFrame } from "../engine/dispatch.js";
 import type { QueuePatch, QueueSettings } from "../engine/queue-settings.js";
 
 /** GET /queues/{queue}: the queue's settings and its jobs by status. */
@@ -54,6 +55,8 @@ export interface TakeOptions {
   /** Unacknowledged jobs the stream may hold; 0 means unlimited. Default 1. */
   prefetch?: number;
   workerId?: string;
+  /** Told when the run of a job this stream holds is cancelled (POST /jobs/{id}/cancel): stop working on it. */
+  onCancel?: (id: string, runId: string | undefined) => void;
 }
 
 export type JobSummary = Omit<StoredJob, "payload">;
@@ -282,6 +285,14 @@ export class Client<Jobs extends object = AnyJobs> {
     return this.call("GET", `/jobs/${encodeURIComponent(id)}/errors/${attempt}`);
   }
 
+  /**
+   * Cancels a job that has not ended: it is dead with a Cancelled error; one in flight is ended too, and
+   * its Worker's handler sees `context.signal` abort. UnprocessableError for a job that has ended.
+   */
+  async cancel(id: string): Promise<JobSummary> {
+    return this.call("POST", `/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
   /** Deletes every job. Irreversible. */
   async reset(): Promise<void> {
     await this.call("POST", "/reset");
@@ -294,6 +305,7 @@ export class Client<Jobs extends object = AnyJobs> {
       prefetch: options.prefetch ?? 1,
       ...(options.types ? { types: options.types } : {}),
       ...(options.workerId ? { workerId: options.workerId } : {}),
+      ...(options.onCancel ? { onControl: (frame: CancelFrame) => options.onCancel!(frame.id, frame.run_id) } : {}),
     });
     return stream as TakeStream<Jobs>;
   }

@@ -4,6 +4,7 @@ import { encodeBody, MEDIA_TYPES } from "../http/codec.js";
 import { decodeMsgpack } from "../http/msgpack.js";
 import { parseJson } from "../job/json.js";
 import type { Job } from "../job/types.js";
+import type { CancelFrame } from "../engine/dispatch.js";
 import { JobChannel, searchParams, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
 
 export interface HttpTransportOptions {
@@ -42,12 +43,12 @@ class FrameReader {
   /** Bytes the frame at the head needs, once its length prefix is known. */
   private needed = 4;
 
-  feed(chunk: Buffer): Job[] {
+  feed(chunk: Buffer): Array<Job | CancelFrame> {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (this.buffered < this.needed) return [];
     let pending = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
-    const jobs: Job[] = [];
+    const jobs: Array<Job | CancelFrame> = [];
     let offset = 0;
     this.needed = 4;
     while (pending.length - offset >= 4) {
@@ -56,7 +57,7 @@ class FrameReader {
         this.needed = 4 + length;
         break;
       }
-      if (length > 0) jobs.push(decodeMsgpack(pending.subarray(offset + 4, offset + 4 + length)) as Job);
+      if (length > 0) jobs.push(decodeMsgpack(pending.subarray(offset + 4, offset + 4 + length)) as Job | CancelFrame);
       offset += 4 + length;
     }
     pending = pending.subarray(offset);
@@ -64,6 +65,11 @@ class FrameReader {
     this.buffered = pending.length;
     return jobs;
   }
+}
+
+/** A frame that is no job: a control frame, sent only to streams that asked for them. */
+function isControl(value: Job | CancelFrame): value is CancelFrame {
+  return (value as Partial<CancelFrame>).control === "cancel";
 }
 
 /** Talks to a Wharf (or Zizq) server over HTTP/1.1 keep-alive connections. */
@@ -143,6 +149,7 @@ export class HttpTransport implements Transport {
     const query: Record<string, QueryValue> = { prefetch: take.prefetch };
     if (take.queues.length > 0) query.queue = take.queues.join(",");
     if (take.types) query.types = take.types.join(",");
+    if (take.onControl) query.controls = "true";
     const request = http.request({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers, timeout: this.idleTimeoutMs });
     this.streams.add(request);
     let closed = false;
@@ -163,7 +170,16 @@ export class HttpTransport implements Transport {
         return;
       }
       const frames = new FrameReader();
-      response.on("data", (chunk: Buffer) => channel.push(frames.feed(chunk)));
+      const onControl = take.onControl;
+      response.on("data", (chunk: Buffer) => {
+        const values = frames.feed(chunk);
+        // The server sends control frames only when asked (onControl).
+        if (!onControl || !values.some(isControl)) return channel.push(values as Job[]);
+        for (const value of values) {
+          if (isControl(value)) onControl(value);
+          else channel.push([value]);
+        }
+      });
       response.on("end", () => channel.end(closed ? undefined : new UnavailableError("take stream ended by the server")));
       response.on("error", (error) => channel.end(closed ? undefined : this.unreachable(error)));
     });

@@ -19,7 +19,7 @@ export class LocalTransport implements Transport {
 
   take(request: TakeRequest): TakeStream {
     const channel = new JobChannel();
-    const subscription = this.engine.take(request, (jobs) => channel.push(structuredClone(jobs)));
+    const subscription = this.engine.take(request, (jobs) => channel.push(structuredClone(jobs)), request.onControl);
     return {
       [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
       close: () => {

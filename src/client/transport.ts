@@ -1,4 +1,4 @@
-import type { TakeOptions } from "../engine/dispatch.js";
+import type { ControlSink, TakeOptions } from "../engine/dispatch.js";
 import type { Job } from "../job/types.js";
 import type { AnyJobs, Job as JobView } from "./jobs.js";
 
@@ -9,8 +9,11 @@ export interface TransportResponse {
   body: unknown;
 }
 
-/** What a take stream asks for: the engine's own take options. */
-export type TakeRequest = TakeOptions;
+/**
+ * What a take stream asks for: the engine's own take options, and where its control frames go (a run
+ * of a job it holds was cancelled); without `onControl` the server sends none.
+ */
+export type TakeRequest = TakeOptions & { onControl?: ControlSink };
 
 /** A query as URL search parameters; undefined values are left out. */
 export function searchParams(query: Record<string, QueryValue> | undefined): URLSearchParams {

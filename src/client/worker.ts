@@ -16,7 +16,7 @@ interface Done<Jobs> {
 }
 
 export interface JobContext {
-  /** Aborted when the worker's shutdown deadline passes while this job still runs. */
+  /** Aborted when the worker's shutdown deadline passes while this job still runs, or when the job is cancelled on the server. */
   signal: AbortSignal;
   /** Extends this job's lease on the server; call it from long-running handlers. */
   heartbeat(): Promise<void>;
@@ -55,6 +55,11 @@ export interface WorkerEvents<Jobs = AnyJobs> {
    * While someone listens, the worker asks the server (one count) each time it runs out of work.
    */
   drained: () => void;
+  /**
+   * The job's run was cancelled on the server (POST /jobs/{id}/cancel): its handler's `context.signal`
+   * aborted (or it never started), and nothing is acked or reported for it; the job is dead, Cancelled.
+   */
+  cancelled: (job: Job<Jobs>) => void;
   /** Trouble outside handlers: a take stream broke (the worker reconnects), an ack or failure report did not get through. */
   error: (error: unknown, job?: Job<Jobs>) => void;
 }
@@ -176,6 +181,8 @@ export class Worker<Jobs extends object = AnyJobs> {
   private stream: TakeStream<Jobs> | undefined;
   private readonly stopping = new AbortController();
   private readonly deadline = new AbortController();
+  /** Per job started (by id): aborted when the server cancels its run. */
+  private readonly runs = new Map<string, { runId: string | undefined; cancel: AbortController }>();
   private loop: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
   private processed = 0;
@@ -257,7 +264,7 @@ export class Worker<Jobs extends object = AnyJobs> {
 
   /** A take stream for this worker's queues and the types it has handlers for. */
   private openStream(prefetch: number): TakeStream<Jobs> {
-    return this.client.take({ queues: this.options.queues, types: [...this.handlers.keys()], prefetch, workerId: this.workerId });
+    return this.client.take({ queues: this.options.queues, types: [...this.handlers.keys()], prefetch, workerId: this.workerId, onCancel: (id, runId) => this.cancelRun(id, runId) });
   }
 
   private get workerId(): string {
@@ -286,6 +293,19 @@ export class Worker<Jobs extends object = AnyJobs> {
     }
   }
 
+  /** The server cancelled a run this worker holds: a job not started yet is dropped, a running one's signal aborts. */
+  private cancelRun(id: string, runId: string | undefined): void {
+    const waiting = this.waiting.findIndex((job) => job.id === id && job.run_id === runId);
+    if (waiting >= 0) {
+      const [job] = this.waiting.splice(waiting, 1);
+      this.emit("cancelled", job!);
+      this.checkIdle();
+      return;
+    }
+    const run = this.runs.get(id);
+    if (run && run.runId === runId) run.cancel.abort(new Error(`job ${id} was cancelled`));
+  }
+
   private pump(): void {
     while (this.running.size < this.concurrency && this.waiting.length > 0 && !this.stopping.signal.aborted) {
       const job = this.waiting.shift()!;
@@ -302,7 +322,14 @@ export class Worker<Jobs extends object = AnyJobs> {
   /** Runs a job's handler, then acks the job with `ack` or reports its failure; answers how it ended. */
   private async handle(job: Job<Jobs>, ack: (done: Done<Jobs>) => unknown): Promise<keyof DrainResult> {
     this.ranSinceDrained = true;
-    const outcome = await this.execute(job);
+    const cancel = new AbortController();
+    this.runs.set(job.id, { runId: job.run_id, cancel });
+    const outcome = await this.execute(job, cancel.signal).finally(() => this.runs.delete(job.id));
+    if (cancel.signal.aborted) {
+      // The server ended the run already: an ack or a failure report would only be refused.
+      this.emit("cancelled", job);
+      return "dead";
+    }
     if (outcome.ok) {
       await ack({ job, result: this.keptResult(outcome.result, job) });
       this.emit("completed", job, { result: outcome.result, durationMs: outcome.durationMs });
@@ -314,10 +341,10 @@ export class Worker<Jobs extends object = AnyJobs> {
     return willRetry === false ? "dead" : "retried";
   }
 
-  private async execute(job: Job<Jobs>): Promise<Outcome> {
+  private async execute(job: Job<Jobs>, cancelled: AbortSignal): Promise<Outcome> {
     this.emit("active", job);
     const context: JobContext = {
-      signal: this.deadline.signal,
+      signal: AbortSignal.any([this.deadline.signal, cancelled]),
       heartbeat: async () => {
         await this.client.heartbeat(job.id, job.run_id);
       },

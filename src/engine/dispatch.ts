@@ -20,6 +20,16 @@ export interface TakeOptions {
 /** Receives jobs as they are leased to a take stream. */
 export type JobSink = (jobs: Job[]) => void;
 
+/** Told to a take stream that asked for control frames: the run of a job it holds was cancelled; stop working on it. */
+export interface CancelFrame {
+  control: "cancel";
+  id: string;
+  run_id?: string;
+}
+
+/** Receives a stream's control frames. */
+export type ControlSink = (frame: CancelFrame) => void;
+
 export interface Subscription {
   /** Unguessable, so only the stream's own client can close it by id. */
   readonly id: string;
@@ -32,6 +42,7 @@ interface Stream extends Subscription {
   readonly types: ReadonlySet<string> | null;
   readonly prefetch: number;
   readonly sink: JobSink;
+  readonly control: ControlSink | undefined;
   /** Jobs leased to this stream, including ones being claimed right now. */
   held: number;
   readonly jobIds: Set<string>;
@@ -141,7 +152,7 @@ export class Dispatcher {
     return [...this.inFlight.values()];
   }
 
-  open(options: TakeOptions, sink: JobSink): Subscription {
+  open(options: TakeOptions, sink: JobSink, control?: ControlSink): Subscription {
     const stream: Stream = {
       id: randomBytes(12).toString("hex"),
       workerId: options.workerId,
@@ -149,6 +160,7 @@ export class Dispatcher {
       types: options.types ? new Set(options.types) : null,
       prefetch: options.prefetch,
       sink,
+      control,
       held: 0,
       jobIds: new Set(),
       closed: false,
@@ -251,6 +263,11 @@ export class Dispatcher {
     }
     this.wake();
     return entry;
+  }
+
+  /** Tells the stream that held a lease that its run was cancelled (streams that asked for control frames). */
+  tellCancelled(entry: InFlightJob): void {
+    if (entry.stream && !entry.stream.closed) entry.stream.control?.({ control: "cancel", id: entry.job.id, ...(entry.job.run_id === undefined ? {} : { run_id: entry.job.run_id }) });
   }
 
   /** Replaces the in-flight copy of a job, only while its lease here is still run `runId`. */

@@ -5,6 +5,8 @@ import { DEFAULT_RETRY_LIMIT } from "../job/backoff.js";
 import { newJobId } from "../job/ids.js";
 import {
   applyPatch,
+  cancel as cancelJob,
+  CANCELLED,
   complete,
   createJob,
   DEFAULT_RETENTION,
@@ -30,7 +32,7 @@ import { systemClock, type Clock } from "./clock.js";
 import { Alone } from "./coordination/alone.js";
 import type { Coordination, EngineParts } from "./coordination/coordination.js";
 import { Shared } from "./coordination/shared.js";
-import { CLAIMED, claimedOnly, Dispatcher, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
+import { CLAIMED, claimedOnly, Dispatcher, type ControlSink, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import { inRun, notInFlight } from "./leases.js";
 import { lifecycleLog, logFailure } from "./log.js";
 import { withDependencyResults } from "./dependency-results.js";
@@ -214,7 +216,7 @@ export class Engine {
   // ---- take, ack, fail, heartbeat ----
 
   /** Opens a take stream. Checked here, so that in-process clients get the same answer as HTTP ones. */
-  take(options: TakeOptions, sink: JobSink): Subscription {
+  take(options: TakeOptions, sink: JobSink, control?: ControlSink): Subscription {
     if (!Number.isSafeInteger(options.prefetch) || options.prefetch < 0) {
       throw new BadRequestError(`prefetch must be a whole number, 0 (no limit) or more, got ${options.prefetch}`);
     }
@@ -226,7 +228,7 @@ export class Engine {
       const entry = this.dispatcher.lease(job.id);
       return entry?.job.run_id === job.run_id && entry?.stream?.closed === false;
     };
-    return this.dispatcher.open(options, withDependencyResults(sink, this.store, stillLeased, (error) => logFailure(this.logger, "dependency results", error)));
+    return this.dispatcher.open(options, withDependencyResults(sink, this.store, stillLeased, (error) => logFailure(this.logger, "dependency results", error)), control);
   }
 
   /**
@@ -295,7 +297,41 @@ export class Engine {
     return notFound;
   }
 
-  async fail(id: string, failure: FailureInput, runId?: string): Promise<Job> {
+  fail(id: string, failure: FailureInput, runId?: string): Promise<Job> {
+    return this.failLease(id, failure, runId, false);
+  }
+
+  /**
+   * Cancels a job that has not ended: a waiting one (blocked, scheduled, ready) is dead at once with a
+   * Cancelled error; an in-flight one too, as a failure that kills it, and the stream holding it is told
+   * (a control frame, to streams that asked for them; through its server where another holds it), so
+   * whatever its worker answers later is refused. 422 for a job that has ended.
+   */
+  async cancel(id: string): Promise<Job> {
+    for (let attempt = 0; ; attempt++) {
+      const job = await this.getJob(id);
+      if (job.status === "in_flight") {
+        try {
+          return await this.failLease(id, { message: "cancelled by request", error_type: CANCELLED, kill: true }, undefined, true);
+        } catch (error) {
+          if (!(error instanceof NotFoundError) || attempt > 2) throw error;
+          continue;
+        }
+      }
+      if (isTerminal(job.status)) throw new UnprocessableError(`job ${id} is ${job.status}: only a job that has not ended can be cancelled`);
+      const { job: after, error } = cancelJob(job, this.clock.now(), this.retention);
+      const [applied] = await this.commitEndings([{ before: job, after, error }]);
+      if (applied) {
+        this.observer.failed?.(after, error);
+        this.observer.died?.(after);
+        return after;
+      }
+      if (attempt > 2) throw new ConflictError(`job ${id} changed while being cancelled; try again`);
+    }
+  }
+
+  /** Fails the lease of `id` (in run `runId`, when given); a cancel also tells the stream that held it. */
+  private async failLease(id: string, failure: FailureInput, runId: string | undefined, cancelled: boolean): Promise<Job> {
     const [entry] = await this.takeLeases(new Map([[id, runId]]));
     if (!entry) throw notInFlight(id, runId);
     let failed: Job | undefined;
@@ -306,7 +342,8 @@ export class Engine {
       throw error;
     }
     if (!failed) throw new NotFoundError(`job ${id} is no longer in flight`);
-    if (entry.stream === undefined) this.announceEnded([entry.job]);
+    if (entry.stream === undefined) this.announceEnded([entry.job], cancelled);
+    else if (cancelled) this.dispatcher.tellCancelled(entry);
     return failed;
   }
 
@@ -605,8 +642,8 @@ export class Engine {
   }
 
   /** Leases another server made that ended here (a client behind a load balancer): it is told, to free their slots. */
-  private announceEnded(jobs: Job[]): void {
-    this.coordination.announceEnded(jobs.flatMap(({ id, run_id: runId }) => (runId === undefined ? [] : [{ id, runId }])));
+  private announceEnded(jobs: Job[], cancelled = false): void {
+    this.coordination.announceEnded(jobs.flatMap(({ id, run_id: runId }) => (runId === undefined ? [] : [cancelled ? { id, runId, cancelled } : { id, runId }])));
   }
 
   /** Records the attempts whose lease ran out by `now` as failed (the lease-expiry service's work). */

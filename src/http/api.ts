@@ -31,7 +31,7 @@ export interface ApiRequest {
 
 export type ApiResponse =
   | { kind: "body"; status: number; body?: unknown }
-  | { kind: "take"; options: TakeOptions };
+  | { kind: "take"; options: TakeOptions; controls: boolean };
 
 type Handler = (engine: Engine, request: ApiRequest, pathParams: string[]) => Promise<ApiResponse>;
 
@@ -114,12 +114,21 @@ const deleteJobs: Handler = async (engine, request) => {
 };
 
 const take: Handler = async (_engine, request) => {
-  const query = params(request, ["queue", "types", "prefetch"]);
+  const query = params(request, ["queue", "types", "prefetch", "controls"]);
   const options: TakeOptions = { queues: query.list("queue") ?? [], prefetch: query.integer("prefetch", 0, 2 ** 31 - 1) ?? 1 };
   const types = query.list("types");
   if (types) options.types = types;
   if (request.workerId !== undefined) options.workerId = request.workerId;
-  return { kind: "take", options };
+  // A Wharf extension: control frames (a cancelled run) go only to clients that ask, so Zizq clients see jobs only.
+  const controls = query.get("controls");
+  if (controls !== undefined && controls !== "true" && controls !== "false") throw new BadRequestError(`controls must be true or false, got ${JSON.stringify(controls)}`);
+  return { kind: "take", options, controls: controls === "true" };
+};
+
+const cancelJob: Handler = async (engine, request, [id]) => {
+  noParams(request);
+  noBody(request);
+  return ok(withoutPayload(await engine.cancel(id!)));
 };
 
 const closeTake: Handler = async (engine, request, [stream]) => {
@@ -355,6 +364,7 @@ const ROUTES: Route[] = [
   { pattern: new RegExp(`^/jobs/${SEGMENT}/failure$`), methods: { POST: withJobId(failJob, notInFlight) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/heartbeat$`), methods: { POST: withJobId(heartbeat, notInFlight) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/requeue$`), methods: { POST: withJobId(requeueDead) } },
+  { pattern: new RegExp(`^/jobs/${SEGMENT}/cancel$`), methods: { POST: withJobId(cancelJob) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/result$`), methods: { GET: withJobId(getResult) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: withJobId(listErrors) } },
   { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: withJobId(getError) } },

@@ -22,7 +22,7 @@ import {
 import { guardRequest, isLoopbackAddress } from "./guard.js";
 import { Metrics } from "./metrics.js";
 import { chunks, Slicer } from "../slices.js";
-import type { TakeOptions } from "../engine/dispatch.js";
+import type { ControlSink, TakeOptions } from "../engine/dispatch.js";
 import type { LogLevel } from "../log-level.js";
 import { createLogger, errorMessage, type Logger } from "../log.js";
 
@@ -200,7 +200,7 @@ class RequestHandler {
       const workerId = header(request, "worker-id");
       if (workerId !== undefined) apiRequest.workerId = workerId;
       const result = await handleApi(this.engine, apiRequest);
-      if (result.kind === "take") this.stream(request, response, result.options, streamFormat!);
+      if (result.kind === "take") this.stream(request, response, result.options, result.controls, streamFormat!);
       else await send(response, result.status, format, result.body);
     } catch (error) {
       if (error instanceof WharfError) {
@@ -212,14 +212,15 @@ class RequestHandler {
     }
   }
 
-  private stream(request: Request, response: Response, options: TakeOptions, format: StreamFormat): void {
+  private stream(request: Request, response: Response, options: TakeOptions, controls: boolean, format: StreamFormat): void {
     // The HTTP/1 and HTTP/2 response types share write(Buffer) but not one declared signature.
     const out = response as unknown as { write(chunk: Buffer): boolean };
     const write = (jobs: Job[]): void => {
       const frames = jobs.map((job) => encodeFrame(format, job));
       out.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
     };
-    const subscription = this.engine.take(options, write);
+    const control: ControlSink | undefined = controls ? (frame) => out.write(encodeFrame(format, frame)) : undefined;
+    const subscription = this.engine.take(options, write, control);
     response.writeHead(200, { "content-type": MEDIA_TYPES[format], "cache-control": "no-store", "wharf-stream-id": subscription.id });
     const heartbeat = setInterval(() => out.write(encodeFrame(format, undefined)), this.heartbeatMs);
     heartbeat.unref();

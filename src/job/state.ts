@@ -285,6 +285,20 @@ export function expire(job: Job, now: number, retention: RetentionDefaults): { j
   return deadUnstarted(job, now, retention, `deadline ${new Date(job.deadline!).toISOString()} passed before the job started`, "DeadlineExceeded");
 }
 
+/** The error type of a job cancelled by request (POST /jobs/{id}/cancel). */
+export const CANCELLED = "Cancelled";
+
+/**
+ * A waiting job (blocked, scheduled or ready) cancelled by request: dead, with a Cancelled error
+ * record and the dead retention. An in-flight job is cancelled as a failure that kills it (`fail`).
+ */
+export function cancel(job: Job, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
+  if (job.status !== "blocked" && job.status !== "scheduled" && job.status !== "ready") {
+    throw new IllegalTransitionError(`job ${job.id} is ${job.status}; only a waiting job is cancelled this way`);
+  }
+  return deadUnstarted(job, now, retention, "cancelled by request", CANCELLED);
+}
+
 /** Terminal jobs are never rewritten; only they may be purged by retention. */
 export function applyPatch(job: Job, patch: JobPatch, now: number): Job {
   if (isTerminal(job.status)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and cannot be changed`);

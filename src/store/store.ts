@@ -145,6 +145,8 @@ export interface InsertOutcome {
 export interface EndedLease {
   id: string;
   runId: string;
+  /** Ended by a cancel: the holder tells its stream (a control frame), not only frees the slot. */
+  cancelled?: boolean;
 }
 
 export interface ReadyEntry {

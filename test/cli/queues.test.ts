@@ -1,4 +1,4 @@
-/** `wharf queues get|set|pause|resume`, and queue settings surviving a restart of `wharf serve` on its SQLite file. */
+/** `wharf queues get|set|pause|resume` (settings surviving a restart of `wharf serve` on its SQLite file) and `wharf jobs cancel`. */
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, test } from "node:test";
@@ -43,4 +43,18 @@ test("pause, get, set and resume a queue from the CLI; a pause survives a restar
     assert.equal(refused.code, 2, `${args.join(" ")}: ${refused.stderr}`);
     assert.notEqual(refused.stderr, "");
   }
+});
+
+test("wharf jobs cancel makes waiting jobs dead; an ended or unknown one exits non-zero", async (t) => {
+  const dataDir = tempDir();
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const server = await spawnServer({ dataDir });
+  t.after(() => server.stop());
+  const queue = uniqueName("cli-cancel");
+  const [first, second] = [await enqueue(server.url, queue), await enqueue(server.url, queue)];
+  const cancelled = printed(await runCli(["jobs", "cancel", first.id, second.id, "--url", server.url, "--json"]));
+  assert.deepEqual(cancelled.map((job) => [job.id, job.status]), [[first.id, "dead"], [second.id, "dead"]]);
+  const again = await runCli(["jobs", "cancel", first.id, "--url", server.url]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /only a job that has not ended can be cancelled/);
 });

@@ -615,6 +615,35 @@ test("a pause through server A holds on server B; resuming through A delivers at
   t.diagnostic(`resume through A to delivery on B: ${Date.now() - resumed} ms`);
 });
 
+test("a cancel through server A of a job B's worker is running aborts the handler there, told through the lease notification", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const [a, b] = await twoListeningServers(defer, database);
+  const queue = uniqueName("cancel");
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => (started = resolve));
+  const aborted: string[] = [];
+  const worker = new Worker(connect(b.url), {
+    queues: [queue],
+    handlers: {
+      slow: (job, context) => new Promise<void>((resolve) => {
+        started();
+        context.signal.addEventListener("abort", () => {
+          aborted.push(job.id);
+          resolve();
+        });
+      }),
+    },
+  }).start();
+  defer(() => worker.stop());
+  const job = await enqueueOne(a.url, { queue, type: "slow", payload: null });
+  await running;
+  const cancelled = await call<Job>(a.url, "POST", `/jobs/${job.id}/cancel`);
+  assert.equal(cancelled.body.status, "dead", JSON.stringify(cancelled.body));
+  await eventually(() => aborted.length === 1, 3000, "B's worker to see its handler's signal abort");
+  assert.deepEqual(aborted, [job.id]);
+});
+
 test("workers for different types on different servers each take only their own type, past a backlog of the other", async (t) => {
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();

@@ -22,6 +22,8 @@ export interface TakeOptions {
   /** The Accept header; NDJSON when omitted. */
   accept?: string;
   workerId?: string;
+  /** Asks for control frames (controls=true); they arrive among the jobs, as the objects they are. */
+  controls?: boolean;
   /** Longest wait for the response headers, in ms. */
   openTimeoutMs?: number;
 }
@@ -109,6 +111,7 @@ export function openTake(baseUrl: string, options: TakeOptions = {}): RawTakeStr
   if (options.queue !== undefined) query.set("queue", options.queue);
   if (options.types !== undefined) query.set("types", options.types);
   query.set("prefetch", String(options.prefetch ?? 1));
+  if (options.controls) query.set("controls", "true");
   const headers: Record<string, string> = { accept: options.accept ?? STREAM_MEDIA.ndjson };
   if (options.workerId !== undefined) headers["worker-id"] = options.workerId;
 

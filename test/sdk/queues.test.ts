@@ -1,7 +1,10 @@
-/** Queue settings through the SDK, over every transport: a paused queue's jobs wait; a Worker gets them once it is resumed. */
+/**
+ * Queue settings and cancellation through the SDK, over every transport: a paused queue's jobs wait
+ * and a Worker gets them once it is resumed; cancelling a running job aborts its handler's signal.
+ */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { BadRequestError, UnprocessableError, Worker } from "../../src/index.js";
+import { BadRequestError, UnprocessableError, Worker, type Job } from "../../src/index.js";
 import { setTimeout as sleep } from "node:timers/promises";
 import { eventually, uniqueName } from "../helpers/server.js";
 import { harness, TRANSPORTS } from "../helpers/transports.js";
@@ -27,6 +30,43 @@ for (const transport of TRANSPORTS) {
       assert.equal((await h.client.patchQueue(queue, { paused: null })).settings.paused, false);
       await assert.rejects(h.client.patchQueue(queue, { colour: 1 } as never), BadRequestError);
       await assert.rejects(h.client.patchQueue(queue, { max_in_flight: 3 } as never), UnprocessableError);
+    });
+
+    test("client.cancel on a running job aborts its handler's signal; the Worker tells 'cancelled' and acks nothing; a waiting one is dead at once", async (t) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("sdk-cancel");
+      const aborted: string[] = [];
+      const cancelled: string[] = [];
+      const errors: unknown[] = [];
+      let started!: () => void;
+      const running = new Promise<void>((resolve) => (started = resolve));
+      const worker = new Worker(h.client, {
+        queues: [queue],
+        handlers: {
+          slow: (job, context) => new Promise<void>((resolve) => {
+            started();
+            context.signal.addEventListener("abort", () => {
+              aborted.push(job.id);
+              resolve();
+            });
+          }),
+        },
+        onError: (error) => errors.push(error),
+      });
+      worker.on("cancelled", (job: Job) => cancelled.push(job.id));
+      const job = await h.client.enqueue({ queue, type: "slow", payload: null });
+      worker.start();
+      h.defer(() => worker.stop());
+      await running;
+      assert.equal((await h.client.cancel(job.id)).status, "dead");
+      await eventually(() => cancelled.length === 1, 3000, "the worker to tell the cancel");
+      assert.deepEqual([aborted, cancelled], [[job.id], [job.id]]);
+      const waiting = await h.client.enqueue({ queue: uniqueName("idle"), type: "slow", payload: null });
+      assert.equal((await h.client.cancel(waiting.id)).status, "dead");
+      await assert.rejects(h.client.cancel(waiting.id), UnprocessableError);
+      await sleep(100);
+      assert.deepEqual(errors, [], "no ack or failure report was sent for the cancelled run");
+      assert.equal((await h.client.getJob(job.id)).status, "dead");
     });
   });
 }

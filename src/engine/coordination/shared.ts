@@ -134,8 +134,11 @@ function endedElsewhere(leases: EndedLease[] | undefined, dispatcher: Dispatcher
     void leaseSync.tick().catch((error: unknown) => logFailure(logger, leaseSync.name, error));
     return;
   }
-  for (const { id, runId } of leases) {
-    if (dispatcher.lease(id)?.job.run_id === runId) dispatcher.finish(id);
+  for (const { id, runId, cancelled } of leases) {
+    const entry = dispatcher.lease(id);
+    if (entry?.job.run_id !== runId) continue;
+    if (cancelled) dispatcher.tellCancelled(entry);
+    dispatcher.finish(id);
   }
 }
 
