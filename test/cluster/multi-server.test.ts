@@ -21,6 +21,7 @@ import { createDatabase, startPostgres } from "../helpers/postgres.js";
 import { api, eventually, startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
 import { openTake, type RawTakeStream } from "../helpers/take.js";
 import { countJobs } from "../helpers/jobs.js";
+import { runsUntilAborted } from "../helpers/handlers.js";
 
 const JOB_TYPE = "cluster-noop";
 const BULK_SIZE = 1000;
@@ -620,28 +621,15 @@ test("a cancel through server A of a job B's worker is running aborts the handle
   const database = await freshDatabase();
   const [a, b] = await twoListeningServers(defer, database);
   const queue = uniqueName("cancel");
-  let started!: () => void;
-  const running = new Promise<void>((resolve) => (started = resolve));
-  const aborted: string[] = [];
-  const worker = new Worker(connect(b.url), {
-    queues: [queue],
-    handlers: {
-      slow: (job, context) => new Promise<void>((resolve) => {
-        started();
-        context.signal.addEventListener("abort", () => {
-          aborted.push(job.id);
-          resolve();
-        });
-      }),
-    },
-  }).start();
+  const slow = runsUntilAborted();
+  const worker = new Worker(connect(b.url), { queues: [queue], handlers: { slow: slow.handler } }).start();
   defer(() => worker.stop());
   const job = await enqueueOne(a.url, { queue, type: "slow", payload: null });
-  await running;
+  await slow.started;
   const cancelled = await call<Job>(a.url, "POST", `/jobs/${job.id}/cancel`);
   assert.equal(cancelled.body.status, "dead", JSON.stringify(cancelled.body));
-  await eventually(() => aborted.length === 1, 3000, "B's worker to see its handler's signal abort");
-  assert.deepEqual(aborted, [job.id]);
+  await eventually(() => slow.aborted.length === 1, 3000, "B's worker to see its handler's signal abort");
+  assert.deepEqual(slow.aborted, [job.id]);
 });
 
 test("workers for different types on different servers each take only their own type, past a backlog of the other", async (t) => {

@@ -8,6 +8,7 @@ import { BadRequestError, UnprocessableError, Worker, type Job } from "../../src
 import { setTimeout as sleep } from "node:timers/promises";
 import { eventually, uniqueName } from "../helpers/server.js";
 import { harness, TRANSPORTS } from "../helpers/transports.js";
+import { runsUntilAborted } from "../helpers/handlers.js";
 
 for (const transport of TRANSPORTS) {
   describe(`queue settings over ${transport.name}`, () => {
@@ -35,32 +36,18 @@ for (const transport of TRANSPORTS) {
     test("client.cancel on a running job aborts its handler's signal; the Worker tells 'cancelled' and acks nothing; a waiting one is dead at once", async (t) => {
       const h = await harness(t, transport);
       const queue = uniqueName("sdk-cancel");
-      const aborted: string[] = [];
       const cancelled: string[] = [];
       const errors: unknown[] = [];
-      let started!: () => void;
-      const running = new Promise<void>((resolve) => (started = resolve));
-      const worker = new Worker(h.client, {
-        queues: [queue],
-        handlers: {
-          slow: (job, context) => new Promise<void>((resolve) => {
-            started();
-            context.signal.addEventListener("abort", () => {
-              aborted.push(job.id);
-              resolve();
-            });
-          }),
-        },
-        onError: (error) => errors.push(error),
-      });
+      const slow = runsUntilAborted();
+      const worker = new Worker(h.client, { queues: [queue], handlers: { slow: slow.handler }, onError: (error) => errors.push(error) });
       worker.on("cancelled", (job: Job) => cancelled.push(job.id));
       const job = await h.client.enqueue({ queue, type: "slow", payload: null });
       worker.start();
       h.defer(() => worker.stop());
-      await running;
+      await slow.started;
       assert.equal((await h.client.cancel(job.id)).status, "dead");
       await eventually(() => cancelled.length === 1, 3000, "the worker to tell the cancel");
-      assert.deepEqual([aborted, cancelled], [[job.id], [job.id]]);
+      assert.deepEqual([slow.aborted, cancelled], [[job.id], [job.id]]);
       const waiting = await h.client.enqueue({ queue: uniqueName("idle"), type: "slow", payload: null });
       assert.equal((await h.client.cancel(waiting.id)).status, "dead");
       await assert.rejects(h.client.cancel(waiting.id), UnprocessableError);
