@@ -585,13 +585,13 @@ export class Engine {
     return { queue, settings, counts };
   }
 
-  /** Changes a queue's settings (null resets one); a resumed queue's jobs go to open take streams at once. */
+  /** Changes a queue's settings (null resets one); a resumed (or less limited) queue's jobs go to open take streams at once. */
   async patchQueue(queue: string, patch: QueuePatch): Promise<{ queue: string; settings: QueueSettings; counts: Record<JobStatus, number> }> {
     validateName(queue, "queue", (message) => new NotFoundError(message));
     const settings = applyQueuePatch((await this.store.getQueueSettings(queue)) ?? DEFAULT_QUEUE_SETTINGS, patch);
     await this.store.putQueueSettings(queue, isDefault(settings) ? undefined : settings);
     this.coordination.queueSettingsChanged(queue, settings);
-    if (!settings.paused) this.dispatcher.wake();
+    this.dispatcher.wake();
     return this.getQueue(queue);
   }
 

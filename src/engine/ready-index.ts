@@ -29,14 +29,6 @@ interface QueueJobs {
  */
 export class ReadyIndex {
   private readonly queues = new Map<string, QueueJobs>();
-  /** Queues whose jobs stay in the index but are not taken. */
-  private readonly paused = new Set<string>();
-
-  /** Whether takeNext passes over the queue's jobs. */
-  setPaused(queue: string, paused: boolean): void {
-    if (paused) this.paused.add(queue);
-    else this.paused.delete(queue);
-  }
 
   add(entry: ReadyEntry): void {
     let jobs = this.queues.get(entry.queue);
@@ -67,12 +59,13 @@ export class ReadyIndex {
 
   /**
    * Removes and returns the next job to take from the given queues (all queues when `queues` is null)
-   * of the given types (every type when `types` is null), passing over paused queues.
+   * of the given types (every type when `types` is null), passing over the queues `takeable` refuses
+   * (paused, or at their limit).
    */
-  takeNext(queues: ReadonlySet<string> | null, types: ReadonlySet<string> | null): ReadyEntry | undefined {
+  takeNext(queues: ReadonlySet<string> | null, types: ReadonlySet<string> | null, takeable?: (queue: string) => boolean): ReadyEntry | undefined {
     let best: { queue: string; type: string; key: string } | undefined;
     for (const queue of queues ?? this.queues.keys()) {
-      if (this.paused.size > 0 && this.paused.has(queue)) continue;
+      if (takeable && !takeable(queue)) continue;
       const head = firstHead(this.queues.get(queue), types);
       if (head && (best === undefined || head[0] < best.key)) best = { queue, type: head[1], key: head[0] };
     }

@@ -20,6 +20,10 @@ export class StatusCounts {
     if (delta < 0 && JOB_STATUSES.every((name) => counts[name] === 0)) this.byQueue.delete(queue);
   }
 
+  count(queue: string, status: JobStatus): number {
+    return this.byQueue.get(queue)?.[status] ?? 0;
+  }
+
   queues(): string[] {
     return [...this.byQueue.keys()].sort();
   }

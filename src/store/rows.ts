@@ -233,14 +233,16 @@ export function errorCursor(page: { afterAttempt?: number; order: "asc" | "desc"
 }
 
 /** A queue_settings row as both drivers return it (paused as 0/1 or a boolean). */
-export type QueueSettingsRow = { queue: string; paused: number | boolean; settings: string };
+export type QueueSettingsRow = { queue: string; paused: number | boolean; max_in_flight: number | null; settings: string };
 
 export function rowToQueueSettings(row: QueueSettingsRow): { queue: string; settings: QueueSettings } {
-  return { queue: row.queue, settings: { ...(JSON.parse(row.settings) as object), paused: Boolean(row.paused) } };
+  const settings: QueueSettings = { ...(JSON.parse(row.settings) as object), paused: Boolean(row.paused) };
+  if (row.max_in_flight !== null) settings.max_in_flight = row.max_in_flight;
+  return { queue: row.queue, settings };
 }
 
-/** The settings kept as JSON text: all but `paused`, which has a column of its own. */
-export function otherQueueSettings(settings: QueueSettings): string {
-  const { paused: _paused, ...others } = settings;
-  return JSON.stringify(others);
+/** A queue's settings as the values of a queue_settings row after its queue: paused, max_in_flight, the rest as JSON text. */
+export function queueSettingsValues(settings: QueueSettings): [paused: boolean, maxInFlight: number | null, others: string] {
+  const { paused, max_in_flight: maxInFlight, ...others } = settings;
+  return [paused, maxInFlight ?? null, JSON.stringify(others)];
 }

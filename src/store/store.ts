@@ -242,6 +242,8 @@ export interface BatchSession {
 export interface QueueSettings {
   /** Accepts enqueues, hands out nothing: every claim skips the queue. */
   paused: boolean;
+  /** At most this many of the queue's jobs in flight at once, across every server. */
+  max_in_flight?: number;
 }
 
 /** A workflow as stored: its shape and job ids as JSON text (src/engine/workflows.ts reads it). */
@@ -305,6 +307,12 @@ export interface Store {
 
   /** Ready jobs in take order (priority, then id), skipping rows another claimer holds; returns them claimed. */
   claimReady(request: ClaimRequest): Promise<Job[]>;
+  /**
+   * claimReady for queues with a max_in_flight, which claimReady skips (as it skips paused ones): from
+   * each of `request.queues` that has a limit and is not paused, at most its limit less its jobs in
+   * flight, counted by every server's leases. Claims of one limited queue take turns, so none passes it.
+   */
+  claimLimited(request: ClaimRequest & { queues: readonly string[] }): Promise<Job[]>;
   /**
    * Moves an in-flight job's lease expiry and, when `state` (JSON text) is given, saves it as the job's
    * state in the same write; false if the job is no longer in flight in run `runId`.

@@ -632,6 +632,52 @@ test("a cancel through server A of a job B's worker is running aborts the handle
   assert.deepEqual(slow.aborted, [job.id]);
 });
 
+test("max_in_flight 3 holds across two servers: four workers with prefetch 10 never have a fourth job in flight (sampled throughout)", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const servers = await Promise.all([0, 1].map(() => inProcessServer(database, defer)));
+  const queue = uniqueName("limited");
+  await call(servers[0]!.url, "PATCH", `/queues/${queue}`, { max_in_flight: 3 });
+  const total = 150;
+  let running = 0;
+  let mostRunning = 0;
+  let done = 0;
+  const workers = [0, 1, 2, 3].map((index) => new Worker(connect(servers[index % 2]!.url), {
+    queues: [queue],
+    concurrency: 10,
+    prefetch: 10,
+    handlers: {
+      step: async () => {
+        mostRunning = Math.max(mostRunning, ++running);
+        await sleep(3);
+        running--;
+        done++;
+      },
+    },
+  }).start());
+  for (const worker of workers) defer(() => worker.stop());
+  const client = new pg.Client({ connectionString: database });
+  await client.connect();
+  defer(() => client.end());
+  for (let n = 0; n < total; n += 50) {
+    const bulk = await call(servers[n % 2]!.url, "POST", "/jobs/bulk", { jobs: Array.from({ length: 50 }, (_, k) => ({ queue, type: "step", payload: n + k })) });
+    assert.equal(bulk.status, 201, JSON.stringify(bulk.body));
+  }
+  let mostInFlight = 0;
+  let samples = 0;
+  const deadline = Date.now() + 60_000;
+  while (done < total && Date.now() < deadline) {
+    const { rows } = await client.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE queue = $1 AND status = 'in_flight'", [queue]);
+    mostInFlight = Math.max(mostInFlight, rows[0]!.count);
+    samples++;
+  }
+  t.diagnostic(`${done} of ${total} done; ${samples} samples; most in flight ${mostInFlight}, most handlers running ${mostRunning}`);
+  assert.equal(done, total);
+  assert.ok(mostInFlight <= 3, `${mostInFlight} jobs in flight at once`);
+  assert.ok(mostRunning <= 3, `${mostRunning} handlers running at once`);
+  assert.equal(mostInFlight, 3, "the limit was reached, so the test could have seen a fourth");
+});
+
 test("workers for different types on different servers each take only their own type, past a backlog of the other", async (t) => {
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();

@@ -40,6 +40,29 @@ describe("queue settings: pause and resume", () => {
     streams.close(stream);
   });
 
+  test("max_in_flight: a stream with room for 10 holds 3 of a limited queue at once; each end frees one slot; raising it delivers at once", async () => {
+    const queue = uniqueName();
+    const patched = await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { max_in_flight: 3 } });
+    assert.deepEqual(patched.body.settings, { paused: false, max_in_flight: 3 });
+    const jobs = await Promise.all(Array.from({ length: 7 }, (_, n) => enqueue(suite.h.url, queue, { payload: n })));
+    const stream = await streams.take({ queue, prefetch: 10 });
+    const first = [await stream.nextJob(), await stream.nextJob(), await stream.nextJob()];
+    await assertNoJob(stream, 150, "a fourth job while three are in flight");
+    assertStatus(await ack(suite.h.url, first[0]!.id), 204);
+    const fourth = await stream.nextJob(1000);
+    await assertNoJob(stream, 100, "still three in flight");
+    assertStatus(await api(suite.h.url, "POST", `/jobs/${first[1]!.id}/failure`, { body: { message: "x", kill: true } }), 200);
+    await stream.nextJob(1000);
+    await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { max_in_flight: 4 } });
+    await stream.nextJob(1000);
+    await assertNoJob(stream, 100, "four in flight under a limit of four");
+    assert.equal((await api(suite.h.url, "GET", `/queues/${queue}`)).body.counts.in_flight, 4);
+    await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { max_in_flight: null } });
+    await stream.nextJob(1000);
+    assert.ok(jobs.some(({ id }) => id === fourth.id));
+    streams.close(stream);
+  });
+
   test("PATCH sets and resets (null); unknown settings 400, settings not built yet 422, a bad name 404", async () => {
     const queue = uniqueName();
     assert.equal((await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { paused: true } })).body.settings.paused, true);
@@ -47,9 +70,10 @@ describe("queue settings: pause and resume", () => {
     assert.equal((await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { paused: null } })).body.settings.paused, false);
     assertError(await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { paused: "yes" } }), 400);
     assertError(await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { colour: "red" } }), 400);
-    const notYet = await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { max_in_flight: 3 } });
+    const notYet = await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { rate_limit: { limit: 3, interval_ms: 1000 } } });
     assertError(notYet, 422);
-    assert.match(notYet.body.error, /max_in_flight is not supported yet/);
+    assert.match(notYet.body.error, /rate_limit is not supported yet/);
+    for (const bad of [0, -1, 1.5, "3", 2_000_000]) assertError(await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { max_in_flight: bad } }), 400, String(bad));
     assertError(await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: [] }), 400);
     assertError(await api(suite.h.url, "GET", `/queues/${encodeURIComponent("a*b")}`), 404);
     assertError(await api(suite.h.url, "POST", `/queues/${queue}/pause`, { body: { paused: true } }), 400);

@@ -153,6 +153,25 @@ for (const factory of STORES) {
       assert.equal(await store.deleteWorkflow(other), false);
     });
 
+    test("queue settings: claimReady skips paused and limited queues; claimLimited leases a limited queue up to its limit less its jobs in flight", async () => {
+      const [limited, paused] = [uniqueName("limited"), uniqueName("paused")];
+      await store.putQueueSettings(limited, { paused: false, max_in_flight: 2 });
+      await store.putQueueSettings(paused, { paused: true, max_in_flight: 5 });
+      assert.deepEqual(await store.getQueueSettings(limited), { paused: false, max_in_flight: 2 });
+      await store.insertJobs([...Array.from({ length: 4 }, () => job({ queue: limited })), job({ queue: paused })]);
+      assert.deepEqual(await store.claimReady(claimOf([limited, paused], 10)), [], "the hot path leaves them to claimLimited");
+      assert.deepEqual(await store.claimLimited({ ...claimOf([paused], 10), queues: [paused] }), [], "paused wins over a limit");
+      const first = await store.claimLimited({ ...claimOf([limited], 10), queues: [limited] });
+      assert.equal(first.length, 2);
+      assert.deepEqual(await store.claimLimited({ ...claimOf([limited], 10), queues: [limited] }), [], "two in flight: no room");
+      await store.commit({ updates: [{ job: complete(first[0]!, NOW, DEFAULT_RETENTION), from: "in_flight", fromRunId: first[0]!.run_id! }] });
+      assert.equal((await store.claimLimited({ ...claimOf([limited], 10), queues: [limited] })).length, 1, "one slot came free");
+      await store.putQueueSettings(limited, undefined);
+      assert.equal(await store.getQueueSettings(limited), undefined);
+      assert.equal((await store.claimReady(claimOf([limited], 10))).length, 1, "no limit: the hot path takes it");
+      await store.putQueueSettings(paused, undefined);
+    });
+
     test("payloads read back exactly: key order, integers past 2^53, strings", async () => {
       const queue = uniqueName();
       const payload = { zeta: 12345678901234567890n, alpha: -(2n ** 63n), huge: 10n ** 30n, mid: { y: [1, 0.1, "ünï 😀"], x: null }, "": true };

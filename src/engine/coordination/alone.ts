@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { claim, missedDeadline, release, type Lease } from "../../job/state.js";
 import type { Job } from "../../job/types.js";
-import type { EndedLease, QueueSettings, StatusCount, Store } from "../../store/store.js";
-import { CLAIM_BATCH, type ClaimingStream, type ClaimRound, type ClaimSource, type InFlightJob } from "../dispatch.js";
+import type { EndedLease, QueueSettings, ReadyEntry, StatusCount, Store } from "../../store/store.js";
+import { CLAIM_BATCH, type ClaimingStream, type ClaimRound, type ClaimSource, type Dispatcher, type InFlightJob } from "../dispatch.js";
 import { ReadyIndex } from "../ready-index.js";
 import type { Service } from "../services/service.js";
 import { StatusCounts } from "../status-counts.js";
@@ -20,11 +20,13 @@ export class Alone implements Coordination {
   readonly claims: ClaimSource;
   private readonly index = new ReadyIndex();
   private readonly counts = new StatusCounts();
+  private readonly gate = new QueueGate(this.counts);
   /** Ready jobs held out of the index (hold), with what the index should hold for them at release. */
   private readonly held = new Map<string, Job | undefined>();
+  private dispatcher: Dispatcher | undefined;
 
   constructor(store: Store, clock: Clock, leaseMs: (job: Job) => number) {
-    this.claims = new IndexClaims(this.index, store, clock, leaseMs);
+    this.claims = new IndexClaims(this.index, this.gate, store, clock, leaseMs);
   }
 
   services(_parts: EngineParts): Service[] {
@@ -32,7 +34,8 @@ export class Alone implements Coordination {
   }
 
   /** Recovery writes through the write path like everything else; the index and tallies are loaded after it. */
-  async start({ store, writes }: EngineParts): Promise<void> {
+  async start({ store, writes, dispatcher }: EngineParts): Promise<void> {
+    this.dispatcher = dispatcher;
     for (;;) {
       const orphans = await store.jobsWithStatus("in_flight", RECOVERY_BATCH);
       if (orphans.length === 0) break;
@@ -48,6 +51,8 @@ export class Alone implements Coordination {
   tracked(before: TrackedJob | undefined, after: Job | undefined): void {
     if (before) {
       this.counts.adjust(before.queue, before.status, -1);
+      // A slot of a limited queue came free once its end is committed: claims blocked on it may go on.
+      if (before.status === "in_flight" && this.gate.limits(before.queue) && after?.status !== "in_flight") this.dispatcher?.wake();
       if (before.status === "ready") {
         if (this.held.size > 0 && this.held.has(before.id)) this.held.set(before.id, undefined);
         else this.index.remove(before);
@@ -97,7 +102,7 @@ export class Alone implements Coordination {
   }
 
   queueSettingsChanged(queue: string, settings: QueueSettings): void {
-    this.index.setPaused(queue, settings.paused);
+    this.gate.set(queue, settings);
   }
 
   async lead(): Promise<boolean> {
@@ -116,6 +121,7 @@ class IndexClaims implements ClaimSource {
 
   constructor(
     private readonly index: ReadyIndex,
+    private readonly gate: QueueGate,
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly leaseMs: (job: Job) => number,
@@ -125,8 +131,9 @@ class IndexClaims implements ClaimSource {
     const picks = this.pick(dispatcher);
     if (picks.size === 0) return false;
     const streamOf = new Map<string, ClaimingStream>();
-    for (const [stream, ids] of picks) for (const id of ids) streamOf.set(id, stream);
+    for (const [stream, entries] of picks) for (const { id } of entries) streamOf.set(id, stream);
     const kept = new Map<ClaimingStream, number>();
+    let claimed: Promise<unknown> = Promise.resolve();
     try {
       const reading = this.store.getJobs([...streamOf.keys()]);
       for (const stream of picks.keys()) stream.claiming = reading;
@@ -140,45 +147,99 @@ class IndexClaims implements ClaimSource {
       }
       if (missed.length > 0) dispatcher.missedDeadlines(missed);
       for (const job of ready) kept.set(streamOf.get(job.id)!, (kept.get(streamOf.get(job.id)!) ?? 0) + 1);
-      this.claim(dispatcher, ready, streamOf);
+      claimed = this.claim(dispatcher, ready, streamOf);
     } finally {
-      for (const [stream, ids] of picks) dispatcher.settle(stream, ids.length, kept.get(stream) ?? 0);
+      for (const [stream, entries] of picks) dispatcher.settle(stream, entries.length, kept.get(stream) ?? 0);
+      // Counted as in flight once the claim is committed (tallies); until then as picked.
+      const picked = [...picks.values()].flat();
+      void claimed.finally(() => this.gate.unpicked(picked));
     }
     return true;
   }
 
   /** Picks jobs for streams round-robin, one at a time, so no stream starves another. */
-  private pick(dispatcher: ClaimRound): Map<ClaimingStream, string[]> {
-    const picks = new Map<ClaimingStream, string[]>();
+  private pick(dispatcher: ClaimRound): Map<ClaimingStream, ReadyEntry[]> {
+    const picks = new Map<ClaimingStream, ReadyEntry[]>();
+    const takeable = this.gate.takeable;
     let picked = 0;
     let progress = true;
     while (progress && picked < CLAIM_BATCH) {
       progress = false;
       for (const stream of dispatcher.streams) {
         if (picked >= CLAIM_BATCH || dispatcher.roomFor(stream) === 0) continue;
-        const entry = this.index.takeNext(stream.queues, stream.types);
+        const entry = this.index.takeNext(stream.queues, stream.types, takeable);
         if (!entry) continue;
+        this.gate.picked(entry);
         dispatcher.reserve(stream, 1);
         picked++;
         progress = true;
-        const ids = picks.get(stream) ?? [];
-        ids.push(entry.id);
-        picks.set(stream, ids);
+        const entries = picks.get(stream) ?? [];
+        entries.push(entry);
+        picks.set(stream, entries);
       }
     }
     return picks;
   }
 
-  private claim(dispatcher: ClaimRound, ready: Job[], streamOf: Map<string, ClaimingStream>): void {
+  /** Claims in the background; answers the write, which settles once the claims are committed (or failed). */
+  private claim(dispatcher: ClaimRound, ready: Job[], streamOf: Map<string, ClaimingStream>): Promise<unknown> {
     const now = this.clock.now();
     const updates = ready.map((job) => ({ before: job, after: claim(job, now, this.newLease(job, now)) }));
     const persisted = dispatcher.applyUpdates(updates);
     const claimed = updates.map((_update, position) => persisted.then((applied) => applied[position] === true, () => false));
     dispatcher.admit(updates.map(({ after }) => after), (job) => streamOf.get(job.id)!, claimed);
+    return persisted.catch(() => undefined);
   }
 
   /** Run ids only need to differ from every earlier run of the same job: a random per-process prefix and a counter do. */
   private newLease(job: Job, now: number): Lease {
     return { runId: `${this.runIdPrefix}${(++this.runCounter).toString(36)}`, expiresAt: now + this.leaseMs(job) };
+  }
+}
+
+/**
+ * Which queues a claim may take from: not paused, and under their max_in_flight, counting the jobs in
+ * flight (the committed tallies) and those picked by claims not committed yet. One process holds the
+ * store, so this count is the whole truth.
+ */
+class QueueGate {
+  private readonly paused = new Set<string>();
+  private readonly maxInFlight = new Map<string, number>();
+  private readonly pending = new Map<string, number>();
+
+  constructor(private readonly counts: StatusCounts) {}
+
+  set(queue: string, settings: QueueSettings): void {
+    if (settings.paused) this.paused.add(queue);
+    else this.paused.delete(queue);
+    if (settings.max_in_flight === undefined) this.maxInFlight.delete(queue);
+    else this.maxInFlight.set(queue, settings.max_in_flight);
+  }
+
+  limits(queue: string): boolean {
+    return this.maxInFlight.has(queue);
+  }
+
+  /** Undefined while no queue is paused or limited: the index then takes from every queue without asking. */
+  get takeable(): ((queue: string) => boolean) | undefined {
+    if (this.paused.size === 0 && this.maxInFlight.size === 0) return undefined;
+    return (queue) => {
+      if (this.paused.has(queue)) return false;
+      const max = this.maxInFlight.get(queue);
+      return max === undefined || this.counts.count(queue, "in_flight") + (this.pending.get(queue) ?? 0) < max;
+    };
+  }
+
+  picked({ queue }: ReadyEntry): void {
+    if (this.maxInFlight.size > 0) this.pending.set(queue, (this.pending.get(queue) ?? 0) + 1);
+  }
+
+  /** The picks of a claim that is committed (or failed): counted by the tallies from now on. */
+  unpicked(entries: readonly ReadyEntry[]): void {
+    for (const { queue } of entries) {
+      const left = (this.pending.get(queue) ?? 0) - 1;
+      if (left > 0) this.pending.set(queue, left);
+      else this.pending.delete(queue);
+    }
   }
 }

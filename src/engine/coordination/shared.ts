@@ -1,16 +1,17 @@
 import type { Job } from "../../job/types.js";
 import type { Sharing } from "../../store/sharing.js";
-import type { EndedLease, QueueSettings, StatusCount, Store } from "../../store/store.js";
+import type { ClaimRequest, EndedLease, QueueSettings, StatusCount, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../../log.js";
 import { logFailure } from "../log.js";
 import type { EngineObserver } from "../observer.js";
-import { CLAIMED, type ClaimRound, type ClaimSource, type Dispatcher, type InFlightJob } from "../dispatch.js";
+import { CLAIMED, type ClaimingStream, type ClaimRound, type ClaimSource, type Dispatcher, type InFlightJob } from "../dispatch.js";
+import { QueueLimits } from "../services/queue-limits.js";
 import { LeaseSync } from "../services/lease-sync.js";
 import { Rescue } from "../services/rescue.js";
 import type { Service } from "../services/service.js";
 import { WakeUp } from "../services/wake-up.js";
-import type { Coordination, EngineParts } from "./coordination.js";
+import type { Coordination, EngineParts, TrackedJob } from "./coordination.js";
 
 export interface SharedOptions {
   store: Store;
@@ -42,20 +43,25 @@ export class Shared implements Coordination {
   private leading = false;
   private stopped = false;
 
+  private readonly limits: QueueLimits;
+  private dispatcher: Dispatcher | undefined;
+
   constructor(options: SharedOptions) {
     this.store = options.store;
     this.sharing = options.sharing;
     this.observer = options.observer;
     this.logger = options.logger;
-    this.claims = new StoreClaims(options);
+    this.limits = new QueueLimits(options.store);
+    this.claims = new StoreClaims(options, this.limits);
   }
 
   services(parts: EngineParts): Service[] {
-    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts, this.observer)];
+    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts, this.observer), this.limits];
   }
 
   async start(parts: EngineParts): Promise<void> {
     const { dispatcher } = parts;
+    this.dispatcher = dispatcher;
     const leaseSync = this.leaseSyncFor(parts);
     this.stopListening.push(
       this.sharing.onReady(() => dispatcher.wake()),
@@ -76,8 +82,13 @@ export class Shared implements Coordination {
     this.noteLeading(false);
   }
 
-  /** The store is the index and the tally; other servers' changes never pass through here. */
-  tracked(): void {}
+  /**
+   * The store is the index and the tally; other servers' changes never pass through here. A slot of a
+   * limited queue freed here is claimed again at once (one freed elsewhere, at the next wake-up).
+   */
+  tracked(before: TrackedJob | undefined, after: Job | undefined): void {
+    if (before?.status === "in_flight" && after?.status !== "in_flight" && this.limits.queues.has(before.queue)) this.dispatcher?.wake();
+  }
 
   /** The batch session's row locks already keep every claim, ours included, off them. */
   hold(jobs: Job[]): Job[] {
@@ -108,8 +119,10 @@ export class Shared implements Coordination {
     return this.store.countByQueueAndStatus();
   }
 
-  /** Claims read the settings in the database (a pause holds on every server); writing them wakes every server. */
-  queueSettingsChanged(_queue: string, _settings: QueueSettings): void {}
+  /** Claims read the settings in the database (a pause or a limit holds on every server); writing them wakes every server. */
+  queueSettingsChanged(queue: string, settings: QueueSettings): void {
+    this.limits.changed(queue, settings.max_in_flight !== undefined && !settings.paused);
+  }
 
   async lead(): Promise<boolean> {
     if (this.stopped) return false;
@@ -142,9 +155,15 @@ function endedElsewhere(leases: EndedLease[] | undefined, dispatcher: Dispatcher
   }
 }
 
-/** Each stream claims for itself, in turn, so servers never hand out one job twice. */
+/**
+ * Each stream claims for itself, in turn, so servers never hand out one job twice: first from its
+ * queues without a limit (claimReady), then, with room left, from its limited ones (claimLimited).
+ */
 class StoreClaims implements ClaimSource {
-  constructor(private readonly options: SharedOptions) {}
+  constructor(
+    private readonly options: SharedOptions,
+    private readonly limits: QueueLimits,
+  ) {}
 
   async round(dispatcher: ClaimRound): Promise<boolean> {
     let leasedAny = false;
@@ -154,14 +173,7 @@ class StoreClaims implements ClaimSource {
       dispatcher.reserve(stream, room);
       let jobs: Job[] = [];
       try {
-        const claiming = this.options.store.claimReady({
-          queues: stream.queues ? [...stream.queues] : null,
-          types: stream.types ? [...stream.types] : null,
-          limit: room,
-          now: this.options.clock.now(),
-          owner: this.options.owner,
-          defaultLeaseMs: this.options.defaultLeaseMs,
-        });
+        const claiming = this.claim(stream, room);
         stream.claiming = claiming;
         jobs = await claiming;
       } finally {
@@ -171,5 +183,21 @@ class StoreClaims implements ClaimSource {
       leasedAny ||= jobs.length > 0;
     }
     return leasedAny;
+  }
+
+  private async claim(stream: ClaimingStream, room: number): Promise<Job[]> {
+    const request: ClaimRequest = {
+      queues: stream.queues ? [...stream.queues] : null,
+      types: stream.types ? [...stream.types] : null,
+      limit: room,
+      now: this.options.clock.now(),
+      owner: this.options.owner,
+      defaultLeaseMs: this.options.defaultLeaseMs,
+    };
+    const jobs = await this.options.store.claimReady(request);
+    if (jobs.length >= room || this.limits.queues.size === 0) return jobs;
+    const limited = [...this.limits.queues].filter((queue) => stream.queues === null || stream.queues.has(queue));
+    if (limited.length === 0) return jobs;
+    return [...jobs, ...(await this.options.store.claimLimited({ ...request, queues: limited, limit: room - jobs.length }))];
   }
 }

@@ -14,7 +14,7 @@ import {
   UPDATABLE_JOB_COLUMNS,
   type ErrorRow,
   type JobRow,
-  otherQueueSettings,
+  queueSettingsValues,
   rowToQueueSettings,
   type QueueSettingsRow,
 } from "../rows.js";
@@ -319,7 +319,7 @@ export class PostgresStore implements Store, Notifier, Peer {
   putQueueSettings(queue: string, settings: QueueSettings | undefined): Promise<void> {
     return this.write(async () => {
       if (settings === undefined) await this.runOnPool(SQL.deleteQueueSettings, [queue]);
-      else await this.runOnPool(SQL.putQueueSettings, [queue, settings.paused, otherQueueSettings(settings)]);
+      else await this.runOnPool(SQL.putQueueSettings, [queue, ...queueSettingsValues(settings)]);
     });
   }
 
@@ -471,8 +471,29 @@ export class PostgresStore implements Store, Notifier, Peer {
       // Alive before the lease is recorded: the leader must never take a fresh lease for a dead server's.
       await this.liveness.hold(request.owner);
       const claimed = (await this.runOnPool<JobRow>(claim, values)).map(rowToJob);
-      // RETURNING comes in no guaranteed order; ids compare bytewise, as the C collation of the column does.
-      return claimed.sort((a, b) => a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return claimed.sort(takeOrder);
+    });
+  }
+
+  claimLimited(request: ClaimRequest & { queues: readonly string[] }): Promise<Job[]> {
+    if (request.limit <= 0 || request.queues.length === 0) return Promise.resolve([]);
+    return this.write(async () => {
+      await this.liveness.hold(request.owner);
+      const claimed = await this.transaction(async (run) => {
+        // Each statement sees what committed before it began: counted after the lock, the count is current.
+        const limits = await run<{ queue: string; max_in_flight: number }>(SQL.lockQueueLimits, [[...request.queues]]);
+        if (limits.length === 0) return [];
+        const inFlight = new Map((await run<{ queue: string; count: number }>(SQL.inFlightOfQueues, [limits.map(({ queue }) => queue)])).map(({ queue, count }) => [queue, count]));
+        const jobs: Job[] = [];
+        for (const { queue, max_in_flight: max } of limits) {
+          const room = Math.min(request.limit - jobs.length, max - (inFlight.get(queue) ?? 0));
+          if (room <= 0) continue;
+          const [claim, values] = claimStatementFor({ ...request, queues: [queue], limit: room }, true);
+          for (const row of await run<JobRow>(claim, values)) jobs.push(rowToJob(row));
+        }
+        return jobs;
+      });
+      return claimed.sort(takeOrder);
     });
   }
 
@@ -673,8 +694,15 @@ async function writeBatch(run: Run, { folds, opens, inserts }: BatchWrite): Prom
   return outcomes;
 }
 
-function claimStatementFor(request: ClaimRequest): [string, unknown[]] {
+/** RETURNING comes in no guaranteed order; ids compare bytewise, as the C collation of the column does. */
+function takeOrder(a: Job, b: Job): number {
+  return a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** The claim statement for a request; `limited`: of one limited queue, its room counted under its lock (claimLimited). */
+function claimStatementFor(request: ClaimRequest, limited = false): [string, unknown[]] {
   const values = [request.queues === null ? null : [...request.queues], request.limit, request.now, request.owner, request.defaultLeaseMs];
-  if (request.types !== null) return [SQL.claimReadyOfTypes, [...values, [...request.types]]];
+  if (request.types !== null) return [limited ? SQL.claimLimitedOfTypes : SQL.claimReadyOfTypes, [...values, [...request.types]]];
+  if (limited) return [SQL.claimLimitedFromQueues, values];
   return [request.queues === null ? SQL.claimReady : SQL.claimReadyFromQueues, values];
 }

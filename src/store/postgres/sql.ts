@@ -70,11 +70,36 @@ function writtenIfMasked(column: UpdatableJobColumn, bit: number): string {
   return `${column} = CASE WHEN change.written & ${1 << bit} <> 0 THEN change.${column} ELSE job.${column} END`;
 }
 
+/** A claim at $3 starts no job past its deadline: the deadline service makes such jobs dead. */
+const BEFORE_DEADLINE = "(deadline IS NULL OR deadline > $3::int8)";
+
 /**
- * A claim at $3 starts no job past its deadline (the deadline service makes such jobs dead), and none of
- * a paused queue: the paused list is read once per statement, so a pause holds on every server.
+ * The claims of the hot path skip paused queues and queues with a max_in_flight (claimLimited takes
+ * those, under a lock); the list is read once per statement, so a setting holds on every server.
  */
-const CLAIMABLE = "(deadline IS NULL OR deadline > $3::int8) AND queue <> ALL(ARRAY(SELECT queue FROM queue_settings WHERE paused))";
+const CLAIMABLE = `${BEFORE_DEADLINE} AND queue <> ALL(ARRAY(SELECT queue FROM queue_settings WHERE paused OR max_in_flight IS NOT NULL))`;
+
+/** claimReadyFromQueues, whose jobs must also meet `condition`. */
+function fromQueues(condition: string): string {
+  return claimStatement(`SELECT candidate.id FROM unnest($1::text[]) AS wanted(queue),
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND ${condition}
+        ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
+      ORDER BY candidate.priority, candidate.id LIMIT $2`);
+}
+
+/** claimReadyOfTypes, whose jobs must also meet `condition`. */
+function ofTypes(condition: string): string {
+  return claimStatement(`WITH RECURSIVE ready_queue(queue) AS (
+        (SELECT queue FROM jobs WHERE status = 'ready' AND $1::text[] IS NULL ORDER BY queue LIMIT 1)
+        UNION ALL
+        SELECT (SELECT queue FROM jobs WHERE status = 'ready' AND queue > ready_queue.queue ORDER BY queue LIMIT 1)
+        FROM ready_queue WHERE ready_queue.queue IS NOT NULL),
+      wanted(queue) AS (SELECT unnest($1::text[]) UNION ALL SELECT queue FROM ready_queue WHERE queue IS NOT NULL)
+    SELECT candidate.id FROM wanted, unnest($6::text[]) AS wanted_type(type),
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type AND ${condition}
+        ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
+    ORDER BY candidate.priority, candidate.id LIMIT $2`);
+}
 
 const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 
@@ -166,11 +191,11 @@ export const SQL = {
   edgesLeft: "SELECT job_id, count(*)::int AS count FROM job_dependencies WHERE job_id = ANY($1::text[]) AND NOT met GROUP BY job_id",
   dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id = ANY($1::text[])",
   deleteAllEdges: "DELETE FROM job_dependencies",
-  queueSettings: "SELECT queue, paused, settings FROM queue_settings ORDER BY queue",
-  queueSettingsOf: "SELECT queue, paused, settings FROM queue_settings WHERE queue = $1",
-  /** Parameters: queue, paused, the other settings as JSON text. A queue not paused afterwards wakes every server's claims. */
-  putQueueSettings: `WITH written AS (INSERT INTO queue_settings (queue, paused, settings) VALUES ($1, $2, $3)
-      ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, settings = excluded.settings RETURNING paused)
+  queueSettings: "SELECT queue, paused, max_in_flight, settings FROM queue_settings ORDER BY queue",
+  queueSettingsOf: "SELECT queue, paused, max_in_flight, settings FROM queue_settings WHERE queue = $1",
+  /** Parameters: queue, paused, max_in_flight, the other settings as JSON text. A queue not paused afterwards wakes every server's claims. */
+  putQueueSettings: `WITH written AS (INSERT INTO queue_settings (queue, paused, max_in_flight, settings) VALUES ($1, $2, $3, $4)
+      ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, max_in_flight = excluded.max_in_flight, settings = excluded.settings RETURNING paused)
     SELECT pg_notify('${READY_CHANNEL}', '') FROM written WHERE NOT paused`,
   /** Back to the defaults: not paused, so every server's claims wake. */
   deleteQueueSettings: `WITH deleted AS (DELETE FROM queue_settings WHERE queue = $1 RETURNING queue)
@@ -225,26 +250,20 @@ export const SQL = {
    * its first $2 by an ordered index scan, and the merge keeps the first $2 of those. The rows a queue
    * locked beyond the merge's cut stay ready and are unlocked when the statement ends.
    */
-  claimReadyFromQueues: claimStatement(`SELECT candidate.id FROM unnest($1::text[]) AS wanted(queue),
-      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND ${CLAIMABLE}
-        ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
-      ORDER BY candidate.priority, candidate.id LIMIT $2`),
+  claimReadyFromQueues: fromQueues(CLAIMABLE),
   /**
    * claimReady for the job types $6, from the queues $1 or, where $1 is null, from every queue that has
    * a ready job (found by a skip scan of the ready index, one step per queue). Each queue and type gives
    * its first $2 by an ordered scan of (queue, type, priority, id), so ready jobs of other types, however
    * many, are never read; the merge keeps the first $2 of those.
    */
-  claimReadyOfTypes: claimStatement(`WITH RECURSIVE ready_queue(queue) AS (
-        (SELECT queue FROM jobs WHERE status = 'ready' AND $1::text[] IS NULL ORDER BY queue LIMIT 1)
-        UNION ALL
-        SELECT (SELECT queue FROM jobs WHERE status = 'ready' AND queue > ready_queue.queue ORDER BY queue LIMIT 1)
-        FROM ready_queue WHERE ready_queue.queue IS NOT NULL),
-      wanted(queue) AS (SELECT unnest($1::text[]) UNION ALL SELECT queue FROM ready_queue WHERE queue IS NOT NULL)
-    SELECT candidate.id FROM wanted, unnest($6::text[]) AS wanted_type(type),
-      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type AND ${CLAIMABLE}
-        ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
-    ORDER BY candidate.priority, candidate.id LIMIT $2`),
+  claimReadyOfTypes: ofTypes(CLAIMABLE),
+  /** claimReadyFromQueues and claimReadyOfTypes for one limited queue ($1), its settings row locked and its room ($2) counted. */
+  claimLimitedFromQueues: fromQueues(BEFORE_DEADLINE),
+  claimLimitedOfTypes: ofTypes(BEFORE_DEADLINE),
+  /** The limits of the queues $1 that have one and are not paused, locked in queue order: limited claims of a queue take turns. */
+  lockQueueLimits: "SELECT queue, max_in_flight FROM queue_settings WHERE queue = ANY($1::text[]) AND max_in_flight IS NOT NULL AND NOT paused ORDER BY queue FOR UPDATE",
+  inFlightOfQueues: "SELECT queue, count(*)::int AS count FROM jobs WHERE status = 'in_flight' AND queue = ANY($1::text[]) GROUP BY queue",
   /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. $4: saved state, or null to keep it. */
   extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8, state = coalesce($4::text, state)
     WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,

@@ -91,12 +91,19 @@ export const SQL = {
   deleteErrorsOfJobs: "DELETE FROM job_errors WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllErrors: "DELETE FROM job_errors",
   insertError: `INSERT OR REPLACE INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")}) VALUES (${named(ERROR_COLUMN_NAMES)})`,
-  /** Ready jobs in take order, of the queues and types in the JSON lists (a null list: all of them). */
+  /**
+   * Ready jobs in take order, of the queues and types in the JSON lists (a null list: all of them);
+   * unless @limited is 1 (claimLimited, which has counted the room), none of a paused or limited queue.
+   */
   readyToClaim: `SELECT id, timeout FROM jobs
     WHERE status = 'ready' AND (@queues IS NULL OR queue IN (SELECT value FROM json_each(@queues)))
       AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
       AND (deadline IS NULL OR deadline > @now)
+      AND (@limited = 1 OR queue NOT IN (SELECT queue FROM queue_settings WHERE paused OR max_in_flight IS NOT NULL))
     ORDER BY priority, id LIMIT @limit`,
+  /** The limits of the queues in the JSON list that have one and are not paused, and their jobs in flight. */
+  queueRooms: `SELECT settings.queue, settings.max_in_flight - (SELECT count(*) FROM jobs WHERE jobs.queue = settings.queue AND status = 'in_flight') AS room
+    FROM queue_settings AS settings WHERE settings.queue IN (SELECT value FROM json_each(?)) AND max_in_flight IS NOT NULL AND NOT paused ORDER BY settings.queue`,
   claimJob: `UPDATE jobs SET status = 'in_flight', dequeued_at = @now, run_id = @run_id, owner = @owner,
       lease_expires_at = @lease_expires_at
     WHERE id = @id AND status = 'ready'
@@ -156,11 +163,11 @@ export const SQL = {
   edgesLeft: "SELECT job_id, count(*) AS count FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?)) AND met = 0 GROUP BY job_id",
   dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllEdges: "DELETE FROM job_dependencies",
-  queueSettings: "SELECT queue, paused, settings FROM queue_settings ORDER BY queue",
-  queueSettingsOf: "SELECT queue, paused, settings FROM queue_settings WHERE queue = ?",
-  /** Parameters: queue, paused (0 or 1), the other settings as JSON text. */
-  putQueueSettings: `INSERT INTO queue_settings (queue, paused, settings) VALUES (?, ?, ?)
-    ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, settings = excluded.settings`,
+  queueSettings: "SELECT queue, paused, max_in_flight, settings FROM queue_settings ORDER BY queue",
+  queueSettingsOf: "SELECT queue, paused, max_in_flight, settings FROM queue_settings WHERE queue = ?",
+  /** Parameters: queue, paused (0 or 1), max_in_flight, the other settings as JSON text. */
+  putQueueSettings: `INSERT INTO queue_settings (queue, paused, max_in_flight, settings) VALUES (?, ?, ?, ?)
+    ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, max_in_flight = excluded.max_in_flight, settings = excluded.settings`,
   deleteQueueSettings: "DELETE FROM queue_settings WHERE queue = ?",
   deleteAllQueueSettings: "DELETE FROM queue_settings",
   insertWorkflow: "INSERT INTO workflows (id, created_at, document) VALUES (?, ?, ?)",

@@ -51,7 +51,7 @@ import {
   type SettledChange,
 } from "../dependencies.js";
 import type { SettledDependency } from "../../job/state.js";
-import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, otherQueueSettings, rowToQueueSettings, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow } from "../rows.js";
+import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
@@ -265,7 +265,10 @@ export class SqliteStore implements Store {
   putQueueSettings(queue: string, settings: QueueSettings | undefined): Promise<void> {
     return this.write(() => {
       if (settings === undefined) this.statement(SQL.deleteQueueSettings).run(queue);
-      else this.statement(SQL.putQueueSettings).run(queue, settings.paused ? 1 : 0, otherQueueSettings(settings));
+      else {
+        const [paused, maxInFlight, others] = queueSettingsValues(settings);
+        this.statement(SQL.putQueueSettings).run(queue, paused ? 1 : 0, maxInFlight, others);
+      }
     });
   }
 
@@ -475,23 +478,40 @@ export class SqliteStore implements Store {
 
   claimReady(request: ClaimRequest): Promise<Job[]> {
     if (request.limit <= 0) return Promise.resolve([]);
+    return this.write(() => this.claimPicked(request, false));
+  }
+
+  /** One writer: the room counted is the room there is. */
+  claimLimited(request: ClaimRequest & { queues: readonly string[] }): Promise<Job[]> {
+    if (request.limit <= 0 || request.queues.length === 0) return Promise.resolve([]);
     return this.write(() => {
-      const picked = this.statement(SQL.readyToClaim).all({
-        queues: jsonListOrNull(request.queues),
-        types: jsonListOrNull(request.types),
-        limit: request.limit,
+      const rooms = this.statement(SQL.queueRooms).all(JSON.stringify(request.queues)) as Array<{ queue: string; room: number }>;
+      const jobs: Job[] = [];
+      for (const { queue, room } of rooms) {
+        const limit = Math.min(room, request.limit - jobs.length);
+        if (limit > 0) jobs.push(...this.claimPicked({ ...request, queues: [queue], limit }, true));
+      }
+      return jobs;
+    });
+  }
+
+  private claimPicked(request: ClaimRequest, limited: boolean): Job[] {
+    const picked = this.statement(SQL.readyToClaim).all({
+      queues: jsonListOrNull(request.queues),
+      types: jsonListOrNull(request.types),
+      limit: request.limit,
+      now: request.now,
+      limited: limited ? 1 : 0,
+    }) as Array<{ id: string; timeout: number | null }>;
+    return picked.flatMap(({ id, timeout }) => {
+      const row = this.jobRows(SQL.claimJob).get({
+        id,
         now: request.now,
-      }) as Array<{ id: string; timeout: number | null }>;
-      return picked.flatMap(({ id, timeout }) => {
-        const row = this.jobRows(SQL.claimJob).get({
-          id,
-          now: request.now,
-          run_id: randomBytes(12).toString("hex"),
-          owner: request.owner,
-          lease_expires_at: request.now + Math.round(timeout === null ? request.defaultLeaseMs : timeout * 1000),
-        }) as JobRowValues | undefined;
-        return row ? [valuesToJob(row)] : [];
-      });
+        run_id: randomBytes(12).toString("hex"),
+        owner: request.owner,
+        lease_expires_at: request.now + Math.round(timeout === null ? request.defaultLeaseMs : timeout * 1000),
+      }) as JobRowValues | undefined;
+      return row ? [valuesToJob(row)] : [];
     });
   }
 
