@@ -272,7 +272,7 @@ describe("bad requests", () => {
   });
 
   test("an unknown route is 404", async () => {
-    for (const path of ["/nope", "/jobs/a/b/c", "/job", "/queues/x", "/"]) {
+    for (const path of ["/nope", "/jobs/a/b/c", "/job", "/queues/x/y", "/"]) {
       await refused(404, "GET", path, {}, `GET ${path}`);
     }
   });
