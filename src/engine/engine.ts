@@ -36,7 +36,8 @@ import { CLAIMED, claimedOnly, Dispatcher, type ControlSink, type InFlightJob, t
 import { inRun, notInFlight } from "./leases.js";
 import { lifecycleLog, logFailure } from "./log.js";
 import { withDependencyResults } from "./dependency-results.js";
-import { applyQueuePatch, DEFAULT_QUEUE_SETTINGS, isDefault, type QueuePatch, type QueueSettings } from "./queue-settings.js";
+import { applyQueuePatch, DEFAULT_QUEUE_SETTINGS, isDefault, withQueueDefaults, type QueuePatch, type QueueSettings } from "./queue-settings.js";
+import { QueueSettingsCache } from "./services/queue-settings-cache.js";
 import { documentOf, jobIdsOf, planWorkflow, workflowView, type WorkflowDocument, type WorkflowStatus, type WorkflowView } from "./workflows.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
@@ -117,6 +118,7 @@ export class Engine {
   private readonly batches: Batches;
   private readonly maxResultBytes: number;
   private readonly logger: Logger;
+  private readonly queueSettings: QueueSettingsCache;
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -129,6 +131,7 @@ export class Engine {
     this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
     this.logger = options.logger;
     this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger));
+    this.queueSettings = new QueueSettingsCache(this.store);
     this.coordination = options.sharing
       ? new Shared({
         store: this.store,
@@ -138,6 +141,7 @@ export class Engine {
         defaultLeaseMs: Math.round(this.timeoutSeconds * 1000),
         observer: this.observer,
         logger: options.logger,
+        queueSettings: this.queueSettings,
       })
       : new Alone(this.store, this.clock, (job) => this.leaseMs(job));
     this.dispatcher = new Dispatcher(
@@ -177,6 +181,7 @@ export class Engine {
         this.deadlines,
         new Purge(this.writes),
         cronTicks,
+        this.queueSettings,
       ],
       this.clock,
       maintenanceIntervalMs,
@@ -207,7 +212,7 @@ export class Engine {
     const where = (position: number): string => (inputs.length === 1 ? "job" : `jobs[${position}]`);
     const jobs = await mapInSlices(inputs, (input, position) => {
       const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, inputs, where(position));
-      return createJob(ids[position]!, input, now, dependencies);
+      return createJob(ids[position]!, withQueueDefaults(input, this.queueSettings.get(input.queue)), now, dependencies);
     });
     if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs);
     return this.batches.enqueue(jobs, where);
@@ -590,6 +595,7 @@ export class Engine {
     validateName(queue, "queue", (message) => new NotFoundError(message));
     const settings = applyQueuePatch((await this.store.getQueueSettings(queue)) ?? DEFAULT_QUEUE_SETTINGS, patch);
     await this.store.putQueueSettings(queue, isDefault(settings) ? undefined : settings);
+    this.queueSettings.changed(queue, isDefault(settings) ? undefined : settings);
     this.coordination.queueSettingsChanged(queue, settings);
     this.dispatcher.wake();
     return this.getQueue(queue);
@@ -607,7 +613,7 @@ export class Engine {
       const parent = plan.parents[position];
       const withMetadata: EnqueueInput = { ...input, correlation_id: id, ...(parent === undefined ? {} : { parent_job_id: ids[parent]! }) };
       const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, plan.inputs, `workflow job ${position}`);
-      return createJob(ids[position]!, withMetadata, now, dependencies);
+      return createJob(ids[position]!, withQueueDefaults(withMetadata, this.queueSettings.get(input.queue)), now, dependencies);
     });
     const document = documentOf(plan, ids);
     await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) });
@@ -636,7 +642,10 @@ export class Engine {
 
   /** Every job and every cron group. */
   async reset(): Promise<void> {
-    for (const { queue } of await this.store.listQueueSettings()) this.coordination.queueSettingsChanged(queue, DEFAULT_QUEUE_SETTINGS);
+    for (const { queue } of await this.store.listQueueSettings()) {
+      this.coordination.queueSettingsChanged(queue, DEFAULT_QUEUE_SETTINGS);
+      this.queueSettings.changed(queue, undefined);
+    }
     await this.crons.deleteAll();
     await this.writes.deleteMatching(undefined);
   }

@@ -11,6 +11,7 @@
  */
 import { IllegalTransitionError } from "../errors.js";
 import { backoffDelayMs, DEFAULT_BACKOFF } from "./backoff.js";
+import { retryPolicyDelayMs } from "./retry-policy.js";
 import {
   DEFAULT_PRIORITY,
   TERMINAL_STATUSES,
@@ -66,13 +67,14 @@ function statusForReadyAt(readyAt: number, now: number): "ready" | "scheduled" {
  */
 export function requeue(dead: Job, id: string, now: number): Job {
   if (dead.status !== "dead") throw new IllegalTransitionError(`job ${dead.id} is ${dead.status}; only a dead job can be enqueued afresh`);
-  const { queue, type, payload, priority, retry_limit, backoff, retention, timeout, unique_key, unique_while, correlation_id, parent_job_id } = dead;
+  const { queue, type, payload, priority, retry_limit, backoff, retry_policy: retryPolicy, retention, timeout, unique_key, unique_while, correlation_id, parent_job_id } = dead;
   const input: EnqueueInput = { queue, type, payload, priority };
   if (correlation_id !== undefined) input.correlation_id = correlation_id;
   if (parent_job_id !== undefined) input.parent_job_id = parent_job_id;
   // A deadline is not carried over: the copy is retried on purpose, after the original's deadline or not.
   if (retry_limit !== undefined) input.retry_limit = retry_limit;
   if (backoff !== undefined) input.backoff = backoff;
+  if (retryPolicy !== undefined) input.retry_policy = retryPolicy;
   if (retention !== undefined) input.retention = retention;
   if (timeout !== undefined) input.timeout = timeout;
   if (unique_key !== undefined) input.unique_key = unique_key;
@@ -102,6 +104,7 @@ export function createJob(id: string, input: EnqueueInput, now: number, dependen
   }
   if (input.retry_limit !== undefined) job.retry_limit = input.retry_limit;
   if (input.backoff !== undefined) job.backoff = input.backoff;
+  if (input.retry_policy !== undefined) job.retry_policy = input.retry_policy;
   if (input.retention !== undefined) job.retention = input.retention;
   if (input.timeout !== undefined) job.timeout = input.timeout;
   if (input.batch !== undefined) job.batch = input.batch;
@@ -269,7 +272,7 @@ export function fail(job: Job, failure: FailureInput, context: FailureContext): 
     const keepMs = job.retention?.dead_ms ?? context.retention.dead_ms;
     return Object.assign(failed, { status: "dead", purge_at: purgeAt(context.now, keepMs) } as const);
   }
-  const delayMs = backoffDelayMs(job.backoff ?? DEFAULT_BACKOFF, attempts, context.random);
+  const delayMs = job.retry_policy ? retryPolicyDelayMs(job.retry_policy, attempts, context.random) : backoffDelayMs(job.backoff ?? DEFAULT_BACKOFF, attempts, context.random);
   const readyAt = failure.retry_at ?? context.now + delayMs;
   return Object.assign(failed, { status: statusForReadyAt(readyAt, context.now), ready_at: readyAt });
 }

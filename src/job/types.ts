@@ -16,6 +16,12 @@ export interface Backoff {
   jitter_ms: number;
 }
 
+/** A named retry policy (src/job/retry-policy.ts), instead of `backoff`. */
+export type RetryPolicy =
+  | { name: "linear_1m" | "linear_10m" | "linear_1h" }
+  | { name: "constant"; delay_ms: number }
+  | { name: "exponential"; base_ms: number; max_ms: number };
+
 export interface Retention {
   completed_ms?: number;
   dead_ms?: number;
@@ -43,6 +49,7 @@ export interface Job {
   attempts: number;
   retry_limit?: number;
   backoff?: Backoff;
+  retry_policy?: RetryPolicy;
   retention?: Retention;
   unique_key?: string;
   unique_while?: UniqueWhile;
@@ -89,6 +96,7 @@ export interface EnqueueInput {
   unique_while?: UniqueWhile;
   retry_limit?: number;
   backoff?: Backoff;
+  retry_policy?: RetryPolicy;
   retention?: Retention;
   timeout?: number;
   batch?: BatchConfig;

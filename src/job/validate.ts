@@ -1,5 +1,6 @@
 import { BadRequestError, UnprocessableError, type WharfError } from "../errors.js";
 import { Unrepresentable } from "./json.js";
+import { EXPONENTIAL_DEFAULTS, RETRY_POLICY_NAMES } from "./retry-policy.js";
 import { isJobId } from "./ids.js";
 import {
   MAX_PRIORITY,
@@ -11,6 +12,7 @@ import {
   type JobPatch,
   type JsonValue,
   type Retention,
+  type RetryPolicy,
 } from "./types.js";
 
 export type Fail = (message: string) => WharfError;
@@ -124,11 +126,36 @@ function readBackoff(value: unknown, field: string, fail: Fail): Backoff {
   };
 }
 
+/** A retry policy: a name, or an object with a name and the policy's parameters. */
+export function readRetryPolicy(value: unknown, field: string, fail: Fail = badRequest): RetryPolicy {
+  const fields = typeof value === "string" ? { name: value } : readObject(value, field, fail);
+  const name = fields.name;
+  if (typeof name !== "string" || !(RETRY_POLICY_NAMES as readonly string[]).includes(name)) {
+    throw fail(`${field} must name one of ${RETRY_POLICY_NAMES.join(", ")}, got ${describe(name)}`);
+  }
+  const ms = (key: string): number => readInteger(fields[key], `${field}.${key}`, 0, INT32_MAX, fail);
+  switch (name) {
+    case "constant":
+      rejectUnknownFields(fields, ["name", "delay_ms"], field);
+      if (fields.delay_ms === undefined) throw fail(`${field}.delay_ms is required for a constant policy`);
+      return { name, delay_ms: ms("delay_ms") };
+    case "exponential": {
+      rejectUnknownFields(fields, ["name", "base_ms", "max_ms"], field);
+      const policy = { name, base_ms: fields.base_ms === undefined ? EXPONENTIAL_DEFAULTS.base_ms : ms("base_ms"), max_ms: fields.max_ms === undefined ? EXPONENTIAL_DEFAULTS.max_ms : ms("max_ms") } as const;
+      if (policy.base_ms < 1 || policy.max_ms < policy.base_ms) throw fail(`${field} needs 1 <= base_ms <= max_ms`);
+      return policy;
+    }
+    default:
+      rejectUnknownFields(fields, ["name"], field);
+      return { name: name as "linear_1m" | "linear_10m" | "linear_1h" };
+  }
+}
+
 function readRetentionMs(value: unknown, field: string, fail: Fail): number {
   return readInteger(value, field, 0, Number.MAX_SAFE_INTEGER, fail);
 }
 
-function readRetention(value: unknown, field: string, fail: Fail): Retention {
+export function readRetention(value: unknown, field: string, fail: Fail): Retention {
   const fields = readObject(value, field, fail);
   rejectUnknownFields(fields, ["completed_ms", "dead_ms"], field);
   const retention: Retention = {};
@@ -139,7 +166,7 @@ function readRetention(value: unknown, field: string, fail: Fail): Retention {
   return retention;
 }
 
-function readTimeout(value: unknown, field: string, fail: Fail): number {
+export function readTimeout(value: unknown, field: string, fail: Fail): number {
   const seconds = readFiniteNumber(value, field, 0, MAX_TIMEOUT_SECONDS, fail);
   if (seconds === 0) throw fail(`${field} must be greater than 0`);
   return seconds;
@@ -181,7 +208,7 @@ export function validatePayload(value: unknown, field: string, fail: Fail = badR
 const ENQUEUE_FIELDS = [
   "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
   "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id", "deadline", "dependencies",
-  "load_dependencies", "runs_on",
+  "load_dependencies", "runs_on", "retry_policy",
 ] as const;
 
 /** Most jobs one job may wait for. */
@@ -250,6 +277,10 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
   }
   if (fields.retry_limit != null) input.retry_limit = readInteger(fields.retry_limit, `${where}.retry_limit`, 0, INT32_MAX, fail);
   if (fields.backoff != null) input.backoff = readBackoff(fields.backoff, `${where}.backoff`, fail);
+  if (fields.retry_policy != null) {
+    if (input.backoff !== undefined) throw fail(`${where}.backoff and ${where}.retry_policy cannot be given together: each says when to retry`);
+    input.retry_policy = readRetryPolicy(fields.retry_policy, `${where}.retry_policy`);
+  }
   if (fields.retention != null) input.retention = readRetention(fields.retention, `${where}.retention`, fail);
   if (fields.timeout != null) input.timeout = readTimeout(fields.timeout, `${where}.timeout`, fail);
   if (fields.batch != null) {

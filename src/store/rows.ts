@@ -11,7 +11,7 @@ import type { QueueSettings } from "./store.js";
 export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
-  "batch", "correlation_id", "parent_job_id", "result", "state", "deadline", "dependencies", "load_dependencies", "runs_on",
+  "batch", "correlation_id", "parent_job_id", "result", "state", "deadline", "dependencies", "load_dependencies", "runs_on", "retry_policy",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -69,6 +69,7 @@ export type JobRow = {
   /** 1 (or true, as PostgreSQL keeps it) when set. */
   load_dependencies: number | boolean | null;
   runs_on: string | null;
+  retry_policy: string | null;
 };
 
 export type ErrorRow = {
@@ -112,6 +113,7 @@ export function rowToJob(row: JobRow): Job {
   if (row.dependencies !== null) job.dependencies = JSON.parse(row.dependencies) as string[];
   if (row.load_dependencies) job.load_dependencies = true;
   if (row.runs_on !== null) job.runs_on = row.runs_on as Job["runs_on"];
+  if (row.retry_policy !== null) job.retry_policy = JSON.parse(row.retry_policy) as Job["retry_policy"];
   return job;
 }
 
@@ -122,17 +124,17 @@ export type JobRowValues = [
   timeout: number | null, dequeued_at: number | null, failed_at: number | null, completed_at: number | null, purge_at: number | null,
   run_id: string | null, lease_expires_at: number | null, batch: string | null, correlation_id: string | null,
   parent_job_id: string | null, result: string | null, state: string | null, deadline: number | null, dependencies: string | null,
-  load_dependencies: number | null, runs_on: string | null,
+  load_dependencies: number | null, runs_on: string | null, retry_policy: string | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
-    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on,
+    timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
   });
 }
 
@@ -156,7 +158,7 @@ export function jobToValues(job: Job): JobRowValues {
     job.timeout ?? null, job.dequeued_at ?? null, job.failed_at ?? null, job.completed_at ?? null, job.purge_at ?? null,
     job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch), job.correlation_id ?? null, job.parent_job_id ?? null,
     userJsonOrNull(job.result), userJsonOrNull(job.state), job.deadline ?? null,
-    jsonOrNull(job.dependencies), job.load_dependencies ? 1 : null, job.runs_on ?? null,
+    jsonOrNull(job.dependencies), job.load_dependencies ? 1 : null, job.runs_on ?? null, jsonOrNull(job.retry_policy),
   ];
 }
 

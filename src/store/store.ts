@@ -5,7 +5,7 @@
  * change; the conformance suite in test/store/ says what every store must do.
  */
 import type { CronGroup } from "../cron/types.js";
-import type { Job, JobError, JobStatus } from "../job/types.js";
+import type { Job, JobError, JobStatus, Retention, RetryPolicy } from "../job/types.js";
 import type { DependencyRules, SettledChange } from "./dependencies.js";
 import type { UpdatableJobColumn } from "./rows.js";
 
@@ -244,6 +244,11 @@ export interface QueueSettings {
   paused: boolean;
   /** At most this many of the queue's jobs in flight at once, across every server. */
   max_in_flight?: number;
+  /** Defaults a job enqueued on the queue takes when it gives none of its own. */
+  retry_limit?: number;
+  timeout?: number;
+  retention?: Retention;
+  retry_policy?: RetryPolicy;
 }
 
 /** A workflow as stored: its shape and job ids as JSON text (src/engine/workflows.ts reads it). */

@@ -6,7 +6,7 @@ import type { Logger } from "../../log.js";
 import { logFailure } from "../log.js";
 import type { EngineObserver } from "../observer.js";
 import { CLAIMED, type ClaimingStream, type ClaimRound, type ClaimSource, type Dispatcher, type InFlightJob } from "../dispatch.js";
-import { QueueLimits } from "../services/queue-limits.js";
+import type { QueueSettingsCache } from "../services/queue-settings-cache.js";
 import { LeaseSync } from "../services/lease-sync.js";
 import { Rescue } from "../services/rescue.js";
 import type { Service } from "../services/service.js";
@@ -25,6 +25,8 @@ export interface SharedOptions {
   observer: EngineObserver;
   /** Where best-effort work with no caller reports its failures. */
   logger: Logger;
+  /** Which queues are limited (the engine keeps it, as a service). */
+  queueSettings: QueueSettingsCache;
 }
 
 /**
@@ -43,7 +45,7 @@ export class Shared implements Coordination {
   private leading = false;
   private stopped = false;
 
-  private readonly limits: QueueLimits;
+  private readonly limits: QueueSettingsCache;
   private dispatcher: Dispatcher | undefined;
 
   constructor(options: SharedOptions) {
@@ -51,12 +53,12 @@ export class Shared implements Coordination {
     this.sharing = options.sharing;
     this.observer = options.observer;
     this.logger = options.logger;
-    this.limits = new QueueLimits(options.store);
-    this.claims = new StoreClaims(options, this.limits);
+    this.limits = options.queueSettings;
+    this.claims = new StoreClaims(options);
   }
 
   services(parts: EngineParts): Service[] {
-    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts, this.observer), this.limits];
+    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts, this.observer)];
   }
 
   async start(parts: EngineParts): Promise<void> {
@@ -87,7 +89,7 @@ export class Shared implements Coordination {
    * limited queue freed here is claimed again at once (one freed elsewhere, at the next wake-up).
    */
   tracked(before: TrackedJob | undefined, after: Job | undefined): void {
-    if (before?.status === "in_flight" && after?.status !== "in_flight" && this.limits.queues.has(before.queue)) this.dispatcher?.wake();
+    if (before?.status === "in_flight" && after?.status !== "in_flight" && this.limits.limited.has(before.queue)) this.dispatcher?.wake();
   }
 
   /** The batch session's row locks already keep every claim, ours included, off them. */
@@ -120,9 +122,7 @@ export class Shared implements Coordination {
   }
 
   /** Claims read the settings in the database (a pause or a limit holds on every server); writing them wakes every server. */
-  queueSettingsChanged(queue: string, settings: QueueSettings): void {
-    this.limits.changed(queue, settings.max_in_flight !== undefined && !settings.paused);
-  }
+  queueSettingsChanged(_queue: string, _settings: QueueSettings): void {}
 
   async lead(): Promise<boolean> {
     if (this.stopped) return false;
@@ -160,10 +160,7 @@ function endedElsewhere(leases: EndedLease[] | undefined, dispatcher: Dispatcher
  * queues without a limit (claimReady), then, with room left, from its limited ones (claimLimited).
  */
 class StoreClaims implements ClaimSource {
-  constructor(
-    private readonly options: SharedOptions,
-    private readonly limits: QueueLimits,
-  ) {}
+  constructor(private readonly options: SharedOptions) {}
 
   async round(dispatcher: ClaimRound): Promise<boolean> {
     let leasedAny = false;
@@ -195,8 +192,9 @@ class StoreClaims implements ClaimSource {
       defaultLeaseMs: this.options.defaultLeaseMs,
     };
     const jobs = await this.options.store.claimReady(request);
-    if (jobs.length >= room || this.limits.queues.size === 0) return jobs;
-    const limited = [...this.limits.queues].filter((queue) => stream.queues === null || stream.queues.has(queue));
+    const { limited: limitedQueues } = this.options.queueSettings;
+    if (jobs.length >= room || limitedQueues.size === 0) return jobs;
+    const limited = [...limitedQueues].filter((queue) => stream.queues === null || stream.queues.has(queue));
     if (limited.length === 0) return jobs;
     return [...jobs, ...(await this.options.store.claimLimited({ ...request, queues: limited, limit: room - jobs.length }))];
   }

@@ -29,7 +29,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text",
+  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {

@@ -1,0 +1,48 @@
+import type { QueueSettings, Store } from "../../store/store.js";
+import type { Service } from "./service.js";
+
+/**
+ * Every queue's settings, as this process last read them: the engine gives enqueues their queue's
+ * defaults from here, and claims on a shared store learn which queues are limited (those go through
+ * claimLimited, under a lock). Read at start and every interval (another server may have changed
+ * them); a change made through this process is known at once. Only defaults and which claim path to
+ * take depend on it: the claim statements read pauses and limits from the store themselves.
+ */
+export class QueueSettingsCache implements Service {
+  readonly name = "queue-settings";
+  readonly runsOn = "everywhere";
+  private settings: ReadonlyMap<string, QueueSettings> = new Map();
+  private limitedQueues: ReadonlySet<string> = new Set();
+
+  constructor(private readonly store: Store) {}
+
+  get(queue: string): QueueSettings | undefined {
+    return this.settings.size === 0 ? undefined : this.settings.get(queue);
+  }
+
+  /** Queues with a max_in_flight that are not paused. */
+  get limited(): ReadonlySet<string> {
+    return this.limitedQueues;
+  }
+
+  /** A change made through this process. */
+  changed(queue: string, settings: QueueSettings | undefined): void {
+    const next = new Map(this.settings);
+    if (settings) next.set(queue, settings);
+    else next.delete(queue);
+    this.replace(next);
+  }
+
+  async start(): Promise<void> {
+    await this.tick();
+  }
+
+  async tick(): Promise<void> {
+    this.replace(new Map((await this.store.listQueueSettings()).map(({ queue, settings }) => [queue, settings])));
+  }
+
+  private replace(settings: ReadonlyMap<string, QueueSettings>): void {
+    this.settings = settings;
+    this.limitedQueues = new Set([...settings].filter(([, { max_in_flight: max, paused }]) => max !== undefined && !paused).map(([queue]) => queue));
+  }
+}
