@@ -2,7 +2,7 @@
 import { connect, type Client, type Job, type JobFilter } from "../index.js";
 import { InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions } from "../http/server.js";
-import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type JobPatch, type JobStatus, type UniqueWhile } from "../job/types.js";
+import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type JobPatch, type JobStatus, type RetryPolicy, type UniqueWhile } from "../job/types.js";
 import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
 import { confirm, type ConfirmOptions } from "./confirm.js";
@@ -136,6 +136,7 @@ export interface EnqueueOptions extends RemoteOptions {
   uniqueKey?: string;
   uniqueWhile?: UniqueWhile;
   retryLimit?: number;
+  retryPolicy?: RetryPolicy;
   timeout?: number;
   batchKey?: string;
   batchWhen?: string;
@@ -166,6 +167,7 @@ export function enqueue(queue: string, type: string, payload: EnqueueInput["payl
       unique_key: options.uniqueKey,
       unique_while: options.uniqueWhile,
       retry_limit: options.retryLimit,
+      retry_policy: options.retryPolicy,
       timeout: options.timeout,
       batch: batchOf(options),
       dependencies: options.dependsOn,

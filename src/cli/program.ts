@@ -11,6 +11,7 @@ import * as cron from "./cron-commands.js";
 import * as queueCommands from "./queue-commands.js";
 import {
   backoff,
+  retryPolicy,
   count,
   integer,
   list,
@@ -100,6 +101,7 @@ function enqueueCommand(): Command {
     .addOption(option("--unique-key <key>", "at most one job with this key...", nonEmpty))
     .addOption(option("--unique-while <scope>", "...while it is queued, active (queued or in flight) or exists").choices(UNIQUE_SCOPES))
     .addOption(option("--retry-limit <n>", "retries before the job is dead", count))
+    .addOption(option("--retry-policy <policy>", "linear_1m, linear_10m, linear_1h, exponential, or a JSON policy ({\"name\": \"constant\", \"delay_ms\": 500})", retryPolicy))
     .addOption(option("--timeout <seconds>", "lease of one attempt (at most 86400)", seconds))
     .addOption(option("--batch-key <key>", "fold into this batch's open job (with --batch-when and --batch-fold)", nonEmpty))
     .addOption(option("--batch-when <jq>", "fold while this holds, given $existing and $new payloads; else a new batch", nonEmpty))

@@ -15,6 +15,7 @@ export const WIRE_FLAGS: FieldNames = {
   "job.unique_key": "--unique-key",
   "job.unique_while": "--unique-while",
   "job.retry_limit": "--retry-limit",
+  "job.retry_policy": "--retry-policy",
   "job.timeout": "--timeout",
   "job.batch.key": "--batch-key",
   "job.batch.when": "--batch-when",

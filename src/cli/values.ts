@@ -4,7 +4,8 @@
  */
 import { InvalidArgumentError } from "commander";
 import { parseJson } from "../job/json.js";
-import { JOB_STATUSES, MAX_PRIORITY, type Backoff, type EnqueueInput, type JobStatus } from "../job/types.js";
+import { JOB_STATUSES, MAX_PRIORITY, type Backoff, type EnqueueInput, type JobStatus, type RetryPolicy } from "../job/types.js";
+import { readRetryPolicy } from "../job/validate.js";
 
 export type Parser<T> = (value: string) => T;
 
@@ -104,6 +105,21 @@ export function json(value: string): EnqueueInput["payload"] {
 }
 
 /** `BASE_MS:EXPONENT:JITTER_MS`, the retry backoff of a job. */
+/** A retry policy: a name (linear_1m, ...), or its JSON object ({"name": "constant", "delay_ms": 500}). */
+export function retryPolicy(value: string): RetryPolicy {
+  let parsed: unknown = value;
+  if (value.trimStart().startsWith("{")) {
+    try {
+      parsed = parseJson(value);
+    } catch {
+      fail(`must be a policy name or a JSON object, got "${value}"`);
+    }
+  }
+  return readRetryPolicy(parsed, "policy", (message) => {
+    throw new InvalidArgumentError(message);
+  });
+}
+
 export function backoff(value: string): Backoff {
   const parts = value.split(":");
   if (parts.length !== 3) fail(`must be BASE_MS:EXPONENT:JITTER_MS, got "${value}"`);

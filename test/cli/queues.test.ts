@@ -45,6 +45,21 @@ test("pause, get, set and resume a queue from the CLI; a pause survives a restar
   }
 });
 
+test("wharf enqueue --retry-policy takes a name or a JSON policy; a bad one exits 2", async (t) => {
+  const dataDir = tempDir();
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const server = await spawnServer({ dataDir });
+  t.after(() => server.stop());
+  const queue = uniqueName("cli-policy");
+  const enqueueWith = (policy: string): Promise<CliResult> => runCli(["enqueue", queue, "t", "{}", "--retry-policy", policy, "--url", server.url, "--json"]);
+  assert.deepEqual(printed(await enqueueWith("linear_10m"))[0]!.retry_policy, { name: "linear_10m" });
+  assert.deepEqual(printed(await enqueueWith('{"name": "constant", "delay_ms": 500}'))[0]!.retry_policy, { name: "constant", delay_ms: 500 });
+  for (const bad of ["linear_2m", '{"name": "constant"}', "{nope"]) {
+    const refused = await enqueueWith(bad);
+    assert.equal(refused.code, 2, `${bad}: ${refused.stderr}`);
+  }
+});
+
 test("wharf jobs cancel makes waiting jobs dead; an ended or unknown one exits non-zero", async (t) => {
   const dataDir = tempDir();
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
