@@ -75,20 +75,26 @@ const BEFORE_DEADLINE = "(deadline IS NULL OR deadline > $3::int8)";
 
 /**
  * The claims of the hot path skip paused queues and queues with a max_in_flight (claimLimited takes
- * those, under a lock); the list is read once per statement, so a setting holds on every server.
+ * those, under a lock); the list is read once per statement, so a setting holds on every server. The
+ * statements that walk queues one by one leave such queues out of the walk (`skipSettled`), not row by
+ * row: a condition on every row inside the per-queue scan let the planner trade that ordered index scan
+ * for a worse one once the table's statistics changed (the drain fell to 2,000 jobs/s).
  */
-const CLAIMABLE = `${BEFORE_DEADLINE} AND queue <> ALL(ARRAY(SELECT queue FROM queue_settings WHERE paused OR max_in_flight IS NOT NULL))`;
+const SETTLED_QUEUES = "ARRAY(SELECT queue FROM queue_settings WHERE paused OR max_in_flight IS NOT NULL)";
+const CLAIMABLE = `${BEFORE_DEADLINE} AND queue <> ALL(${SETTLED_QUEUES})`;
+const unlessSettled = (skipSettled: boolean): string => (skipSettled ? `WHERE wanted.queue <> ALL(${SETTLED_QUEUES})` : "");
 
-/** claimReadyFromQueues, whose jobs must also meet `condition`. */
-function fromQueues(condition: string): string {
+/** claimReadyFromQueues; with `skipSettled`, of the queues in $1 without settings that keep them from it. */
+function fromQueues(skipSettled: boolean): string {
   return claimStatement(`SELECT candidate.id FROM unnest($1::text[]) AS wanted(queue),
-      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND ${condition}
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND ${BEFORE_DEADLINE}
         ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
+      ${unlessSettled(skipSettled)}
       ORDER BY candidate.priority, candidate.id LIMIT $2`);
 }
 
-/** claimReadyOfTypes, whose jobs must also meet `condition`. */
-function ofTypes(condition: string): string {
+/** claimReadyOfTypes; `skipSettled` as for fromQueues. */
+function ofTypes(skipSettled: boolean): string {
   return claimStatement(`WITH RECURSIVE ready_queue(queue) AS (
         (SELECT queue FROM jobs WHERE status = 'ready' AND $1::text[] IS NULL ORDER BY queue LIMIT 1)
         UNION ALL
@@ -96,8 +102,9 @@ function ofTypes(condition: string): string {
         FROM ready_queue WHERE ready_queue.queue IS NOT NULL),
       wanted(queue) AS (SELECT unnest($1::text[]) UNION ALL SELECT queue FROM ready_queue WHERE queue IS NOT NULL)
     SELECT candidate.id FROM wanted, unnest($6::text[]) AS wanted_type(type),
-      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type AND ${condition}
+      LATERAL (SELECT id, priority FROM jobs WHERE status = 'ready' AND queue = wanted.queue AND type = wanted_type.type AND ${BEFORE_DEADLINE}
         ORDER BY priority, id LIMIT $2 FOR UPDATE SKIP LOCKED) AS candidate
+    ${unlessSettled(skipSettled)}
     ORDER BY candidate.priority, candidate.id LIMIT $2`);
 }
 
@@ -250,17 +257,17 @@ export const SQL = {
    * its first $2 by an ordered index scan, and the merge keeps the first $2 of those. The rows a queue
    * locked beyond the merge's cut stay ready and are unlocked when the statement ends.
    */
-  claimReadyFromQueues: fromQueues(CLAIMABLE),
+  claimReadyFromQueues: fromQueues(true),
   /**
    * claimReady for the job types $6, from the queues $1 or, where $1 is null, from every queue that has
    * a ready job (found by a skip scan of the ready index, one step per queue). Each queue and type gives
    * its first $2 by an ordered scan of (queue, type, priority, id), so ready jobs of other types, however
    * many, are never read; the merge keeps the first $2 of those.
    */
-  claimReadyOfTypes: ofTypes(CLAIMABLE),
+  claimReadyOfTypes: ofTypes(true),
   /** claimReadyFromQueues and claimReadyOfTypes for one limited queue ($1), its settings row locked and its room ($2) counted. */
-  claimLimitedFromQueues: fromQueues(BEFORE_DEADLINE),
-  claimLimitedOfTypes: ofTypes(BEFORE_DEADLINE),
+  claimLimitedFromQueues: fromQueues(false),
+  claimLimitedOfTypes: ofTypes(false),
   /** The limits of the queues $1 that have one and are not paused, locked in queue order: limited claims of a queue take turns. */
   lockQueueLimits: "SELECT queue, max_in_flight FROM queue_settings WHERE queue = ANY($1::text[]) AND max_in_flight IS NOT NULL AND NOT paused ORDER BY queue FOR UPDATE",
   inFlightOfQueues: "SELECT queue, count(*)::int AS count FROM jobs WHERE status = 'in_flight' AND queue = ANY($1::text[]) GROUP BY queue",
