@@ -143,7 +143,7 @@ export class Engine {
         logger: options.logger,
         queueSettings: this.queueSettings,
       })
-      : new Alone(this.store, this.clock, (job) => this.leaseMs(job));
+      : new Alone(this.store, this.clock, (job) => this.leaseMs(job), this.queueSettings);
     this.dispatcher = new Dispatcher(
       this.coordination.claims,
       this.clock,
@@ -157,6 +157,10 @@ export class Engine {
     );
     this.writes = new WritePath(this.store, this.coordination, {
       ready: () => this.dispatcher.wake(),
+      // A freed slot of a limited queue is claimed again at once on this server (one freed elsewhere, at the next wake-up).
+      leaseEnded: (queue) => {
+        if (this.queueSettings.limited.has(queue)) this.dispatcher.wake();
+      },
       scheduled: (readyAt) => this.promotion.note(readyAt),
       deadline: (at) => this.deadlines.note(at),
       deleted: (id) => void this.dispatcher.finish(id),
@@ -596,7 +600,6 @@ export class Engine {
     const settings = applyQueuePatch((await this.store.getQueueSettings(queue)) ?? DEFAULT_QUEUE_SETTINGS, patch);
     await this.store.putQueueSettings(queue, isDefault(settings) ? undefined : settings);
     this.queueSettings.changed(queue, isDefault(settings) ? undefined : settings);
-    this.coordination.queueSettingsChanged(queue, settings);
     this.dispatcher.wake();
     return this.getQueue(queue);
   }
@@ -642,12 +645,9 @@ export class Engine {
 
   /** Every job and every cron group. */
   async reset(): Promise<void> {
-    for (const { queue } of await this.store.listQueueSettings()) {
-      this.coordination.queueSettingsChanged(queue, DEFAULT_QUEUE_SETTINGS);
-      this.queueSettings.changed(queue, undefined);
-    }
     await this.crons.deleteAll();
     await this.writes.deleteMatching(undefined);
+    await this.queueSettings.tick();
   }
 
   /** Leases another server made that ended here (a client behind a load balancer): it is told, to free their slots. */

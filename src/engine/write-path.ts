@@ -48,6 +48,8 @@ export interface WriteListeners {
   /** A job waiting to start has a deadline. */
   deadline(at: number): void;
   deleted(id: string): void;
+  /** A job of `queue` left in_flight: a slot of a limited queue may have come free. */
+  leaseEnded(queue: string): void;
   leaseExtended(id: string, runId: string, expiresAt: number, state: JsonValue | undefined): void;
 }
 
@@ -160,6 +162,7 @@ export class WritePath {
   private track(before: TrackedJob | undefined, after: Job | undefined): void {
     if (before && this.untracked.delete(before.id)) before = undefined;
     this.coordination.tracked(before, after);
+    if (before?.status === "in_flight" && after?.status !== "in_flight") this.listeners.leaseEnded(before.queue);
     if (after?.status === "ready") this.listeners.ready();
     else if (after?.status === "scheduled") this.listeners.scheduled(after.ready_at);
     if (after?.deadline !== undefined && (after.status === "ready" || after.status === "scheduled")) this.listeners.deadline(after.deadline);

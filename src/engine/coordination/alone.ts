@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { claim, missedDeadline, release, type Lease } from "../../job/state.js";
 import type { Job } from "../../job/types.js";
-import type { EndedLease, QueueSettings, ReadyEntry, StatusCount, Store } from "../../store/store.js";
-import { CLAIM_BATCH, type ClaimingStream, type ClaimRound, type ClaimSource, type Dispatcher, type InFlightJob } from "../dispatch.js";
+import type { EndedLease, ReadyEntry, StatusCount, Store } from "../../store/store.js";
+import type { QueueSettingsCache } from "../services/queue-settings-cache.js";
+import { CLAIM_BATCH, type ClaimingStream, type ClaimRound, type ClaimSource, type InFlightJob } from "../dispatch.js";
 import { ReadyIndex } from "../ready-index.js";
 import type { Service } from "../services/service.js";
 import { StatusCounts } from "../status-counts.js";
@@ -20,12 +21,12 @@ export class Alone implements Coordination {
   readonly claims: ClaimSource;
   private readonly index = new ReadyIndex();
   private readonly counts = new StatusCounts();
-  private readonly gate = new QueueGate(this.counts);
+  private readonly gate: QueueGate;
   /** Ready jobs held out of the index (hold), with what the index should hold for them at release. */
   private readonly held = new Map<string, Job | undefined>();
-  private dispatcher: Dispatcher | undefined;
 
-  constructor(store: Store, clock: Clock, leaseMs: (job: Job) => number) {
+  constructor(store: Store, clock: Clock, leaseMs: (job: Job) => number, queueSettings: QueueSettingsCache) {
+    this.gate = new QueueGate(this.counts, queueSettings);
     this.claims = new IndexClaims(this.index, this.gate, store, clock, leaseMs);
   }
 
@@ -34,15 +35,13 @@ export class Alone implements Coordination {
   }
 
   /** Recovery writes through the write path like everything else; the index and tallies are loaded after it. */
-  async start({ store, writes, dispatcher }: EngineParts): Promise<void> {
-    this.dispatcher = dispatcher;
+  async start({ store, writes }: EngineParts): Promise<void> {
     for (;;) {
       const orphans = await store.jobsWithStatus("in_flight", RECOVERY_BATCH);
       if (orphans.length === 0) break;
       await writes.update(orphans.map((job) => ({ before: job, after: release(job) })));
     }
     for (const entry of await store.readyEntries()) this.index.add(entry);
-    for (const { queue, settings } of await store.listQueueSettings()) this.queueSettingsChanged(queue, settings);
     this.counts.load(await store.countByQueueAndStatus());
   }
 
@@ -51,8 +50,6 @@ export class Alone implements Coordination {
   tracked(before: TrackedJob | undefined, after: Job | undefined): void {
     if (before) {
       this.counts.adjust(before.queue, before.status, -1);
-      // A slot of a limited queue came free once its end is committed: claims blocked on it may go on.
-      if (before.status === "in_flight" && this.gate.limits(before.queue) && after?.status !== "in_flight") this.dispatcher?.wake();
       if (before.status === "ready") {
         if (this.held.size > 0 && this.held.has(before.id)) this.held.set(before.id, undefined);
         else this.index.remove(before);
@@ -99,10 +96,6 @@ export class Alone implements Coordination {
 
   async statusCounts(): Promise<StatusCount[]> {
     return this.counts.entries();
-  }
-
-  queueSettingsChanged(queue: string, settings: QueueSettings): void {
-    this.gate.set(queue, settings);
   }
 
   async lead(): Promise<boolean> {
@@ -203,35 +196,27 @@ class IndexClaims implements ClaimSource {
  * store, so this count is the whole truth.
  */
 class QueueGate {
-  private readonly paused = new Set<string>();
-  private readonly maxInFlight = new Map<string, number>();
   private readonly pending = new Map<string, number>();
 
-  constructor(private readonly counts: StatusCounts) {}
+  constructor(
+    private readonly counts: StatusCounts,
+    private readonly settings: QueueSettingsCache,
+  ) {}
 
-  set(queue: string, settings: QueueSettings): void {
-    if (settings.paused) this.paused.add(queue);
-    else this.paused.delete(queue);
-    if (settings.max_in_flight === undefined) this.maxInFlight.delete(queue);
-    else this.maxInFlight.set(queue, settings.max_in_flight);
-  }
-
-  limits(queue: string): boolean {
-    return this.maxInFlight.has(queue);
-  }
-
-  /** Undefined while no queue is paused or limited: the index then takes from every queue without asking. */
+  /** Undefined while no queue has settings: the index then takes from every queue without asking. */
   get takeable(): ((queue: string) => boolean) | undefined {
-    if (this.paused.size === 0 && this.maxInFlight.size === 0) return undefined;
+    if (this.settings.empty) return undefined;
     return (queue) => {
-      if (this.paused.has(queue)) return false;
-      const max = this.maxInFlight.get(queue);
+      const settings = this.settings.get(queue);
+      if (settings === undefined) return true;
+      if (settings.paused) return false;
+      const max = settings.max_in_flight;
       return max === undefined || this.counts.count(queue, "in_flight") + (this.pending.get(queue) ?? 0) < max;
     };
   }
 
   picked({ queue }: ReadyEntry): void {
-    if (this.maxInFlight.size > 0) this.pending.set(queue, (this.pending.get(queue) ?? 0) + 1);
+    if (this.settings.limited.size > 0) this.pending.set(queue, (this.pending.get(queue) ?? 0) + 1);
   }
 
   /** The picks of a claim that is committed (or failed): counted by the tallies from now on. */

@@ -1,6 +1,6 @@
 import type { Logger } from "../../log.js";
 import type { Job } from "../../job/types.js";
-import type { EndedLease, QueueSettings, StatusCount, Store } from "../../store/store.js";
+import type { EndedLease, StatusCount, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
 import type { ClaimSource, Dispatcher, InFlightJob } from "../dispatch.js";
 import type { Service } from "../services/service.js";
@@ -49,8 +49,6 @@ export interface Coordination {
    */
   hold(jobs: Job[]): Job[];
   release(jobs: Job[]): void;
-  /** A queue's settings changed here: a coordination that claims from memory pauses or resumes it there. */
-  queueSettingsChanged(queue: string, settings: QueueSettings): void;
   /** True while this process leads: leader-only services run then. */
   lead(): Promise<boolean>;
 }

@@ -1,6 +1,6 @@
 import type { Job } from "../../job/types.js";
 import type { Sharing } from "../../store/sharing.js";
-import type { ClaimRequest, EndedLease, QueueSettings, StatusCount, Store } from "../../store/store.js";
+import type { ClaimRequest, EndedLease, StatusCount, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../../log.js";
 import { logFailure } from "../log.js";
@@ -11,7 +11,7 @@ import { LeaseSync } from "../services/lease-sync.js";
 import { Rescue } from "../services/rescue.js";
 import type { Service } from "../services/service.js";
 import { WakeUp } from "../services/wake-up.js";
-import type { Coordination, EngineParts, TrackedJob } from "./coordination.js";
+import type { Coordination, EngineParts } from "./coordination.js";
 
 export interface SharedOptions {
   store: Store;
@@ -45,15 +45,12 @@ export class Shared implements Coordination {
   private leading = false;
   private stopped = false;
 
-  private readonly limits: QueueSettingsCache;
-  private dispatcher: Dispatcher | undefined;
 
   constructor(options: SharedOptions) {
     this.store = options.store;
     this.sharing = options.sharing;
     this.observer = options.observer;
     this.logger = options.logger;
-    this.limits = options.queueSettings;
     this.claims = new StoreClaims(options);
   }
 
@@ -63,7 +60,6 @@ export class Shared implements Coordination {
 
   async start(parts: EngineParts): Promise<void> {
     const { dispatcher } = parts;
-    this.dispatcher = dispatcher;
     const leaseSync = this.leaseSyncFor(parts);
     this.stopListening.push(
       this.sharing.onReady(() => dispatcher.wake()),
@@ -84,13 +80,8 @@ export class Shared implements Coordination {
     this.noteLeading(false);
   }
 
-  /**
-   * The store is the index and the tally; other servers' changes never pass through here. A slot of a
-   * limited queue freed here is claimed again at once (one freed elsewhere, at the next wake-up).
-   */
-  tracked(before: TrackedJob | undefined, after: Job | undefined): void {
-    if (before?.status === "in_flight" && after?.status !== "in_flight" && this.limits.limited.has(before.queue)) this.dispatcher?.wake();
-  }
+  /** The store is the index and the tally; other servers' changes never pass through here. */
+  tracked(): void {}
 
   /** The batch session's row locks already keep every claim, ours included, off them. */
   hold(jobs: Job[]): Job[] {
@@ -120,9 +111,6 @@ export class Shared implements Coordination {
   statusCounts(): Promise<StatusCount[]> {
     return this.store.countByQueueAndStatus();
   }
-
-  /** Claims read the settings in the database (a pause or a limit holds on every server); writing them wakes every server. */
-  queueSettingsChanged(_queue: string, _settings: QueueSettings): void {}
 
   async lead(): Promise<boolean> {
     if (this.stopped) return false;

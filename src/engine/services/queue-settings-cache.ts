@@ -3,7 +3,8 @@ import type { Service } from "./service.js";
 
 /**
  * Every queue's settings, as this process last read them: the engine gives enqueues their queue's
- * defaults from here, and claims on a shared store learn which queues are limited (those go through
+ * defaults from here, a process alone claims past paused and full queues by it (exactly: nothing else
+ * writes its store), and claims on a shared store learn which queues are limited (those go through
  * claimLimited, under a lock). Read at start and every interval (another server may have changed
  * them); a change made through this process is known at once. Only defaults and which claim path to
  * take depend on it: the claim statements read pauses and limits from the store themselves.
@@ -15,6 +16,11 @@ export class QueueSettingsCache implements Service {
   private limitedQueues: ReadonlySet<string> = new Set();
 
   constructor(private readonly store: Store) {}
+
+  /** No queue has settings: claims and enqueues need not ask. */
+  get empty(): boolean {
+    return this.settings.size === 0;
+  }
 
   get(queue: string): QueueSettings | undefined {
     return this.settings.size === 0 ? undefined : this.settings.get(queue);
