@@ -97,6 +97,8 @@ export interface ClaimRound {
   applyUpdates(updates: Array<{ before: Job; after: Job }>): Promise<boolean[]>;
   /** Picked jobs whose deadline has passed: they are not claimed but handed to the deadline's expiry. */
   missedDeadlines(jobs: Job[]): void;
+  /** Ready jobs were left for a limit that opens at `at` (a rate's window): a round then may take them. */
+  wakeAt(at: number): void;
 }
 
 /** Where a dispatcher's jobs come from: an in-memory index (a process alone) or claims in a shared database. */
@@ -124,6 +126,8 @@ export class Dispatcher {
   private passRunning = false;
   private passWanted = false;
   private rotation = 0;
+  /** The one timer for the earliest time a limit opens (wakeAt). */
+  private limitTimer: { at: number; cancel: () => void } | undefined;
 
   constructor(
     private readonly claims: ClaimSource,
@@ -184,6 +188,20 @@ export class Dispatcher {
     setImmediate(() => void this.runPasses());
   }
 
+  /** Wakes at `at` (never sooner than the next millisecond), keeping one timer for the earliest time asked. */
+  wakeAt(at: number): void {
+    const when = Math.max(at, this.clock.now() + 1);
+    if (this.limitTimer && this.limitTimer.at <= when) return;
+    this.limitTimer?.cancel();
+    this.limitTimer = {
+      at: when,
+      cancel: this.clock.setTimer(when, () => {
+        this.limitTimer = undefined;
+        this.wake();
+      }),
+    };
+  }
+
   private async runPasses(): Promise<void> {
     this.passScheduled = false;
     this.passRunning = true;
@@ -217,6 +235,7 @@ export class Dispatcher {
       admit: (jobs, streamOf, claimed) => this.admit(jobs, streamOf as (job: Job) => Stream, claimed),
       applyUpdates: (updates) => this.hooks.applyUpdates(updates),
       missedDeadlines: (jobs) => this.hooks.missedDeadlines(jobs),
+      wakeAt: (at) => this.wakeAt(at),
     });
   }
 
@@ -324,6 +343,8 @@ export class Dispatcher {
   }
 
   async closeAll(): Promise<void> {
+    this.limitTimer?.cancel();
+    this.limitTimer = undefined;
     await Promise.all([...this.streams].map((stream) => stream.close()));
   }
 }

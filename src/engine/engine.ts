@@ -36,7 +36,7 @@ import { CLAIMED, claimedOnly, Dispatcher, type ControlSink, type InFlightJob, t
 import { inRun, notInFlight } from "./leases.js";
 import { lifecycleLog, logFailure } from "./log.js";
 import { withDependencyResults } from "./dependency-results.js";
-import { applyQueuePatch, DEFAULT_QUEUE_SETTINGS, isDefault, withQueueDefaults, type QueuePatch, type QueueSettings } from "./queue-settings.js";
+import { applyQueuePatch, checkQueueKeys, DEFAULT_QUEUE_SETTINGS, isDefault, withQueueDefaults, withQueueKeys, type QueuePatch, type QueueSettings } from "./queue-settings.js";
 import { QueueSettingsCache } from "./services/queue-settings-cache.js";
 import { documentOf, jobIdsOf, planWorkflow, workflowView, type WorkflowDocument, type WorkflowStatus, type WorkflowView } from "./workflows.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
@@ -214,7 +214,8 @@ export class Engine {
     const now = this.clock.now();
     const ids = inputs.map(() => newJobId());
     const where = (position: number): string => (inputs.length === 1 ? "job" : `jobs[${position}]`);
-    const jobs = await mapInSlices(inputs, (input, position) => {
+    const keyed = this.queueSettings.empty ? inputs : await withQueueKeys(inputs, (queue) => this.queueSettings.get(queue), where, this.filterBudget);
+    const jobs = await mapInSlices(keyed, (input, position) => {
       const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, inputs, where(position));
       return createJob(ids[position]!, withQueueDefaults(input, this.queueSettings.get(input.queue)), now, dependencies);
     });
@@ -598,6 +599,7 @@ export class Engine {
   async patchQueue(queue: string, patch: QueuePatch): Promise<{ queue: string; settings: QueueSettings; counts: Record<JobStatus, number> }> {
     validateName(queue, "queue", (message) => new NotFoundError(message));
     const settings = applyQueuePatch((await this.store.getQueueSettings(queue)) ?? DEFAULT_QUEUE_SETTINGS, patch);
+    await checkQueueKeys(settings, patch, this.filterBudget);
     await this.store.putQueueSettings(queue, isDefault(settings) ? undefined : settings);
     this.queueSettings.changed(queue, isDefault(settings) ? undefined : settings);
     this.dispatcher.wake();
@@ -612,7 +614,8 @@ export class Engine {
     const now = this.clock.now();
     const id = newJobId();
     const ids = plan.inputs.map(() => newJobId());
-    const jobs = plan.inputs.map((input, position) => {
+    const inputs = this.queueSettings.empty ? plan.inputs : await withQueueKeys(plan.inputs, (queue) => this.queueSettings.get(queue), (position) => `workflow job ${position}`, this.filterBudget);
+    const jobs = inputs.map((input, position) => {
       const parent = plan.parents[position];
       const withMetadata: EnqueueInput = { ...input, correlation_id: id, ...(parent === undefined ? {} : { parent_job_id: ids[parent]! }) };
       const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, plan.inputs, `workflow job ${position}`);

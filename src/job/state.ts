@@ -67,9 +67,10 @@ function statusForReadyAt(readyAt: number, now: number): "ready" | "scheduled" {
  */
 export function requeue(dead: Job, id: string, now: number): Job {
   if (dead.status !== "dead") throw new IllegalTransitionError(`job ${dead.id} is ${dead.status}; only a dead job can be enqueued afresh`);
-  const { queue, type, payload, priority, retry_limit, backoff, retry_policy: retryPolicy, retention, timeout, unique_key, unique_while, correlation_id, parent_job_id } = dead;
+  const { queue, type, payload, priority, retry_limit, backoff, retry_policy: retryPolicy, retention, timeout, unique_key, unique_while, correlation_id, parent_job_id, concurrency_key: concurrencyKey } = dead;
   const input: EnqueueInput = { queue, type, payload, priority };
   if (correlation_id !== undefined) input.correlation_id = correlation_id;
+  if (concurrencyKey !== undefined) input.concurrency_key = concurrencyKey;
   if (parent_job_id !== undefined) input.parent_job_id = parent_job_id;
   // A deadline is not carried over: the copy is retried on purpose, after the original's deadline or not.
   if (retry_limit !== undefined) input.retry_limit = retry_limit;
@@ -109,6 +110,7 @@ export function createJob(id: string, input: EnqueueInput, now: number, dependen
   if (input.timeout !== undefined) job.timeout = input.timeout;
   if (input.batch !== undefined) job.batch = input.batch;
   if (input.correlation_id !== undefined) job.correlation_id = input.correlation_id;
+  if (input.concurrency_key !== undefined) job.concurrency_key = input.concurrency_key;
   if (input.parent_job_id !== undefined) job.parent_job_id = input.parent_job_id;
   if (input.deadline !== undefined) job.deadline = input.deadline;
   if (dependencies !== undefined && dependencies.length > 0) {

@@ -59,6 +59,8 @@ export interface Job {
   correlation_id?: string;
   /** Metadata naming the job that led to this one; kept and shown, never checked or interpreted. */
   parent_job_id?: string;
+  /** The lane its queue's per-key limits count it in (concurrency_key, rate_limit with a key): its own, or its queue's key expression's value at enqueue. */
+  concurrency_key?: string;
   /** What the worker's success carried: completed jobs only. */
   result?: JsonValue;
   /** Progress saved by a heartbeat; the next attempt receives it, so a retried job resumes where the last stopped. */
@@ -102,6 +104,7 @@ export interface EnqueueInput {
   batch?: BatchConfig;
   correlation_id?: string;
   parent_job_id?: string;
+  concurrency_key?: string;
   deadline?: number;
   /** Ids of existing jobs; in a bulk, also positions of earlier jobs of the same bulk. */
   dependencies?: Array<string | number>;

@@ -208,7 +208,7 @@ export function validatePayload(value: unknown, field: string, fail: Fail = badR
 const ENQUEUE_FIELDS = [
   "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
   "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id", "deadline", "dependencies",
-  "load_dependencies", "runs_on", "retry_policy",
+  "load_dependencies", "runs_on", "retry_policy", "concurrency_key",
 ] as const;
 
 /** Most jobs one job may wait for. */
@@ -228,8 +228,8 @@ function readDependencies(value: unknown, field: string): Array<string | number>
   });
 }
 
-/** Longest unique key, batch key, correlation_id or parent_job_id. */
-const MAX_KEY_LENGTH = 1024;
+/** Longest unique key, batch key, concurrency_key, correlation_id or parent_job_id. */
+export const MAX_KEY_LENGTH = 1024;
 
 /** A key or a metadata string: 1 to MAX_KEY_LENGTH characters. */
 function readKey(value: unknown, field: string): string {
@@ -288,6 +288,7 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
     input.batch = readBatch(fields.batch, `${where}.batch`);
   }
   if (fields.correlation_id != null) input.correlation_id = readKey(fields.correlation_id, `${where}.correlation_id`);
+  if (fields.concurrency_key != null) input.concurrency_key = readKey(fields.concurrency_key, `${where}.concurrency_key`);
   if (fields.parent_job_id != null) input.parent_job_id = readKey(fields.parent_job_id, `${where}.parent_job_id`);
   if (fields.deadline != null) input.deadline = readTimestamp(fields.deadline, `${where}.deadline`, fail);
   if (fields.dependencies != null) {

@@ -5,6 +5,7 @@
  * and the text a store keeps is the text it was given, key order and all.
  */
 import { parseJson, stringifyJson } from "../job/json.js";
+import { hasClaimLimits } from "../job/queue-limits.js";
 import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
 import type { QueueSettings } from "./store.js";
 
@@ -12,6 +13,7 @@ export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
   "batch", "correlation_id", "parent_job_id", "result", "state", "deadline", "dependencies", "load_dependencies", "runs_on", "retry_policy",
+  "concurrency_key",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -33,7 +35,7 @@ export type ErrorColumn = (typeof ERROR_COLUMN_NAMES)[number];
 export const ERROR_READ_COLUMNS = ERROR_COLUMN_NAMES.slice(1).join(", ");
 
 /** What a delete returns of each job it removed (a DeletedJob). */
-export const DELETED_COLUMNS = "id, queue, type, status, priority";
+export const DELETED_COLUMNS = "id, queue, type, status, priority, concurrency_key";
 
 export type ColumnValue = string | number | null;
 
@@ -70,6 +72,7 @@ export type JobRow = {
   load_dependencies: number | boolean | null;
   runs_on: string | null;
   retry_policy: string | null;
+  concurrency_key: string | null;
 };
 
 export type ErrorRow = {
@@ -114,6 +117,7 @@ export function rowToJob(row: JobRow): Job {
   if (row.load_dependencies) job.load_dependencies = true;
   if (row.runs_on !== null) job.runs_on = row.runs_on as Job["runs_on"];
   if (row.retry_policy !== null) job.retry_policy = JSON.parse(row.retry_policy) as Job["retry_policy"];
+  if (row.concurrency_key !== null) job.concurrency_key = row.concurrency_key;
   return job;
 }
 
@@ -124,17 +128,19 @@ export type JobRowValues = [
   timeout: number | null, dequeued_at: number | null, failed_at: number | null, completed_at: number | null, purge_at: number | null,
   run_id: string | null, lease_expires_at: number | null, batch: string | null, correlation_id: string | null,
   parent_job_id: string | null, result: string | null, state: string | null, deadline: number | null, dependencies: string | null,
-  load_dependencies: number | null, runs_on: string | null, retry_policy: string | null,
+  load_dependencies: number | null, runs_on: string | null, retry_policy: string | null, concurrency_key: string | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
     timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
+    concurrency_key,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
     timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
+    concurrency_key,
   });
 }
 
@@ -159,6 +165,7 @@ export function jobToValues(job: Job): JobRowValues {
     job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch), job.correlation_id ?? null, job.parent_job_id ?? null,
     userJsonOrNull(job.result), userJsonOrNull(job.state), job.deadline ?? null,
     jsonOrNull(job.dependencies), job.load_dependencies ? 1 : null, job.runs_on ?? null, jsonOrNull(job.retry_policy),
+    job.concurrency_key ?? null,
   ];
 }
 
@@ -243,8 +250,11 @@ export function rowToQueueSettings(row: QueueSettingsRow): { queue: string; sett
   return { queue: row.queue, settings };
 }
 
-/** A queue's settings as the values of a queue_settings row after its queue: paused, max_in_flight, the rest as JSON text. */
-export function queueSettingsValues(settings: QueueSettings): [paused: boolean, maxInFlight: number | null, others: string] {
+/**
+ * A queue's settings as the values of a queue_settings row after its queue: paused, max_in_flight,
+ * whether claims must count its limits (claimLimited), the rest as JSON text.
+ */
+export function queueSettingsValues(settings: QueueSettings): [paused: boolean, maxInFlight: number | null, limited: boolean, others: string] {
   const { paused, max_in_flight: maxInFlight, ...others } = settings;
-  return [paused, maxInFlight ?? null, JSON.stringify(others)];
+  return [paused, maxInFlight ?? null, hasClaimLimits(settings), JSON.stringify(others)];
 }

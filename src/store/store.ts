@@ -5,6 +5,7 @@
  * change; the conformance suite in test/store/ says what every store must do.
  */
 import type { CronGroup } from "../cron/types.js";
+import type { ConcurrencyKeyLimit, RateLimit } from "../job/queue-limits.js";
 import type { Job, JobError, JobStatus, Retention, RetryPolicy } from "../job/types.js";
 import type { DependencyRules, SettledChange } from "./dependencies.js";
 import type { UpdatableJobColumn } from "./rows.js";
@@ -133,6 +134,7 @@ export interface DeletedJob {
   type: string;
   status: JobStatus;
   priority: number;
+  concurrency_key?: string | null;
 }
 
 export interface InsertOutcome {
@@ -154,6 +156,8 @@ export interface ReadyEntry {
   queue: string;
   type: string;
   priority: number;
+  /** Null as the stores read it, absent or undefined otherwise: the job's lane is UNKEYED_LANE then. */
+  concurrency_key?: string | null | undefined;
 }
 
 /** Which in-flight jobs no live server will end (Store.abandonedLeases). */
@@ -244,11 +248,20 @@ export interface QueueSettings {
   paused: boolean;
   /** At most this many of the queue's jobs in flight at once, across every server. */
   max_in_flight?: number;
+  /** At most `limit` in flight per key, across every server. */
+  concurrency_key?: ConcurrencyKeyLimit;
+  /** At most `limit` started per `interval_ms`, for the queue or per key, across every server. */
+  rate_limit?: RateLimit;
   /** Defaults a job enqueued on the queue takes when it gives none of its own. */
   retry_limit?: number;
   timeout?: number;
   retention?: Retention;
   retry_policy?: RetryPolicy;
+}
+
+export interface LimitedClaim {
+  jobs: Job[];
+  opensAt?: number;
 }
 
 /** A workflow as stored: its shape and job ids as JSON text (src/engine/workflows.ts reads it). */
@@ -313,11 +326,13 @@ export interface Store {
   /** Ready jobs in take order (priority, then id), skipping rows another claimer holds; returns them claimed. */
   claimReady(request: ClaimRequest): Promise<Job[]>;
   /**
-   * claimReady for queues with a max_in_flight, which claimReady skips (as it skips paused ones): from
-   * each of `request.queues` that has a limit and is not paused, at most its limit less its jobs in
-   * flight, counted by every server's leases. Claims of one limited queue take turns, so none passes it.
+   * claimReady for queues with limits (max_in_flight, concurrency_key, rate_limit), which claimReady
+   * skips (as it skips paused ones): from each of `request.queues` that has limits and is not paused,
+   * as many as its limits leave room for (src/job/queue-limits.ts), counted by every server's leases
+   * and starts; the starts are recorded in the same transaction. Claims of one limited queue take
+   * turns, so none passes it. `opensAt`: when a rate that left no room opens again.
    */
-  claimLimited(request: ClaimRequest & { queues: readonly string[] }): Promise<Job[]>;
+  claimLimited(request: ClaimRequest & { queues: readonly string[] }): Promise<LimitedClaim>;
   /**
    * Moves an in-flight job's lease expiry and, when `state` (JSON text) is given, saves it as the job's
    * state in the same write; false if the job is no longer in flight in run `runId`.

@@ -160,16 +160,33 @@ for (const factory of STORES) {
       assert.deepEqual(await store.getQueueSettings(limited), { paused: false, max_in_flight: 2 });
       await store.insertJobs([...Array.from({ length: 4 }, () => job({ queue: limited })), job({ queue: paused })]);
       assert.deepEqual(await store.claimReady(claimOf([limited, paused], 10)), [], "the hot path leaves them to claimLimited");
-      assert.deepEqual(await store.claimLimited({ ...claimOf([paused], 10), queues: [paused] }), [], "paused wins over a limit");
-      const first = await store.claimLimited({ ...claimOf([limited], 10), queues: [limited] });
+      assert.deepEqual((await store.claimLimited({ ...claimOf([paused], 10), queues: [paused] })).jobs, [], "paused wins over a limit");
+      const { jobs: first } = await store.claimLimited({ ...claimOf([limited], 10), queues: [limited] });
       assert.equal(first.length, 2);
-      assert.deepEqual(await store.claimLimited({ ...claimOf([limited], 10), queues: [limited] }), [], "two in flight: no room");
+      assert.deepEqual((await store.claimLimited({ ...claimOf([limited], 10), queues: [limited] })).jobs, [], "two in flight: no room");
       await store.commit({ updates: [{ job: complete(first[0]!, NOW, DEFAULT_RETENTION), from: "in_flight", fromRunId: first[0]!.run_id! }] });
-      assert.equal((await store.claimLimited({ ...claimOf([limited], 10), queues: [limited] })).length, 1, "one slot came free");
+      assert.equal((await store.claimLimited({ ...claimOf([limited], 10), queues: [limited] })).jobs.length, 1, "one slot came free");
       await store.putQueueSettings(limited, undefined);
       assert.equal(await store.getQueueSettings(limited), undefined);
       assert.equal((await store.claimReady(claimOf([limited], 10))).length, 1, "no limit: the hot path takes it");
       await store.putQueueSettings(paused, undefined);
+    });
+
+    test("queue settings: claimLimited holds each key to its concurrency_key limit, unkeyed jobs as one lane, and records rate starts across claims", async () => {
+      const queue = uniqueName("keyed");
+      await store.putQueueSettings(queue, { paused: false, concurrency_key: { limit: 2 }, rate_limit: { limit: 5, interval_ms: 1000 } });
+      await store.insertJobs([..."aaabbb".split("").map((key) => job({ queue, concurrency_key: key })), job({ queue }), job({ queue }), job({ queue })]);
+      assert.deepEqual(await store.claimReady(claimOf([queue], 10)), [], "a queue with per-key limits is left to claimLimited");
+      const first = await store.claimLimited({ ...claimOf([queue], 10), queues: [queue] });
+      assert.equal(first.jobs.length, 5, "the rate allows 5 of the 6 the keys allow");
+      assert.equal(first.opensAt, undefined, "the rate had room when the claim counted it");
+      const keys = first.jobs.map((claimed) => claimed.concurrency_key ?? "-").sort();
+      assert.deepEqual(keys, ["-", "a", "a", "b", "b"], "take order, past the third a and the third b");
+      const closed = await store.claimLimited({ ...claimOf([queue], 10, NOW + 500), queues: [queue] });
+      assert.deepEqual(closed, { jobs: [], opensAt: NOW + 1000 }, "the rate's 5 starts leave the interval at NOW + 1000");
+      const reopened = await store.claimLimited({ ...claimOf([queue], 10, NOW + 1000), queues: [queue] });
+      assert.deepEqual(reopened.jobs.map((claimed) => claimed.concurrency_key ?? "-"), ["-"], "the unkeyed lane's second: a and b are at 2");
+      await store.putQueueSettings(queue, undefined);
     });
 
     test("payloads read back exactly: key order, integers past 2^53, strings", async () => {
@@ -388,7 +405,7 @@ for (const factory of STORES) {
       const ready = job({ queue, priority: 3 });
       const scheduled = job({ queue, ready_at: NOW + 60_000 });
       await store.insertJobs([ready, scheduled]);
-      assert.deepEqual((await store.readyEntries()).filter((entry) => entry.queue === queue), [{ id: ready.id, queue, type: "t", priority: 3 }]);
+      assert.deepEqual((await store.readyEntries()).filter((entry) => entry.queue === queue), [{ id: ready.id, queue, type: "t", priority: 3, concurrency_key: null }]);
       const counts = (await store.countByQueueAndStatus()).filter((count) => count.queue === queue);
       assert.deepEqual(counts.map(({ status, count }) => [status, count]).sort(), [["ready", 1], ["scheduled", 1]]);
       await store.commit({ updates: [{ job: claim(ready, NOW, { runId: "r1", expiresAt: NOW + 1000 }), from: "ready" }] });
@@ -411,7 +428,7 @@ for (const factory of STORES) {
       const jobs = [job({ queue }), job({ queue, type: "other" })];
       await store.insertJobs(jobs);
       const { deleted } = await store.deleteMatching({ queues: [queue], types: ["other"] });
-      assert.deepEqual(deleted, [{ id: jobs[1]!.id, queue, type: "other", status: "ready", priority: jobs[1]!.priority }]);
+      assert.deepEqual(deleted, [{ id: jobs[1]!.id, queue, type: "other", status: "ready", priority: jobs[1]!.priority, concurrency_key: null }]);
       assert.equal(await store.countJobs({ queues: [queue] }), 1);
     });
 
@@ -549,7 +566,7 @@ for (const factory of STORES) {
       assert.deepEqual(wrongStatus.deleted, []);
       assert.ok(await store.getJob(gone.id), "a refused delete leaves the job");
       const deleted = await store.commit({ deletes: [{ id: gone.id, from: "in_flight", fromRunId: leasedGone.run_id! }] });
-      assert.deepEqual(deleted.deleted, [{ id: gone.id, queue, type: gone.type, status: "in_flight", priority: gone.priority }]);
+      assert.deepEqual(deleted.deleted, [{ id: gone.id, queue, type: gone.type, status: "in_flight", priority: gone.priority, concurrency_key: null }]);
       assert.equal(await store.getJob(gone.id), undefined);
     });
 

@@ -5,6 +5,7 @@ import type { EndedLease, ReadyEntry, StatusCount, Store } from "../../store/sto
 import type { QueueSettingsCache } from "../services/queue-settings-cache.js";
 import { CLAIM_BATCH, type ClaimingStream, type ClaimRound, type ClaimSource, type InFlightJob } from "../dispatch.js";
 import { ReadyIndex } from "../ready-index.js";
+import { QueueGate } from "./queue-gate.js";
 import type { Service } from "../services/service.js";
 import { StatusCounts } from "../status-counts.js";
 import type { Clock } from "../clock.js";
@@ -26,7 +27,7 @@ export class Alone implements Coordination {
   private readonly held = new Map<string, Job | undefined>();
 
   constructor(store: Store, clock: Clock, leaseMs: (job: Job) => number, queueSettings: QueueSettingsCache) {
-    this.gate = new QueueGate(this.counts, queueSettings);
+    this.gate = new QueueGate(this.counts, queueSettings, clock);
     this.claims = new IndexClaims(this.index, this.gate, store, clock, leaseMs);
   }
 
@@ -48,6 +49,7 @@ export class Alone implements Coordination {
   stop(): void {}
 
   tracked(before: TrackedJob | undefined, after: Job | undefined): void {
+    this.gate.tracked(before, after);
     if (before) {
       this.counts.adjust(before.queue, before.status, -1);
       if (before.status === "ready") {
@@ -122,6 +124,8 @@ class IndexClaims implements ClaimSource {
 
   async round(dispatcher: ClaimRound): Promise<boolean> {
     const picks = this.pick(dispatcher);
+    const opensAt = this.gate.opensAt;
+    if (opensAt !== undefined) dispatcher.wakeAt(opensAt);
     if (picks.size === 0) return false;
     const streamOf = new Map<string, ClaimingStream>();
     for (const [stream, entries] of picks) for (const { id } of entries) streamOf.set(id, stream);
@@ -153,14 +157,14 @@ class IndexClaims implements ClaimSource {
   /** Picks jobs for streams round-robin, one at a time, so no stream starves another. */
   private pick(dispatcher: ClaimRound): Map<ClaimingStream, ReadyEntry[]> {
     const picks = new Map<ClaimingStream, ReadyEntry[]>();
-    const takeable = this.gate.takeable;
+    const opening = this.gate.opening;
     let picked = 0;
     let progress = true;
     while (progress && picked < CLAIM_BATCH) {
       progress = false;
       for (const stream of dispatcher.streams) {
         if (picked >= CLAIM_BATCH || dispatcher.roomFor(stream) === 0) continue;
-        const entry = this.index.takeNext(stream.queues, stream.types, takeable);
+        const entry = this.index.takeNext(stream.queues, stream.types, opening);
         if (!entry) continue;
         this.gate.picked(entry);
         dispatcher.reserve(stream, 1);
@@ -187,44 +191,5 @@ class IndexClaims implements ClaimSource {
   /** Run ids only need to differ from every earlier run of the same job: a random per-process prefix and a counter do. */
   private newLease(job: Job, now: number): Lease {
     return { runId: `${this.runIdPrefix}${(++this.runCounter).toString(36)}`, expiresAt: now + this.leaseMs(job) };
-  }
-}
-
-/**
- * Which queues a claim may take from: not paused, and under their max_in_flight, counting the jobs in
- * flight (the committed tallies) and those picked by claims not committed yet. One process holds the
- * store, so this count is the whole truth.
- */
-class QueueGate {
-  private readonly pending = new Map<string, number>();
-
-  constructor(
-    private readonly counts: StatusCounts,
-    private readonly settings: QueueSettingsCache,
-  ) {}
-
-  /** Undefined while no queue has settings: the index then takes from every queue without asking. */
-  get takeable(): ((queue: string) => boolean) | undefined {
-    if (this.settings.empty) return undefined;
-    return (queue) => {
-      const settings = this.settings.get(queue);
-      if (settings === undefined) return true;
-      if (settings.paused) return false;
-      const max = settings.max_in_flight;
-      return max === undefined || this.counts.count(queue, "in_flight") + (this.pending.get(queue) ?? 0) < max;
-    };
-  }
-
-  picked({ queue }: ReadyEntry): void {
-    if (this.settings.limited.size > 0) this.pending.set(queue, (this.pending.get(queue) ?? 0) + 1);
-  }
-
-  /** The picks of a claim that is committed (or failed): counted by the tallies from now on. */
-  unpicked(entries: readonly ReadyEntry[]): void {
-    for (const { queue } of entries) {
-      const left = (this.pending.get(queue) ?? 0) - 1;
-      if (left > 0) this.pending.set(queue, left);
-      else this.pending.delete(queue);
-    }
   }
 }

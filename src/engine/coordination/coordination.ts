@@ -18,7 +18,7 @@ export interface EngineParts {
 }
 
 /** The part of a job bookkeeping needs to undo its old state. */
-export type TrackedJob = Pick<Job, "id" | "queue" | "type" | "status" | "priority">;
+export type TrackedJob = Pick<Job, "id" | "queue" | "type" | "status" | "priority"> & { concurrency_key?: string | null | undefined };
 
 /**
  * How this process works with the others on its store, chosen once when the engine opens: alone (a

@@ -158,7 +158,7 @@ class StoreClaims implements ClaimSource {
       dispatcher.reserve(stream, room);
       let jobs: Job[] = [];
       try {
-        const claiming = this.claim(stream, room);
+        const claiming = this.claim(dispatcher, stream, room);
         stream.claiming = claiming;
         jobs = await claiming;
       } finally {
@@ -170,7 +170,7 @@ class StoreClaims implements ClaimSource {
     return leasedAny;
   }
 
-  private async claim(stream: ClaimingStream, room: number): Promise<Job[]> {
+  private async claim(round: ClaimRound, stream: ClaimingStream, room: number): Promise<Job[]> {
     const request: ClaimRequest = {
       queues: stream.queues ? [...stream.queues] : null,
       types: stream.types ? [...stream.types] : null,
@@ -184,6 +184,8 @@ class StoreClaims implements ClaimSource {
     if (jobs.length >= room || limitedQueues.size === 0) return jobs;
     const limited = [...limitedQueues].filter((queue) => stream.queues === null || stream.queues.has(queue));
     if (limited.length === 0) return jobs;
-    return [...jobs, ...(await this.options.store.claimLimited({ ...request, queues: limited, limit: room - jobs.length }))];
+    const { jobs: limitedJobs, opensAt } = await this.options.store.claimLimited({ ...request, queues: limited, limit: room - jobs.length });
+    if (opensAt !== undefined) round.wakeAt(opensAt);
+    return [...jobs, ...limitedJobs];
   }
 }

@@ -1,4 +1,5 @@
 import type { QueueSettings, Store } from "../../store/store.js";
+import { hasClaimLimits } from "../../job/queue-limits.js";
 import type { Service } from "./service.js";
 
 /**
@@ -26,7 +27,7 @@ export class QueueSettingsCache implements Service {
     return this.settings.size === 0 ? undefined : this.settings.get(queue);
   }
 
-  /** Queues with a max_in_flight that are not paused. */
+  /** Queues with a limit on what they hand out (README "Queue controls") that are not paused. */
   get limited(): ReadonlySet<string> {
     return this.limitedQueues;
   }
@@ -49,6 +50,6 @@ export class QueueSettingsCache implements Service {
 
   private replace(settings: ReadonlyMap<string, QueueSettings>): void {
     this.settings = settings;
-    this.limitedQueues = new Set([...settings].filter(([, { max_in_flight: max, paused }]) => max !== undefined && !paused).map(([queue]) => queue));
+    this.limitedQueues = new Set([...settings].filter(([, queueSettings]) => hasClaimLimits(queueSettings) && !queueSettings.paused).map(([queue]) => queue));
   }
 }

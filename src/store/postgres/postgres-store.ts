@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { Job, JobError, JobStatus } from "../../job/types.js";
+import { limitsPerKey, logsAfterClaim, queueRoom, type ClaimLimits, type RateLog } from "../../job/queue-limits.js";
 import { chunks, mapInSlices } from "../../slices.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
@@ -19,6 +20,7 @@ import {
   type QueueSettingsRow,
 } from "../rows.js";
 import type {
+  LimitedClaim,
   AbandonedLeaseQuery,
   BatchSession,
   BatchWrite,
@@ -475,25 +477,25 @@ export class PostgresStore implements Store, Notifier, Peer {
     });
   }
 
-  claimLimited(request: ClaimRequest & { queues: readonly string[] }): Promise<Job[]> {
-    if (request.limit <= 0 || request.queues.length === 0) return Promise.resolve([]);
+  claimLimited(request: ClaimRequest & { queues: readonly string[] }): Promise<LimitedClaim> {
+    if (request.limit <= 0 || request.queues.length === 0) return Promise.resolve({ jobs: [] });
     return this.write(async () => {
       await this.liveness.hold(request.owner);
-      const claimed = await this.transaction(async (run) => {
-        // Each statement sees what committed before it began: counted after the lock, the count is current.
-        const limits = await run<{ queue: string; max_in_flight: number }>(SQL.lockQueueLimits, [[...request.queues]]);
-        if (limits.length === 0) return [];
-        const inFlight = new Map((await run<{ queue: string; count: number }>(SQL.inFlightOfQueues, [limits.map(({ queue }) => queue)])).map(({ queue, count }) => [queue, count]));
-        const jobs: Job[] = [];
-        for (const { queue, max_in_flight: max } of limits) {
-          const room = Math.min(request.limit - jobs.length, max - (inFlight.get(queue) ?? 0));
-          if (room <= 0) continue;
-          const [claim, values] = claimStatementFor({ ...request, queues: [queue], limit: room }, true);
-          for (const row of await run<JobRow>(claim, values)) jobs.push(rowToJob(row));
+      const claim = await this.transaction(async (run) => {
+        // Each statement sees what committed before it began: counted after the lock, the counts are current.
+        const locked = await run<QueueSettingsRow & Row>(SQL.lockQueueLimits, [[...request.queues]]);
+        const claim: { jobs: Job[]; opensAt?: number } = { jobs: [] };
+        for (const { queue, settings } of locked.map(rowToQueueSettings)) {
+          const limit = request.limit - claim.jobs.length;
+          if (limit <= 0) break;
+          const { jobs, opensAt } = await claimWithin(run, { ...request, queues: [queue], limit }, settings);
+          claim.jobs.push(...jobs);
+          if (opensAt !== undefined) claim.opensAt = Math.min(opensAt, claim.opensAt ?? opensAt);
         }
-        return jobs;
+        return claim;
       });
-      return claimed.sort(takeOrder);
+      claim.jobs.sort(takeOrder);
+      return claim;
     });
   }
 
@@ -697,6 +699,32 @@ async function writeBatch(run: Run, { folds, opens, inserts }: BatchWrite): Prom
 /** RETURNING comes in no guaranteed order; ids compare bytewise, as the C collation of the column does. */
 function takeOrder(a: Job, b: Job): number {
   return a.priority - b.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** What one limited queue's limits leave room for, claimed, its starts recorded (src/job/queue-limits.ts). */
+async function claimWithin(run: Run, request: ClaimRequest, limits: ClaimLimits): Promise<LimitedClaim> {
+  const [queue] = request.queues!;
+  const inFlightByLane = new Map((await run<{ lane: string; count: number }>(SQL.inFlightByLane, [queue])).map(({ lane, count }) => [lane, count]));
+  const rateLogs = limits.rate_limit ? new Map((await run<{ lane: string; starts: string }>(SQL.rateLogsOf, [queue])).map(({ lane, starts }) => [lane, JSON.parse(starts) as RateLog])) : new Map<string, RateLog>();
+  let inFlight = 0;
+  for (const count of inFlightByLane.values()) inFlight += count;
+  const room = queueRoom(limits, { inFlight, inFlightByLane, rateLogs }, request.now);
+  const limit = Math.min(request.limit, room.total);
+  let jobs: Job[] = [];
+  if (limit > 0) {
+    const [claim, values] = claimStatementFor({ ...request, limit }, true);
+    const perKey = limitsPerKey(limits) ? [request.types === null ? null : [...request.types], [...room.lanes.keys()], [...room.lanes.values()], Math.min(room.otherLanes, limit)] : undefined;
+    jobs = (await run<JobRow>(perKey ? SQL.claimPerKey : claim, perKey ? [...values.slice(0, 5), ...perKey] : values)).map(rowToJob);
+  }
+  if (limits.rate_limit) await writeRateLogs(run, queue!, logsAfterClaim(limits.rate_limit, rateLogs, jobs, request.now));
+  return room.opensAt === undefined ? { jobs } : { jobs, opensAt: room.opensAt };
+}
+
+async function writeRateLogs(run: Run, queue: string, logs: ReadonlyMap<string, RateLog>): Promise<void> {
+  const kept = [...logs].filter(([, log]) => log.length > 0);
+  const emptied = [...logs].filter(([, log]) => log.length === 0).map(([lane]) => lane);
+  if (kept.length > 0) await run(SQL.putRateLogs, [queue, kept.map(([lane]) => lane), kept.map(([, log]) => JSON.stringify(log))]);
+  if (emptied.length > 0) await run(SQL.deleteRateLogs, [queue, emptied]);
 }
 
 /** The claim statement for a request; `limited`: of one limited queue, its room counted under its lock (claimLimited). */

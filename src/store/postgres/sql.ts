@@ -29,7 +29,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text",
+  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -74,13 +74,13 @@ function writtenIfMasked(column: UpdatableJobColumn, bit: number): string {
 const BEFORE_DEADLINE = "(deadline IS NULL OR deadline > $3::int8)";
 
 /**
- * The claims of the hot path skip paused queues and queues with a max_in_flight (claimLimited takes
+ * The claims of the hot path skip paused queues and queues with limits (claimLimited takes
  * those, under a lock); the list is read once per statement, so a setting holds on every server. The
  * statements that walk queues one by one leave such queues out of the walk (`skipSettled`), not row by
  * row: a condition on every row inside the per-queue scan let the planner trade that ordered index scan
  * for a worse one once the table's statistics changed (the drain fell to 2,000 jobs/s).
  */
-const SETTLED_QUEUES = "ARRAY(SELECT queue FROM queue_settings WHERE paused OR max_in_flight IS NOT NULL)";
+const SETTLED_QUEUES = "ARRAY(SELECT queue FROM queue_settings WHERE paused OR limited)";
 const CLAIMABLE = `${BEFORE_DEADLINE} AND queue <> ALL(${SETTLED_QUEUES})`;
 const unlessSettled = (skipSettled: boolean): string => (skipSettled ? `WHERE wanted.queue <> ALL(${SETTLED_QUEUES})` : "");
 
@@ -107,6 +107,10 @@ function ofTypes(skipSettled: boolean): string {
     ${unlessSettled(skipSettled)}
     ORDER BY candidate.priority, candidate.id LIMIT $2`);
 }
+
+/** A ready job of the one queue in $1 and of the types $6 (any, when null), for claimPerKey. */
+const PER_KEY_CANDIDATE = `status = 'ready' AND queue = ($1::text[])[1] AND ($6::text[] IS NULL OR type = ANY($6::text[])) AND ${BEFORE_DEADLINE}`;
+const laneRoom = (lane: string): string => `coalesce((SELECT room FROM unnest($7::text[], $8::int4[]) AS named(lane, room) WHERE named.lane = ${lane}), $9::int4)`;
 
 const NOTIFY_READY = `SELECT pg_notify('${READY_CHANNEL}', '')`;
 
@@ -157,7 +161,7 @@ function deleteJobsText(settling: boolean): string {
         AND (target.from_status IS NULL OR jobs.status = target.from_status)
         AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
         AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)${settling ? "" : " AND NOT jobs.has_dependents"}
-      RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority),
+      RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority, jobs.concurrency_key),
     deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted)),
     ${DROP_OWN_EDGES("SELECT id FROM deleted")}
     SELECT ${DELETED_COLUMNS} FROM deleted`;
@@ -200,9 +204,9 @@ export const SQL = {
   deleteAllEdges: "DELETE FROM job_dependencies",
   queueSettings: "SELECT queue, paused, max_in_flight, settings FROM queue_settings ORDER BY queue",
   queueSettingsOf: "SELECT queue, paused, max_in_flight, settings FROM queue_settings WHERE queue = $1",
-  /** Parameters: queue, paused, max_in_flight, the other settings as JSON text. A queue not paused afterwards wakes every server's claims. */
-  putQueueSettings: `WITH written AS (INSERT INTO queue_settings (queue, paused, max_in_flight, settings) VALUES ($1, $2, $3, $4)
-      ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, max_in_flight = excluded.max_in_flight, settings = excluded.settings RETURNING paused)
+  /** Parameters: queue, paused, max_in_flight, limited, the other settings as JSON text. A queue not paused afterwards wakes every server's claims. */
+  putQueueSettings: `WITH written AS (INSERT INTO queue_settings (queue, paused, max_in_flight, limited, settings) VALUES ($1, $2, $3, $4, $5)
+      ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, max_in_flight = excluded.max_in_flight, limited = excluded.limited, settings = excluded.settings RETURNING paused)
     SELECT pg_notify('${READY_CHANNEL}', '') FROM written WHERE NOT paused`,
   /** Back to the defaults: not paused, so every server's claims wake. */
   deleteQueueSettings: `WITH deleted AS (DELETE FROM queue_settings WHERE queue = $1 RETURNING queue)
@@ -268,9 +272,35 @@ export const SQL = {
   /** claimReadyFromQueues and claimReadyOfTypes for one limited queue ($1), its settings row locked and its room ($2) counted. */
   claimLimitedFromQueues: fromQueues(false),
   claimLimitedOfTypes: ofTypes(false),
-  /** The limits of the queues $1 that have one and are not paused, locked in queue order: limited claims of a queue take turns. */
-  lockQueueLimits: "SELECT queue, max_in_flight FROM queue_settings WHERE queue = ANY($1::text[]) AND max_in_flight IS NOT NULL AND NOT paused ORDER BY queue FOR UPDATE",
-  inFlightOfQueues: "SELECT queue, count(*)::int AS count FROM jobs WHERE status = 'in_flight' AND queue = ANY($1::text[]) GROUP BY queue",
+  /** The settings of the queues $1 that have limits and are not paused, locked in queue order: limited claims of a queue take turns. */
+  lockQueueLimits: "SELECT queue, paused, max_in_flight, settings FROM queue_settings WHERE queue = ANY($1::text[]) AND limited AND NOT paused ORDER BY queue FOR UPDATE",
+  /** The jobs of queue $1 in flight, by lane. */
+  inFlightByLane: "SELECT coalesce(concurrency_key, '') AS lane, count(*)::int AS count FROM jobs WHERE status = 'in_flight' AND queue = $1 GROUP BY 1",
+  rateLogsOf: "SELECT lane, starts FROM queue_rate_starts WHERE queue = $1",
+  /** Parameters: queue, lanes, their logs as JSON text. */
+  putRateLogs: `INSERT INTO queue_rate_starts (queue, lane, starts) SELECT $1, * FROM unnest($2::text[], $3::text[])
+    ON CONFLICT (queue, lane) DO UPDATE SET starts = excluded.starts`,
+  deleteRateLogs: "DELETE FROM queue_rate_starts WHERE queue = $1 AND lane = ANY($2::text[])",
+  /**
+   * claimLimitedFromQueues for a queue ($1, one) with per-key limits: each key's ready jobs (found by a
+   * skip scan of jobs_ready_by_key, one step per key) give their first as many as the key's room, the
+   * unkeyed ones theirs; the merge keeps the first $2. $6 types or null; a lane's room is its entry of
+   * $8 where $7 names it, else $9.
+   */
+  claimPerKey: claimStatement(`WITH RECURSIVE lane_key(key) AS (
+        (SELECT concurrency_key FROM jobs WHERE status = 'ready' AND queue = ($1::text[])[1] AND concurrency_key IS NOT NULL ORDER BY concurrency_key LIMIT 1)
+        UNION ALL
+        SELECT (SELECT concurrency_key FROM jobs WHERE status = 'ready' AND queue = ($1::text[])[1] AND concurrency_key > lane_key.key ORDER BY concurrency_key LIMIT 1)
+        FROM lane_key WHERE lane_key.key IS NOT NULL)
+    SELECT candidate.id FROM (
+        SELECT keyed.id, keyed.priority FROM lane_key, LATERAL (SELECT id, priority FROM jobs WHERE ${PER_KEY_CANDIDATE} AND concurrency_key = lane_key.key
+          ORDER BY priority, id LIMIT ${laneRoom("lane_key.key")} FOR UPDATE SKIP LOCKED) AS keyed
+        WHERE lane_key.key IS NOT NULL
+        UNION ALL
+        SELECT unkeyed.id, unkeyed.priority FROM (SELECT id, priority FROM jobs WHERE ${PER_KEY_CANDIDATE} AND concurrency_key IS NULL
+          ORDER BY priority, id LIMIT ${laneRoom("''")} FOR UPDATE SKIP LOCKED) AS unkeyed
+      ) AS candidate
+    ORDER BY candidate.priority, candidate.id LIMIT $2`),
   /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. $4: saved state, or null to keep it. */
   extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8, state = coalesce($4::text, state)
     WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,
@@ -294,7 +324,7 @@ export const SQL = {
         AND NOT EXISTS (SELECT 1 FROM job_dependencies WHERE depends_on = jobs.id)
       ORDER BY purge_at LIMIT $2 FOR UPDATE SKIP LOCKED)`),
   countByQueueAndStatus: "SELECT queue, status, count(*) AS count FROM jobs GROUP BY queue, status",
-  readyEntries: "SELECT id, queue, type, priority FROM jobs WHERE status = 'ready'",
+  readyEntries: "SELECT id, queue, type, priority, concurrency_key FROM jobs WHERE status = 'ready'",
   jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = $1 ORDER BY id LIMIT $2`,
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= $1 ORDER BY ready_at LIMIT $2`,
   /** Jobs waiting to start whose deadline passed by $1, earliest first. */

@@ -99,11 +99,27 @@ export const SQL = {
     WHERE status = 'ready' AND (@queues IS NULL OR queue IN (SELECT value FROM json_each(@queues)))
       AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
       AND (deadline IS NULL OR deadline > @now)
-      AND (@limited = 1 OR queue NOT IN (SELECT queue FROM queue_settings WHERE paused OR max_in_flight IS NOT NULL))
+      AND (@limited = 1 OR queue NOT IN (SELECT queue FROM queue_settings WHERE paused OR limited))
     ORDER BY priority, id LIMIT @limit`,
-  /** The limits of the queues in the JSON list that have one and are not paused, and their jobs in flight. */
-  queueRooms: `SELECT settings.queue, settings.max_in_flight - (SELECT count(*) FROM jobs WHERE jobs.queue = settings.queue AND status = 'in_flight') AS room
-    FROM queue_settings AS settings WHERE settings.queue IN (SELECT value FROM json_each(?)) AND max_in_flight IS NOT NULL AND NOT paused ORDER BY settings.queue`,
+  /** The settings of the queues in the JSON list that have limits and are not paused. */
+  limitedQueues: `SELECT queue, paused, max_in_flight, settings FROM queue_settings
+    WHERE queue IN (SELECT value FROM json_each(?)) AND limited AND NOT paused ORDER BY queue`,
+  /** The jobs of a queue in flight, by lane. */
+  inFlightByLane: "SELECT coalesce(concurrency_key, '') AS lane, count(*) AS count FROM jobs WHERE status = 'in_flight' AND queue = ? GROUP BY 1",
+  rateLogsOf: "SELECT lane, starts FROM queue_rate_starts WHERE queue = ?",
+  putRateLog: "INSERT INTO queue_rate_starts (queue, lane, starts) VALUES (?, ?, ?) ON CONFLICT (queue, lane) DO UPDATE SET starts = excluded.starts",
+  deleteRateLog: "DELETE FROM queue_rate_starts WHERE queue = ? AND lane = ?",
+  /**
+   * readyToClaim for one queue with per-key limits: each lane's first jobs, as many as its room (its
+   * entry in the JSON object @rooms, else @other), in take order.
+   */
+  readyPerKey: `SELECT id, timeout FROM (
+      SELECT id, timeout, priority, coalesce(concurrency_key, '') AS lane,
+        row_number() OVER (PARTITION BY coalesce(concurrency_key, '') ORDER BY priority, id) AS position
+      FROM jobs WHERE status = 'ready' AND queue = @queue AND (@types IS NULL OR type IN (SELECT value FROM json_each(@types)))
+        AND (deadline IS NULL OR deadline > @now)) AS ranked
+    WHERE position <= coalesce((SELECT value FROM json_each(@rooms) WHERE json_each.key = ranked.lane), @other)
+    ORDER BY priority, id LIMIT @limit`,
   claimJob: `UPDATE jobs SET status = 'in_flight', dequeued_at = @now, run_id = @run_id, owner = @owner,
       lease_expires_at = @lease_expires_at
     WHERE id = @id AND status = 'ready'
@@ -120,7 +136,7 @@ export const SQL = {
         AND NOT EXISTS (SELECT 1 FROM job_dependencies WHERE depends_on = jobs.id) LIMIT ?)
     RETURNING ${DELETED_COLUMNS}`,
   countByQueueAndStatus: "SELECT queue, status, count(*) AS count FROM jobs GROUP BY queue, status",
-  readyEntries: "SELECT id, queue, type, priority FROM jobs WHERE status = 'ready'",
+  readyEntries: "SELECT id, queue, type, priority, concurrency_key FROM jobs WHERE status = 'ready'",
   jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?`,
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= ? ORDER BY ready_at LIMIT ?`,
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",
@@ -165,9 +181,9 @@ export const SQL = {
   deleteAllEdges: "DELETE FROM job_dependencies",
   queueSettings: "SELECT queue, paused, max_in_flight, settings FROM queue_settings ORDER BY queue",
   queueSettingsOf: "SELECT queue, paused, max_in_flight, settings FROM queue_settings WHERE queue = ?",
-  /** Parameters: queue, paused (0 or 1), max_in_flight, the other settings as JSON text. */
-  putQueueSettings: `INSERT INTO queue_settings (queue, paused, max_in_flight, settings) VALUES (?, ?, ?, ?)
-    ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, max_in_flight = excluded.max_in_flight, settings = excluded.settings`,
+  /** Parameters: queue, paused (0 or 1), max_in_flight, limited (0 or 1), the other settings as JSON text. */
+  putQueueSettings: `INSERT INTO queue_settings (queue, paused, max_in_flight, limited, settings) VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, max_in_flight = excluded.max_in_flight, limited = excluded.limited, settings = excluded.settings`,
   deleteQueueSettings: "DELETE FROM queue_settings WHERE queue = ?",
   deleteAllQueueSettings: "DELETE FROM queue_settings",
   insertWorkflow: "INSERT INTO workflows (id, created_at, document) VALUES (?, ?, ?)",

@@ -17,6 +17,7 @@ import type {
   DeletedJob,
   DeleteResult,
   InsertOutcome,
+  LimitedClaim,
   JobDelete,
   JobQuery,
   JobUpdate,
@@ -33,6 +34,7 @@ import type {
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
+import { limitsPerKey, logsAfterClaim, queueRoom, type ClaimLimits, type RateLog } from "../../job/queue-limits.js";
 import {
   driveSync,
   endedBy,
@@ -90,6 +92,9 @@ interface PendingWrite {
 
 /** Thrown inside a batch write's savepoint to roll it back: a fold's job was taken or changed meanwhile. */
 const FOLD_FENCED = new Error("a fold's job no longer takes folds");
+
+/** A ready job a claim picked: its id, and its timeout for the lease. */
+type PickedJob = { id: string; timeout: number | null };
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
 
@@ -266,8 +271,8 @@ export class SqliteStore implements Store {
     return this.write(() => {
       if (settings === undefined) this.statement(SQL.deleteQueueSettings).run(queue);
       else {
-        const [paused, maxInFlight, others] = queueSettingsValues(settings);
-        this.statement(SQL.putQueueSettings).run(queue, paused ? 1 : 0, maxInFlight, others);
+        const [paused, maxInFlight, limited, others] = queueSettingsValues(settings);
+        this.statement(SQL.putQueueSettings).run(queue, paused ? 1 : 0, maxInFlight, limited ? 1 : 0, others);
       }
     });
   }
@@ -482,17 +487,50 @@ export class SqliteStore implements Store {
   }
 
   /** One writer: the room counted is the room there is. */
-  claimLimited(request: ClaimRequest & { queues: readonly string[] }): Promise<Job[]> {
-    if (request.limit <= 0 || request.queues.length === 0) return Promise.resolve([]);
+  claimLimited(request: ClaimRequest & { queues: readonly string[] }): Promise<LimitedClaim> {
+    if (request.limit <= 0 || request.queues.length === 0) return Promise.resolve({ jobs: [] });
     return this.write(() => {
-      const rooms = this.statement(SQL.queueRooms).all(JSON.stringify(request.queues)) as Array<{ queue: string; room: number }>;
-      const jobs: Job[] = [];
-      for (const { queue, room } of rooms) {
-        const limit = Math.min(room, request.limit - jobs.length);
-        if (limit > 0) jobs.push(...this.claimPicked({ ...request, queues: [queue], limit }, true));
+      const claim: LimitedClaim = { jobs: [] };
+      for (const row of this.statement(SQL.limitedQueues).all(JSON.stringify(request.queues)) as QueueSettingsRow[]) {
+        const limit = request.limit - claim.jobs.length;
+        if (limit <= 0) break;
+        const { queue, settings } = rowToQueueSettings(row);
+        const { jobs, opensAt } = this.claimWithin({ ...request, queues: [queue], limit }, settings);
+        claim.jobs.push(...jobs);
+        if (opensAt !== undefined) claim.opensAt = Math.min(opensAt, claim.opensAt ?? opensAt);
       }
-      return jobs;
+      return claim;
     });
+  }
+
+  /** What one limited queue's limits leave room for, claimed, its starts recorded (src/job/queue-limits.ts). */
+  private claimWithin(request: ClaimRequest, limits: ClaimLimits): LimitedClaim {
+    const [queue] = request.queues!;
+    const lanes = this.statement(SQL.inFlightByLane).all(queue) as Array<{ lane: string; count: number }>;
+    const inFlightByLane = new Map(lanes.map(({ lane, count }) => [lane, count]));
+    const logRows = limits.rate_limit ? (this.statement(SQL.rateLogsOf).all(queue) as Array<{ lane: string; starts: string }>) : [];
+    const rateLogs = new Map(logRows.map(({ lane, starts }) => [lane, JSON.parse(starts) as RateLog]));
+    const room = queueRoom(limits, { inFlight: lanes.reduce((sum, { count }) => sum + count, 0), inFlightByLane, rateLogs }, request.now);
+    const limit = Math.min(request.limit, room.total);
+    let jobs: Job[] = [];
+    if (limit > 0 && limitsPerKey(limits)) {
+      const picked = this.statement(SQL.readyPerKey).all({
+        queue,
+        types: jsonListOrNull(request.types),
+        now: request.now,
+        rooms: JSON.stringify(Object.fromEntries(room.lanes)),
+        other: Math.min(room.otherLanes, limit),
+        limit,
+      }) as PickedJob[];
+      jobs = this.claimEach(request, picked);
+    } else if (limit > 0) jobs = this.claimPicked({ ...request, limit }, true);
+    if (limits.rate_limit) {
+      for (const [lane, log] of logsAfterClaim(limits.rate_limit, rateLogs, jobs, request.now)) {
+        if (log.length > 0) this.statement(SQL.putRateLog).run(queue, lane, JSON.stringify(log));
+        else this.statement(SQL.deleteRateLog).run(queue, lane);
+      }
+    }
+    return room.opensAt === undefined ? { jobs } : { jobs, opensAt: room.opensAt };
   }
 
   private claimPicked(request: ClaimRequest, limited: boolean): Job[] {
@@ -502,7 +540,11 @@ export class SqliteStore implements Store {
       limit: request.limit,
       now: request.now,
       limited: limited ? 1 : 0,
-    }) as Array<{ id: string; timeout: number | null }>;
+    }) as PickedJob[];
+    return this.claimEach(request, picked);
+  }
+
+  private claimEach(request: ClaimRequest, picked: readonly PickedJob[]): Job[] {
     return picked.flatMap(({ id, timeout }) => {
       const row = this.jobRows(SQL.claimJob).get({
         id,
