@@ -15,6 +15,7 @@ import { endToEnd } from "./scenarios/end-to-end.js";
 import { enqueueBulk, enqueueSingle } from "./scenarios/enqueue.js";
 import { jq } from "./scenarios/jq.js";
 import { dag } from "./scenarios/dag.js";
+import { limits } from "./scenarios/limits.js";
 import { latency } from "./scenarios/latency.js";
 import { createDatabase, startPostgres } from "../test/helpers/postgres.js";
 
@@ -26,6 +27,7 @@ const SCENARIOS: Record<ScenarioName, (context: ScenarioContext) => Promise<Meas
   backlog,
   jq,
   dag,
+  limits,
 };
 
 /** Runs one scenario; a failure is recorded in its result, and the next scenario still runs. */

@@ -143,6 +143,7 @@ export interface EnqueueOptions extends RemoteOptions {
   batchFold?: string;
   dependsOn?: string[];
   deadline?: number;
+  concurrencyKey?: string;
   correlationId?: string;
   parentJobId?: string;
 }
@@ -172,6 +173,7 @@ export function enqueue(queue: string, type: string, payload: EnqueueInput["payl
       batch: batchOf(options),
       dependencies: options.dependsOn,
       deadline: options.deadline,
+      concurrency_key: options.concurrencyKey,
       correlation_id: options.correlationId,
       parent_job_id: options.parentJobId,
     }),

@@ -108,6 +108,7 @@ function enqueueCommand(): Command {
     .addOption(option("--batch-fold <jq>", "the merged payload, given $existing and $new", nonEmpty))
     .addOption(option("--depends-on <ids>", "job ids, comma-separated: blocked until every one has completed", list))
     .addOption(option("--deadline <time>", "ms since the epoch or an ISO-8601 date: not started by then, the job is dead", timestamp))
+    .addOption(option("--concurrency-key <key>", "the lane its queue's per-key limits count it in (concurrency_key, rate_limit with a key)", nonEmpty))
     .addOption(option("--correlation-id <id>", "metadata tying this job to others (kept, shown, filterable)", nonEmpty))
     .addOption(option("--parent-job-id <id>", "metadata naming the job this one came from", nonEmpty))
     .action((queue: string, type: string, payload: EnqueueInput["payload"], options: run.EnqueueOptions) => run.enqueue(queue, type, payload, options));

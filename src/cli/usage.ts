@@ -17,6 +17,7 @@ export const WIRE_FLAGS: FieldNames = {
   "job.retry_limit": "--retry-limit",
   "job.retry_policy": "--retry-policy",
   "job.timeout": "--timeout",
+  "job.concurrency_key": "--concurrency-key",
   "job.batch.key": "--batch-key",
   "job.batch.when": "--batch-when",
   "job.batch.fold": "--batch-fold",

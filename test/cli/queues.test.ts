@@ -73,3 +73,21 @@ test("wharf jobs cancel makes waiting jobs dead; an ended or unknown one exits n
   assert.notEqual(again.code, 0);
   assert.match(again.stderr, /only a job that has not ended can be cancelled/);
 });
+
+test("wharf queues set takes per-key and rate limits as JSON; wharf enqueue --concurrency-key names a job's lane; key expressions that differ exit 2", async (t) => {
+  const dataDir = tempDir();
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const server = await spawnServer({ dataDir });
+  t.after(() => server.stop());
+  const queue = uniqueName("cli-limits");
+  const wharf = (...args: string[]): Promise<CliResult> => runCli([...args, "--url", server.url, "--json"]);
+  const [set] = printed(await wharf("queues", "set", queue, 'concurrency_key={"limit": 1, "key": ".tenant"}', 'rate_limit={"limit": 5, "interval_ms": 1000}'));
+  assert.deepEqual(set!.settings, { paused: false, concurrency_key: { limit: 1, key: ".tenant" }, rate_limit: { limit: 5, interval_ms: 1000 } });
+  assert.equal(printed(await wharf("enqueue", queue, "t", '{"tenant": "a"}'))[0]!.concurrency_key, "a", "keyed by the queue's expression");
+  assert.equal(printed(await wharf("enqueue", queue, "t", '{"tenant": "a"}', "--concurrency-key", "b"))[0]!.concurrency_key, "b", "its own key wins");
+  const differing = await runCli(["queues", "set", queue, 'rate_limit={"limit": 5, "interval_ms": 1000, "key": ".other"}', "--url", server.url]);
+  assert.equal(differing.code, 2, differing.stderr);
+  assert.match(differing.stderr, /same expression/);
+  const empty = await runCli(["enqueue", queue, "t", "{}", "--concurrency-key", "", "--url", server.url]);
+  assert.equal(empty.code, 2, empty.stderr);
+});

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, test } from "node:test";
 import pg from "pg";
-import { Client, connect, systemClock, UnprocessableError, WharfError, Worker, type EnqueueInput, type Job } from "../../src/index.js";
+import { Client, connect, ManualClock, systemClock, UnprocessableError, WharfError, Worker, type EnqueueInput, type Job } from "../../src/index.js";
 import { LEADER_LOCK } from "../../src/store/postgres/sql.js";
 import { cleanupsKillingChildren, killAllChildren, spawnServer, type Defer, type SpawnedServer } from "../helpers/cli.js";
 import { postgresClusterUrl } from "../store/stores.js";
@@ -394,8 +394,8 @@ function keepAlive(url: string, id: string, runId: string): () => Promise<void> 
   };
 }
 
-function take(defer: Defer, url: string, queue: string): RawTakeStream {
-  const stream = openTake(url, { queue, prefetch: 1 });
+function take(defer: Defer, url: string, queue: string, prefetch = 1): RawTakeStream {
+  const stream = openTake(url, { queue, prefetch });
   defer(() => stream.close());
   return stream;
 }
@@ -676,6 +676,93 @@ test("max_in_flight 3 holds across two servers: four workers with prefetch 10 ne
   assert.ok(mostInFlight <= 3, `${mostInFlight} jobs in flight at once`);
   assert.ok(mostRunning <= 3, `${mostRunning} handlers running at once`);
   assert.equal(mostInFlight, 3, "the limit was reached, so the test could have seen a fourth");
+});
+
+test("concurrency_key 2 holds per key across two servers: four workers over 10 keys never run a third job of one key (sampled throughout)", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const servers = await Promise.all([0, 1].map(() => inProcessServer(database, defer)));
+  const queue = uniqueName("keyed");
+  await call(servers[0]!.url, "PATCH", `/queues/${queue}`, { concurrency_key: { limit: 2, key: ".tenant" } });
+  const total = 200;
+  const running = new Map<string, number>();
+  let mostRunning = 0;
+  let done = 0;
+  const workers = [0, 1, 2, 3].map((index) => new Worker(connect(servers[index % 2]!.url), {
+    queues: [queue],
+    concurrency: 10,
+    prefetch: 10,
+    handlers: {
+      step: async (job) => {
+        const tenant = (job.payload as { tenant: string }).tenant;
+        running.set(tenant, (running.get(tenant) ?? 0) + 1);
+        mostRunning = Math.max(mostRunning, running.get(tenant)!);
+        await sleep(2);
+        running.set(tenant, running.get(tenant)! - 1);
+        done++;
+      },
+    },
+  }).start());
+  for (const worker of workers) defer(() => worker.stop());
+  const client = new pg.Client({ connectionString: database });
+  await client.connect();
+  defer(() => client.end());
+  for (let n = 0; n < total; n += 50) {
+    const bulk = await call(servers[n % 100 === 0 ? 0 : 1]!.url, "POST", "/jobs/bulk", { jobs: Array.from({ length: 50 }, (_, k) => ({ queue, type: "step", payload: { tenant: `t${Math.floor((n + k) / 20)}` } })) });
+    assert.equal(bulk.status, 201, JSON.stringify(bulk.body));
+  }
+  let mostInFlight = 0;
+  let samples = 0;
+  const deadline = Date.now() + 60_000;
+  while (done < total && Date.now() < deadline) {
+    const { rows } = await client.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE queue = $1 AND status = 'in_flight' GROUP BY concurrency_key ORDER BY 1 DESC LIMIT 1", [queue]);
+    mostInFlight = Math.max(mostInFlight, rows[0]?.count ?? 0);
+    samples++;
+  }
+  t.diagnostic(`${done} of ${total} done; ${samples} samples; most of one key in flight ${mostInFlight}, most handlers of one key running ${mostRunning}`);
+  assert.equal(done, total);
+  assert.ok(mostInFlight <= 2, `${mostInFlight} jobs of one key in flight at once`);
+  assert.ok(mostRunning <= 2, `${mostRunning} handlers of one key running at once`);
+  assert.equal(mostInFlight, 2, "the limit was reached, so the test could have seen a third");
+});
+
+test("rate_limit 10 per second holds across two servers on one clock: each second starts 10 in all, whichever server's stream takes them", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const clock = new ManualClock(Date.now());
+  const servers = await Promise.all([0, 1].map(async () => {
+    // Each server learns of another's settings at its maintenance tick: one per second of the clock here.
+    const server = await startTestServer({ store: database, clock, maintenanceIntervalMs: 1000 });
+    defer(() => server.close());
+    return server;
+  }));
+  const queue = uniqueName("rated");
+  await call(servers[0]!.url, "PATCH", `/queues/${queue}`, { rate_limit: { limit: 10, interval_ms: 1000 } });
+  const bulk = await call(servers[1]!.url, "POST", "/jobs/bulk", { jobs: Array.from({ length: 45 }, (_, n) => ({ queue, type: JOB_TYPE, payload: n })) });
+  assert.equal(bulk.status, 201, JSON.stringify(bulk.body));
+  // A's stream has room for two seconds' starts; B's then take the rest.
+  const streams = servers.map((server, index) => take(defer, server.url, queue, index === 0 ? 20 : 100));
+  await Promise.all(streams.map((stream) => stream.opened));
+  const byServer = [0, 0];
+  const startedInSecond = async (): Promise<number> => {
+    let started = 0;
+    for (;;) {
+      const arrivals = await Promise.all(streams.map((stream) => stream.next(150)));
+      if (arrivals.every((job) => job === undefined)) return started;
+      arrivals.forEach((job, index) => {
+        if (job) byServer[index]!++;
+      });
+      started += arrivals.filter(Boolean).length;
+    }
+  };
+  const perSecond = [await startedInSecond()];
+  for (let second = 1; second < 5; second++) {
+    await clock.advance(1000);
+    perSecond.push(await startedInSecond());
+  }
+  t.diagnostic(`started per second ${perSecond.join(", ")}; by server ${byServer.join(", ")}`);
+  assert.deepEqual(perSecond, [10, 10, 10, 10, 5], "two open streams on two servers share one rate, not one each");
+  assert.ok(byServer[1]! >= 25, "B took the starts once A's stream was full");
 });
 
 test("workers for different types on different servers each take only their own type, past a backlog of the other", async (t) => {
