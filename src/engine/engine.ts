@@ -175,7 +175,7 @@ export class Engine {
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
     this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger };
     const lead = (): Promise<boolean> => this.coordination.lead();
-    const cronTicks = new CronTicks(this.store, this.clock, this.writes, lead, this.observer, options.logger);
+    const cronTicks = new CronTicks(this.store, this.clock, this.writes, lead, this.observer, options.logger, (input) => this.cronJobInput(input));
     this.crons = new Crons(this.store, this.writes, this.clock, cronTicks);
     this.services = new ServiceRunner(
       [
@@ -221,6 +221,22 @@ export class Engine {
     });
     if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs);
     return this.batches.enqueue(jobs, where);
+  }
+
+  /**
+   * A cron tick's job, given its queue's key and defaults as an enqueue is. A payload the key
+   * expression cannot key goes in unkeyed (logged): refusing it would stop the group's ticks.
+   */
+  private async cronJobInput(input: EnqueueInput): Promise<EnqueueInput> {
+    const settings = this.queueSettings.get(input.queue);
+    if (!settings) return input;
+    let keyed = input;
+    try {
+      keyed = (await withQueueKeys([input], () => settings, () => `cron job of queue ${input.queue}`, this.filterBudget))[0]!;
+    } catch (error) {
+      logFailure(this.logger, "keying a cron job by its queue's key expression (it goes in unkeyed)", error);
+    }
+    return withQueueDefaults(keyed, settings);
   }
 
   // ---- take, ack, fail, heartbeat ----

@@ -205,6 +205,22 @@ describe("cron ticks", () => {
     assertStatus(await api(h.url, "DELETE", `/crons/${group}`), 204);
   });
 
+  test("a tick's job takes its queue's defaults and key expression as an enqueue does; one the expression cannot key goes in unkeyed", async () => {
+    const group = uniqueName();
+    const queue = uniqueName();
+    assertStatus(await api(h.url, "PATCH", `/queues/${queue}`, { body: { retry_limit: 9, concurrency_key: { limit: 1, key: ".tenant" } } }), 200);
+    const body = await putGroup(h.url, group, [
+      { name: "keyed", expression: "* * * * * *", job: { queue, type: "t", payload: { tenant: "acme" } } },
+      { name: "unkeyable", expression: "* * * * * *", job: { queue, type: "t", payload: "text" } },
+    ]);
+    await h.clock.advance(body.entries[0].next_enqueue_at - h.clock.now());
+    const jobs = await jobsOf(h.url, queue);
+    const byPayload = new Map(jobs.map((job) => [JSON.stringify(job.payload), [job.concurrency_key ?? null, job.retry_limit]]));
+    assert.deepEqual(Object.fromEntries(byPayload), { '{"tenant":"acme"}': ["acme", 9], '"text"': [null, 9] });
+    assertStatus(await api(h.url, "DELETE", `/crons/${group}`), 204);
+    assertStatus(await api(h.url, "PATCH", `/queues/${queue}`, { body: { retry_limit: null, concurrency_key: null } }), 200);
+  });
+
   test("a unique_key in the template lets one job in while the last one is queued", async () => {
     const group = uniqueName();
     const queue = uniqueName();

@@ -1,6 +1,7 @@
 import { nextDueAt, tickGroup } from "../../cron/state.js";
 import { newJobId } from "../../job/ids.js";
 import { createJob } from "../../job/state.js";
+import type { EnqueueInput } from "../../job/types.js";
 import type { Logger } from "../../log.js";
 import type { StoredCronGroup, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
@@ -32,6 +33,8 @@ export class CronTicks implements Service {
     lead: () => Promise<boolean>,
     private readonly observer: EngineObserver,
     logger: Logger,
+    /** What the engine makes of a tick's job input before it is created: its queue's key and defaults. */
+    private readonly prepare: (input: EnqueueInput) => Promise<EnqueueInput>,
   ) {
     this.timer = new DueTimer({
       name: this.name,
@@ -69,7 +72,7 @@ export class CronTicks implements Service {
   private async fire({ group, revision }: StoredCronGroup): Promise<boolean> {
     const now = this.clock.now();
     const ticked = tickGroup(group, now);
-    const jobs = ticked.jobs.map((input) => createJob(newJobId(), input, now));
+    const jobs = await Promise.all(ticked.jobs.map(async (input) => createJob(newJobId(), await this.prepare(input), now)));
     const outcome = await this.writes.writeCronGroup({ name: group.name, revision, group: ticked.group, nextDueAt: nextDueAt(ticked.group), jobs });
     for (const { job, duplicate } of outcome.inserted) if (!duplicate) this.observer.cronFired?.(job);
     return outcome.applied;
