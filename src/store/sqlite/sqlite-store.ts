@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -56,6 +55,7 @@ import type { SettledDependency } from "../../job/state.js";
 import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
+import { createPrivateDirectory, createPrivateFile } from "./private-files.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
 import { Checkpointer } from "./checkpointer.js";
 import { WalSync } from "./wal-sync.js";
@@ -129,8 +129,9 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     this.options = options;
     if (options.path !== ":memory:") {
-      mkdirSync(dirname(options.path), { recursive: true });
+      createPrivateDirectory(dirname(options.path));
       this.lock = StoreFileLock.acquire(options.path);
+      createPrivateFile(options.path);
     }
     try {
       this.db = this.open();
