@@ -24,6 +24,9 @@ export const LEADER_LOCK = 0x776861726c;
 export const READY_CHANNEL = "wharf_ready";
 /** The channel a server announces leases it ended on someone else's behalf on; payloads are leasePayloads chunks. */
 export const LEASES_ENDED_CHANNEL = "wharf_leases_ended";
+/** The channel a change of a queue's settings notifies, so every server's settings cache reads them again at once. */
+export const QUEUE_SETTINGS_CHANNEL = "wharf_queue_settings";
+const NOTIFY_SETTINGS = `pg_notify('${QUEUE_SETTINGS_CHANNEL}', '')`;
 
 const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
@@ -140,7 +143,7 @@ function updateJobsText(settling: boolean): string {
       WHERE job.id = change.id AND job.id = ANY($1::text[]) AND job.status = change.from_status
         AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
         AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)${settling ? "" : UNLESS_DEPENDED_ON_UPDATE}
-      RETURNING job.id, job.status),
+      RETURNING job.id, job.status, job.queue, change.from_status),
     recorded AS (
       INSERT INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")})
       SELECT * FROM ${unnestArrays(ERROR_COLUMN_NAMES.map((column) => ERROR_COLUMN_TYPES[column]), UPDATE_PARAM_TYPES.length + 1)}
@@ -148,7 +151,8 @@ function updateJobsText(settling: boolean): string {
       WHERE error.job_id IN (SELECT id FROM updated)
       ON CONFLICT (job_id, attempt) DO UPDATE SET
         ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}),
-    woken AS (SELECT pg_notify('${READY_CHANNEL}', '') FROM updated WHERE status = 'ready' LIMIT 1),
+    woken AS (SELECT pg_notify('${READY_CHANNEL}', '') FROM updated WHERE status = 'ready'
+      OR (from_status = 'in_flight' AND queue IN (SELECT queue FROM queue_settings WHERE limited)) LIMIT 1),
     ${DROP_OWN_EDGES("SELECT id FROM updated WHERE status IN ('completed', 'dead')")}
     SELECT id, (SELECT count(*) FROM woken) AS woke FROM updated`;
 }
@@ -204,14 +208,17 @@ export const SQL = {
   deleteAllEdges: "DELETE FROM job_dependencies",
   queueSettings: "SELECT queue, paused, max_in_flight, settings FROM queue_settings ORDER BY queue",
   queueSettingsOf: "SELECT queue, paused, max_in_flight, settings FROM queue_settings WHERE queue = $1",
-  /** Parameters: queue, paused, max_in_flight, limited, the other settings as JSON text. A queue not paused afterwards wakes every server's claims. */
+  /**
+   * Parameters: queue, paused, max_in_flight, limited, the other settings as JSON text. Every server's
+   * settings cache is told; a queue not paused afterwards wakes every server's claims.
+   */
   putQueueSettings: `WITH written AS (INSERT INTO queue_settings (queue, paused, max_in_flight, limited, settings) VALUES ($1, $2, $3, $4, $5)
       ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, max_in_flight = excluded.max_in_flight, limited = excluded.limited, settings = excluded.settings RETURNING paused)
-    SELECT pg_notify('${READY_CHANNEL}', '') FROM written WHERE NOT paused`,
+    SELECT ${NOTIFY_SETTINGS}, (SELECT pg_notify('${READY_CHANNEL}', '') FROM written WHERE NOT paused) FROM written`,
   /** Back to the defaults: not paused, so every server's claims wake. */
   deleteQueueSettings: `WITH deleted AS (DELETE FROM queue_settings WHERE queue = $1 RETURNING queue)
-    SELECT pg_notify('${READY_CHANNEL}', '') FROM deleted`,
-  deleteAllQueueSettings: "DELETE FROM queue_settings",
+    SELECT ${NOTIFY_SETTINGS}, pg_notify('${READY_CHANNEL}', '') FROM deleted`,
+  deleteAllQueueSettings: `WITH deleted AS (DELETE FROM queue_settings RETURNING queue) SELECT ${NOTIFY_SETTINGS} FROM deleted LIMIT 1`,
   insertWorkflow: "INSERT INTO workflows (id, created_at, document) VALUES ($1, $2, $3)",
   workflowById: "SELECT id, created_at, document FROM workflows WHERE id = $1",
   deleteWorkflow: "DELETE FROM workflows WHERE id = $1 RETURNING id",
