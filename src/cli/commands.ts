@@ -87,6 +87,7 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   maxResultBytes?: number;
   maxInFlight?: number;
+  maxTakeStreams?: number;
   leaseTimeout?: number;
   retryLimit?: number;
   completedRetentionMs?: number;
@@ -112,6 +113,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     maxBodyBytes: options.maxBodyBytes,
     maxResultBytes: options.maxResultBytes,
     maxInFlight: options.maxInFlight,
+    maxTakeStreams: options.maxTakeStreams,
     defaultTimeoutSeconds: options.leaseTimeout,
     defaultRetryLimit: options.retryLimit,
     retention: defined({ completed_ms: options.completedRetentionMs, dead_ms: options.deadRetentionMs }),

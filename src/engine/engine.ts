@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, UnprocessableError } from "../errors.js";
+import { BadRequestError, ConflictError, NotFoundError, OverloadedError, PayloadTooLargeError, UnprocessableError } from "../errors.js";
 import { DEFAULT_RETRY_LIMIT } from "../job/backoff.js";
 import { newJobId } from "../job/ids.js";
 import {
@@ -66,6 +66,8 @@ export interface EngineOptions {
   defaultTimeoutSeconds?: number;
   /** Jobs in flight across all take streams, at most. */
   maxInFlight?: number;
+  /** Take streams open at once, at most (default 10,000): each holds a connection and memory. */
+  maxTakeStreams?: number;
   /** How often leases are checked and retention runs, in ms. */
   maintenanceIntervalMs?: number;
   observer?: EngineObserver;
@@ -85,6 +87,7 @@ export interface JobPage {
 
 /** A result or saved state a job keeps, at most, by default: 1 MiB of JSON. */
 export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_TAKE_STREAMS = 10_000;
 
 /** Jobs changed per commit by a patch or delete over a selection. */
 const SCAN_BATCH = 200;
@@ -119,6 +122,7 @@ export class Engine {
   private readonly maxResultBytes: number;
   private readonly logger: Logger;
   private readonly queueSettings: QueueSettingsCache;
+  private readonly maxTakeStreams: number;
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -129,6 +133,7 @@ export class Engine {
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.timeoutSeconds = options.defaultTimeoutSeconds ?? 300;
     this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    this.maxTakeStreams = options.maxTakeStreams ?? DEFAULT_MAX_TAKE_STREAMS;
     this.logger = options.logger;
     this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger));
     this.queueSettings = new QueueSettingsCache(this.store);
@@ -250,6 +255,9 @@ export class Engine {
     for (const queue of options.queues) validateName(queue, "queue");
     if (options.types?.length === 0) throw new BadRequestError("types must name at least one type; leave it out to take every type");
     for (const type of options.types ?? []) validateName(type, "type");
+    if (this.dispatcher.streamCount >= this.maxTakeStreams) {
+      throw new OverloadedError(`${this.dispatcher.streamCount} take streams are open, the most this server takes (--max-take-streams); try again once one closes`);
+    }
     const stillLeased = (job: Job): boolean => {
       const entry = this.dispatcher.lease(job.id);
       return entry?.job.run_id === job.run_id && entry?.stream?.closed === false;
