@@ -108,6 +108,24 @@ describe("queue controls: per-key concurrency and rate limits", () => {
     streams.close(stream);
   });
 
+  test("a field-path key expression keys as jq would: a string, nothing for a missing field or a null on the way, a number's text; indexing a non-object is 422", async () => {
+    const queue = uniqueName();
+    await setQueue(queue, { concurrency_key: { limit: 5, key: ".customer.id" } });
+    const cases: Array<[unknown, string | undefined]> = [
+      [{ customer: { id: "c1" } }, "c1"],
+      [{ customer: null }, undefined],
+      [{}, undefined],
+      [{ customer: { id: null } }, undefined],
+      [{ customer: { id: 7 } }, "7"],
+      [{ customer: { id: 1.5 } }, "1.5"],
+      [null, undefined],
+    ];
+    for (const [payload, key] of cases) assert.equal((await enqueue(suite.h.url, queue, { payload })).concurrency_key, key, JSON.stringify(payload));
+    for (const payload of [{ customer: "c1" }, { customer: [1] }, { customer: { id: true } }, 3]) {
+      assertError(await api(suite.h.url, "POST", "/jobs", { body: { queue, type: "t", payload } }), 422, JSON.stringify(payload));
+    }
+  });
+
   test("rate_limit 100 per second: over 10 s of clock, 950 to 1000 start and no 1 s window holds more than 100", async () => {
     const queue = uniqueName();
     await setQueue(queue, { rate_limit: { limit: 100, interval_ms: 1000 } });
