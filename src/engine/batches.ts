@@ -3,7 +3,7 @@ import { stringifyJson } from "../job/json.js";
 import { foldInto, opensBatch, takesFolds } from "../job/state.js";
 import type { BatchConfig, Job, JsonValue } from "../job/types.js";
 import { unprocessable, validatePayload } from "../job/validate.js";
-import type { BatchFold, BatchSession, InsertOutcome, Store } from "../store/store.js";
+import type { BatchFold, BatchSession, InsertOutcome, QueueCaps, Store } from "../store/store.js";
 import type { Coordination } from "./coordination/coordination.js";
 import { BatchProgram } from "./jq/fold.js";
 import { KeyedLock } from "./keyed-lock.js";
@@ -72,10 +72,10 @@ export class Batches {
   ) {}
 
   /** Enqueues jobs (some batched) as one atomic write; `where(i)` names job i in errors. */
-  async enqueue(jobs: Job[], where: (position: number) => string): Promise<EnqueueOutcome[]> {
+  async enqueue(jobs: Job[], where: (position: number) => string, caps?: QueueCaps): Promise<EnqueueOutcome[]> {
     await this.dryRun(jobs, where);
     const byKey = positionsBy(jobs, (job) => (opensBatch(job) ? job.batch!.key : undefined));
-    if (byKey.size === 0) return this.writes.insert(jobs);
+    if (byKey.size === 0) return this.writes.insert(jobs, caps);
     const keys = [...byKey.keys()];
     return this.lock.run(keys, () => this.store.batchSession(keys, (session) => this.round(session, jobs, byKey, where)));
   }

@@ -10,6 +10,7 @@ import {
   complete,
   createJob,
   DEFAULT_RETENTION,
+  discard,
   expire,
   fail,
   isTerminal,
@@ -27,7 +28,7 @@ import { validateName } from "../job/validate.js";
 import { chunks, mapInSlices } from "../slices.js";
 import type { Logger } from "../log.js";
 import type { Sharing } from "../store/sharing.js";
-import type { InsertOutcome, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
+import type { InsertOutcome, QueueCap, QueueCaps, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Alone } from "./coordination/alone.js";
 import type { Coordination, EngineParts } from "./coordination/coordination.js";
@@ -219,8 +220,22 @@ export class Engine {
       const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, inputs, where(position));
       return createJob(ids[position]!, withQueueDefaults(input, this.queueSettings.get(input.queue)), now, dependencies);
     });
-    if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs);
-    return this.batches.enqueue(jobs, where);
+    const caps = this.capsFor(jobs);
+    if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs, caps);
+    return this.batches.enqueue(jobs, where, caps);
+  }
+
+  /** The max_entries of the queues `jobs` go to, for their insert to check; none when none of them has one. */
+  private capsFor(jobs: readonly Job[]): QueueCaps | undefined {
+    const capped = this.queueSettings.capped;
+    if (capped.size === 0) return undefined;
+    const byQueue = new Map<string, QueueCap>();
+    for (const { queue } of jobs) {
+      const cap = capped.get(queue);
+      if (cap) byQueue.set(queue, cap);
+    }
+    if (byQueue.size === 0) return undefined;
+    return { byQueue, discarded: (job, max) => discard(job, max, this.clock.now(), this.retention) };
   }
 
   // ---- take, ack, fail, heartbeat ----
@@ -622,7 +637,7 @@ export class Engine {
       return createJob(ids[position]!, withQueueDefaults(withMetadata, this.queueSettings.get(input.queue)), now, dependencies);
     });
     const document = documentOf(plan, ids);
-    await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) });
+    await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) }, this.capsFor(jobs));
     return { id, status: "running", jobs: document.steps };
   }
 

@@ -298,10 +298,26 @@ export const CANCELLED = "Cancelled";
  * record and the dead retention. An in-flight job is cancelled as a failure that kills it (`fail`).
  */
 export function cancel(job: Job, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
-  if (job.status !== "blocked" && job.status !== "scheduled" && job.status !== "ready") {
-    throw new IllegalTransitionError(`job ${job.id} is ${job.status}; only a waiting job is cancelled this way`);
-  }
+  requireWaiting(job, "cancelled this way");
   return deadUnstarted(job, now, retention, "cancelled by request", CANCELLED);
+}
+
+/** Whether a job is waiting to start: blocked, scheduled or ready (what a queue's max_entries counts). */
+export function isWaiting(status: JobStatus): boolean {
+  return status === "blocked" || status === "scheduled" || status === "ready";
+}
+
+function requireWaiting(job: Job, what: string): void {
+  if (!isWaiting(job.status)) throw new IllegalTransitionError(`job ${job.id} is ${job.status}; only a waiting job is ${what}`);
+}
+
+/**
+ * A waiting job its queue discards to make room for newer ones (max_entries with on_full
+ * "discard_oldest"): dead, with an error record that says so.
+ */
+export function discard(job: Job, maxEntries: number, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
+  requireWaiting(job, "discarded for room");
+  return deadUnstarted(job, now, retention, `Discarded: queue ${job.queue} is over max_entries ${maxEntries}`, "Discarded");
 }
 
 /** Terminal jobs are never rewritten; only they may be purged by retention. */

@@ -242,6 +242,9 @@ export interface BatchSession {
   write(write: BatchWrite): Promise<InsertOutcome[] | undefined>;
 }
 
+/** What an enqueue into a full queue does: fails whole (429), or makes room by discarding the queue's oldest waiting jobs. */
+export type OnFull = "reject" | "discard_oldest";
+
 /** What an operator set on a queue (src/engine/queue-settings.ts). */
 export interface QueueSettings {
   /** Accepts enqueues, hands out nothing: every claim skips the queue. */
@@ -252,11 +255,40 @@ export interface QueueSettings {
   concurrency_key?: ConcurrencyKeyLimit;
   /** At most `limit` started per `interval_ms`, for the queue or per key, across every server. */
   rate_limit?: RateLimit;
+  /** At most this many of the queue's jobs waiting (blocked, scheduled, ready) after an enqueue; on_full says what an enqueue past it does. */
+  max_entries?: number;
+  /** Absent: "reject". */
+  on_full?: OnFull;
   /** Defaults a job enqueued on the queue takes when it gives none of its own. */
   retry_limit?: number;
   timeout?: number;
   retention?: Retention;
   retry_policy?: RetryPolicy;
+}
+
+/** A queue's cap on its waiting jobs (max_entries), which an insert must not take it past. */
+export interface QueueCap {
+  max: number;
+  onFull: OnFull;
+}
+
+/**
+ * The caps an insert checks in its own transaction, by queue, counting the waiting jobs (blocked,
+ * scheduled, ready) it leaves: past a cap, "reject" fails the whole insert (QueueFullError) and
+ * "discard_oldest" makes the queue's oldest waiting jobs (by id, which is creation order) that the
+ * insert did not bring dead, by the state machine's `discarded`, until the queue is back at its cap.
+ * Jobs of the insert itself are never discarded: an insert that alone brings more than a cap fails.
+ */
+export interface QueueCaps {
+  byQueue: ReadonlyMap<string, QueueCap>;
+  /** src/job/state.ts discard, bound to the engine's clock and retention. */
+  discarded(job: Job, max: number): { job: Job; error: JobError };
+}
+
+/** What an insert under caps did: the outcomes as insertJobs answers, and the jobs discarded for room (with the dependents that settled as they died). */
+export interface CappedInsert {
+  inserted: InsertOutcome[];
+  discarded: SettledChange[];
 }
 
 export interface LimitedClaim {
@@ -283,6 +315,8 @@ export interface Store {
    * or is dead refuses the whole insert (UnprocessableError). Jobs with dependencies need `rules`.
    */
   insertJobs(jobs: Job[], rules?: DependencyRules, workflow?: WorkflowRecord): Promise<InsertOutcome[]>;
+  /** insertJobs under queue caps (max_entries), checked and applied in the insert's transaction; see QueueCaps. */
+  insertCapped(jobs: Job[], caps: QueueCaps, rules?: DependencyRules, workflow?: WorkflowRecord): Promise<CappedInsert>;
   getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
   /** The settings of every queue that has any, by queue name. */
   listQueueSettings(): Promise<Array<{ queue: string; settings: QueueSettings }>>;

@@ -1,4 +1,4 @@
-import type { QueueSettings, Store } from "../../store/store.js";
+import type { QueueCap, QueueSettings, Store } from "../../store/store.js";
 import { hasClaimLimits } from "../../job/queue-limits.js";
 import type { Service } from "./service.js";
 
@@ -15,6 +15,7 @@ export class QueueSettingsCache implements Service {
   readonly runsOn = "everywhere";
   private settings: ReadonlyMap<string, QueueSettings> = new Map();
   private limitedQueues: ReadonlySet<string> = new Set();
+  private caps: ReadonlyMap<string, QueueCap> = new Map();
 
   constructor(private readonly store: Store) {}
 
@@ -30,6 +31,11 @@ export class QueueSettingsCache implements Service {
   /** Queues with a limit on what they hand out (README "Queue controls") that are not paused. */
   get limited(): ReadonlySet<string> {
     return this.limitedQueues;
+  }
+
+  /** Queues with max_entries, and their caps: enqueues into them check the cap in their insert. */
+  get capped(): ReadonlyMap<string, QueueCap> {
+    return this.caps;
   }
 
   /** A change made through this process. */
@@ -51,5 +57,6 @@ export class QueueSettingsCache implements Service {
   private replace(settings: ReadonlyMap<string, QueueSettings>): void {
     this.settings = settings;
     this.limitedQueues = new Set([...settings].filter(([, queueSettings]) => hasClaimLimits(queueSettings) && !queueSettings.paused).map(([queue]) => queue));
+    this.caps = new Map([...settings].flatMap(([queue, { max_entries: max, on_full: onFull = "reject" }]) => (max === undefined ? [] : [[queue, { max, onFull }]])));
   }
 }

@@ -23,6 +23,7 @@ import type {
   LimitedClaim,
   AbandonedLeaseQuery,
   BatchSession,
+  CappedInsert,
   BatchWrite,
   ChangeResult,
   ChangeSet,
@@ -45,14 +46,16 @@ import type {
   StoredPayload,
   WorkflowRecord,
   QueueSettings,
+  QueueCaps,
 } from "../store.js";
+import { cappedQueues, discardsFor, discardUpdates, roomChecks } from "../caps.js";
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { insertBatcher } from "./insert-batcher.js";
 import type { TurnBatcher } from "../../turn-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import { insertWithDependencies, settleOn, type SettlingStatements } from "./dependencies.js";
-import { endedBy, keepable, keepDependedOn, leavesBlocked, releasedFromBlocked, type DependencyRules } from "../dependencies.js";
+import { endedBy, keepable, keepDependedOn, leavesBlocked, releasedFromBlocked, type DependencyRules, type SettledChange } from "../dependencies.js";
 import type { SettledDependency } from "../../job/state.js";
 import type { Notifier, Peer } from "../sharing.js";
 import { Leadership } from "./leader.js";
@@ -229,19 +232,26 @@ export class PostgresStore implements Store, Notifier, Peer {
   /** Jobs without unique keys go through the batcher: one statement for every such insert of an event-loop turn. */
   insertJobs(jobs: Job[], rules?: DependencyRules, workflow?: WorkflowRecord): Promise<InsertOutcome[]> {
     if (jobs.length === 0) return Promise.resolve([]);
-    const insert = jobs.length > BULK_INSERT_SLICE ? insertInSlices : insertJobsWith;
     const waiting = jobs.some((job) => job.dependencies !== undefined);
-    if (workflow || waiting || insert === insertInSlices || insertNeedsTransaction(jobs)) {
-      return this.write(() => this.transaction(async (run) => {
-        const outcomes = await (waiting ? insertWithDependencies(run, jobs, rules, insert) : insert(run, jobs));
-        if (workflow) await run(SQL.insertWorkflow, [workflow.id, workflow.created_at, workflow.document]);
-        return outcomes;
-      }));
+    if (workflow || waiting || jobs.length > BULK_INSERT_SLICE || insertNeedsTransaction(jobs)) {
+      return this.write(() => this.transaction((run) => insertWithin(run, jobs, rules, workflow)));
     }
     return this.write(async () => {
       await this.batcher.add(jobs);
       return jobs.map((job) => ({ job, duplicate: false }));
     });
+  }
+
+  /**
+   * The capped queues' locks first, held to the commit: the inserts into one capped queue, from every
+   * server, take turns, and each counts what the ones before it committed.
+   */
+  insertCapped(jobs: Job[], caps: QueueCaps, rules?: DependencyRules, workflow?: WorkflowRecord): Promise<CappedInsert> {
+    return this.write(() => this.transaction(async (run) => {
+      for (const queue of cappedQueues(jobs, caps)) await run(SQL.lockQueueEntries, [queue]);
+      const inserted = await insertWithin(run, jobs, rules, workflow);
+      return { inserted, discarded: await makeRoom(run, inserted, caps, rules) };
+    }));
   }
 
   /**
@@ -260,14 +270,7 @@ export class PostgresStore implements Store, Notifier, Peer {
         const applied = await applyChanges((statements) => this.execute(statements), updates, deletes, false);
         return this.settleLeftOut(updates, deletes, applied, changes.rules);
       }
-      return this.transaction(async (run) => {
-        const { applied, kept, ended } = await applyKeeping(run, updates, deletes);
-        const released = releasedFromBlocked(updates, applied.updated);
-        if (released.length > 0) await run(SQL.dropEdgesOf, [released]);
-        const inserted = await insertJobsWith(run, inserts);
-        const settled = await settleOn(run, ended, changes.rules, SETTLING);
-        return { ...applied, inserted, settled, kept };
-      });
+      return this.transaction((run) => applySettling(run, updates, deletes, inserts, changes.rules));
     };
     return this.write(() => retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope)));
   }
@@ -557,6 +560,36 @@ async function retryKeyRaces<T>(work: () => Promise<T>, mayRace: boolean): Promi
 
 function violatesUniqueHold(error: unknown): boolean {
   return error instanceof pg.DatabaseError && error.code === "23505" && error.constraint === "jobs_unique_hold";
+}
+
+/** A change set in a transaction that settles the dependents of the jobs it ends (commit). */
+async function applySettling(run: Run, updates: JobUpdate[], deletes: JobDelete[], inserts: Job[], rules: DependencyRules | undefined): Promise<ChangeResult> {
+  const { applied, kept, ended } = await applyKeeping(run, updates, deletes);
+  const released = releasedFromBlocked(updates, applied.updated);
+  if (released.length > 0) await run(SQL.dropEdgesOf, [released]);
+  const inserted = await insertJobsWith(run, inserts);
+  const settled = await settleOn(run, ended, rules, SETTLING);
+  return { ...applied, inserted, settled, kept };
+}
+
+/** Inserts jobs (with their dependencies' edges, and the workflow they make up) in a transaction. */
+async function insertWithin(run: Run, jobs: Job[], rules: DependencyRules | undefined, workflow: WorkflowRecord | undefined): Promise<InsertOutcome[]> {
+  const insert = jobs.length > BULK_INSERT_SLICE ? insertInSlices : insertJobsWith;
+  const outcomes = await (jobs.some((job) => job.dependencies !== undefined) ? insertWithDependencies(run, jobs, rules, insert) : insert(run, jobs));
+  if (workflow) await run(SQL.insertWorkflow, [workflow.id, workflow.created_at, workflow.document]);
+  return outcomes;
+}
+
+/** The waiting jobs the inserted ones leave no room for, discarded (or the insert refused) under the queues' locks (src/store/caps.ts). */
+async function makeRoom(run: Run, inserted: InsertOutcome[], caps: QueueCaps, rules: DependencyRules | undefined): Promise<SettledChange[]> {
+  const discards: SettledChange[] = [];
+  for (const check of roomChecks(inserted, caps)) {
+    const beyond = (await run<JobRow>(SQL.waitingBeyond, [check.queue, check.added, check.limit, check.room])).map(rowToJob);
+    discards.push(...discardsFor(check, beyond, caps));
+  }
+  if (discards.length === 0) return [];
+  const { updated, settled } = await applySettling(run, discardUpdates(discards), [], [], rules);
+  return [...discards.filter((_discard, position) => updated[position]), ...settled];
 }
 
 async function runAll(run: Run, statements: Statement[]): Promise<Row[][]> {

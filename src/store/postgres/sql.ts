@@ -178,6 +178,14 @@ export const SQL = {
   deleteCronGroups: "DELETE FROM cron_groups RETURNING name",
   /** Held until the transaction ends: one batch session per key across every server (hash collisions only serialize more). */
   lockBatchKey: "SELECT pg_advisory_xact_lock(hashtextextended('wharf.batch:' || $1::text, 0))",
+  /** Held until the transaction ends: inserts into one capped queue (max_entries) take turns across every server. */
+  lockQueueEntries: "SELECT pg_advisory_xact_lock(hashtextextended('wharf.entries:' || $1::text, 0))",
+  /**
+   * The waiting jobs of queue $1 not among $2, newest first, past the first $4 of them, at most $3 (null:
+   * all): what a capped queue has no room for (src/store/caps.ts). One a claim holds is skipped: it is leaving.
+   */
+  waitingBeyond: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = $1 AND status IN ('blocked', 'scheduled', 'ready') AND id <> ALL($2::text[])
+    ORDER BY id DESC LIMIT $3 OFFSET $4 FOR UPDATE SKIP LOCKED`,
   /** JOB_COLUMNS and the key of the jobs the keys name as open, locked so no claim takes them until the session ends. */
   openBatchJobs: `SELECT ${JOB_COLUMNS}, open_batches.key AS batch_key FROM open_batches JOIN jobs ON jobs.id = open_batches.job_id
     WHERE open_batches.key = ANY($1::text[]) FOR UPDATE OF jobs`,
