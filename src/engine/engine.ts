@@ -580,7 +580,7 @@ export class Engine {
   async requeueDead(id: string): Promise<InsertOutcome> {
     const dead = await this.getJob(id);
     const copy = requeue(dead, newJobId(), this.clock.now());
-    const result = await this.writes.commit({ deletes: [{ id, from: "dead" }], inserts: [copy] });
+    const result = await this.writes.commit({ deletes: [{ id, from: "dead" }], inserts: [copy], caps: this.capsFor([copy]) });
     return result.inserted[0]!;
   }
 

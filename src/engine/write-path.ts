@@ -30,6 +30,8 @@ export interface DecidedChanges {
   purgedEnds?: DecidedUpdate[];
   deletes?: JobDelete[];
   inserts?: Job[];
+  /** The inserts' queue caps (max_entries). */
+  caps?: QueueCaps;
 }
 
 export interface CommittedChanges {
@@ -99,6 +101,7 @@ export class WritePath {
       deletes: [...purgedEnds.map(purgedEnd), ...(changes.deletes ?? [])],
       inserts: changes.inserts ?? [],
       rules: this.rules,
+      caps: changes.caps,
     });
     updates.forEach(({ before, after }, position) => {
       if (result.updated[position]) this.track(before, after);
@@ -128,11 +131,13 @@ export class WritePath {
     return outcome;
   }
 
-  /** A batch round's write in its session; the jobs it inserted are tracked like any insert (folds change no status). */
+  /** A batch round's write in its session; the jobs it inserted (or discarded for room) are tracked like any insert's (folds change no status). */
   async writeBatch(session: BatchSession, write: BatchWrite): Promise<InsertOutcome[] | undefined> {
-    const outcomes = await session.write(write);
-    if (outcomes) this.trackInserted(outcomes);
-    return outcomes;
+    const written = await session.write({ ...write, rules: this.rules });
+    if (!written) return undefined;
+    this.trackInserted(written.inserted);
+    this.trackSettled(written.discarded);
+    return written.inserted;
   }
 
   /** Tracks a big delete in slices, yielding between them: the jobs are gone from the store, so nothing else changes them meanwhile. */

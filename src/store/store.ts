@@ -103,6 +103,8 @@ export interface ChangeSet {
   deletes?: JobDelete[];
   /** Inserted after the updates and deletes, as insertJobs inserts: a job whose unique key another job holds is skipped. */
   inserts?: Job[];
+  /** The inserts' queue caps, as insertCapped applies them; the jobs discarded for room are among `settled`. */
+  caps?: QueueCaps;
   /**
    * How the dependents of jobs this change completes, kills or deletes settle, in the same transaction
    * (src/store/dependencies.ts). Without rules, a change that ends a job with dependents is an error.
@@ -221,8 +223,11 @@ export interface BatchWrite {
   folds: BatchFold[];
   /** Keys whose open job becomes one of `inserts`, sealing the one before. */
   opens: Array<{ key: string; id: string }>;
-  /** New jobs, inserted as insertJobs inserts them. */
+  /** New jobs, inserted as insertJobs inserts them (as insertCapped, with caps). */
   inserts: Job[];
+  caps?: QueueCaps;
+  /** How the dependents of jobs the caps discard settle. */
+  rules?: DependencyRules;
 }
 
 /**
@@ -237,9 +242,9 @@ export interface BatchSession {
   openJobs(): Promise<Map<string, Job>>;
   /**
    * Writes the round. A fold applies only while its job is still ready and never taken; when one does
-   * not, nothing is written and the answer is undefined. Otherwise, per insert, as insertJobs answers.
+   * not, nothing is written and the answer is undefined. Otherwise, as insertCapped answers.
    */
-  write(write: BatchWrite): Promise<InsertOutcome[] | undefined>;
+  write(write: BatchWrite): Promise<CappedInsert | undefined>;
 }
 
 /** What an enqueue into a full queue does: fails whole (429), or makes room by discarding the queue's oldest waiting jobs. */

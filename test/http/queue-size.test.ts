@@ -91,6 +91,27 @@ describe("queue controls: max_entries", () => {
     assert.equal(await countJobs(suite.h.url, `queue=${queue}&status=ready,blocked`), 2);
   });
 
+  test("a batched enqueue that opens a batch and a dead job requeued count as enqueues; one folded into its open job takes no slot", async () => {
+    const queue = uniqueName();
+    const batch = { key: uniqueName("key"), when: "true", fold: "$existing + $new" };
+    const dead = await enqueue(suite.h.url, queue, { retry_limit: 0 });
+    const stream = await streams.take({ queue });
+    await stream.nextJob();
+    assertStatus(await api(suite.h.url, "POST", `/jobs/${dead.id}/failure`, { body: { message: "boom" } }), 200);
+    streams.close(stream);
+    await setQueue(queue, { max_entries: 1 });
+    const open = await enqueue(suite.h.url, queue, { payload: [1], batch });
+    const folded = await api(suite.h.url, "POST", "/jobs", { body: jobInput(queue, { payload: [2], batch }) });
+    assertStatus(folded, 200);
+    assert.equal(folded.body.folded, true);
+    assertError(await api(suite.h.url, "POST", "/jobs", { body: jobInput(queue, { payload: [3], batch: { ...batch, key: uniqueName("key") } }) }), 429, "a batched enqueue that opens a batch");
+    assertError(await api(suite.h.url, "POST", `/jobs/${dead.id}/requeue`), 429, "a requeue");
+    assert.equal((await getJob(suite.h.url, dead.id)).status, "dead", "the refused requeue left the dead job as it was");
+    await setQueue(queue, { on_full: "discard_oldest" });
+    assertStatus(await api(suite.h.url, "POST", `/jobs/${dead.id}/requeue`), 201, "a requeue");
+    assert.equal((await getJob(suite.h.url, open.id)).status, "dead", "the open batch's job made room");
+  });
+
   test("max_entries and on_full: bad values 400, null resets", async () => {
     const queue = uniqueName();
     for (const bad of [0, -1, 1.5, "3", 10_000_001, true]) assertError(await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { max_entries: bad } }), 400, `max_entries ${String(bad)}`);

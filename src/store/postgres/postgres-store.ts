@@ -248,7 +248,7 @@ export class PostgresStore implements Store, Notifier, Peer {
    */
   insertCapped(jobs: Job[], caps: QueueCaps, rules?: DependencyRules, workflow?: WorkflowRecord): Promise<CappedInsert> {
     return this.write(() => this.transaction(async (run) => {
-      for (const queue of cappedQueues(jobs, caps)) await run(SQL.lockQueueEntries, [queue]);
+      await lockCapped(run, jobs, caps);
       const inserted = await insertWithin(run, jobs, rules, workflow);
       return { inserted, discarded: await makeRoom(run, inserted, caps, rules) };
     }));
@@ -270,7 +270,13 @@ export class PostgresStore implements Store, Notifier, Peer {
         const applied = await applyChanges((statements) => this.execute(statements), updates, deletes, false);
         return this.settleLeftOut(updates, deletes, applied, changes.rules);
       }
-      return this.transaction((run) => applySettling(run, updates, deletes, inserts, changes.rules));
+      return this.transaction(async (run) => {
+        const caps = changes.caps;
+        if (caps) await lockCapped(run, inserts, caps);
+        const result = await applySettling(run, updates, deletes, inserts, changes.rules);
+        if (caps) result.settled.push(...(await makeRoom(run, result.inserted, caps, changes.rules)));
+        return result;
+      });
     };
     return this.write(() => retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope)));
   }
@@ -580,6 +586,11 @@ async function insertWithin(run: Run, jobs: Job[], rules: DependencyRules | unde
   return outcomes;
 }
 
+/** Locks the capped queues `jobs` go to until the transaction ends (insertCapped). */
+async function lockCapped(run: Run, jobs: readonly Job[], caps: QueueCaps): Promise<void> {
+  for (const queue of cappedQueues(jobs, caps)) await run(SQL.lockQueueEntries, [queue]);
+}
+
 /** The waiting jobs the inserted ones leave no room for, discarded (or the insert refused) under the queues' locks (src/store/caps.ts). */
 async function makeRoom(run: Run, inserted: InsertOutcome[], caps: QueueCaps, rules: DependencyRules | undefined): Promise<SettledChange[]> {
   const discards: SettledChange[] = [];
@@ -712,7 +723,8 @@ function inInputOrder(deleted: DeletedJob[], ids: readonly string[]): DeletedJob
 
 /** The claim statement that walks an index in take order for what `request` asks, and its parameters. */
 /** In a savepoint, so a fold that no longer applies undoes the round and leaves the session usable. */
-async function writeBatch(run: Run, { folds, opens, inserts }: BatchWrite): Promise<InsertOutcome[] | undefined> {
+async function writeBatch(run: Run, { folds, opens, inserts, caps, rules }: BatchWrite): Promise<CappedInsert | undefined> {
+  if (caps) await lockCapped(run, inserts, caps);
   await run("SAVEPOINT batch_write");
   if (folds.length > 0) {
     const folded = await run(SQL.foldPayloads, [folds.map(({ id }) => id), folds.map(({ payload }) => payload)]);
@@ -723,10 +735,11 @@ async function writeBatch(run: Run, { folds, opens, inserts }: BatchWrite): Prom
     // A claim that skipped a locked job may have found nothing else: wake the claimers once this commits.
     await run(SQL.notifyReady);
   }
-  const outcomes = await insertJobsWith(run, inserts);
+  const inserted = await insertJobsWith(run, inserts);
   if (opens.length > 0) await run(SQL.openBatches, [opens.map(({ key }) => key), opens.map(({ id }) => id)]);
+  const discarded = caps ? await makeRoom(run, inserted, caps, rules) : [];
   await run("RELEASE SAVEPOINT batch_write");
-  return outcomes;
+  return { inserted, discarded };
 }
 
 /** RETURNING comes in no guaranteed order; ids compare bytewise, as the C collation of the column does. */

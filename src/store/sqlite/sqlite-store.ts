@@ -437,6 +437,7 @@ export class SqliteStore implements Store {
     this.deleteErrorsOf(deleted);
     const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
     const settled = edges ? this.settle(endedBy(updates, applied, deleted, deletes), changes.rules) : [];
+    if (changes.caps) settled.push(...this.makeRoom(inserted, changes.caps, changes.rules));
     return { updated: applied.slice(0, given.length), deleted, inserted, settled, kept: kept.filter((_id, index) => applied[given.length + index]) };
   }
 
@@ -718,7 +719,7 @@ export class SqliteStore implements Store {
       },
       write: (batch) => this.write(() => {
         try {
-          return this.atomically(() => this.writeBatch(batch)) as InsertOutcome[];
+          return this.atomically(() => this.writeBatch(batch)) as CappedInsert;
         } catch (error) {
           if (error === FOLD_FENCED) return undefined;
           throw error;
@@ -727,13 +728,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  private writeBatch({ folds, opens, inserts }: BatchWrite): InsertOutcome[] {
+  private writeBatch({ folds, opens, inserts, caps, rules }: BatchWrite): CappedInsert {
     for (const { id, payload } of folds) {
       if (this.statement(SQL.foldPayload).run(payload, id).changes !== 1) throw FOLD_FENCED;
     }
-    const outcomes = inserts.map((job) => this.insertOne(job));
+    const inserted = inserts.map((job) => this.insertOne(job));
     for (const { key, id } of opens) this.statement(SQL.openBatch).run(key, id);
-    return outcomes;
+    return { inserted, discarded: caps ? this.makeRoom(inserted, caps, rules) : [] };
   }
 
   async close(): Promise<void> {
