@@ -12,9 +12,11 @@ import {
   DEFAULT_RETENTION,
   discard,
   expire,
+  expireAged,
   fail,
   isTerminal,
   missedDeadline,
+  outlived,
   unblock,
   unreachable,
   purgedOnEnd,
@@ -51,6 +53,7 @@ import { deadlines } from "./services/deadlines.js";
 import type { DueService } from "./services/due-timer.js";
 import { countMatching, scanMatching, type JobSelection } from "./scan.js";
 import { Purge } from "./services/purge.js";
+import { MaxAge } from "./services/max-age.js";
 import { ServiceRunner } from "./services/runner.js";
 import { WritePath, type DecidedUpdate } from "./write-path.js";
 
@@ -185,6 +188,7 @@ export class Engine {
         this.promotion,
         this.deadlines,
         new Purge(this.writes),
+        new MaxAge(this.store, this.queueSettings, (jobs, maxAgeMs, now) => this.expireAged(jobs, maxAgeMs, now)),
         cronTicks,
         this.queueSettings,
       ],
@@ -682,11 +686,23 @@ export class Engine {
   }
 
   /** Makes dead the jobs that were still waiting to start when their deadline passed (the deadline service's and a claim's finding). */
-  private async expireMissed(jobs: Job[], now: number): Promise<void> {
-    const endings = jobs.filter((job) => missedDeadline(job, now)).map((before) => {
+  private expireMissed(jobs: Job[], now: number): Promise<void> {
+    return this.endUnstarted(jobs.filter((job) => missedDeadline(job, now)).map((before) => {
       const { job: after, error } = expire(before, now, this.retention);
       return { before, after, error };
-    });
+    }));
+  }
+
+  /** Makes dead the jobs that waited in their queue longer than its max_age_ms (the max-age service's finding). */
+  private expireAged(jobs: Job[], maxAgeMs: number, now: number): Promise<void> {
+    return this.endUnstarted(jobs.filter((job) => outlived(job, maxAgeMs, now)).map((before) => {
+      const { job: after, error } = expireAged(before, maxAgeMs, now, this.retention);
+      return { before, after, error };
+    }));
+  }
+
+  /** Commits the deaths of jobs that never started, and tells the observer of those that applied. */
+  private async endUnstarted(endings: Array<DecidedUpdate & { error: JobError }>): Promise<void> {
     if (endings.length === 0) return;
     const applied = await this.commitEndings(endings);
     endings.forEach(({ after, error }, position) => {

@@ -98,6 +98,7 @@ export function createJob(id: string, input: EnqueueInput, now: number, dependen
     payload: input.payload,
     ready_at: readyAt,
     attempts: 0,
+    created_at: now,
   };
   if (input.unique_key !== undefined) {
     job.unique_key = input.unique_key;
@@ -288,6 +289,20 @@ export function missedDeadline(job: Job, now: number): boolean {
 export function expire(job: Job, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
   if (!missedDeadline(job, now)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and has not missed a deadline`);
   return deadUnstarted(job, now, retention, `deadline ${new Date(job.deadline!).toISOString()} passed before the job started`, "DeadlineExceeded");
+}
+
+/**
+ * Whether a job waiting in line (scheduled or ready) was enqueued longer than `maxAgeMs` before `now`
+ * (its queue's max_age_ms). A blocked job is not in line yet: like a deadline, the age is judged once it is.
+ */
+export function outlived(job: Job, maxAgeMs: number, now: number): boolean {
+  return job.created_at !== undefined && now - job.created_at > maxAgeMs && (job.status === "scheduled" || job.status === "ready");
+}
+
+/** A job that waited in its queue longer than the queue's max_age_ms: dead, with the error record that says so. */
+export function expireAged(job: Job, maxAgeMs: number, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
+  if (!outlived(job, maxAgeMs, now)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and has not waited longer than ${maxAgeMs} ms`);
+  return deadUnstarted(job, now, retention, `Expired: waited longer than the queue's max_age_ms ${maxAgeMs}`, "Expired");
 }
 
 /** The error type of a job cancelled by request (POST /jobs/{id}/cancel). */

@@ -264,6 +264,8 @@ export interface QueueSettings {
   max_entries?: number;
   /** Absent: "reject". */
   on_full?: OnFull;
+  /** A job waiting in line (scheduled or ready) longer than this since it was enqueued is dead (the max-age service). */
+  max_age_ms?: number;
   /** Defaults a job enqueued on the queue takes when it gives none of its own. */
   retry_limit?: number;
   timeout?: number;
@@ -355,6 +357,8 @@ export interface Store {
   jobsWithStatus(status: JobStatus, limit: number): Promise<Job[]>;
   dueScheduled(now: number, limit: number): Promise<Job[]>;
   nextScheduledAt(): Promise<number | undefined>;
+  /** Jobs of `queue` waiting in line (scheduled or ready) that were enqueued (created_at) before `enqueuedBefore`, oldest first. */
+  agedJobs(queue: string, enqueuedBefore: number, limit: number): Promise<Job[]>;
   /** Jobs waiting to start (scheduled or ready) whose deadline is at or before `now`, earliest deadline first. */
   missedDeadlines(now: number, limit: number): Promise<Job[]>;
   /** The earliest deadline of a job waiting to start. */

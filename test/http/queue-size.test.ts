@@ -122,3 +122,52 @@ describe("queue controls: max_entries", () => {
     assert.deepEqual(reset.body.settings, { paused: false });
   });
 });
+
+describe("queue controls: max_age_ms", () => {
+  const MAX_AGE_MS = 60_000;
+
+  test("a job waiting longer than max_age_ms since it was enqueued is dead with an Expired error; a younger one, one in flight and a blocked one are not", async () => {
+    const queue = uniqueName();
+    const stream = await streams.take({ queue });
+    const running = await enqueue(suite.h.url, queue);
+    assert.equal((await stream.nextJob()).id, running.id);
+    await setQueue(queue, { max_age_ms: MAX_AGE_MS });
+    const old = await enqueue(suite.h.url, queue);
+    assert.equal(old.created_at, suite.h.clock.now(), "the job says when it was enqueued");
+    const scheduled = await enqueue(suite.h.url, queue, { ready_at: suite.h.clock.now() + 10 * MAX_AGE_MS });
+    const blocked = await enqueue(suite.h.url, queue, { dependencies: [running.id] });
+    await suite.h.clock.advance(MAX_AGE_MS / 2);
+    const young = await enqueue(suite.h.url, queue);
+    await suite.h.clock.advance(MAX_AGE_MS / 2);
+    assert.equal((await getJob(suite.h.url, old.id)).status, "ready", "exactly max_age_ms is not longer than it");
+    await suite.h.clock.advance(1000);
+    for (const id of [old.id, scheduled.id]) {
+      assert.equal((await getJob(suite.h.url, id)).status, "dead");
+      const errors = await errorsOf(id);
+      assert.deepEqual(errors.map(({ message, error_type: type }) => [message, type]), [[`Expired: waited longer than the queue's max_age_ms ${MAX_AGE_MS}`, "Expired"]]);
+    }
+    assert.equal((await getJob(suite.h.url, young.id)).status, "ready");
+    assert.equal((await getJob(suite.h.url, running.id)).status, "in_flight");
+    assert.equal((await getJob(suite.h.url, blocked.id)).status, "blocked", "not in line yet");
+    await setQueue(queue, { paused: true });
+    assertStatus(await ack(suite.h.url, running.id), 204);
+    await suite.h.clock.advance(1000);
+    assert.equal((await getJob(suite.h.url, blocked.id)).status, "dead", "once in line, its age counts from its enqueue");
+    assert.equal((await getJob(suite.h.url, young.id)).status, "ready");
+    await suite.h.clock.advance(MAX_AGE_MS / 2);
+    assert.equal((await getJob(suite.h.url, young.id)).status, "dead");
+    streams.close(stream);
+  });
+
+  test("max_age_ms: bad values 400, null resets (and its jobs wait again as long as they like)", async () => {
+    const queue = uniqueName();
+    for (const bad of [0, -1, 1.5, "3", 365 * 86_400_000 + 1, false]) assertError(await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { max_age_ms: bad } }), 400, `max_age_ms ${String(bad)}`);
+    await setQueue(queue, { max_age_ms: 365 * 86_400_000 });
+    await setQueue(queue, { max_age_ms: MAX_AGE_MS });
+    const job = await enqueue(suite.h.url, queue);
+    const reset = await api(suite.h.url, "PATCH", `/queues/${queue}`, { body: { max_age_ms: null } });
+    assert.deepEqual(reset.body.settings, { paused: false });
+    await suite.h.clock.advance(2 * MAX_AGE_MS);
+    assert.equal((await getJob(suite.h.url, job.id)).status, "ready");
+  });
+});

@@ -462,6 +462,20 @@ for (const factory of STORES) {
       }
     });
 
+    test("agedJobs: a queue's jobs waiting in line (scheduled or ready) enqueued before a time, oldest first, at most a limit", async () => {
+      const queue = uniqueName();
+      const [oldest, older, young] = [job({ queue, ready_at: NOW + 5000 }, NOW - 300), job({ queue }, NOW - 200), job({ queue }, NOW)];
+      const blocked = createJob(newJobId(), { queue, type: "t", payload: null }, NOW - 500, [young.id]);
+      const running = job({ queue, priority: 1 }, NOW - 400);
+      await store.insertJobs([young, older, oldest, running, job({ queue: uniqueName() }, NOW - 1000)]);
+      await store.insertJobs([blocked], { unblocked: (waiting) => unblock(waiting, NOW), unreachable: (waiting, dependency) => unreachable(waiting, dependency, NOW, DEFAULT_RETENTION) });
+      assert.equal((await store.claimReady(claimOf([queue], 1, NOW)))[0]?.id, running.id);
+      assert.deepEqual(ids(await store.agedJobs(queue, NOW, 10)), [oldest.id, older.id]);
+      assert.deepEqual(ids(await store.agedJobs(queue, NOW, 1)), [oldest.id]);
+      assert.deepEqual(ids(await store.agedJobs(queue, NOW - 200, 10)), [oldest.id], "strictly before");
+      assert.deepEqual((await store.getJob(young.id))?.created_at, NOW);
+    });
+
     describe("queue caps (insertCapped)", () => {
       const capsOf = (queue: string, max: number, onFull: OnFull): QueueCaps => ({
         byQueue: new Map([[queue, { max, onFull }]]),

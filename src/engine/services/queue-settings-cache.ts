@@ -16,6 +16,7 @@ export class QueueSettingsCache implements Service {
   private settings: ReadonlyMap<string, QueueSettings> = new Map();
   private limitedQueues: ReadonlySet<string> = new Set();
   private caps: ReadonlyMap<string, QueueCap> = new Map();
+  private ages: ReadonlyMap<string, number> = new Map();
 
   constructor(private readonly store: Store) {}
 
@@ -38,6 +39,11 @@ export class QueueSettingsCache implements Service {
     return this.caps;
   }
 
+  /** Queues with max_age_ms, and theirs: the max-age service expires their jobs. */
+  get maxAges(): ReadonlyMap<string, number> {
+    return this.ages;
+  }
+
   /** A change made through this process. */
   changed(queue: string, settings: QueueSettings | undefined): void {
     const next = new Map(this.settings);
@@ -57,6 +63,7 @@ export class QueueSettingsCache implements Service {
   private replace(settings: ReadonlyMap<string, QueueSettings>): void {
     this.settings = settings;
     this.limitedQueues = new Set([...settings].filter(([, queueSettings]) => hasClaimLimits(queueSettings) && !queueSettings.paused).map(([queue]) => queue));
+    this.ages = new Map([...settings].flatMap(([queue, { max_age_ms: maxAgeMs }]) => (maxAgeMs === undefined ? [] : [[queue, maxAgeMs]])));
     this.caps = new Map([...settings].flatMap(([queue, { max_entries: max, on_full: onFull = "reject" }]) => (max === undefined ? [] : [[queue, { max, onFull }]])));
   }
 }

@@ -407,6 +407,10 @@ export class PostgresStore implements Store, Notifier, Peer {
     return this.readJobs(SQL.missedDeadlines, [now, limit]);
   }
 
+  agedJobs(queue: string, enqueuedBefore: number, limit: number): Promise<Job[]> {
+    return this.readJobs(SQL.agedJobs, [queue, enqueuedBefore, limit]);
+  }
+
   async nextDeadline(): Promise<number | undefined> {
     const [row] = await this.read<{ at: number | null }>(SQL.nextDeadline);
     return row?.at ?? undefined;

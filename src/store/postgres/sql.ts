@@ -29,7 +29,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text",
+  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text", created_at: "int8",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -337,6 +337,8 @@ export const SQL = {
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= $1 ORDER BY ready_at LIMIT $2`,
   /** Jobs waiting to start whose deadline passed by $1, earliest first. */
   missedDeadlines: `SELECT ${JOB_COLUMNS} FROM jobs WHERE deadline <= $1 AND status IN ('scheduled', 'ready') ORDER BY deadline LIMIT $2`,
+  agedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = $1 AND status IN ('scheduled', 'ready') AND created_at < $2
+    ORDER BY created_at LIMIT $3`,
   nextDeadline: "SELECT min(deadline) AS at FROM jobs WHERE deadline IS NOT NULL AND status IN ('scheduled', 'ready')",
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",
   errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt > $2::int8 ORDER BY attempt ASC LIMIT $3`,

@@ -149,6 +149,9 @@ export const SQL = {
   waitingBeyond: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = ? AND status IN ('blocked', 'scheduled', 'ready')
       AND id NOT IN (SELECT value FROM json_each(?))
     ORDER BY id DESC LIMIT ? OFFSET ?`,
+  /** Parameters: queue, enqueued before, limit. */
+  agedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = ? AND status IN ('scheduled', 'ready') AND created_at < ?
+    ORDER BY created_at LIMIT ?`,
   nextDeadline: "SELECT min(deadline) AS at FROM jobs WHERE deadline IS NOT NULL AND status IN ('scheduled', 'ready')",
   errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt > ? ORDER BY attempt ASC LIMIT ?`,
   errorsDesc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`,

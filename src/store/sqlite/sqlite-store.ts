@@ -664,6 +664,10 @@ export class SqliteStore implements Store {
     return this.readJobs(SQL.missedDeadlines, now, limit);
   }
 
+  async agedJobs(queue: string, enqueuedBefore: number, limit: number): Promise<Job[]> {
+    return this.readJobs(SQL.agedJobs, queue, enqueuedBefore, limit);
+  }
+
   async nextDeadline(): Promise<number | undefined> {
     const at = this.statement(SQL.nextDeadline).pluck().get() as number | null;
     return at ?? undefined;
