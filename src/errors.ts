@@ -9,13 +9,16 @@ export class WharfError extends Error {
   readonly retryable: boolean;
   /** Extra response fields, such as `not_found` on a partial bulk ack. */
   readonly details: Record<string, unknown> | undefined;
+  /** When to try again, in seconds (the Retry-After header); only some retryable errors say. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(status: number, message: string, details?: Record<string, unknown>) {
+  constructor(status: number, message: string, details?: Record<string, unknown>, retryAfterSeconds?: number) {
     super(message);
     this.name = new.target.name;
     this.status = status;
     this.retryable = status === 429 || status === 503;
     this.details = details;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -68,8 +71,21 @@ export class UnprocessableError extends WharfError {
 }
 
 export class OverloadedError extends WharfError {
-  constructor(message: string) {
-    super(429, message);
+  constructor(message: string, retryAfterSeconds?: number) {
+    super(429, message, undefined, retryAfterSeconds);
+  }
+}
+
+/** How long a client told its queue is full waits before trying again, in seconds. */
+const QUEUE_FULL_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * An enqueue that would take a queue past its max_entries (on_full "reject"): nothing of it was written.
+ * Retryable: the queue has room again once workers take some of its jobs.
+ */
+export class QueueFullError extends OverloadedError {
+  constructor(queue: string, maxEntries: number) {
+    super(`queue ${queue} is full: max_entries ${maxEntries}`, QUEUE_FULL_RETRY_AFTER_SECONDS);
   }
 }
 
@@ -84,7 +100,7 @@ export class ServerUnreachableError extends UnavailableError {}
 
 export class IllegalTransitionError extends UnprocessableError {}
 
-export function errorForStatus(status: number, message: string, details?: Record<string, unknown>): WharfError {
+export function errorForStatus(status: number, message: string, details?: Record<string, unknown>, retryAfterSeconds?: number): WharfError {
   switch (status) {
     case 400: return new BadRequestError(message);
     case 404: return new NotFoundError(message);
@@ -94,7 +110,7 @@ export function errorForStatus(status: number, message: string, details?: Record
     case 413: return new PayloadTooLargeError(message);
     case 415: return new UnsupportedMediaTypeError(message);
     case 422: return new UnprocessableError(message, details);
-    case 429: return new OverloadedError(message);
+    case 429: return new OverloadedError(message, retryAfterSeconds);
     case 503: return new UnavailableError(message);
     default: return new WharfError(status, message, details);
   }

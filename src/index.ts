@@ -16,7 +16,7 @@ export { CronClient } from "./client/crons.js";
 export { WorkflowClient } from "./client/workflows.js";
 export type { StepShape, WorkflowDefinition, WorkflowJob, WorkflowStatus, WorkflowStep, WorkflowView } from "./client/workflows.js";
 export type { CronEntry, CronEntryDefinition, CronGroup, CronGroupDefinition, CronJobTemplate } from "./cron/types.js";
-export type { QueuePatch, QueueSettings } from "./engine/queue-settings.js";
+export type { OnFull, QueuePatch, QueueSettings } from "./engine/queue-settings.js";
 export type { QueueInfo, ClientOptions, JobFilter, ListOptions, JobPageResult, PageLinks, RangeFilter, TakeOptions, JobSummary } from "./client/client.js";
 export { InProcessClient, Testing } from "./client/in-process.js";
 export type { EnqueuedFilter } from "./client/in-process.js";

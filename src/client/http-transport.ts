@@ -133,7 +133,7 @@ export class HttpTransport implements Transport {
     }
     if (status >= 400) {
       const { error, ...details } = (body ?? {}) as { error?: string };
-      throw errorForStatus(status, error ?? `HTTP ${status}`, Object.keys(details).length > 0 ? details : undefined);
+      throw errorForStatus(status, error ?? `HTTP ${status}`, Object.keys(details).length > 0 ? details : undefined, retryAfter(response.headers["retry-after"]));
     }
     return { status, body };
   }
@@ -208,4 +208,10 @@ export class HttpTransport implements Transport {
     for (const stream of this.streams) stream.destroy();
     this.agent.destroy();
   }
+}
+
+/** A Retry-After header's delay in seconds; its HTTP-date form, or none, gives undefined. */
+function retryAfter(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d+$/.test(header.trim())) return undefined;
+  return Number(header);
 }

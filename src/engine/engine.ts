@@ -10,10 +10,13 @@ import {
   complete,
   createJob,
   DEFAULT_RETENTION,
+  discard,
   expire,
+  expireAged,
   fail,
   isTerminal,
   missedDeadline,
+  outlived,
   unblock,
   unreachable,
   purgedOnEnd,
@@ -27,7 +30,7 @@ import { validateName } from "../job/validate.js";
 import { chunks, mapInSlices } from "../slices.js";
 import type { Logger } from "../log.js";
 import type { Sharing } from "../store/sharing.js";
-import type { InsertOutcome, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
+import type { InsertOutcome, QueueCap, QueueCaps, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Alone } from "./coordination/alone.js";
 import type { Coordination, EngineParts } from "./coordination/coordination.js";
@@ -50,6 +53,7 @@ import { deadlines } from "./services/deadlines.js";
 import type { DueService } from "./services/due-timer.js";
 import { countMatching, scanMatching, type JobSelection } from "./scan.js";
 import { Purge } from "./services/purge.js";
+import { MaxAge } from "./services/max-age.js";
 import { ServiceRunner } from "./services/runner.js";
 import { WritePath, type DecidedUpdate } from "./write-path.js";
 
@@ -189,6 +193,7 @@ export class Engine {
         this.promotion,
         this.deadlines,
         new Purge(this.writes),
+        new MaxAge(this.store, this.queueSettings, (jobs, maxAgeMs, now) => this.expireAged(jobs, maxAgeMs, now)),
         cronTicks,
         this.queueSettings,
       ],
@@ -224,8 +229,22 @@ export class Engine {
       const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, inputs, where(position));
       return createJob(ids[position]!, withQueueDefaults(input, this.queueSettings.get(input.queue)), now, dependencies);
     });
-    if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs);
-    return this.batches.enqueue(jobs, where);
+    const caps = this.capsFor(jobs);
+    if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs, caps);
+    return this.batches.enqueue(jobs, where, caps);
+  }
+
+  /** The max_entries of the queues `jobs` go to, for their insert to check; none when none of them has one. */
+  private capsFor(jobs: readonly Job[]): QueueCaps | undefined {
+    const capped = this.queueSettings.capped;
+    if (capped.size === 0) return undefined;
+    const byQueue = new Map<string, QueueCap>();
+    for (const { queue } of jobs) {
+      const cap = capped.get(queue);
+      if (cap) byQueue.set(queue, cap);
+    }
+    if (byQueue.size === 0) return undefined;
+    return { byQueue, discarded: (job, max) => discard(job, max, this.clock.now(), this.retention) };
   }
 
   /**
@@ -589,7 +608,7 @@ export class Engine {
   async requeueDead(id: string): Promise<InsertOutcome> {
     const dead = await this.getJob(id);
     const copy = requeue(dead, newJobId(), this.clock.now());
-    const result = await this.writes.commit({ deletes: [{ id, from: "dead" }], inserts: [copy] });
+    const result = await this.writes.commit({ deletes: [{ id, from: "dead" }], inserts: [copy], caps: this.capsFor([copy]) });
     return result.inserted[0]!;
   }
 
@@ -646,7 +665,7 @@ export class Engine {
       return createJob(ids[position]!, withQueueDefaults(withMetadata, this.queueSettings.get(input.queue)), now, dependencies);
     });
     const document = documentOf(plan, ids);
-    await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) });
+    await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) }, this.capsFor(jobs));
     return { id, status: "running", jobs: document.steps };
   }
 
@@ -691,11 +710,23 @@ export class Engine {
   }
 
   /** Makes dead the jobs that were still waiting to start when their deadline passed (the deadline service's and a claim's finding). */
-  private async expireMissed(jobs: Job[], now: number): Promise<void> {
-    const endings = jobs.filter((job) => missedDeadline(job, now)).map((before) => {
+  private expireMissed(jobs: Job[], now: number): Promise<void> {
+    return this.endUnstarted(jobs.filter((job) => missedDeadline(job, now)).map((before) => {
       const { job: after, error } = expire(before, now, this.retention);
       return { before, after, error };
-    });
+    }));
+  }
+
+  /** Makes dead the jobs that waited in their queue longer than its max_age_ms (the max-age service's finding). */
+  private expireAged(jobs: Job[], maxAgeMs: number, now: number): Promise<void> {
+    return this.endUnstarted(jobs.filter((job) => outlived(job, maxAgeMs, now)).map((before) => {
+      const { job: after, error } = expireAged(before, maxAgeMs, now, this.retention);
+      return { before, after, error };
+    }));
+  }
+
+  /** Commits the deaths of jobs that never started, and tells the observer of those that applied. */
+  private async endUnstarted(endings: Array<DecidedUpdate & { error: JobError }>): Promise<void> {
     if (endings.length === 0) return;
     const applied = await this.commitEndings(endings);
     endings.forEach(({ after, error }, position) => {

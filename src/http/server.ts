@@ -126,12 +126,14 @@ async function send(response: Response, status: number, format: BodyFormat, body
   writeEncoded(response, status, format, await encodeInSlices(format, body));
 }
 
-function sendNow(response: Response, status: number, format: BodyFormat, body: unknown): void {
-  writeEncoded(response, status, format, encodeBody(format, body));
+function sendNow(response: Response, status: number, format: BodyFormat, body: unknown, retryAfterSeconds?: number): void {
+  writeEncoded(response, status, format, encodeBody(format, body), retryAfterSeconds);
 }
 
-function writeEncoded(response: Response, status: number, format: BodyFormat, encoded: Buffer): void {
-  response.writeHead(status, { "content-type": MEDIA_TYPES[format], "content-length": encoded.length });
+function writeEncoded(response: Response, status: number, format: BodyFormat, encoded: Buffer, retryAfterSeconds?: number): void {
+  const headers: Record<string, string | number> = { "content-type": MEDIA_TYPES[format], "content-length": encoded.length };
+  if (retryAfterSeconds !== undefined) headers["retry-after"] = retryAfterSeconds;
+  response.writeHead(status, headers);
   response.end(encoded);
 }
 
@@ -140,7 +142,7 @@ function sendError(response: Response, format: BodyFormat, error: WharfError): v
     response.end();
     return;
   }
-  sendNow(response, error.status, format, { error: error.message, ...error.details });
+  sendNow(response, error.status, format, { error: error.message, ...error.details }, error.retryAfterSeconds);
 }
 
 class RequestHandler {

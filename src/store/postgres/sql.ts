@@ -32,7 +32,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text",
+  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text", created_at: "int8",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -182,6 +182,14 @@ export const SQL = {
   deleteCronGroups: "DELETE FROM cron_groups RETURNING name",
   /** Held until the transaction ends: one batch session per key across every server (hash collisions only serialize more). */
   lockBatchKey: "SELECT pg_advisory_xact_lock(hashtextextended('wharf.batch:' || $1::text, 0))",
+  /** Held until the transaction ends: inserts into one capped queue (max_entries) take turns across every server. */
+  lockQueueEntries: "SELECT pg_advisory_xact_lock(hashtextextended('wharf.entries:' || $1::text, 0))",
+  /**
+   * The waiting jobs of queue $1 not among $2, newest first, past the first $4 of them, at most $3 (null:
+   * all): what a capped queue has no room for (src/store/caps.ts). One a claim holds is skipped: it is leaving.
+   */
+  waitingBeyond: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = $1 AND status IN ('blocked', 'scheduled', 'ready') AND id <> ALL($2::text[])
+    ORDER BY id DESC LIMIT $3 OFFSET $4 FOR UPDATE SKIP LOCKED`,
   /** JOB_COLUMNS and the key of the jobs the keys name as open, locked so no claim takes them until the session ends. */
   openBatchJobs: `SELECT ${JOB_COLUMNS}, open_batches.key AS batch_key FROM open_batches JOIN jobs ON jobs.id = open_batches.job_id
     WHERE open_batches.key = ANY($1::text[]) FOR UPDATE OF jobs`,
@@ -336,6 +344,8 @@ export const SQL = {
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= $1 ORDER BY ready_at LIMIT $2`,
   /** Jobs waiting to start whose deadline passed by $1, earliest first. */
   missedDeadlines: `SELECT ${JOB_COLUMNS} FROM jobs WHERE deadline <= $1 AND status IN ('scheduled', 'ready') ORDER BY deadline LIMIT $2`,
+  agedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = $1 AND status IN ('scheduled', 'ready') AND created_at < $2
+    ORDER BY created_at LIMIT $3`,
   nextDeadline: "SELECT min(deadline) AS at FROM jobs WHERE deadline IS NOT NULL AND status IN ('scheduled', 'ready')",
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",
   errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt > $2::int8 ORDER BY attempt ASC LIMIT $3`,
