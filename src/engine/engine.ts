@@ -275,7 +275,7 @@ export class Engine {
     if (options.types?.length === 0) throw new BadRequestError("types must name at least one type; leave it out to take every type");
     for (const type of options.types ?? []) validateName(type, "type");
     if (this.dispatcher.streamCount >= this.maxTakeStreams) {
-      throw new OverloadedError(`${this.dispatcher.streamCount} take streams are open, the most this server takes (--max-take-streams); try again once one closes`);
+      throw new OverloadedError(`${this.dispatcher.streamCount} take streams are open, the most this server takes (--max-take-streams); try again once one closes`, 1);
     }
     const stillLeased = (job: Job): boolean => {
       const entry = this.dispatcher.lease(job.id);
