@@ -74,13 +74,13 @@ describe("wharf CLI against a running server", () => {
       assert.equal((await api(url, "GET", `/jobs/${job.id}`)).status, 200);
     });
 
-    it("a malformed or non-http URL is a non-zero exit with a message", async () => {
+    it("a malformed or non-HTTP URL is a non-zero exit with a message", async () => {
       const malformed = await runCli(["health", "--url", "not a url"]);
       assert.notEqual(malformed.code, 0, describeRun(malformed));
       assert.match(malformed.stderr, /URL/, describeRun(malformed));
-      const https = await runCli(["health", "--url", "https://127.0.0.1:1"]);
-      assert.notEqual(https.code, 0, describeRun(https));
-      assert.match(https.stderr, /only http:\/\/ is supported/, describeRun(https));
+      const ftp = await runCli(["health", "--url", "ftp://127.0.0.1:1"]);
+      assert.notEqual(ftp.code, 0, describeRun(ftp));
+      assert.match(ftp.stderr, /only http:\/\/ and https:\/\/ are supported/, describeRun(ftp));
     });
 
     it("--url wins over WHARF_URL", async () => {
