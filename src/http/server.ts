@@ -332,7 +332,7 @@ function reloadTls(server: tls.Server, options: TlsOptions, logger: Logger): boo
     logger.info(describeCertificate(credentials.certificate), "tls reloaded");
     return true;
   } catch (error) {
-    logger.error({ error: errorMessage(error) }, "tls reload failed: the certificate in use stays");
+    logger.error({ error: errorMessage(error) }, "tls reload failed");
     return false;
   }
 }
