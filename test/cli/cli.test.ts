@@ -4,35 +4,16 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { api, startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
-import { jsonLines, killAllChildren, runCli, spawnServer, type CliResult } from "../helpers/cli.js";
+import { describeRun, failed, jsonLines, killAllChildren, ok, runCli, spawnServer, type CliResult, type Printed } from "../helpers/cli.js";
 import { openTake } from "../helpers/take.js";
 import type { Job } from "../../src/job/types.js";
 import { VERSION } from "../../src/version.js";
-
-type Printed = Record<string, unknown>;
-
-function describeRun(result: CliResult): string {
-  return `exit ${result.code}${result.signal ? ` (${result.signal})` : ""}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
-}
-
-/** Asserts a successful run and returns its stdout, one parsed JSON value per line. */
-function ok(result: CliResult): Printed[] {
-  assert.equal(result.code, 0, describeRun(result));
-  assert.equal(result.stderr, "", describeRun(result));
-  return jsonLines(result.stdout) as Printed[];
-}
 
 /** Asserts a successful run that printed exactly one JSON line, and returns it. */
 function one(result: CliResult): Printed {
   const lines = ok(result);
   assert.equal(lines.length, 1, describeRun(result));
   return lines[0]!;
-}
-
-function failed(result: CliResult, code: number, pattern: RegExp): void {
-  assert.equal(result.code, code, describeRun(result));
-  assert.match(result.stderr, pattern, describeRun(result));
-  assert.equal(result.stdout, "", describeRun(result));
 }
 
 /** A port on loopback that nothing listens on (it was free a moment ago). */
