@@ -191,6 +191,7 @@ class RequestHandler {
       const method = request.method ?? "GET";
       guardRequest({
         method,
+        scheme: (request.socket as Partial<tls.TLSSocket>).encrypted === true ? "https" : "http",
         host: header(request, ":authority") ?? header(request, "host"),
         origin: header(request, "origin"),
         secFetchSite: header(request, "sec-fetch-site"),

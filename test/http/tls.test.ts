@@ -99,6 +99,13 @@ describe("HTTPS", () => {
     assert.match(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)).error, /^malformed HTTP request/);
   });
 
+  test("over TLS the server's own origin is https://: a mutation from it is accepted, one from http:// is refused", async () => {
+    const post = (origin: string): Promise<number> =>
+      httpsRequest(h.url, "POST", "/jobs", { ca: fixture.ca, headers: { "content-type": "application/json", origin } }, jobInput(uniqueName("origin"))).then((answer) => answer.status);
+    assert.equal(await post(h.url), 201);
+    assert.equal(await post(h.url.replace("https:", "http:")), 403);
+  });
+
   test("without tls the server is cleartext as before: an http:// URL, h2c with prior knowledge, nothing to reload", async () => {
     const cleartext = await startTestServer();
     try {
