@@ -1,10 +1,12 @@
 /** What each command does, once program.ts has parsed and checked its arguments. */
-import { connect, type Client, type Job, type JobFilter } from "../index.js";
+import { connect, type Client, type Job, type JobFilter, type TlsClientOptions } from "../index.js";
 import { InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
-import { startServer, type ServerOptions } from "../http/server.js";
+import { startServer, type ServerOptions, type WharfServer } from "../http/server.js";
+import { InvalidTlsError, type TlsOptions } from "../http/tls.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type JobPatch, type JobStatus, type RetryPolicy, type UniqueWhile } from "../job/types.js";
 import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
+import { certificateIn, checkKeyPair, privateKeyIn, readPem } from "../tls/pem.js";
 import { confirm, type ConfirmOptions } from "./confirm.js";
 import { ERROR_COLUMNS, JOB_COLUMNS, Output, QUEUE_COLUMNS, type QueueCounts } from "./output.js";
 import { UsageError, WIRE_FLAGS, withFlagNames, type FieldNames } from "./usage.js";
@@ -13,6 +15,9 @@ import { cleared, type Clearable } from "./values.js";
 export interface RemoteOptions {
   url: string;
   json?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export interface FilterOptions {
@@ -64,10 +69,38 @@ function jobs(count: number): string {
   return `${count} job${count === 1 ? "" : "s"}`;
 }
 
+/** `check()`'s result; what it throws is a usage error of `flag`. */
+function flagged<T>(flag: string, check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    throw new UsageError(`${flag}: ${(error as Error).message}`);
+  }
+}
+
+/** Flags that come in pairs: both, or neither. */
+function together(first: [string, string | undefined], second: [string, string | undefined]): void {
+  if ((first[1] === undefined) !== (second[1] === undefined)) throw new UsageError(`${first[0]} and ${second[0]} go together: give both`);
+}
+
+/** The CA and client certificate files of --tls-ca, --tls-cert and --tls-key (or their variables), checked. */
+function clientTlsOf({ tlsCa, tlsCert, tlsKey }: RemoteOptions): TlsClientOptions | undefined {
+  together(["--tls-cert", tlsCert], ["--tls-key", tlsKey]);
+  const ca = tlsCa === undefined ? undefined : flagged("--tls-ca", () => readPem(tlsCa));
+  if (ca !== undefined) flagged("--tls-ca", () => certificateIn(ca, tlsCa!));
+  if (tlsCert === undefined || tlsKey === undefined) return ca === undefined ? undefined : { ca };
+  const cert = flagged("--tls-cert", () => readPem(tlsCert));
+  const key = flagged("--tls-key", () => readPem(tlsKey));
+  const certificate = flagged("--tls-cert", () => certificateIn(cert, tlsCert));
+  flagged("--tls-key", () => checkKeyPair(certificate, tlsCert, privateKeyIn(key, tlsKey), tlsKey));
+  return { ...(ca === undefined ? {} : { ca }), cert, key };
+}
+
 export async function remote(options: RemoteOptions, run: (wharf: Client, out: Output) => Promise<void>): Promise<void> {
+  const tls = clientTlsOf(options);
   let wharf: Client;
   try {
-    wharf = connect(options.url);
+    wharf = connect(options.url, tls === undefined ? undefined : { tls });
   } catch (error) {
     throw new UsageError(`--url: ${(error as Error).message}`);
   }
@@ -95,6 +128,30 @@ export interface ServeOptions {
   filterTimeoutMs?: number;
   filterMemoryMb?: number;
   logLevel: LogLevel;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
+}
+
+/** The server's TLS files: --tls-cert with --tls-key, and --tls-client-ca only with them. */
+function serverTlsOf({ tlsCert, tlsKey, tlsClientCa }: ServeOptions): TlsOptions | undefined {
+  together(["--tls-cert", tlsCert], ["--tls-key", tlsKey]);
+  if (tlsCert === undefined || tlsKey === undefined) {
+    if (tlsClientCa !== undefined) throw new UsageError("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is on top of TLS");
+    return undefined;
+  }
+  return tlsClientCa === undefined ? { cert: tlsCert, key: tlsKey } : { cert: tlsCert, key: tlsKey, clientCa: tlsClientCa };
+}
+
+const TLS_FLAGS: Record<keyof TlsOptions, string> = { cert: "--tls-cert", key: "--tls-key", clientCa: "--tls-client-ca" };
+
+async function startServing(options: ServerOptions): Promise<WharfServer> {
+  try {
+    return await startServer(options);
+  } catch (error) {
+    if (error instanceof InvalidTlsError) throw new UsageError(`${TLS_FLAGS[error.option]}: ${error.message}`);
+    throw error;
+  }
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
@@ -119,8 +176,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     retention: defined({ completed_ms: options.completedRetentionMs, dead_ms: options.deadRetentionMs }),
     filterBudget: defined({ timeoutMs: options.filterTimeoutMs, memoryMb: options.filterMemoryMb }),
     logLevel: options.logLevel,
+    tls: serverTlsOf(options),
   };
-  const server = await startServer(serverOptions);
+  const server = await startServing(serverOptions);
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;
@@ -130,6 +188,8 @@ export async function serve(options: ServeOptions): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+  // Renewed certificates are taken without a restart, as other daemons do on SIGHUP; without TLS, SIGHUP still stops the server.
+  if (serverOptions.tls !== undefined) process.on("SIGHUP", () => server.reloadTls());
 }
 
 export interface EnqueueOptions extends RemoteOptions {

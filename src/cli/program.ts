@@ -9,8 +9,11 @@ import { VERSION } from "../version.js";
 import * as run from "./commands.js";
 import * as cron from "./cron-commands.js";
 import * as queueCommands from "./queue-commands.js";
+import * as tlsCommands from "./tls-commands.js";
 import {
   backoff,
+  clientName,
+  commonName,
   retryPolicy,
   count,
   integer,
@@ -21,7 +24,9 @@ import {
   positiveInteger,
   priority,
   range,
+  repeatable,
   seconds,
+  serverName,
   statuses,
   timestamp,
   type Parser,
@@ -39,10 +44,13 @@ function option<T>(flags: string, description: string, parse?: Parser<T>): Optio
   return parse ? made.argParser((value: string) => parse(value)) : made;
 }
 
-/** --url (or WHARF_URL) and --json: every command that talks to a server. */
+/** --url (or WHARF_URL), the TLS files for an https:// one, and --json: every command that talks to a server. */
 function remote(command: Command): Command {
   return command
     .addOption(option("--url <url>", "the Wharf server").env("WHARF_URL").default(DEFAULT_URL))
+    .addOption(tls("--tls-ca <file>", "trust this CA certificate (PEM) for an https:// --url, instead of Node's built-in list").env("WHARF_TLS_CA"))
+    .addOption(tls("--tls-cert <file>", "present this client certificate (PEM; with --tls-key), for a server with mutual TLS").env("WHARF_TLS_CERT"))
+    .addOption(tls("--tls-key <file>", "the client certificate's private key (PEM, unencrypted)").env("WHARF_TLS_KEY"))
     .addOption(option("--json", "print JSON lines even on a terminal"));
 }
 
@@ -69,6 +77,10 @@ function bulk(command: Command, verb: string): Command {
     .option("--dry-run", `print how many jobs would be ${verb === "retry" ? "retried" : `${verb}d`}, change nothing`);
 }
 
+function tls(flags: string, description: string): Option {
+  return option(flags, description, nonEmpty).helpGroup("TLS:");
+}
+
 function serveCommand(): Command {
   return new Command("serve")
     .description("run the Wharf server")
@@ -88,6 +100,9 @@ function serveCommand(): Command {
     .addOption(option("--filter-timeout-ms <ms>", "time one jq filter evaluation may take", positiveInteger))
     .addOption(option("--filter-memory-mb <mib>", "memory one jq filter evaluation may use", positiveInteger))
     .addOption(option("--log-level <level>", "least severe level logged").choices(LOG_LEVELS).default("info"))
+    .addOption(tls("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key); SIGHUP reads the files again"))
+    .addOption(tls("--tls-key <file>", "the certificate's private key (PEM, unencrypted)"))
+    .addOption(tls("--tls-client-ca <file>", "mutual TLS: clients must present a certificate this CA (PEM) signed"))
     .action((options: run.ServeOptions) => run.serve(options));
 }
 
@@ -213,6 +228,23 @@ function queuesCommand(): Command {
   return queues;
 }
 
+function tlsCommand(): Command {
+  const command = new Command("tls").description("certificates for TLS and mutual TLS");
+  command.addCommand(
+    new Command("init")
+      .description("write a new CA, a server certificate and client certificates it signed, as PEM files (keys readable by their owner only)")
+      .addOption(option("--out-dir <dir>", "where the files go (made if missing)", nonEmpty).makeOptionMandatory())
+      .addOption(new Option("--san <name>", `a DNS name or IP address clients reach the server by; repeatable (default: ${tlsCommands.DEFAULT_SERVER_NAMES.join(", ")})`).argParser(repeatable(serverName)))
+      .addOption(new Option("--client <name>", "also a client certificate for mutual TLS, with this common name; repeatable").argParser(repeatable(clientName)))
+      .addOption(option("--days <n>", "days the certificates are valid", integer(1, 36_500)).default(365))
+      .addOption(option("--cn <name>", "the CA's common name", commonName).default("Wharf CA"))
+      .option("--force", "overwrite files that exist (every file is made anew, a new CA included)")
+      .addOption(option("--json", "print JSON lines even on a terminal"))
+      .action((options: tlsCommands.TlsInitOptions) => tlsCommands.init(options)),
+  );
+  return command;
+}
+
 /** The whole `wharf` program. Errors throw (exitOverride) so that main.ts chooses the exit code. */
 export function buildProgram(options: ProgramOptions = {}): Command {
   const program = new Command("wharf")
@@ -235,6 +267,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
       .option("--dry-run", "print how many jobs would be deleted, change nothing")
       .action((opts: run.RemoteOptions & { yes?: boolean; dryRun?: boolean }) => run.reset(opts)),
   );
+  program.addCommand(tlsCommand());
   // Commands made with `new Command` take the program's settings (exit override, output, help) here.
   for (const command of allCommands(program).slice(1)) command.copyInheritedSettings(program);
   return program;

@@ -2,6 +2,7 @@
  * Parsers for option and argument values. Each throws commander's InvalidArgumentError, so a bad
  * value is a usage error (exit 2) reported before the command does anything.
  */
+import { isIP } from "node:net";
 import { InvalidArgumentError } from "commander";
 import { parseJson } from "../job/json.js";
 import { JOB_STATUSES, MAX_PRIORITY, type Backoff, type EnqueueInput, type JobStatus, type RetryPolicy } from "../job/types.js";
@@ -126,4 +127,31 @@ export function backoff(value: string): Backoff {
   const exponent = Number(parts[1]);
   if (parts[1]!.trim() === "" || !Number.isFinite(exponent) || exponent < 0 || exponent > 32) fail(`exponent must be a number from 0 to 32, got "${parts[1]}"`);
   return { base_ms: count(parts[0]!), exponent, jitter_ms: count(parts[2]!) };
+}
+
+/** An option that may be given more than once: every value, in order. */
+export function repeatable<T>(parse: Parser<T>): (value: string, previous: T[] | undefined) => T[] {
+  return (value, previous) => [...(previous ?? []), parse(value)];
+}
+
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+/** A name a certificate can hold for a server: a DNS name (a wildcard's "*." first) or an IP address. */
+export function serverName(value: string): string {
+  if (isIP(value) !== 0) return value;
+  const labels = (value.startsWith("*.") ? value.slice(2) : value).split(".");
+  if (value.length > 253 || !labels.every((label) => DNS_LABEL.test(label))) fail(`must be a DNS name or an IP address, got "${value}"`);
+  return value;
+}
+
+/** A client certificate's name: its common name, and part of its files' names. */
+export function clientName(value: string): string {
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(value)) fail(`must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit, got "${value}"`);
+  return value;
+}
+
+/** A certificate's common name: X.509 allows 64 characters. */
+export function commonName(value: string): string {
+  if (nonEmpty(value).length > 64) fail(`must be at most 64 characters, got ${value.length}`);
+  return value;
 }

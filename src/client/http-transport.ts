@@ -1,4 +1,6 @@
 import http from "node:http";
+import https from "node:https";
+import tls from "node:tls";
 import { errorForStatus, ServerUnreachableError, UnavailableError, WharfError } from "../errors.js";
 import { encodeBody, MEDIA_TYPES } from "../http/codec.js";
 import { decodeMsgpack } from "../http/msgpack.js";
@@ -6,6 +8,16 @@ import { parseJson } from "../job/json.js";
 import type { Job } from "../job/types.js";
 import type { CancelFrame } from "../engine/dispatch.js";
 import { JobChannel, searchParams, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
+
+/** TLS for an https:// server: PEM texts (strings or buffers). */
+export interface TlsClientOptions {
+  /** CA certificates to verify the server by, instead of Node's built-in list (a server certificate from `wharf tls init`, say). */
+  ca?: string | Buffer;
+  /** A client certificate, for a server with mutual TLS (with `key`). */
+  cert?: string | Buffer;
+  /** The client certificate's private key, unencrypted. */
+  key?: string | Buffer;
+}
 
 export interface HttpTransportOptions {
   /** Body encoding for requests and responses. MessagePack is smaller and faster to parse. */
@@ -20,6 +32,26 @@ export interface HttpTransportOptions {
    * (`heartbeatMs`); keep this a few heartbeats long. Default 10 s.
    */
   idleTimeoutMs?: number;
+  /** For an https:// URL: the CA to trust and the client certificate to present. */
+  tls?: TlsClientOptions;
+}
+
+type Send = (options: https.RequestOptions, callback?: (response: http.IncomingMessage) => void) => http.ClientRequest;
+
+/** The TLS options as Node takes them; a certificate or key that is no PEM fails here, not at the first request. */
+function secureOptions(given: TlsClientOptions): tls.SecureContextOptions {
+  const options = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as tls.SecureContextOptions;
+  try {
+    tls.createSecureContext(options);
+  } catch (error) {
+    throw new WharfError(400, `invalid tls options: ${(error as Error).message}`);
+  }
+  return options;
+}
+
+/** OpenSSL's reason alone ("tlsv13 alert certificate required"), without its code, function, source file and line. */
+function readableMessage(error: Error): string {
+  return /^[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):/.exec(error.message)?.[1] ?? error.message;
 }
 
 /** Makes a request whose socket stays silent for its `timeout` fail, with an error saying what did not come. */
@@ -72,10 +104,13 @@ function isControl(value: Job | CancelFrame): value is CancelFrame {
   return (value as Partial<CancelFrame>).control === "cancel";
 }
 
-/** Talks to a Wharf (or Zizq) server over HTTP/1.1 keep-alive connections. */
+/** Talks to a Wharf (or Zizq) server over HTTP/1.1 keep-alive connections, in cleartext or TLS (https://). */
 export class HttpTransport implements Transport {
   private readonly base: URL;
   private readonly agent: http.Agent;
+  private readonly send: Send;
+  /** Take streams do not use the agent's pool, so they carry the TLS options themselves. */
+  private readonly tls: tls.SecureContextOptions;
   private readonly format: "json" | "msgpack";
   private readonly timeoutMs: number;
   private readonly idleTimeoutMs: number;
@@ -84,8 +119,13 @@ export class HttpTransport implements Transport {
   constructor(baseUrl: string, options: HttpTransportOptions = {}) {
     if (!URL.canParse(baseUrl)) throw new WharfError(400, `invalid server URL "${baseUrl}"`);
     this.base = new URL(baseUrl);
-    if (this.base.protocol !== "http:") throw new WharfError(400, `unsupported URL ${baseUrl}: only http:// is supported`);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64 });
+    const secure = this.base.protocol === "https:";
+    if (!secure && this.base.protocol !== "http:") throw new WharfError(400, `unsupported URL ${baseUrl}: only http:// and https:// are supported`);
+    if (!secure && options.tls !== undefined) throw new WharfError(400, `tls options need an https:// URL, not ${baseUrl}`);
+    this.tls = secure ? secureOptions(options.tls ?? {}) : {};
+    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
+    this.agent = secure ? new https.Agent({ ...agentOptions, ...this.tls }) : new http.Agent(agentOptions);
+    this.send = secure ? https.request : http.request;
     this.format = options.format ?? "json";
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
@@ -99,7 +139,7 @@ export class HttpTransport implements Transport {
       headers["content-length"] = payload.length;
     }
     return new Promise((resolve, reject) => {
-      const request = http.request(
+      const request = this.send(
         { host: this.base.hostname, port: this.base.port, method, path: buildPath(path, query), headers, agent: this.agent, timeout: this.timeoutMs },
         (response) => {
           const chunks: Buffer[] = [];
@@ -139,7 +179,7 @@ export class HttpTransport implements Transport {
   }
 
   private unreachable(error: Error): WharfError {
-    return new ServerUnreachableError(`cannot reach Wharf at ${this.base.origin}: ${error.message}`);
+    return new ServerUnreachableError(`cannot reach Wharf at ${this.base.origin}: ${readableMessage(error)}`);
   }
 
   take(take: TakeRequest): TakeStream {
@@ -150,7 +190,7 @@ export class HttpTransport implements Transport {
     if (take.queues.length > 0) query.queue = take.queues.join(",");
     if (take.types) query.types = take.types.join(",");
     if (take.onControl) query.controls = "true";
-    const request = http.request({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers, timeout: this.idleTimeoutMs });
+    const request = this.send({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers, timeout: this.idleTimeoutMs, ...this.tls });
     this.streams.add(request);
     let closed = false;
     let streamId: string | undefined;

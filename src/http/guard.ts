@@ -14,6 +14,8 @@ const MUTATIONS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 export interface GuardedRequest {
   method: string;
+  /** How the request came: over TLS, the server's own origin is https://. */
+  scheme: "http" | "https";
   /** Host, or HTTP/2's :authority. */
   host: string | undefined;
   origin: string | undefined;
@@ -65,7 +67,7 @@ export function guardRequest(request: GuardedRequest, loopbackOnly: boolean): vo
     throw new WharfError(421, `this server listens on loopback and answers only to localhost or a loopback address, not Host ${JSON.stringify(request.host)}`);
   }
   if (MUTATIONS.has(request.method)) {
-    if (request.origin !== undefined && !sameOrigin(request.origin, request.host)) {
+    if (request.origin !== undefined && !sameOrigin(request.origin, request.scheme, request.host)) {
       throw new WharfError(403, `${request.method} from Origin ${JSON.stringify(request.origin)} is refused: only requests without an Origin, or from this server's own, may change jobs`);
     }
     const site = request.secFetchSite?.trim().toLowerCase();
@@ -75,8 +77,8 @@ export function guardRequest(request: GuardedRequest, loopbackOnly: boolean): vo
   }
 }
 
-/** `Origin: http://<the Host this request came to>`; `null` (a sandboxed or opaque origin) never is. */
-function sameOrigin(origin: string, host: string | undefined): boolean {
+/** `Origin: <scheme>://<the Host this request came to>`; `null` (a sandboxed or opaque origin) never is. */
+function sameOrigin(origin: string, scheme: GuardedRequest["scheme"], host: string | undefined): boolean {
   if (host === undefined) return false;
   let parsed: URL;
   try {
@@ -84,5 +86,5 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
   } catch {
     return false;
   }
-  return parsed.protocol === "http:" && parsed.host.toLowerCase() === host.trim().toLowerCase() && origin.replace(/\/$/, "") === parsed.origin;
+  return parsed.protocol === `${scheme}:` && parsed.host.toLowerCase() === host.trim().toLowerCase() && origin.replace(/\/$/, "") === parsed.origin;
 }

@@ -1,6 +1,7 @@
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
+import tls from "node:tls";
 import { Duplex } from "node:stream";
 import { PayloadTooLargeError, WharfError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
@@ -25,6 +26,7 @@ import { chunks, Slicer } from "../slices.js";
 import type { ControlSink, TakeOptions } from "../engine/dispatch.js";
 import type { LogLevel } from "../log-level.js";
 import { createLogger, errorMessage, type Logger } from "../log.js";
+import { describeCertificate, loadTlsCredentials, peerIdentity, type TlsCredentials, type TlsOptions } from "./tls.js";
 
 export interface ServerOptions extends Omit<OpenEngineOptions, "observer" | "logger"> {
   host?: string;
@@ -39,6 +41,8 @@ export interface ServerOptions extends Omit<OpenEngineOptions, "observer" | "log
   logLevel?: LogLevel;
   /** Where the server logs instead, at the logger's own level: a pino logger, say, or a child of one. */
   logger?: Logger;
+  /** HTTPS instead of cleartext HTTP, from these PEM files; with `clientCa`, mutual TLS. */
+  tls?: TlsOptions;
 }
 
 export interface WharfServer {
@@ -46,6 +50,12 @@ export interface WharfServer {
   readonly port: number;
   readonly engine: Engine;
   readonly logger: Logger;
+  /**
+   * Reads the TLS files again (as on SIGHUP): handshakes from now on use them, open connections and their
+   * take streams carry on. False when the files cannot be used: that is logged and the certificate in use
+   * stays. Throws on a server started without `tls`.
+   */
+  reloadTls(): boolean;
   close(): Promise<void>;
 }
 
@@ -169,10 +179,11 @@ class RequestHandler {
   /** One debug line per request once its response ends (a take stream's when it closes): never the body. */
   private logWhenDone(request: Request, response: Response): void {
     const started = performance.now();
+    const peer = peerIdentity(request)?.commonName;
     response.once("close", () => {
       const [path] = (request.url ?? "/").split("?", 1);
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-      this.logger.debug({ method: request.method, path, status: response.statusCode, duration_ms: durationMs }, "request");
+      this.logger.debug({ method: request.method, path, status: response.statusCode, duration_ms: durationMs, peer }, "request");
     });
   }
 
@@ -182,6 +193,7 @@ class RequestHandler {
       const method = request.method ?? "GET";
       guardRequest({
         method,
+        scheme: (request.socket as Partial<tls.TLSSocket>).encrypted === true ? "https" : "http",
         host: header(request, ":authority") ?? header(request, "host"),
         origin: header(request, "origin"),
         secFetchSite: header(request, "sec-fetch-site"),
@@ -262,17 +274,8 @@ function replaying(socket: net.Socket, head: Buffer): Duplex {
   return stream;
 }
 
-/** Starts the HTTP server: HTTP/1.1 and cleartext HTTP/2 (prior knowledge) on one port. */
-export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
-  const { host, port, maxBodyBytes, heartbeatMs, logLevel, logger: given, ...engineOptions } = options;
-  const logger = given ?? createLogger({ level: logLevel ?? "info" });
-  const metrics = new Metrics();
-  const engine = await openEngine({ ...engineOptions, observer: metrics.observer, logger });
-  metrics.attach(engine);
-  let loopbackOnly = false;
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly);
-  const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
-  // What Node's parser refuses (an unknown method, a malformed header) still gets an {"error"} body.
+/** Answers what Node's HTTP/1 parser refuses (an unknown method, a malformed header) with an {"error"} body too. */
+function answerClientErrors(http1: http.Server): void {
   http1.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || (error.code === "ECONNRESET" && !("bytesParsed" in error))) {
       socket.destroy();
@@ -283,12 +286,12 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
     const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
     socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });
-  const http2Server = http2.createServer({}, handler.handle);
-  const sockets = new Set<net.Socket>();
+}
+
+/** Cleartext HTTP/1.1 and HTTP/2 with prior knowledge (h2c), told apart by the HTTP/2 connection preface. */
+function cleartextListener(http1: http.Server, http2Server: http2.Http2Server): net.Server {
   // No Nagle delay on any socket: HTTP/2 sessions get the raw socket through `replaying`, which the HTTP/1 server's own noDelay never reaches.
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+  return net.createServer({ noDelay: true }, (socket) => {
     socket.once("data", (chunk: Buffer) => {
       socket.pause();
       const isHttp2 = chunk.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE.subarray(0, Math.min(chunk.length, HTTP2_PREFACE.length)));
@@ -301,6 +304,64 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
       socket.resume();
     });
   });
+}
+
+/** The TLS settings of a context: the server's certificate and, for mutual TLS, the CA client certificates must come from. */
+function secureContextOf(credentials: TlsCredentials): tls.SecureContextOptions {
+  return { cert: credentials.cert, key: credentials.key, ca: credentials.ca };
+}
+
+/** HTTPS: HTTP/2 or HTTP/1.1 as ALPN chose (a client that offers no ALPN gets HTTP/1.1); with a client CA, mutual TLS. */
+function tlsListener(http1: http.Server, http2Server: http2.Http2Server, credentials: TlsCredentials, logger: Logger): tls.Server {
+  const mutual = credentials.ca !== undefined;
+  const server = tls.createServer({
+    ...secureContextOf(credentials),
+    noDelay: true,
+    ALPNProtocols: ["h2", "http/1.1"],
+    requestCert: mutual,
+    rejectUnauthorized: mutual,
+  }, (socket) => (socket.alpnProtocol === "h2" ? http2Server : http1).emit("connection", socket));
+  server.on("tlsClientError", (error, socket) => {
+    logger.debug({ error: error.message, reason: socket.authorizationError ?? undefined, address: socket.remoteAddress }, "tls handshake failed");
+  });
+  return server;
+}
+
+/** Reads the TLS files again; new handshakes use them, open connections keep theirs. False (logged) when they cannot be used. */
+function reloadTls(server: tls.Server, options: TlsOptions, logger: Logger): boolean {
+  try {
+    const credentials = loadTlsCredentials(options);
+    server.setSecureContext(secureContextOf(credentials));
+    logger.info(describeCertificate(credentials.certificate), "tls reloaded");
+    return true;
+  } catch (error) {
+    logger.error({ error: errorMessage(error) }, "tls reload failed");
+    return false;
+  }
+}
+
+/**
+ * Starts the HTTP server: HTTP/1.1 and HTTP/2 on one port, cleartext (HTTP/2 with prior knowledge) or,
+ * with `tls`, HTTPS. Rejects with InvalidTlsError when a TLS file cannot be used.
+ */
+export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
+  const { host, port, maxBodyBytes, heartbeatMs, logLevel, logger: given, tls: tlsOptions, ...engineOptions } = options;
+  const credentials = tlsOptions === undefined ? undefined : loadTlsCredentials(tlsOptions);
+  const logger = given ?? createLogger({ level: logLevel ?? "info" });
+  const metrics = new Metrics();
+  const engine = await openEngine({ ...engineOptions, observer: metrics.observer, logger });
+  metrics.attach(engine);
+  let loopbackOnly = false;
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly);
+  const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
+  answerClientErrors(http1);
+  const http2Server = http2.createServer({}, handler.handle);
+  const server = credentials === undefined ? cleartextListener(http1, http2Server) : tlsListener(http1, http2Server, credentials, logger);
+  const sockets = new Set<net.Socket>();
+  server.on("connection", (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port ?? 7890, host ?? "127.0.0.1", () => resolve());
@@ -308,13 +369,18 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const address = server.address() as net.AddressInfo;
   loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `http://${hostForUrl}:${address.port}`;
+  const url = `${credentials === undefined ? "http" : "https"}://${hostForUrl}:${address.port}`;
+  if (credentials !== undefined) logger.info({ ...describeCertificate(credentials.certificate), mutual: credentials.ca !== undefined }, "tls");
   logger.info({ url, address: address.address, port: address.port }, "listening");
   return {
     url,
     port: address.port,
     engine,
     logger,
+    reloadTls() {
+      if (tlsOptions === undefined) throw new Error("this server was started without TLS: there is nothing to reload");
+      return reloadTls(server as tls.Server, tlsOptions, logger);
+    },
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -4,35 +4,16 @@ import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, afterEach, before, describe, it } from "node:test";
 import { api, startTestServer, tempDir, uniqueName, type TestServer } from "../helpers/server.js";
-import { jsonLines, killAllChildren, runCli, spawnServer, type CliResult } from "../helpers/cli.js";
+import { describeRun, failed, jsonLines, killAllChildren, ok, runCli, spawnServer, type CliResult, type Printed } from "../helpers/cli.js";
 import { openTake } from "../helpers/take.js";
 import type { Job } from "../../src/job/types.js";
 import { VERSION } from "../../src/version.js";
-
-type Printed = Record<string, unknown>;
-
-function describeRun(result: CliResult): string {
-  return `exit ${result.code}${result.signal ? ` (${result.signal})` : ""}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
-}
-
-/** Asserts a successful run and returns its stdout, one parsed JSON value per line. */
-function ok(result: CliResult): Printed[] {
-  assert.equal(result.code, 0, describeRun(result));
-  assert.equal(result.stderr, "", describeRun(result));
-  return jsonLines(result.stdout) as Printed[];
-}
 
 /** Asserts a successful run that printed exactly one JSON line, and returns it. */
 function one(result: CliResult): Printed {
   const lines = ok(result);
   assert.equal(lines.length, 1, describeRun(result));
   return lines[0]!;
-}
-
-function failed(result: CliResult, code: number, pattern: RegExp): void {
-  assert.equal(result.code, code, describeRun(result));
-  assert.match(result.stderr, pattern, describeRun(result));
-  assert.equal(result.stdout, "", describeRun(result));
 }
 
 /** A port on loopback that nothing listens on (it was free a moment ago). */
@@ -74,13 +55,13 @@ describe("wharf CLI against a running server", () => {
       assert.equal((await api(url, "GET", `/jobs/${job.id}`)).status, 200);
     });
 
-    it("a malformed or non-http URL is a non-zero exit with a message", async () => {
+    it("a malformed or non-HTTP URL is a non-zero exit with a message", async () => {
       const malformed = await runCli(["health", "--url", "not a url"]);
       assert.notEqual(malformed.code, 0, describeRun(malformed));
       assert.match(malformed.stderr, /URL/, describeRun(malformed));
-      const https = await runCli(["health", "--url", "https://127.0.0.1:1"]);
-      assert.notEqual(https.code, 0, describeRun(https));
-      assert.match(https.stderr, /only http:\/\/ is supported/, describeRun(https));
+      const ftp = await runCli(["health", "--url", "ftp://127.0.0.1:1"]);
+      assert.notEqual(ftp.code, 0, describeRun(ftp));
+      assert.match(ftp.stderr, /only http:\/\/ and https:\/\/ are supported/, describeRun(ftp));
     });
 
     it("--url wins over WHARF_URL", async () => {

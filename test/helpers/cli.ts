@@ -3,6 +3,7 @@
  * on pipes or on a real terminal (util-linux `script`), and starts `wharf serve` as a child that can
  * be signalled, killed and restarted.
  */
+import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
@@ -92,6 +93,26 @@ function finish(spawned: ChildProcess, args: string[], options: CliOptions): Pro
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+export type Printed = Record<string, unknown>;
+
+export function describeRun(result: CliResult): string {
+  return `exit ${result.code}${result.signal ? ` (${result.signal})` : ""}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+}
+
+/** Asserts a successful run and returns its stdout, one parsed JSON value per line. */
+export function ok(result: CliResult): Printed[] {
+  assert.equal(result.code, 0, describeRun(result));
+  assert.equal(result.stderr, "", describeRun(result));
+  return jsonLines(result.stdout) as Printed[];
+}
+
+/** Asserts a run that failed with `code`, said why on stderr (matching `pattern`) and printed nothing else. */
+export function failed(result: CliResult, code: number, pattern: RegExp): void {
+  assert.equal(result.code, code, describeRun(result));
+  assert.match(result.stderr, pattern, describeRun(result));
+  assert.equal(result.stdout, "", describeRun(result));
 }
 
 /** Parses stdout as one JSON value per line. */

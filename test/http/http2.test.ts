@@ -1,10 +1,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http2 from "node:http2";
-import type { Job } from "../../src/job/types.js";
-import { packr } from "../../src/http/codec.js";
+import { connectH2, h2Request, h2Take as openH2Take, type H2Result, type H2TakeStream } from "../helpers/h2.js";
 import { api, startTestServer, uniqueName, type TestServer } from "../helpers/server.js";
-import { streamParser, STREAM_MEDIA } from "../helpers/take.js";
+import { STREAM_MEDIA } from "../helpers/take.js";
 import { assertStatus, jobInput } from "../helpers/jobs.js";
 
 let h: TestServer;
@@ -13,11 +12,7 @@ let session: http2.ClientHttp2Session;
 before(async () => {
   h = await startTestServer();
   // Cleartext HTTP/2 with prior knowledge: no TLS, no Upgrade, straight to the connection preface.
-  session = http2.connect(h.url);
-  await new Promise<void>((resolve, reject) => {
-    session.once("connect", () => resolve());
-    session.once("error", reject);
-  });
+  session = await connectH2(h.url);
 });
 
 after(async () => {
@@ -26,85 +21,14 @@ after(async () => {
   await h.close();
 });
 
-interface H2Result {
-  status: number;
-  contentType: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests index freely into decoded bodies
-  body: any;
-}
-
 /** One request on the shared HTTP/2 session; JSON unless `msgpack`. */
 function h2(method: string, path: string, body?: unknown, msgpack = false): Promise<H2Result> {
-  const media = msgpack ? "application/msgpack" : "application/json";
-  const headers: http2.OutgoingHttpHeaders = { ":method": method, ":path": path, accept: media };
-  if (body !== undefined) headers["content-type"] = media;
-  return new Promise((resolve, reject) => {
-    const stream = session.request(headers, { endStream: body === undefined });
-    const timer = setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), 5000);
-    let status = 0;
-    let contentType = "";
-    const chunks: Buffer[] = [];
-    stream.on("response", (responseHeaders) => {
-      status = Number(responseHeaders[":status"]);
-      contentType = String(responseHeaders["content-type"] ?? "");
-    });
-    stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-    stream.on("end", () => {
-      clearTimeout(timer);
-      const bytes = Buffer.concat(chunks);
-      let decoded: unknown;
-      if (bytes.length > 0) decoded = contentType.startsWith("application/msgpack") ? packr.unpack(bytes) : JSON.parse(bytes.toString("utf8"));
-      resolve({ status, contentType, body: decoded });
-    });
-    stream.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    if (body !== undefined) stream.end(msgpack ? packr.pack(body) : JSON.stringify(body));
-  });
+  return h2Request(session, method, path, body, msgpack);
 }
 
-/** A take stream over the HTTP/2 session: resolves once the response headers arrive. */
-async function h2Take(queue: string, accept: string): Promise<{ jobs: Job[]; next(timeoutMs: number): Promise<Job>; close(): void }> {
-  const stream = session.request({ ":method": "GET", ":path": `/jobs/take?queue=${queue}&prefetch=1`, accept }, { endStream: true });
-  const jobs: Job[] = [];
-  let wake: (() => void) | undefined;
-  const contentType = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("HTTP/2 take did not open")), 5000);
-    stream.once("response", (headers) => {
-      clearTimeout(timer);
-      assert.equal(Number(headers[":status"]), 200);
-      resolve(String(headers["content-type"] ?? ""));
-    });
-    stream.once("error", reject);
-  });
-  const parse = streamParser(contentType, (job) => {
-    jobs.push(job);
-    wake?.();
-  }, () => {});
-  stream.on("data", (chunk: Buffer) => parse(chunk));
-  let cursor = 0;
-  return {
-    jobs,
-    async next(timeoutMs) {
-      const deadline = Date.now() + timeoutMs;
-      while (cursor >= jobs.length) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no job on the HTTP/2 take stream within ${timeoutMs} ms`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      return jobs[cursor++]!;
-    },
-    close() {
-      stream.close(http2.constants.NGHTTP2_CANCEL);
-    },
-  };
+/** A take stream over the shared HTTP/2 session. */
+function h2Take(queue: string, accept: string): Promise<H2TakeStream> {
+  return openH2Take(session, queue, accept);
 }
 
 describe("cleartext HTTP/2 with prior knowledge", () => {

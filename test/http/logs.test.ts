@@ -8,9 +8,9 @@ import { rmSync } from "node:fs";
 import { after, test, type TestContext } from "node:test";
 import { pino } from "pino";
 import { BadRequestError, connect, open, Worker, type Logger } from "../../src/index.js";
-import { createLogger } from "../../src/log.js";
 import type { LogLevel } from "../../src/log-level.js";
 import { jsonLines, killAllChildren, spawnServer } from "../helpers/cli.js";
+import { recordingLogger, withMessage, type LogLine } from "../helpers/logs.js";
 import { createDatabase } from "../helpers/postgres.js";
 import { ack, enqueue, failJob, getJob, Streams, takeOne } from "../helpers/jobs.js";
 import { api, eventually, startTestServer, tempDir, TEST_STORE, uniqueName, type TestServer } from "../helpers/server.js";
@@ -18,24 +18,6 @@ import { openTake } from "../helpers/take.js";
 import { cleanups } from "../helpers/transports.js";
 
 after(() => killAllChildren());
-
-interface LogLine {
-  level: string;
-  time: string;
-  msg: string;
-  [field: string]: unknown;
-}
-
-/** A logger at `level` whose lines the test reads back, parsed. */
-function recordingLogger(level: LogLevel): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const logger = createLogger({ level, destination: { write: (line: string) => lines.push(JSON.parse(line) as LogLine) } });
-  return { logger, lines };
-}
-
-function withMessage(lines: LogLine[], msg: string): LogLine[] {
-  return lines.filter((line) => line.msg === msg);
-}
 
 /** A test server logging at `level` into lines the test reads. */
 async function loggingServer(t: TestContext, level: LogLevel): Promise<{ h: TestServer; lines: LogLine[]; streams: Streams }> {
