@@ -1,7 +1,8 @@
 /** What each command does, once program.ts has parsed and checked its arguments. */
 import { connect, type Client, type Job, type JobFilter } from "../index.js";
-import { InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
-import { startServer, type ServerOptions } from "../http/server.js";
+import { InsecureListenError, InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
+import { startServer, type ServerOptions, type WharfServer } from "../http/server.js";
+import { BearerTokens, TokenFileError } from "../http/tokens.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type JobPatch, type JobStatus, type RetryPolicy, type UniqueWhile } from "../job/types.js";
 import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
@@ -12,6 +13,7 @@ import { cleared, type Clearable } from "./values.js";
 
 export interface RemoteOptions {
   url: string;
+  token?: string;
   json?: boolean;
 }
 
@@ -67,7 +69,7 @@ function jobs(count: number): string {
 export async function remote(options: RemoteOptions, run: (wharf: Client, out: Output) => Promise<void>): Promise<void> {
   let wharf: Client;
   try {
-    wharf = connect(options.url);
+    wharf = connect(options.url, options.token === undefined ? {} : { token: options.token });
   } catch (error) {
     throw new UsageError(`--url: ${(error as Error).message}`);
   }
@@ -94,6 +96,20 @@ export interface ServeOptions {
   filterTimeoutMs?: number;
   filterMemoryMb?: number;
   logLevel: LogLevel;
+  authFile?: string;
+  insecureNoAuth?: boolean;
+}
+
+/** The tokens of --auth-file: a file that cannot be used stops the server before it starts (exit 2). */
+function tokensOf(options: ServeOptions): BearerTokens | undefined {
+  if (options.authFile === undefined) return undefined;
+  if (options.insecureNoAuth) throw new UsageError("--auth-file and --insecure-no-auth contradict each other: give one");
+  try {
+    return BearerTokens.load(options.authFile);
+  } catch (error) {
+    if (error instanceof TokenFileError) throw new UsageError(`--auth-file: ${error.message}`);
+    throw error;
+  }
 }
 
 export async function serve(options: ServeOptions): Promise<void> {
@@ -104,6 +120,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw error;
   }
   const serverOptions: ServerOptions = {
+    auth: tokensOf(options),
+    insecureNoAuth: options.insecureNoAuth,
     host: options.host,
     port: options.port,
     dataDir: options.dataDir,
@@ -118,7 +136,13 @@ export async function serve(options: ServeOptions): Promise<void> {
     filterBudget: defined({ timeoutMs: options.filterTimeoutMs, memoryMb: options.filterMemoryMb }),
     logLevel: options.logLevel,
   };
-  const server = await startServer(serverOptions);
+  let server: WharfServer;
+  try {
+    server = await startServer(serverOptions);
+  } catch (error) {
+    if (error instanceof InsecureListenError) throw new UsageError(`--host: ${error.message}`);
+    throw error;
+  }
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;

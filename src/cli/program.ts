@@ -9,6 +9,8 @@ import { VERSION } from "../version.js";
 import * as run from "./commands.js";
 import * as cron from "./cron-commands.js";
 import * as queueCommands from "./queue-commands.js";
+import * as tokenCommands from "./token-commands.js";
+import { SCOPES } from "../http/identity.js";
 import {
   backoff,
   retryPolicy,
@@ -21,9 +23,11 @@ import {
   positiveInteger,
   priority,
   range,
+  scopes,
   seconds,
   statuses,
   timestamp,
+  token,
   type Parser,
 } from "./values.js";
 
@@ -39,10 +43,11 @@ function option<T>(flags: string, description: string, parse?: Parser<T>): Optio
   return parse ? made.argParser((value: string) => parse(value)) : made;
 }
 
-/** --url (or WHARF_URL) and --json: every command that talks to a server. */
+/** --url (or WHARF_URL), --token (or WHARF_TOKEN) and --json: every command that talks to a server. */
 function remote(command: Command): Command {
   return command
     .addOption(option("--url <url>", "the Wharf server").env("WHARF_URL").default(DEFAULT_URL))
+    .addOption(option("--token <token>", "bearer token for a server with --auth-file (WHARF_TOKEN keeps it out of the process list)", token).env("WHARF_TOKEN"))
     .addOption(option("--json", "print JSON lines even on a terminal"));
 }
 
@@ -87,6 +92,8 @@ function serveCommand(): Command {
     .addOption(option("--filter-timeout-ms <ms>", "time one jq filter evaluation may take", positiveInteger))
     .addOption(option("--filter-memory-mb <mib>", "memory one jq filter evaluation may use", positiveInteger))
     .addOption(option("--log-level <level>", "least severe level logged").choices(LOG_LEVELS).default("info"))
+    .addOption(option("--auth-file <file>", "JSON file of bearer tokens and their scopes: callers need one (see wharf token new)", nonEmpty).helpGroup("Authentication:"))
+    .addOption(option("--insecure-no-auth", "without --auth-file, listen on a --host other machines can reach all the same").helpGroup("Authentication:"))
     .action((options: run.ServeOptions) => run.serve(options));
 }
 
@@ -212,6 +219,19 @@ function queuesCommand(): Command {
   return queues;
 }
 
+function tokenCommand(): Command {
+  const tokens = new Command("token").description("bearer tokens for a server's --auth-file");
+  tokens.addCommand(
+    new Command("new")
+      .description("print a fresh random token (line 1, for the client) and its --auth-file entry, which holds only its hash (line 2)")
+      .addOption(option("--name <name>", "how logs and errors name the token's holder (default: from its hash)", nonEmpty))
+      .addOption(option("--scopes <scopes>", `what it may do, comma-separated: ${SCOPES.join(", ")} (default: every one)`, scopes))
+      .addOption(option("--queues <patterns>", "queue name patterns it may reach, comma-separated, * for any characters (default: every queue)", list))
+      .action((options: tokenCommands.NewTokenOptions) => tokenCommands.create(options)),
+  );
+  return tokens;
+}
+
 /** The whole `wharf` program. Errors throw (exitOverride) so that main.ts chooses the exit code. */
 export function buildProgram(options: ProgramOptions = {}): Command {
   const program = new Command("wharf")
@@ -226,6 +246,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   program.addCommand(jobsCommand());
   program.addCommand(cronCommand());
   program.addCommand(queuesCommand());
+  program.addCommand(tokenCommand());
   program.addCommand(remote(new Command("health")).description("check that the server answers").action((opts: run.RemoteOptions) => run.health(opts)));
   program.addCommand(
     remote(new Command("reset"))
