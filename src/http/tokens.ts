@@ -10,7 +10,9 @@ import { UnauthorizedError } from "../errors.js";
 import { isScope, QueuePatterns, SCOPES, type Identity, type IdentitySource, type IncomingRequest, type Scope } from "./identity.js";
 
 /** A token file that cannot be used: its message names the file and the line or entry, never a token. */
-export class TokenFileError extends Error {}
+export class TokenFileError extends Error {
+  override readonly name = "TokenFileError";
+}
 
 /** One entry of a token file, as written there. */
 export interface TokenFileEntry {
