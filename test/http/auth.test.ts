@@ -4,6 +4,7 @@
  * what does not exist; and the debug log of denied requests, which never holds a token.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { ROUTES, TAKE_PATH } from "../../src/http/api.js";
 import { SCOPES, type Scope } from "../../src/http/identity.js";
@@ -62,6 +63,15 @@ describe("the route table", () => {
         else assert.ok(SCOPES.includes(endpoint.scope!), `${what} needs one of ${SCOPES.join(", ")}, has ${endpoint.scope}`);
       }
     }
+  });
+
+  test("the README's scope table is this table", () => {
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const table = readme.slice(readme.indexOf("<!-- scopes-table:")).split("\n\n")[0]!;
+    const documented = [...table.matchAll(/^\| (none|`(\w+)`) \| (.*) \|$/gm)].flatMap(([, , scope, routes]) =>
+      [...routes!.matchAll(/`([A-Z]+ [^`]+)`(\*?)/g)].map(([, route, star]) => `${route} ${scope ?? "none"}${star}`));
+    const actual = ROUTES.flatMap((route) => Object.entries(route.methods).map(([method, { scope, everyQueue }]) => `${method} ${route.path} ${scope ?? "none"}${everyQueue ? "*" : ""}`));
+    assert.deepEqual(documented.sort(), actual.sort());
   });
 
   test("reaching every queue: the reset, cron groups and metrics, nothing else", () => {
