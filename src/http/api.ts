@@ -1,8 +1,10 @@
 /**
  * The Zizq-compatible API as a function from request to response, with no
- * sockets in it. The HTTP server and the in-process SDK transport both call
- * `handleApi`, so the two behave alike by construction. Handlers parse, call
- * the engine and shape the answer; the queue logic is the engine's.
+ * sockets in it. The HTTP server and the in-process SDK transport both run
+ * its routes, so the two behave alike by construction. Handlers parse, call
+ * the engine and shape the answer; the queue logic is the engine's. The route
+ * table (ROUTES) also says what each route needs of its caller, which the
+ * server checks before a handler runs; handlers never check it themselves.
  */
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";

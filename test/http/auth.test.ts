@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
 import { ROUTES, TAKE_PATH } from "../../src/http/api.js";
 import { SCOPES, type Scope } from "../../src/http/identity.js";
@@ -261,6 +262,28 @@ describe("logs", () => {
       for (const secret of ["secret-guess-123", ...SCOPES.map(tokenOf), tokenOf("mine"), "Bearer", "authorization"]) {
         assert.ok(!line.includes(secret), `a log line holds ${secret}: ${line}`);
       }
+    }
+  });
+});
+
+describe("HTTP/2", () => {
+  test("a request carries its token in the authorization header as over HTTP/1.1", async () => {
+    const h = await startTestServer({ auth: AUTH });
+    const session = http2.connect(h.url);
+    try {
+      const status = (headers: http2.OutgoingHttpHeaders): Promise<number> => new Promise((resolve, reject) => {
+        const stream = session.request({ ":method": "GET", ":path": "/jobs/count", ...headers });
+        stream.on("response", (answer) => resolve(Number(answer[":status"])));
+        stream.on("error", reject);
+        stream.resume();
+        stream.end();
+      });
+      assert.equal(await status({}), 401);
+      assert.equal(await status({ authorization: `Bearer ${tokenOf("enqueue")}` }), 403);
+      assert.equal(await status({ authorization: `Bearer ${tokenOf("read")}` }), 200);
+    } finally {
+      session.destroy();
+      await h.close();
     }
   });
 });
