@@ -28,6 +28,20 @@ export class BadRequestError extends WharfError {
   }
 }
 
+/** No credentials, or ones that prove nobody (HTTP 401): the request needs a valid bearer token. */
+export class UnauthorizedError extends WharfError {
+  constructor(message: string) {
+    super(401, message);
+  }
+}
+
+/** The caller is known but may not do this (HTTP 403): a scope its token lacks, a queue outside its queues. */
+export class ForbiddenError extends WharfError {
+  constructor(message: string) {
+    super(403, message);
+  }
+}
+
 export class NotFoundError extends WharfError {
   constructor(message: string) {
     super(404, message);
@@ -103,6 +117,8 @@ export class IllegalTransitionError extends UnprocessableError {}
 export function errorForStatus(status: number, message: string, details?: Record<string, unknown>, retryAfterSeconds?: number): WharfError {
   switch (status) {
     case 400: return new BadRequestError(message);
+    case 401: return new UnauthorizedError(message);
+    case 403: return new ForbiddenError(message);
     case 404: return new NotFoundError(message);
     case 405: return new MethodNotAllowedError(message);
     case 406: return new NotAcceptableError(message);
@@ -118,6 +134,14 @@ export function errorForStatus(status: number, message: string, details?: Record
 
 /** A store location Wharf cannot open: not `sqlite:PATH`, `sqlite::memory:` or a `postgres://` / `postgresql://` URL. */
 export class InvalidStoreError extends BadRequestError {}
+
+/** A server without authentication asked to listen where other machines can reach it. */
+export class InsecureListenError extends BadRequestError {
+  constructor(readonly host: string) {
+    super(`refusing to listen on ${host} without authentication: anyone who can reach it could read and change every job. ` +
+      "Give tokens (--auth-file FILE; the auth option), listen on a loopback address such as 127.0.0.1, or accept the risk with --insecure-no-auth (insecureNoAuth)");
+  }
+}
 
 /** A Worker set up so it cannot work: no queues to take from, no handler at start, a handler registered after start. */
 export class WorkerUsageError extends BadRequestError {}

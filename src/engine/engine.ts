@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { BadRequestError, ConflictError, NotFoundError, OverloadedError, PayloadTooLargeError, UnprocessableError } from "../errors.js";
 import { DEFAULT_RETRY_LIMIT } from "../job/backoff.js";
-import { newJobId } from "../job/ids.js";
+import { isJobId, newJobId } from "../job/ids.js";
 import {
   applyPatch,
   cancel as cancelJob,
@@ -37,6 +37,7 @@ import type { Coordination, EngineParts } from "./coordination/coordination.js";
 import { Shared } from "./coordination/shared.js";
 import { CLAIMED, claimedOnly, Dispatcher, type ControlSink, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import { inRun, notInFlight } from "./leases.js";
+import { jobNotFound, takeStreamNotOpen, workflowNotFound } from "./not-found.js";
 import { lifecycleLog, logFailure } from "./log.js";
 import { withDependencyResults } from "./dependency-results.js";
 import { applyQueuePatch, checkQueueKeys, DEFAULT_QUEUE_SETTINGS, isDefault, withQueueDefaults, withQueueKeys, type QueuePatch, type QueueSettings } from "./queue-settings.js";
@@ -291,8 +292,13 @@ export class Engine {
    */
   async closeTake(streamId: string): Promise<void> {
     const stream = this.dispatcher.findStream(streamId);
-    if (!stream) throw new NotFoundError(`take stream ${streamId} is not open`);
+    if (!stream) throw takeStreamNotOpen(streamId);
     await stream.close();
+  }
+
+  /** The queues an open take stream takes from (null: every queue); undefined when no such stream is open here. */
+  takeStreamQueues(streamId: string): ReadonlySet<string> | null | undefined {
+    return this.dispatcher.findStream(streamId)?.queues;
   }
 
   /**
@@ -466,8 +472,16 @@ export class Engine {
 
   async getJob(id: string): Promise<Job> {
     const job = this.localCopy(id) ?? (await this.store.getJob(id));
-    if (!job) throw new NotFoundError(`job ${id} not found`);
+    if (!job) throw jobNotFound(id);
     return job;
+  }
+
+  /** The queue of each of `ids` that names a job, read as getJob reads one: the jobs that do not exist are left out. */
+  async jobQueues(ids: readonly string[]): Promise<Map<string, string>> {
+    const wanted = ids.filter(isJobId);
+    const local = wanted.map((id) => this.localCopy(id));
+    const stored = await this.store.getJobs(wanted.filter((_id, position) => !local[position]));
+    return new Map([...local, ...stored].flatMap((job) => (job ? [[job.id, job.queue] as const] : [])));
   }
 
   /** Our in-flight copy of a job, when the coordination knows it is the newest version. */
@@ -614,7 +628,7 @@ export class Engine {
 
   async deleteJob(id: string): Promise<void> {
     const result = await this.writes.commit({ deletes: [{ id }] });
-    if (result.deleted.length === 0) throw new NotFoundError(`job ${id} not found`);
+    if (result.deleted.length === 0) throw jobNotFound(id);
   }
 
   async deleteJobs(selection: JobSelection): Promise<number> {
@@ -683,9 +697,15 @@ export class Engine {
     return deleted;
   }
 
+  /** The queues of a workflow's jobs, as enqueued (for a workflow made before they were recorded, of its jobs still stored). */
+  async workflowQueues(id: string): Promise<string[]> {
+    const { document } = await this.workflowRecord(id);
+    return document.queues ?? [...new Set((await this.currentJobs(jobIdsOf(document))).map((job) => job.queue))];
+  }
+
   private async workflowRecord(id: string): Promise<{ record: WorkflowRecord; document: WorkflowDocument }> {
     const record = await this.store.getWorkflow(id);
-    if (!record) throw new NotFoundError(`workflow ${id} not found`);
+    if (!record) throw workflowNotFound(id);
     return { record, document: JSON.parse(record.document) as WorkflowDocument };
   }
 

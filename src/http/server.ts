@@ -3,13 +3,13 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
-import { PayloadTooLargeError, WharfError } from "../errors.js";
+import { ForbiddenError, InsecureListenError, PayloadTooLargeError, UnauthorizedError, WharfError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
 import { openEngine, type OpenEngineOptions } from "../compose.js";
 import type { Engine } from "../engine/engine.js";
 import { stringifyJson } from "../job/json.js";
 import type { Job } from "../job/types.js";
-import { handleApi, TAKE_PATH, type ApiRequest } from "./api.js";
+import { findRoute, METRICS_PATH, TAKE_PATH, type ApiRequest } from "./api.js";
 import {
   decodeBody,
   encodeBody,
@@ -20,10 +20,11 @@ import {
   type BodyFormat,
   type StreamFormat,
 } from "./codec.js";
-import { guardRequest, isLoopbackAddress } from "./guard.js";
+import { guardRequest, isLoopbackAddress, isLoopbackHost } from "./guard.js";
+import { authorize, identify, type Identity, type IdentitySource } from "./identity.js";
 import { Metrics } from "./metrics.js";
 import { chunks, Slicer } from "../slices.js";
-import type { ControlSink, TakeOptions } from "../engine/dispatch.js";
+import type { ControlSink, JobSink, Subscription } from "../engine/dispatch.js";
 import type { LogLevel } from "../log-level.js";
 import { createLogger, errorMessage, type Logger } from "../log.js";
 import { describeCertificate, loadTlsCredentials, peerIdentity, type TlsCredentials, type TlsOptions } from "./tls.js";
@@ -43,6 +44,13 @@ export interface ServerOptions extends Omit<OpenEngineOptions, "observer" | "log
   logger?: Logger;
   /** HTTPS instead of cleartext HTTP, from these PEM files; with `clientCa`, mutual TLS. */
   tls?: TlsOptions;
+  /**
+   * Who may call the API (bearer tokens: BearerTokens.load(path)). Without it anyone who reaches the
+   * port may do anything, so the server listens on a loopback address only, unless insecureNoAuth.
+   */
+  auth?: IdentitySource;
+  /** Listen on any host without `auth`: for a network where only trusted clients reach the port. */
+  insecureNoAuth?: boolean;
 }
 
 export interface WharfServer {
@@ -91,6 +99,11 @@ function header(request: Request, name: string): string | undefined {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
+/** The path a request asked for, without its query, as logs show it. */
+function pathOf(request: Request): string {
+  return (request.url ?? "/").split("?", 1)[0]!;
+}
+
 /** Items of a long array encoded between yields to the event loop. */
 const ENCODE_SLICE = 500;
 
@@ -136,23 +149,29 @@ async function send(response: Response, status: number, format: BodyFormat, body
   writeEncoded(response, status, format, await encodeInSlices(format, body));
 }
 
-function sendNow(response: Response, status: number, format: BodyFormat, body: unknown, retryAfterSeconds?: number): void {
-  writeEncoded(response, status, format, encodeBody(format, body), retryAfterSeconds);
-}
-
-function writeEncoded(response: Response, status: number, format: BodyFormat, encoded: Buffer, retryAfterSeconds?: number): void {
-  const headers: Record<string, string | number> = { "content-type": MEDIA_TYPES[format], "content-length": encoded.length };
-  if (retryAfterSeconds !== undefined) headers["retry-after"] = retryAfterSeconds;
-  response.writeHead(status, headers);
+function writeEncoded(response: Response, status: number, format: BodyFormat, encoded: Buffer, headers: http.OutgoingHttpHeaders = {}): void {
+  response.writeHead(status, { ...headers, "content-type": MEDIA_TYPES[format], "content-length": encoded.length });
   response.end(encoded);
 }
 
-function sendError(response: Response, format: BodyFormat, error: WharfError): void {
+/** RFC 6750: a 401 names the scheme it wants, and says when a token was given but is no good. */
+function challenge(error: WharfError, hadCredentials: boolean): http.OutgoingHttpHeaders {
+  if (!(error instanceof UnauthorizedError)) return {};
+  return { "www-authenticate": hadCredentials ? 'Bearer realm="wharf", error="invalid_token"' : 'Bearer realm="wharf"' };
+}
+
+/** The headers an error answer carries: a 401's challenge, a retryable error's Retry-After. */
+function errorHeaders(request: Request, error: WharfError): http.OutgoingHttpHeaders {
+  const headers = challenge(error, request.headers.authorization !== undefined);
+  return error.retryAfterSeconds === undefined ? headers : { ...headers, "retry-after": String(error.retryAfterSeconds) };
+}
+
+function sendError(request: Request, response: Response, format: BodyFormat, error: WharfError): void {
   if (response.headersSent) {
     response.end();
     return;
   }
-  sendNow(response, error.status, format, { error: error.message, ...error.details }, error.retryAfterSeconds);
+  writeEncoded(response, error.status, format, encodeBody(format, { error: error.message, ...error.details }), errorHeaders(request, error));
 }
 
 class RequestHandler {
@@ -166,6 +185,8 @@ class RequestHandler {
     private readonly logger: Logger,
     /** Bound to a loopback address: Host must name this machine (see guard.ts). */
     private readonly loopbackOnly: () => boolean,
+    /** Who callers are; undefined: a server without auth, where anyone may do anything. */
+    private readonly identities: IdentitySource | undefined,
   ) {
     // Picked once: with debug off, the request log costs a request nothing.
     this.handle = logger.isLevelEnabled("debug")
@@ -181,16 +202,16 @@ class RequestHandler {
     const started = performance.now();
     const peer = peerIdentity(request)?.commonName;
     response.once("close", () => {
-      const [path] = (request.url ?? "/").split("?", 1);
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-      this.logger.debug({ method: request.method, path, status: response.statusCode, duration_ms: durationMs, peer }, "request");
+      this.logger.debug({ method: request.method, path: pathOf(request), status: response.statusCode, duration_ms: durationMs, peer }, "request");
     });
   }
 
   private async serve(request: Request, response: Response): Promise<void> {
     let format: BodyFormat = "json";
+    let identity: Identity | undefined;
+    const method = request.method ?? "GET";
     try {
-      const method = request.method ?? "GET";
       guardRequest({
         method,
         scheme: (request.socket as Partial<tls.TLSSocket>).encrypted === true ? "https" : "http",
@@ -199,34 +220,44 @@ class RequestHandler {
         secFetchSite: header(request, "sec-fetch-site"),
       }, this.loopbackOnly());
       const url = new URL(request.url ?? "/", "http://wharf");
-      if (url.pathname === "/metrics" && request.method === "GET") {
-        const { contentType, body } = await this.metrics.render();
-        response.writeHead(200, { "content-type": contentType });
-        response.end(body);
-        return;
+      const routed = findRoute(method, url.pathname);
+      // Before the body is read: a caller who may not call this does not get to send 16 MiB first.
+      if (this.identities && routed.access.scope !== null) {
+        identity = identify(request, this.identities);
+        authorize(identity, routed.access);
       }
       const isTake = url.pathname === TAKE_PATH;
       const streamFormat = isTake ? negotiateStream(header(request, "accept")) : undefined;
-      if (!isTake) format = negotiateBody(header(request, "accept"));
+      if (!isTake && url.pathname !== METRICS_PATH) format = negotiateBody(header(request, "accept"));
       const raw = await readBody(request, this.maxBodyBytes);
       const body = decodeBody(header(request, "content-type"), raw);
       const apiRequest: ApiRequest = { method, path: url.pathname, query: url.searchParams, body };
       const workerId = header(request, "worker-id");
       if (workerId !== undefined) apiRequest.workerId = workerId;
-      const result = await handleApi(this.engine, apiRequest);
-      if (result.kind === "take") this.stream(request, response, result.options, result.controls, streamFormat!);
+      const result = await routed.run(this.engine, identity, apiRequest);
+      if (result.kind === "take") this.stream(request, response, result.open, result.controls, streamFormat!);
+      else if (result.kind === "metrics") await this.sendMetrics(response);
       else await send(response, result.status, format, result.body);
     } catch (error) {
       if (error instanceof WharfError) {
-        sendError(response, format, error);
+        if (error instanceof UnauthorizedError || error instanceof ForbiddenError) {
+          this.logger.debug({ method, path: pathOf(request), identity: identity?.name, status: error.status, reason: error.message }, "request denied");
+        }
+        sendError(request, response, format, error);
         return;
       }
       this.logger.error({ method: request.method, url: request.url, error: errorMessage(error) }, "request failed");
-      sendError(response, format, new WharfError(500, "internal server error"));
+      sendError(request, response, format, new WharfError(500, "internal server error"));
     }
   }
 
-  private stream(request: Request, response: Response, options: TakeOptions, controls: boolean, format: StreamFormat): void {
+  private async sendMetrics(response: Response): Promise<void> {
+    const { contentType, body } = await this.metrics.render();
+    response.writeHead(200, { "content-type": contentType });
+    response.end(body);
+  }
+
+  private stream(request: Request, response: Response, open: (sink: JobSink, control?: ControlSink) => Subscription, controls: boolean, format: StreamFormat): void {
     // The HTTP/1 and HTTP/2 response types share write(Buffer) but not one declared signature.
     const out = response as unknown as { write(chunk: Buffer): boolean };
     const write = (jobs: Job[]): void => {
@@ -234,7 +265,7 @@ class RequestHandler {
       out.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
     };
     const control: ControlSink | undefined = controls ? (frame) => out.write(encodeFrame(format, frame)) : undefined;
-    const subscription = this.engine.take(options, write, control);
+    const subscription = open(write, control);
     response.writeHead(200, { "content-type": MEDIA_TYPES[format], "cache-control": "no-store", "wharf-stream-id": subscription.id });
     const heartbeat = setInterval(() => out.write(encodeFrame(format, undefined)), this.heartbeatMs);
     heartbeat.unref();
@@ -345,14 +376,16 @@ function reloadTls(server: tls.Server, options: TlsOptions, logger: Logger): boo
  * with `tls`, HTTPS. Rejects with InvalidTlsError when a TLS file cannot be used.
  */
 export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
-  const { host, port, maxBodyBytes, heartbeatMs, logLevel, logger: given, tls: tlsOptions, ...engineOptions } = options;
+  const { host, port, maxBodyBytes, heartbeatMs, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, ...engineOptions } = options;
+  const listenHost = host ?? "127.0.0.1";
+  if (!auth && !insecureNoAuth && !isLoopbackAddress(listenHost) && !isLoopbackHost(listenHost)) throw new InsecureListenError(listenHost);
   const credentials = tlsOptions === undefined ? undefined : loadTlsCredentials(tlsOptions);
   const logger = given ?? createLogger({ level: logLevel ?? "info" });
   const metrics = new Metrics();
   const engine = await openEngine({ ...engineOptions, observer: metrics.observer, logger });
   metrics.attach(engine);
   let loopbackOnly = false;
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly);
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, auth);
   const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
   answerClientErrors(http1);
   const http2Server = http2.createServer({}, handler.handle);
@@ -364,14 +397,14 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port ?? 7890, host ?? "127.0.0.1", () => resolve());
+    server.listen(port ?? 7890, listenHost, () => resolve());
   });
   const address = server.address() as net.AddressInfo;
   loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `${credentials === undefined ? "http" : "https"}://${hostForUrl}:${address.port}`;
   if (credentials !== undefined) logger.info({ ...describeCertificate(credentials.certificate), mutual: credentials.ca !== undefined }, "tls");
-  logger.info({ url, address: address.address, port: address.port }, "listening");
+  logger.info({ url, address: address.address, port: address.port, auth: auth ? "tokens" : "none" }, "listening");
   return {
     url,
     port: address.port,
