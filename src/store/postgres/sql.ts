@@ -186,10 +186,11 @@ export const SQL = {
   lockQueueEntries: "SELECT pg_advisory_xact_lock(hashtextextended('wharf.entries:' || $1::text, 0))",
   /**
    * The waiting jobs of queue $1 not among $2, newest first, past the first $4 of them, at most $3 (null:
-   * all): what a capped queue has no room for (src/store/caps.ts). One a claim holds is skipped: it is leaving.
+   * all): what a capped queue has no room for (src/store/caps.ts). Not locked (a lock would also take the
+   * rows OFFSET steps past, which claims would then skip): the discards are fenced on the status read.
    */
   waitingBeyond: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = $1 AND status IN ('blocked', 'scheduled', 'ready') AND id <> ALL($2::text[])
-    ORDER BY id DESC LIMIT $3 OFFSET $4 FOR UPDATE SKIP LOCKED`,
+    ORDER BY id DESC LIMIT $3 OFFSET $4`,
   /** JOB_COLUMNS and the key of the jobs the keys name as open, locked so no claim takes them until the session ends. */
   openBatchJobs: `SELECT ${JOB_COLUMNS}, open_batches.key AS batch_key FROM open_batches JOIN jobs ON jobs.id = open_batches.job_id
     WHERE open_batches.key = ANY($1::text[]) FOR UPDATE OF jobs`,
