@@ -123,6 +123,8 @@ export interface ServeOptions {
   maxResultBytes?: number;
   maxInFlight?: number;
   maxTakeStreams?: number;
+  headerTimeoutMs?: number;
+  bodyTimeoutMs?: number;
   leaseTimeout?: number;
   retryLimit?: number;
   completedRetentionMs?: number;
@@ -190,6 +192,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     maxResultBytes: options.maxResultBytes,
     maxInFlight: options.maxInFlight,
     maxTakeStreams: options.maxTakeStreams,
+    headerTimeoutMs: options.headerTimeoutMs,
+    bodyTimeoutMs: options.bodyTimeoutMs,
     defaultTimeoutSeconds: options.leaseTimeout,
     defaultRetryLimit: options.retryLimit,
     retention: defined({ completed_ms: options.completedRetentionMs, dead_ms: options.deadRetentionMs }),

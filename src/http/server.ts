@@ -38,6 +38,13 @@ export interface ServerOptions extends Omit<OpenEngineOptions, "observer" | "log
   maxBodyBytes?: number;
   /** Interval between heartbeat frames on take streams, in ms. */
   heartbeatMs?: number;
+  /**
+   * How long a client may take to send a request's headers, and on a new connection its first bytes
+   * or its TLS handshake, in ms (default 10,000): a slow client cannot hold connections for nothing.
+   */
+  headerTimeoutMs?: number;
+  /** How long a whole request (headers and body) may take to arrive, in ms (default 60,000). */
+  bodyTimeoutMs?: number;
   /** Least severe level logged to standard output; default "info". Not used when `logger` is given. */
   logLevel?: LogLevel;
   /** Where the server logs instead, at the logger's own level: a pino logger, say, or a child of one. */
@@ -305,6 +312,12 @@ function replaying(socket: net.Socket, head: Buffer): Duplex {
   return stream;
 }
 
+function clientErrorAnswer(code: string | undefined): [status: string, message: string] {
+  if (code === "HPE_HEADER_OVERFLOW") return ["431 Request Header Fields Too Large", "request headers too large"];
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") return ["408 Request Timeout", "the request did not arrive in time (--header-timeout-ms, --body-timeout-ms)"];
+  return ["400 Bad Request", `malformed HTTP request (${code ?? "parse error"})`];
+}
+
 /** Answers what Node's HTTP/1 parser refuses (an unknown method, a malformed header) with an {"error"} body too. */
 function answerClientErrors(http1: http.Server): void {
   http1.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
@@ -312,18 +325,21 @@ function answerClientErrors(http1: http.Server): void {
       socket.destroy();
       return;
     }
-    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
-    const body = JSON.stringify({ error: tooLarge ? "request headers too large" : `malformed HTTP request (${error.code ?? "parse error"})` });
-    const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const [status, message] = clientErrorAnswer(error.code);
+    const body = JSON.stringify({ error: message });
+    // Closed once the answer is out, not left half-open for a client that never reads it.
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
   });
 }
 
 /** Cleartext HTTP/1.1 and HTTP/2 with prior knowledge (h2c), told apart by the HTTP/2 connection preface. */
-function cleartextListener(http1: http.Server, http2Server: http2.Http2Server): net.Server {
+function cleartextListener(http1: http.Server, http2Server: http2.Http2Server, firstBytesTimeoutMs: number): net.Server {
   // No Nagle delay on any socket: HTTP/2 sessions get the raw socket through `replaying`, which the HTTP/1 server's own noDelay never reaches.
   return net.createServer({ noDelay: true }, (socket) => {
+    // Until it says which protocol it speaks, a connection is no server's to time out: this one does.
+    socket.setTimeout(firstBytesTimeoutMs, () => socket.destroy());
     socket.once("data", (chunk: Buffer) => {
+      socket.setTimeout(0);
       socket.pause();
       const isHttp2 = chunk.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE.subarray(0, Math.min(chunk.length, HTTP2_PREFACE.length)));
       if (isHttp2) {
@@ -337,16 +353,31 @@ function cleartextListener(http1: http.Server, http2Server: http2.Http2Server): 
   });
 }
 
+const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+const DEFAULT_BODY_TIMEOUT_MS = 60_000;
+
+/** The HTTP/1 server's limits on slow clients; Node checks them at an interval, here a second at most. */
+function readTimeouts(headerTimeoutMs: number, bodyTimeoutMs: number): http.ServerOptions {
+  return {
+    keepAliveTimeout: 65_000,
+    headersTimeout: headerTimeoutMs,
+    // Node refuses a whole-request limit shorter than the headers' one.
+    requestTimeout: Math.max(headerTimeoutMs, bodyTimeoutMs),
+    connectionsCheckingInterval: Math.min(1000, headerTimeoutMs),
+  };
+}
+
 /** The TLS settings of a context: the server's certificate and, for mutual TLS, the CA client certificates must come from. */
 function secureContextOf(credentials: TlsCredentials): tls.SecureContextOptions {
   return { cert: credentials.cert, key: credentials.key, ca: credentials.ca };
 }
 
 /** HTTPS: HTTP/2 or HTTP/1.1 as ALPN chose (a client that offers no ALPN gets HTTP/1.1); with a client CA, mutual TLS. */
-function tlsListener(http1: http.Server, http2Server: http2.Http2Server, credentials: TlsCredentials, logger: Logger): tls.Server {
+function tlsListener(http1: http.Server, http2Server: http2.Http2Server, credentials: TlsCredentials, handshakeTimeoutMs: number, logger: Logger): tls.Server {
   const mutual = credentials.ca !== undefined;
   const server = tls.createServer({
     ...secureContextOf(credentials),
+    handshakeTimeout: handshakeTimeoutMs,
     noDelay: true,
     ALPNProtocols: ["h2", "http/1.1"],
     requestCert: mutual,
@@ -376,7 +407,7 @@ function reloadTls(server: tls.Server, options: TlsOptions, logger: Logger): boo
  * with `tls`, HTTPS. Rejects with InvalidTlsError when a TLS file cannot be used.
  */
 export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
-  const { host, port, maxBodyBytes, heartbeatMs, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, ...engineOptions } = options;
+  const { host, port, maxBodyBytes, heartbeatMs, headerTimeoutMs, bodyTimeoutMs, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, ...engineOptions } = options;
   const listenHost = host ?? "127.0.0.1";
   if (!auth && !insecureNoAuth && !isLoopbackAddress(listenHost) && !isLoopbackHost(listenHost)) throw new InsecureListenError(listenHost);
   const credentials = tlsOptions === undefined ? undefined : loadTlsCredentials(tlsOptions);
@@ -386,10 +417,14 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   metrics.attach(engine);
   let loopbackOnly = false;
   const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, auth);
-  const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
+  const headerTimeout = headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
+  const http1 = http.createServer(readTimeouts(headerTimeout, bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS), handler.handle);
   answerClientErrors(http1);
+  // Node checks headersTimeout and requestTimeout from a timer it starts when the server listens; this
+  // one never does (the listener below hands it connections), so it is told it listens.
+  http1.emit("listening");
   const http2Server = http2.createServer({}, handler.handle);
-  const server = credentials === undefined ? cleartextListener(http1, http2Server) : tlsListener(http1, http2Server, credentials, logger);
+  const server = credentials === undefined ? cleartextListener(http1, http2Server, headerTimeout) : tlsListener(http1, http2Server, credentials, headerTimeout, logger);
   const sockets = new Set<net.Socket>();
   server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);

@@ -87,3 +87,35 @@ test(`${CONNECTIONS} half-open connections and ${CONNECTIONS} take streams leave
   assert.equal(failures, 0);
   assert.ok(max <= idleMax + BUDGET_MS, `slowest /health took ${max.toFixed(1)} ms`);
 });
+
+/** Resolves with how long the server took to close `socket` (it ends, or resets, from its side). */
+function closedByServer(socket: net.Socket, withinMs: number): Promise<number> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server left the connection open for ${withinMs} ms`)), withinMs);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve(performance.now() - started);
+    });
+    socket.on("error", () => undefined);
+    // Read what the server says before it closes (an answer to a timed-out request), or no end is seen.
+    socket.resume();
+  });
+}
+
+test("--header-timeout-ms: a connection that sends nothing, and one whose headers never end, are closed; a request in time is answered", async (t) => {
+  const dir = tempDir("wharf-timeouts-");
+  const server = await spawnServer({ dataDir: dir, extraArgs: ["--header-timeout-ms", "500"] });
+  t.after(async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const { hostname, port } = new URL(server.url);
+  const silent = net.connect(Number(port), hostname);
+  await new Promise((resolve) => silent.once("connect", resolve));
+  const slow = await halfOpen(server.url);
+  const [silentMs, slowMs] = await Promise.all([closedByServer(silent, 5000), closedByServer(slow, 5000)]);
+  t.diagnostic(`silent connection closed after ${silentMs.toFixed(0)} ms, unfinished headers after ${slowMs.toFixed(0)} ms`);
+  assert.ok(silentMs >= 400 && slowMs >= 400, "not before the timeout");
+  assert.equal((await fetch(`${server.url}/health`)).status, 200);
+});
