@@ -40,15 +40,15 @@ export interface HttpTransportOptions {
 
 type Send = (options: https.RequestOptions, callback?: (response: http.IncomingMessage) => void) => http.ClientRequest;
 
-/** The TLS options as Node takes them; a certificate or key that is no PEM fails here, not at the first request. */
-function secureOptions(given: TlsClientOptions): tls.SecureContextOptions {
-  const options = Object.fromEntries(Object.entries(given).filter(([, value]) => value !== undefined)) as tls.SecureContextOptions;
+/** The TLS options, checked: a certificate without its key, or one that is no PEM, fails here rather than at the first request. */
+function checkedTls(given: TlsClientOptions): TlsClientOptions {
+  if ((given.cert === undefined) !== (given.key === undefined)) throw new WharfError(400, "invalid tls options: cert and key go together");
   try {
-    tls.createSecureContext(options);
+    tls.createSecureContext(given);
   } catch (error) {
     throw new WharfError(400, `invalid tls options: ${(error as Error).message}`);
   }
-  return options;
+  return given;
 }
 
 /** OpenSSL's reason alone ("tlsv13 alert certificate required"), without its code, function, source file and line. */
@@ -119,7 +119,7 @@ export class HttpTransport implements Transport {
   private readonly agent: http.Agent;
   private readonly send: Send;
   /** Take streams do not use the agent's pool, so they carry the TLS options themselves. */
-  private readonly tls: tls.SecureContextOptions;
+  private readonly tlsOptions: TlsClientOptions;
   private readonly format: "json" | "msgpack";
   private readonly timeoutMs: number;
   private readonly idleTimeoutMs: number;
@@ -133,9 +133,9 @@ export class HttpTransport implements Transport {
     const secure = this.base.protocol === "https:";
     if (!secure && this.base.protocol !== "http:") throw new WharfError(400, `unsupported URL ${baseUrl}: only http:// and https:// are supported`);
     if (!secure && options.tls !== undefined) throw new WharfError(400, `tls options need an https:// URL, not ${baseUrl}`);
-    this.tls = secure ? secureOptions(options.tls ?? {}) : {};
+    this.tlsOptions = checkedTls(options.tls ?? {});
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
-    this.agent = secure ? new https.Agent({ ...agentOptions, ...this.tls }) : new http.Agent(agentOptions);
+    this.agent = secure ? new https.Agent({ ...agentOptions, ...this.tlsOptions }) : new http.Agent(agentOptions);
     this.send = secure ? https.request : http.request;
     this.format = options.format ?? "json";
     this.timeoutMs = options.timeoutMs ?? 30_000;
@@ -202,7 +202,7 @@ export class HttpTransport implements Transport {
     if (take.queues.length > 0) query.queue = take.queues.join(",");
     if (take.types) query.types = take.types.join(",");
     if (take.onControl) query.controls = "true";
-    const request = this.send({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers, timeout: this.idleTimeoutMs, ...this.tls });
+    const request = this.send({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers, timeout: this.idleTimeoutMs, ...this.tlsOptions });
     this.streams.add(request);
     let closed = false;
     let streamId: string | undefined;

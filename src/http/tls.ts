@@ -5,9 +5,9 @@
 import type { X509Certificate } from "node:crypto";
 import type http from "node:http";
 import type http2 from "node:http2";
-import tls from "node:tls";
+import type tls from "node:tls";
 import { BadRequestError } from "../errors.js";
-import { certificateIn, checkKeyPair, privateKeyIn, readPem } from "../tls/pem.js";
+import { certificateIn, checkKeyPair, checkSecureContext, privateKeyIn, readPem } from "../tls/pem.js";
 
 /** Paths of PEM files, read at start and again by `reloadTls()`, so that a renewed certificate can replace the old one. */
 export interface TlsOptions {
@@ -52,7 +52,7 @@ export function loadTlsCredentials(options: TlsOptions): TlsCredentials {
   const certificate = checked("cert", () => certificateIn(cert, options.cert));
   if (ca !== undefined) checked("clientCa", () => certificateIn(ca, options.clientCa!));
   checked("key", () => checkKeyPair(certificate, options.cert, privateKeyIn(key, options.key), options.key));
-  checked("cert", () => tls.createSecureContext({ cert, key, ca }));
+  checked("cert", () => checkSecureContext({ cert, key, ca }, [options.cert, options.key, ...(options.clientCa === undefined ? [] : [options.clientCa])]));
   return { cert, key, ca, certificate };
 }
 

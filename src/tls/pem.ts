@@ -5,6 +5,7 @@
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
+import tls from "node:tls";
 
 export function readPem(path: string): Buffer {
   try {
@@ -33,4 +34,13 @@ export function privateKeyIn(pem: Buffer, path: string): KeyObject {
 
 export function checkKeyPair(certificate: X509Certificate, certPath: string, key: KeyObject, keyPath: string): void {
   if (!certificate.checkPrivateKey(key)) throw new Error(`${keyPath} is not the private key of the certificate in ${certPath}`);
+}
+
+/** What the checks above cannot see (a bad certificate further down a CA bundle, say), as Node's TLS finds it. */
+export function checkSecureContext(options: tls.SecureContextOptions, paths: string[]): void {
+  try {
+    tls.createSecureContext(options);
+  } catch (error) {
+    throw new Error(`${paths.join(", ")} make no TLS context (${(error as Error).message})`, { cause: error });
+  }
 }

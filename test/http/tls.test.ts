@@ -93,6 +93,23 @@ describe("HTTPS", () => {
     }
   });
 
+  test("h2 over TLS has no Nagle stalls: sequential enqueues on one session are each answered in well under a delayed acknowledgement", async () => {
+    const session = await connectH2(h.url, { ca: fixture.ca });
+    try {
+      const queue = uniqueName("tls-nodelay");
+      const elapsed: number[] = [];
+      for (let index = 0; index < 21; index++) {
+        const started = performance.now();
+        assert.equal((await h2Request(session, "POST", "/jobs", jobInput(queue))).status, 201);
+        elapsed.push(performance.now() - started);
+      }
+      const median = elapsed.sort((a, b) => a - b)[10]!;
+      assert.ok(median < 20, `median answer took ${median.toFixed(1)} ms: a Nagle stall is about 40 ms`);
+    } finally {
+      session.destroy();
+    }
+  });
+
   test("what Node's HTTP/1 parser refuses still gets an {\"error\"} body over TLS", async () => {
     const answer = await rawTls(h.url, fixture.ca, "GET /health HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n");
     assert.match(answer, /^HTTP\/1\.1 400 Bad Request\r\n/);

@@ -53,9 +53,10 @@ describe("connect over HTTPS", () => {
     await client.close();
   });
 
-  test("tls options with an http:// URL, or a certificate that is no PEM, are refused at connect", () => {
+  test("tls options with an http:// URL, a certificate that is no PEM, or one without its key are refused at connect", () => {
     assert.throws(() => connect("http://127.0.0.1:7890", { tls: { ca: fixture.ca } }), (error: unknown) => error instanceof WharfError && /need an https:\/\/ URL/.test(error.message));
     assert.throws(() => connect(h.url, { tls: { cert: "not a certificate", key: fixture.client.key } }), /invalid tls options/);
+    assert.throws(() => connect(h.url, { tls: { cert: fixture.client.cert } }), /cert and key go together/);
   });
 });
 
