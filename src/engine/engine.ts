@@ -461,8 +461,8 @@ export class Engine {
     return { id, run_id: job.run_id, lease_expires_at: expiresAt };
   }
 
-  /** A result or state a job is to keep: refused (413) beyond maxResultBytes of JSON. */
-  private checkKept(value: JsonValue | undefined, field: string): void {
+  /** A result or state a job is to keep: refused (413) beyond maxResultBytes of JSON. Checked before the job is looked up. */
+  checkKept(value: JsonValue | undefined, field: string): void {
     if (value === undefined) return;
     const bytes = Buffer.byteLength(stringifyJson(value));
     if (bytes > this.maxResultBytes) throw new PayloadTooLargeError(`${field} is ${bytes} bytes of JSON; a job keeps at most ${this.maxResultBytes}`);
@@ -476,12 +476,12 @@ export class Engine {
     return job;
   }
 
-  /** The queue of each of `ids` that names a job, read as getJob reads one: the jobs that do not exist are left out. */
-  async jobQueues(ids: readonly string[]): Promise<Map<string, string>> {
+  /** The jobs of `ids` that exist, by id, each read as getJob reads one. */
+  async findJobs(ids: readonly string[]): Promise<Map<string, Job>> {
     const wanted = ids.filter(isJobId);
     const local = wanted.map((id) => this.localCopy(id));
     const stored = await this.store.getJobs(wanted.filter((_id, position) => !local[position]));
-    return new Map([...local, ...stored].flatMap((job) => (job ? [[job.id, job.queue] as const] : [])));
+    return new Map([...local, ...stored].flatMap((job) => (job ? [[job.id, job] as const] : [])));
   }
 
   /** Our in-flight copy of a job, when the coordination knows it is the newest version. */

@@ -9,3 +9,4 @@ export const jobNotFound = (id: string): NotFoundError => new NotFoundError(`job
 export const workflowNotFound = (id: string): NotFoundError => new NotFoundError(`workflow ${id} not found`);
 
 export const takeStreamNotOpen = (id: string): NotFoundError => new NotFoundError(`take stream ${id} is not open`);
+

@@ -1,9 +1,11 @@
 /**
  * The engine as a caller limited to some queues sees it (an Identity with queue patterns). What lies
  * outside its queues answers as what does not exist: the engine's own not-found answer for a job,
- * workflow or take stream, nothing in a list or count, not_found in a bulk ack. So such a caller
- * cannot learn whether a job exists elsewhere. What it names outside its queues itself (an
- * enqueue's queue, a take stream's, a queue's settings) is a 403: the name alone decides that.
+ * workflow, take stream or dependency, nothing in a list or count, not_found in a bulk ack. So such
+ * a caller cannot learn whether a job exists elsewhere; for that, what the engine checks of a call
+ * before it looks the job up (a result's size) is checked here first too. What the caller names
+ * outside its queues itself (an enqueue's queue, a take stream's, a queue's settings, a patch's new
+ * queue) is a 403: the name alone decides that.
  */
 import { ForbiddenError, type NotFoundError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
@@ -15,6 +17,8 @@ import type { QueuePatch } from "../engine/queue-settings.js";
 import type { FilterBudget } from "../engine/payload-filter.js";
 import type { JobSelection } from "../engine/scan.js";
 import { planWorkflow } from "../engine/workflows.js";
+import { newJobId } from "../job/ids.js";
+import { dependencyNotFound } from "../store/dependencies.js";
 import type { EnqueueInput, FailureInput, JobPatch, JsonValue } from "../job/types.js";
 import type { Identity, QueuePatterns } from "./identity.js";
 
@@ -74,13 +78,16 @@ class QueueLimitedView implements QueueView {
 
   // ---- what the caller names: outside its queues, 403 ----
 
-  enqueue(inputs: EnqueueInput[]) {
+  async enqueue(inputs: EnqueueInput[]) {
     this.mayName(inputs.map((input) => input.queue));
+    await this.mayDependOn(inputs);
     return this.engine.enqueue(inputs);
   }
 
-  createWorkflow(body: unknown) {
-    this.mayName(planWorkflow(body).inputs.map((input) => input.queue));
+  async createWorkflow(body: unknown) {
+    const { inputs } = planWorkflow(body);
+    this.mayName(inputs.map((input) => input.queue));
+    await this.mayDependOn(inputs);
     return this.engine.createWorkflow(body);
   }
 
@@ -114,6 +121,7 @@ class QueueLimitedView implements QueueView {
   }
 
   async heartbeat(id: string, runId?: string, state?: JsonValue) {
+    this.engine.checkKept(state, "state");
     await this.ownJob(id, () => notInFlight(id, runId));
     return this.engine.heartbeat(id, runId, state);
   }
@@ -144,8 +152,9 @@ class QueueLimitedView implements QueueView {
   }
 
   async patchJob(id: string, patch: JobPatch) {
-    await this.ownJob(id);
+    // First, as it looks nothing up: a job outside and a missing one must get the same answer.
     this.mayMoveTo(patch);
+    await this.ownJob(id);
     return this.engine.patchJob(id, patch);
   }
 
@@ -171,6 +180,7 @@ class QueueLimitedView implements QueueView {
 
   /** Jobs outside its queues are not in flight as far as the caller can tell: they come back in not_found. */
   async ack(ids: readonly string[], runIds?: ReadonlyArray<string | undefined>, results?: ReadonlyArray<JsonValue | undefined>): Promise<string[]> {
+    results?.forEach((result, position) => this.engine.checkKept(result, `results[${position}]`));
     const hidden = await this.hiddenJobs(ids);
     if (hidden.size === 0) return this.engine.ack(ids, runIds, results);
     const kept = ids.flatMap((id, position) => (hidden.has(id) ? [] : [position]));
@@ -231,8 +241,20 @@ class QueueLimitedView implements QueueView {
   }
 
   private async hiddenJobs(ids: readonly string[]): Promise<Set<string>> {
-    const queues = await this.engine.jobQueues(ids);
-    return new Set([...queues].filter(([, queue]) => !this.patterns.matches(queue)).map(([id]) => id));
+    const jobs = await this.engine.findJobs(ids);
+    return new Set([...jobs.values()].filter((job) => !this.patterns.matches(job.queue)).map((job) => job.id));
+  }
+
+  /**
+   * A dependency on a job outside the caller's queues is refused as one on a job that does not exist
+   * (the store's answer, naming the job by the fresh id it was to have), so an enqueue cannot probe them.
+   */
+  private async mayDependOn(inputs: readonly EnqueueInput[]): Promise<void> {
+    const named = inputs.flatMap((input) => (input.dependencies ?? []).filter((dependency): dependency is string => typeof dependency === "string"));
+    if (named.length === 0) return;
+    const hidden = await this.hiddenJobs(named);
+    const dependsOn = named.find((id) => hidden.has(id));
+    if (dependsOn !== undefined) throw dependencyNotFound(newJobId(), dependsOn);
   }
 
   private async ownWorkflow(id: string): Promise<void> {

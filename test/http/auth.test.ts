@@ -216,6 +216,13 @@ describe("a token limited to some queues", () => {
         assert.deepEqual(seen(outside, there), seen(absent, missing), `${what}: a job outside answers as a missing one`);
       }
     }
+    const own = `mine.${uniqueName()}`;
+    const [dependent, noDependent] = await Promise.all([hidden.id, NO_SUCH_ID].map((id) => api(h.url, "POST", "/jobs", as("mine", { body: jobInput(own, { dependencies: [id] }) }))));
+    assertError(dependent!, 422, "a dependency outside");
+    const newJob = /^job [0-9a-z]{25} /;
+    assert.equal(dependent!.body.error.replace(newJob, "").replace(hidden.id, "ID"), noDependent!.body.error.replace(newJob, "").replace(NO_SUCH_ID, "ID"));
+    const moves = await Promise.all([hidden.id, NO_SUCH_ID].map((id) => api(h.url, "PATCH", `/jobs/${id}`, as("mine", { body: { queue: theirs } }))));
+    assert.deepEqual(moves.map(({ status }) => status), [403, 403], "a move out is refused by its name alone");
     const acked = await api(h.url, "POST", "/jobs/success", as("mine", { body: { ids: [hidden.id, NO_SUCH_ID] } }));
     assertError(acked, 422, "bulk ack");
     assert.deepEqual(acked.body.not_found, [hidden.id, NO_SUCH_ID]);
