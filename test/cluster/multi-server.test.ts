@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { after, test } from "node:test";
+import { after, test, type TestContext } from "node:test";
 import pg from "pg";
 import { Client, connect, ManualClock, systemClock, UnprocessableError, WharfError, Worker, type EnqueueInput, type Job } from "../../src/index.js";
 import { LEADER_LOCK } from "../../src/store/postgres/sql.js";
@@ -632,26 +632,39 @@ test("a cancel through server A of a job B's worker is running aborts the handle
   assert.deepEqual(slow.aborted, [job.id]);
 });
 
-test("max_in_flight 3 holds across two servers: four workers with prefetch 10 never have a fourth job in flight (sampled throughout)", async (t) => {
+/** What a sampled run saw at most: jobs in flight at once in one group (the queue, or one key), and handlers running at once in one. */
+interface SampledRun {
+  done: number;
+  samples: number;
+  mostInFlight: number;
+  mostRunning: number;
+}
+
+/**
+ * Four SDK workers with prefetch 10, two on each of two servers, run `total` jobs of a queue with
+ * `settings` (each handler a few ms), while the jobs in flight are counted from the database
+ * throughout: per group, as `groupColumn` groups them (a constant for the whole queue).
+ */
+async function sampledRun(t: TestContext, settings: Record<string, unknown>, total: number, groupOf: (n: number) => string, groupColumn: string): Promise<SampledRun> {
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const servers = await Promise.all([0, 1].map(() => inProcessServer(database, defer)));
   const queue = uniqueName("limited");
-  await call(servers[0]!.url, "PATCH", `/queues/${queue}`, { max_in_flight: 3 });
-  const total = 150;
-  let running = 0;
-  let mostRunning = 0;
-  let done = 0;
+  await call(servers[0]!.url, "PATCH", `/queues/${queue}`, settings);
+  const running = new Map<string, number>();
+  const run: SampledRun = { done: 0, samples: 0, mostInFlight: 0, mostRunning: 0 };
   const workers = [0, 1, 2, 3].map((index) => new Worker(connect(servers[index % 2]!.url), {
     queues: [queue],
     concurrency: 10,
     prefetch: 10,
     handlers: {
-      step: async () => {
-        mostRunning = Math.max(mostRunning, ++running);
+      step: async (job) => {
+        const group = (job.payload as { group: string }).group;
+        running.set(group, (running.get(group) ?? 0) + 1);
+        run.mostRunning = Math.max(run.mostRunning, running.get(group)!);
         await sleep(3);
-        running--;
-        done++;
+        running.set(group, running.get(group)! - 1);
+        run.done++;
       },
     },
   }).start());
@@ -660,22 +673,34 @@ test("max_in_flight 3 holds across two servers: four workers with prefetch 10 ne
   await client.connect();
   defer(() => client.end());
   for (let n = 0; n < total; n += 50) {
-    const bulk = await call(servers[n % 2]!.url, "POST", "/jobs/bulk", { jobs: Array.from({ length: 50 }, (_, k) => ({ queue, type: "step", payload: n + k })) });
+    const jobs = Array.from({ length: 50 }, (_, k) => ({ queue, type: "step", payload: { group: groupOf(n + k) }, ...(groupColumn === "queue" ? {} : { concurrency_key: groupOf(n + k) }) }));
+    const bulk = await call(servers[(n / 50) % 2]!.url, "POST", "/jobs/bulk", { jobs });
     assert.equal(bulk.status, 201, JSON.stringify(bulk.body));
   }
-  let mostInFlight = 0;
-  let samples = 0;
   const deadline = Date.now() + 60_000;
-  while (done < total && Date.now() < deadline) {
-    const { rows } = await client.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE queue = $1 AND status = 'in_flight'", [queue]);
-    mostInFlight = Math.max(mostInFlight, rows[0]!.count);
-    samples++;
+  while (run.done < total && Date.now() < deadline) {
+    const { rows } = await client.query<{ count: number }>(
+      `SELECT count(*)::int AS count FROM jobs WHERE queue = $1 AND status = 'in_flight' GROUP BY ${groupColumn} ORDER BY 1 DESC LIMIT 1`, [queue]);
+    run.mostInFlight = Math.max(run.mostInFlight, rows[0]?.count ?? 0);
+    run.samples++;
   }
-  t.diagnostic(`${done} of ${total} done; ${samples} samples; most in flight ${mostInFlight}, most handlers running ${mostRunning}`);
-  assert.equal(done, total);
-  assert.ok(mostInFlight <= 3, `${mostInFlight} jobs in flight at once`);
-  assert.ok(mostRunning <= 3, `${mostRunning} handlers running at once`);
-  assert.equal(mostInFlight, 3, "the limit was reached, so the test could have seen a fourth");
+  t.diagnostic(`${run.done} of ${total} done; ${run.samples} samples; most in flight at once ${run.mostInFlight}, most handlers running ${run.mostRunning}`);
+  assert.equal(run.done, total);
+  return run;
+}
+
+test("max_in_flight 3 holds across two servers: four workers with prefetch 10 never have a fourth job in flight (sampled throughout)", async (t) => {
+  const run = await sampledRun(t, { max_in_flight: 3 }, 150, () => "all", "queue");
+  assert.ok(run.mostInFlight <= 3, `${run.mostInFlight} jobs in flight at once`);
+  assert.ok(run.mostRunning <= 3, `${run.mostRunning} handlers running at once`);
+  assert.equal(run.mostInFlight, 3, "the limit was reached, so the test could have seen a fourth");
+});
+
+test("concurrency_key 2 holds per key across two servers: four workers over 10 keys never run a third job of one key (sampled throughout)", async (t) => {
+  const run = await sampledRun(t, { concurrency_key: { limit: 2 } }, 200, (n) => `t${Math.floor(n / 20)}`, "concurrency_key");
+  assert.ok(run.mostInFlight <= 2, `${run.mostInFlight} jobs of one key in flight at once`);
+  assert.ok(run.mostRunning <= 2, `${run.mostRunning} handlers of one key running at once`);
+  assert.equal(run.mostInFlight, 2, "the limit was reached, so the test could have seen a third");
 });
 
 test("a slot of a limited queue freed through server A goes at once to B's waiting stream (a notification, not B's next maintenance tick)", async (t) => {
@@ -696,54 +721,6 @@ test("a slot of a limited queue freed through server A goes at once to B's waiti
   const second = await stream.next(3000);
   assert.equal(second?.id, jobs.find(({ id }) => id !== first.id)!.id, "the second job reached B well before its 30 s maintenance tick");
   t.diagnostic(`ack through A to delivery on B: ${Date.now() - acked} ms`);
-});
-
-test("concurrency_key 2 holds per key across two servers: four workers over 10 keys never run a third job of one key (sampled throughout)", async (t) => {
-  const defer = cleanupsKillingChildren(t);
-  const database = await freshDatabase();
-  const servers = await Promise.all([0, 1].map(() => inProcessServer(database, defer)));
-  const queue = uniqueName("keyed");
-  await call(servers[0]!.url, "PATCH", `/queues/${queue}`, { concurrency_key: { limit: 2, key: ".tenant" } });
-  const total = 200;
-  const running = new Map<string, number>();
-  let mostRunning = 0;
-  let done = 0;
-  const workers = [0, 1, 2, 3].map((index) => new Worker(connect(servers[index % 2]!.url), {
-    queues: [queue],
-    concurrency: 10,
-    prefetch: 10,
-    handlers: {
-      step: async (job) => {
-        const tenant = (job.payload as { tenant: string }).tenant;
-        running.set(tenant, (running.get(tenant) ?? 0) + 1);
-        mostRunning = Math.max(mostRunning, running.get(tenant)!);
-        await sleep(2);
-        running.set(tenant, running.get(tenant)! - 1);
-        done++;
-      },
-    },
-  }).start());
-  for (const worker of workers) defer(() => worker.stop());
-  const client = new pg.Client({ connectionString: database });
-  await client.connect();
-  defer(() => client.end());
-  for (let n = 0; n < total; n += 50) {
-    const bulk = await call(servers[n % 100 === 0 ? 0 : 1]!.url, "POST", "/jobs/bulk", { jobs: Array.from({ length: 50 }, (_, k) => ({ queue, type: "step", payload: { tenant: `t${Math.floor((n + k) / 20)}` } })) });
-    assert.equal(bulk.status, 201, JSON.stringify(bulk.body));
-  }
-  let mostInFlight = 0;
-  let samples = 0;
-  const deadline = Date.now() + 60_000;
-  while (done < total && Date.now() < deadline) {
-    const { rows } = await client.query<{ count: number }>("SELECT count(*)::int AS count FROM jobs WHERE queue = $1 AND status = 'in_flight' GROUP BY concurrency_key ORDER BY 1 DESC LIMIT 1", [queue]);
-    mostInFlight = Math.max(mostInFlight, rows[0]?.count ?? 0);
-    samples++;
-  }
-  t.diagnostic(`${done} of ${total} done; ${samples} samples; most of one key in flight ${mostInFlight}, most handlers of one key running ${mostRunning}`);
-  assert.equal(done, total);
-  assert.ok(mostInFlight <= 2, `${mostInFlight} jobs of one key in flight at once`);
-  assert.ok(mostRunning <= 2, `${mostRunning} handlers of one key running at once`);
-  assert.equal(mostInFlight, 2, "the limit was reached, so the test could have seen a third");
 });
 
 test("rate_limit 10 per second holds across two servers on one clock: each second starts 10 in all, whichever server's stream takes them", async (t) => {

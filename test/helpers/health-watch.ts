@@ -1,5 +1,9 @@
 /** /health latency beside other work, measured from a thread of its own. */
+import { rmSync } from "node:fs";
 import { Worker } from "node:worker_threads";
+import { killAllChildren, spawnServer, type SpawnedServer } from "./cli.js";
+import { createDatabase } from "./postgres.js";
+import { tempDir, TEST_STORE } from "./server.js";
 
 /**
  * /health, polled every 10 ms beside the fuzzing from a thread of its own (the fuzzer's work on the
@@ -51,3 +55,32 @@ export class HealthWatch {
   }
 }
 
+
+/** A server child on a data directory of its own (on PostgreSQL when the suite runs there), and its slowest /health over a second idle. */
+export interface WatchedServer {
+  server: SpawnedServer;
+  dataDir: string;
+  /** What a loaded machine adds by itself: budgets are measured on top of it. */
+  idleMaxMs: number;
+  stop(): Promise<void>;
+}
+
+export async function spawnWatchedServer(prefix: string, extraArgs: string[]): Promise<WatchedServer> {
+  const dataDir = tempDir(prefix);
+  const args = [...extraArgs];
+  if (TEST_STORE === "postgres") args.push("--store", await createDatabase(process.env.WHARF_TEST_POSTGRES_URL!));
+  const server = await spawnServer({ dataDir, extraArgs: args });
+  const idle = new HealthWatch(server.url);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const idleMaxMs = (await idle.stop()).max;
+  return {
+    server,
+    dataDir,
+    idleMaxMs,
+    async stop() {
+      await server.stop();
+      await killAllChildren();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -8,34 +8,25 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import net from "node:net";
-import { killAllChildren, spawnServer, type SpawnedServer } from "../helpers/cli.js";
-import { HealthWatch } from "../helpers/health-watch.js";
-import { createDatabase } from "../helpers/postgres.js";
-import { tempDir, TEST_STORE, uniqueName } from "../helpers/server.js";
+import { spawnServer, type SpawnedServer } from "../helpers/cli.js";
+import { HealthWatch, spawnWatchedServer, type WatchedServer } from "../helpers/health-watch.js";
+import { tempDir, uniqueName } from "../helpers/server.js";
 import { openTake, type RawTakeStream } from "../helpers/take.js";
 
 const CONNECTIONS = 500;
 const BUDGET_MS = 100;
 
+let watched: WatchedServer;
 let h: SpawnedServer;
-let dataDir: string;
 let idleMax = 0;
 
 before(async () => {
-  dataDir = tempDir("wharf-connections-");
-  const extraArgs = ["--max-take-streams", String(CONNECTIONS)];
-  if (TEST_STORE === "postgres") extraArgs.push("--store", await createDatabase(process.env.WHARF_TEST_POSTGRES_URL!));
-  h = await spawnServer({ dataDir, extraArgs });
-  const idle = new HealthWatch(h.url);
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  idleMax = (await idle.stop()).max;
+  watched = await spawnWatchedServer("wharf-connections-", ["--max-take-streams", String(CONNECTIONS)]);
+  h = watched.server;
+  idleMax = watched.idleMaxMs;
 });
 
-after(async () => {
-  await h.stop();
-  await killAllChildren();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+after(() => watched.stop());
 
 /** A connection that has sent the start of a request's headers and nothing more. */
 function halfOpen(url: string): Promise<net.Socket> {

@@ -6,18 +6,16 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
-import { killAllChildren, spawnServer, type SpawnedServer } from "../helpers/cli.js";
-import { HealthWatch } from "../helpers/health-watch.js";
-import { createDatabase } from "../helpers/postgres.js";
-import { api, tempDir, TEST_STORE, uniqueName } from "../helpers/server.js";
+import type { SpawnedServer } from "../helpers/cli.js";
+import { HealthWatch, spawnWatchedServer, type WatchedServer } from "../helpers/health-watch.js";
+import { api, TEST_STORE, uniqueName } from "../helpers/server.js";
 
 const SCALE = Number(process.env.WHARF_STALL_SCALE ?? 1);
 const BULK = Math.round(10_000 * SCALE);
 const BUDGET_MS = 100;
 
+let watched: WatchedServer;
 let h: SpawnedServer;
-let dataDir: string;
 /**
  * The slowest /health on the idle server over a while: what a loaded machine adds by itself. The
  * budget is for what one request adds, so it is measured on top of this.
@@ -25,20 +23,12 @@ let dataDir: string;
 let idleMax = 0;
 
 before(async () => {
-  dataDir = tempDir("wharf-stall-");
-  const extraArgs = ["--max-body-bytes", String(64 * 1024 * 1024)];
-  if (TEST_STORE === "postgres") extraArgs.push("--store", await createDatabase(process.env.WHARF_TEST_POSTGRES_URL!));
-  h = await spawnServer({ dataDir, extraArgs });
-  const idle = new HealthWatch(h.url);
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  idleMax = (await idle.stop()).max;
+  watched = await spawnWatchedServer("wharf-stall-", ["--max-body-bytes", String(64 * 1024 * 1024)]);
+  h = watched.server;
+  idleMax = watched.idleMaxMs;
 });
 
-after(async () => {
-  await h.stop();
-  await killAllChildren();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+after(() => watched.stop());
 
 function jobs(queue: string, count: number, payload: (n: number) => unknown = (n) => ({ n, to: `user-${n}@example.com` })): unknown[] {
   return Array.from({ length: count }, (_, n) => ({ queue, type: "stall.test", payload: payload(n) }));
