@@ -164,6 +164,8 @@ class RequestHandler {
     private readonly logger: Logger,
     /** Bound to a loopback address: Host must name this machine (see guard.ts). */
     private readonly loopbackOnly: () => boolean,
+    /** The scheme of the server's own origin (see guard.ts). */
+    private readonly scheme: "http" | "https",
   ) {
     // Picked once: with debug off, the request log costs a request nothing.
     this.handle = logger.isLevelEnabled("debug")
@@ -191,7 +193,7 @@ class RequestHandler {
       const method = request.method ?? "GET";
       guardRequest({
         method,
-        scheme: (request.socket as Partial<tls.TLSSocket>).encrypted === true ? "https" : "http",
+        scheme: this.scheme,
         host: header(request, ":authority") ?? header(request, "host"),
         origin: header(request, "origin"),
         secFetchSite: header(request, "sec-fetch-site"),
@@ -350,11 +352,13 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const engine = await openEngine({ ...engineOptions, observer: metrics.observer, logger });
   metrics.attach(engine);
   let loopbackOnly = false;
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly);
+  const scheme = credentials === undefined ? "http" : "https";
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, scheme);
   const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
   answerClientErrors(http1);
   const http2Server = http2.createServer({}, handler.handle);
-  const server = credentials === undefined ? cleartextListener(http1, http2Server) : tlsListener(http1, http2Server, credentials, logger);
+  const secure = credentials === undefined ? undefined : tlsListener(http1, http2Server, credentials, logger);
+  const server = secure ?? cleartextListener(http1, http2Server);
   const sockets = new Set<net.Socket>();
   server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
@@ -367,7 +371,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const address = server.address() as net.AddressInfo;
   loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `${credentials === undefined ? "http" : "https"}://${hostForUrl}:${address.port}`;
+  const url = `${scheme}://${hostForUrl}:${address.port}`;
   if (credentials !== undefined) logger.info({ ...describeCertificate(credentials.certificate), mutual: credentials.ca !== undefined }, "tls");
   logger.info({ url, address: address.address, port: address.port }, "listening");
   return {
@@ -376,8 +380,8 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
     engine,
     logger,
     reloadTls() {
-      if (tlsOptions === undefined) throw new Error("this server was started without TLS: there is nothing to reload");
-      return reloadTls(server as tls.Server, tlsOptions, logger);
+      if (secure === undefined || tlsOptions === undefined) throw new Error("this server was started without TLS: there is nothing to reload");
+      return reloadTls(secure, tlsOptions, logger);
     },
     async close() {
       await new Promise<void>((resolve) => {
