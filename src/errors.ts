@@ -9,19 +9,36 @@ export class WharfError extends Error {
   readonly retryable: boolean;
   /** Extra response fields, such as `not_found` on a partial bulk ack. */
   readonly details: Record<string, unknown> | undefined;
+  /** When to try again, in seconds (the Retry-After header); only some retryable errors say. */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(status: number, message: string, details?: Record<string, unknown>) {
+  constructor(status: number, message: string, details?: Record<string, unknown>, retryAfterSeconds?: number) {
     super(message);
     this.name = new.target.name;
     this.status = status;
     this.retryable = status === 429 || status === 503;
     this.details = details;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
 export class BadRequestError extends WharfError {
   constructor(message: string) {
     super(400, message);
+  }
+}
+
+/** No credentials, or ones that prove nobody (HTTP 401): the request needs a valid bearer token. */
+export class UnauthorizedError extends WharfError {
+  constructor(message: string) {
+    super(401, message);
+  }
+}
+
+/** The caller is known but may not do this (HTTP 403): a scope its token lacks, a queue outside its queues. */
+export class ForbiddenError extends WharfError {
+  constructor(message: string) {
+    super(403, message);
   }
 }
 
@@ -68,8 +85,21 @@ export class UnprocessableError extends WharfError {
 }
 
 export class OverloadedError extends WharfError {
-  constructor(message: string) {
-    super(429, message);
+  constructor(message: string, retryAfterSeconds?: number) {
+    super(429, message, undefined, retryAfterSeconds);
+  }
+}
+
+/** How long a client told its queue is full waits before trying again, in seconds. */
+const QUEUE_FULL_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * An enqueue that would take a queue past its max_entries (on_full "reject"): nothing of it was written.
+ * Retryable: the queue has room again once workers take some of its jobs.
+ */
+export class QueueFullError extends OverloadedError {
+  constructor(queue: string, maxEntries: number) {
+    super(`queue ${queue} is full: max_entries ${maxEntries}`, QUEUE_FULL_RETRY_AFTER_SECONDS);
   }
 }
 
@@ -84,9 +114,11 @@ export class ServerUnreachableError extends UnavailableError {}
 
 export class IllegalTransitionError extends UnprocessableError {}
 
-export function errorForStatus(status: number, message: string, details?: Record<string, unknown>): WharfError {
+export function errorForStatus(status: number, message: string, details?: Record<string, unknown>, retryAfterSeconds?: number): WharfError {
   switch (status) {
     case 400: return new BadRequestError(message);
+    case 401: return new UnauthorizedError(message);
+    case 403: return new ForbiddenError(message);
     case 404: return new NotFoundError(message);
     case 405: return new MethodNotAllowedError(message);
     case 406: return new NotAcceptableError(message);
@@ -94,7 +126,7 @@ export function errorForStatus(status: number, message: string, details?: Record
     case 413: return new PayloadTooLargeError(message);
     case 415: return new UnsupportedMediaTypeError(message);
     case 422: return new UnprocessableError(message, details);
-    case 429: return new OverloadedError(message);
+    case 429: return new OverloadedError(message, retryAfterSeconds);
     case 503: return new UnavailableError(message);
     default: return new WharfError(status, message, details);
   }
@@ -102,6 +134,14 @@ export function errorForStatus(status: number, message: string, details?: Record
 
 /** A store location Wharf cannot open: not `sqlite:PATH`, `sqlite::memory:` or a `postgres://` / `postgresql://` URL. */
 export class InvalidStoreError extends BadRequestError {}
+
+/** A server without authentication asked to listen where other machines can reach it. */
+export class InsecureListenError extends BadRequestError {
+  constructor(readonly host: string) {
+    super(`refusing to listen on ${host} without authentication: anyone who can reach it could read and change every job. ` +
+      "Give tokens (--auth-file FILE; the auth option), listen on a loopback address such as 127.0.0.1, or accept the risk with --insecure-no-auth (insecureNoAuth)");
+  }
+}
 
 /** A Worker set up so it cannot work: no queues to take from, no handler at start, a handler registered after start. */
 export class WorkerUsageError extends BadRequestError {}

@@ -1,8 +1,9 @@
 /** What each command does, once program.ts has parsed and checked its arguments. */
 import { connect, type Client, type Job, type JobFilter, type TlsClientOptions } from "../index.js";
-import { InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
+import { InsecureListenError, InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions, type WharfServer } from "../http/server.js";
 import { InvalidTlsError, type TlsOptions } from "../http/tls.js";
+import { BearerTokens, TokenFileError } from "../http/tokens.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type JobPatch, type JobStatus, type RetryPolicy, type UniqueWhile } from "../job/types.js";
 import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
@@ -14,6 +15,7 @@ import { cleared, type Clearable } from "./values.js";
 
 export interface RemoteOptions {
   url: string;
+  token?: string;
   json?: boolean;
   tlsCa?: string;
   tlsCert?: string;
@@ -100,7 +102,7 @@ export async function remote(options: RemoteOptions, run: (wharf: Client, out: O
   const tls = clientTlsOf(options);
   let wharf: Client;
   try {
-    wharf = connect(options.url, tls === undefined ? undefined : { tls });
+    wharf = connect(options.url, { ...(tls === undefined ? {} : { tls }), ...(options.token === undefined ? {} : { token: options.token }) });
   } catch (error) {
     throw new UsageError(`--url: ${(error as Error).message}`);
   }
@@ -120,6 +122,9 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   maxResultBytes?: number;
   maxInFlight?: number;
+  maxTakeStreams?: number;
+  headerTimeoutMs?: number;
+  bodyTimeoutMs?: number;
   leaseTimeout?: number;
   retryLimit?: number;
   completedRetentionMs?: number;
@@ -130,6 +135,20 @@ export interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   tlsClientCa?: string;
+  authFile?: string;
+  insecureNoAuth?: boolean;
+}
+
+/** The tokens of --auth-file: a file that cannot be used stops the server before it starts (exit 2). */
+function tokensOf(options: ServeOptions): BearerTokens | undefined {
+  if (options.authFile === undefined) return undefined;
+  if (options.insecureNoAuth) throw new UsageError("--auth-file and --insecure-no-auth contradict each other: give one");
+  try {
+    return BearerTokens.load(options.authFile);
+  } catch (error) {
+    if (error instanceof TokenFileError) throw new UsageError(`--auth-file: ${error.message}`);
+    throw error;
+  }
 }
 
 /** The server's TLS files: --tls-cert with --tls-key, and --tls-client-ca only with them. */
@@ -149,6 +168,7 @@ async function startServing(options: ServerOptions): Promise<WharfServer> {
     return await startServer(options);
   } catch (error) {
     if (error instanceof InvalidTlsError) throw new UsageError(`${TLS_FLAGS[error.option]}: ${error.message}`);
+    if (error instanceof InsecureListenError) throw new UsageError(`--host: ${error.message}`);
     throw error;
   }
 }
@@ -161,6 +181,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw error;
   }
   const serverOptions: ServerOptions = {
+    auth: tokensOf(options),
+    insecureNoAuth: options.insecureNoAuth,
     host: options.host,
     port: options.port,
     dataDir: options.dataDir,
@@ -169,6 +191,9 @@ export async function serve(options: ServeOptions): Promise<void> {
     maxBodyBytes: options.maxBodyBytes,
     maxResultBytes: options.maxResultBytes,
     maxInFlight: options.maxInFlight,
+    maxTakeStreams: options.maxTakeStreams,
+    headerTimeoutMs: options.headerTimeoutMs,
+    bodyTimeoutMs: options.bodyTimeoutMs,
     defaultTimeoutSeconds: options.leaseTimeout,
     defaultRetryLimit: options.retryLimit,
     retention: defined({ completed_ms: options.completedRetentionMs, dead_ms: options.deadRetentionMs }),

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { CommanderError } from "commander";
-import { ServerUnreachableError, StoreInUseError, WharfError } from "../errors.js";
+import { ServerUnreachableError, StoreInUseError, UnauthorizedError, WharfError } from "../errors.js";
 import { Declined } from "./confirm.js";
 import { buildProgram } from "./program.js";
 import { asUsageError, UsageError } from "./usage.js";
@@ -14,6 +14,10 @@ function exitCodeOf(error: unknown): number {
   }
   if (error instanceof Declined || error instanceof ServerUnreachableError || error instanceof StoreInUseError) {
     process.stderr.write(`wharf: ${error.message}\n`);
+    return 1;
+  }
+  if (error instanceof UnauthorizedError) {
+    process.stderr.write(`wharf: ${error.message} (HTTP 401): give a token with --token or WHARF_TOKEN\n`);
     return 1;
   }
   if (error instanceof WharfError) {

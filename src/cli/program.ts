@@ -10,6 +10,8 @@ import * as run from "./commands.js";
 import * as cron from "./cron-commands.js";
 import * as queueCommands from "./queue-commands.js";
 import * as tlsCommands from "./tls-commands.js";
+import * as tokenCommands from "./token-commands.js";
+import { SCOPES } from "../http/identity.js";
 import {
   backoff,
   clientName,
@@ -25,10 +27,12 @@ import {
   priority,
   range,
   repeatable,
+  scopes,
   seconds,
   serverName,
   statuses,
   timestamp,
+  token,
   type Parser,
 } from "./values.js";
 
@@ -44,10 +48,11 @@ function option<T>(flags: string, description: string, parse?: Parser<T>): Optio
   return parse ? made.argParser((value: string) => parse(value)) : made;
 }
 
-/** --url (or WHARF_URL), the TLS files for an https:// one, and --json: every command that talks to a server. */
+/** --url (or WHARF_URL), --token (or WHARF_TOKEN), the TLS files for an https:// one, and --json: every command that talks to a server. */
 function remote(command: Command): Command {
   return command
     .addOption(option("--url <url>", "the Wharf server").env("WHARF_URL").default(DEFAULT_URL))
+    .addOption(option("--token <token>", "bearer token for a server with --auth-file (WHARF_TOKEN keeps it out of the process list)", token).env("WHARF_TOKEN"))
     .addOption(tls("--tls-ca <file>", "trust this CA certificate (PEM) for an https:// --url, instead of Node's built-in list").env("WHARF_TLS_CA"))
     .addOption(tls("--tls-cert <file>", "present this client certificate (PEM; with --tls-key), for a server with mutual TLS").env("WHARF_TLS_CERT"))
     .addOption(tls("--tls-key <file>", "the client certificate's private key (PEM, unencrypted)").env("WHARF_TLS_KEY"))
@@ -92,6 +97,9 @@ function serveCommand(): Command {
     .addOption(option("--max-body-bytes <n>", "largest request body", positiveInteger))
     .addOption(option("--max-result-bytes <n>", "largest result or saved state a job keeps, in bytes of JSON", positiveInteger))
     .addOption(option("--max-in-flight <n>", "jobs in flight across all take streams, at most", positiveInteger))
+    .addOption(option("--header-timeout-ms <ms>", "time a client has to send a request's headers (and a new connection its first bytes or TLS handshake); default 10000", positiveInteger))
+    .addOption(option("--body-timeout-ms <ms>", "time a whole request may take to arrive; default 60000", positiveInteger))
+    .addOption(option("--max-take-streams <n>", "take streams open at once, at most (default 10000); beyond it a take is 429", positiveInteger))
     .addOption(option("--lease-timeout <seconds>", "lease of one attempt when the job has no timeout", seconds))
     .addOption(option("--retry-limit <n>", "retries of a job that has no retry_limit", count))
     .addOption(option("--completed-retention-ms <ms>", "how long completed jobs are kept", integer(0)))
@@ -102,6 +110,8 @@ function serveCommand(): Command {
     .addOption(tls("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key); SIGHUP reads the files again"))
     .addOption(tls("--tls-key <file>", "the certificate's private key (PEM, unencrypted)"))
     .addOption(tls("--tls-client-ca <file>", "mutual TLS: clients must present a certificate this CA (PEM) signed"))
+    .addOption(option("--auth-file <file>", "JSON file of bearer tokens and their scopes: callers need one (see wharf token new)", nonEmpty).helpGroup("Authentication:"))
+    .addOption(option("--insecure-no-auth", "without --auth-file, listen on a --host other machines can reach all the same").helpGroup("Authentication:"))
     .action((options: run.ServeOptions) => run.serve(options));
 }
 
@@ -244,6 +254,19 @@ function tlsCommand(): Command {
   return command;
 }
 
+function tokenCommand(): Command {
+  const tokens = new Command("token").description("bearer tokens for a server's --auth-file");
+  tokens.addCommand(
+    new Command("new")
+      .description("print a fresh random token (line 1, for the client) and its --auth-file entry, which holds only its hash (line 2)")
+      .addOption(option("--name <name>", "how logs and errors name the token's holder (default: from its hash)", nonEmpty))
+      .addOption(option("--scopes <scopes>", `what it may do, comma-separated: ${SCOPES.join(", ")} (default: every one)`, scopes))
+      .addOption(option("--queues <patterns>", "queue name patterns it may reach, comma-separated, * for any characters (default: every queue)", list))
+      .action((options: tokenCommands.NewTokenOptions) => tokenCommands.create(options)),
+  );
+  return tokens;
+}
+
 /** The whole `wharf` program. Errors throw (exitOverride) so that main.ts chooses the exit code. */
 export function buildProgram(options: ProgramOptions = {}): Command {
   const program = new Command("wharf")
@@ -258,6 +281,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   program.addCommand(jobsCommand());
   program.addCommand(cronCommand());
   program.addCommand(queuesCommand());
+  program.addCommand(tokenCommand());
   program.addCommand(remote(new Command("health")).description("check that the server answers").action((opts: run.RemoteOptions) => run.health(opts)));
   program.addCommand(
     remote(new Command("reset"))

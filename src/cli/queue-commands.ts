@@ -29,7 +29,7 @@ export function set(queue: string, assignments: string[], options: RemoteOptions
     try {
       out.record(await wharf.patchQueue(queue, patch as QueuePatch));
     } catch (error) {
-      // A setting the server does not support yet is a bad argument here, as an unknown one is.
+      // Settings the server cannot apply together (key expressions that differ) are bad arguments here, as unknown ones are.
       throw error instanceof UnprocessableError ? new UsageError(`SETTING: ${error.message}`) : error;
     }
   });

@@ -7,6 +7,7 @@ import { InvalidArgumentError } from "commander";
 import { parseJson } from "../job/json.js";
 import { JOB_STATUSES, MAX_PRIORITY, type Backoff, type EnqueueInput, type JobStatus, type RetryPolicy } from "../job/types.js";
 import { readRetryPolicy } from "../job/validate.js";
+import { isScope, SCOPES, type Scope } from "../http/identity.js";
 
 export type Parser<T> = (value: string) => T;
 
@@ -58,6 +59,19 @@ export function list(value: string): string[] {
   const items = value.split(",").map((item) => item.trim());
   if (items.some((item) => item === "")) fail(`must be a comma list without empty entries, got "${value}"`);
   return items;
+}
+
+export function scopes(value: string): Scope[] {
+  const items = list(value);
+  for (const item of items) if (!isScope(item)) fail(`"${item}" is not one of ${SCOPES.join(", ")}`);
+  return items as Scope[];
+}
+
+/** A bearer token, never echoed; empty (an exported but empty WHARF_TOKEN) is no token at all. */
+export function token(value: string): string | undefined {
+  if (value === "") return undefined;
+  if (!/^[\x21-\x7e]+$/.test(value)) fail("must be printable ASCII without spaces (the token `wharf token new` printed)");
+  return value;
 }
 
 export function statuses(value: string): JobStatus[] {

@@ -1,7 +1,7 @@
 import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
-import { errorForStatus, ServerUnreachableError, UnavailableError, WharfError } from "../errors.js";
+import { BadRequestError, errorForStatus, ServerUnreachableError, UnavailableError, WharfError } from "../errors.js";
 import { encodeBody, MEDIA_TYPES } from "../http/codec.js";
 import { decodeMsgpack } from "../http/msgpack.js";
 import { parseJson } from "../job/json.js";
@@ -32,6 +32,8 @@ export interface HttpTransportOptions {
    * (`heartbeatMs`); keep this a few heartbeats long. Default 10 s.
    */
   idleTimeoutMs?: number;
+  /** A bearer token, sent as `Authorization: Bearer TOKEN` with every request, the take stream's included. */
+  token?: string;
   /** For an https:// URL: the CA to trust and the client certificate to present. */
   tls?: TlsClientOptions;
 }
@@ -104,6 +106,13 @@ function isControl(value: Job | CancelFrame): value is CancelFrame {
   return (value as Partial<CancelFrame>).control === "cancel";
 }
 
+/** The Authorization header for a token; checked here, as a header cannot carry spaces or control characters (never echoed). */
+function credentialsOf(token: string | undefined): Record<string, string> {
+  if (token === undefined) return {};
+  if (!/^[\x21-\x7e]+$/.test(token)) throw new BadRequestError("token must be printable ASCII without spaces: is it the token `wharf token new` printed?");
+  return { authorization: `Bearer ${token}` };
+}
+
 /** Talks to a Wharf (or Zizq) server over HTTP/1.1 keep-alive connections, in cleartext or TLS (https://). */
 export class HttpTransport implements Transport {
   private readonly base: URL;
@@ -115,6 +124,8 @@ export class HttpTransport implements Transport {
   private readonly timeoutMs: number;
   private readonly idleTimeoutMs: number;
   private readonly streams = new Set<http.ClientRequest>();
+  /** Headers every request carries: the token's. */
+  private readonly credentials: Record<string, string>;
 
   constructor(baseUrl: string, options: HttpTransportOptions = {}) {
     if (!URL.canParse(baseUrl)) throw new WharfError(400, `invalid server URL "${baseUrl}"`);
@@ -129,11 +140,12 @@ export class HttpTransport implements Transport {
     this.format = options.format ?? "json";
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10_000;
+    this.credentials = credentialsOf(options.token);
   }
 
   request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse> {
     const payload = body === undefined ? undefined : encodeBody(this.format, body);
-    const headers: Record<string, string | number> = { accept: MEDIA_TYPES[this.format] };
+    const headers: Record<string, string | number> = { ...this.credentials, accept: MEDIA_TYPES[this.format] };
     if (payload) {
       headers["content-type"] = MEDIA_TYPES[this.format];
       headers["content-length"] = payload.length;
@@ -173,7 +185,7 @@ export class HttpTransport implements Transport {
     }
     if (status >= 400) {
       const { error, ...details } = (body ?? {}) as { error?: string };
-      throw errorForStatus(status, error ?? `HTTP ${status}`, Object.keys(details).length > 0 ? details : undefined);
+      throw errorForStatus(status, error ?? `HTTP ${status}`, Object.keys(details).length > 0 ? details : undefined, retryAfter(response.headers["retry-after"]));
     }
     return { status, body };
   }
@@ -184,7 +196,7 @@ export class HttpTransport implements Transport {
 
   take(take: TakeRequest): TakeStream {
     const channel = new JobChannel();
-    const headers: Record<string, string> = { accept: MEDIA_TYPES["msgpack-stream"] };
+    const headers: Record<string, string> = { ...this.credentials, accept: MEDIA_TYPES["msgpack-stream"] };
     if (take.workerId) headers["worker-id"] = take.workerId;
     const query: Record<string, QueryValue> = { prefetch: take.prefetch };
     if (take.queues.length > 0) query.queue = take.queues.join(",");
@@ -248,4 +260,10 @@ export class HttpTransport implements Transport {
     for (const stream of this.streams) stream.destroy();
     this.agent.destroy();
   }
+}
+
+/** A Retry-After header's delay in seconds; its HTTP-date form, or none, gives undefined. */
+function retryAfter(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d+$/.test(header.trim())) return undefined;
+  return Number(header);
 }

@@ -13,7 +13,8 @@ export class LocalTransport implements Transport {
   async request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse> {
     const request = { method, path, query: searchParams(query), body: body === undefined ? undefined : structuredClone(body) };
     const response = await handleApi(this.engine, request);
-    if (response.kind !== "body") throw new Error(`${method} ${path} answered with a stream; use take()`);
+    if (response.kind === "take") throw new Error(`${method} ${path} answered with a stream; use take()`);
+    if (response.kind === "metrics") throw new Error(`${method} ${path} is served over HTTP only`);
     return { status: response.status, body: response.body === undefined ? undefined : structuredClone(response.body) };
   }
 

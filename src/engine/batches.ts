@@ -3,7 +3,7 @@ import { stringifyJson } from "../job/json.js";
 import { foldInto, opensBatch, takesFolds } from "../job/state.js";
 import type { BatchConfig, Job, JsonValue } from "../job/types.js";
 import { unprocessable, validatePayload } from "../job/validate.js";
-import type { BatchFold, BatchSession, InsertOutcome, Store } from "../store/store.js";
+import type { BatchFold, BatchSession, InsertOutcome, QueueCaps, Store } from "../store/store.js";
 import type { Coordination } from "./coordination/coordination.js";
 import { BatchProgram } from "./jq/fold.js";
 import { KeyedLock } from "./keyed-lock.js";
@@ -72,12 +72,12 @@ export class Batches {
   ) {}
 
   /** Enqueues jobs (some batched) as one atomic write; `where(i)` names job i in errors. */
-  async enqueue(jobs: Job[], where: (position: number) => string): Promise<EnqueueOutcome[]> {
+  async enqueue(jobs: Job[], where: (position: number) => string, caps?: QueueCaps): Promise<EnqueueOutcome[]> {
     await this.dryRun(jobs, where);
     const byKey = positionsBy(jobs, (job) => (opensBatch(job) ? job.batch!.key : undefined));
-    if (byKey.size === 0) return this.writes.insert(jobs);
+    if (byKey.size === 0) return this.writes.insert(jobs, caps);
     const keys = [...byKey.keys()];
-    return this.lock.run(keys, () => this.store.batchSession(keys, (session) => this.round(session, jobs, byKey, where)));
+    return this.lock.run(keys, () => this.store.batchSession(keys, (session) => this.round(session, jobs, byKey, where, caps)));
   }
 
   private program(config: BatchConfig): Promise<BatchProgram> {
@@ -103,7 +103,7 @@ export class Batches {
     }
   }
 
-  private async round(session: BatchSession, jobs: Job[], byKey: Map<string, number[]>, where: (position: number) => string): Promise<EnqueueOutcome[]> {
+  private async round(session: BatchSession, jobs: Job[], byKey: Map<string, number[]>, where: (position: number) => string, caps: QueueCaps | undefined): Promise<EnqueueOutcome[]> {
     for (let attempt = 0; attempt < ROUND_ATTEMPTS; attempt++) {
       const stored = await session.openJobs();
       const held = this.coordination.hold([...stored.values()].filter(takesFolds));
@@ -113,6 +113,7 @@ export class Batches {
           folds: plan.folds,
           opens: plan.opens,
           inserts: plan.jobs.filter((_job, position) => !plan.foldedInto.has(position)),
+          caps,
         });
         if (inserted) return this.outcomes(plan, inserted);
       } finally {

@@ -34,11 +34,12 @@ export interface Subscription {
   /** Unguessable, so only the stream's own client can close it by id. */
   readonly id: string;
   readonly workerId: string | undefined;
+  /** The queues it takes from; null: every queue. */
+  readonly queues: ReadonlySet<string> | null;
   close(): Promise<void>;
 }
 
 interface Stream extends Subscription {
-  readonly queues: ReadonlySet<string> | null;
   readonly types: ReadonlySet<string> | null;
   readonly prefetch: number;
   readonly sink: JobSink;

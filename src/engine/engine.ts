@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { BadRequestError, ConflictError, NotFoundError, PayloadTooLargeError, UnprocessableError } from "../errors.js";
+import { BadRequestError, ConflictError, NotFoundError, OverloadedError, PayloadTooLargeError, UnprocessableError } from "../errors.js";
 import { DEFAULT_RETRY_LIMIT } from "../job/backoff.js";
-import { newJobId } from "../job/ids.js";
+import { isJobId, newJobId } from "../job/ids.js";
 import {
   applyPatch,
   cancel as cancelJob,
@@ -10,10 +10,13 @@ import {
   complete,
   createJob,
   DEFAULT_RETENTION,
+  discard,
   expire,
+  expireAged,
   fail,
   isTerminal,
   missedDeadline,
+  outlived,
   unblock,
   unreachable,
   purgedOnEnd,
@@ -27,13 +30,14 @@ import { validateName } from "../job/validate.js";
 import { chunks, mapInSlices } from "../slices.js";
 import type { Logger } from "../log.js";
 import type { Sharing } from "../store/sharing.js";
-import type { InsertOutcome, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
+import type { InsertOutcome, QueueCap, QueueCaps, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Alone } from "./coordination/alone.js";
 import type { Coordination, EngineParts } from "./coordination/coordination.js";
 import { Shared } from "./coordination/shared.js";
 import { CLAIMED, claimedOnly, Dispatcher, type ControlSink, type InFlightJob, type JobSink, type Subscription, type TakeOptions } from "./dispatch.js";
 import { inRun, notInFlight } from "./leases.js";
+import { jobNotFound, takeStreamNotOpen, workflowNotFound } from "./not-found.js";
 import { lifecycleLog, logFailure } from "./log.js";
 import { withDependencyResults } from "./dependency-results.js";
 import { applyQueuePatch, checkQueueKeys, DEFAULT_QUEUE_SETTINGS, isDefault, withQueueDefaults, withQueueKeys, type QueuePatch, type QueueSettings } from "./queue-settings.js";
@@ -50,6 +54,7 @@ import { deadlines } from "./services/deadlines.js";
 import type { DueService } from "./services/due-timer.js";
 import { countMatching, scanMatching, type JobSelection } from "./scan.js";
 import { Purge } from "./services/purge.js";
+import { MaxAge } from "./services/max-age.js";
 import { ServiceRunner } from "./services/runner.js";
 import { WritePath, type DecidedUpdate } from "./write-path.js";
 
@@ -66,6 +71,8 @@ export interface EngineOptions {
   defaultTimeoutSeconds?: number;
   /** Jobs in flight across all take streams, at most. */
   maxInFlight?: number;
+  /** Take streams open at once, at most (default 10,000): each holds a connection and memory. */
+  maxTakeStreams?: number;
   /** How often leases are checked and retention runs, in ms. */
   maintenanceIntervalMs?: number;
   observer?: EngineObserver;
@@ -85,6 +92,7 @@ export interface JobPage {
 
 /** A result or saved state a job keeps, at most, by default: 1 MiB of JSON. */
 export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_TAKE_STREAMS = 10_000;
 
 /** Jobs changed per commit by a patch or delete over a selection. */
 const SCAN_BATCH = 200;
@@ -119,6 +127,7 @@ export class Engine {
   private readonly maxResultBytes: number;
   private readonly logger: Logger;
   private readonly queueSettings: QueueSettingsCache;
+  private readonly maxTakeStreams: number;
 
   private constructor(options: EngineOptions) {
     this.store = options.store;
@@ -129,6 +138,7 @@ export class Engine {
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.timeoutSeconds = options.defaultTimeoutSeconds ?? 300;
     this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    this.maxTakeStreams = options.maxTakeStreams ?? DEFAULT_MAX_TAKE_STREAMS;
     this.logger = options.logger;
     this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger));
     this.queueSettings = new QueueSettingsCache(this.store);
@@ -184,6 +194,7 @@ export class Engine {
         this.promotion,
         this.deadlines,
         new Purge(this.writes),
+        new MaxAge(this.store, this.queueSettings, (jobs, maxAgeMs, now) => this.expireAged(jobs, maxAgeMs, now)),
         cronTicks,
         this.queueSettings,
       ],
@@ -219,8 +230,22 @@ export class Engine {
       const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, inputs, where(position));
       return createJob(ids[position]!, withQueueDefaults(input, this.queueSettings.get(input.queue)), now, dependencies);
     });
-    if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs);
-    return this.batches.enqueue(jobs, where);
+    const caps = this.capsFor(jobs);
+    if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs, caps);
+    return this.batches.enqueue(jobs, where, caps);
+  }
+
+  /** The max_entries of the queues `jobs` go to, for their insert to check; none when none of them has one. */
+  private capsFor(jobs: readonly Job[]): QueueCaps | undefined {
+    const capped = this.queueSettings.capped;
+    if (capped.size === 0) return undefined;
+    const byQueue = new Map<string, QueueCap>();
+    for (const { queue } of jobs) {
+      const cap = capped.get(queue);
+      if (cap) byQueue.set(queue, cap);
+    }
+    if (byQueue.size === 0) return undefined;
+    return { byQueue, discarded: (job, max) => discard(job, max, this.clock.now(), this.retention) };
   }
 
   /**
@@ -250,6 +275,9 @@ export class Engine {
     for (const queue of options.queues) validateName(queue, "queue");
     if (options.types?.length === 0) throw new BadRequestError("types must name at least one type; leave it out to take every type");
     for (const type of options.types ?? []) validateName(type, "type");
+    if (this.dispatcher.streamCount >= this.maxTakeStreams) {
+      throw new OverloadedError(`${this.dispatcher.streamCount} take streams are open, the most this server takes (--max-take-streams); try again once one closes`, 1);
+    }
     const stillLeased = (job: Job): boolean => {
       const entry = this.dispatcher.lease(job.id);
       return entry?.job.run_id === job.run_id && entry?.stream?.closed === false;
@@ -264,8 +292,13 @@ export class Engine {
    */
   async closeTake(streamId: string): Promise<void> {
     const stream = this.dispatcher.findStream(streamId);
-    if (!stream) throw new NotFoundError(`take stream ${streamId} is not open`);
+    if (!stream) throw takeStreamNotOpen(streamId);
     await stream.close();
+  }
+
+  /** The queues an open take stream takes from (null: every queue); undefined when no such stream is open here. */
+  takeStreamQueues(streamId: string): ReadonlySet<string> | null | undefined {
+    return this.dispatcher.findStream(streamId)?.queues;
   }
 
   /**
@@ -428,8 +461,8 @@ export class Engine {
     return { id, run_id: job.run_id, lease_expires_at: expiresAt };
   }
 
-  /** A result or state a job is to keep: refused (413) beyond maxResultBytes of JSON. */
-  private checkKept(value: JsonValue | undefined, field: string): void {
+  /** A result or state a job is to keep: refused (413) beyond maxResultBytes of JSON. Checked before the job is looked up. */
+  checkKept(value: JsonValue | undefined, field: string): void {
     if (value === undefined) return;
     const bytes = Buffer.byteLength(stringifyJson(value));
     if (bytes > this.maxResultBytes) throw new PayloadTooLargeError(`${field} is ${bytes} bytes of JSON; a job keeps at most ${this.maxResultBytes}`);
@@ -439,8 +472,16 @@ export class Engine {
 
   async getJob(id: string): Promise<Job> {
     const job = this.localCopy(id) ?? (await this.store.getJob(id));
-    if (!job) throw new NotFoundError(`job ${id} not found`);
+    if (!job) throw jobNotFound(id);
     return job;
+  }
+
+  /** The jobs of `ids` that exist, by id, each read as getJob reads one. */
+  async findJobs(ids: readonly string[]): Promise<Map<string, Job>> {
+    const wanted = ids.filter(isJobId);
+    const local = wanted.map((id) => this.localCopy(id));
+    const stored = await this.store.getJobs(wanted.filter((_id, position) => !local[position]));
+    return new Map([...local, ...stored].flatMap((job) => (job ? [[job.id, job] as const] : [])));
   }
 
   /** Our in-flight copy of a job, when the coordination knows it is the newest version. */
@@ -581,13 +622,13 @@ export class Engine {
   async requeueDead(id: string): Promise<InsertOutcome> {
     const dead = await this.getJob(id);
     const copy = requeue(dead, newJobId(), this.clock.now());
-    const result = await this.writes.commit({ deletes: [{ id, from: "dead" }], inserts: [copy] });
+    const result = await this.writes.commit({ deletes: [{ id, from: "dead" }], inserts: [copy], caps: this.capsFor([copy]) });
     return result.inserted[0]!;
   }
 
   async deleteJob(id: string): Promise<void> {
     const result = await this.writes.commit({ deletes: [{ id }] });
-    if (result.deleted.length === 0) throw new NotFoundError(`job ${id} not found`);
+    if (result.deleted.length === 0) throw jobNotFound(id);
   }
 
   async deleteJobs(selection: JobSelection): Promise<number> {
@@ -638,7 +679,7 @@ export class Engine {
       return createJob(ids[position]!, withQueueDefaults(withMetadata, this.queueSettings.get(input.queue)), now, dependencies);
     });
     const document = documentOf(plan, ids);
-    await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) });
+    await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) }, this.capsFor(jobs));
     return { id, status: "running", jobs: document.steps };
   }
 
@@ -656,9 +697,15 @@ export class Engine {
     return deleted;
   }
 
+  /** The queues of a workflow's jobs, as enqueued (for a workflow made before they were recorded, of its jobs still stored). */
+  async workflowQueues(id: string): Promise<string[]> {
+    const { document } = await this.workflowRecord(id);
+    return document.queues ?? [...new Set((await this.currentJobs(jobIdsOf(document))).map((job) => job.queue))];
+  }
+
   private async workflowRecord(id: string): Promise<{ record: WorkflowRecord; document: WorkflowDocument }> {
     const record = await this.store.getWorkflow(id);
-    if (!record) throw new NotFoundError(`workflow ${id} not found`);
+    if (!record) throw workflowNotFound(id);
     return { record, document: JSON.parse(record.document) as WorkflowDocument };
   }
 
@@ -683,11 +730,23 @@ export class Engine {
   }
 
   /** Makes dead the jobs that were still waiting to start when their deadline passed (the deadline service's and a claim's finding). */
-  private async expireMissed(jobs: Job[], now: number): Promise<void> {
-    const endings = jobs.filter((job) => missedDeadline(job, now)).map((before) => {
+  private expireMissed(jobs: Job[], now: number): Promise<void> {
+    return this.endUnstarted(jobs.filter((job) => missedDeadline(job, now)).map((before) => {
       const { job: after, error } = expire(before, now, this.retention);
       return { before, after, error };
-    });
+    }));
+  }
+
+  /** Makes dead the jobs that waited in their queue longer than its max_age_ms (the max-age service's finding). */
+  private expireAged(jobs: Job[], maxAgeMs: number, now: number): Promise<void> {
+    return this.endUnstarted(jobs.filter((job) => outlived(job, maxAgeMs, now)).map((before) => {
+      const { job: after, error } = expireAged(before, maxAgeMs, now, this.retention);
+      return { before, after, error };
+    }));
+  }
+
+  /** Commits the deaths of jobs that never started, and tells the observer of those that applied. */
+  private async endUnstarted(endings: Array<DecidedUpdate & { error: JobError }>): Promise<void> {
     if (endings.length === 0) return;
     const applied = await this.commitEndings(endings);
     endings.forEach(({ after, error }, position) => {

@@ -2,9 +2,9 @@
  * Queue settings: what an operator sets on a queue (PATCH /queues/{queue}), kept in the store. A queue
  * can be paused (it accepts enqueues and hands out nothing until resumed; jobs in flight finish), its
  * jobs in flight at once limited (max_in_flight; concurrency_key per key) and its starts per interval
- * (rate_limit), across every server (src/job/queue-limits.ts).
- * The other settings the API names are refused with 422 until they are built, so a client never
- * believes a limit holds that does not.
+ * (rate_limit), across every server (src/job/queue-limits.ts), and its waiting jobs capped (max_entries:
+ * an enqueue past it is refused, or makes room by discarding the oldest, as on_full says) and aged
+ * (max_age_ms: a job waiting longer than that since it was enqueued is dead).
  */
 import { BadRequestError, UnprocessableError } from "../errors.js";
 import { badRequest, describe, readInteger, readObject, readRetention, readRetryPolicy, readTimeout, rejectUnknownFields } from "../job/validate.js";
@@ -12,9 +12,9 @@ import type { EnqueueInput } from "../job/types.js";
 import { keyExpression, type ConcurrencyKeyLimit, type RateLimit } from "../job/queue-limits.js";
 import { checkKeyExpression, evaluateKeys } from "./jq/key.js";
 import type { JqLimits } from "./jq/runtime.js";
-import type { QueueSettings } from "../store/store.js";
+import type { OnFull, QueueSettings } from "../store/store.js";
 
-export type { QueueSettings };
+export type { OnFull, QueueSettings };
 
 export const DEFAULT_QUEUE_SETTINGS: QueueSettings = { paused: false };
 
@@ -29,19 +29,21 @@ const KEY_EXPRESSION_MAX = 4096;
 /** A PATCH's changes: a value sets, null resets to the default. */
 export type QueuePatch = { [K in keyof QueueSettings]?: QueueSettings[K] | null };
 
-/** Settings the API reserves for queue controls not built yet. */
-const NOT_YET = ["max_entries", "on_full", "max_age_ms"] as const;
+/** The longest max_age_ms: a year. */
+const MAX_AGE_LIMIT_MS = 365 * 86_400_000;
+/** The most waiting jobs max_entries may allow. */
+const MAX_ENTRIES_LIMIT = 10_000_000;
+const ON_FULL: readonly OnFull[] = ["reject", "discard_oldest"];
 
 /** The settings a job enqueued on the queue takes when it gives none of its own. */
 const JOB_DEFAULTS = ["retry_limit", "timeout", "retention", "retry_policy"] as const;
 
-const KNOWN = ["paused", "max_in_flight", "concurrency_key", "rate_limit", ...JOB_DEFAULTS];
+const KNOWN = ["paused", "max_in_flight", "concurrency_key", "rate_limit", "max_entries", "on_full", "max_age_ms", ...JOB_DEFAULTS];
 
 export function parseQueuePatch(body: unknown): QueuePatch {
   const fields = readObject(body, "request body");
   const patch: QueuePatch = {};
   for (const [name, value] of Object.entries(fields)) {
-    if ((NOT_YET as readonly string[]).includes(name)) throw new UnprocessableError(`queue setting ${name} is not supported yet`);
     if (!KNOWN.includes(name)) throw new BadRequestError(`unknown queue setting ${JSON.stringify(name)}; known: ${KNOWN.join(", ")}`);
     if (value === null) {
       (patch as Record<string, null>)[name] = null;
@@ -60,6 +62,16 @@ export function parseQueuePatch(body: unknown): QueuePatch {
         break;
       case "rate_limit":
         patch.rate_limit = readRateLimit(value);
+        break;
+      case "max_entries":
+        patch.max_entries = readInteger(value, name, 1, MAX_ENTRIES_LIMIT, badRequest);
+        break;
+      case "on_full":
+        if (!ON_FULL.includes(value as OnFull)) throw new BadRequestError(`on_full must be ${ON_FULL.map((choice) => JSON.stringify(choice)).join(" or ")}, got ${describe(value)}`);
+        patch.on_full = value as OnFull;
+        break;
+      case "max_age_ms":
+        patch.max_age_ms = readInteger(value, name, 1, MAX_AGE_LIMIT_MS, badRequest);
         break;
       case "retry_limit":
         patch.retry_limit = readInteger(value, name, 0, 2 ** 31 - 1, badRequest);
@@ -132,6 +144,9 @@ export function applyQueuePatch(settings: QueueSettings, patch: QueuePatch): Que
   setOrClear(next, "max_in_flight", patch.max_in_flight);
   setOrClear(next, "concurrency_key", patch.concurrency_key);
   setOrClear(next, "rate_limit", patch.rate_limit);
+  setOrClear(next, "max_entries", patch.max_entries);
+  setOrClear(next, "on_full", patch.on_full);
+  setOrClear(next, "max_age_ms", patch.max_age_ms);
   setOrClear(next, "retry_limit", patch.retry_limit);
   setOrClear(next, "timeout", patch.timeout);
   setOrClear(next, "retention", patch.retention);

@@ -127,14 +127,20 @@ class Compiler {
   }
 }
 
-/** A workflow's stored document: its shape over job ids, and its step jobs in step order. */
+/** A workflow's stored document: its shape over job ids, its step jobs in step order, and the queues of its jobs. */
 export interface WorkflowDocument {
   shape: StepShape<string>;
   steps: string[];
+  /** Sorted; absent in workflows made before Wharf recorded them. */
+  queues?: string[];
 }
 
 export function documentOf(plan: WorkflowPlan, ids: readonly string[]): WorkflowDocument {
-  return { shape: mapShape(plan.shape, (position) => ids[position]!), steps: plan.steps.map((position) => ids[position]!) };
+  return {
+    shape: mapShape(plan.shape, (position) => ids[position]!),
+    steps: plan.steps.map((position) => ids[position]!),
+    queues: [...new Set(plan.inputs.map((input) => input.queue))].sort(),
+  };
 }
 
 function mapShape<A, B>(shape: StepShape<A>, map: (ref: A) => B): StepShape<B> {

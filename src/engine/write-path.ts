@@ -3,7 +3,7 @@ import { stringifyJson } from "../job/json.js";
 import type { Job, JobError, JsonValue } from "../job/types.js";
 import { chunks, Slicer } from "../slices.js";
 import { changedColumns } from "../store/rows.js";
-import type { BatchSession, BatchWrite, CronGroupWrite, CronWriteOutcome, DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, Store, WorkflowRecord } from "../store/store.js";
+import type { BatchSession, BatchWrite, CronGroupWrite, CronWriteOutcome, DeletedJob, InsertOutcome, JobDelete, JobQuery, JobUpdate, QueueCaps, Store, WorkflowRecord } from "../store/store.js";
 import type { DependencyRules, SettledChange } from "../store/dependencies.js";
 import type { Coordination, TrackedJob } from "./coordination/coordination.js";
 import type { EngineObserver } from "./observer.js";
@@ -30,6 +30,8 @@ export interface DecidedChanges {
   purgedEnds?: DecidedUpdate[];
   deletes?: JobDelete[];
   inserts?: Job[];
+  /** The inserts' queue caps (max_entries). */
+  caps?: QueueCaps;
 }
 
 export interface CommittedChanges {
@@ -74,8 +76,9 @@ export class WritePath {
     private readonly rules: DependencyRules,
   ) {}
 
-  async insert(jobs: Job[]): Promise<InsertOutcome[]> {
-    const outcomes = await this.store.insertJobs(jobs, this.rules);
+  /** With `caps`, under the queues' max_entries: the jobs discarded for room are tracked as they died. */
+  async insert(jobs: Job[], caps?: QueueCaps): Promise<InsertOutcome[]> {
+    const outcomes = caps ? await this.insertCapped(jobs, caps) : await this.store.insertJobs(jobs, this.rules);
     if (outcomes.length <= TRACK_SLICE) {
       this.trackInserted(outcomes);
       return outcomes;
@@ -98,6 +101,7 @@ export class WritePath {
       deletes: [...purgedEnds.map(purgedEnd), ...(changes.deletes ?? [])],
       inserts: changes.inserts ?? [],
       rules: this.rules,
+      caps: changes.caps,
     });
     updates.forEach(({ before, after }, position) => {
       if (result.updated[position]) this.track(before, after);
@@ -127,11 +131,13 @@ export class WritePath {
     return outcome;
   }
 
-  /** A batch round's write in its session; the jobs it inserted are tracked like any insert (folds change no status). */
+  /** A batch round's write in its session; the jobs it inserted (or discarded for room) are tracked like any insert's (folds change no status). */
   async writeBatch(session: BatchSession, write: BatchWrite): Promise<InsertOutcome[] | undefined> {
-    const outcomes = await session.write(write);
-    if (outcomes) this.trackInserted(outcomes);
-    return outcomes;
+    const written = await session.write({ ...write, rules: this.rules });
+    if (!written) return undefined;
+    this.trackInserted(written.inserted);
+    this.trackSettled(written.discarded);
+    return written.inserted;
   }
 
   /** Tracks a big delete in slices, yielding between them: the jobs are gone from the store, so nothing else changes them meanwhile. */
@@ -153,10 +159,16 @@ export class WritePath {
   }
 
   /** Inserts a workflow's jobs and its record in one transaction; tracked like any insert. */
-  async insertWorkflow(jobs: Job[], workflow: WorkflowRecord): Promise<InsertOutcome[]> {
-    const outcomes = await this.store.insertJobs(jobs, this.rules, workflow);
+  async insertWorkflow(jobs: Job[], workflow: WorkflowRecord, caps?: QueueCaps): Promise<InsertOutcome[]> {
+    const outcomes = caps ? await this.insertCapped(jobs, caps, workflow) : await this.store.insertJobs(jobs, this.rules, workflow);
     this.trackInserted(outcomes);
     return outcomes;
+  }
+
+  private async insertCapped(jobs: Job[], caps: QueueCaps, workflow?: WorkflowRecord): Promise<InsertOutcome[]> {
+    const { inserted, discarded } = await this.store.insertCapped(jobs, caps, this.rules, workflow);
+    this.trackSettled(discarded);
+    return inserted;
   }
 
   private track(before: TrackedJob | undefined, after: Job | undefined): void {

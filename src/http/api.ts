@@ -1,12 +1,16 @@
 /**
  * The Zizq-compatible API as a function from request to response, with no
- * sockets in it. The HTTP server and the in-process SDK transport both call
- * `handleApi`, so the two behave alike by construction. Handlers parse, call
- * the engine and shape the answer; the queue logic is the engine's.
+ * sockets in it. The HTTP server and the in-process SDK transport both run
+ * its routes, so the two behave alike by construction. Handlers parse, call
+ * the engine and shape the answer; the queue logic is the engine's. The route
+ * table (ROUTES) also says what each route needs of its caller, which the
+ * server checks before a handler runs; handlers never check it themselves.
  */
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
-import type { TakeOptions } from "../engine/dispatch.js";
+import type { ControlSink, JobSink, Subscription, TakeOptions } from "../engine/dispatch.js";
+import { notInFlight } from "../engine/leases.js";
+import { jobNotFound, workflowNotFound } from "../engine/not-found.js";
 import { isJobId } from "../job/ids.js";
 import { parseAckList, readBulkJobs, parseEnqueueInput, parseFailure, parseLeaseRequest, parsePatch } from "../job/validate.js";
 import { enqueuedView, enqueueStatus, withoutPayload } from "../job/views.js";
@@ -16,10 +20,14 @@ import { parseQueuePatch } from "../engine/queue-settings.js";
 import type { EnqueueInput } from "../job/types.js";
 import { mapInSlices } from "../slices.js";
 import { VERSION } from "../version.js";
+import type { Identity, Scope } from "./identity.js";
 import { PAGE_PARAMS, pageLinks, parseInteger, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
+import { queueViewFor, type QueueView } from "./queue-view.js";
 
 /** The one route that answers with a stream (ApiResponse kind "take"): servers negotiate its format up front. */
 export const TAKE_PATH = "/jobs/take";
+/** Prometheus metrics (ApiResponse kind "metrics"), in the registry's own text format whatever the Accept header. */
+export const METRICS_PATH = "/metrics";
 
 export interface ApiRequest {
   method: string;
@@ -31,13 +39,31 @@ export interface ApiRequest {
 
 export type ApiResponse =
   | { kind: "body"; status: number; body?: unknown }
-  | { kind: "take"; options: TakeOptions; controls: boolean };
+  | { kind: "take"; open: (sink: JobSink, control?: ControlSink) => Subscription; controls: boolean }
+  | { kind: "metrics" };
 
-type Handler = (engine: Engine, request: ApiRequest, pathParams: string[]) => Promise<ApiResponse>;
+/** A handler of jobs and queues: the engine as its caller may see it. */
+type Handler = (engine: QueueView, request: ApiRequest, pathParams: string[]) => Promise<ApiResponse>;
+/** A handler that reaches every queue (cron groups, reset): only callers that may reach every queue get here. */
+type EngineHandler = (engine: Engine, request: ApiRequest, pathParams: string[]) => Promise<ApiResponse>;
 
-interface Route {
-  pattern: RegExp;
-  methods: Record<string, Handler>;
+/** What a route's method needs of its caller (README "Authentication and scopes"). */
+export interface Access {
+  /** The scope its token needs; null: open to anyone. */
+  readonly scope: Scope | null;
+  /** It reaches every queue (a reset, the cron groups, metrics): a token limited to some queues may not call it. */
+  readonly everyQueue: boolean;
+}
+
+interface Endpoint extends Access {
+  run(engine: Engine, identity: Identity | undefined, request: ApiRequest, pathParams: string[]): Promise<ApiResponse>;
+}
+
+export interface Route {
+  /** As the README writes it: `/jobs/{id}/errors`. */
+  readonly path: string;
+  readonly pattern: RegExp;
+  readonly methods: Readonly<Record<string, Endpoint>>;
 }
 
 const ok = (body: unknown, status = 200): ApiResponse => ({ kind: "body", status, body });
@@ -113,7 +139,7 @@ const deleteJobs: Handler = async (engine, request) => {
   return ok({ deleted: await engine.deleteJobs(selection) });
 };
 
-const take: Handler = async (_engine, request) => {
+const take: Handler = async (engine, request) => {
   const query = params(request, ["queue", "types", "prefetch", "controls"]);
   const options: TakeOptions = { queues: query.list("queue") ?? [], prefetch: query.integer("prefetch", 0, 2 ** 31 - 1) ?? 1 };
   const types = query.list("types");
@@ -122,7 +148,7 @@ const take: Handler = async (_engine, request) => {
   // A Wharf extension: control frames (a cancelled run) go only to clients that ask, so Zizq clients see jobs only.
   const controls = query.get("controls");
   if (controls !== undefined && controls !== "true" && controls !== "false") throw new BadRequestError(`controls must be true or false, got ${JSON.stringify(controls)}`);
-  return { kind: "take", options, controls: controls === "true" };
+  return { kind: "take", open: (sink, control) => engine.take(options, sink, control), controls: controls === "true" };
 };
 
 const cancelJob: Handler = async (engine, request, [id]) => {
@@ -213,7 +239,12 @@ const getError: Handler = async (engine, request, [id, attempt]) => {
   return ok(await engine.getError(id!, parseInteger(attempt!, "attempt")));
 };
 
-const reset: Handler = async (engine, request) => {
+const metrics: EngineHandler = async (_engine, request) => {
+  noParams(request);
+  return { kind: "metrics" };
+};
+
+const reset: EngineHandler = async (engine, request) => {
   noParams(request);
   await engine.reset();
   return noContent;
@@ -221,83 +252,80 @@ const reset: Handler = async (engine, request) => {
 
 // ---- cron groups ----
 
-const listCrons: Handler = async (engine, request) => {
+const listCrons: EngineHandler = async (engine, request) => {
   noParams(request);
   return ok({ crons: await engine.crons.list() });
 };
 
-const deleteCrons: Handler = async (engine, request) => {
+const deleteCrons: EngineHandler = async (engine, request) => {
   noParams(request);
   noBody(request);
   return ok({ deleted: await engine.crons.deleteAll() });
 };
 
-const getCron: Handler = async (engine, request, [group]) => {
+const getCron: EngineHandler = async (engine, request, [group]) => {
   noParams(request);
   return ok(cronGroupView(await engine.crons.get(group!)));
 };
 
-const putCron: Handler = async (engine, request, [group]) => {
+const putCron: EngineHandler = async (engine, request, [group]) => {
   noParams(request);
   const definition = parseCronGroup(request.body, engine.clock.now());
   return ok(cronGroupView(await engine.crons.put(readCronName(group, "group"), definition)));
 };
 
-const patchCron: Handler = async (engine, request, [group]) => {
+const patchCron: EngineHandler = async (engine, request, [group]) => {
   noParams(request);
   return ok(cronGroupView(await engine.crons.pause(group!, parseCronPause(request.body))));
 };
 
-const deleteCron: Handler = async (engine, request, [group]) => {
+const deleteCron: EngineHandler = async (engine, request, [group]) => {
   noParams(request);
   await engine.crons.delete(group!);
   return noContent;
 };
 
-const addCronEntry: Handler = async (engine, request, [group]) => {
+const addCronEntry: EngineHandler = async (engine, request, [group]) => {
   noParams(request);
   const definition = parseCronEntry(request.body, "", engine.clock.now());
   return ok(cronEntryView(await engine.crons.addEntry(readCronName(group, "group"), definition)), 201);
 };
 
-const getCronEntry: Handler = async (engine, request, [group, entry]) => {
+const getCronEntry: EngineHandler = async (engine, request, [group, entry]) => {
   noParams(request);
   return ok(cronEntryView(await engine.crons.getEntry(group!, entry!)));
 };
 
-const putCronEntry: Handler = async (engine, request, [group, entry]) => {
+const putCronEntry: EngineHandler = async (engine, request, [group, entry]) => {
   noParams(request);
   const definition = parseCronEntry(request.body, "", engine.clock.now());
   if (definition.name !== entry) throw new BadRequestError(`name ${JSON.stringify(definition.name)} must be the entry's name in the path, ${JSON.stringify(entry)}`);
   return ok(cronEntryView(await engine.crons.putEntry(readCronName(group, "group"), definition)));
 };
 
-const patchCronEntry: Handler = async (engine, request, [group, entry]) => {
+const patchCronEntry: EngineHandler = async (engine, request, [group, entry]) => {
   noParams(request);
   return ok(cronEntryView(await engine.crons.pauseEntry(group!, entry!, parseCronPause(request.body))));
 };
 
-const deleteCronEntry: Handler = async (engine, request, [group, entry]) => {
+const deleteCronEntry: EngineHandler = async (engine, request, [group, entry]) => {
   noParams(request);
   await engine.crons.deleteEntry(group!, entry!);
   return noContent;
 };
 
-const SEGMENT = "([^/]+)";
-
 /**
  * A handler whose first path segment is a job id: one that cannot be a job id (a NUL, a path, another
  * shape) is a 404 here, as an unknown id is, without reaching the store (PostgreSQL refuses NUL in text).
  */
-function withJobId(handler: Handler, notFound: (id: string) => string = (id) => `job ${id} not found`): Handler {
+function withJobId(handler: Handler, notFound: (id: string) => NotFoundError = jobNotFound): Handler {
   return async (engine, request, pathParams) => {
     const id = pathParams[0]!;
-    if (!isJobId(id)) throw new NotFoundError(notFound(JSON.stringify(id).slice(1, -1)));
+    if (!isJobId(id)) throw notFound(JSON.stringify(id).slice(1, -1));
     return handler(engine, request, pathParams);
   };
 }
-const notInFlight = (id: string): string => `job ${id} is not in flight`;
-const workflowNotFound = (id: string): string => `workflow ${id} not found`;
+const notInFlightNow = (id: string): NotFoundError => notInFlight(id, undefined);
 
 const getQueue: Handler = async (engine, request, [queue]) => {
   noParams(request);
@@ -336,7 +364,7 @@ const deleteWorkflow: Handler = async (engine, request, [id]) => {
 };
 
 /** A handler of cron paths: a group or entry name no store can hold (NUL, badly formed, too long) is not found, without a query. */
-function withCronNames(handler: Handler): Handler {
+function withCronNames(handler: EngineHandler): EngineHandler {
   return async (engine, request, pathParams) => {
     for (const name of pathParams) {
       if (!isCronName(name)) throw new NotFoundError(`cron group or entry ${JSON.stringify(name).slice(0, 80)} not found`);
@@ -345,39 +373,69 @@ function withCronNames(handler: Handler): Handler {
   };
 }
 
-const ROUTES: Route[] = [
-  { pattern: /^\/health$/, methods: { GET: health } },
-  { pattern: /^\/version$/, methods: { GET: version } },
-  { pattern: /^\/queues$/, methods: { GET: queues } },
-  { pattern: new RegExp(`^/queues/${SEGMENT}$`), methods: { GET: getQueue, PATCH: patchQueue } },
-  { pattern: new RegExp(`^/queues/${SEGMENT}/pause$`), methods: { POST: setPaused(true) } },
-  { pattern: new RegExp(`^/queues/${SEGMENT}/resume$`), methods: { POST: setPaused(false) } },
-  { pattern: /^\/reset$/, methods: { POST: reset } },
-  { pattern: /^\/jobs$/, methods: { POST: enqueueOne, GET: listJobs, PATCH: patchJobs, DELETE: deleteJobs } },
-  { pattern: /^\/jobs\/bulk$/, methods: { POST: enqueueBulk } },
-  { pattern: /^\/jobs\/count$/, methods: { GET: countJobs } },
-  { pattern: new RegExp(`^${TAKE_PATH}$`), methods: { GET: take } },
-  { pattern: new RegExp(`^/jobs/take/${SEGMENT}/close$`), methods: { POST: closeTake } },
-  { pattern: /^\/jobs\/success$/, methods: { POST: ackMany } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}$`), methods: { GET: withJobId(getJob), PATCH: withJobId(patchJob), DELETE: withJobId(deleteJob) } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/success$`), methods: { POST: withJobId(ackOne, notInFlight) } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/failure$`), methods: { POST: withJobId(failJob, notInFlight) } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/heartbeat$`), methods: { POST: withJobId(heartbeat, notInFlight) } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/requeue$`), methods: { POST: withJobId(requeueDead) } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/cancel$`), methods: { POST: withJobId(cancelJob) } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/result$`), methods: { GET: withJobId(getResult) } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/errors$`), methods: { GET: withJobId(listErrors) } },
-  { pattern: new RegExp(`^/jobs/${SEGMENT}/errors/${SEGMENT}$`), methods: { GET: withJobId(getError) } },
-  { pattern: /^\/workflows$/, methods: { POST: createWorkflow } },
-  { pattern: new RegExp(`^/workflows/${SEGMENT}$`), methods: { GET: withJobId(getWorkflow, workflowNotFound), DELETE: withJobId(deleteWorkflow, workflowNotFound) } },
-  { pattern: /^\/crons$/, methods: { GET: listCrons, DELETE: deleteCrons } },
-  { pattern: new RegExp(`^/crons/${SEGMENT}$`), methods: { GET: withCronNames(getCron), PUT: putCron, PATCH: withCronNames(patchCron), DELETE: withCronNames(deleteCron) } },
-  { pattern: new RegExp(`^/crons/${SEGMENT}/entries$`), methods: { POST: addCronEntry } },
-  {
-    pattern: new RegExp(`^/crons/${SEGMENT}/entries/${SEGMENT}$`),
-    methods: { GET: withCronNames(getCronEntry), PUT: putCronEntry, PATCH: withCronNames(patchCronEntry), DELETE: withCronNames(deleteCronEntry) },
-  },
+/** Needs `scope`; a caller limited to some queues gets the engine as its queues' view (queue-view.ts). */
+function needs(scope: Scope | null, handler: Handler): Endpoint {
+  return { scope, everyQueue: false, run: (engine, identity, request, pathParams) => handler(queueViewFor(engine, identity), request, pathParams) };
+}
+
+/** Open to anyone, token or not: what a load balancer's health check calls. */
+const open = (handler: Handler): Endpoint => needs(null, handler);
+
+/** Needs `scope` and reaches every queue: a caller limited to some queues is refused before it runs (access.ts). */
+function needsEveryQueue(scope: Scope, handler: EngineHandler): Endpoint {
+  return { scope, everyQueue: true, run: (engine, _identity, request, pathParams) => handler(engine, request, pathParams) };
+}
+
+/**
+ * Every route, first match wins, with what each method needs of its caller: the one table that decides
+ * authorization (README "Authentication and scopes" shows it; test/http/auth.test.ts checks every entry).
+ */
+export const ROUTES: readonly Route[] = [
+  route("/health", { GET: open(health) }),
+  route("/version", { GET: open(version) }),
+  route(METRICS_PATH, { GET: needsEveryQueue("read", metrics) }),
+  route("/queues", { GET: needs("read", queues) }),
+  route("/queues/{queue}", { GET: needs("read", getQueue), PATCH: needs("admin", patchQueue) }),
+  route("/queues/{queue}/pause", { POST: needs("admin", setPaused(true)) }),
+  route("/queues/{queue}/resume", { POST: needs("admin", setPaused(false)) }),
+  route("/reset", { POST: needsEveryQueue("admin", reset) }),
+  route("/jobs", { POST: needs("enqueue", enqueueOne), GET: needs("read", listJobs), PATCH: needs("admin", patchJobs), DELETE: needs("admin", deleteJobs) }),
+  route("/jobs/bulk", { POST: needs("enqueue", enqueueBulk) }),
+  route("/jobs/count", { GET: needs("read", countJobs) }),
+  route(TAKE_PATH, { GET: needs("work", take) }),
+  route("/jobs/take/{stream}/close", { POST: needs("work", closeTake) }),
+  route("/jobs/success", { POST: needs("work", ackMany) }),
+  route("/jobs/{id}", { GET: needs("read", withJobId(getJob)), PATCH: needs("admin", withJobId(patchJob)), DELETE: needs("admin", withJobId(deleteJob)) }),
+  route("/jobs/{id}/success", { POST: needs("work", withJobId(ackOne, notInFlightNow)) }),
+  route("/jobs/{id}/failure", { POST: needs("work", withJobId(failJob, notInFlightNow)) }),
+  route("/jobs/{id}/heartbeat", { POST: needs("work", withJobId(heartbeat, notInFlightNow)) }),
+  route("/jobs/{id}/requeue", { POST: needs("admin", withJobId(requeueDead)) }),
+  route("/jobs/{id}/cancel", { POST: needs("admin", withJobId(cancelJob)) }),
+  route("/jobs/{id}/result", { GET: needs("read", withJobId(getResult)) }),
+  route("/jobs/{id}/errors", { GET: needs("read", withJobId(listErrors)) }),
+  route("/jobs/{id}/errors/{attempt}", { GET: needs("read", withJobId(getError)) }),
+  route("/workflows", { POST: needs("enqueue", createWorkflow) }),
+  route("/workflows/{id}", { GET: needs("read", withJobId(getWorkflow, workflowNotFound)), DELETE: needs("admin", withJobId(deleteWorkflow, workflowNotFound)) }),
+  route("/crons", { GET: needsEveryQueue("read", listCrons), DELETE: needsEveryQueue("admin", deleteCrons) }),
+  route("/crons/{group}", {
+    GET: needsEveryQueue("read", withCronNames(getCron)),
+    PUT: needsEveryQueue("admin", putCron),
+    PATCH: needsEveryQueue("admin", withCronNames(patchCron)),
+    DELETE: needsEveryQueue("admin", withCronNames(deleteCron)),
+  }),
+  route("/crons/{group}/entries", { POST: needsEveryQueue("admin", addCronEntry) }),
+  route("/crons/{group}/entries/{entry}", {
+    GET: needsEveryQueue("read", withCronNames(getCronEntry)),
+    PUT: needsEveryQueue("admin", putCronEntry),
+    PATCH: needsEveryQueue("admin", withCronNames(patchCronEntry)),
+    DELETE: needsEveryQueue("admin", withCronNames(deleteCronEntry)),
+  }),
 ];
+
+/** A route of `path`, where each `{name}` is one path segment. */
+function route(path: string, methods: Record<string, Endpoint>): Route {
+  return { path, pattern: new RegExp(`^${path.replace(/\{\w+\}/g, "([^/]+)")}$`), methods };
+}
 
 function decodePathSegment(segment: string): string {
   try {
@@ -387,15 +445,27 @@ function decodePathSegment(segment: string): string {
   }
 }
 
-export async function handleApi(engine: Engine, request: ApiRequest): Promise<ApiResponse> {
+/** A request matched to its endpoint, before its body is read: what it needs of its caller, and how it runs. */
+export interface RoutedRequest {
+  access: Access;
+  /** Runs the endpoint for `identity` (undefined: a caller that may do anything, as in-process clients). */
+  run(engine: Engine, identity: Identity | undefined, request: ApiRequest): Promise<ApiResponse>;
+}
+
+/** The endpoint of `method path`: 404 for a path no route has, 405 for a method its route has not. */
+export function findRoute(method: string, path: string): RoutedRequest {
   for (const route of ROUTES) {
-    const match = route.pattern.exec(request.path);
+    const match = route.pattern.exec(path);
     if (!match) continue;
-    const handler = route.methods[request.method];
-    if (!handler) {
-      throw new MethodNotAllowedError(`${request.method} is not allowed on ${request.path} (allowed: ${Object.keys(route.methods).join(", ")})`);
-    }
-    return handler(engine, request, match.slice(1).map(decodePathSegment));
+    const endpoint = route.methods[method];
+    if (!endpoint) throw new MethodNotAllowedError(`${method} is not allowed on ${path} (allowed: ${Object.keys(route.methods).join(", ")})`);
+    const pathParams = match.slice(1).map(decodePathSegment);
+    return { access: endpoint, run: (engine, identity, request) => endpoint.run(engine, identity, request, pathParams) };
   }
-  throw new NotFoundError(`no route for ${request.method} ${request.path}`);
+  throw new NotFoundError(`no route for ${method} ${path}`);
+}
+
+/** The API for a caller that may do anything: in-process clients. */
+export function handleApi(engine: Engine, request: ApiRequest): Promise<ApiResponse> {
+  return findRoute(request.method, request.path).run(engine, undefined, request);
 }

@@ -1,6 +1,7 @@
 /**
  * What keeps a web page from driving a Wharf server through its visitor's
- * browser, until tokens come: a browser can send a "simple" cross-site
+ * browser, which matters most on a server without --auth-file (it asks for
+ * no token): a browser can send a "simple" cross-site
  * request (no body, or a text/plain one) without asking first, and a page can
  * rebind its own DNS name to 127.0.0.1. So mutations that carry a foreign
  * Origin are refused, a body needs a JSON or MessagePack content type, and a
@@ -8,7 +9,7 @@
  * (the SDK, the CLI, Zizq clients) send no Origin and a loopback Host.
  */
 import net from "node:net";
-import { WharfError } from "../errors.js";
+import { ForbiddenError, WharfError } from "../errors.js";
 
 const MUTATIONS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -68,11 +69,11 @@ export function guardRequest(request: GuardedRequest, loopbackOnly: boolean): vo
   }
   if (MUTATIONS.has(request.method)) {
     if (request.origin !== undefined && !sameOrigin(request.origin, request.scheme, request.host)) {
-      throw new WharfError(403, `${request.method} from Origin ${JSON.stringify(request.origin)} is refused: only requests without an Origin, or from this server's own, may change jobs`);
+      throw new ForbiddenError(`${request.method} from Origin ${JSON.stringify(request.origin)} is refused: only requests without an Origin, or from this server's own, may change jobs`);
     }
     const site = request.secFetchSite?.trim().toLowerCase();
     if (site !== undefined && site !== "same-origin" && site !== "none") {
-      throw new WharfError(403, `${request.method} from a ${site} browser context is refused`);
+      throw new ForbiddenError(`${request.method} from a ${site} browser context is refused`);
     }
   }
 }

@@ -3,13 +3,13 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
-import { PayloadTooLargeError, WharfError } from "../errors.js";
+import { ForbiddenError, InsecureListenError, PayloadTooLargeError, UnauthorizedError, WharfError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
 import { openEngine, type OpenEngineOptions } from "../compose.js";
 import type { Engine } from "../engine/engine.js";
 import { stringifyJson } from "../job/json.js";
 import type { Job } from "../job/types.js";
-import { handleApi, TAKE_PATH, type ApiRequest } from "./api.js";
+import { findRoute, METRICS_PATH, TAKE_PATH, type ApiRequest } from "./api.js";
 import {
   decodeBody,
   encodeBody,
@@ -20,10 +20,11 @@ import {
   type BodyFormat,
   type StreamFormat,
 } from "./codec.js";
-import { guardRequest, isLoopbackAddress } from "./guard.js";
+import { guardRequest, isLoopbackAddress, isLoopbackHost } from "./guard.js";
+import { authorize, identify, type Identity, type IdentitySource } from "./identity.js";
 import { Metrics } from "./metrics.js";
 import { chunks, Slicer } from "../slices.js";
-import type { ControlSink, TakeOptions } from "../engine/dispatch.js";
+import type { ControlSink, JobSink, Subscription } from "../engine/dispatch.js";
 import type { LogLevel } from "../log-level.js";
 import { createLogger, errorMessage, type Logger } from "../log.js";
 import { describeCertificate, loadTlsCredentials, peerIdentity, type TlsCredentials, type TlsOptions } from "./tls.js";
@@ -37,12 +38,26 @@ export interface ServerOptions extends Omit<OpenEngineOptions, "observer" | "log
   maxBodyBytes?: number;
   /** Interval between heartbeat frames on take streams, in ms. */
   heartbeatMs?: number;
+  /**
+   * How long a client may take to send a request's headers, and on a new connection its first bytes
+   * or its TLS handshake, in ms (default 10,000): a slow client cannot hold connections for nothing.
+   */
+  headerTimeoutMs?: number;
+  /** How long a whole request (headers and body) may take to arrive, in ms (default 60,000). */
+  bodyTimeoutMs?: number;
   /** Least severe level logged to standard output; default "info". Not used when `logger` is given. */
   logLevel?: LogLevel;
   /** Where the server logs instead, at the logger's own level: a pino logger, say, or a child of one. */
   logger?: Logger;
   /** HTTPS instead of cleartext HTTP, from these PEM files; with `clientCa`, mutual TLS. */
   tls?: TlsOptions;
+  /**
+   * Who may call the API (bearer tokens: BearerTokens.load(path)). Without it anyone who reaches the
+   * port may do anything, so the server listens on a loopback address only, unless insecureNoAuth.
+   */
+  auth?: IdentitySource;
+  /** Listen on any host without `auth`: for a network where only trusted clients reach the port. */
+  insecureNoAuth?: boolean;
 }
 
 export interface WharfServer {
@@ -91,6 +106,11 @@ function header(request: Request, name: string): string | undefined {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
+/** The path a request asked for, without its query, as logs show it. */
+function pathOf(request: Request): string {
+  return (request.url ?? "/").split("?", 1)[0]!;
+}
+
 /** Items of a long array encoded between yields to the event loop. */
 const ENCODE_SLICE = 500;
 
@@ -136,21 +156,29 @@ async function send(response: Response, status: number, format: BodyFormat, body
   writeEncoded(response, status, format, await encodeInSlices(format, body));
 }
 
-function sendNow(response: Response, status: number, format: BodyFormat, body: unknown): void {
-  writeEncoded(response, status, format, encodeBody(format, body));
-}
-
-function writeEncoded(response: Response, status: number, format: BodyFormat, encoded: Buffer): void {
-  response.writeHead(status, { "content-type": MEDIA_TYPES[format], "content-length": encoded.length });
+function writeEncoded(response: Response, status: number, format: BodyFormat, encoded: Buffer, headers: http.OutgoingHttpHeaders = {}): void {
+  response.writeHead(status, { ...headers, "content-type": MEDIA_TYPES[format], "content-length": encoded.length });
   response.end(encoded);
 }
 
-function sendError(response: Response, format: BodyFormat, error: WharfError): void {
+/** RFC 6750: a 401 names the scheme it wants, and says when a token was given but is no good. */
+function challenge(error: WharfError, hadCredentials: boolean): http.OutgoingHttpHeaders {
+  if (!(error instanceof UnauthorizedError)) return {};
+  return { "www-authenticate": hadCredentials ? 'Bearer realm="wharf", error="invalid_token"' : 'Bearer realm="wharf"' };
+}
+
+/** The headers an error answer carries: a 401's challenge, a retryable error's Retry-After. */
+function errorHeaders(request: Request, error: WharfError): http.OutgoingHttpHeaders {
+  const headers = challenge(error, request.headers.authorization !== undefined);
+  return error.retryAfterSeconds === undefined ? headers : { ...headers, "retry-after": String(error.retryAfterSeconds) };
+}
+
+function sendError(request: Request, response: Response, format: BodyFormat, error: WharfError): void {
   if (response.headersSent) {
     response.end();
     return;
   }
-  sendNow(response, error.status, format, { error: error.message, ...error.details });
+  writeEncoded(response, error.status, format, encodeBody(format, { error: error.message, ...error.details }), errorHeaders(request, error));
 }
 
 class RequestHandler {
@@ -164,6 +192,8 @@ class RequestHandler {
     private readonly logger: Logger,
     /** Bound to a loopback address: Host must name this machine (see guard.ts). */
     private readonly loopbackOnly: () => boolean,
+    /** Who callers are; undefined: a server without auth, where anyone may do anything. */
+    private readonly identities: IdentitySource | undefined,
     /** The scheme of the server's own origin (see guard.ts). */
     private readonly scheme: "http" | "https",
   ) {
@@ -181,16 +211,16 @@ class RequestHandler {
     const started = performance.now();
     const peer = peerIdentity(request)?.commonName;
     response.once("close", () => {
-      const [path] = (request.url ?? "/").split("?", 1);
       const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
-      this.logger.debug({ method: request.method, path, status: response.statusCode, duration_ms: durationMs, peer }, "request");
+      this.logger.debug({ method: request.method, path: pathOf(request), status: response.statusCode, duration_ms: durationMs, peer }, "request");
     });
   }
 
   private async serve(request: Request, response: Response): Promise<void> {
     let format: BodyFormat = "json";
+    let identity: Identity | undefined;
+    const method = request.method ?? "GET";
     try {
-      const method = request.method ?? "GET";
       guardRequest({
         method,
         scheme: this.scheme,
@@ -199,34 +229,44 @@ class RequestHandler {
         secFetchSite: header(request, "sec-fetch-site"),
       }, this.loopbackOnly());
       const url = new URL(request.url ?? "/", "http://wharf");
-      if (url.pathname === "/metrics" && request.method === "GET") {
-        const { contentType, body } = await this.metrics.render();
-        response.writeHead(200, { "content-type": contentType });
-        response.end(body);
-        return;
+      const routed = findRoute(method, url.pathname);
+      // Before the body is read: a caller who may not call this does not get to send 16 MiB first.
+      if (this.identities && routed.access.scope !== null) {
+        identity = identify(request, this.identities);
+        authorize(identity, routed.access);
       }
       const isTake = url.pathname === TAKE_PATH;
       const streamFormat = isTake ? negotiateStream(header(request, "accept")) : undefined;
-      if (!isTake) format = negotiateBody(header(request, "accept"));
+      if (!isTake && url.pathname !== METRICS_PATH) format = negotiateBody(header(request, "accept"));
       const raw = await readBody(request, this.maxBodyBytes);
       const body = decodeBody(header(request, "content-type"), raw);
       const apiRequest: ApiRequest = { method, path: url.pathname, query: url.searchParams, body };
       const workerId = header(request, "worker-id");
       if (workerId !== undefined) apiRequest.workerId = workerId;
-      const result = await handleApi(this.engine, apiRequest);
-      if (result.kind === "take") this.stream(request, response, result.options, result.controls, streamFormat!);
+      const result = await routed.run(this.engine, identity, apiRequest);
+      if (result.kind === "take") this.stream(request, response, result.open, result.controls, streamFormat!);
+      else if (result.kind === "metrics") await this.sendMetrics(response);
       else await send(response, result.status, format, result.body);
     } catch (error) {
       if (error instanceof WharfError) {
-        sendError(response, format, error);
+        if (error instanceof UnauthorizedError || error instanceof ForbiddenError) {
+          this.logger.debug({ method, path: pathOf(request), identity: identity?.name, status: error.status, reason: error.message }, "request denied");
+        }
+        sendError(request, response, format, error);
         return;
       }
       this.logger.error({ method: request.method, url: request.url, error: errorMessage(error) }, "request failed");
-      sendError(response, format, new WharfError(500, "internal server error"));
+      sendError(request, response, format, new WharfError(500, "internal server error"));
     }
   }
 
-  private stream(request: Request, response: Response, options: TakeOptions, controls: boolean, format: StreamFormat): void {
+  private async sendMetrics(response: Response): Promise<void> {
+    const { contentType, body } = await this.metrics.render();
+    response.writeHead(200, { "content-type": contentType });
+    response.end(body);
+  }
+
+  private stream(request: Request, response: Response, open: (sink: JobSink, control?: ControlSink) => Subscription, controls: boolean, format: StreamFormat): void {
     // The HTTP/1 and HTTP/2 response types share write(Buffer) but not one declared signature.
     const out = response as unknown as { write(chunk: Buffer): boolean };
     const write = (jobs: Job[]): void => {
@@ -234,7 +274,7 @@ class RequestHandler {
       out.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
     };
     const control: ControlSink | undefined = controls ? (frame) => out.write(encodeFrame(format, frame)) : undefined;
-    const subscription = this.engine.take(options, write, control);
+    const subscription = open(write, control);
     response.writeHead(200, { "content-type": MEDIA_TYPES[format], "cache-control": "no-store", "wharf-stream-id": subscription.id });
     const heartbeat = setInterval(() => out.write(encodeFrame(format, undefined)), this.heartbeatMs);
     heartbeat.unref();
@@ -274,6 +314,12 @@ function replaying(socket: net.Socket, head: Buffer): Duplex {
   return stream;
 }
 
+function clientErrorAnswer(code: string | undefined): [status: string, message: string] {
+  if (code === "HPE_HEADER_OVERFLOW") return ["431 Request Header Fields Too Large", "request headers too large"];
+  if (code === "ERR_HTTP_REQUEST_TIMEOUT") return ["408 Request Timeout", "the request did not arrive in time (--header-timeout-ms, --body-timeout-ms)"];
+  return ["400 Bad Request", `malformed HTTP request (${code ?? "parse error"})`];
+}
+
 /** Answers what Node's HTTP/1 parser refuses (an unknown method, a malformed header) with an {"error"} body too. */
 function answerClientErrors(http1: http.Server): void {
   http1.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
@@ -281,18 +327,21 @@ function answerClientErrors(http1: http.Server): void {
       socket.destroy();
       return;
     }
-    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
-    const body = JSON.stringify({ error: tooLarge ? "request headers too large" : `malformed HTTP request (${error.code ?? "parse error"})` });
-    const status = tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request";
-    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    const [status, message] = clientErrorAnswer(error.code);
+    const body = JSON.stringify({ error: message });
+    // Closed once the answer is out, not left half-open for a client that never reads it.
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
   });
 }
 
 /** Cleartext HTTP/1.1 and HTTP/2 with prior knowledge (h2c), told apart by the HTTP/2 connection preface. */
-function cleartextListener(http1: http.Server, http2Server: http2.Http2Server): net.Server {
+function cleartextListener(http1: http.Server, http2Server: http2.Http2Server, firstBytesTimeoutMs: number): net.Server {
   // No Nagle delay on any socket: HTTP/2 sessions get the raw socket through `replaying`, which the HTTP/1 server's own noDelay never reaches.
   return net.createServer({ noDelay: true }, (socket) => {
+    // Until it says which protocol it speaks, a connection is no server's to time out: this one does.
+    socket.setTimeout(firstBytesTimeoutMs, () => socket.destroy());
     socket.once("data", (chunk: Buffer) => {
+      socket.setTimeout(0);
       socket.pause();
       const isHttp2 = chunk.subarray(0, HTTP2_PREFACE.length).equals(HTTP2_PREFACE.subarray(0, Math.min(chunk.length, HTTP2_PREFACE.length)));
       if (isHttp2) {
@@ -306,16 +355,31 @@ function cleartextListener(http1: http.Server, http2Server: http2.Http2Server): 
   });
 }
 
+const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+const DEFAULT_BODY_TIMEOUT_MS = 60_000;
+
+/** The HTTP/1 server's limits on slow clients; Node checks them at an interval, here a second at most. */
+function readTimeouts(headerTimeoutMs: number, bodyTimeoutMs: number): http.ServerOptions {
+  return {
+    keepAliveTimeout: 65_000,
+    headersTimeout: headerTimeoutMs,
+    // Node refuses a whole-request limit shorter than the headers' one.
+    requestTimeout: Math.max(headerTimeoutMs, bodyTimeoutMs),
+    connectionsCheckingInterval: Math.min(1000, headerTimeoutMs),
+  };
+}
+
 /** The TLS settings of a context: the server's certificate and, for mutual TLS, the CA client certificates must come from. */
 function secureContextOf(credentials: TlsCredentials): tls.SecureContextOptions {
   return { cert: credentials.cert, key: credentials.key, ca: credentials.ca };
 }
 
 /** HTTPS: HTTP/2 or HTTP/1.1 as ALPN chose (a client that offers no ALPN gets HTTP/1.1); with a client CA, mutual TLS. */
-function tlsListener(http1: http.Server, http2Server: http2.Http2Server, credentials: TlsCredentials, logger: Logger): tls.Server {
+function tlsListener(http1: http.Server, http2Server: http2.Http2Server, credentials: TlsCredentials, handshakeTimeoutMs: number, logger: Logger): tls.Server {
   const mutual = credentials.ca !== undefined;
   const server = tls.createServer({
     ...secureContextOf(credentials),
+    handshakeTimeout: handshakeTimeoutMs,
     noDelay: true,
     ALPNProtocols: ["h2", "http/1.1"],
     requestCert: mutual,
@@ -345,7 +409,9 @@ function reloadTls(server: tls.Server, options: TlsOptions, logger: Logger): boo
  * with `tls`, HTTPS. Rejects with InvalidTlsError when a TLS file cannot be used.
  */
 export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
-  const { host, port, maxBodyBytes, heartbeatMs, logLevel, logger: given, tls: tlsOptions, ...engineOptions } = options;
+  const { host, port, maxBodyBytes, heartbeatMs, headerTimeoutMs, bodyTimeoutMs, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, ...engineOptions } = options;
+  const listenHost = host ?? "127.0.0.1";
+  if (!auth && !insecureNoAuth && !isLoopbackAddress(listenHost) && !isLoopbackHost(listenHost)) throw new InsecureListenError(listenHost);
   const credentials = tlsOptions === undefined ? undefined : loadTlsCredentials(tlsOptions);
   const logger = given ?? createLogger({ level: logLevel ?? "info" });
   const metrics = new Metrics();
@@ -353,12 +419,16 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   metrics.attach(engine);
   let loopbackOnly = false;
   const scheme = credentials === undefined ? "http" : "https";
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, scheme);
-  const http1 = http.createServer({ keepAliveTimeout: 65_000 }, handler.handle);
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, auth, scheme);
+  const headerTimeout = headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
+  const http1 = http.createServer(readTimeouts(headerTimeout, bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS), handler.handle);
   answerClientErrors(http1);
+  // Node checks headersTimeout and requestTimeout from a timer it starts when the server listens; this
+  // one never does (the listener below hands it connections), so it is told it listens.
+  http1.emit("listening");
   const http2Server = http2.createServer({}, handler.handle);
-  const secure = credentials === undefined ? undefined : tlsListener(http1, http2Server, credentials, logger);
-  const server = secure ?? cleartextListener(http1, http2Server);
+  const secure = credentials === undefined ? undefined : tlsListener(http1, http2Server, credentials, headerTimeout, logger);
+  const server = secure ?? cleartextListener(http1, http2Server, headerTimeout);
   const sockets = new Set<net.Socket>();
   server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
@@ -366,14 +436,14 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port ?? 7890, host ?? "127.0.0.1", () => resolve());
+    server.listen(port ?? 7890, listenHost, () => resolve());
   });
   const address = server.address() as net.AddressInfo;
   loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `${scheme}://${hostForUrl}:${address.port}`;
   if (credentials !== undefined) logger.info({ ...describeCertificate(credentials.certificate), mutual: credentials.ca !== undefined }, "tls");
-  logger.info({ url, address: address.address, port: address.port }, "listening");
+  logger.info({ url, address: address.address, port: address.port, auth: auth ? "tokens" : "none" }, "listening");
   return {
     url,
     port: address.port,

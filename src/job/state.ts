@@ -98,6 +98,7 @@ export function createJob(id: string, input: EnqueueInput, now: number, dependen
     payload: input.payload,
     ready_at: readyAt,
     attempts: 0,
+    created_at: now,
   };
   if (input.unique_key !== undefined) {
     job.unique_key = input.unique_key;
@@ -290,6 +291,20 @@ export function expire(job: Job, now: number, retention: RetentionDefaults): { j
   return deadUnstarted(job, now, retention, `deadline ${new Date(job.deadline!).toISOString()} passed before the job started`, "DeadlineExceeded");
 }
 
+/**
+ * Whether a job waiting in line (scheduled or ready) was enqueued longer than `maxAgeMs` before `now`
+ * (its queue's max_age_ms). A blocked job is not in line yet: like a deadline, the age is judged once it is.
+ */
+export function outlived(job: Job, maxAgeMs: number, now: number): boolean {
+  return job.created_at !== undefined && now - job.created_at > maxAgeMs && (job.status === "scheduled" || job.status === "ready");
+}
+
+/** A job that waited in its queue longer than the queue's max_age_ms: dead, with the error record that says so. */
+export function expireAged(job: Job, maxAgeMs: number, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
+  if (!outlived(job, maxAgeMs, now)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and has not waited longer than ${maxAgeMs} ms`);
+  return deadUnstarted(job, now, retention, `Expired: waited longer than the queue's max_age_ms ${maxAgeMs}`, "Expired");
+}
+
 /** The error type of a job cancelled by request (POST /jobs/{id}/cancel). */
 export const CANCELLED = "Cancelled";
 
@@ -298,10 +313,26 @@ export const CANCELLED = "Cancelled";
  * record and the dead retention. An in-flight job is cancelled as a failure that kills it (`fail`).
  */
 export function cancel(job: Job, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
-  if (job.status !== "blocked" && job.status !== "scheduled" && job.status !== "ready") {
-    throw new IllegalTransitionError(`job ${job.id} is ${job.status}; only a waiting job is cancelled this way`);
-  }
+  requireWaiting(job, "cancelled this way");
   return deadUnstarted(job, now, retention, "cancelled by request", CANCELLED);
+}
+
+/** Whether a job is waiting to start: blocked, scheduled or ready (what a queue's max_entries counts). */
+export function isWaiting(status: JobStatus): boolean {
+  return status === "blocked" || status === "scheduled" || status === "ready";
+}
+
+function requireWaiting(job: Job, what: string): void {
+  if (!isWaiting(job.status)) throw new IllegalTransitionError(`job ${job.id} is ${job.status}; only a waiting job is ${what}`);
+}
+
+/**
+ * A waiting job its queue discards to make room for newer ones (max_entries with on_full
+ * "discard_oldest"): dead, with an error record that says so.
+ */
+export function discard(job: Job, maxEntries: number, now: number, retention: RetentionDefaults): { job: Job; error: JobError } {
+  requireWaiting(job, "discarded for room");
+  return deadUnstarted(job, now, retention, `Discarded: queue ${job.queue} is over max_entries ${maxEntries}`, "Discarded");
 }
 
 /** Terminal jobs are never rewritten; only they may be purged by retention. */

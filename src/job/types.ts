@@ -47,6 +47,8 @@ export interface Job {
   payload: JsonValue;
   ready_at: number;
   attempts: number;
+  /** When the job was enqueued, ms since the epoch, by the engine's clock; absent on jobs enqueued before Wharf kept it. */
+  created_at?: number;
   retry_limit?: number;
   backoff?: Backoff;
   retry_policy?: RetryPolicy;

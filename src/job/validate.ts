@@ -28,6 +28,8 @@ const RESERVED_NAME_CHARS = /[,*?[\]{}\\]/;
 /** Longest lease a job may ask for: one day. */
 const MAX_TIMEOUT_SECONDS = 86_400;
 
+const DESCRIBED_LENGTH = 64;
+
 export function describe(value: unknown): string {
   if (value === null) return "null";
   if (value === undefined) return "undefined";
@@ -40,7 +42,9 @@ export function describe(value: unknown): string {
     const name = prototype?.constructor?.name;
     return prototype === Object.prototype || prototype === null || !name ? "an object" : `a ${name}`;
   }
-  return `${typeof value} ${JSON.stringify(value)}`;
+  const shown = JSON.stringify(value);
+  // An error names what it got, never echoes all of it: a value can be a secret or megabytes long.
+  return `${typeof value} ${shown !== undefined && shown.length > DESCRIBED_LENGTH ? `${shown.slice(0, DESCRIBED_LENGTH)}… (${shown.length} characters)` : shown}`;
 }
 
 export function readObject(value: unknown, where: string, fail: Fail = badRequest): Fields {

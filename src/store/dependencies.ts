@@ -40,6 +40,11 @@ export interface SettledChange {
   error?: JobError;
 }
 
+/** An enqueue's job (by the id it was to have) refused for a dependency that is not there. */
+export function dependencyNotFound(jobId: string, dependsOn: string): UnprocessableError {
+  return new UnprocessableError(`job ${jobId} depends on ${dependsOn}, which does not exist (or has completed and been purged)`);
+}
+
 /** The rules, which a store given none needs as soon as there is a dependent to settle or a dependency to plan. */
 export function requireRules(rules: DependencyRules | undefined): DependencyRules {
   if (!rules) throw new Error("jobs that wait for others need the state machine's rules");
@@ -69,7 +74,7 @@ export function planDependencies(jobs: Job[], stored: ReadonlyMap<string, JobSta
     let waiting = false;
     for (const dependsOn of job.dependencies) {
       const status = inside.has(dependsOn) ? "ready" : stored.get(dependsOn);
-      if (status === undefined) throw new UnprocessableError(`job ${job.id} depends on ${dependsOn}, which does not exist (or has completed and been purged)`);
+      if (status === undefined) throw dependencyNotFound(job.id, dependsOn);
       if (status === "dead") throw new UnprocessableError(`job ${job.id} depends on ${dependsOn}, which is dead`);
       edges.push({ jobId: job.id, dependsOn, met: status === "completed" });
       if (status !== "completed") waiting = true;

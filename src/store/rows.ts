@@ -13,7 +13,7 @@ export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
   "batch", "correlation_id", "parent_job_id", "result", "state", "deadline", "dependencies", "load_dependencies", "runs_on", "retry_policy",
-  "concurrency_key",
+  "concurrency_key", "created_at",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -73,6 +73,7 @@ export type JobRow = {
   runs_on: string | null;
   retry_policy: string | null;
   concurrency_key: string | null;
+  created_at: number | null;
 };
 
 export type ErrorRow = {
@@ -118,6 +119,7 @@ export function rowToJob(row: JobRow): Job {
   if (row.runs_on !== null) job.runs_on = row.runs_on as Job["runs_on"];
   if (row.retry_policy !== null) job.retry_policy = JSON.parse(row.retry_policy) as Job["retry_policy"];
   if (row.concurrency_key !== null) job.concurrency_key = row.concurrency_key;
+  if (row.created_at !== null) job.created_at = row.created_at;
   return job;
 }
 
@@ -129,18 +131,19 @@ export type JobRowValues = [
   run_id: string | null, lease_expires_at: number | null, batch: string | null, correlation_id: string | null,
   parent_job_id: string | null, result: string | null, state: string | null, deadline: number | null, dependencies: string | null,
   load_dependencies: number | null, runs_on: string | null, retry_policy: string | null, concurrency_key: string | null,
+  created_at: number | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
     timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
-    concurrency_key,
+    concurrency_key, created_at,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
     timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
-    concurrency_key,
+    concurrency_key, created_at,
   });
 }
 
@@ -165,7 +168,7 @@ export function jobToValues(job: Job): JobRowValues {
     job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch), job.correlation_id ?? null, job.parent_job_id ?? null,
     userJsonOrNull(job.result), userJsonOrNull(job.state), job.deadline ?? null,
     jsonOrNull(job.dependencies), job.load_dependencies ? 1 : null, job.runs_on ?? null, jsonOrNull(job.retry_policy),
-    job.concurrency_key ?? null,
+    job.concurrency_key ?? null, job.created_at ?? null,
   ];
 }
 

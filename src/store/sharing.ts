@@ -18,6 +18,11 @@ export interface Notifier {
    * announcements may have been missed (listening (re)started). Returns a function that stops listening.
    */
   onLeasesEnded(listener: (leases: EndedLease[] | undefined) => void): () => void;
+  /**
+   * Calls `listener` when a queue's settings changed through any process, and when changes may have
+   * been missed (listening (re)started). Returns a function that stops listening.
+   */
+  onQueueSettingsChanged(listener: () => void): () => void;
 }
 
 export interface Peer {

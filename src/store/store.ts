@@ -103,6 +103,8 @@ export interface ChangeSet {
   deletes?: JobDelete[];
   /** Inserted after the updates and deletes, as insertJobs inserts: a job whose unique key another job holds is skipped. */
   inserts?: Job[];
+  /** The inserts' queue caps, as insertCapped applies them; the jobs discarded for room are among `settled`. */
+  caps?: QueueCaps;
   /**
    * How the dependents of jobs this change completes, kills or deletes settle, in the same transaction
    * (src/store/dependencies.ts). Without rules, a change that ends a job with dependents is an error.
@@ -221,8 +223,11 @@ export interface BatchWrite {
   folds: BatchFold[];
   /** Keys whose open job becomes one of `inserts`, sealing the one before. */
   opens: Array<{ key: string; id: string }>;
-  /** New jobs, inserted as insertJobs inserts them. */
+  /** New jobs, inserted as insertJobs inserts them (as insertCapped, with caps). */
   inserts: Job[];
+  caps?: QueueCaps;
+  /** How the dependents of jobs the caps discard settle. */
+  rules?: DependencyRules;
 }
 
 /**
@@ -237,10 +242,13 @@ export interface BatchSession {
   openJobs(): Promise<Map<string, Job>>;
   /**
    * Writes the round. A fold applies only while its job is still ready and never taken; when one does
-   * not, nothing is written and the answer is undefined. Otherwise, per insert, as insertJobs answers.
+   * not, nothing is written and the answer is undefined. Otherwise, as insertCapped answers.
    */
-  write(write: BatchWrite): Promise<InsertOutcome[] | undefined>;
+  write(write: BatchWrite): Promise<CappedInsert | undefined>;
 }
+
+/** What an enqueue into a full queue does: fails whole (429), or makes room by discarding the queue's oldest waiting jobs. */
+export type OnFull = "reject" | "discard_oldest";
 
 /** What an operator set on a queue (src/engine/queue-settings.ts). */
 export interface QueueSettings {
@@ -252,11 +260,42 @@ export interface QueueSettings {
   concurrency_key?: ConcurrencyKeyLimit;
   /** At most `limit` started per `interval_ms`, for the queue or per key, across every server. */
   rate_limit?: RateLimit;
+  /** At most this many of the queue's jobs waiting (blocked, scheduled, ready) after an enqueue; on_full says what an enqueue past it does. */
+  max_entries?: number;
+  /** Absent: "reject". */
+  on_full?: OnFull;
+  /** A job waiting in line (scheduled or ready) longer than this since it was enqueued is dead (the max-age service). */
+  max_age_ms?: number;
   /** Defaults a job enqueued on the queue takes when it gives none of its own. */
   retry_limit?: number;
   timeout?: number;
   retention?: Retention;
   retry_policy?: RetryPolicy;
+}
+
+/** A queue's cap on its waiting jobs (max_entries), which an insert must not take it past. */
+export interface QueueCap {
+  max: number;
+  onFull: OnFull;
+}
+
+/**
+ * The caps an insert checks in its own transaction, by queue, counting the waiting jobs (blocked,
+ * scheduled, ready) it leaves: past a cap, "reject" fails the whole insert (QueueFullError) and
+ * "discard_oldest" makes the queue's oldest waiting jobs (by id, which is creation order) that the
+ * insert did not bring dead, by the state machine's `discarded`, until the queue is back at its cap.
+ * Jobs of the insert itself are never discarded: an insert that alone brings more than a cap fails.
+ */
+export interface QueueCaps {
+  byQueue: ReadonlyMap<string, QueueCap>;
+  /** src/job/state.ts discard, bound to the engine's clock and retention. */
+  discarded(job: Job, max: number): { job: Job; error: JobError };
+}
+
+/** What an insert under caps did: the outcomes as insertJobs answers, and the jobs discarded for room (with the dependents that settled as they died). */
+export interface CappedInsert {
+  inserted: InsertOutcome[];
+  discarded: SettledChange[];
 }
 
 export interface LimitedClaim {
@@ -283,6 +322,8 @@ export interface Store {
    * or is dead refuses the whole insert (UnprocessableError). Jobs with dependencies need `rules`.
    */
   insertJobs(jobs: Job[], rules?: DependencyRules, workflow?: WorkflowRecord): Promise<InsertOutcome[]>;
+  /** insertJobs under queue caps (max_entries), checked and applied in the insert's transaction; see QueueCaps. */
+  insertCapped(jobs: Job[], caps: QueueCaps, rules?: DependencyRules, workflow?: WorkflowRecord): Promise<CappedInsert>;
   getWorkflow(id: string): Promise<WorkflowRecord | undefined>;
   /** The settings of every queue that has any, by queue name. */
   listQueueSettings(): Promise<Array<{ queue: string; settings: QueueSettings }>>;
@@ -316,6 +357,8 @@ export interface Store {
   jobsWithStatus(status: JobStatus, limit: number): Promise<Job[]>;
   dueScheduled(now: number, limit: number): Promise<Job[]>;
   nextScheduledAt(): Promise<number | undefined>;
+  /** Jobs of `queue` waiting in line (scheduled or ready) that were enqueued (created_at) before `enqueuedBefore`, oldest first. */
+  agedJobs(queue: string, enqueuedBefore: number, limit: number): Promise<Job[]>;
   /** Jobs waiting to start (scheduled or ready) whose deadline is at or before `now`, earliest deadline first. */
   missedDeadlines(now: number, limit: number): Promise<Job[]>;
   /** The earliest deadline of a job waiting to start. */

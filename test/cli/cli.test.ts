@@ -106,6 +106,7 @@ describe("wharf CLI against a running server", () => {
       assert.equal(typeof printed.id, "string");
       assert.equal(printed.duplicate, false);
       assert.equal(printed.status, "scheduled");
+      assert.equal(typeof printed.created_at, "number");
       const id = printed.id as string;
 
       const expected = {
@@ -117,6 +118,7 @@ describe("wharf CLI against a running server", () => {
         payload,
         ready_at: readyAt,
         attempts: 0,
+        created_at: printed.created_at,
         unique_key: `key-${queue}`,
         unique_while: "active",
         retry_limit: 4,

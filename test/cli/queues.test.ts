@@ -38,7 +38,7 @@ test("pause, get, set and resume a queue from the CLI; a pause survives a restar
   printed(await wharf("queues", "pause", queue));
   printed(await wharf("queues", "resume", queue));
 
-  for (const args of [["queues", "set", queue, "paused"], ["queues", "set", queue, "paused=maybe"], ["queues", "set", queue, "colour=1"], ["queues", "set", queue, "max_age_ms=3"]]) {
+  for (const args of [["queues", "set", queue, "paused"], ["queues", "set", queue, "paused=maybe"], ["queues", "set", queue, "colour=1"], ["queues", "set", queue, "max_age_ms=0"], ["queues", "set", queue, 'on_full="drop"']]) {
     const refused = await runCli([...args, "--url", server.url]);
     assert.equal(refused.code, 2, `${args.join(" ")}: ${refused.stderr}`);
     assert.notEqual(refused.stderr, "");

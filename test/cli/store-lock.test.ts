@@ -5,7 +5,7 @@
  * and postgres(ql):// (exit code 2), and `open({ store })` the same (InvalidStoreError).
  */
 import assert from "node:assert/strict";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -82,3 +82,16 @@ for (const store of ["redis://x", "mysql://x", "foo", "sqlite:", "http://example
     await assert.rejects(open({ store }), InvalidStoreError);
   });
 }
+
+test("wharf serve creates its --data-dir for its owner only (0700) and every store file in it 0600, the WAL included", async (t) => {
+  const parent = tempDir();
+  t.after(() => rmSync(parent, { recursive: true, force: true }));
+  const dataDir = join(parent, "nested", "data");
+  const server = await spawnServer({ dataDir, durability: "fsync" });
+  t.after(() => server.stop());
+  await enqueue(server.url, uniqueName("private"));
+  assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+  const files = readdirSync(dataDir);
+  assert.ok(files.includes("wharf.db") && files.some((name) => name.endsWith("-wal")), files.join(", "));
+  for (const name of files) assert.equal(statSync(join(dataDir, name)).mode & 0o777, 0o600, name);
+});

@@ -678,6 +678,26 @@ test("max_in_flight 3 holds across two servers: four workers with prefetch 10 ne
   assert.equal(mostInFlight, 3, "the limit was reached, so the test could have seen a fourth");
 });
 
+test("a slot of a limited queue freed through server A goes at once to B's waiting stream (a notification, not B's next maintenance tick)", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const [a, b] = await twoListeningServers(defer, database);
+  const queue = uniqueName("slot");
+  await call(a.url, "PATCH", `/queues/${queue}`, { max_in_flight: 1 });
+  await eventually(async () => (await call<{ settings: { max_in_flight?: number } }>(b.url, "GET", `/queues/${queue}`)).body.settings.max_in_flight === 1, 5000, "B to read the setting");
+  const jobs = [await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: 1 }), await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: 2 })];
+  const stream = take(defer, b.url, queue, 10);
+  await stream.opened;
+  const first = await stream.next(3000);
+  assert.ok(first, "B's stream got the first job");
+  assert.equal(await stream.next(300), undefined, "one in flight under max_in_flight 1");
+  const acked = Date.now();
+  assert.equal((await call(a.url, "POST", `/jobs/${first.id}/success`, { run_id: first.run_id })).status, 204);
+  const second = await stream.next(3000);
+  assert.equal(second?.id, jobs.find(({ id }) => id !== first.id)!.id, "the second job reached B well before its 30 s maintenance tick");
+  t.diagnostic(`ack through A to delivery on B: ${Date.now() - acked} ms`);
+});
+
 test("concurrency_key 2 holds per key across two servers: four workers over 10 keys never run a third job of one key (sampled throughout)", async (t) => {
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
@@ -731,8 +751,8 @@ test("rate_limit 10 per second holds across two servers on one clock: each secon
   const database = await freshDatabase();
   const clock = new ManualClock(Date.now());
   const servers = await Promise.all([0, 1].map(async () => {
-    // Each server learns of another's settings at its maintenance tick: one per second of the clock here.
-    const server = await startTestServer({ store: database, clock, maintenanceIntervalMs: 1000 });
+    // No maintenance tick within the test: B learns of the rate A set through the settings notification.
+    const server = await startTestServer({ store: database, clock, maintenanceIntervalMs: 60_000 });
     defer(() => server.close());
     return server;
   }));

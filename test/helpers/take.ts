@@ -26,6 +26,8 @@ export interface TakeOptions {
   controls?: boolean;
   /** Longest wait for the response headers, in ms. */
   openTimeoutMs?: number;
+  /** Sent as Authorization: Bearer TOKEN. */
+  token?: string;
 }
 
 export interface RawTakeStream {
@@ -114,6 +116,7 @@ export function openTake(baseUrl: string, options: TakeOptions = {}): RawTakeStr
   if (options.controls) query.set("controls", "true");
   const headers: Record<string, string> = { accept: options.accept ?? STREAM_MEDIA.ndjson };
   if (options.workerId !== undefined) headers["worker-id"] = options.workerId;
+  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
 
   const received: Job[] = [];
   let heartbeats = 0;

@@ -138,7 +138,7 @@ describe("DNS rebinding", () => {
   });
 
   test("a server bound to every interface does not judge Host (it cannot know its names), but still Origin", async () => {
-    const open = await startTestServer({ host: "0.0.0.0" });
+    const open = await startTestServer({ host: "0.0.0.0", insecureNoAuth: true });
     try {
       const url = `http://127.0.0.1:${open.server.port}`;
       assert.equal((await rawRequest(url, `GET /health HTTP/1.1\r\nHost: wharf.internal:${open.server.port}`)).status, 200);

@@ -107,6 +107,16 @@ describe("POST /jobs", () => {
     }
     assert.equal(await countJobs(h.url, `queue=${queue}`), 0);
   });
+
+  test("an error names a bad value without echoing all of it (a value may be a secret or megabytes long)", async () => {
+    const secret = `s3cr3t-${"x".repeat(100_000)}`;
+    for (const field of ["priority", "ready_at", "unique_while", "retry_limit"]) {
+      const refused = await api(h.url, "POST", "/jobs", { body: jobInput(uniqueName(), { [field]: secret }) });
+      assertError(refused, 400, field);
+      assert.ok(refused.body.error.length < 300, `${field}: ${refused.body.error.length} characters`);
+      assert.ok(!refused.body.error.includes("x".repeat(100)), `${field}: ${refused.body.error}`);
+    }
+  });
 });
 
 describe("POST /jobs/bulk", () => {

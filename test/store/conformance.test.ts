@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
-import { StoreInUseError } from "../../src/errors.js";
+import { QueueFullError, StoreInUseError, UnprocessableError } from "../../src/errors.js";
 import { newJobId } from "../../src/job/ids.js";
-import { claim, complete, createJob, DEFAULT_RETENTION, entersUniqueScope, fail, release, unblock, uniqueScope, unreachable } from "../../src/job/state.js";
+import { claim, complete, createJob, DEFAULT_RETENTION, discard, entersUniqueScope, fail, release, unblock, uniqueScope, unreachable } from "../../src/job/state.js";
 import type { DependencyRules } from "../../src/store/dependencies.js";
 import type { EnqueueInput, Job, JobStatus, JsonValue, UniqueWhile } from "../../src/job/types.js";
-import type { ClaimRequest, CronGroupWrite, JobUpdate, Store } from "../../src/store/store.js";
+import type { ClaimRequest, CronGroupWrite, JobUpdate, OnFull, QueueCaps, Store } from "../../src/store/store.js";
 import type { CronGroup } from "../../src/cron/types.js";
 import { uniqueName } from "../helpers/server.js";
 import { STORES } from "./stores.js";
@@ -462,6 +462,76 @@ for (const factory of STORES) {
       }
     });
 
+    test("agedJobs: a queue's jobs waiting in line (scheduled or ready) enqueued before a time, oldest first, at most a limit", async () => {
+      const queue = uniqueName();
+      const [oldest, older, young] = [job({ queue, ready_at: NOW + 5000 }, NOW - 300), job({ queue }, NOW - 200), job({ queue }, NOW)];
+      const blocked = createJob(newJobId(), { queue, type: "t", payload: null }, NOW - 500, [young.id]);
+      const running = job({ queue, priority: 1 }, NOW - 400);
+      await store.insertJobs([young, older, oldest, running, job({ queue: uniqueName() }, NOW - 1000)]);
+      await store.insertJobs([blocked], { unblocked: (waiting) => unblock(waiting, NOW), unreachable: (waiting, dependency) => unreachable(waiting, dependency, NOW, DEFAULT_RETENTION) });
+      assert.equal((await store.claimReady(claimOf([queue], 1, NOW)))[0]?.id, running.id);
+      assert.deepEqual(ids(await store.agedJobs(queue, NOW, 10)), [oldest.id, older.id]);
+      assert.deepEqual(ids(await store.agedJobs(queue, NOW, 1)), [oldest.id]);
+      assert.deepEqual(ids(await store.agedJobs(queue, NOW - 200, 10)), [oldest.id], "strictly before");
+      assert.deepEqual((await store.getJob(young.id))?.created_at, NOW);
+    });
+
+    describe("queue caps (insertCapped)", () => {
+      const capsOf = (queue: string, max: number, onFull: OnFull): QueueCaps => ({
+        byQueue: new Map([[queue, { max, onFull }]]),
+        discarded: (waiting, cap) => discard(waiting, cap, NOW, DEFAULT_RETENTION),
+      });
+
+      test("reject: past the cap the whole insert fails (QueueFullError) and nothing of it is written; in-flight jobs and duplicates take no slot", async () => {
+        const queue = uniqueName();
+        const caps = capsOf(queue, 2, "reject");
+        await store.insertJobs([job({ queue })]);
+        const [running] = await store.claimReady(claimOf([queue], 1, NOW));
+        const held = job({ queue, unique_key: uniqueName("key") });
+        assert.deepEqual((await store.insertCapped([held, job({ queue, ready_at: NOW + 1000 })], caps)).discarded, []);
+        const duplicate = await store.insertCapped([{ ...held, id: newJobId() }], caps);
+        assert.equal(duplicate.inserted[0]!.duplicate, true);
+        const other = uniqueName();
+        await assert.rejects(store.insertCapped([job({ queue: other }), job({ queue })], caps), (error: unknown) => error instanceof QueueFullError && error.message === `queue ${queue} is full: max_entries 2`);
+        assert.equal(await store.countJobs({ queues: [queue] }), 3);
+        assert.equal(await store.countJobs({ queues: [other] }), 0, "all or nothing");
+        assert.equal((await store.getJob(running!.id))?.status, "in_flight");
+        await assert.rejects(store.insertCapped([job({ queue: other }), job({ queue: other })], capsOf(other, 1, "discard_oldest")), UnprocessableError, "an insert alone over its cap never fits");
+      });
+
+      test("discard_oldest: the oldest waiting jobs the insert did not bring die in its transaction, through the rules; their dependents die with them", async () => {
+        const queue = uniqueName();
+        const rules: DependencyRules = {
+          unblocked: (blocked) => unblock(blocked, NOW),
+          unreachable: (blocked, dependency) => unreachable(blocked, dependency, NOW, DEFAULT_RETENTION),
+        };
+        const [oldest, older, kept] = [job({ queue, ready_at: NOW + 1000 }), job({ queue }), job({ queue })];
+        await store.insertJobs([oldest, older, kept]);
+        const dependent = createJob(newJobId(), { queue: uniqueName(), type: "t", payload: null }, NOW, [oldest.id]);
+        await store.insertJobs([dependent], rules);
+        const added = [job({ queue }), job({ queue })];
+        const { inserted, discarded } = await store.insertCapped(added, capsOf(queue, 3, "discard_oldest"), rules);
+        assert.deepEqual(inserted.map(({ job: { id } }) => id), ids(added));
+        assert.deepEqual(discarded.filter(({ before }) => before.queue === queue).map(({ before, after }) => [before.id, before.status, after?.status]).sort(), [[oldest.id, "scheduled", "dead"], [older.id, "ready", "dead"]].sort());
+        assert.deepEqual(discarded.filter(({ before }) => before.id === dependent.id).map(({ after }) => after?.status), ["dead"], "settled with it");
+        assert.equal((await store.getJob(oldest.id))?.status, "dead");
+        assert.equal((await store.getError(oldest.id, 1))?.message, `Discarded: queue ${queue} is over max_entries 3`);
+        assert.equal((await store.getJob(dependent.id))?.status, "dead");
+        assert.equal(await store.countJobs({ queues: [queue], statuses: ["ready", "scheduled", "blocked"] }), 3);
+      });
+
+      test("stores sharing one database count each other's inserts: racing capped inserts never take a queue past its cap", async (t) => {
+        if (!handle.shared) return t.skip("one store per SQLite file");
+        const other = await handle.peer();
+        const queue = uniqueName();
+        const caps = capsOf(queue, 5, "reject");
+        const racers = Array.from({ length: 12 }, (_, n) => (n % 2 === 0 ? store : other).insertCapped([job({ queue })], caps));
+        const results = await Promise.allSettled(racers);
+        assert.equal(results.filter(({ status }) => status === "fulfilled").length, 5);
+        assert.equal(await store.countJobs({ queues: [queue] }), 5);
+      });
+    });
+
     test("claimReady takes ready jobs in priority then id order, from the given queues or from all", async () => {
       const own = await factory.create(); // "all queues" must not see other tests' jobs
       try {
@@ -713,7 +783,7 @@ for (const factory of STORES) {
         const key = uniqueName("key");
         const first = batched(key, { zeta: 12345678901234567890n, alpha: 1 });
         const inserted = await store.batchSession([key], (session) => session.write({ folds: [], opens: [{ key, id: first.id }], inserts: [first] }));
-        assert.deepEqual(inserted?.map(({ job: { id } }) => id), [first.id]);
+        assert.deepEqual(inserted?.inserted.map(({ job: { id } }) => id), [first.id]);
         const open = await store.batchSession([key], (session) => session.openJobs());
         assert.deepEqual(open.get(key)?.batch, first.batch);
         assert.equal(open.get(key)?.id, first.id);

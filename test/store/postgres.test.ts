@@ -146,7 +146,9 @@ describe("postgres store", () => {
     const url = await createDatabase(await postgresClusterUrl());
     const client = new pg.Client({ connectionString: url });
     await client.connect();
-    const stranded = { ...job(uniqueName()), status: "in_flight" as const, dequeued_at: 1000 };
+    // A job as the first version stored it: no created_at.
+    const { created_at: _createdAt, ...earlier } = job(uniqueName());
+    const stranded = { ...earlier, status: "in_flight" as const, dequeued_at: 1000 };
     try {
       const first = readFileSync(new URL("../../src/store/postgres/migrations/001_jobs.sql", import.meta.url), "utf8");
       await client.query(first);

@@ -42,6 +42,7 @@ export class Shared implements Coordination {
   private readonly observer: EngineObserver;
   private leaseSync: LeaseSync | undefined;
   private readonly logger: Logger;
+  private readonly queueSettings: QueueSettingsCache;
   private leading = false;
   private stopped = false;
 
@@ -51,6 +52,7 @@ export class Shared implements Coordination {
     this.sharing = options.sharing;
     this.observer = options.observer;
     this.logger = options.logger;
+    this.queueSettings = options.queueSettings;
     this.claims = new StoreClaims(options);
   }
 
@@ -63,6 +65,10 @@ export class Shared implements Coordination {
     const leaseSync = this.leaseSyncFor(parts);
     this.stopListening.push(
       this.sharing.onReady(() => dispatcher.wake()),
+      // A queue that became limited through another server goes through claimLimited here at once, not at the cache's next tick.
+      this.sharing.onQueueSettingsChanged(() => {
+        void this.queueSettings.tick().then(() => dispatcher.wake(), (error: unknown) => logFailure(this.logger, "reading queue settings", error));
+      }),
       this.sharing.onLeasesEnded((leases) => endedElsewhere(leases, dispatcher, leaseSync, this.logger)),
     );
   }

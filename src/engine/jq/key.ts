@@ -38,17 +38,54 @@ export async function checkKeyExpression(expression: string, field: string, budg
  * something other than a string or number, is refused (UnprocessableError, naming `where` of it).
  */
 export async function evaluateKeys(expression: string, payloads: readonly JsonValue[], where: (position: number) => string, budget: JqLimits): Promise<Array<string | undefined>> {
+  const path = fieldPath(expression);
+  const keys = payloads.map((payload) => (path ? pathKey(path, payload) : UNDECIDED));
+  const left = keys.flatMap((key, position) => (key === UNDECIDED ? [position] : []));
+  if (left.length > 0) {
+    const outputs = await runKeys(expression, left.map((position) => payloads[position]!), budget);
+    left.forEach((position, index) => {
+      const output = outputs[index]!;
+      const problem = output.r !== undefined ? refusalMessage(output.r) : output.e;
+      if (problem !== undefined) throw unprocessable(`${where(position)}: the queue's key expression ${JSON.stringify(expression)} ${problem}`);
+      keys[position] = output.k ?? null;
+    });
+  }
+  return keys.map((key, position) => {
+    const text = (key as string | null) ?? "";
+    if (text.length > MAX_KEY_LENGTH) throw unprocessable(`${where(position)}: the queue's key expression gave a key of ${text.length} characters; at most ${MAX_KEY_LENGTH}`);
+    return text === "" ? undefined : text;
+  });
+}
+
+async function runKeys(expression: string, payloads: readonly JsonValue[], budget: JqLimits): Promise<Array<{ k?: string | null; e?: string; r?: string }>> {
   const run = await runBudgeted(["-c", program(expression)], payloads.map(stringifyJson).join("\n"), budget, unprocessable);
   const lines = run.stdout.split("\n").filter((line) => line !== "");
   if (run.status !== 0 || lines.length !== payloads.length) {
     throw unprocessable(`the queue's key expression cannot be evaluated: ${firstLine(run.stderr) || `jq exited with status ${run.status}`}`);
   }
-  return lines.map((line, position) => {
-    const output = JSON.parse(line) as { k?: string | null; e?: string; r?: string };
-    const problem = output.r !== undefined ? refusalMessage(output.r) : output.e;
-    if (problem !== undefined) throw unprocessable(`${where(position)}: the queue's key expression ${JSON.stringify(expression)} ${problem}`);
-    const key = output.k ?? "";
-    if (key.length > MAX_KEY_LENGTH) throw unprocessable(`${where(position)}: the queue's key expression gave a key of ${key.length} characters; at most ${MAX_KEY_LENGTH}`);
-    return key === "" ? undefined : key;
-  });
+  return lines.map((line) => JSON.parse(line) as { k?: string | null; e?: string; r?: string });
+}
+
+/** A payload jq must key: the shortcut below cannot say what jq would. */
+const UNDECIDED = Symbol("undecided");
+
+/** The fields of an expression that only walks object fields (`.tenant`, `.customer.id`), else undefined. */
+function fieldPath(expression: string): string[] | undefined {
+  return /^(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(expression) ? expression.slice(1).split(".") : undefined;
+}
+
+/**
+ * What jq gives for a field path, where it is plain: a string, or null for a missing field or a null
+ * on the way. Anything else (a number, whose text jq writes its own way; indexing a non-object, an
+ * error) is left to jq. Keying costs no jq run for the usual `.tenant` then.
+ */
+function pathKey(path: readonly string[], payload: JsonValue): string | null | typeof UNDECIDED {
+  let value: JsonValue | undefined = payload;
+  for (const field of path) {
+    if (value === null || value === undefined) return null;
+    if (typeof value !== "object" || Array.isArray(value)) return UNDECIDED;
+    value = Object.hasOwn(value, field) ? value[field] : null;
+  }
+  if (value === null || value === undefined) return null;
+  return typeof value === "string" ? value : UNDECIDED;
 }

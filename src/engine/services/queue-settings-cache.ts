@@ -1,4 +1,4 @@
-import type { QueueSettings, Store } from "../../store/store.js";
+import type { QueueCap, QueueSettings, Store } from "../../store/store.js";
 import { hasClaimLimits } from "../../job/queue-limits.js";
 import type { Service } from "./service.js";
 
@@ -15,6 +15,8 @@ export class QueueSettingsCache implements Service {
   readonly runsOn = "everywhere";
   private settings: ReadonlyMap<string, QueueSettings> = new Map();
   private limitedQueues: ReadonlySet<string> = new Set();
+  private caps: ReadonlyMap<string, QueueCap> = new Map();
+  private ages: ReadonlyMap<string, number> = new Map();
 
   constructor(private readonly store: Store) {}
 
@@ -30,6 +32,16 @@ export class QueueSettingsCache implements Service {
   /** Queues with a limit on what they hand out (README "Queue controls") that are not paused. */
   get limited(): ReadonlySet<string> {
     return this.limitedQueues;
+  }
+
+  /** Queues with max_entries, and their caps: enqueues into them check the cap in their insert. */
+  get capped(): ReadonlyMap<string, QueueCap> {
+    return this.caps;
+  }
+
+  /** Queues with max_age_ms, and theirs: the max-age service expires their jobs. */
+  get maxAges(): ReadonlyMap<string, number> {
+    return this.ages;
   }
 
   /** A change made through this process. */
@@ -51,5 +63,7 @@ export class QueueSettingsCache implements Service {
   private replace(settings: ReadonlyMap<string, QueueSettings>): void {
     this.settings = settings;
     this.limitedQueues = new Set([...settings].filter(([, queueSettings]) => hasClaimLimits(queueSettings) && !queueSettings.paused).map(([queue]) => queue));
+    this.ages = new Map([...settings].flatMap(([queue, { max_age_ms: maxAgeMs }]) => (maxAgeMs === undefined ? [] : [[queue, maxAgeMs]])));
+    this.caps = new Map([...settings].flatMap(([queue, { max_entries: max, on_full: onFull = "reject" }]) => (max === undefined ? [] : [[queue, { max, onFull }]])));
   }
 }

@@ -23,6 +23,7 @@ import type {
   LimitedClaim,
   AbandonedLeaseQuery,
   BatchSession,
+  CappedInsert,
   BatchWrite,
   ChangeResult,
   ChangeSet,
@@ -45,14 +46,16 @@ import type {
   StoredPayload,
   WorkflowRecord,
   QueueSettings,
+  QueueCaps,
 } from "../store.js";
+import { cappedQueues, discardsFor, discardUpdates, roomChecks } from "../caps.js";
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { insertBatcher } from "./insert-batcher.js";
 import type { TurnBatcher } from "../../turn-batcher.js";
 import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import { insertWithDependencies, settleOn, type SettlingStatements } from "./dependencies.js";
-import { endedBy, keepable, keepDependedOn, leavesBlocked, releasedFromBlocked, type DependencyRules } from "../dependencies.js";
+import { endedBy, keepable, keepDependedOn, leavesBlocked, releasedFromBlocked, type DependencyRules, type SettledChange } from "../dependencies.js";
 import type { SettledDependency } from "../../job/state.js";
 import type { Notifier, Peer } from "../sharing.js";
 import { Leadership } from "./leader.js";
@@ -60,7 +63,7 @@ import { Listener } from "./listener.js";
 import { Liveness } from "./liveness.js";
 import { columnArrays, ROW_TYPES, runOn, type Row, type Run, type Statement } from "./run.js";
 import { decodeLeases, encodeLeases } from "./lease-payload.js";
-import { LEASES_ENDED_CHANNEL, POSTGRES_DIALECT, QUERY_SQL, READY_CHANNEL, SQL, writtenMask } from "./sql.js";
+import { LEASES_ENDED_CHANNEL, POSTGRES_DIALECT, QUERY_SQL, QUEUE_SETTINGS_CHANNEL, READY_CHANNEL, SQL, writtenMask } from "./sql.js";
 
 export interface PostgresStoreOptions {
   /** A postgres:// or postgresql:// connection URL. */
@@ -128,7 +131,7 @@ export class PostgresStore implements Store, Notifier, Peer {
       query_timeout: timeoutMs,
       keepAlive: true,
     });
-    this.listener = new Listener({ newClient: dedicated("listener"), channels: [READY_CHANNEL, LEASES_ENDED_CHANNEL] });
+    this.listener = new Listener({ newClient: dedicated("listener"), channels: [READY_CHANNEL, LEASES_ENDED_CHANNEL, QUEUE_SETTINGS_CHANNEL] });
     this.leadership = new Leadership({ newClient: dedicated("leader"), tryLock: SQL.tryLead, ping: SQL.ping });
     this.liveness = new Liveness({
       newClient: dedicated("liveness"),
@@ -229,19 +232,26 @@ export class PostgresStore implements Store, Notifier, Peer {
   /** Jobs without unique keys go through the batcher: one statement for every such insert of an event-loop turn. */
   insertJobs(jobs: Job[], rules?: DependencyRules, workflow?: WorkflowRecord): Promise<InsertOutcome[]> {
     if (jobs.length === 0) return Promise.resolve([]);
-    const insert = jobs.length > BULK_INSERT_SLICE ? insertInSlices : insertJobsWith;
     const waiting = jobs.some((job) => job.dependencies !== undefined);
-    if (workflow || waiting || insert === insertInSlices || insertNeedsTransaction(jobs)) {
-      return this.write(() => this.transaction(async (run) => {
-        const outcomes = await (waiting ? insertWithDependencies(run, jobs, rules, insert) : insert(run, jobs));
-        if (workflow) await run(SQL.insertWorkflow, [workflow.id, workflow.created_at, workflow.document]);
-        return outcomes;
-      }));
+    if (workflow || waiting || jobs.length > BULK_INSERT_SLICE || insertNeedsTransaction(jobs)) {
+      return this.write(() => this.transaction((run) => insertWithin(run, jobs, rules, workflow)));
     }
     return this.write(async () => {
       await this.batcher.add(jobs);
       return jobs.map((job) => ({ job, duplicate: false }));
     });
+  }
+
+  /**
+   * The capped queues' locks first, held to the commit: the inserts into one capped queue, from every
+   * server, take turns, and each counts what the ones before it committed.
+   */
+  insertCapped(jobs: Job[], caps: QueueCaps, rules?: DependencyRules, workflow?: WorkflowRecord): Promise<CappedInsert> {
+    return this.write(() => this.transaction(async (run) => {
+      await lockCapped(run, jobs, caps);
+      const inserted = await insertWithin(run, jobs, rules, workflow);
+      return { inserted, discarded: await makeRoom(run, inserted, caps, rules) };
+    }));
   }
 
   /**
@@ -261,12 +271,11 @@ export class PostgresStore implements Store, Notifier, Peer {
         return this.settleLeftOut(updates, deletes, applied, changes.rules);
       }
       return this.transaction(async (run) => {
-        const { applied, kept, ended } = await applyKeeping(run, updates, deletes);
-        const released = releasedFromBlocked(updates, applied.updated);
-        if (released.length > 0) await run(SQL.dropEdgesOf, [released]);
-        const inserted = await insertJobsWith(run, inserts);
-        const settled = await settleOn(run, ended, changes.rules, SETTLING);
-        return { ...applied, inserted, settled, kept };
+        const caps = changes.caps;
+        if (caps) await lockCapped(run, inserts, caps);
+        const result = await applySettling(run, updates, deletes, inserts, changes.rules);
+        if (caps) result.settled.push(...(await makeRoom(run, result.inserted, caps, changes.rules)));
+        return result;
       });
     };
     return this.write(() => retryKeyRaces(apply, updates.some((update) => update.entersUniqueScope)));
@@ -398,6 +407,10 @@ export class PostgresStore implements Store, Notifier, Peer {
     return this.readJobs(SQL.missedDeadlines, [now, limit]);
   }
 
+  agedJobs(queue: string, enqueuedBefore: number, limit: number): Promise<Job[]> {
+    return this.readJobs(SQL.agedJobs, [queue, enqueuedBefore, limit]);
+  }
+
   async nextDeadline(): Promise<number | undefined> {
     const [row] = await this.read<{ at: number | null }>(SQL.nextDeadline);
     return row?.at ?? undefined;
@@ -525,6 +538,11 @@ export class PostgresStore implements Store, Notifier, Peer {
     });
   }
 
+  /** Also called when listening (re)starts: changes may have been missed meanwhile. */
+  onQueueSettingsChanged(listener: () => void): () => void {
+    return this.listener.subscribe(QUEUE_SETTINGS_CHANNEL, () => listener());
+  }
+
   onLeasesEnded(listener: (leases: EndedLease[] | undefined) => void): () => void {
     return this.listener.subscribe(LEASES_ENDED_CHANNEL, (payload) => listener(payload === undefined ? undefined : decodeLeases(payload)));
   }
@@ -557,6 +575,41 @@ async function retryKeyRaces<T>(work: () => Promise<T>, mayRace: boolean): Promi
 
 function violatesUniqueHold(error: unknown): boolean {
   return error instanceof pg.DatabaseError && error.code === "23505" && error.constraint === "jobs_unique_hold";
+}
+
+/** A change set in a transaction that settles the dependents of the jobs it ends (commit). */
+async function applySettling(run: Run, updates: JobUpdate[], deletes: JobDelete[], inserts: Job[], rules: DependencyRules | undefined): Promise<ChangeResult> {
+  const { applied, kept, ended } = await applyKeeping(run, updates, deletes);
+  const released = releasedFromBlocked(updates, applied.updated);
+  if (released.length > 0) await run(SQL.dropEdgesOf, [released]);
+  const inserted = await insertJobsWith(run, inserts);
+  const settled = await settleOn(run, ended, rules, SETTLING);
+  return { ...applied, inserted, settled, kept };
+}
+
+/** Inserts jobs (with their dependencies' edges, and the workflow they make up) in a transaction. */
+async function insertWithin(run: Run, jobs: Job[], rules: DependencyRules | undefined, workflow: WorkflowRecord | undefined): Promise<InsertOutcome[]> {
+  const insert = jobs.length > BULK_INSERT_SLICE ? insertInSlices : insertJobsWith;
+  const outcomes = await (jobs.some((job) => job.dependencies !== undefined) ? insertWithDependencies(run, jobs, rules, insert) : insert(run, jobs));
+  if (workflow) await run(SQL.insertWorkflow, [workflow.id, workflow.created_at, workflow.document]);
+  return outcomes;
+}
+
+/** Locks the capped queues `jobs` go to until the transaction ends (insertCapped). */
+async function lockCapped(run: Run, jobs: readonly Job[], caps: QueueCaps): Promise<void> {
+  for (const queue of cappedQueues(jobs, caps)) await run(SQL.lockQueueEntries, [queue]);
+}
+
+/** The waiting jobs the inserted ones leave no room for, discarded (or the insert refused) under the queues' locks (src/store/caps.ts). */
+async function makeRoom(run: Run, inserted: InsertOutcome[], caps: QueueCaps, rules: DependencyRules | undefined): Promise<SettledChange[]> {
+  const discards: SettledChange[] = [];
+  for (const check of roomChecks(inserted, caps)) {
+    const beyond = (await run<JobRow>(SQL.waitingBeyond, [check.queue, check.added, check.limit, check.room])).map(rowToJob);
+    discards.push(...discardsFor(check, beyond, caps));
+  }
+  if (discards.length === 0) return [];
+  const { updated, settled } = await applySettling(run, discardUpdates(discards), [], [], rules);
+  return [...discards.filter((_discard, position) => updated[position]), ...settled];
 }
 
 async function runAll(run: Run, statements: Statement[]): Promise<Row[][]> {
@@ -679,7 +732,8 @@ function inInputOrder(deleted: DeletedJob[], ids: readonly string[]): DeletedJob
 
 /** The claim statement that walks an index in take order for what `request` asks, and its parameters. */
 /** In a savepoint, so a fold that no longer applies undoes the round and leaves the session usable. */
-async function writeBatch(run: Run, { folds, opens, inserts }: BatchWrite): Promise<InsertOutcome[] | undefined> {
+async function writeBatch(run: Run, { folds, opens, inserts, caps, rules }: BatchWrite): Promise<CappedInsert | undefined> {
+  if (caps) await lockCapped(run, inserts, caps);
   await run("SAVEPOINT batch_write");
   if (folds.length > 0) {
     const folded = await run(SQL.foldPayloads, [folds.map(({ id }) => id), folds.map(({ payload }) => payload)]);
@@ -690,10 +744,11 @@ async function writeBatch(run: Run, { folds, opens, inserts }: BatchWrite): Prom
     // A claim that skipped a locked job may have found nothing else: wake the claimers once this commits.
     await run(SQL.notifyReady);
   }
-  const outcomes = await insertJobsWith(run, inserts);
+  const inserted = await insertJobsWith(run, inserts);
   if (opens.length > 0) await run(SQL.openBatches, [opens.map(({ key }) => key), opens.map(({ id }) => id)]);
+  const discarded = caps ? await makeRoom(run, inserted, caps, rules) : [];
   await run("RELEASE SAVEPOINT batch_write");
-  return outcomes;
+  return { inserted, discarded };
 }
 
 /** RETURNING comes in no guaranteed order; ids compare bytewise, as the C collation of the column does. */

@@ -24,12 +24,15 @@ export const LEADER_LOCK = 0x776861726c;
 export const READY_CHANNEL = "wharf_ready";
 /** The channel a server announces leases it ended on someone else's behalf on; payloads are leasePayloads chunks. */
 export const LEASES_ENDED_CHANNEL = "wharf_leases_ended";
+/** The channel a change of a queue's settings notifies, so every server's settings cache reads them again at once. */
+export const QUEUE_SETTINGS_CHANNEL = "wharf_queue_settings";
+const NOTIFY_SETTINGS = `pg_notify('${QUEUE_SETTINGS_CHANNEL}', '')`;
 
 const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   id: "text", queue: "text", type: "text", priority: "int4", status: "text", payload: "text", ready_at: "int8",
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
-  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text",
+  lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text", created_at: "int8",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -140,7 +143,7 @@ function updateJobsText(settling: boolean): string {
       WHERE job.id = change.id AND job.id = ANY($1::text[]) AND job.status = change.from_status
         AND (change.from_run_id IS NULL OR job.run_id = change.from_run_id)
         AND (change.expired_by IS NULL OR job.lease_expires_at <= change.expired_by)${settling ? "" : UNLESS_DEPENDED_ON_UPDATE}
-      RETURNING job.id, job.status),
+      RETURNING job.id, job.status, job.queue, change.from_status),
     recorded AS (
       INSERT INTO job_errors (${ERROR_COLUMN_NAMES.join(", ")})
       SELECT * FROM ${unnestArrays(ERROR_COLUMN_NAMES.map((column) => ERROR_COLUMN_TYPES[column]), UPDATE_PARAM_TYPES.length + 1)}
@@ -148,7 +151,8 @@ function updateJobsText(settling: boolean): string {
       WHERE error.job_id IN (SELECT id FROM updated)
       ON CONFLICT (job_id, attempt) DO UPDATE SET
         ${ERROR_COLUMN_NAMES.slice(2).map((column) => `${column} = EXCLUDED.${column}`).join(", ")}),
-    woken AS (SELECT pg_notify('${READY_CHANNEL}', '') FROM updated WHERE status = 'ready' LIMIT 1),
+    woken AS (SELECT pg_notify('${READY_CHANNEL}', '') FROM updated WHERE status = 'ready'
+      OR (from_status = 'in_flight' AND queue IN (SELECT queue FROM queue_settings WHERE limited)) LIMIT 1),
     ${DROP_OWN_EDGES("SELECT id FROM updated WHERE status IN ('completed', 'dead')")}
     SELECT id, (SELECT count(*) FROM woken) AS woke FROM updated`;
 }
@@ -178,6 +182,15 @@ export const SQL = {
   deleteCronGroups: "DELETE FROM cron_groups RETURNING name",
   /** Held until the transaction ends: one batch session per key across every server (hash collisions only serialize more). */
   lockBatchKey: "SELECT pg_advisory_xact_lock(hashtextextended('wharf.batch:' || $1::text, 0))",
+  /** Held until the transaction ends: inserts into one capped queue (max_entries) take turns across every server. */
+  lockQueueEntries: "SELECT pg_advisory_xact_lock(hashtextextended('wharf.entries:' || $1::text, 0))",
+  /**
+   * The waiting jobs of queue $1 not among $2, newest first, past the first $4 of them, at most $3 (null:
+   * all): what a capped queue has no room for (src/store/caps.ts). Not locked (a lock would also take the
+   * rows OFFSET steps past, which claims would then skip): the discards are fenced on the status read.
+   */
+  waitingBeyond: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = $1 AND status IN ('blocked', 'scheduled', 'ready') AND id <> ALL($2::text[])
+    ORDER BY id DESC LIMIT $3 OFFSET $4`,
   /** JOB_COLUMNS and the key of the jobs the keys name as open, locked so no claim takes them until the session ends. */
   openBatchJobs: `SELECT ${JOB_COLUMNS}, open_batches.key AS batch_key FROM open_batches JOIN jobs ON jobs.id = open_batches.job_id
     WHERE open_batches.key = ANY($1::text[]) FOR UPDATE OF jobs`,
@@ -204,14 +217,17 @@ export const SQL = {
   deleteAllEdges: "DELETE FROM job_dependencies",
   queueSettings: "SELECT queue, paused, max_in_flight, settings FROM queue_settings ORDER BY queue",
   queueSettingsOf: "SELECT queue, paused, max_in_flight, settings FROM queue_settings WHERE queue = $1",
-  /** Parameters: queue, paused, max_in_flight, limited, the other settings as JSON text. A queue not paused afterwards wakes every server's claims. */
+  /**
+   * Parameters: queue, paused, max_in_flight, limited, the other settings as JSON text. Every server's
+   * settings cache is told; a queue not paused afterwards wakes every server's claims.
+   */
   putQueueSettings: `WITH written AS (INSERT INTO queue_settings (queue, paused, max_in_flight, limited, settings) VALUES ($1, $2, $3, $4, $5)
       ON CONFLICT (queue) DO UPDATE SET paused = excluded.paused, max_in_flight = excluded.max_in_flight, limited = excluded.limited, settings = excluded.settings RETURNING paused)
-    SELECT pg_notify('${READY_CHANNEL}', '') FROM written WHERE NOT paused`,
+    SELECT ${NOTIFY_SETTINGS}, (SELECT pg_notify('${READY_CHANNEL}', '') FROM written WHERE NOT paused) FROM written`,
   /** Back to the defaults: not paused, so every server's claims wake. */
   deleteQueueSettings: `WITH deleted AS (DELETE FROM queue_settings WHERE queue = $1 RETURNING queue)
-    SELECT pg_notify('${READY_CHANNEL}', '') FROM deleted`,
-  deleteAllQueueSettings: "DELETE FROM queue_settings",
+    SELECT ${NOTIFY_SETTINGS}, pg_notify('${READY_CHANNEL}', '') FROM deleted`,
+  deleteAllQueueSettings: `WITH deleted AS (DELETE FROM queue_settings RETURNING queue) SELECT ${NOTIFY_SETTINGS} FROM deleted LIMIT 1`,
   insertWorkflow: "INSERT INTO workflows (id, created_at, document) VALUES ($1, $2, $3)",
   workflowById: "SELECT id, created_at, document FROM workflows WHERE id = $1",
   deleteWorkflow: "DELETE FROM workflows WHERE id = $1 RETURNING id",
@@ -329,6 +345,8 @@ export const SQL = {
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= $1 ORDER BY ready_at LIMIT $2`,
   /** Jobs waiting to start whose deadline passed by $1, earliest first. */
   missedDeadlines: `SELECT ${JOB_COLUMNS} FROM jobs WHERE deadline <= $1 AND status IN ('scheduled', 'ready') ORDER BY deadline LIMIT $2`,
+  agedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = $1 AND status IN ('scheduled', 'ready') AND created_at < $2
+    ORDER BY created_at LIMIT $3`,
   nextDeadline: "SELECT min(deadline) AS at FROM jobs WHERE deadline IS NOT NULL AND status IN ('scheduled', 'ready')",
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",
   errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = $1 AND attempt > $2::int8 ORDER BY attempt ASC LIMIT $3`,

@@ -15,6 +15,7 @@ import { existsSync, realpathSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
 import Database from "better-sqlite3";
+import { createPrivateFile } from "./private-files.js";
 import { StoreInUseError, type StoreHolder } from "../../errors.js";
 
 /** How long a statement on the sidecar waits for another process's brief lock (its record being written). */
@@ -48,7 +49,9 @@ export class StoreFileLock {
    * StoreInUseError naming the holder.
    */
   static acquire(storePath: string): StoreFileLock {
-    const db = new Database(lockPathOf(storePath), { timeout: WAIT_MS });
+    const lockPath = lockPathOf(storePath);
+    createPrivateFile(lockPath);
+    const db = new Database(lockPath, { timeout: WAIT_MS });
     try {
       db.exec(SCHEMA);
       const me: HolderRow = { pid: process.pid, host: hostname(), since: Date.now(), token: randomBytes(8).toString("hex") };

@@ -142,6 +142,16 @@ export const SQL = {
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs WHERE status = 'scheduled'",
   /** Jobs waiting to start whose deadline passed, earliest first. */
   missedDeadlines: `SELECT ${JOB_COLUMNS} FROM jobs WHERE deadline <= ? AND status IN ('scheduled', 'ready') ORDER BY deadline LIMIT ?`,
+  /**
+   * The waiting jobs of queue ? not among the ids in the JSON list, newest first, past the first ? of
+   * them, at most ? (-1: all): what a capped queue has no room for (src/store/caps.ts).
+   */
+  waitingBeyond: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = ? AND status IN ('blocked', 'scheduled', 'ready')
+      AND id NOT IN (SELECT value FROM json_each(?))
+    ORDER BY id DESC LIMIT ? OFFSET ?`,
+  /** Parameters: queue, enqueued before, limit. */
+  agedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = ? AND status IN ('scheduled', 'ready') AND created_at < ?
+    ORDER BY created_at LIMIT ?`,
   nextDeadline: "SELECT min(deadline) AS at FROM jobs WHERE deadline IS NOT NULL AND status IN ('scheduled', 'ready')",
   errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt > ? ORDER BY attempt ASC LIMIT ?`,
   errorsDesc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt < ? ORDER BY attempt DESC LIMIT ?`,

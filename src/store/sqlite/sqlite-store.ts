@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -8,6 +7,7 @@ import type { Job, JobError, JobStatus } from "../../job/types.js";
 import type {
   AbandonedLeaseQuery,
   BatchSession,
+  CappedInsert,
   BatchWrite,
   ChangeResult,
   ChangeSet,
@@ -30,7 +30,9 @@ import type {
   StoredPayload,
   WorkflowRecord,
   QueueSettings,
+  QueueCaps,
 } from "../store.js";
+import { discardsFor, discardUpdates, roomChecks } from "../caps.js";
 import { cronWriteStatement, rowToCronGroup, type CronGroupRow } from "../cron-rows.js";
 import { storeFailure } from "../failure.js";
 import { pendingMigrations } from "../migrations.js";
@@ -56,6 +58,7 @@ import type { SettledDependency } from "../../job/state.js";
 import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
+import { createPrivateDirectory, createPrivateFile } from "./private-files.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
 import { Checkpointer } from "./checkpointer.js";
 import { WalSync } from "./wal-sync.js";
@@ -129,8 +132,9 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     this.options = options;
     if (options.path !== ":memory:") {
-      mkdirSync(dirname(options.path), { recursive: true });
+      createPrivateDirectory(dirname(options.path));
       this.lock = StoreFileLock.acquire(options.path);
+      createPrivateFile(options.path);
     }
     try {
       this.db = this.open();
@@ -248,14 +252,33 @@ export class SqliteStore implements Store {
 
   insertJobs(jobs: Job[], rules?: DependencyRules, workflow?: WorkflowRecord): Promise<InsertOutcome[]> {
     if (jobs.length > BULK_INSERT_SLICE && this.options.path !== ":memory:") return this.insertInSlices(jobs, rules, workflow);
+    return this.write(() => this.insertNow(jobs, rules, workflow));
+  }
+
+  /** Never in slices: the discards go through the main connection, in the insert's transaction. */
+  insertCapped(jobs: Job[], caps: QueueCaps, rules?: DependencyRules, workflow?: WorkflowRecord): Promise<CappedInsert> {
     return this.write(() => {
-      const statement = (sql: string): Database.Statement => this.statement(sql);
-      const planned = this.planned(jobs, rules, statement);
-      const outcomes = planned.jobs.map((job) => this.insertOne(job));
-      this.insertEdges(planned.edges, statement);
-      if (workflow) statement(SQL.insertWorkflow).run(workflow.id, workflow.created_at, workflow.document);
-      return outcomes;
+      const inserted = this.insertNow(jobs, rules, workflow);
+      return { inserted, discarded: this.makeRoom(inserted, caps, rules) };
     });
+  }
+
+  private insertNow(jobs: Job[], rules: DependencyRules | undefined, workflow: WorkflowRecord | undefined): InsertOutcome[] {
+    const statement = (sql: string): Database.Statement => this.statement(sql);
+    const planned = this.planned(jobs, rules, statement);
+    const outcomes = planned.jobs.map((job) => this.insertOne(job));
+    this.insertEdges(planned.edges, statement);
+    if (workflow) statement(SQL.insertWorkflow).run(workflow.id, workflow.created_at, workflow.document);
+    return outcomes;
+  }
+
+  /** One writer: the waiting jobs counted are all there are. */
+  private makeRoom(inserted: InsertOutcome[], caps: QueueCaps, rules: DependencyRules | undefined): SettledChange[] {
+    const discards = roomChecks(inserted, caps).flatMap((check) =>
+      discardsFor(check, this.readJobs(SQL.waitingBeyond, check.queue, JSON.stringify(check.added), check.limit ?? -1, check.room), caps));
+    if (discards.length === 0) return [];
+    const { updated, settled } = this.applyChanges({ updates: discardUpdates(discards), rules });
+    return [...discards.filter((_discard, position) => updated[position]), ...settled];
   }
 
   listQueueSettings(): Promise<Array<{ queue: string; settings: QueueSettings }>> {
@@ -401,19 +424,22 @@ export class SqliteStore implements Store {
 
   /** A deleted job's errors go with it, all of the commit's in one statement. */
   commit(changes: ChangeSet): Promise<ChangeResult> {
-    return this.write(() => {
-      const given = changes.updates ?? [];
-      // A commit inserts no edges: with none stored, as for most users, it pays this one probe for them.
-      const edges = this.statement(SQL.anyEdge).get() !== undefined;
-      const { updates, deletes, kept } = edges ? keepDependedOn(given, changes.deletes ?? [], this.dependedOn(keepable(changes.deletes ?? []))) : { updates: given, deletes: changes.deletes ?? [], kept: [] };
-      const applied = updates.map((update) => this.updateOne(update));
-      if (edges) this.dropEdgesOf(releasedFromBlocked(updates, applied));
-      const deleted = deletes.flatMap((deletion) => this.deleteOne(deletion));
-      this.deleteErrorsOf(deleted);
-      const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
-      const settled = edges ? this.settle(endedBy(updates, applied, deleted, deletes), changes.rules) : [];
-      return { updated: applied.slice(0, given.length), deleted, inserted, settled, kept: kept.filter((_id, index) => applied[given.length + index]) };
-    });
+    return this.write(() => this.applyChanges(changes));
+  }
+
+  private applyChanges(changes: ChangeSet): ChangeResult {
+    const given = changes.updates ?? [];
+    // A commit inserts no edges: with none stored, as for most users, it pays this one probe for them.
+    const edges = this.statement(SQL.anyEdge).get() !== undefined;
+    const { updates, deletes, kept } = edges ? keepDependedOn(given, changes.deletes ?? [], this.dependedOn(keepable(changes.deletes ?? []))) : { updates: given, deletes: changes.deletes ?? [], kept: [] };
+    const applied = updates.map((update) => this.updateOne(update));
+    if (edges) this.dropEdgesOf(releasedFromBlocked(updates, applied));
+    const deleted = deletes.flatMap((deletion) => this.deleteOne(deletion));
+    this.deleteErrorsOf(deleted);
+    const inserted = (changes.inserts ?? []).map((job) => this.insertOne(job));
+    const settled = edges ? this.settle(endedBy(updates, applied, deleted, deletes), changes.rules) : [];
+    if (changes.caps) settled.push(...this.makeRoom(inserted, changes.caps, changes.rules));
+    return { updated: applied.slice(0, given.length), deleted, inserted, settled, kept: kept.filter((_id, index) => applied[given.length + index]) };
   }
 
   /** The update's error record goes in only if the update applied. */
@@ -639,6 +665,10 @@ export class SqliteStore implements Store {
     return this.readJobs(SQL.missedDeadlines, now, limit);
   }
 
+  async agedJobs(queue: string, enqueuedBefore: number, limit: number): Promise<Job[]> {
+    return this.readJobs(SQL.agedJobs, queue, enqueuedBefore, limit);
+  }
+
   async nextDeadline(): Promise<number | undefined> {
     const at = this.statement(SQL.nextDeadline).pluck().get() as number | null;
     return at ?? undefined;
@@ -694,7 +724,7 @@ export class SqliteStore implements Store {
       },
       write: (batch) => this.write(() => {
         try {
-          return this.atomically(() => this.writeBatch(batch)) as InsertOutcome[];
+          return this.atomically(() => this.writeBatch(batch)) as CappedInsert;
         } catch (error) {
           if (error === FOLD_FENCED) return undefined;
           throw error;
@@ -703,13 +733,13 @@ export class SqliteStore implements Store {
     });
   }
 
-  private writeBatch({ folds, opens, inserts }: BatchWrite): InsertOutcome[] {
+  private writeBatch({ folds, opens, inserts, caps, rules }: BatchWrite): CappedInsert {
     for (const { id, payload } of folds) {
       if (this.statement(SQL.foldPayload).run(payload, id).changes !== 1) throw FOLD_FENCED;
     }
-    const outcomes = inserts.map((job) => this.insertOne(job));
+    const inserted = inserts.map((job) => this.insertOne(job));
     for (const { key, id } of opens) this.statement(SQL.openBatch).run(key, id);
-    return outcomes;
+    return { inserted, discarded: caps ? this.makeRoom(inserted, caps, rules) : [] };
   }
 
   async close(): Promise<void> {

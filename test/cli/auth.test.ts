@@ -1,0 +1,130 @@
+/**
+ * Authentication from the command line: `wharf serve --auth-file` refusing a bad token file (exit 2,
+ * never echoing a token), the loopback rule without one, `wharf token new` making a usable token
+ * file, and the remote commands carrying a token from --token or WHARF_TOKEN.
+ */
+import assert from "node:assert/strict";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { jsonLines, killAllChildren, runCli, spawnServer, type CliResult } from "../helpers/cli.js";
+import { api, tempDir, uniqueName } from "../helpers/server.js";
+
+after(killAllChildren);
+
+const dir = tempDir("wharf-auth-cli-");
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function describeRun(result: CliResult): string {
+  return `exit ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+}
+
+/** A file in the test's directory holding `text`; its path. */
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+function serve(...args: string[]): Promise<CliResult> {
+  return runCli(["serve", "--port", "0", "--data-dir", join(dir, uniqueName("data")), "--durability", "buffered", ...args]);
+}
+
+describe("wharf serve --auth-file refuses a token file it cannot use: exit 2, naming the entry, never the token", { concurrency: true }, () => {
+  // Every kind of mistake is in test/http/tokens.test.ts; these are the ones the command line is checked with.
+  const SECRET = "s3cret-T0ken-value";
+  const entry = (fields: Record<string, unknown>): Record<string, unknown> => ({ name: "ci", token: SECRET, scopes: ["enqueue"], ...fields });
+  const cases: Array<[string, string, RegExp]> = [
+    ["not JSON", `{"tokens": [\n  {"name": "ci",\n   "token": "${SECRET}" "scopes": []}]}`, /not valid JSON at line 3, column 34/],
+    ["an unknown scope", JSON.stringify({ tokens: [entry({ scopes: ["enqueue", "superuser"] })] }), /tokens\[0\] \("ci"\): unknown scope "superuser"/],
+    ["a duplicate token", JSON.stringify({ tokens: [entry({}), entry({ name: "cd" })] }), /tokens\[1\] \("cd"\) has the same token as tokens\[0\] \("ci"\)/],
+    ["an empty token", JSON.stringify({ tokens: [entry({ token: "" })] }), /tokens\[0\] \("ci"\): token must be a non-empty string/],
+  ];
+  for (const [what, text, message] of cases) {
+    test(what, async () => {
+      const result = await serve("--auth-file", file(`${uniqueName("tokens")}.json`, text));
+      assert.equal(result.code, 2, describeRun(result));
+      assert.match(result.stderr, /^wharf: --auth-file: /, describeRun(result));
+      assert.match(result.stderr, message, describeRun(result));
+      assert.ok(!result.stderr.includes(SECRET) && !result.stdout.includes(SECRET), `the token is echoed: ${describeRun(result)}`);
+    });
+  }
+});
+
+describe("without --auth-file the server listens on loopback only", () => {
+  test("--host 0.0.0.0 is refused with exit 2, saying what to give", async () => {
+    const result = await serve("--host", "0.0.0.0");
+    assert.equal(result.code, 2, describeRun(result));
+    assert.match(result.stderr, /--auth-file/);
+    assert.match(result.stderr, /--insecure-no-auth/);
+  });
+
+  test("--host 0.0.0.0 with --insecure-no-auth starts, as does 0.0.0.0 with --auth-file", async (t) => {
+    const tokens = file("host-tokens.json", JSON.stringify({ tokens: [{ name: "ops", token: "ops-token", scopes: ["read"] }] }));
+    for (const extra of [["--insecure-no-auth"], ["--auth-file", tokens]]) {
+      const server = await spawnServer({ dataDir: join(dir, uniqueName("data")), extraArgs: ["--host", "0.0.0.0", ...extra] });
+      t.after(() => server.stop());
+      assert.match(server.url, /^http:\/\/0\.0\.0\.0:/);
+      assert.equal((await api(`http://127.0.0.1:${server.port}`, "GET", "/health")).status, 200);
+      await server.stop();
+    }
+  });
+
+  test("--auth-file with --insecure-no-auth is a contradiction", async () => {
+    const tokens = file("contradiction.json", JSON.stringify({ tokens: [{ name: "ops", token: "ops-token", scopes: ["read"] }] }));
+    const result = await serve("--auth-file", tokens, "--insecure-no-auth");
+    assert.equal(result.code, 2, describeRun(result));
+    assert.match(result.stderr, /contradict/);
+  });
+});
+
+describe("wharf token new, and remote commands with --token or WHARF_TOKEN", () => {
+  test("its output is a usable token file entry; the CLI sends the token and reports 401 and 403 with the server's message", async (t) => {
+    const made = await runCli(["token", "new", "--name", "ci", "--scopes", "enqueue,read", "--queues", "emails.*"]);
+    assert.equal(made.code, 0, describeRun(made));
+    const [token, line, ...rest] = made.stdout.trimEnd().split("\n");
+    assert.deepEqual(rest, []);
+    assert.match(token!, /^wharf_[A-Za-z0-9_-]{43}$/, "32 random bytes, base64url");
+    const entry = JSON.parse(line!) as Record<string, unknown>;
+    assert.deepEqual({ ...entry, token: undefined }, { name: "ci", token: undefined, scopes: ["enqueue", "read"], queues: ["emails.*"] });
+    assert.match(entry.token as string, /^sha256:[0-9a-f]{64}$/);
+    assert.ok(!line!.includes(token!), "the entry holds the hash only");
+
+    const tokens = file("made.json", JSON.stringify({ tokens: [entry] }));
+    const server = await spawnServer({ dataDir: join(dir, uniqueName("data")), extraArgs: ["--auth-file", tokens] });
+    t.after(() => server.stop());
+    const wharf = (args: string[], env: Record<string, string> = {}): Promise<CliResult> => runCli([...args, "--url", server.url], { env });
+
+    const enqueued = await wharf(["enqueue", "emails.welcome", "send", "{}"], { WHARF_TOKEN: token! });
+    assert.equal(enqueued.code, 0, describeRun(enqueued));
+    const counted = await wharf(["jobs", "count", "--token", token!]);
+    assert.deepEqual(jsonLines(counted.stdout), [{ count: 1 }], describeRun(counted));
+
+    const anonymous = await wharf(["jobs", "count"]);
+    assert.equal(anonymous.code, 1, describeRun(anonymous));
+    assert.match(anonymous.stderr, /needs a bearer token.*HTTP 401.*--token or WHARF_TOKEN/);
+    const wrong = await wharf(["jobs", "count"], { WHARF_TOKEN: "wharf_not-the-token" });
+    assert.equal(wrong.code, 1, describeRun(wrong));
+    assert.match(wrong.stderr, /unknown bearer token/);
+    assert.ok(!wrong.stderr.includes("wharf_not-the-token"), "the token is not echoed");
+
+    const outOfScope = await wharf(["reset", "--yes"], { WHARF_TOKEN: token! });
+    assert.equal(outOfScope.code, 1, describeRun(outOfScope));
+    assert.match(outOfScope.stderr, /ci has no admin scope.*\(HTTP 403\)/);
+    const outsideQueues = await wharf(["enqueue", "billing", "charge", "{}"], { WHARF_TOKEN: token! });
+    assert.equal(outsideQueues.code, 1, describeRun(outsideQueues));
+    assert.match(outsideQueues.stderr, /ci may reach only queues "emails\.\*", not queue "billing" \(HTTP 403\)/);
+  });
+
+  test("without options it makes a token of every scope and every queue; a bad pattern is a usage error", async () => {
+    const made = await runCli(["token", "new"]);
+    assert.equal(made.code, 0, describeRun(made));
+    const entry = JSON.parse(made.stdout.trimEnd().split("\n")[1]!) as Record<string, unknown>;
+    assert.deepEqual(entry.scopes, ["enqueue", "work", "read", "admin"]);
+    assert.equal(entry.queues, undefined);
+    assert.match(entry.name as string, /^token-[0-9a-f]{8}$/);
+    const bad = await runCli(["token", "new", "--queues", "a?b"]);
+    assert.equal(bad.code, 2, describeRun(bad));
+    assert.match(bad.stderr, /queue pattern "a\?b"/);
+  });
+});
