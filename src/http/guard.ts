@@ -15,7 +15,7 @@ const MUTATIONS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 export interface GuardedRequest {
   method: string;
-  /** How the request came: over TLS, the server's own origin is https://. */
+  /** The server's scheme: with TLS, its own origin is https://. */
   scheme: "http" | "https";
   /** Host, or HTTP/2's :authority. */
   host: string | undefined;

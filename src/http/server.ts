@@ -194,6 +194,8 @@ class RequestHandler {
     private readonly loopbackOnly: () => boolean,
     /** Who callers are; undefined: a server without auth, where anyone may do anything. */
     private readonly identities: IdentitySource | undefined,
+    /** The scheme of the server's own origin (see guard.ts). */
+    private readonly scheme: "http" | "https",
   ) {
     // Picked once: with debug off, the request log costs a request nothing.
     this.handle = logger.isLevelEnabled("debug")
@@ -221,7 +223,7 @@ class RequestHandler {
     try {
       guardRequest({
         method,
-        scheme: (request.socket as Partial<tls.TLSSocket>).encrypted === true ? "https" : "http",
+        scheme: this.scheme,
         host: header(request, ":authority") ?? header(request, "host"),
         origin: header(request, "origin"),
         secFetchSite: header(request, "sec-fetch-site"),
@@ -416,7 +418,8 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const engine = await openEngine({ ...engineOptions, observer: metrics.observer, logger });
   metrics.attach(engine);
   let loopbackOnly = false;
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, auth);
+  const scheme = credentials === undefined ? "http" : "https";
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, auth, scheme);
   const headerTimeout = headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
   const http1 = http.createServer(readTimeouts(headerTimeout, bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS), handler.handle);
   answerClientErrors(http1);
@@ -424,7 +427,8 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   // one never does (the listener below hands it connections), so it is told it listens.
   http1.emit("listening");
   const http2Server = http2.createServer({}, handler.handle);
-  const server = credentials === undefined ? cleartextListener(http1, http2Server, headerTimeout) : tlsListener(http1, http2Server, credentials, headerTimeout, logger);
+  const secure = credentials === undefined ? undefined : tlsListener(http1, http2Server, credentials, headerTimeout, logger);
+  const server = secure ?? cleartextListener(http1, http2Server, headerTimeout);
   const sockets = new Set<net.Socket>();
   server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);
@@ -437,7 +441,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const address = server.address() as net.AddressInfo;
   loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
-  const url = `${credentials === undefined ? "http" : "https"}://${hostForUrl}:${address.port}`;
+  const url = `${scheme}://${hostForUrl}:${address.port}`;
   if (credentials !== undefined) logger.info({ ...describeCertificate(credentials.certificate), mutual: credentials.ca !== undefined }, "tls");
   logger.info({ url, address: address.address, port: address.port, auth: auth ? "tokens" : "none" }, "listening");
   return {
@@ -446,8 +450,8 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
     engine,
     logger,
     reloadTls() {
-      if (tlsOptions === undefined) throw new Error("this server was started without TLS: there is nothing to reload");
-      return reloadTls(server as tls.Server, tlsOptions, logger);
+      if (secure === undefined || tlsOptions === undefined) throw new Error("this server was started without TLS: there is nothing to reload");
+      return reloadTls(secure, tlsOptions, logger);
     },
     async close() {
       await new Promise<void>((resolve) => {
