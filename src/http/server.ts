@@ -337,7 +337,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `http://${hostForUrl}:${address.port}`;
-  logger.info({ url, address: address.address, port: address.port, auth: auth ? "tokens" : "none" }, "listening");
+  logger.info({ url, address: address.address, port: address.port, auth: auth !== undefined }, "listening");
   return {
     url,
     port: address.port,
