@@ -111,7 +111,9 @@ class QueueLimitedView implements QueueView {
 
   async closeTake(streamId: string): Promise<void> {
     const queues = this.engine.takeStreamQueues(streamId);
-    if (queues !== undefined && (queues === null || ![...queues].every((queue) => this.patterns.matches(queue)))) throw takeStreamNotOpen(streamId);
+    // undefined: no such stream, which the engine answers itself; null: one of every queue.
+    const hidden = queues === null || (queues !== undefined && ![...queues].every((queue) => this.patterns.matches(queue)));
+    if (hidden) throw takeStreamNotOpen(streamId);
     return this.engine.closeTake(streamId);
   }
 

@@ -443,7 +443,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `${scheme}://${hostForUrl}:${address.port}`;
   if (credentials !== undefined) logger.info({ ...describeCertificate(credentials.certificate), mutual: credentials.ca !== undefined }, "tls");
-  logger.info({ url, address: address.address, port: address.port, auth: auth ? "tokens" : "none" }, "listening");
+  logger.info({ url, address: address.address, port: address.port, auth: auth !== undefined }, "listening");
   return {
     url,
     port: address.port,
