@@ -7,7 +7,7 @@ import { BearerTokens, TokenFileError } from "../http/tokens.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type JobPatch, type JobStatus, type RetryPolicy, type UniqueWhile } from "../job/types.js";
 import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
-import { certificateIn, checkKeyPair, privateKeyIn, readPem } from "../tls/pem.js";
+import { loadPemFiles, type PemRole } from "../tls/pem.js";
 import { confirm, type ConfirmOptions } from "./confirm.js";
 import { ERROR_COLUMNS, JOB_COLUMNS, Output, QUEUE_COLUMNS, type QueueCounts } from "./output.js";
 import { UsageError, WIRE_FLAGS, withFlagNames, type FieldNames } from "./usage.js";
@@ -71,31 +71,19 @@ function jobs(count: number): string {
   return `${count} job${count === 1 ? "" : "s"}`;
 }
 
-/** `check()`'s result; what it throws is a usage error of `flag`. */
-function flagged<T>(flag: string, check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    throw new UsageError(`${flag}: ${(error as Error).message}`);
-  }
-}
-
 /** Flags that come in pairs: both, or neither. */
 function together(first: [string, string | undefined], second: [string, string | undefined]): void {
   if ((first[1] === undefined) !== (second[1] === undefined)) throw new UsageError(`${first[0]} and ${second[0]} go together: give both`);
 }
 
 /** The CA and client certificate files of --tls-ca, --tls-cert and --tls-key (or their variables), checked. */
+const CLIENT_TLS_FLAGS: Record<PemRole, string> = { cert: "--tls-cert", key: "--tls-key", ca: "--tls-ca" };
+
 function clientTlsOf({ tlsCa, tlsCert, tlsKey }: RemoteOptions): TlsClientOptions | undefined {
   together(["--tls-cert", tlsCert], ["--tls-key", tlsKey]);
-  const ca = tlsCa === undefined ? undefined : flagged("--tls-ca", () => readPem(tlsCa));
-  if (ca !== undefined) flagged("--tls-ca", () => certificateIn(ca, tlsCa!));
-  if (tlsCert === undefined || tlsKey === undefined) return ca === undefined ? undefined : { ca };
-  const cert = flagged("--tls-cert", () => readPem(tlsCert));
-  const key = flagged("--tls-key", () => readPem(tlsKey));
-  const certificate = flagged("--tls-cert", () => certificateIn(cert, tlsCert));
-  flagged("--tls-key", () => checkKeyPair(certificate, tlsCert, privateKeyIn(key, tlsKey), tlsKey));
-  return { ...(ca === undefined ? {} : { ca }), cert, key };
+  const { pair, ca } = loadPemFiles({ cert: tlsCert, key: tlsKey, ca: tlsCa }, (role, message) => new UsageError(`${CLIENT_TLS_FLAGS[role]}: ${message}`));
+  if (pair === undefined && ca === undefined) return undefined;
+  return { ...(ca === undefined ? {} : { ca }), ...(pair === undefined ? {} : { cert: pair.cert, key: pair.key }) };
 }
 
 export async function remote(options: RemoteOptions, run: (wharf: Client, out: Output) => Promise<void>): Promise<void> {

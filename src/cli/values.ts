@@ -7,6 +7,7 @@ import { InvalidArgumentError } from "commander";
 import { parseJson } from "../job/json.js";
 import { JOB_STATUSES, MAX_PRIORITY, type Backoff, type EnqueueInput, type JobStatus, type RetryPolicy } from "../job/types.js";
 import { readRetryPolicy } from "../job/validate.js";
+import { isTokenText } from "../client/http-transport.js";
 import { isScope, SCOPES, type Scope } from "../http/identity.js";
 
 export type Parser<T> = (value: string) => T;
@@ -70,7 +71,7 @@ export function scopes(value: string): Scope[] {
 /** A bearer token, never echoed; empty (an exported but empty WHARF_TOKEN) is no token at all. */
 export function token(value: string): string | undefined {
   if (value === "") return undefined;
-  if (!/^[\x21-\x7e]+$/.test(value)) fail("must be printable ASCII without spaces (the token `wharf token new` printed)");
+  if (!isTokenText(value)) fail("must be printable ASCII without spaces (the token `wharf token new` printed)");
   return value;
 }
 

@@ -106,10 +106,15 @@ function isControl(value: Job | CancelFrame): value is CancelFrame {
   return (value as Partial<CancelFrame>).control === "cancel";
 }
 
-/** The Authorization header for a token; checked here, as a header cannot carry spaces or control characters (never echoed). */
+/** Whether `token` can go in an Authorization header: printable ASCII without spaces or control characters. */
+export function isTokenText(token: string): boolean {
+  return /^[\x21-\x7e]+$/.test(token);
+}
+
+/** The Authorization header for a token; checked here (never echoed). */
 function credentialsOf(token: string | undefined): Record<string, string> {
   if (token === undefined) return {};
-  if (!/^[\x21-\x7e]+$/.test(token)) throw new BadRequestError("token must be printable ASCII without spaces: is it the token `wharf token new` printed?");
+  if (!isTokenText(token)) throw new BadRequestError("token must be printable ASCII without spaces: is it the token `wharf token new` printed?");
   return { authorization: `Bearer ${token}` };
 }
 

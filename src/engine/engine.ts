@@ -225,14 +225,19 @@ export class Engine {
     const now = this.clock.now();
     const ids = inputs.map(() => newJobId());
     const where = (position: number): string => (inputs.length === 1 ? "job" : `jobs[${position}]`);
-    const keyed = this.queueSettings.empty ? inputs : await withQueueKeys(inputs, (queue) => this.queueSettings.get(queue), where, this.filterBudget);
-    const jobs = await mapInSlices(keyed, (input, position) => {
+    const jobs = await mapInSlices(await this.keyed(inputs, where), (input, position) => {
       const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, inputs, where(position));
       return createJob(ids[position]!, withQueueDefaults(input, this.queueSettings.get(input.queue)), now, dependencies);
     });
     const caps = this.capsFor(jobs);
     if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs, caps);
     return this.batches.enqueue(jobs, where, caps);
+  }
+
+  /** Inputs keyed by their queues' key expressions (queue-settings.ts withQueueKeys); as they are while no queue has settings. */
+  private keyed(inputs: EnqueueInput[], where: (position: number) => string): Promise<EnqueueInput[]> {
+    if (this.queueSettings.empty) return Promise.resolve(inputs);
+    return withQueueKeys(inputs, (queue) => this.queueSettings.get(queue), where, this.filterBudget);
   }
 
   /** The max_entries of the queues `jobs` go to, for their insert to check; none when none of them has one. */
@@ -257,7 +262,7 @@ export class Engine {
     if (!settings) return input;
     let keyed = input;
     try {
-      keyed = (await withQueueKeys([input], () => settings, () => `cron job of queue ${input.queue}`, this.filterBudget))[0]!;
+      keyed = (await this.keyed([input], () => `cron job of queue ${input.queue}`))[0]!;
     } catch (error) {
       logFailure(this.logger, "keying a cron job by its queue's key expression (it goes in unkeyed)", error);
     }
@@ -476,12 +481,9 @@ export class Engine {
     return job;
   }
 
-  /** The jobs of `ids` that exist, by id, each read as getJob reads one. */
-  async findJobs(ids: readonly string[]): Promise<Map<string, Job>> {
-    const wanted = ids.filter(isJobId);
-    const local = wanted.map((id) => this.localCopy(id));
-    const stored = await this.store.getJobs(wanted.filter((_id, position) => !local[position]));
-    return new Map([...local, ...stored].flatMap((job) => (job ? [[job.id, job] as const] : [])));
+  /** The jobs of `ids` that exist, each read as getJob reads one (ids no job can have are none). */
+  findJobs(ids: readonly string[]): Promise<Job[]> {
+    return this.currentJobs(ids.filter(isJobId));
   }
 
   /** Our in-flight copy of a job, when the coordination knows it is the newest version. */
@@ -671,7 +673,7 @@ export class Engine {
     const now = this.clock.now();
     const id = newJobId();
     const ids = plan.inputs.map(() => newJobId());
-    const inputs = this.queueSettings.empty ? plan.inputs : await withQueueKeys(plan.inputs, (queue) => this.queueSettings.get(queue), (position) => `workflow job ${position}`, this.filterBudget);
+    const inputs = await this.keyed(plan.inputs, (position) => `workflow job ${position}`);
     const jobs = inputs.map((input, position) => {
       const parent = plan.parents[position];
       const withMetadata: EnqueueInput = { ...input, correlation_id: id, ...(parent === undefined ? {} : { parent_job_id: ids[parent]! }) };

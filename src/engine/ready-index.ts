@@ -3,7 +3,7 @@ import sortedBtree from "sorted-btree";
 // sorted-btree is CommonJS with `exports.default`; under Node's ESM loader the class is on `.default`.
 const BTree = sortedBtree.default;
 type BTree<K, V> = InstanceType<typeof BTree<K, V>>;
-import { laneOf } from "../job/queue-limits.js";
+import { laneOf, UNKEYED_LANE } from "../job/queue-limits.js";
 import type { ReadyEntry } from "../store/store.js";
 
 const PRIORITY_DIGITS = 5;
@@ -107,7 +107,7 @@ export class ReadyIndex {
       queue,
       type: group.type,
       priority: Number.parseInt(key.slice(0, PRIORITY_DIGITS), 10),
-      concurrency_key: group.lane === "" ? null : group.lane,
+      concurrency_key: group.lane === UNKEYED_LANE ? null : group.lane,
     };
   }
 

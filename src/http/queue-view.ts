@@ -244,7 +244,7 @@ class QueueLimitedView implements QueueView {
 
   private async hiddenJobs(ids: readonly string[]): Promise<Set<string>> {
     const jobs = await this.engine.findJobs(ids);
-    return new Set([...jobs.values()].filter((job) => !this.patterns.matches(job.queue)).map((job) => job.id));
+    return new Set(jobs.filter((job) => !this.patterns.matches(job.queue)).map((job) => job.id));
   }
 
   /**

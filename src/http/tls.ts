@@ -7,7 +7,7 @@ import type http from "node:http";
 import type http2 from "node:http2";
 import type tls from "node:tls";
 import { BadRequestError } from "../errors.js";
-import { certificateIn, checkKeyPair, checkSecureContext, privateKeyIn, readPem } from "../tls/pem.js";
+import { checkSecureContext, loadPemFiles, type PemRole } from "../tls/pem.js";
 
 /** Paths of PEM files, read at start and again by `reloadTls()`, so that a renewed certificate can replace the old one. */
 export interface TlsOptions {
@@ -35,24 +35,18 @@ export interface TlsCredentials {
   certificate: X509Certificate;
 }
 
-/** `check()`'s result; what it throws becomes an InvalidTlsError for `option`. */
-function checked<T>(option: keyof TlsOptions, check: () => T): T {
-  try {
-    return check();
-  } catch (error) {
-    throw new InvalidTlsError(option, (error as Error).message);
-  }
-}
+const OPTION_OF: Record<PemRole, keyof TlsOptions> = { cert: "cert", key: "key", ca: "clientCa" };
 
 /** Reads the files and checks each, so that a bad one is refused with its name before any handshake uses it. */
 export function loadTlsCredentials(options: TlsOptions): TlsCredentials {
-  const cert = checked("cert", () => readPem(options.cert));
-  const key = checked("key", () => readPem(options.key));
-  const ca = options.clientCa === undefined ? undefined : checked("clientCa", () => readPem(options.clientCa!));
-  const certificate = checked("cert", () => certificateIn(cert, options.cert));
-  if (ca !== undefined) checked("clientCa", () => certificateIn(ca, options.clientCa!));
-  checked("key", () => checkKeyPair(certificate, options.cert, privateKeyIn(key, options.key), options.key));
-  checked("cert", () => checkSecureContext({ cert, key, ca }, [options.cert, options.key, ...(options.clientCa === undefined ? [] : [options.clientCa])]));
+  const refuse = (role: PemRole, message: string): InvalidTlsError => new InvalidTlsError(OPTION_OF[role], message);
+  const { pair, ca } = loadPemFiles({ cert: options.cert, key: options.key, ca: options.clientCa }, refuse);
+  const { cert, key, certificate } = pair!;
+  try {
+    checkSecureContext({ cert, key, ca }, [options.cert, options.key, ...(options.clientCa === undefined ? [] : [options.clientCa])]);
+  } catch (error) {
+    throw refuse("cert", (error as Error).message);
+  }
   return { cert, key, ca, certificate };
 }
 

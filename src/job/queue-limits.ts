@@ -34,6 +34,11 @@ export const UNKEYED_LANE = "";
  */
 export type RateLog = ReadonlyArray<readonly [at: number, count: number]>;
 
+/** The earlier of two times a limit opens again, either of which may be none. */
+export function earliest(at: number | undefined, other: number | undefined): number | undefined {
+  return at === undefined ? other : other === undefined ? at : Math.min(at, other);
+}
+
 export function hasClaimLimits(limits: ClaimLimits): boolean {
   return limits.max_in_flight !== undefined || limits.concurrency_key !== undefined || limits.rate_limit !== undefined;
 }
@@ -113,7 +118,7 @@ export function queueRoom(limits: ClaimLimits, use: LimitUse, now: number): Queu
   let opensAt: number | undefined;
   const noteClosed = (log: RateLog): void => {
     const at = rateOpensAt(rate!, log, now);
-    opensAt = opensAt === undefined ? at : Math.min(opensAt, at);
+    opensAt = earliest(opensAt, at);
   };
   if (rate && rate.key === undefined) {
     const log = use.rateLogs.get(UNKEYED_LANE);

@@ -318,7 +318,7 @@ export function cancel(job: Job, now: number, retention: RetentionDefaults): { j
 }
 
 /** Whether a job is waiting to start: blocked, scheduled or ready (what a queue's max_entries counts). */
-export function isWaiting(status: JobStatus): boolean {
+function isWaiting(status: JobStatus): boolean {
   return status === "blocked" || status === "scheduled" || status === "ready";
 }
 

@@ -9,9 +9,6 @@ import type { SettledChange } from "./dependencies.js";
 import { changedColumns } from "./rows.js";
 import type { InsertOutcome, JobUpdate, QueueCap, QueueCaps } from "./store.js";
 
-/** The statuses a cap counts: a job waiting to start. */
-export const WAITING_STATUSES = ["blocked", "scheduled", "ready"] as const;
-
 /** The capped queues of `jobs`, sorted: a shared store locks them in this order, so two inserts cannot deadlock. */
 export function cappedQueues(jobs: readonly Job[], caps: QueueCaps): string[] {
   return [...new Set(jobs.map((job) => job.queue).filter((queue) => caps.byQueue.has(queue)))].sort();

@@ -7,7 +7,7 @@ import { createPrivateKey, X509Certificate, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
 import tls from "node:tls";
 
-export function readPem(path: string): Buffer {
+function readPem(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (error) {
@@ -16,7 +16,7 @@ export function readPem(path: string): Buffer {
 }
 
 /** The first certificate of a PEM file (a chain or a CA bundle may hold more). */
-export function certificateIn(pem: Buffer, path: string): X509Certificate {
+function certificateIn(pem: Buffer, path: string): X509Certificate {
   try {
     return new X509Certificate(pem);
   } catch (error) {
@@ -24,7 +24,7 @@ export function certificateIn(pem: Buffer, path: string): X509Certificate {
   }
 }
 
-export function privateKeyIn(pem: Buffer, path: string): KeyObject {
+function privateKeyIn(pem: Buffer, path: string): KeyObject {
   try {
     return createPrivateKey(pem);
   } catch (error) {
@@ -32,7 +32,7 @@ export function privateKeyIn(pem: Buffer, path: string): KeyObject {
   }
 }
 
-export function checkKeyPair(certificate: X509Certificate, certPath: string, key: KeyObject, keyPath: string): void {
+function checkKeyPair(certificate: X509Certificate, certPath: string, key: KeyObject, keyPath: string): void {
   if (!certificate.checkPrivateKey(key)) throw new Error(`${keyPath} is not the private key of the certificate in ${certPath}`);
 }
 
@@ -43,4 +43,51 @@ export function checkSecureContext(options: tls.SecureContextOptions, paths: str
   } catch (error) {
     throw new Error(`${paths.join(", ")} make no TLS context (${(error as Error).message})`, { cause: error });
   }
+}
+
+/** Which file of a set a problem is in. */
+export type PemRole = "cert" | "key" | "ca";
+
+/** A certificate with its key (both or neither), and a CA certificate to trust, as file paths. */
+export interface PemFiles {
+  cert?: string | undefined;
+  key?: string | undefined;
+  ca?: string | undefined;
+}
+
+export interface LoadedPem {
+  /** With `key` and `certificate`, when the files gave a certificate. */
+  pair?: { cert: Buffer; key: Buffer; certificate: X509Certificate };
+  ca?: Buffer;
+}
+
+/**
+ * Reads the files and checks each: the CA holds a certificate, the certificate file one, and the key
+ * is that certificate's. What is wrong throws `refuse(role, message)`, so that callers name the option
+ * or flag the file came from.
+ */
+export function loadPemFiles(files: PemFiles, refuse: (role: PemRole, message: string) => Error): LoadedPem {
+  const checked = <T>(role: PemRole, check: () => T): T => {
+    try {
+      return check();
+    } catch (error) {
+      throw refuse(role, (error as Error).message);
+    }
+  };
+  const loaded: LoadedPem = {};
+  if (files.cert !== undefined && files.key !== undefined) {
+    const { cert: certPath, key: keyPath } = files;
+    const cert = checked("cert", () => readPem(certPath));
+    const key = checked("key", () => readPem(keyPath));
+    const certificate = checked("cert", () => certificateIn(cert, certPath));
+    checked("key", () => checkKeyPair(certificate, certPath, privateKeyIn(key, keyPath), keyPath));
+    loaded.pair = { cert, key, certificate };
+  }
+  if (files.ca !== undefined) {
+    const caPath = files.ca;
+    const ca = checked("ca", () => readPem(caPath));
+    checked("ca", () => certificateIn(ca, caPath));
+    loaded.ca = ca;
+  }
+  return loaded;
 }

@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, test, type TestContext } from "node:test";
 import pg from "pg";
-import { Client, connect, ManualClock, systemClock, UnprocessableError, WharfError, Worker, type EnqueueInput, type Job } from "../../src/index.js";
+import { Client, connect, ManualClock, systemClock, type Clock, UnprocessableError, WharfError, Worker, type EnqueueInput, type Job } from "../../src/index.js";
 import { LEADER_LOCK } from "../../src/store/postgres/sql.js";
 import { cleanupsKillingChildren, killAllChildren, spawnServer, type Defer, type SpawnedServer } from "../helpers/cli.js";
 import { postgresClusterUrl } from "../store/stores.js";
@@ -39,8 +39,8 @@ async function freshDatabase(): Promise<string> {
 // ---- servers ----
 
 /** An in-process server on the shared database, on real time, with fast maintenance (leases, rescue, promotion). */
-async function inProcessServer(database: string, defer: Defer, maintenanceIntervalMs = 200): Promise<TestServer> {
-  const server = await startTestServer({ store: database, clock: systemClock, maintenanceIntervalMs });
+async function inProcessServer(database: string, defer: Defer, maintenanceIntervalMs = 200, clock: Clock = systemClock): Promise<TestServer> {
+  const server = await startTestServer({ store: database, clock, maintenanceIntervalMs });
   defer(() => server.close());
   return server;
 }
@@ -727,12 +727,8 @@ test("rate_limit 10 per second holds across two servers on one clock: each secon
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const clock = new ManualClock(Date.now());
-  const servers = await Promise.all([0, 1].map(async () => {
-    // No maintenance tick within the test: B learns of the rate A set through the settings notification.
-    const server = await startTestServer({ store: database, clock, maintenanceIntervalMs: 60_000 });
-    defer(() => server.close());
-    return server;
-  }));
+  // No maintenance tick within the test: B learns of the rate A set through the settings notification.
+  const servers = await Promise.all([0, 1].map(() => inProcessServer(database, defer, 60_000, clock)));
   const queue = uniqueName("rated");
   await call(servers[0]!.url, "PATCH", `/queues/${queue}`, { rate_limit: { limit: 10, interval_ms: 1000 } });
   const bulk = await call(servers[1]!.url, "POST", "/jobs/bulk", { jobs: Array.from({ length: 45 }, (_, n) => ({ queue, type: JOB_TYPE, payload: n })) });

@@ -1,4 +1,4 @@
-import { hasClaimLimits, laneOf, limitsPerKey, rateLane, rateOpensAt, rateRoom, withStarts, type RateLimit, type RateLog } from "../../job/queue-limits.js";
+import { earliest, hasClaimLimits, laneOf, limitsPerKey, rateLane, rateOpensAt, rateRoom, withStarts, type RateLimit, type RateLog, UNKEYED_LANE } from "../../job/queue-limits.js";
 import type { ReadyEntry } from "../../store/store.js";
 import type { Clock } from "../clock.js";
 import type { QueueOpening } from "../ready-index.js";
@@ -114,7 +114,7 @@ export class QueueGate {
     const max = settings.max_in_flight;
     if (max !== undefined && this.counts.count(queue, "in_flight") + this.pending.total(queue) >= max) return false;
     const rate = settings.rate_limit;
-    if (rate && rate.key === undefined && !this.rateOpen(queue, rate, "", now)) return false;
+    if (rate && rate.key === undefined && !this.rateOpen(queue, rate, UNKEYED_LANE, now)) return false;
     if (!limitsPerKey(settings)) return true;
     const perKey = settings.concurrency_key;
     const laneRate = rate?.key === undefined ? undefined : rate;
@@ -122,7 +122,7 @@ export class QueueGate {
   }
 
   private inFlight(queue: string, lane: string): number {
-    const committed = lane === "" ? this.counts.count(queue, "in_flight") - this.keyedInFlight.total(queue) : this.keyedInFlight.get(queue, lane);
+    const committed = lane === UNKEYED_LANE ? this.counts.count(queue, "in_flight") - this.keyedInFlight.total(queue) : this.keyedInFlight.get(queue, lane);
     return committed + this.pending.get(queue, lane);
   }
 
@@ -130,7 +130,7 @@ export class QueueGate {
     const log = this.rateLogs.get(queue)?.get(lane);
     if (rateRoom(rate, log, now) > 0) return true;
     const opensAt = rateOpensAt(rate, log!, now);
-    this.earliestOpening = Math.min(opensAt, this.earliestOpening ?? opensAt);
+    this.earliestOpening = earliest(this.earliestOpening, opensAt);
     return false;
   }
 }
