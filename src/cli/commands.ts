@@ -208,6 +208,8 @@ export interface EnqueueOptions extends RemoteOptions {
   readyAt?: number;
   uniqueKey?: string;
   uniqueWhile?: UniqueWhile;
+  throttleMs?: number;
+  debounceMs?: number;
   retryLimit?: number;
   retryPolicy?: RetryPolicy;
   timeout?: number;
@@ -240,6 +242,8 @@ export function enqueue(queue: string, type: string, payload: EnqueueInput["payl
       ready_at: options.readyAt,
       unique_key: options.uniqueKey,
       unique_while: options.uniqueWhile,
+      throttle_ms: options.throttleMs,
+      debounce_ms: options.debounceMs,
       retry_limit: options.retryLimit,
       retry_policy: options.retryPolicy,
       timeout: options.timeout,

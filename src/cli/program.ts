@@ -125,6 +125,8 @@ function enqueueCommand(): Command {
     .addOption(option("--ready-at <time>", "ms since the epoch or an ISO-8601 date; default now", timestamp))
     .addOption(option("--unique-key <key>", "at most one job with this key...", nonEmpty))
     .addOption(option("--unique-while <scope>", "...while it is queued, active (queued or in flight) or exists").choices(UNIQUE_SCOPES))
+    .addOption(option("--throttle-ms <ms>", "...instead, at most one per window of this many ms, whatever its status", positiveInteger))
+    .addOption(option("--debounce-ms <ms>", "...as --throttle-ms, but an enqueue into a taken window goes into the next one", positiveInteger))
     .addOption(option("--retry-limit <n>", "retries before the job is dead", count))
     .addOption(option("--retry-policy <policy>", "linear_1m, linear_10m, linear_1h, exponential, or a JSON policy ({\"name\": \"constant\", \"delay_ms\": 500})", retryPolicy))
     .addOption(option("--timeout <seconds>", "lease of one attempt (at most 86400)", seconds))

@@ -14,6 +14,8 @@ export const WIRE_FLAGS: FieldNames = {
   "job.ready_at": "--ready-at",
   "job.unique_key": "--unique-key",
   "job.unique_while": "--unique-while",
+  "job.throttle_ms": "--throttle-ms",
+  "job.debounce_ms": "--debounce-ms",
   "job.retry_limit": "--retry-limit",
   "job.retry_policy": "--retry-policy",
   "job.timeout": "--timeout",

@@ -80,6 +80,9 @@ export function requeue(dead: Job, id: string, now: number): Job {
   if (timeout !== undefined) input.timeout = timeout;
   if (unique_key !== undefined) input.unique_key = unique_key;
   if (unique_while !== undefined) input.unique_while = unique_while;
+  // Throttled again from now: the copy takes the window it is enqueued in, as a fresh enqueue would.
+  if (dead.throttle_ms !== undefined) input.throttle_ms = dead.throttle_ms;
+  if (dead.debounce_ms !== undefined) input.debounce_ms = dead.debounce_ms;
   return createJob(id, input, now);
 }
 
@@ -102,7 +105,13 @@ export function createJob(id: string, input: EnqueueInput, now: number, dependen
   };
   if (input.unique_key !== undefined) {
     job.unique_key = input.unique_key;
-    job.unique_while = input.unique_while ?? "queued";
+    const windowMs = input.throttle_ms ?? input.debounce_ms;
+    if (windowMs === undefined) job.unique_while = input.unique_while ?? "queued";
+    else {
+      if (input.throttle_ms !== undefined) job.throttle_ms = input.throttle_ms;
+      if (input.debounce_ms !== undefined) job.debounce_ms = input.debounce_ms;
+      job.throttled_until = (Math.floor(now / windowMs) + 1) * windowMs;
+    }
   }
   if (input.retry_limit !== undefined) job.retry_limit = input.retry_limit;
   if (input.backoff !== undefined) job.backoff = input.backoff;
@@ -149,7 +158,7 @@ export function unreachable(job: Job, dependency: SettledDependency, now: number
  * dead retention, and an error record numbered as its next attempt would be.
  */
 function deadUnstarted(job: Job, now: number, retention: RetentionDefaults, message: string, errorType: string): { job: Job; error: JobError } {
-  const dead = changed(job, { status: "dead", failed_at: now, purge_at: purgeAt(now, job.retention?.dead_ms ?? retention.dead_ms) });
+  const dead = changed(job, { status: "dead", failed_at: now, purge_at: purgeAt(job, now, job.retention?.dead_ms ?? retention.dead_ms) });
   return { job: dead, error: { attempt: job.attempts + 1, message, error_type: errorType, dequeued_at: now, failed_at: now } };
 }
 
@@ -190,8 +199,22 @@ export function uniqueScope(scope: UniqueWhile): readonly JobStatus[] {
   }
 }
 
-function inUniqueScope(job: Pick<Job, "status" | "unique_key" | "unique_while">): boolean {
-  return job.unique_key !== undefined && uniqueScope(job.unique_while ?? "queued").includes(job.status);
+/** A throttled job holds its key by its window (throttled_until), never by its status. */
+function inUniqueScope(job: Pick<Job, "status" | "unique_key" | "unique_while" | "throttled_until">): boolean {
+  return job.unique_key !== undefined && job.throttled_until === undefined && uniqueScope(job.unique_while ?? "queued").includes(job.status);
+}
+
+/**
+ * A debounced job whose window another job of its key holds, moved into the next window: scheduled
+ * for that window's start (or its own later ready_at). Undefined when the job is not debounced or was
+ * moved already: an enqueue goes one window ahead at most, so a key has at most one job waiting ahead.
+ */
+export function debounced(job: Job): Job | undefined {
+  const windowMs = job.debounce_ms;
+  if (windowMs === undefined || job.throttled_until === undefined || job.created_at === undefined) return undefined;
+  if (job.throttled_until - windowMs > job.created_at) return undefined;
+  const readyAt = Math.max(job.ready_at, job.throttled_until);
+  return changed(job, { throttled_until: job.throttled_until + windowMs, ready_at: readyAt, status: statusForReadyAt(readyAt, job.created_at) });
 }
 
 /**
@@ -240,8 +263,9 @@ export function release(job: Job): Job {
   return released;
 }
 
-function purgeAt(now: number, keepMs: number): number {
-  return now + keepMs;
+/** A throttled job outlives its window, however short its retention: while it exists, it holds its key for the window. */
+function purgeAt(job: Job, now: number, keepMs: number): number {
+  return Math.max(now + keepMs, job.throttled_until ?? 0);
 }
 
 /** `result`: what the worker's success carried, kept with the job (absent: none). */
@@ -251,7 +275,7 @@ export function complete(job: Job, now: number, defaults: RetentionDefaults, res
   const completed = withoutLease(job);
   completed.status = "completed";
   completed.completed_at = now;
-  completed.purge_at = purgeAt(now, keepMs);
+  completed.purge_at = purgeAt(job, now, keepMs);
   if (result !== undefined) completed.result = result;
   return completed;
 }
@@ -273,7 +297,7 @@ export function fail(job: Job, failure: FailureInput, context: FailureContext): 
   failed.failed_at = context.now;
   if (failure.kill === true || attempts > retryLimit) {
     const keepMs = job.retention?.dead_ms ?? context.retention.dead_ms;
-    return Object.assign(failed, { status: "dead", purge_at: purgeAt(context.now, keepMs) } as const);
+    return Object.assign(failed, { status: "dead", purge_at: purgeAt(job, context.now, keepMs) } as const);
   }
   const delayMs = job.retry_policy ? retryPolicyDelayMs(job.retry_policy, attempts, context.random) : backoffDelayMs(job.backoff ?? DEFAULT_BACKOFF, attempts, context.random);
   const readyAt = failure.retry_at ?? context.now + delayMs;

@@ -55,6 +55,12 @@ export interface Job {
   retention?: Retention;
   unique_key?: string;
   unique_while?: UniqueWhile;
+  /** As enqueued: the job is unique by its key within aligned windows of this many ms (see throttled_until), not by status. */
+  throttle_ms?: number;
+  /** As enqueued: throttle_ms, and an enqueue into a held window was scheduled for the next one. */
+  debounce_ms?: number;
+  /** Throttled or debounced jobs: the end of the window whose key the job holds, for as long as it exists (and it exists at least until then). */
+  throttled_until?: number;
   /** The batch configuration the job was enqueued with (its first enqueue's, when others folded into it). */
   batch?: BatchConfig;
   /** Metadata tying jobs of one piece of work together (NatsWork); kept, shown and filterable, never interpreted. */
@@ -98,6 +104,10 @@ export interface EnqueueInput {
   ready_at?: number;
   unique_key?: string;
   unique_while?: UniqueWhile;
+  /** At most one job of unique_key per window of this many ms (windows aligned to the epoch); later enqueues in the window are duplicates. */
+  throttle_ms?: number;
+  /** As throttle_ms, but an enqueue into a held window goes into the next window (scheduled for its start) unless that one is held too. */
+  debounce_ms?: number;
   retry_limit?: number;
   backoff?: Backoff;
   retry_policy?: RetryPolicy;

@@ -212,8 +212,22 @@ export function validatePayload(value: unknown, field: string, fail: Fail = badR
 const ENQUEUE_FIELDS = [
   "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
   "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id", "deadline", "dependencies",
-  "load_dependencies", "runs_on", "retry_policy", "concurrency_key",
+  "load_dependencies", "runs_on", "retry_policy", "concurrency_key", "throttle_ms", "debounce_ms",
 ] as const;
+
+/** Longest throttle or debounce window: a year. */
+const MAX_THROTTLE_MS = 366 * 24 * 3600 * 1000;
+
+/** throttle_ms or debounce_ms: a window length for the job's unique key, which then replaces its unique_while scope. */
+function readThrottle(fields: Fields, input: EnqueueInput, where: string): void {
+  for (const name of ["throttle_ms", "debounce_ms"] as const) {
+    if (fields[name] == null) continue;
+    if (input.unique_key === undefined) throw badRequest(`${where}.${name} needs a unique_key: the key is what it throttles`);
+    if (input.unique_while !== undefined) throw badRequest(`${where}.${name} and ${where}.unique_while cannot be given together: a throttled job holds its key for its window, whatever its status`);
+    if (input.throttle_ms !== undefined) throw badRequest(`${where}.throttle_ms and ${where}.debounce_ms cannot be given together`);
+    input[name] = readInteger(fields[name], `${where}.${name}`, 1, MAX_THROTTLE_MS, badRequest);
+  }
+}
 
 /** Most jobs one job may wait for. */
 const MAX_DEPENDENCIES = 1000;
@@ -279,6 +293,7 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
     }
     input.unique_while = fields.unique_while as EnqueueInput["unique_while"];
   }
+  readThrottle(fields, input, where);
   if (fields.retry_limit != null) input.retry_limit = readInteger(fields.retry_limit, `${where}.retry_limit`, 0, INT32_MAX, fail);
   if (fields.backoff != null) input.backoff = readBackoff(fields.backoff, `${where}.backoff`, fail);
   if (fields.retry_policy != null) {

@@ -13,7 +13,7 @@ export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
   "batch", "correlation_id", "parent_job_id", "result", "state", "deadline", "dependencies", "load_dependencies", "runs_on", "retry_policy",
-  "concurrency_key", "created_at",
+  "concurrency_key", "created_at", "throttle_ms", "debounce_ms", "throttled_until",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -33,6 +33,24 @@ export const ERROR_COLUMN_NAMES = ["job_id", "attempt", "message", "error_type",
 export type ErrorColumn = (typeof ERROR_COLUMN_NAMES)[number];
 /** The columns of an error as it is read back (without its job id). */
 export const ERROR_READ_COLUMNS = ERROR_COLUMN_NAMES.slice(1).join(", ");
+
+/**
+ * How a job holds its unique key, which decides what an insert of it conflicts on: "status" by
+ * the unique index on unique_hold (its unique_while scope), "window" by the one on (unique_key,
+ * throttled_until) (a throttled job), "none" without a key.
+ */
+export type KeyHold = "none" | "status" | "window";
+
+export function keyHoldOf(job: Job): KeyHold {
+  if (job.unique_key === undefined) return "none";
+  return job.throttled_until === undefined ? "status" : "window";
+}
+
+/** The clause that makes an insert skip, rather than fail, a job whose key another job holds, as both dialects spell it. */
+export const SKIP_HELD: Record<Exclude<KeyHold, "none">, string> = {
+  status: "ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING",
+  window: "ON CONFLICT (unique_key, throttled_until) WHERE throttled_until IS NOT NULL DO NOTHING",
+};
 
 /** What a delete returns of each job it removed (a DeletedJob). */
 export const DELETED_COLUMNS = "id, queue, type, status, priority, concurrency_key";
@@ -74,6 +92,9 @@ export type JobRow = {
   retry_policy: string | null;
   concurrency_key: string | null;
   created_at: number | null;
+  throttle_ms: number | null;
+  debounce_ms: number | null;
+  throttled_until: number | null;
 };
 
 export type ErrorRow = {
@@ -120,6 +141,11 @@ export function rowToJob(row: JobRow): Job {
   if (row.retry_policy !== null) job.retry_policy = JSON.parse(row.retry_policy) as Job["retry_policy"];
   if (row.concurrency_key !== null) job.concurrency_key = row.concurrency_key;
   if (row.created_at !== null) job.created_at = row.created_at;
+  if (row.throttled_until !== null) {
+    job.throttled_until = row.throttled_until;
+    if (row.throttle_ms !== null) job.throttle_ms = row.throttle_ms;
+    if (row.debounce_ms !== null) job.debounce_ms = row.debounce_ms;
+  }
   return job;
 }
 
@@ -131,19 +157,19 @@ export type JobRowValues = [
   run_id: string | null, lease_expires_at: number | null, batch: string | null, correlation_id: string | null,
   parent_job_id: string | null, result: string | null, state: string | null, deadline: number | null, dependencies: string | null,
   load_dependencies: number | null, runs_on: string | null, retry_policy: string | null, concurrency_key: string | null,
-  created_at: number | null,
+  created_at: number | null, throttle_ms: number | null, debounce_ms: number | null, throttled_until: number | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
     timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
-    concurrency_key, created_at,
+    concurrency_key, created_at, throttle_ms, debounce_ms, throttled_until,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
     timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
-    concurrency_key, created_at,
+    concurrency_key, created_at, throttle_ms, debounce_ms, throttled_until,
   });
 }
 
@@ -168,7 +194,7 @@ export function jobToValues(job: Job): JobRowValues {
     job.run_id ?? null, job.lease_expires_at ?? null, jsonOrNull(job.batch), job.correlation_id ?? null, job.parent_job_id ?? null,
     userJsonOrNull(job.result), userJsonOrNull(job.state), job.deadline ?? null,
     jsonOrNull(job.dependencies), job.load_dependencies ? 1 : null, job.runs_on ?? null, jsonOrNull(job.retry_policy),
-    job.concurrency_key ?? null, job.created_at ?? null,
+    job.concurrency_key ?? null, job.created_at ?? null, job.throttle_ms ?? null, job.debounce_ms ?? null, job.throttled_until ?? null,
   ];
 }
 

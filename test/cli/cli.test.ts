@@ -181,6 +181,18 @@ describe("wharf CLI against a running server", () => {
       assert.equal(second.id, first.id);
       assert.equal((await api(url, "GET", `/jobs/count?queue=${queue}`)).body.count, 1);
     });
+
+    it("--throttle-ms makes a second enqueue in the window a duplicate; --debounce-ms puts it in the next window", async () => {
+      const queue = uniqueName("throttle");
+      const throttled = ["--unique-key", `${queue}-t`, "--throttle-ms", "3600000"];
+      const first = one(await wharf("enqueue", queue, "t", "{}", ...throttled));
+      assert.equal(first.throttle_ms, 3_600_000);
+      assert.equal(one(await wharf("enqueue", queue, "t", "{}", ...throttled)).id, first.id);
+      const debounced = ["--unique-key", `${queue}-d`, "--debounce-ms", "3600000"];
+      const opening = one(await wharf("enqueue", queue, "t", "{}", ...debounced));
+      const next = one(await wharf("enqueue", queue, "t", "{}", ...debounced));
+      assert.deepEqual([next.duplicate, next.status, next.ready_at], [false, "scheduled", opening.throttled_until]);
+    });
   });
 
   describe("jobs list and count", () => {
@@ -593,6 +605,8 @@ describe("wharf CLI against a running server", () => {
       { name: "non-integer --retry-limit", args: ["enqueue", "q", "t", "{}", "--retry-limit", "x"], message: /--retry-limit.*must be an integer/ },
       { name: "non-numeric --timeout", args: ["enqueue", "q", "t", "{}", "--timeout", "soon"], message: /--timeout.*must be a number/ },
       { name: "unknown --unique-while", args: ["enqueue", "q", "t", "{}", "--unique-key", "k", "--unique-while", "forever"], message: /--unique-while.*forever.*queued, active, exists/ },
+      { name: "--throttle-ms without --unique-key", args: ["enqueue", "q", "t", "{}", "--throttle-ms", "1000"], message: /--throttle-ms needs a unique_key/ },
+      { name: "zero --debounce-ms", args: ["enqueue", "q", "t", "{}", "--unique-key", "k", "--debounce-ms", "0"], message: /--debounce-ms.*must be 1 or more/ },
       { name: "empty QUEUE", args: ["enqueue", "", "t", "{}"], message: /QUEUE.*must not be empty/ },
       { name: "unknown option", args: ["enqueue", "q", "t", "{}", "--frobnicate", "1"], message: /unknown option '--frobnicate'/ },
       { name: "option without value", args: ["enqueue", "q", "t", "{}", "--priority"], message: /option '--priority <n>' argument/ },

@@ -805,28 +805,38 @@ test("workers for different types on different servers each take only their own 
   assert.deepEqual(errors, []);
 });
 
-test("unique keys across servers: 30 concurrent enqueues with one key make exactly one job", async (t) => {
+/** Long enough that a race does not straddle two windows. */
+const THIRTY_DAYS_MS = 30 * 24 * 3600 * 1000;
+
+test("unique keys across servers: 30 concurrent enqueues with one key make exactly one job; throttled, one per window; debounced, one and one waiting ahead", async (t) => {
   const defer = cleanupsKillingChildren(t);
   const database = await freshDatabase();
   const servers = await Promise.all([0, 1, 2].map(() => inProcessServer(database, defer)));
-  const queue = uniqueName("unique");
-  const key = uniqueName("key");
-  const replies = await Promise.all(
-    Array.from({ length: 30 }, (_call, n) =>
-      call<EnqueuedBody>(servers[n % servers.length]!.url, "POST", "/jobs", { queue, type: JOB_TYPE, payload: { n }, unique_key: key }),
-    ),
-  );
-  const created = replies.filter((reply) => reply.status === 201);
-  const duplicates = replies.filter((reply) => reply.status === 200);
-  assert.equal(created.length, 1, `statuses: ${replies.map((reply) => reply.status).join(",")}`);
-  assert.equal(duplicates.length, 29, `statuses: ${replies.map((reply) => reply.status).join(",")}`);
-  const id = created[0]!.body.id;
-  assert.equal(created[0]!.body.duplicate, false);
-  for (const reply of duplicates) {
-    assert.equal(reply.body.duplicate, true);
-    assert.equal(reply.body.id, id);
+  const variants: Array<[string, Partial<EnqueueInput>, number]> = [
+    ["by status", {}, 1],
+    ["throttled", { throttle_ms: THIRTY_DAYS_MS }, 1],
+    ["debounced", { debounce_ms: THIRTY_DAYS_MS }, 2],
+  ];
+  for (const [how, extra, jobs] of variants) {
+    const queue = uniqueName("unique");
+    const key = uniqueName("key");
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, (_call, n) =>
+        call<EnqueuedBody>(servers[n % servers.length]!.url, "POST", "/jobs", { queue, type: JOB_TYPE, payload: { n }, unique_key: key, ...extra }),
+      ),
+    );
+    const statuses = `${how}: ${replies.map((reply) => reply.status).join(",")}`;
+    const created = replies.filter((reply) => reply.status === 201);
+    const duplicates = replies.filter((reply) => reply.status === 200);
+    assert.equal(created.length, jobs, statuses);
+    assert.equal(duplicates.length, 30 - jobs, statuses);
+    const ids = new Set(created.map((reply) => reply.body.id));
+    for (const reply of duplicates) {
+      assert.equal(reply.body.duplicate, true);
+      assert.ok(ids.has(reply.body.id), `${how}: a duplicate answers a job that went in`);
+    }
+    for (const server of servers) assert.equal(await countJobs(server.url, `queue=${queue}`), jobs);
   }
-  for (const server of servers) assert.equal(await countJobs(server.url), 1);
 });
 
 test("leader failover: scheduled jobs are promoted after the leader is SIGKILLed", async (t) => {

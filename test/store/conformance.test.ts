@@ -269,6 +269,26 @@ for (const factory of STORES) {
       }
     });
 
+    test("throttled jobs hold their key's window in every status, apart from status holds; a debounced one moves a window on, once", async () => {
+      const queue = uniqueName();
+      const key = uniqueName("key");
+      const windowMs = 60_000;
+      const [first] = await store.insertJobs([job({ queue, unique_key: key, throttle_ms: windowMs })]);
+      assert.equal(first!.duplicate, false);
+      await store.commit({ updates: [{ job: claim(first!.job, NOW, { runId: "r", expiresAt: NOW + 1000 }), from: "ready" }] });
+      const [inWindow, statusHeld] = await store.insertJobs([job({ queue, unique_key: key, throttle_ms: windowMs }), job({ queue, unique_key: key })]);
+      assert.deepEqual([inWindow!.duplicate, inWindow!.job.id], [true, first!.job.id], "held in flight too: the window, not the status, holds it");
+      assert.equal(statusHeld!.duplicate, false, "a throttled job holds no status scope of its key");
+
+      const debounced = { queue, unique_key: `${key}-d`, debounce_ms: windowMs };
+      const outcomes = await store.insertJobs([job(debounced), job(debounced), job(debounced)]);
+      assert.deepEqual(outcomes.map(({ duplicate }) => duplicate), [false, false, true]);
+      const moved = outcomes[1]!.job;
+      assert.deepEqual([moved.status, moved.ready_at, moved.throttled_until], ["scheduled", outcomes[0]!.job.throttled_until, outcomes[0]!.job.throttled_until! + windowMs]);
+      assert.equal(outcomes[2]!.job.id, moved.id, "the third is a duplicate of the one waiting ahead");
+      assert.deepEqual(await store.getJob(moved.id), moved, "stored as answered");
+    });
+
     test("a job back in its unique scope while another job holds its key gives the key up, and the update applies", async () => {
       const queue = uniqueName();
       const key = uniqueName("key");

@@ -4,7 +4,8 @@
  */
 import { UnavailableError } from "../../errors.js";
 import type { Job } from "../../job/types.js";
-import { JOB_COLUMN_NAMES, jobToValues, rowToJob, type JobRow } from "../rows.js";
+import { debounced } from "../../job/state.js";
+import { JOB_COLUMN_NAMES, jobToValues, keyHoldOf, rowToJob, type JobRow } from "../rows.js";
 import type { InsertOutcome } from "../store.js";
 import { valueArrays, type Run } from "./run.js";
 import { SQL } from "./sql.js";
@@ -44,35 +45,62 @@ export async function insertJobsWith(run: Run, jobs: Job[]): Promise<InsertOutco
 }
 
 /**
- * The unique index on unique_hold decides, in the database, which job gets a key: racing inserts
- * from any number of servers let exactly one in. Each skipped job's outcome is the job holding its
- * key, read in a fresh snapshot after the insert.
+ * The unique indexes decide, in the database, which job gets a key (or a key's window): racing
+ * inserts from any number of servers let exactly one in. Each skipped job's outcome is the job
+ * holding its key, read in a fresh snapshot after the insert; a skipped debounced job first tries
+ * the next window (state.ts debounced).
  */
 async function insertUnlessHeld(run: Run, jobs: Job[]): Promise<Map<string, InsertOutcome>> {
   const outcomes = new Map<string, InsertOutcome>();
   let pending = jobs;
   for (let attempt = 1; pending.length > 0; attempt++) {
     if (attempt > HOLDER_LOOKUP_ATTEMPTS) throw new UnavailableError("unique keys kept changing hands while enqueueing; try again");
-    const inserted = new Set((await run<{ id: string }>(SQL.insertJobsUnlessHeld, jobColumns(pending))).map(({ id }) => id));
+    const inserted = await insertSkippingHeld(run, pending);
     const skipped = pending.filter((job) => !inserted.has(job.id));
-    const holders = await holdersOf(run, skipped);
     for (const job of pending) {
       if (inserted.has(job.id)) outcomes.set(job.id, { job, duplicate: false });
     }
+    const moved = new Map(skipped.flatMap((job) => {
+      const later = debounced(job);
+      return later ? [[job.id, later] as const] : [];
+    }));
+    const holders = await holdersOf(run, skipped.filter((job) => !moved.has(job.id)));
     for (const job of skipped) {
-      const holder = holders.get(job.unique_key!);
+      const holder = holders.get(holdName(job));
       if (holder) outcomes.set(job.id, { job: holder, duplicate: true });
     }
-    pending = skipped.filter((job) => !outcomes.has(job.id));
+    pending = skipped.filter((job) => !outcomes.has(job.id)).map((job) => moved.get(job.id) ?? job);
   }
   return outcomes;
 }
 
+/**
+ * Inserts `jobs`, each skipped when its key (or its key's window) is held; answers the ids that went
+ * in. Jobs without a key go with those held by status: they conflict with nothing there.
+ */
+async function insertSkippingHeld(run: Run, jobs: Job[]): Promise<Set<string>> {
+  const inserted = new Set<string>();
+  for (const hold of ["status", "window"] as const) {
+    const group = jobs.filter((job) => (keyHoldOf(job) === "window") === (hold === "window"));
+    if (group.length === 0) continue;
+    for (const { id } of await run<{ id: string }>(SQL.insertJobsUnlessHeld[hold], jobColumns(group))) inserted.add(id);
+  }
+  return inserted;
+}
+
+/** What names the hold of a job with a key: the key, or the key and its window's end. */
+function holdName(job: Job): string {
+  return job.throttled_until === undefined ? `status:${job.unique_key!}` : `window:${job.throttled_until}:${job.unique_key!}`;
+}
+
 async function holdersOf(run: Run, jobs: Job[]): Promise<Map<string, Job>> {
-  if (jobs.length === 0) return new Map();
-  const keys = [...new Set(jobs.map((job) => job.unique_key!))];
-  const holders = (await run<JobRow>(SQL.jobsHoldingKeys, [keys])).map(rowToJob);
-  return new Map(holders.map((holder) => [holder.unique_key!, holder]));
+  const byStatus = [...new Set(jobs.filter((job) => keyHoldOf(job) === "status").map((job) => job.unique_key!))];
+  const byWindow = jobs.filter((job) => keyHoldOf(job) === "window");
+  const holders = [
+    ...(byStatus.length === 0 ? [] : await run<JobRow>(SQL.jobsHoldingKeys, [byStatus])),
+    ...(byWindow.length === 0 ? [] : await run<JobRow>(SQL.jobsHoldingWindows, [byWindow.map((job) => job.unique_key!), byWindow.map((job) => job.throttled_until!)])),
+  ].map(rowToJob);
+  return new Map(holders.map((holder) => [holdName(holder), holder]));
 }
 
 function isReady(job: Job): boolean {

@@ -9,6 +9,7 @@ import {
   JOB_COLUMN_NAMES,
   DELETED_COLUMNS,
   JOB_COLUMNS,
+  SKIP_HELD,
   UPDATABLE_JOB_COLUMNS,
   type ErrorColumn,
   type JobColumn,
@@ -33,6 +34,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
   lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text", created_at: "int8",
+  throttle_ms: "int8", debounce_ms: "int8", throttled_until: "int8",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -241,8 +243,11 @@ export const SQL = {
   dependedOnByEdges: "SELECT DISTINCT depends_on AS id FROM job_dependencies WHERE depends_on = ANY($1::text[])",
   /** Parameters: one array per column of JOB_COLUMN_NAMES. */
   insertJobs: INSERT_JOBS,
-  /** insertJobs skipping each job whose unique key another job holds (the unique index on unique_hold); returns the ids it inserted. */
-  insertJobsUnlessHeld: `${INSERT_JOBS} ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING RETURNING id`,
+  /** insertJobs of jobs that hold their keys one way (rows.ts KeyHold), skipping each whose key another job holds; returns the ids it inserted. */
+  insertJobsUnlessHeld: {
+    status: `${INSERT_JOBS} ${SKIP_HELD.status} RETURNING id`,
+    window: `${INSERT_JOBS} ${SKIP_HELD.window} RETURNING id`,
+  },
   /** insertJobs, and a notification on commit (for batches with a ready job), in one statement. */
   insertJobsAndNotify: `WITH inserted AS (${INSERT_JOBS}) ${NOTIFY_READY}`,
   /** Delivered to every listener when the transaction commits; identical ones in one transaction are sent once. */
@@ -332,6 +337,8 @@ export const SQL = {
   /** deleteJobs for jobs others wait for, in the transaction that settles their dependents. */
   deleteJobsSettling: deleteJobsText(true),
   jobsHoldingKeys: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ANY($1::text[])`,
+  /** The jobs holding windows: $1 unique keys, $2 the windows' ends, pairwise. */
+  jobsHoldingWindows: `SELECT ${JOB_COLUMNS} FROM jobs WHERE (unique_key, throttled_until) IN (SELECT * FROM unnest($1::text[], $2::int8[]))`,
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = $1`,
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ANY($1::text[])`,
   /** SKIP LOCKED: servers purging at the same time take different rows instead of queueing behind each other. */

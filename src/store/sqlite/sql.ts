@@ -1,5 +1,5 @@
 /** Every SQL statement the SQLite store runs, by name. */
-import { DELETED_COLUMNS, ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, JOB_COLUMNS, type UpdatableJobColumn } from "../rows.js";
+import { DELETED_COLUMNS, ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, JOB_COLUMNS, SKIP_HELD, type KeyHold, type UpdatableJobColumn } from "../rows.js";
 import type { WhereDialect } from "../where.js";
 
 const named = (columns: readonly string[]): string => columns.map((column) => `@${column}`).join(", ");
@@ -54,24 +54,25 @@ const REQUIRED_COLUMNS = 8;
  * REQUIRED_COLUMNS + i is not NULL. Binding only those costs less than binding a NULL for each of the
  * many optional columns most jobs leave out. Parameters: presentValues(values).
  */
-export function insertJobText(present: number, unlessHeld: boolean): string {
-  const key = present * 2 + (unlessHeld ? 1 : 0);
+export function insertJobText(present: number, hold: KeyHold): string {
+  const key = present * 3 + HOLDS.indexOf(hold);
   let text = INSERT_TEXTS.get(key);
   if (text === undefined) {
-    text = buildInsertText(present, unlessHeld);
+    text = buildInsertText(present, hold);
     INSERT_TEXTS.set(key, text);
   }
   return text;
 }
 
+const HOLDS: readonly KeyHold[] = ["none", "status", "window"];
+
 /** Built once per shape: the same string each time, so the statement caches find it by a hash computed once. */
 const INSERT_TEXTS = new Map<number, string>();
 
-function buildInsertText(present: number, unlessHeld: boolean): string {
+function buildInsertText(present: number, hold: KeyHold): string {
   const columns = JOB_COLUMN_NAMES.filter((_column, index) => index < REQUIRED_COLUMNS || (present & (1 << (index - REQUIRED_COLUMNS))) !== 0);
   const insert = `INSERT INTO jobs (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`;
-  // A job with a unique key is skipped, not failed, when another job holds the key (the unique index on unique_hold).
-  return unlessHeld ? `${insert} ON CONFLICT (unique_hold) WHERE unique_hold IS NOT NULL DO NOTHING` : insert;
+  return hold === "none" ? insert : `${insert} ${SKIP_HELD[hold]}`;
 }
 
 /** Which optional columns of a job's values (rows.ts jobToValues) are not NULL, as insertJobText takes it. */
@@ -129,6 +130,8 @@ export const SQL = {
   expiredLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= ?
     ORDER BY lease_expires_at, id LIMIT ?`,
   jobHoldingKey: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ?`,
+  /** Parameters: unique key, window end. */
+  jobHoldingWindow: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_key = ? AND throttled_until = ?`,
   jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
   jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))`,
   purgeDue: `DELETE FROM jobs WHERE id IN (

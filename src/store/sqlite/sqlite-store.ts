@@ -54,8 +54,8 @@ import {
   type ReleasedEdge,
   type SettledChange,
 } from "../dependencies.js";
-import type { SettledDependency } from "../../job/state.js";
-import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow } from "../rows.js";
+import { debounced, type SettledDependency } from "../../job/state.js";
+import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, keyHoldOf, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { createPrivateDirectory, createPrivateFile } from "./private-files.js";
@@ -357,13 +357,19 @@ export class SqliteStore implements Store {
     return releasedEdges(edges, blocked, left);
   }
 
-  /** One writer: a skipped insert's holder is still there when we look it up. */
+  /**
+   * One writer: a skipped insert's holder is still there when we look it up. A debounced job whose
+   * window is held tries the next window (state.ts debounced) before it is a duplicate.
+   */
   private insertOne(job: Job, statement = (sql: string) => this.statement(sql)): InsertOutcome {
     const values = jobToValues(job);
     const present = presentColumns(values);
-    if (statement(insertJobText(present, job.unique_key !== undefined)).run(presentValues(values)).changes === 1) return { job, duplicate: false };
-    const holder = statement(SQL.jobHoldingKey).get(job.unique_key) as JobRow;
-    return { job: rowToJob(holder), duplicate: true };
+    const hold = keyHoldOf(job);
+    if (statement(insertJobText(present, hold)).run(presentValues(values)).changes === 1) return { job, duplicate: false };
+    if (hold === "status") return { job: rowToJob(statement(SQL.jobHoldingKey).get(job.unique_key) as JobRow), duplicate: true };
+    const later = debounced(job);
+    if (later) return this.insertOne(later, statement);
+    return { job: rowToJob(statement(SQL.jobHoldingWindow).get(job.unique_key, job.throttled_until) as JobRow), duplicate: true };
   }
 
   /**
