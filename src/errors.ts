@@ -98,7 +98,7 @@ const QUEUE_FULL_RETRY_AFTER_SECONDS = 1;
  * Retryable: the queue has room again once workers take some of its jobs.
  */
 export class QueueFullError extends OverloadedError {
-  constructor(queue: string, maxEntries: number) {
+  constructor(readonly queue: string, maxEntries: number) {
     super(`queue ${queue} is full: max_entries ${maxEntries}`, QUEUE_FULL_RETRY_AFTER_SECONDS);
   }
 }

@@ -185,7 +185,10 @@ export class Engine {
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
     this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger };
     const lead = (): Promise<boolean> => this.coordination.lead();
-    const cronTicks = new CronTicks(this.store, this.clock, this.writes, lead, this.observer, options.logger, (input) => this.cronJobInput(input));
+    const cronTicks = new CronTicks(this.store, this.clock, this.writes, lead, this.observer, options.logger, {
+      prepare: (input) => this.cronJobInput(input),
+      capsFor: (jobs) => this.capsFor(jobs),
+    });
     this.crons = new Crons(this.store, this.writes, this.clock, cronTicks);
     this.services = new ServiceRunner(
       [

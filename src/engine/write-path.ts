@@ -126,8 +126,9 @@ export class WritePath {
 
   /** A cron group's fenced write; the jobs its ticks enqueued are tracked like any insert. */
   async writeCronGroup(write: CronGroupWrite): Promise<CronWriteOutcome> {
-    const outcome = await this.store.writeCronGroup(write);
+    const outcome = await this.store.writeCronGroup({ ...write, rules: this.rules });
     this.trackInserted(outcome.inserted);
+    this.trackSettled(outcome.discarded);
     return outcome;
   }
 

@@ -203,12 +203,18 @@ export interface CronGroupWrite {
   /** The group's earliest next_enqueue_at (src/cron/state.ts nextDueAt). */
   nextDueAt: number | undefined;
   jobs: Job[];
+  /** The jobs' queue caps, applied as insertCapped applies them (a full "reject" queue fails the whole write). */
+  caps?: QueueCaps;
+  /** How the dependents of jobs discarded for room settle. */
+  rules?: DependencyRules;
 }
 
 export interface CronWriteOutcome {
   /** False when the stored revision had moved on: nothing was written. */
   applied: boolean;
   inserted: InsertOutcome[];
+  /** The jobs discarded for room (see QueueCaps), with the dependents that settled as they died. */
+  discarded: SettledChange[];
 }
 
 /** A fold's write: the open job's merged payload, as JSON text. */

@@ -221,6 +221,22 @@ describe("cron ticks", () => {
     assertStatus(await api(h.url, "PATCH", `/queues/${queue}`, { body: { retry_limit: null, concurrency_key: null } }), 200);
   });
 
+  test("max_entries holds for ticks: a full reject queue skips the tick (other queues' jobs go in, the group moves on); discard_oldest makes room", async () => {
+    const group = uniqueName();
+    const [rejecting, discarding, open] = [uniqueName("reject"), uniqueName("discard"), uniqueName("open")];
+    assertStatus(await api(h.url, "PATCH", `/queues/${rejecting}`, { body: { max_entries: 2 } }), 200);
+    assertStatus(await api(h.url, "PATCH", `/queues/${discarding}`, { body: { max_entries: 2, on_full: "discard_oldest" } }), 200);
+    const body = await putGroup(h.url, group, [entry("r", "* * * * * *", rejecting), entry("d", "* * * * * *", discarding), entry("o", "* * * * * *", open)]);
+    await h.clock.advance(body.entries[0].next_enqueue_at - h.clock.now() + 4 * SECOND);
+    const statuses = async (queue: string): Promise<string[]> => (await jobsOf(h.url, queue)).map(({ status }) => status).sort();
+    assert.deepEqual(await statuses(rejecting), ["ready", "ready"], "ticks past the cap were skipped");
+    assert.deepEqual(await statuses(discarding), ["dead", "dead", "dead", "ready", "ready"], "the oldest died for the newest");
+    assert.equal((await jobsOf(h.url, open)).length, 5, "the full queue's refusal kept no other queue's job out");
+    assert.ok((await api(h.url, "GET", `/crons/${group}/entries/r`)).body.next_enqueue_at > h.clock.now(), "the group moved on");
+    assertStatus(await api(h.url, "DELETE", `/crons/${group}`), 204);
+    for (const queue of [rejecting, discarding]) assertStatus(await api(h.url, "PATCH", `/queues/${queue}`, { body: { max_entries: null, on_full: null } }), 200);
+  });
+
   test("a unique_key in the template lets one job in while the last one is queued", async () => {
     const group = uniqueName();
     const queue = uniqueName();

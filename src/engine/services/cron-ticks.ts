@@ -1,9 +1,10 @@
 import { nextDueAt, tickGroup } from "../../cron/state.js";
 import { newJobId } from "../../job/ids.js";
 import { createJob } from "../../job/state.js";
-import type { EnqueueInput } from "../../job/types.js";
+import { QueueFullError } from "../../errors.js";
+import type { EnqueueInput, Job } from "../../job/types.js";
 import type { Logger } from "../../log.js";
-import type { StoredCronGroup, Store } from "../../store/store.js";
+import type { QueueCaps, StoredCronGroup, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
 import type { EngineObserver } from "../observer.js";
 import type { WritePath } from "../write-path.js";
@@ -13,6 +14,14 @@ import type { Service } from "./service.js";
 const GROUPS_PER_READ = 100;
 /** Reads of due groups per round: a group whose write lost its fence (a PUT, another server) is read again, this often at most. */
 const READS_PER_ROUND = 10;
+
+/** How the engine enqueues a tick's jobs, as it enqueues any. */
+export interface CronEnqueues {
+  /** What it makes of a job's input before the job is created: its queue's key and defaults. */
+  prepare(input: EnqueueInput): Promise<EnqueueInput>;
+  /** The max_entries of the jobs' queues. */
+  capsFor(jobs: readonly Job[]): QueueCaps | undefined;
+}
 
 /**
  * Fires cron ticks (src/cron/state.ts decides what each tick does). Each due group is written with
@@ -32,9 +41,8 @@ export class CronTicks implements Service {
     private readonly writes: WritePath,
     lead: () => Promise<boolean>,
     private readonly observer: EngineObserver,
-    logger: Logger,
-    /** What the engine makes of a tick's job input before it is created: its queue's key and defaults. */
-    private readonly prepare: (input: EnqueueInput) => Promise<EnqueueInput>,
+    private readonly logger: Logger,
+    private readonly enqueues: CronEnqueues,
   ) {
     this.timer = new DueTimer({
       name: this.name,
@@ -72,10 +80,29 @@ export class CronTicks implements Service {
   private async fire({ group, revision }: StoredCronGroup): Promise<boolean> {
     const now = this.clock.now();
     const ticked = tickGroup(group, now);
-    const jobs = await Promise.all(ticked.jobs.map(async (input) => createJob(newJobId(), await this.prepare(input), now)));
-    const outcome = await this.writes.writeCronGroup({ name: group.name, revision, group: ticked.group, nextDueAt: nextDueAt(ticked.group), jobs });
-    for (const { job, duplicate } of outcome.inserted) if (!duplicate) this.observer.cronFired?.(job);
-    return outcome.applied;
+    let jobs = await Promise.all(ticked.jobs.map(async (input) => createJob(newJobId(), await this.enqueues.prepare(input), now)));
+    for (;;) {
+      try {
+        const outcome = await this.writes.writeCronGroup({ name: group.name, revision, group: ticked.group, nextDueAt: nextDueAt(ticked.group), jobs, caps: this.enqueues.capsFor(jobs) });
+        for (const { job, duplicate } of outcome.inserted) if (!duplicate) this.observer.cronFired?.(job);
+        return outcome.applied;
+      } catch (error) {
+        jobs = this.withoutFullQueue(jobs, error, group.name);
+      }
+    }
+  }
+
+  /**
+   * A tick's jobs less those of the queue that refused them for want of room (max_entries with
+   * "reject"): the tick is skipped for that queue, as an enqueue would be refused, and the group
+   * moves on; refusing the whole write would stop the group's ticks until the queue drains.
+   */
+  private withoutFullQueue(jobs: Job[], error: unknown, groupName: string): Job[] {
+    if (!(error instanceof QueueFullError)) throw error;
+    const left = jobs.filter(({ queue }) => queue !== error.queue);
+    if (left.length === jobs.length) throw error;
+    this.logger.warn({ group: groupName, queue: error.queue, skipped: jobs.length - left.length }, `cron tick skipped for a full queue: ${error.message}`);
+    return left;
   }
 
   stop(): Promise<void> {

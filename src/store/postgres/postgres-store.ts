@@ -450,8 +450,10 @@ export class PostgresStore implements Store, Notifier, Peer {
   writeCronGroup(write: CronGroupWrite): Promise<CronWriteOutcome> {
     return this.write(() => this.transaction(async (run) => {
       const fenced = cronWriteStatement(write);
-      if (fenced && (await run(SQL[fenced.statement], fenced.values)).length !== 1) return { applied: false, inserted: [] };
-      return { applied: true, inserted: await insertJobsWith(run, write.jobs) };
+      if (fenced && (await run(SQL[fenced.statement], fenced.values)).length !== 1) return { applied: false, inserted: [], discarded: [] };
+      if (write.caps) await lockCapped(run, write.jobs, write.caps);
+      const inserted = await insertJobsWith(run, write.jobs);
+      return { applied: true, inserted, discarded: write.caps ? await makeRoom(run, inserted, write.caps, write.rules) : [] };
     }));
   }
 

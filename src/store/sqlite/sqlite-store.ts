@@ -712,8 +712,9 @@ export class SqliteStore implements Store {
   writeCronGroup(write: CronGroupWrite): Promise<CronWriteOutcome> {
     return this.write(() => {
       const fenced = cronWriteStatement(write);
-      if (fenced && this.statement(SQL[fenced.statement]).run(fenced.values).changes !== 1) return { applied: false, inserted: [] };
-      return { applied: true, inserted: write.jobs.map((job) => this.insertOne(job)) };
+      if (fenced && this.statement(SQL[fenced.statement]).run(fenced.values).changes !== 1) return { applied: false, inserted: [], discarded: [] };
+      const inserted = write.jobs.map((job) => this.insertOne(job));
+      return { applied: true, inserted, discarded: write.caps ? this.makeRoom(inserted, write.caps, write.rules) : [] };
     });
   }
 
