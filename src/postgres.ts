@@ -3,14 +3,15 @@
  * users who never touch PostgreSQL need no `@types/pg` (`open({ store: "postgres://..." })` is in the main one).
  */
 import type pg from "pg";
-import { newJobId } from "./job/ids.js";
-import { createJob } from "./job/state.js";
+import { DEFAULT_RETENTION } from "./job/state.js";
+import { capsFor, dependencyRules, newJobs, queueCaps } from "./engine/new-jobs.js";
+import { DEFAULT_FILTER_BUDGET } from "./engine/payload-filter.js";
 import type { AnyJobs, EnqueueInput } from "./client/jobs.js";
 import type { EnqueuedJob } from "./job/types.js";
 import { BadRequestError } from "./errors.js";
 import { parseEnqueueInput } from "./job/validate.js";
 import { enqueuedView } from "./job/views.js";
-import { insertJobsWithin } from "./store/postgres/transactional.js";
+import { insertJobsWithin, queueSettingsWithin, requireTransaction } from "./store/postgres/transactional.js";
 
 /**
  * Enqueues jobs inside the caller's own PostgreSQL transaction: `client` is a
@@ -25,11 +26,16 @@ import { insertJobsWithin } from "./store/postgres/transactional.js";
  *   await db.query("COMMIT");
  */
 export async function enqueueWithin<Jobs extends object = AnyJobs>(client: pg.ClientBase, inputs: Array<EnqueueInput<Jobs>>): Promise<EnqueuedJob[]> {
-  const now = Date.now();
-  const jobs = inputs.map((input, index) => {
-    const parsed = parseEnqueueInput(input, `jobs[${index}]`);
-    if (parsed.batch) throw new BadRequestError(`jobs[${index}].batch cannot be enqueued inside a caller's transaction; enqueue it through the server`);
-    return createJob(newJobId(), parsed, now);
+  const parsed = inputs.map((input, index) => {
+    const job = parseEnqueueInput(input, `jobs[${index}]`);
+    if (job.batch) throw new BadRequestError(`jobs[${index}].batch cannot be enqueued inside a caller's transaction; enqueue it through the server`);
+    return job;
   });
-  return (await insertJobsWithin(client, jobs)).map(enqueuedView);
+  if (parsed.length === 0) return [];
+  requireTransaction(client);
+  const settings = await queueSettingsWithin(client, [...new Set(parsed.map(({ queue }) => queue))]);
+  const now = Date.now();
+  const jobs = await newJobs(parsed, now, { empty: settings.size === 0, get: (queue) => settings.get(queue) }, DEFAULT_FILTER_BUDGET);
+  const caps = capsFor(jobs, queueCaps(settings), Date.now, DEFAULT_RETENTION);
+  return (await insertJobsWithin(client, jobs, { caps, rules: dependencyRules(Date.now, DEFAULT_RETENTION) })).map(enqueuedView);
 }

@@ -8,17 +8,13 @@ import {
   cancel as cancelJob,
   CANCELLED,
   complete,
-  createJob,
   DEFAULT_RETENTION,
-  discard,
   expire,
   expireAged,
   fail,
   isTerminal,
   missedDeadline,
   outlived,
-  unblock,
-  unreachable,
   purgedOnEnd,
   requeue,
   type RetentionDefaults,
@@ -27,10 +23,10 @@ import {
 import { stringifyJson } from "../job/json.js";
 import { JOB_STATUSES, type EnqueueInput, type JobStatus, type FailureInput, type Job, type JobError, type JobPatch, type JsonValue } from "../job/types.js";
 import { validateName } from "../job/validate.js";
-import { chunks, mapInSlices } from "../slices.js";
+import { chunks } from "../slices.js";
 import type { Logger } from "../log.js";
 import type { Sharing } from "../store/sharing.js";
-import type { InsertOutcome, QueueCap, QueueCaps, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
+import type { InsertOutcome, QueueCaps, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Alone } from "./coordination/alone.js";
 import type { Coordination, EngineParts } from "./coordination/coordination.js";
@@ -54,6 +50,7 @@ import { deadlines } from "./services/deadlines.js";
 import type { DueService } from "./services/due-timer.js";
 import { countMatching, scanMatching, type JobSelection } from "./scan.js";
 import { Purge } from "./services/purge.js";
+import { capsFor, dependencyRules, newJobs, requestPositions } from "./new-jobs.js";
 import { MaxAge } from "./services/max-age.js";
 import { ServiceRunner } from "./services/runner.js";
 import { WritePath, type DecidedUpdate } from "./write-path.js";
@@ -175,10 +172,7 @@ export class Engine {
       deadline: (at) => this.deadlines.note(at),
       deleted: (id) => void this.dispatcher.finish(id),
       leaseExtended: (id, runId, expiresAt, state) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt, state)),
-    }, this.observer, {
-      unblocked: (job) => unblock(job, this.clock.now()),
-      unreachable: (job, dependency) => unreachable(job, dependency, this.clock.now(), this.retention),
-    });
+    }, this.observer, dependencyRules(() => this.clock.now(), this.retention));
     this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer);
     this.promotion = promotion(this.store, this.clock, this.writes, options.logger);
     this.deadlines = deadlines(this.store, this.clock, (jobs, now) => this.expireMissed(jobs, now), options.logger);
@@ -225,13 +219,8 @@ export class Engine {
 
   /** Jobs with a `batch` go through the batches (and fold or open batches); the others are inserted as they are. */
   async enqueue(inputs: EnqueueInput[]): Promise<EnqueueOutcome[]> {
-    const now = this.clock.now();
-    const ids = inputs.map(() => newJobId());
-    const where = (position: number): string => (inputs.length === 1 ? "job" : `jobs[${position}]`);
-    const jobs = await mapInSlices(await this.keyed(inputs, where), (input, position) => {
-      const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, inputs, where(position));
-      return createJob(ids[position]!, withQueueDefaults(input, this.queueSettings.get(input.queue)), now, dependencies);
-    });
+    const jobs = await newJobs(inputs, this.clock.now(), this.queueSettings, this.filterBudget);
+    const where = requestPositions(inputs.length);
     const caps = this.capsFor(jobs);
     if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs, caps);
     return this.batches.enqueue(jobs, where, caps);
@@ -245,15 +234,7 @@ export class Engine {
 
   /** The max_entries of the queues `jobs` go to, for their insert to check; none when none of them has one. */
   private capsFor(jobs: readonly Job[]): QueueCaps | undefined {
-    const capped = this.queueSettings.capped;
-    if (capped.size === 0) return undefined;
-    const byQueue = new Map<string, QueueCap>();
-    for (const { queue } of jobs) {
-      const cap = capped.get(queue);
-      if (cap) byQueue.set(queue, cap);
-    }
-    if (byQueue.size === 0) return undefined;
-    return { byQueue, discarded: (job, max) => discard(job, max, this.clock.now(), this.retention) };
+    return capsFor(jobs, this.queueSettings.capped, () => this.clock.now(), this.retention);
   }
 
   /**
@@ -676,12 +657,13 @@ export class Engine {
     const now = this.clock.now();
     const id = newJobId();
     const ids = plan.inputs.map(() => newJobId());
-    const inputs = await this.keyed(plan.inputs, (position) => `workflow job ${position}`);
-    const jobs = inputs.map((input, position) => {
-      const parent = plan.parents[position];
-      const withMetadata: EnqueueInput = { ...input, correlation_id: id, ...(parent === undefined ? {} : { parent_job_id: ids[parent]! }) };
-      const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, plan.inputs, `workflow job ${position}`);
-      return createJob(ids[position]!, withQueueDefaults(withMetadata, this.queueSettings.get(input.queue)), now, dependencies);
+    const jobs = await newJobs(plan.inputs, now, this.queueSettings, this.filterBudget, {
+      where: (position) => `workflow job ${position}`,
+      ids,
+      withMetadata: (input, position) => {
+        const parent = plan.parents[position];
+        return { ...input, correlation_id: id, ...(parent === undefined ? {} : { parent_job_id: ids[parent]! }) };
+      },
     });
     const document = documentOf(plan, ids);
     await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) }, this.capsFor(jobs));
@@ -770,23 +752,3 @@ export class Engine {
   }
 }
 
-/**
- * A job's dependencies as job ids: positions in the request name earlier jobs of it (so no job can wait
- * in a cycle), and not one with a unique key, which may not go in at all (a duplicate).
- */
-function dependencyIds(dependencies: ReadonlyArray<string | number>, position: number, ids: readonly string[], inputs: readonly EnqueueInput[], where: string): string[] {
-  const resolved = new Set<string>();
-  dependencies.forEach((dependency, index) => {
-    if (typeof dependency === "string") {
-      resolved.add(dependency);
-      return;
-    }
-    const field = `${where}.dependencies[${index}]`;
-    if (dependency >= position) throw new UnprocessableError(`${field} is ${dependency}: a job waits only for jobs before it in the request, so none can wait in a cycle`);
-    if (inputs[dependency]!.unique_key !== undefined) {
-      throw new UnprocessableError(`${field} names jobs[${dependency}], which has a unique_key and may not go in (a duplicate): wait for the job by id instead`);
-    }
-    resolved.add(ids[dependency]!);
-  });
-  return [...resolved];
-}

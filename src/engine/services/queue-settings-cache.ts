@@ -1,5 +1,6 @@
 import type { QueueCap, QueueSettings, Store } from "../../store/store.js";
 import { hasClaimLimits } from "../../job/queue-limits.js";
+import { queueCaps } from "../new-jobs.js";
 import type { Service } from "./service.js";
 
 /**
@@ -64,6 +65,6 @@ export class QueueSettingsCache implements Service {
     this.settings = settings;
     this.limitedQueues = new Set([...settings].filter(([, queueSettings]) => hasClaimLimits(queueSettings) && !queueSettings.paused).map(([queue]) => queue));
     this.ages = new Map([...settings].flatMap(([queue, { max_age_ms: maxAgeMs }]) => (maxAgeMs === undefined ? [] : [[queue, maxAgeMs]])));
-    this.caps = new Map([...settings].flatMap(([queue, { max_entries: max, on_full: onFull = "reject" }]) => (max === undefined ? [] : [[queue, { max, onFull }]])));
+    this.caps = queueCaps(settings);
   }
 }

@@ -247,11 +247,7 @@ export class PostgresStore implements Store, Notifier, Peer {
    * server, take turns, and each counts what the ones before it committed.
    */
   insertCapped(jobs: Job[], caps: QueueCaps, rules?: DependencyRules, workflow?: WorkflowRecord): Promise<CappedInsert> {
-    return this.write(() => this.transaction(async (run) => {
-      await lockCapped(run, jobs, caps);
-      const inserted = await insertWithin(run, jobs, rules, workflow);
-      return { inserted, discarded: await makeRoom(run, inserted, caps, rules) };
-    }));
+    return this.write(() => this.transaction((run) => insertCappedWith(run, jobs, caps, rules, workflow)));
   }
 
   /**
@@ -451,9 +447,7 @@ export class PostgresStore implements Store, Notifier, Peer {
     return this.write(() => this.transaction(async (run) => {
       const fenced = cronWriteStatement(write);
       if (fenced && (await run(SQL[fenced.statement], fenced.values)).length !== 1) return { applied: false, inserted: [], discarded: [] };
-      if (write.caps) await lockCapped(run, write.jobs, write.caps);
-      const inserted = await insertJobsWith(run, write.jobs);
-      return { applied: true, inserted, discarded: write.caps ? await makeRoom(run, inserted, write.caps, write.rules) : [] };
+      return { applied: true, ...(await insertCappedWith(run, write.jobs, write.caps, write.rules)) };
     }));
   }
 
@@ -587,6 +581,16 @@ async function applySettling(run: Run, updates: JobUpdate[], deletes: JobDelete[
   const inserted = await insertJobsWith(run, inserts);
   const settled = await settleOn(run, ended, rules, SETTLING);
   return { ...applied, inserted, settled, kept };
+}
+
+/**
+ * Inserts jobs (with their dependencies' edges, and the workflow they make up) in a transaction on
+ * `run`, under the queue caps when given (insertCapped): the store's own, or a caller's (transactional.ts).
+ */
+export async function insertCappedWith(run: Run, jobs: Job[], caps: QueueCaps | undefined, rules: DependencyRules | undefined, workflow?: WorkflowRecord): Promise<CappedInsert> {
+  if (caps) await lockCapped(run, jobs, caps);
+  const inserted = await insertWithin(run, jobs, rules, workflow);
+  return { inserted, discarded: caps ? await makeRoom(run, inserted, caps, rules) : [] };
 }
 
 /** Inserts jobs (with their dependencies' edges, and the workflow they make up) in a transaction. */

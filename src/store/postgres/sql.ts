@@ -219,6 +219,8 @@ export const SQL = {
   deleteAllEdges: "DELETE FROM job_dependencies",
   queueSettings: "SELECT queue, paused, max_in_flight, settings FROM queue_settings ORDER BY queue",
   queueSettingsOf: "SELECT queue, paused, max_in_flight, settings FROM queue_settings WHERE queue = $1",
+  /** Parameters: an array of queue names. */
+  queueSettingsOfAny: "SELECT queue, paused, max_in_flight, settings FROM queue_settings WHERE queue = ANY($1::text[])",
   /**
    * Parameters: queue, paused, max_in_flight, limited, the other settings as JSON text. Every server's
    * settings cache is told; a queue not paused afterwards wakes every server's claims.
