@@ -123,7 +123,7 @@ class IndexClaims implements ClaimSource {
   ) {}
 
   async round(dispatcher: ClaimRound): Promise<boolean> {
-    const picks = this.pick(dispatcher);
+    const { picks, gated } = this.pick(dispatcher);
     const opensAt = this.gate.opensAt;
     if (opensAt !== undefined) dispatcher.wakeAt(opensAt);
     if (picks.size === 0) return false;
@@ -148,15 +148,18 @@ class IndexClaims implements ClaimSource {
     } finally {
       for (const [stream, entries] of picks) dispatcher.settle(stream, entries.length, kept.get(stream) ?? 0);
       // Counted as in flight once the claim is committed (tallies); until then as picked.
-      const picked = [...picks.values()].flat();
-      void claimed.finally(() => this.gate.unpicked(picked));
+      if (gated.length > 0) void claimed.finally(() => this.gate.unpicked(gated));
     }
     return true;
   }
 
-  /** Picks jobs for streams round-robin, one at a time, so no stream starves another. */
-  private pick(dispatcher: ClaimRound): Map<ClaimingStream, ReadyEntry[]> {
+  /**
+   * Picks jobs for streams round-robin, one at a time, so no stream starves another. `gated`: the
+   * picks the gate counted against their queues' limits, which it uncounts once the claim settles.
+   */
+  private pick(dispatcher: ClaimRound): { picks: Map<ClaimingStream, ReadyEntry[]>; gated: ReadyEntry[] } {
     const picks = new Map<ClaimingStream, ReadyEntry[]>();
+    const gated: ReadyEntry[] = [];
     const opening = this.gate.opening;
     let picked = 0;
     let progress = true;
@@ -166,7 +169,7 @@ class IndexClaims implements ClaimSource {
         if (picked >= CLAIM_BATCH || dispatcher.roomFor(stream) === 0) continue;
         const entry = this.index.takeNext(stream.queues, stream.types, opening);
         if (!entry) continue;
-        this.gate.picked(entry);
+        if (this.gate.picked(entry)) gated.push(entry);
         dispatcher.reserve(stream, 1);
         picked++;
         progress = true;
@@ -175,7 +178,7 @@ class IndexClaims implements ClaimSource {
         picks.set(stream, entries);
       }
     }
-    return picks;
+    return { picks, gated };
   }
 
   /** Claims in the background; answers the write, which settles once the claims are committed (or failed). */

@@ -72,20 +72,21 @@ export class QueueGate {
     return this.earliestOpening;
   }
 
-  /** Counts a pick against its queue's limits (a start, for a rate). */
-  picked(entry: ReadyEntry): void {
+  /** Counts a pick against its queue's limits (a start, for a rate); false when its queue has none, so there is nothing to uncount. */
+  picked(entry: ReadyEntry): boolean {
     const settings = this.settings.limited.size > 0 ? this.settings.get(entry.queue) : undefined;
-    if (!settings || !hasClaimLimits(settings)) return;
+    if (!settings || !hasClaimLimits(settings)) return false;
     this.pending.adjust(entry.queue, laneOf(entry), 1);
     const rate = settings.rate_limit;
-    if (!rate) return;
+    if (!rate) return true;
     const logs = this.rateLogs.get(entry.queue) ?? new Map<string, RateLog>();
     const lane = rateLane(rate, laneOf(entry));
     logs.set(lane, withStarts(rate, logs.get(lane), this.clock.now(), 1));
     this.rateLogs.set(entry.queue, logs);
+    return true;
   }
 
-  /** The picks of a claim that is committed (or failed): counted by the tallies from now on. */
+  /** The picks `picked` counted, of a claim that is committed (or failed): counted by the tallies from now on. */
   unpicked(entries: readonly ReadyEntry[]): void {
     for (const entry of entries) this.pending.adjust(entry.queue, laneOf(entry), -1);
   }
