@@ -434,10 +434,16 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port ?? 7890, listenHost, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port ?? 7890, listenHost, () => resolve());
+    });
+  } catch (error) {
+    // A port in use: the store is let go, so the caller may try again (or another process may open it).
+    await engine.close();
+    throw error;
+  }
   const address = server.address() as net.AddressInfo;
   loopbackOnly = isLoopbackAddress(address.address);
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;

@@ -9,10 +9,10 @@ import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { InvalidStoreError, open, StoreInUseError } from "../../src/index.js";
+import { InvalidStoreError, open, startServer, StoreInUseError } from "../../src/index.js";
 import { killAllChildren, ROOT, runCli, spawnServer } from "../helpers/cli.js";
 import { enqueue, getJob } from "../helpers/jobs.js";
-import { api, tempDir, uniqueName } from "../helpers/server.js";
+import { api, quietLogger, tempDir, uniqueName } from "../helpers/server.js";
 import { openTake } from "../helpers/take.js";
 
 after(() => killAllChildren());
@@ -94,4 +94,14 @@ test("wharf serve creates its --data-dir for its owner only (0700) and every sto
   const files = readdirSync(dataDir);
   assert.ok(files.includes("wharf.db") && files.some((name) => name.endsWith("-wal")), files.join(", "));
   for (const name of files) assert.equal(statSync(join(dataDir, name)).mode & 0o777, 0o600, name);
+});
+
+test("startServer on a port in use fails and lets its store go: a server on the same data dir starts right after", async (t) => {
+  const taken = await startServer({ host: "127.0.0.1", port: 0, dataDir: tempDir(), durability: "buffered", logger: quietLogger });
+  t.after(() => taken.close());
+  const dataDir = tempDir();
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  await assert.rejects(startServer({ host: "127.0.0.1", port: taken.port, dataDir, durability: "buffered", logger: quietLogger }), /EADDRINUSE/);
+  const next = await startServer({ host: "127.0.0.1", port: 0, dataDir, durability: "buffered", logger: quietLogger });
+  await next.close();
 });

@@ -24,7 +24,7 @@ export function tempDir(prefix = "wharf-test-"): string {
 }
 
 /** Test servers log failures only, on stderr: a test that reads the log passes a logger of its own. */
-const quietLogger = createLogger({ level: "error", destination: "stderr" });
+export const quietLogger = createLogger({ level: "error", destination: "stderr" });
 
 /** The store the black-box suites run on: SQLite by default, PostgreSQL when WHARF_TEST_STORE=postgres. */
 export const TEST_STORE = process.env.WHARF_TEST_STORE === "postgres" ? "postgres" : "sqlite";
