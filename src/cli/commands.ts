@@ -148,8 +148,12 @@ function authFileOf(options: ServeOptions): AuthFile | undefined {
   return file;
 }
 
-/** The limits of an identity whose auth-file entry sets none. */
-function identityLimitsOf({ maxRequestsPerToken, maxTakeStreamsPerToken }: ServeOptions): IdentityLimits {
+/** The limits of an identity whose auth-file entry sets none: only a server that tells callers apart has any. */
+function identityLimitsOf({ maxRequestsPerToken, maxTakeStreamsPerToken, authFile, tlsClientCa }: ServeOptions): IdentityLimits {
+  const given = [["--max-requests-per-token", maxRequestsPerToken], ["--max-take-streams-per-token", maxTakeStreamsPerToken]].find(([, value]) => value !== undefined);
+  if (given !== undefined && authFile === undefined && tlsClientCa === undefined) {
+    throw new UsageError(`${given[0]} limits each token or client certificate, and this server has neither: give --auth-file or --tls-client-ca`);
+  }
   return {
     ...(maxRequestsPerToken === undefined ? {} : { rate: { requests: maxRequestsPerToken, perMs: 1000 } }),
     ...(maxTakeStreamsPerToken === undefined ? {} : { maxTakeStreams: maxTakeStreamsPerToken }),

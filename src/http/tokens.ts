@@ -33,7 +33,7 @@ export function newToken(): string {
   return `${TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
 }
 
-/** How a token file holds a token: `sha256:HEX`. */
+/** How an auth file holds a token: `sha256:HEX`. */
 export function hashedToken(token: string): string {
   return `${HASH_PREFIX}${sha256(token).toString("hex")}`;
 }

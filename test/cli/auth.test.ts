@@ -101,11 +101,14 @@ describe("limits per token from the command line", () => {
     await assert.rejects(openTake(server.url, { token: "ci-token", queue: "held" }).opened, /HTTP 429.*ci has 1 take streams open/);
   });
 
-  test("limits that are not whole numbers of 1 or more are usage errors", async () => {
+  test("limits that are not whole numbers of 1 or more, or on a server without tokens or certificates, are usage errors", async () => {
     for (const flag of ["--max-requests-per-token", "--max-take-streams-per-token"]) {
-      const result = await serve(flag, "0");
-      assert.equal(result.code, 2, describeRun(result));
-      assert.match(result.stderr, new RegExp(`${flag}.*must be 1 or more`), describeRun(result));
+      const zero = await serve(flag, "0");
+      assert.equal(zero.code, 2, describeRun(zero));
+      assert.match(zero.stderr, new RegExp(`${flag}.*must be 1 or more`), describeRun(zero));
+      const nobody = await serve(flag, "5");
+      assert.equal(nobody.code, 2, describeRun(nobody));
+      assert.match(nobody.stderr, new RegExp(`${flag} limits each token or client certificate, and this server has neither`), describeRun(nobody));
     }
   });
 });
