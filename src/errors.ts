@@ -139,7 +139,7 @@ export class InvalidStoreError extends BadRequestError {}
 export class InsecureListenError extends BadRequestError {
   constructor(readonly host: string) {
     super(`refusing to listen on ${host} without authentication: anyone who can reach it could read and change every job. ` +
-      "Give tokens (--auth-file FILE; the auth option), listen on a loopback address such as 127.0.0.1, or accept the risk with --insecure-no-auth (insecureNoAuth)");
+      "Give tokens (--auth-file FILE; the auth option), require client certificates (--tls-client-ca; tls.clientCa), listen on a loopback address such as 127.0.0.1, or accept the risk with --insecure-no-auth (insecureNoAuth)");
   }
 }
 

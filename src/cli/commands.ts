@@ -3,7 +3,9 @@ import { connect, type Client, type Job, type JobFilter, type TlsClientOptions }
 import { InsecureListenError, InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions, type WharfServer } from "../http/server.js";
 import { InvalidTlsError, type TlsOptions } from "../http/tls.js";
-import { BearerTokens, TokenFileError } from "../http/tokens.js";
+import { AuthFile } from "../http/auth-file.js";
+import { AuthFileError } from "../http/auth-entries.js";
+import type { IdentityLimits } from "../http/identity.js";
 import { JOB_STATUSES, TERMINAL_STATUSES, type Backoff, type EnqueueInput, type JobPatch, type JobStatus, type RetryPolicy, type UniqueWhile } from "../job/types.js";
 import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
@@ -125,18 +127,37 @@ export interface ServeOptions {
   tlsClientCa?: string;
   authFile?: string;
   insecureNoAuth?: boolean;
+  maxRequestsPerToken?: number;
+  maxTakeStreamsPerToken?: number;
 }
 
-/** The tokens of --auth-file: a file that cannot be used stops the server before it starts (exit 2). */
-function tokensOf(options: ServeOptions): BearerTokens | undefined {
+/** The tokens and certificates of --auth-file: a file that cannot be used stops the server before it starts (exit 2). */
+function authFileOf(options: ServeOptions): AuthFile | undefined {
   if (options.authFile === undefined) return undefined;
   if (options.insecureNoAuth) throw new UsageError("--auth-file and --insecure-no-auth contradict each other: give one");
+  let file: AuthFile;
   try {
-    return BearerTokens.load(options.authFile);
+    file = AuthFile.load(options.authFile);
   } catch (error) {
-    if (error instanceof TokenFileError) throw new UsageError(`--auth-file: ${error.message}`);
+    if (error instanceof AuthFileError) throw new UsageError(`--auth-file: ${error.message}`);
     throw error;
   }
+  if (file.certificateCount > 0 && options.tlsClientCa === undefined) {
+    throw new UsageError(`--auth-file: ${options.authFile} lists certificates, which only a server with --tls-client-ca verifies: give it, or remove them`);
+  }
+  return file;
+}
+
+/** The limits of an identity whose auth-file entry sets none: only a server that tells callers apart has any. */
+function identityLimitsOf({ maxRequestsPerToken, maxTakeStreamsPerToken, authFile, tlsClientCa }: ServeOptions): IdentityLimits {
+  const given = [["--max-requests-per-token", maxRequestsPerToken], ["--max-take-streams-per-token", maxTakeStreamsPerToken]].find(([, value]) => value !== undefined);
+  if (given !== undefined && authFile === undefined && tlsClientCa === undefined) {
+    throw new UsageError(`${given[0]} limits each token or client certificate, and this server has neither: give --auth-file or --tls-client-ca`);
+  }
+  return {
+    ...(maxRequestsPerToken === undefined ? {} : { rate: { requests: maxRequestsPerToken, perMs: 1000 } }),
+    ...(maxTakeStreamsPerToken === undefined ? {} : { maxTakeStreams: maxTakeStreamsPerToken }),
+  };
 }
 
 /** The server's TLS files: --tls-cert with --tls-key, and --tls-client-ca only with them. */
@@ -169,7 +190,8 @@ export async function serve(options: ServeOptions): Promise<void> {
     throw error;
   }
   const serverOptions: ServerOptions = {
-    auth: tokensOf(options),
+    auth: authFileOf(options),
+    identityLimits: identityLimitsOf(options),
     insecureNoAuth: options.insecureNoAuth,
     host: options.host,
     port: options.port,

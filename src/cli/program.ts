@@ -110,8 +110,10 @@ function serveCommand(): Command {
     .addOption(tls("--tls-cert <file>", "serve HTTPS with this certificate (PEM; with --tls-key); SIGHUP reads the files again"))
     .addOption(tls("--tls-key <file>", "the certificate's private key (PEM, unencrypted)"))
     .addOption(tls("--tls-client-ca <file>", "mutual TLS: clients must present a certificate this CA (PEM) signed"))
-    .addOption(option("--auth-file <file>", "JSON file of bearer tokens and their scopes: callers need one (see wharf token new)", nonEmpty).helpGroup("Authentication:"))
-    .addOption(option("--insecure-no-auth", "without --auth-file, listen on a --host other machines can reach all the same").helpGroup("Authentication:"))
+    .addOption(option("--auth-file <file>", "JSON file of bearer tokens and client certificates, and their scopes: callers need one (see wharf token new)", nonEmpty).helpGroup("Authentication:"))
+    .addOption(option("--insecure-no-auth", "without --auth-file or --tls-client-ca, listen on a --host other machines can reach all the same").helpGroup("Authentication:"))
+    .addOption(option("--max-requests-per-token <n>", "requests per second one token or certificate may make, in bursts of n; beyond it 429 (default: no limit)", positiveInteger).helpGroup("Authentication:"))
+    .addOption(option("--max-take-streams-per-token <n>", "take streams one token or certificate may hold open; beyond it 429 (default: only --max-take-streams)", positiveInteger).helpGroup("Authentication:"))
     .action((options: run.ServeOptions) => run.serve(options));
 }
 

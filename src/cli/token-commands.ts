@@ -1,6 +1,7 @@
 /** `wharf token new`: a fresh token for a client, and the entry that lets it in, for the server's --auth-file. */
 import { SCOPES, type Scope } from "../http/identity.js";
-import { BearerTokens, hashedToken, newToken, TokenFileError, type TokenFileEntry } from "../http/tokens.js";
+import { AuthFileError } from "../http/auth-entries.js";
+import { BearerTokens, hashedToken, newToken, type TokenFileEntry } from "../http/tokens.js";
 import { UsageError } from "./usage.js";
 
 export interface NewTokenOptions {
@@ -22,7 +23,7 @@ export function create(options: NewTokenOptions): void {
   try {
     BearerTokens.of([entry], "the new token");
   } catch (error) {
-    if (error instanceof TokenFileError) throw new UsageError(error.message);
+    if (error instanceof AuthFileError) throw new UsageError(error.message);
     throw error;
   }
   process.stdout.write(`${token}\n${JSON.stringify(entry)}\n`);

@@ -1,7 +1,7 @@
 /**
  * Who sent a request: an Identity, resolved from the request by an IdentitySource. Bearer tokens
- * (tokens.ts) are the one source today; a verified TLS client certificate (its subject CN or a SAN)
- * can be another, read from the request's socket, behind the same interface.
+ * (tokens.ts) and verified TLS client certificates (client-certificates.ts, by subject CN or SAN) are
+ * the sources; an auth file (auth-file.ts) combines them, a token deciding when the request has one.
  */
 import type http from "node:http";
 import type http2 from "node:http2";
@@ -36,12 +36,27 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+/** At most `requests` requests per `perMs` milliseconds, in bursts of up to `requests` (a token bucket). */
+export interface RequestRate {
+  readonly requests: number;
+  readonly perMs: number;
+}
+
+/** How much of the server one identity may use; what is left out, the server's defaults decide. */
+export interface IdentityLimits {
+  readonly rate?: RequestRate;
+  /** Take streams it may hold open at once. */
+  readonly maxTakeStreams?: number;
+}
+
 export interface Identity {
-  /** How logs and errors name the caller: never a secret. */
+  /** How logs and errors name the caller, and what its limits are counted by: never a secret. */
   readonly name: string;
   readonly scopes: ReadonlySet<Scope>;
   /** The queues it may reach; undefined: every queue. */
   readonly queues: QueuePatterns | undefined;
+  /** Its own limits, over the server's defaults. */
+  readonly limits?: IdentityLimits;
 }
 
 export type IncomingRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -52,6 +67,22 @@ export interface IdentitySource {
    * Throws UnauthorizedError for credentials of its kind that prove nobody (an unknown token).
    */
   identify(request: IncomingRequest): Identity | undefined;
+}
+
+/**
+ * Sources tried in order: the first whose kind of credentials the request carries decides, and one
+ * that refuses them (a 401) is not overruled by a later one.
+ */
+export function firstOf(...sources: readonly IdentitySource[]): IdentitySource {
+  return {
+    identify(request) {
+      for (const source of sources) {
+        const identity = source.identify(request);
+        if (identity) return identity;
+      }
+      return undefined;
+    },
+  };
 }
 
 /** The caller of a request that needs one: 401 when it shows no credentials at all. */

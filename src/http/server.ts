@@ -21,7 +21,9 @@ import {
   type StreamFormat,
 } from "./codec.js";
 import { guardRequest, isLoopbackAddress, isLoopbackHost } from "./guard.js";
-import { authorize, identify, type Identity, type IdentitySource } from "./identity.js";
+import { everyVerifiedCertificate } from "./client-certificates.js";
+import { authorize, identify, type Identity, type IdentityLimits, type IdentitySource } from "./identity.js";
+import { LimitsByIdentity } from "./identity-limits.js";
 import { Metrics } from "./metrics.js";
 import { chunks, Slicer } from "../slices.js";
 import type { ControlSink, JobSink, Subscription } from "../engine/dispatch.js";
@@ -52,12 +54,19 @@ export interface ServerOptions extends Omit<OpenEngineOptions, "observer" | "log
   /** HTTPS instead of cleartext HTTP, from these PEM files; with `clientCa`, mutual TLS. */
   tls?: TlsOptions;
   /**
-   * Who may call the API (bearer tokens: BearerTokens.load(path)). Without it anyone who reaches the
-   * port may do anything, so the server listens on a loopback address only, unless insecureNoAuth.
+   * Who may call the API: an auth file (AuthFile.load(path)) or any IdentitySource. Without it, on a
+   * server with mutual TLS (`tls.clientCa`) every client the client CA vouches for may do anything;
+   * on one without, anyone who reaches the port may, so it listens on a loopback address only, unless
+   * insecureNoAuth.
    */
   auth?: IdentitySource;
-  /** Listen on any host without `auth`: for a network where only trusted clients reach the port. */
+  /** Listen on any host without `auth` or mutual TLS: for a network where only trusted clients reach the port. */
   insecureNoAuth?: boolean;
+  /**
+   * Limits for each identity whose auth-file entry sets none (`rate`, `maxTakeStreams`); none by default.
+   * Callers of a server without identities (no auth, no mutual TLS) have no limits of their own.
+   */
+  identityLimits?: IdentityLimits;
 }
 
 export interface WharfServer {
@@ -194,6 +203,7 @@ class RequestHandler {
     private readonly loopbackOnly: () => boolean,
     /** Who callers are; undefined: a server without auth, where anyone may do anything. */
     private readonly identities: IdentitySource | undefined,
+    private readonly limits: LimitsByIdentity,
     /** The scheme of the server's own origin (see guard.ts). */
     private readonly scheme: "http" | "https",
   ) {
@@ -233,6 +243,8 @@ class RequestHandler {
       // Before the body is read: a caller who may not call this does not get to send 16 MiB first.
       if (this.identities && routed.access.scope !== null) {
         identity = identify(request, this.identities);
+        // Refused requests count too: a caller cannot spend the server's time on 403s instead.
+        this.limits.admitRequest(identity);
         authorize(identity, routed.access);
       }
       const isTake = url.pathname === TAKE_PATH;
@@ -244,7 +256,7 @@ class RequestHandler {
       const workerId = header(request, "worker-id");
       if (workerId !== undefined) apiRequest.workerId = workerId;
       const result = await routed.run(this.engine, identity, apiRequest);
-      if (result.kind === "take") this.stream(request, response, result.open, result.controls, streamFormat!);
+      if (result.kind === "take") this.stream(request, response, result.open, result.controls, streamFormat!, identity);
       else if (result.kind === "metrics") await this.sendMetrics(response);
       else await send(response, result.status, format, result.body);
     } catch (error) {
@@ -266,7 +278,7 @@ class RequestHandler {
     response.end(body);
   }
 
-  private stream(request: Request, response: Response, open: (sink: JobSink, control?: ControlSink) => Subscription, controls: boolean, format: StreamFormat): void {
+  private stream(request: Request, response: Response, open: (sink: JobSink, control?: ControlSink) => Subscription, controls: boolean, format: StreamFormat, identity: Identity | undefined): void {
     // The HTTP/1 and HTTP/2 response types share write(Buffer) but not one declared signature.
     const out = response as unknown as { write(chunk: Buffer): boolean };
     const write = (jobs: Job[]): void => {
@@ -274,7 +286,14 @@ class RequestHandler {
       out.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
     };
     const control: ControlSink | undefined = controls ? (frame) => out.write(encodeFrame(format, frame)) : undefined;
-    const subscription = open(write, control);
+    const release = identity === undefined ? () => undefined : this.limits.holdTakeStream(identity);
+    let subscription: Subscription;
+    try {
+      subscription = open(write, control);
+    } catch (error) {
+      release();
+      throw error;
+    }
     response.writeHead(200, { "content-type": MEDIA_TYPES[format], "cache-control": "no-store", "wharf-stream-id": subscription.id });
     const heartbeat = setInterval(() => out.write(encodeFrame(format, undefined)), this.heartbeatMs);
     heartbeat.unref();
@@ -282,6 +301,7 @@ class RequestHandler {
     out.write(encodeFrame(format, undefined));
     const closed = (): void => {
       clearInterval(heartbeat);
+      release();
       void subscription.close();
     };
     response.once("close", closed);
@@ -409,9 +429,11 @@ function reloadTls(server: tls.Server, options: TlsOptions, logger: Logger): boo
  * with `tls`, HTTPS. Rejects with InvalidTlsError when a TLS file cannot be used.
  */
 export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
-  const { host, port, maxBodyBytes, heartbeatMs, headerTimeoutMs, bodyTimeoutMs, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, ...engineOptions } = options;
+  const { host, port, maxBodyBytes, heartbeatMs, headerTimeoutMs, bodyTimeoutMs, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, identityLimits, ...engineOptions } = options;
   const listenHost = host ?? "127.0.0.1";
-  if (!auth && !insecureNoAuth && !isLoopbackAddress(listenHost) && !isLoopbackHost(listenHost)) throw new InsecureListenError(listenHost);
+  // A required client certificate is authentication: the client CA vouches for whoever connects.
+  const identities = auth ?? (tlsOptions?.clientCa === undefined ? undefined : everyVerifiedCertificate);
+  if (!identities && !insecureNoAuth && !isLoopbackAddress(listenHost) && !isLoopbackHost(listenHost)) throw new InsecureListenError(listenHost);
   const credentials = tlsOptions === undefined ? undefined : loadTlsCredentials(tlsOptions);
   const logger = given ?? createLogger({ level: logLevel ?? "info" });
   const metrics = new Metrics();
@@ -419,7 +441,8 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   metrics.attach(engine);
   let loopbackOnly = false;
   const scheme = credentials === undefined ? "http" : "https";
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, auth, scheme);
+  const limits = new LimitsByIdentity(engine.clock, identityLimits);
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, identities, limits, scheme);
   const headerTimeout = headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
   const http1 = http.createServer(readTimeouts(headerTimeout, bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS), handler.handle);
   answerClientErrors(http1);
@@ -449,7 +472,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
   const url = `${scheme}://${hostForUrl}:${address.port}`;
   if (credentials !== undefined) logger.info({ ...describeCertificate(credentials.certificate), mutual: credentials.ca !== undefined }, "tls");
-  logger.info({ url, address: address.address, port: address.port, auth: auth !== undefined }, "listening");
+  logger.info({ url, address: address.address, port: address.port, auth: identities !== undefined }, "listening");
   return {
     url,
     port: address.port,

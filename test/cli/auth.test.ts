@@ -8,7 +8,8 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { jsonLines, killAllChildren, runCli, spawnServer, type CliResult } from "../helpers/cli.js";
-import { api, tempDir, uniqueName } from "../helpers/server.js";
+import { api, tempDir, uniqueName, type ApiCall } from "../helpers/server.js";
+import { openTake } from "../helpers/take.js";
 
 after(killAllChildren);
 
@@ -75,6 +76,40 @@ describe("without --auth-file the server listens on loopback only", () => {
     const result = await serve("--auth-file", tokens, "--insecure-no-auth");
     assert.equal(result.code, 2, describeRun(result));
     assert.match(result.stderr, /contradict/);
+  });
+});
+
+describe("limits per token from the command line", () => {
+  test("--max-requests-per-token and --max-take-streams-per-token hold each token to them: 429 with Retry-After past them", async (t) => {
+    const tokens = file("limited.json", JSON.stringify({ tokens: [{ name: "ci", token: "ci-token", scopes: ["read", "work"] }, { name: "ops", token: "ops-token", scopes: ["read"] }] }));
+    const server = await spawnServer({ dataDir: join(dir, uniqueName("data")), extraArgs: ["--auth-file", tokens, "--max-requests-per-token", "3", "--max-take-streams-per-token", "1"] });
+    t.after(() => server.stop());
+    const as = (token: string): ApiCall => ({ headers: { authorization: `Bearer ${token}` } });
+    // A bucket of 3 refilled at 3 per second: a fourth request at once is over it, however slow the machine, within a third of a second.
+    const statuses = await Promise.all(Array.from({ length: 6 }, () => api(server.url, "GET", "/jobs/count", as("ci-token"))));
+    const limited = statuses.filter((result) => result.status === 429);
+    assert.ok(limited.length >= 1 && statuses.filter((result) => result.status === 200).length >= 3, JSON.stringify(statuses.map((result) => result.status)));
+    assert.equal(limited[0]!.headers.get("retry-after"), "1");
+    assert.match(limited[0]!.body.error, /ci is over its rate of 3 requests per 1000 ms/);
+    assert.equal((await api(server.url, "GET", "/jobs/count", as("ops-token"))).status, 200, "another token has its own bucket");
+    const stream = openTake(server.url, { token: "ops-token", queue: "held" });
+    await assert.rejects(stream.opened, /HTTP 403/, "ops has no work scope");
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const held = openTake(server.url, { token: "ci-token", queue: "held" });
+    t.after(() => held.close());
+    await held.opened;
+    await assert.rejects(openTake(server.url, { token: "ci-token", queue: "held" }).opened, /HTTP 429.*ci has 1 take streams open/);
+  });
+
+  test("limits that are not whole numbers of 1 or more, or on a server without tokens or certificates, are usage errors", async () => {
+    for (const flag of ["--max-requests-per-token", "--max-take-streams-per-token"]) {
+      const zero = await serve(flag, "0");
+      assert.equal(zero.code, 2, describeRun(zero));
+      assert.match(zero.stderr, new RegExp(`${flag}.*must be 1 or more`), describeRun(zero));
+      const nobody = await serve(flag, "5");
+      assert.equal(nobody.code, 2, describeRun(nobody));
+      assert.match(nobody.stderr, new RegExp(`${flag} limits each token or client certificate, and this server has neither`), describeRun(nobody));
+    }
   });
 });
 

@@ -168,6 +168,28 @@ describe("wharf serve with TLS, and the remote commands", () => {
     assert.equal(server.child.exitCode, null, "the server still runs");
   });
 
+  test("an auth file's certificates map client certificates to scopes; --tls-client-ca alone lets every verified client in, on any host", async (t) => {
+    const authFile = join(certs, "..", "auth.json");
+    writeFileSync(authFile, JSON.stringify({ certificates: [{ name: "workers", subject_cn: "worker", scopes: ["read"] }] }));
+    const mapped = await serve([...serverFlags(), "--tls-client-ca", file("ca-cert.pem"), "--auth-file", authFile]);
+    t.after(() => mapped.stop());
+    assert.deepEqual(ok(await runCli(["jobs", "count", "--url", mapped.url], { env: workerEnv() })), [{ count: 0 }]);
+    failed(await runCli(["enqueue", "q", "t", "{}", "--url", mapped.url], { env: workerEnv() }), 1, /workers has no enqueue scope.*HTTP 403/);
+    await mapped.stop();
+
+    const anyone = await spawnServer({ dataDir: join(dataDir, uniqueName("server")), extraArgs: ["--host", "0.0.0.0", ...serverFlags(), "--tls-client-ca", file("ca-cert.pem")] });
+    t.after(() => anyone.stop());
+    assert.match(anyone.output().stdout, /"auth":true/, "the listening line says callers must prove who they are");
+    const url = anyone.url.replace("0.0.0.0", "localhost");
+    assert.equal(ok(await runCli(["enqueue", "q", "t", "{}", "--url", url], { env: workerEnv() })).length, 1);
+  });
+
+  test("an auth file with certificates needs --tls-client-ca to verify them: exit 2", async () => {
+    const authFile = join(certs, "..", "certificates-only.json");
+    writeFileSync(authFile, JSON.stringify({ certificates: [{ name: "workers", san: "DNS:worker.internal", scopes: ["work"] }] }));
+    failed(await runCli(["serve", "--port", "0", "--data-dir", dataDir, ...serverFlags(), "--auth-file", authFile]), 2, /--auth-file: .*lists certificates, which only a server with --tls-client-ca verifies/);
+  });
+
   test("TLS flags that do not fit are usage errors, exit 2", async () => {
     const serveArgs = ["serve", "--port", "0", "--data-dir", dataDir];
     failed(await runCli([...serveArgs, "--tls-cert", file("server-cert.pem")]), 2, /--tls-cert and --tls-key go together/);

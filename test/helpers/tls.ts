@@ -30,6 +30,8 @@ export interface TlsFixture {
   serverOnly: TlsOptions;
   /** A new server certificate from the same CA, written over the server's files. */
   renewServer(): Promise<PemPair>;
+  /** Another client certificate from the CA, valid for a day. */
+  issueClient(commonName: string, altNames?: string[]): Promise<PemPair>;
   remove(): void;
 }
 
@@ -37,6 +39,7 @@ export async function tlsFixture(): Promise<TlsFixture> {
   const dir = tempDir("wharf-tls-");
   const authority = await CertificateAuthority.create("Wharf test CA", { days: 1 });
   const issueServer = (): Promise<PemPair> => authority.issue({ commonName: "localhost", altNames: ["localhost", "127.0.0.1"], usage: "server" }, { days: 1 });
+  const issueClient = (commonName: string, altNames?: string[]): Promise<PemPair> => authority.issue({ commonName, ...(altNames === undefined ? {} : { altNames }), usage: "client" }, { days: 1 });
   const stranger = await (await CertificateAuthority.create("Another CA", { days: 1 })).issue({ commonName: "worker", usage: "client" }, { days: 1 });
   const mutual = { cert: join(dir, "server-cert.pem"), key: join(dir, "server-key.pem"), clientCa: join(dir, "ca-cert.pem") };
   const writeServer = (pair: PemPair): PemPair => {
@@ -49,12 +52,13 @@ export async function tlsFixture(): Promise<TlsFixture> {
     dir,
     ca: authority.pem.cert,
     server: writeServer(await issueServer()),
-    client: await authority.issue({ commonName: "worker", altNames: ["worker.internal"], usage: "client" }, { days: 1 }),
+    client: await issueClient("worker", ["worker.internal"]),
     expired: await authority.issue({ commonName: "old-worker", usage: "client" }, { days: 1, from: new Date(Date.now() - 10 * DAY_MS) }),
     stranger,
     mutual,
     serverOnly: { cert: mutual.cert, key: mutual.key },
     renewServer: async () => writeServer(await issueServer()),
+    issueClient,
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

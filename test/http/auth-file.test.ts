@@ -1,8 +1,13 @@
-/** Token files (BearerTokens): every mistake refused with the entry named and no token echoed; tokens kept as hashes. */
+/**
+ * Auth files (AuthFile): every mistake in a token or certificate entry refused with the entry named and
+ * no token echoed; tokens kept as hashes; limits read from the entries.
+ */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
-import { BearerTokens, hashedToken, newToken, TokenFileError } from "../../src/http/tokens.js";
+import { AuthFile } from "../../src/http/auth-file.js";
+import { AuthFileError } from "../../src/http/auth-entries.js";
+import { hashedToken, newToken } from "../../src/http/tokens.js";
 import { QueuePatterns } from "../../src/http/identity.js";
 import type { IncomingRequest } from "../../src/http/identity.js";
 import { UnauthorizedError } from "../../src/errors.js";
@@ -10,15 +15,19 @@ import { UnauthorizedError } from "../../src/errors.js";
 const SECRET = "s3cret-T0ken-value";
 const entry = (fields: Record<string, unknown>): Record<string, unknown> => ({ name: "ci", token: SECRET, scopes: ["enqueue"], ...fields });
 const file = (...entries: Array<Record<string, unknown>>): string => JSON.stringify({ tokens: entries });
-const requestWith = (authorization: string | undefined): IncomingRequest => ({ headers: authorization === undefined ? {} : { authorization } }) as IncomingRequest;
+const certificate = (fields: Record<string, unknown>): Record<string, unknown> => ({ name: "billing", subject_cn: "billing-worker", scopes: ["work"], ...fields });
+const certificates = (...entries: Array<Record<string, unknown>>): string => JSON.stringify({ certificates: entries });
+/** A request on a cleartext socket: no client certificate. */
+const requestWith = (authorization: string | undefined): IncomingRequest => ({ headers: authorization === undefined ? {} : { authorization }, socket: {} }) as IncomingRequest;
 
-describe("a token file that cannot be used names the file and the line or entry, never the token", () => {
+describe("an auth file that cannot be used names the file and the line or entry, never the token", () => {
   const cases: Array<[string, string, RegExp]> = [
     ["not JSON", `{"tokens": [${SECRET}]}`, /^tokens\.json: not valid JSON at line 1, column 13$/],
     ["not JSON, on line 3", `{"tokens": [\n  {"name": "ci",\n   "token": "${SECRET}" "scopes": []}]}`, /at line 3, column 34/],
     ["no tokens list", JSON.stringify({ token: SECRET }), /expected \{"tokens": \[\.\.\.\]\}/],
     ["another top-level field", JSON.stringify({ tokens: [entry({})], extra: 1 }), /unknown field "extra"/],
-    ["an empty list", file(), /lists no token/],
+    ["an empty list", file(), /lists no token and no certificate/],
+    ["a list that is not one", JSON.stringify({ tokens: [entry({})], certificates: { name: "x" } }), /"certificates" must be a list/],
     ["an entry that is no object", JSON.stringify({ tokens: [SECRET] }), /tokens\[0\]: expected an object/],
     ["a missing name", file({ token: SECRET, scopes: ["read"] }), /tokens\[0\]: name must be a non-empty string/],
     ["an empty token", file(entry({ token: "" })), /tokens\[0\] \("ci"\): token must be a non-empty string/],
@@ -32,11 +41,25 @@ describe("a token file that cannot be used names the file and the line or entry,
     ["a bad queue pattern", file(entry({ queues: ["a,b"] })), /queue pattern "a,b"/],
     ["a duplicate name", file(entry({}), entry({ token: "other-token" })), /tokens\[1\]: name "ci" is also tokens\[0\]'s/],
     ["a duplicate token, once as its hash", file(entry({}), entry({ name: "cd", token: hashedToken(SECRET) })), /tokens\[1\] \("cd"\) has the same token as tokens\[0\] \("ci"\)/],
+    ["a rate that is not an object", file(entry({ rate: 10 })), /tokens\[0\] \("ci"\): rate must be \{"requests": N, "per_ms": M\}/],
+    ["a rate of no requests", file(entry({ rate: { requests: 0, per_ms: 1000 } })), /rate must be .*got \{"requests":0,"per_ms":1000\}/],
+    ["a rate per fractional ms", file(entry({ rate: { requests: 5, per_ms: 0.5 } })), /rate must be .*whole numbers/],
+    ["a rate with another field", file(entry({ rate: { requests: 5, per_ms: 1000, burst: 9 } })), /unknown field rate\.burst/],
+    ["max_take_streams of 0", file(entry({ max_take_streams: 0 })), /max_take_streams must be a whole number, 1 or more, got 0/],
+    ["max_take_streams as text", file(entry({ max_take_streams: "4" })), /max_take_streams must be a whole number, 1 or more, got "4"/],
+    ["a certificate with both subject_cn and san", certificates(certificate({ san: "DNS:worker.internal" })), /certificates\[0\] \("billing"\): give exactly one of subject_cn and san/],
+    ["a certificate with neither", certificates({ name: "billing", scopes: ["work"] }), /certificates\[0\] \("billing"\): give exactly one of subject_cn and san/],
+    ["a certificate with a token", certificates(certificate({ token: SECRET })), /certificates\[0\] \("billing"\): unknown field "token"/],
+    ["an empty subject_cn", certificates(certificate({ subject_cn: "" })), /subject_cn must be a non-empty string/],
+    ["a san without its type", certificates({ name: "billing", san: "worker.internal", scopes: ["work"] }), /san "worker\.internal" must be TYPE:VALUE with TYPE one of DNS, IP Address, URI, email/],
+    ["a certificate without scopes", certificates(certificate({ scopes: [] })), /certificates\[0\] \("billing"\): scopes must list at least one/],
+    ["one certificate named twice", certificates(certificate({}), certificate({ name: "billing-2" })), /certificates\[1\] \("billing-2"\) names the same certificate as certificates\[0\] \("billing"\) \(subject_cn "billing-worker"\)/],
+    ["a name both a token's and a certificate's", JSON.stringify({ tokens: [entry({ name: "billing" })], certificates: [certificate({})] }), /certificates\[0\]: name "billing" is also tokens\[0\]'s/],
   ];
   for (const [what, text, message] of cases) {
     test(what, () => {
-      assert.throws(() => BearerTokens.parse(text, "tokens.json"), (error: unknown) => {
-        assert.ok(error instanceof TokenFileError, String(error));
+      assert.throws(() => AuthFile.parse(text, "tokens.json"), (error: unknown) => {
+        assert.ok(error instanceof AuthFileError, String(error));
         assert.match(error.message, message);
         assert.ok(!error.message.includes(SECRET) && !error.message.includes(SECRET.slice(0, 6)), `the token is echoed: ${error.message}`);
         return true;
@@ -45,17 +68,17 @@ describe("a token file that cannot be used names the file and the line or entry,
   }
 
   test("an unreadable file", () => {
-    assert.throws(() => BearerTokens.load("/no/such/tokens.json"), /^TokenFileError: \/no\/such\/tokens\.json: cannot read the token file/);
+    assert.throws(() => AuthFile.load("/no/such/tokens.json"), /^AuthFileError: \/no\/such\/tokens\.json: cannot read the auth file/);
   });
 });
 
 describe("identifying a request", () => {
-  const tokens = BearerTokens.parse(file(entry({}), entry({ name: "cd", token: hashedToken("hashed-one"), scopes: ["read", "work"], queues: ["emails.*"] })));
+  const tokens = AuthFile.parse(file(entry({}), entry({ name: "cd", token: hashedToken("hashed-one"), scopes: ["read", "work"], queues: ["emails.*"], rate: { requests: 5, per_ms: 60_000 }, max_take_streams: 2 })));
 
   test("a token given plain or as its hash names its identity", () => {
     assert.equal(tokens.identify(requestWith(`Bearer ${SECRET}`))?.name, "ci");
     const cd = tokens.identify(requestWith("bearer  hashed-one"))!;
-    assert.deepEqual([cd.name, [...cd.scopes], cd.queues?.patterns], ["cd", ["read", "work"], ["emails.*"]]);
+    assert.deepEqual([cd.name, [...cd.scopes], cd.queues?.patterns, cd.limits], ["cd", ["read", "work"], ["emails.*"], { rate: { requests: 5, perMs: 60_000 }, maxTakeStreams: 2 }]);
   });
 
   test("no Authorization header is no identity; a malformed or unknown one is a 401", () => {
