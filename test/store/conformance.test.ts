@@ -892,8 +892,27 @@ for (const factory of STORES) {
         assert.deepEqual(await store.getJob(fired.id), fired);
         const lost = job({ queue });
         const stale = await store.writeCronGroup(write(name, read.revision, group(name, NOW + 120_000), [lost]));
-        assert.deepEqual(stale, { applied: false, inserted: [] });
+        assert.deepEqual(stale, { applied: false, inserted: [], discarded: [] });
         assert.equal(await store.getJob(lost.id), undefined, "the losing write enqueued nothing");
+      });
+
+      test("a write's jobs go in under their queues' caps: discard_oldest makes room, reject fails the whole write", async () => {
+        const name = uniqueName("cron");
+        const [discarding, rejecting] = [uniqueName("discard"), uniqueName("reject")];
+        const oldest = job({ queue: discarding });
+        await store.insertJobs([oldest, job({ queue: rejecting })]);
+        await store.writeCronGroup(write(name, undefined, group(name, NOW)));
+        const caps = (onFull: OnFull, queue: string): QueueCaps => ({ byQueue: new Map([[queue, { max: 1, onFull }]]), discarded: (waiting, max) => discard(waiting, max, NOW, DEFAULT_RETENTION) });
+        const read = (await store.getCronGroup(name))!;
+        const fired = job({ queue: discarding });
+        const outcome = await store.writeCronGroup({ ...write(name, read.revision, group(name, NOW + 60_000), [fired]), caps: caps("discard_oldest", discarding) });
+        assert.deepEqual(outcome.discarded.map(({ before }) => before.id), [oldest.id]);
+        assert.equal((await store.getJob(oldest.id))!.status, "dead");
+        const refused = job({ queue: rejecting });
+        const { revision } = (await store.getCronGroup(name))!;
+        await assert.rejects(store.writeCronGroup({ ...write(name, revision, group(name, NOW + 120_000), [refused]), caps: caps("reject", rejecting) }), QueueFullError);
+        assert.equal(await store.getJob(refused.id), undefined);
+        assert.equal((await store.getCronGroup(name))!.revision, revision, "the group's write went with it");
       });
 
       test("due groups by next tick, the earliest tick, and deleting them all", async () => {

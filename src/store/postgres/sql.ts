@@ -353,7 +353,7 @@ export const SQL = {
   jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = $1 ORDER BY id LIMIT $2`,
   dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND ready_at <= $1 ORDER BY ready_at LIMIT $2`,
   /** Jobs waiting to start whose deadline passed by $1, earliest first. */
-  missedDeadlines: `SELECT ${JOB_COLUMNS} FROM jobs WHERE deadline <= $1 AND status IN ('scheduled', 'ready') ORDER BY deadline LIMIT $2`,
+  missedDeadlines: `SELECT ${JOB_COLUMNS} FROM jobs WHERE deadline <= $1 AND deadline IS NOT NULL AND status IN ('scheduled', 'ready') ORDER BY deadline LIMIT $2`,
   agedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = $1 AND status IN ('scheduled', 'ready') AND created_at < $2
     ORDER BY created_at LIMIT $3`,
   nextDeadline: "SELECT min(deadline) AS at FROM jobs WHERE deadline IS NOT NULL AND status IN ('scheduled', 'ready')",
