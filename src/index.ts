@@ -28,6 +28,7 @@ export type { TakeStream } from "./client/transport.js";
 export { startServer } from "./http/server.js";
 export type { ServerOptions, WharfServer } from "./http/server.js";
 export { InvalidTlsError, peerIdentity } from "./http/tls.js";
+export { InvalidOriginError } from "./http/guard.js";
 export type { PeerIdentity, TlsOptions } from "./http/tls.js";
 export { AuthFile } from "./http/auth-file.js";
 export { AuthFileError } from "./http/auth-entries.js";

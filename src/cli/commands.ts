@@ -3,6 +3,7 @@ import { connect, type Client, type Job, type JobFilter, type TlsClientOptions }
 import { InsecureListenError, InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions, type WharfServer } from "../http/server.js";
 import { InvalidTlsError, type TlsOptions } from "../http/tls.js";
+import { InvalidOriginError } from "../http/guard.js";
 import { AuthFile } from "../http/auth-file.js";
 import { AuthFileError } from "../http/auth-entries.js";
 import type { IdentityLimits } from "../http/identity.js";
@@ -129,6 +130,7 @@ export interface ServeOptions {
   insecureNoAuth?: boolean;
   maxRequestsPerToken?: number;
   maxTakeStreamsPerToken?: number;
+  allowedOrigin?: string[];
 }
 
 /** The tokens and certificates of --auth-file: a file that cannot be used stops the server before it starts (exit 2). */
@@ -178,6 +180,7 @@ async function startServing(options: ServerOptions): Promise<WharfServer> {
   } catch (error) {
     if (error instanceof InvalidTlsError) throw new UsageError(`${TLS_FLAGS[error.option]}: ${error.message}`);
     if (error instanceof InsecureListenError) throw new UsageError(`--host: ${error.message}`);
+    if (error instanceof InvalidOriginError) throw new UsageError(`--allowed-origin: ${error.message}`);
     throw error;
   }
 }
@@ -193,6 +196,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     auth: authFileOf(options),
     identityLimits: identityLimitsOf(options),
     insecureNoAuth: options.insecureNoAuth,
+    allowedOrigins: options.allowedOrigin,
     host: options.host,
     port: options.port,
     dataDir: options.dataDir,

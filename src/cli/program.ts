@@ -114,6 +114,7 @@ function serveCommand(): Command {
     .addOption(option("--insecure-no-auth", "without --auth-file or --tls-client-ca, listen on a --host other machines can reach all the same").helpGroup("Authentication:"))
     .addOption(option("--max-requests-per-token <n>", "requests per second one token or certificate may make, in bursts of n; beyond it 429 (default: no limit)", positiveInteger).helpGroup("Authentication:"))
     .addOption(option("--max-take-streams-per-token <n>", "take streams one token or certificate may hold open; beyond it 429 (default: only --max-take-streams)", positiveInteger).helpGroup("Authentication:"))
+    .addOption(new Option("--allowed-origin <origin>", "a web origin (https://ops.example.com) whose pages may call this server from a browser (CORS); repeatable").argParser(repeatable(nonEmpty)).helpGroup("Authentication:"))
     .action((options: run.ServeOptions) => run.serve(options));
 }
 

@@ -20,7 +20,7 @@ import {
   type BodyFormat,
   type StreamFormat,
 } from "./codec.js";
-import { guardRequest, isLoopbackAddress, isLoopbackHost } from "./guard.js";
+import { AllowedOrigins, corsHeaders, guardRequest, isLoopbackAddress, isLoopbackHost, preflightHeaders } from "./guard.js";
 import { everyVerifiedCertificate } from "./client-certificates.js";
 import { authorize, identify, type Identity, type IdentityLimits, type IdentitySource } from "./identity.js";
 import { LimitsByIdentity } from "./identity-limits.js";
@@ -62,6 +62,13 @@ export interface ServerOptions extends Omit<OpenEngineOptions, "observer" | "log
   auth?: IdentitySource;
   /** Listen on any host without `auth` or mutual TLS: for a network where only trusted clients reach the port. */
   insecureNoAuth?: boolean;
+  /**
+   * Web origins (`https://ops.example.com`) whose pages may call the API from a browser: their
+   * mutations pass the browser guard (guard.ts), their CORS preflights are answered, their host
+   * names are served on loopback, and answers to them carry CORS headers. Tokens are still needed
+   * where the server has auth. Throws InvalidOriginError for a value that is not an origin.
+   */
+  allowedOrigins?: readonly string[];
   /**
    * Limits for each identity whose auth-file entry sets none (`rate`, `maxTakeStreams`); none by default.
    * Callers of a server without identities (no auth, no mutual TLS) have no limits of their own.
@@ -206,6 +213,7 @@ class RequestHandler {
     private readonly limits: LimitsByIdentity,
     /** The scheme of the server's own origin (see guard.ts). */
     private readonly scheme: "http" | "https",
+    private readonly allowedOrigins: AllowedOrigins,
   ) {
     // Picked once: with debug off, the request log costs a request nothing.
     this.handle = logger.isLevelEnabled("debug")
@@ -231,13 +239,20 @@ class RequestHandler {
     let identity: Identity | undefined;
     const method = request.method ?? "GET";
     try {
+      const origin = header(request, "origin");
       guardRequest({
         method,
         scheme: this.scheme,
         host: header(request, ":authority") ?? header(request, "host"),
-        origin: header(request, "origin"),
+        origin,
         secFetchSite: header(request, "sec-fetch-site"),
-      }, this.loopbackOnly());
+      }, this.loopbackOnly(), this.allowedOrigins);
+      if (method === "OPTIONS" && header(request, "access-control-request-method") !== undefined) {
+        response.writeHead(204, preflightHeaders(origin, this.allowedOrigins));
+        response.end();
+        return;
+      }
+      if (this.allowedOrigins.has(origin)) for (const [name, value] of Object.entries(corsHeaders(origin))) response.setHeader(name, value);
       const url = new URL(request.url ?? "/", "http://wharf");
       const routed = findRoute(method, url.pathname);
       // Before the body is read: a caller who may not call this does not get to send 16 MiB first.
@@ -429,7 +444,8 @@ function reloadTls(server: tls.Server, options: TlsOptions, logger: Logger): boo
  * with `tls`, HTTPS. Rejects with InvalidTlsError when a TLS file cannot be used.
  */
 export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
-  const { host, port, maxBodyBytes, heartbeatMs, headerTimeoutMs, bodyTimeoutMs, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, identityLimits, ...engineOptions } = options;
+  const { host, port, maxBodyBytes, heartbeatMs, headerTimeoutMs, bodyTimeoutMs, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, allowedOrigins, identityLimits, ...engineOptions } = options;
+  const allowed = new AllowedOrigins(allowedOrigins);
   const listenHost = host ?? "127.0.0.1";
   // A required client certificate is authentication: the client CA vouches for whoever connects.
   const identities = auth ?? (tlsOptions?.clientCa === undefined ? undefined : everyVerifiedCertificate);
@@ -442,7 +458,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   let loopbackOnly = false;
   const scheme = credentials === undefined ? "http" : "https";
   const limits = new LimitsByIdentity(engine.clock, identityLimits);
-  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, identities, limits, scheme);
+  const handler = new RequestHandler(engine, metrics, maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, heartbeatMs ?? 3000, logger, () => loopbackOnly, identities, limits, scheme, allowed);
   const headerTimeout = headerTimeoutMs ?? DEFAULT_HEADER_TIMEOUT_MS;
   const http1 = http.createServer(readTimeouts(headerTimeout, bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS), handler.handle);
   answerClientErrors(http1);

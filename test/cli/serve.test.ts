@@ -93,6 +93,7 @@ describe("wharf serve", () => {
       [["--store", "mysql://x"], /--store/],
       [["--data-dir", ""], /--data-dir.*must not be empty/],
       [["--prot", "1"], /Did you mean --port\?/],
+      [["--allowed-origin", "https://ops.example.com/ui"], /--allowed-origin: "https:\/\/ops.example.com\/ui" is not an origin/],
     ];
     for (const [args, message] of cases) {
       failed(await runCli(["serve", "--data-dir", dataDir, ...args]), 2, message);

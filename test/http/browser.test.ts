@@ -6,6 +6,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import http2 from "node:http2";
+import { InvalidOriginError } from "../../src/index.js";
 import { startTestServer, uniqueName, type TestServer } from "../helpers/server.js";
 import { countJobs, enqueue, jobInput } from "../helpers/jobs.js";
 import { jsonBody, rawRequest, type RawResponse } from "../helpers/raw-http.js";
@@ -145,6 +146,53 @@ describe("DNS rebinding", () => {
       refused(await rawRequest(url, `POST /reset HTTP/1.1\r\nHost: wharf.internal:${open.server.port}\r\nOrigin: https://evil.example\r\nContent-Length: 0`), [403], "foreign origin on 0.0.0.0");
     } finally {
       await open.close();
+    }
+  });
+});
+
+describe("--allowed-origin: pages of named origins may call the server, with CORS", () => {
+  const OPS = "https://ops.example.com";
+  let allowed: TestServer;
+  let allowedHost: string;
+  before(async () => {
+    allowed = await startTestServer({ allowedOrigins: [OPS, "http://localhost:5173"] });
+    allowedHost = new URL(allowed.url).host;
+  });
+  after(() => allowed.close());
+
+  test("a preflight from an allowed origin is answered with the methods and headers the API takes; any other is 403", async () => {
+    const preflight = (origin: string): Promise<RawResponse> => rawRequest(allowed.url, `OPTIONS /jobs HTTP/1.1\r\nHost: ${allowedHost}\r\nOrigin: ${origin}\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization, content-type\r\nSec-Fetch-Mode: cors\r\nSec-Fetch-Site: cross-site`);
+    const answered = await preflight(OPS);
+    assert.equal(answered.status, 204, answered.body.toString("utf8"));
+    assert.equal(answered.headers["access-control-allow-origin"], OPS);
+    assert.match(answered.headers["access-control-allow-methods"]!, /\bPOST\b/);
+    assert.match(answered.headers["access-control-allow-headers"]!, /\bAuthorization\b/);
+    assert.match(answered.headers.vary!, /Origin/);
+    const foreign = await preflight("https://evil.example");
+    refused(foreign, [403], "preflight from a foreign origin");
+    assert.equal(foreign.headers["access-control-allow-origin"], undefined);
+  });
+
+  test("the allowed origin's cross-site fetch enqueues and its page may read the answer; a foreign one is still refused", async () => {
+    const body = JSON.stringify(jobInput(uniqueName()));
+    const fetched = await rawRequest(allowed.url, `POST /jobs HTTP/1.1\r\nHost: ${allowedHost}\r\nOrigin: ${OPS}\r\nSec-Fetch-Site: cross-site\r\nSec-Fetch-Mode: cors\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}`, body);
+    assert.equal(fetched.status, 201, fetched.body.toString("utf8"));
+    assert.equal(fetched.headers["access-control-allow-origin"], OPS);
+    const error = await rawRequest(allowed.url, `GET /jobs/${"0".repeat(25)} HTTP/1.1\r\nHost: ${allowedHost}\r\nOrigin: ${OPS}`);
+    assert.deepEqual([error.status, error.headers["access-control-allow-origin"]], [404, OPS], "errors carry CORS too, so the page can show them");
+    refused(await rawRequest(allowed.url, `POST /reset HTTP/1.1\r\nHost: ${allowedHost}\r\nOrigin: https://evil.example\r\nSec-Fetch-Site: cross-site\r\nContent-Length: 0`), [403], "a foreign origin");
+    const read = await rawRequest(allowed.url, `GET /health HTTP/1.1\r\nHost: ${allowedHost}\r\nOrigin: https://evil.example`);
+    assert.equal(read.headers["access-control-allow-origin"], undefined, "no CORS for a foreign origin: its page cannot read the answer");
+  });
+
+  test("an allowed origin's host is served on loopback (a proxy in front); other names still are not", async () => {
+    assert.equal((await rawRequest(allowed.url, "GET /health HTTP/1.1\r\nHost: ops.example.com")).status, 200);
+    refused(await rawRequest(allowed.url, "GET /health HTTP/1.1\r\nHost: evil.example"), [421], "another name");
+  });
+
+  test("a value that is not an origin stops the server from starting", async () => {
+    for (const bad of ["ops.example.com", "https://ops.example.com/ui", "ftp://ops.example.com", "https://user@ops.example.com"]) {
+      await assert.rejects(startTestServer({ allowedOrigins: [bad] }), InvalidOriginError, bad);
     }
   });
 });
