@@ -267,6 +267,8 @@ function tokenCommand(): Command {
       .addOption(option("--name <name>", "how logs and errors name the token's holder (default: from its hash)", nonEmpty))
       .addOption(option("--scopes <scopes>", `what it may do, comma-separated: ${SCOPES.join(", ")} (default: every one)`, scopes))
       .addOption(option("--queues <patterns>", "queue name patterns it may reach, comma-separated, * for any characters (default: every queue)", list))
+      .addOption(option("--max-requests-per-second <n>", "requests per second it may make, in bursts of n; beyond it 429 (default: the server's --max-requests-per-token)", positiveInteger))
+      .addOption(option("--max-take-streams <n>", "take streams it may hold open; beyond it 429 (default: the server's --max-take-streams-per-token)", positiveInteger))
       .action((options: tokenCommands.NewTokenOptions) => tokenCommands.create(options)),
   );
   return tokens;

@@ -8,6 +8,8 @@ export interface NewTokenOptions {
   name?: string;
   scopes?: Scope[];
   queues?: string[];
+  maxRequestsPerSecond?: number;
+  maxTakeStreams?: number;
 }
 
 /** Line 1 the token (for the client, shown this once), line 2 its token-file entry (for the server), the hash in place of the token. */
@@ -19,6 +21,8 @@ export function create(options: NewTokenOptions): void {
     token: stored,
     scopes: options.scopes ?? [...SCOPES],
     ...(options.queues === undefined ? {} : { queues: options.queues }),
+    ...(options.maxRequestsPerSecond === undefined ? {} : { rate: { requests: options.maxRequestsPerSecond, per_ms: 1000 } }),
+    ...(options.maxTakeStreams === undefined ? {} : { max_take_streams: options.maxTakeStreams }),
   };
   try {
     BearerTokens.of([entry], "the new token");

@@ -162,4 +162,19 @@ describe("wharf token new, and remote commands with --token or WHARF_TOKEN", () 
     assert.equal(bad.code, 2, describeRun(bad));
     assert.match(bad.stderr, /queue pattern "a\?b"/);
   });
+
+  test("--max-requests-per-second and --max-take-streams write the entry's limits, which a server then enforces", async (t) => {
+    const made = await runCli(["token", "new", "--name", "limited", "--max-requests-per-second", "1", "--max-take-streams", "1"]);
+    assert.equal(made.code, 0, describeRun(made));
+    const [token, line] = made.stdout.trimEnd().split("\n");
+    const entry = JSON.parse(line!) as Record<string, unknown>;
+    assert.deepEqual([entry.rate, entry.max_take_streams], [{ requests: 1, per_ms: 1000 }, 1]);
+    const server = await spawnServer({ dataDir: join(dir, uniqueName("data")), extraArgs: ["--auth-file", file("limited.json", JSON.stringify({ tokens: [entry] }))] });
+    t.after(() => server.stop());
+    const statuses = [];
+    for (let n = 0; n < 2; n++) statuses.push((await fetch(`${server.url}/jobs/count`, { headers: { authorization: `Bearer ${token!}` } })).status);
+    assert.deepEqual(statuses, [200, 429], "one a second: the second at once is refused");
+    const zero = await runCli(["token", "new", "--max-take-streams", "0"]);
+    assert.equal(zero.code, 2, describeRun(zero));
+  });
 });
