@@ -1,4 +1,4 @@
-import { ConflictError, UnprocessableError } from "../errors.js";
+import { ConflictError, PayloadTooLargeError, UnprocessableError } from "../errors.js";
 import { stringifyJson } from "../job/json.js";
 import { foldInto, opensBatch, takesFolds } from "../job/state.js";
 import type { BatchConfig, Job, JsonValue } from "../job/types.js";
@@ -69,6 +69,8 @@ export class Batches {
     private readonly budget: FilterBudget,
     private readonly wake: () => void,
     private readonly observer: EngineObserver,
+    /** What a fold may build (EngineOptions.maxFoldedPayloadBytes). */
+    private readonly maxPayloadBytes: number,
   ) {}
 
   /** Enqueues jobs (some batched) as one atomic write; `where(i)` names job i in errors. */
@@ -169,9 +171,16 @@ export class Batches {
   /** A batch's last payload: written into its stored job as a fold, or given to the new job before it is inserted. */
   private finish(plan: Plan, batch: PlannedBatch, payload: JsonValue, where: (position: number) => string): void {
     if (batch.foldedFrom.length === 0) return;
-    validatePayload(payload, `${where(batch.foldedFrom.at(-1)!)}.batch.fold's result`, unprocessable);
+    const field = `${where(batch.foldedFrom.at(-1)!)}.batch.fold's result`;
+    validatePayload(payload, field, unprocessable);
+    const text = stringifyJson(payload);
+    const bytes = Buffer.byteLength(text);
+    // Folds that only ever add would grow one job without end, and rewrite all of it at each enqueue.
+    if (bytes > this.maxPayloadBytes) {
+      throw new PayloadTooLargeError(`${field} is ${bytes} bytes of JSON; a folded payload is at most ${this.maxPayloadBytes}: seal the batch sooner (its when expression)`);
+    }
     const job = foldInto(batch.job, payload);
-    if (batch.position === undefined) plan.folds.push({ id: job.id, payload: stringifyJson(payload) });
+    if (batch.position === undefined) plan.folds.push({ id: job.id, payload: text });
     else plan.jobs[batch.position] = job;
     for (const position of batch.foldedFrom) plan.foldedInto.set(position, job);
   }

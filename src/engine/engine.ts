@@ -77,6 +77,11 @@ export interface EngineOptions {
   logger: Logger;
   /** Largest result or saved state a job may keep, in bytes of JSON (default 1 MiB); beyond it, 413. */
   maxResultBytes?: number;
+  /**
+   * Largest payload a batch's folds may build, in bytes of JSON (default 16 MiB, what the server takes
+   * in one request); an enqueue whose fold would pass it is 413, and nothing of it is written.
+   */
+  maxFoldedPayloadBytes?: number;
   /** What one jq filter evaluation may spend (time, memory). */
   filterBudget?: Partial<FilterBudget>;
 }
@@ -89,6 +94,7 @@ export interface JobPage {
 
 /** A result or saved state a job keeps, at most, by default: 1 MiB of JSON. */
 export const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_FOLDED_PAYLOAD_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_TAKE_STREAMS = 10_000;
 
 /** Jobs changed per commit by a patch or delete over a selection. */
@@ -173,7 +179,7 @@ export class Engine {
       deleted: (id) => void this.dispatcher.finish(id),
       leaseExtended: (id, runId, expiresAt, state) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt, state)),
     }, this.observer, dependencyRules(() => this.clock.now(), this.retention));
-    this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer);
+    this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer, options.maxFoldedPayloadBytes ?? DEFAULT_MAX_FOLDED_PAYLOAD_BYTES);
     this.promotion = promotion(this.store, this.clock, this.writes, options.logger);
     this.deadlines = deadlines(this.store, this.clock, (jobs, now) => this.expireMissed(jobs, now), options.logger);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;

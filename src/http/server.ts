@@ -453,7 +453,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const credentials = tlsOptions === undefined ? undefined : loadTlsCredentials(tlsOptions);
   const logger = given ?? createLogger({ level: logLevel ?? "info" });
   const metrics = new Metrics();
-  const engine = await openEngine({ ...engineOptions, observer: metrics.observer, logger });
+  const engine = await openEngine({ maxFoldedPayloadBytes: maxBodyBytes, ...engineOptions, observer: metrics.observer, logger });
   metrics.attach(engine);
   let loopbackOnly = false;
   const scheme = credentials === undefined ? "http" : "https";

@@ -272,4 +272,23 @@ describe("batched jobs", () => {
       await server.close();
     }
   });
+
+  test("a fold that would build a payload past the server's --max-body-bytes is 413, and the open job keeps what it had", async () => {
+    const server = await startTestServer({ maxBodyBytes: 4096 });
+    try {
+      const queue = uniqueName();
+      const batch = { key: uniqueName("key"), when: "true", fold: "$existing + $new" };
+      const piece = ["x".repeat(1000)];
+      const first = await api(server.url, "POST", "/jobs", { body: { queue, type: "t", payload: piece, batch } });
+      assertStatus(first, 201);
+      for (let n = 0; n < 2; n++) assertStatus(await api(server.url, "POST", "/jobs", { body: { queue, type: "t", payload: piece, batch } }), 200);
+      const tooBig = await api(server.url, "POST", "/jobs", { body: { queue, type: "t", payload: [...piece, ...piece], batch } });
+      assertError(tooBig, 413);
+      assert.match(tooBig.body.error, /^job\.batch\.fold's result is \d+ bytes of JSON; a folded payload is at most 4096: seal the batch sooner/);
+      const open = await api(server.url, "GET", `/jobs/${first.body.id}`);
+      assert.equal(open.body.payload.length, 3, "the three folded pieces, nothing of the refused one");
+    } finally {
+      await server.close();
+    }
+  });
 });
