@@ -114,6 +114,7 @@ export interface ServeOptions {
   maxResultBytes?: number;
   maxInFlight?: number;
   maxTakeStreams?: number;
+  maxConnections?: number;
   headerTimeoutMs?: number;
   bodyTimeoutMs?: number;
   leaseTimeout?: number;
@@ -206,6 +207,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     maxResultBytes: options.maxResultBytes,
     maxInFlight: options.maxInFlight,
     maxTakeStreams: options.maxTakeStreams,
+    maxConnections: options.maxConnections,
     headerTimeoutMs: options.headerTimeoutMs,
     bodyTimeoutMs: options.bodyTimeoutMs,
     defaultTimeoutSeconds: options.leaseTimeout,

@@ -100,6 +100,7 @@ function serveCommand(): Command {
     .addOption(option("--header-timeout-ms <ms>", "time a client has to send a request's headers (and a new connection its first bytes or TLS handshake); default 10000", positiveInteger))
     .addOption(option("--body-timeout-ms <ms>", "time a whole request may take to arrive; default 60000", positiveInteger))
     .addOption(option("--max-take-streams <n>", "take streams open at once, at most (default 10000); beyond it a take is 429", positiveInteger))
+    .addOption(option("--max-connections <n>", "connections open at once, at most (default 20000); beyond it a new one is closed on arrival", positiveInteger))
     .addOption(option("--lease-timeout <seconds>", "lease of one attempt when the job has no timeout", seconds))
     .addOption(option("--retry-limit <n>", "retries of a job that has no retry_limit", count))
     .addOption(option("--completed-retention-ms <ms>", "how long completed jobs are kept", integer(0)))

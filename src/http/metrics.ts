@@ -10,6 +10,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly observer: EngineObserver;
   private engine: Engine | undefined;
+  private readonly refusedConnections: Counter;
 
   constructor() {
     const registers = [this.registry];
@@ -56,6 +57,7 @@ export class Metrics {
         this.set(engine()?.takeStreamCount ?? 0);
       },
     });
+    this.refusedConnections = new Counter({ name: "wharf_connections_refused_total", help: "Connections closed on arrival because the server held --max-connections", registers });
     this.observer = {
       enqueued: (job) => enqueued.inc({ queue: job.queue }),
       cronFired: (job) => cronFires.inc({ queue: job.queue }),
@@ -66,6 +68,10 @@ export class Metrics {
       leaseExpired: (job) => expired.inc({ queue: job.queue }),
       taken: (job, waitedMs) => waited.observe({ queue: job.queue }, waitedMs / 1000),
     };
+  }
+
+  connectionRefused(): void {
+    this.refusedConnections.inc();
   }
 
   attach(engine: Engine): void {

@@ -47,6 +47,11 @@ export interface ServerOptions extends Omit<OpenEngineOptions, "observer" | "log
   headerTimeoutMs?: number;
   /** How long a whole request (headers and body) may take to arrive, in ms (default 60,000). */
   bodyTimeoutMs?: number;
+  /**
+   * Connections open at once, at most (default 20,000), whatever their protocol; one more is closed as
+   * it arrives, before anything is read from it, and logged (at most once a second).
+   */
+  maxConnections?: number;
   /** Least severe level logged to standard output; default "info". Not used when `logger` is given. */
   logLevel?: LogLevel;
   /** Where the server logs instead, at the logger's own level: a pino logger, say, or a child of one. */
@@ -391,6 +396,23 @@ function cleartextListener(http1: http.Server, http2Server: http2.Http2Server, f
 }
 
 const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_CONNECTIONS = 20_000;
+
+/**
+ * Past `max` open connections the listener closes new ones at once (Node's own check, before a TLS
+ * handshake or a byte is read), so a flood of connections costs a file descriptor for an instant.
+ */
+function capConnections(server: net.Server, max: number, metrics: Metrics, logger: Logger, clock: Clock): void {
+  server.maxConnections = max;
+  let lastLoggedAt = -Infinity;
+  server.on("drop", (drop?: { remoteAddress?: string }) => {
+    metrics.connectionRefused();
+    const now = clock.now();
+    if (now - lastLoggedAt < 1000) return;
+    lastLoggedAt = now;
+    logger.warn({ max, address: drop?.remoteAddress }, "connection refused: the server holds --max-connections");
+  });
+}
 const DEFAULT_BODY_TIMEOUT_MS = 60_000;
 
 /** The HTTP/1 server's limits on slow clients; Node checks them at an interval, here a second at most. */
@@ -444,7 +466,7 @@ function reloadTls(server: tls.Server, options: TlsOptions, logger: Logger): boo
  * with `tls`, HTTPS. Rejects with InvalidTlsError when a TLS file cannot be used.
  */
 export async function startServer(options: ServerOptions = {}): Promise<WharfServer> {
-  const { host, port, maxBodyBytes, heartbeatMs, headerTimeoutMs, bodyTimeoutMs, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, allowedOrigins, identityLimits, ...engineOptions } = options;
+  const { host, port, maxBodyBytes, heartbeatMs, headerTimeoutMs, bodyTimeoutMs, maxConnections, logLevel, logger: given, tls: tlsOptions, auth, insecureNoAuth, allowedOrigins, identityLimits, ...engineOptions } = options;
   const allowed = new AllowedOrigins(allowedOrigins);
   const listenHost = host ?? "127.0.0.1";
   // A required client certificate is authentication: the client CA vouches for whoever connects.
@@ -468,6 +490,7 @@ export async function startServer(options: ServerOptions = {}): Promise<WharfSer
   const http2Server = http2.createServer({}, handler.handle);
   const secure = credentials === undefined ? undefined : tlsListener(http1, http2Server, credentials, headerTimeout, logger);
   const server = secure ?? cleartextListener(http1, http2Server, headerTimeout);
+  capConnections(server, maxConnections ?? DEFAULT_MAX_CONNECTIONS, metrics, logger, engine.clock);
   const sockets = new Set<net.Socket>();
   server.on("connection", (socket: net.Socket) => {
     sockets.add(socket);

@@ -10,7 +10,7 @@ import { rmSync } from "node:fs";
 import net from "node:net";
 import { spawnServer, type SpawnedServer } from "../helpers/cli.js";
 import { HealthWatch, spawnWatchedServer, type WatchedServer } from "../helpers/health-watch.js";
-import { tempDir, uniqueName } from "../helpers/server.js";
+import { eventually, startTestServer, tempDir, uniqueName } from "../helpers/server.js";
 import { openTake, type RawTakeStream } from "../helpers/take.js";
 
 const CONNECTIONS = 500;
@@ -109,4 +109,36 @@ test("--header-timeout-ms: a connection that sends nothing, and one whose header
   t.diagnostic(`silent connection closed after ${silentMs.toFixed(0)} ms, unfinished headers after ${slowMs.toFixed(0)} ms`);
   assert.ok(silentMs >= 400 && slowMs >= 400, "not before the timeout");
   assert.equal((await fetch(`${server.url}/health`)).status, 200);
+});
+
+/** A raw connection, held open without sending anything; `closedByServer` settles when the server closes it. */
+function idleConnection(url: string): Promise<{ socket: net.Socket; closedByServer: Promise<Buffer> }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname, () => {
+      const received: Buffer[] = [];
+      socket.on("data", (chunk: Buffer) => received.push(chunk));
+      const closedByServer = new Promise<Buffer>((closed) => socket.once("end", () => closed(Buffer.concat(received))));
+      resolve({ socket, closedByServer });
+    });
+    socket.once("error", reject);
+  });
+}
+
+test("a connection past --max-connections is closed on arrival and counted; once one closes, the next is served", async (t) => {
+  const server = await startTestServer({ maxConnections: 3 });
+  const held = await Promise.all([0, 1, 2].map(() => idleConnection(server.url)));
+  t.after(async () => {
+    for (const { socket } of held) socket.destroy();
+    await server.close();
+  });
+  const extra = await idleConnection(server.url);
+  assert.equal((await extra.closedByServer).length, 0, "closed before anything is read or written");
+  held.pop()!.socket.destroy();
+  const metrics = await eventually(async () => {
+    const answer = await fetch(`${server.url}/metrics`, { headers: { connection: "close" } }).catch(() => undefined);
+    return answer?.status === 200 ? answer.text() : undefined;
+  });
+  // The first tries may come before the server has counted the closed connection out, and be refused too.
+  assert.match(metrics, /^wharf_connections_refused_total [1-9]\d*$/m);
 });
