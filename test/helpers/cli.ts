@@ -5,10 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
+import net from "node:net";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
+import { after, before, type TestContext } from "node:test";
 import { childEnv, killAllChildren, ROOT, track } from "./children.js";
 import { waitForListening } from "./listening.js";
+import { startTestServer, type TestServer } from "./server.js";
 import { cleanups } from "./transports.js";
 
 export { killAllChildren, ROOT } from "./children.js";
@@ -113,6 +115,55 @@ export function failed(result: CliResult, code: number, pattern: RegExp): void {
   assert.equal(result.code, code, describeRun(result));
   assert.match(result.stderr, pattern, describeRun(result));
   assert.equal(result.stdout, "", describeRun(result));
+}
+
+/** Asserts a successful run that printed exactly one JSON line, and returns it. */
+export function onlyLine(result: CliResult): Printed {
+  const lines = ok(result);
+  assert.equal(lines.length, 1, describeRun(result));
+  return lines[0]!;
+}
+
+/** A port on loopback that nothing listens on (it was free a moment ago). */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface CliAgainstServer {
+  /** The in-process test server, started before the suite's tests. */
+  readonly server: TestServer;
+  readonly url: string;
+  /** Runs `wharf ARGS... --url URL` against that server. */
+  wharf(...args: string[]): Promise<CliResult>;
+}
+
+/** Starts a test server before the enclosing suite's tests and closes it, and every CLI child, after them. */
+export function cliAgainstTestServer(): CliAgainstServer {
+  let server: TestServer | undefined;
+  const started = (): TestServer => {
+    assert.ok(server, "the test server starts in the suite's before hook");
+    return server;
+  };
+  before(async () => {
+    server = await startTestServer();
+  });
+  after(async () => {
+    await killAllChildren();
+    await server?.close();
+  });
+  return {
+    get server() {
+      return started();
+    },
+    get url() {
+      return started().url;
+    },
+    wharf: (...args) => runCli([...args, "--url", started().url]),
+  };
 }
 
 /** Parses stdout as one JSON value per line. */
