@@ -135,6 +135,9 @@ export function errorForStatus(status: number, message: string, details?: Record
 /** A store location Wharf cannot open: not `sqlite:PATH`, `sqlite::memory:` or a `postgres://` / `postgresql://` URL. */
 export class InvalidStoreError extends BadRequestError {}
 
+/** A signing or verification key that is not an ed25519 key in PEM form (signingKey, verificationKeys, the key files). */
+export class InvalidKeyError extends BadRequestError {}
+
 /** A server without authentication asked to listen where other machines can reach it. */
 export class InsecureListenError extends BadRequestError {
   constructor(readonly host: string) {

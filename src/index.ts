@@ -21,7 +21,9 @@ export type { QueueInfo, ClientOptions, JobFilter, ListOptions, JobPageResult, P
 export { InProcessClient, Testing } from "./client/in-process.js";
 export type { EnqueuedFilter } from "./client/in-process.js";
 export type { AnyJobs, EnqueueInput, Job, JobType, PayloadOf } from "./client/jobs.js";
-export { Worker, RetryAtError, KillJobError } from "./client/worker.js";
+export { Worker, RetryAtError, KillJobError, SignatureError } from "./client/worker.js";
+export type { SigningKey } from "./client/signing.js";
+export type { SignatureRules } from "./engine/signatures.js";
 export type { WorkerOptions, JobHandler, JobHandlers, JobContext, Middleware, WorkerEvents, DrainOptions, DrainResult } from "./client/worker.js";
 export type { HttpTransportOptions, TlsClientOptions } from "./client/http-transport.js";
 export type { TakeStream } from "./client/transport.js";
@@ -54,7 +56,7 @@ export function connect<Jobs extends object = AnyJobs>(url: string, options?: Co
   return new Client<Jobs>(new HttpTransport(url, options), options);
 }
 
-export interface OpenOptions extends Omit<OpenEngineOptions, "logger"> {
+export interface OpenOptions extends Omit<OpenEngineOptions, "logger">, ClientOptions {
   /** Least severe level logged to standard error; default "error" (background failures only). Not used when `logger` is given. */
   logLevel?: LogLevel;
   /** Where the engine logs instead, at the logger's own level: a pino logger, say, or a child of one. */
@@ -68,8 +70,8 @@ export interface OpenOptions extends Omit<OpenEngineOptions, "logger"> {
  * a SQLite file another process (a `wharf serve`, say) or another open() holds.
  */
 export async function open<Jobs extends object = AnyJobs>(options: OpenOptions = {}): Promise<InProcessClient<Jobs>> {
-  const { store, dataDir, durability, logLevel, logger: given, ...engineOptions } = options;
+  const { store, dataDir, durability, logLevel, logger: given, coalesceEnqueues, signingKey, ...engineOptions } = options;
   const logger = given ?? createLogger({ level: logLevel ?? "error", destination: "stderr" });
   const engine = await openEngine({ ...engineOptions, logger, store: store ?? (dataDir === undefined ? "sqlite:./wharf.db" : undefined), dataDir, durability });
-  return new InProcessClient<Jobs>(new LocalTransport(engine, true));
+  return new InProcessClient<Jobs>(new LocalTransport(engine, true), { coalesceEnqueues, signingKey });
 }

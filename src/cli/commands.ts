@@ -1,5 +1,5 @@
 /** What each command does, once program.ts has parsed and checked its arguments. */
-import { connect, type Client, type Job, type JobFilter, type TlsClientOptions } from "../index.js";
+import { connect, type Client, type ClientOptions, type Job, type JobFilter, type TlsClientOptions } from "../index.js";
 import { InsecureListenError, InvalidStoreError, UnprocessableError, WharfError } from "../errors.js";
 import { startServer, type ServerOptions, type WharfServer } from "../http/server.js";
 import { InvalidTlsError, type TlsOptions } from "../http/tls.js";
@@ -12,6 +12,7 @@ import type { LogLevel } from "../log-level.js";
 import { storeSpecOf } from "../store/open.js";
 import { loadPemFiles, type PemRole } from "../tls/pem.js";
 import { confirm, type ConfirmOptions } from "./confirm.js";
+import { signatureRulesOf, signingKeyFile } from "./signing-commands.js";
 import { ERROR_COLUMNS, JOB_COLUMNS, Output, QUEUE_COLUMNS, type QueueCounts } from "./output.js";
 import { UsageError, WIRE_FLAGS, withFlagNames, type FieldNames } from "./usage.js";
 import { cleared, type Clearable } from "./values.js";
@@ -89,11 +90,11 @@ function clientTlsOf({ tlsCa, tlsCert, tlsKey }: RemoteOptions): TlsClientOption
   return { ...(ca === undefined ? {} : { ca }), ...(pair === undefined ? {} : { cert: pair.cert, key: pair.key }) };
 }
 
-export async function remote(options: RemoteOptions, run: (wharf: Client, out: Output) => Promise<void>): Promise<void> {
+export async function remote(options: RemoteOptions, run: (wharf: Client, out: Output) => Promise<void>, clientOptions: ClientOptions = {}): Promise<void> {
   const tls = clientTlsOf(options);
   let wharf: Client;
   try {
-    wharf = connect(options.url, { ...(tls === undefined ? {} : { tls }), ...(options.token === undefined ? {} : { token: options.token }) });
+    wharf = connect(options.url, { ...clientOptions, ...(tls === undefined ? {} : { tls }), ...(options.token === undefined ? {} : { token: options.token }) });
   } catch (error) {
     throw new UsageError(`--url: ${(error as Error).message}`);
   }
@@ -132,6 +133,8 @@ export interface ServeOptions {
   maxRequestsPerToken?: number;
   maxTakeStreamsPerToken?: number;
   allowedOrigin?: string[];
+  trustedKeyFile?: string[];
+  requireSigned?: boolean;
 }
 
 /** The tokens and certificates of --auth-file: a file that cannot be used stops the server before it starts (exit 2). */
@@ -198,6 +201,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     identityLimits: identityLimitsOf(options),
     insecureNoAuth: options.insecureNoAuth,
     allowedOrigins: options.allowedOrigin,
+    signatures: signatureRulesOf(options.trustedKeyFile, options.requireSigned),
     host: options.host,
     port: options.port,
     dataDir: options.dataDir,
@@ -232,6 +236,7 @@ export async function serve(options: ServeOptions): Promise<void> {
 }
 
 export interface EnqueueOptions extends RemoteOptions {
+  signingKeyFile?: string;
   priority?: number;
   readyAt?: number;
   uniqueKey?: string;
@@ -291,7 +296,7 @@ export function enqueue(queue: string, type: string, payload: EnqueueInput["payl
       if (error instanceof UnprocessableError) throw new UsageError(withFlagNames(error.message, WIRE_FLAGS));
       throw error;
     }
-  });
+  }, options.signingKeyFile === undefined ? {} : { signingKey: signingKeyFile(options.signingKeyFile) });
 }
 
 export interface ListOptions extends FilterOptions, RemoteOptions {

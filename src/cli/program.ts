@@ -10,11 +10,12 @@ import * as run from "./commands.js";
 import * as cron from "./cron-commands.js";
 import * as queueCommands from "./queue-commands.js";
 import * as tlsCommands from "./tls-commands.js";
+import * as signingCommands from "./signing-commands.js";
 import * as tokenCommands from "./token-commands.js";
 import { SCOPES } from "../http/identity.js";
 import {
   backoff,
-  clientName,
+  fileName,
   commonName,
   retryPolicy,
   count,
@@ -116,6 +117,8 @@ function serveCommand(): Command {
     .addOption(option("--max-requests-per-token <n>", "requests per second one token or certificate may make, in bursts of n; beyond it 429 (default: no limit)", positiveInteger).helpGroup("Authentication:"))
     .addOption(option("--max-take-streams-per-token <n>", "take streams one token or certificate may hold open; beyond it 429 (default: only --max-take-streams)", positiveInteger).helpGroup("Authentication:"))
     .addOption(new Option("--allowed-origin <origin>", "a web origin (https://ops.example.com) whose pages may call this server from a browser (CORS); repeatable").argParser(repeatable(nonEmpty)).helpGroup("Authentication:"))
+    .addOption(new Option("--trusted-key-file <file>", "an ed25519 public key (PEM) whose signed jobs enqueues may bring: signatures are checked against these (403); repeatable").argParser(repeatable(nonEmpty)).helpGroup("Signed jobs:"))
+    .addOption(option("--require-signed", "every queue takes only jobs signed by a trusted key (one queue: its require_signed setting)").helpGroup("Signed jobs:"))
     .action((options: run.ServeOptions) => run.serve(options));
 }
 
@@ -142,6 +145,7 @@ function enqueueCommand(): Command {
     .addOption(option("--concurrency-key <key>", "the lane its queue's per-key limits count it in (concurrency_key, rate_limit with a key)", nonEmpty))
     .addOption(option("--correlation-id <id>", "metadata tying this job to others (kept, shown, filterable)", nonEmpty))
     .addOption(option("--parent-job-id <id>", "metadata naming the job this one came from", nonEmpty))
+    .addOption(option("--signing-key-file <file>", "sign the job with this ed25519 private key (PEM, from wharf signing-key new)", nonEmpty).env("WHARF_SIGNING_KEY_FILE"))
     .action((queue: string, type: string, payload: EnqueueInput["payload"], options: run.EnqueueOptions) => run.enqueue(queue, type, payload, options));
 }
 
@@ -250,12 +254,26 @@ function tlsCommand(): Command {
       .description("write a new CA, a server certificate and client certificates it signed, as PEM files (keys readable by their owner only)")
       .addOption(option("--out-dir <dir>", "where the files go (made if missing)", nonEmpty).makeOptionMandatory())
       .addOption(new Option("--san <name>", `a DNS name or IP address clients reach the server by; repeatable (default: ${tlsCommands.DEFAULT_SERVER_NAMES.join(", ")})`).argParser(repeatable(serverName)))
-      .addOption(new Option("--client <name>", "also a client certificate for mutual TLS, with this common name; repeatable").argParser(repeatable(clientName)))
+      .addOption(new Option("--client <name>", "also a client certificate for mutual TLS, with this common name; repeatable").argParser(repeatable(fileName)))
       .addOption(option("--days <n>", "days the certificates are valid", integer(1, 36_500)).default(365))
       .addOption(option("--cn <name>", "the CA's common name", commonName).default("Wharf CA"))
       .option("--force", "overwrite files that exist (every file is made anew, a new CA included)")
       .addOption(option("--json", "print JSON lines even on a terminal"))
       .action((options: tlsCommands.TlsInitOptions) => tlsCommands.init(options)),
+  );
+  return command;
+}
+
+function signingKeyCommand(): Command {
+  const command = new Command("signing-key").description("ed25519 keys for signed jobs");
+  command.addCommand(
+    new Command("new")
+      .description("write a new key pair: NAME.pem, the private key producers sign with (readable by its owner only), and NAME.pub.pem, for servers and workers to trust")
+      .addOption(option("--out-dir <dir>", "where the files go (made if missing)", nonEmpty).makeOptionMandatory())
+      .addOption(option("--name <name>", "the files' name", fileName).default("signing-key"))
+      .option("--force", "overwrite the files if they exist")
+      .addOption(option("--json", "print JSON lines even on a terminal"))
+      .action((options: signingCommands.NewSigningKeyOptions) => signingCommands.create(options)),
   );
   return command;
 }
@@ -290,6 +308,7 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   program.addCommand(cronCommand());
   program.addCommand(queuesCommand());
   program.addCommand(tokenCommand());
+  program.addCommand(signingKeyCommand());
   program.addCommand(remote(new Command("health")).description("check that the server answers").action((opts: run.RemoteOptions) => run.health(opts)));
   program.addCommand(
     remote(new Command("reset"))

@@ -159,8 +159,8 @@ export function serverName(value: string): string {
   return value;
 }
 
-/** A client certificate's name: its common name, and part of its files' names. */
-export function clientName(value: string): string {
+/** A name that goes into file names: a client certificate's (its common name too), a signing key pair's. */
+export function fileName(value: string): string {
   if (!/^[a-z0-9][a-z0-9._-]{0,63}$/i.test(value)) fail(`must be 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit, got "${value}"`);
   return value;
 }

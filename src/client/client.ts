@@ -1,4 +1,6 @@
+import type { KeyObject } from "node:crypto";
 import { UnprocessableError } from "../errors.js";
+import { signingKeyOf, signInputs, type SigningKey } from "./signing.js";
 import type { TurnBatcher } from "../turn-batcher.js";
 import { enqueueBatcher } from "./enqueue-batcher.js";
 import type { PageLinks } from "../http/params.js";
@@ -103,6 +105,12 @@ export interface ClientOptions {
    * job by job, so one bad job fails only its own call. Set false to send every call on its own.
    */
   coalesceEnqueues?: boolean;
+  /**
+   * An ed25519 private key (a KeyObject, or PEM text as `wharf signing-key new` writes it): every job
+   * this client enqueues gets an id and a signature by it, for servers and workers that trust its
+   * public key (see Signed jobs in the README). Workflows are not signed.
+   */
+  signingKey?: SigningKey;
 }
 
 /**
@@ -113,6 +121,7 @@ export interface ClientOptions {
  */
 export class Client<Jobs extends object = AnyJobs> {
   private readonly enqueues: TurnBatcher<EnqueueInput<Jobs>, EnqueuedJob> | undefined;
+  private readonly signingKey: KeyObject | undefined;
 
   /** Cron groups: recurring jobs. */
   readonly crons: CronClient;
@@ -122,7 +131,8 @@ export class Client<Jobs extends object = AnyJobs> {
   constructor(readonly transport: Transport, options: ClientOptions = {}) {
     this.crons = new CronClient((method, path, query, body) => this.call(method, path, query, body));
     this.workflows = new WorkflowClient((method, path, query, body) => this.call(method, path, query, body));
-    if (options.coalesceEnqueues !== false) this.enqueues = enqueueBatcher((job) => this.enqueueAlone(job), (jobs) => this.enqueueBulk(jobs));
+    this.signingKey = options.signingKey === undefined ? undefined : signingKeyOf(options.signingKey);
+    if (options.coalesceEnqueues !== false) this.enqueues = enqueueBatcher((job) => this.enqueueAlone(job), (jobs) => this.postBulk(jobs));
   }
 
   private async call<T>(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<T> {
@@ -165,7 +175,13 @@ export class Client<Jobs extends object = AnyJobs> {
    * one bulk request (see ClientOptions.coalesceEnqueues); each still gets its own job or error.
    */
   async enqueue(job: EnqueueInput<Jobs>): Promise<EnqueuedJob> {
-    return this.enqueues ? this.enqueues.add(job) : this.enqueueAlone(job);
+    const [signed] = this.signed([job]);
+    return this.enqueues ? this.enqueues.add(signed!) : this.enqueueAlone(signed!);
+  }
+
+  /** The jobs of one request as sent: signed when the client has a signing key. */
+  private signed(jobs: Array<EnqueueInput<Jobs>>): Array<EnqueueInput<Jobs>> {
+    return this.signingKey ? signInputs(jobs, this.signingKey) : jobs;
   }
 
   private enqueueAlone(job: EnqueueInput<Jobs>): Promise<EnqueuedJob> {
@@ -174,6 +190,10 @@ export class Client<Jobs extends object = AnyJobs> {
 
   /** Enqueues all or none, answering in input order. */
   async enqueueBulk(jobs: Array<EnqueueInput<Jobs>>): Promise<EnqueuedJob[]> {
+    return this.postBulk(this.signed(jobs));
+  }
+
+  private async postBulk(jobs: Array<EnqueueInput<Jobs>>): Promise<EnqueuedJob[]> {
     return (await this.call<{ jobs: EnqueuedJob[] }>("POST", "/jobs/bulk", undefined, { jobs })).jobs;
   }
 

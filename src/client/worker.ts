@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -8,6 +9,10 @@ import type { AnyJobs, Job, JobType } from "./jobs.js";
 import type { TakeStream } from "./transport.js";
 import { parseJson, stringifyJson } from "../job/json.js";
 import type { JsonValue } from "../job/types.js";
+import { KillJobError, RetryAtError } from "./handler-errors.js";
+import { verificationKeysOf, verifyBeforeRunning, type SigningKey } from "./signing.js";
+
+export { KillJobError, RetryAtError, SignatureError } from "./handler-errors.js";
 
 /** A job acknowledged, and what its handler returned as JSON (undefined: nothing to keep). */
 interface Done<Jobs> {
@@ -94,23 +99,6 @@ interface Run {
   cancel?: AbortController;
 }
 
-/** Throw from a handler to have the job retried at a given time instead of by backoff. */
-export class RetryAtError extends Error {
-  readonly retryAt: number;
-  constructor(retryAt: Date | number, message = "retry requested") {
-    super(message);
-    this.name = "RetryAtError";
-    this.retryAt = typeof retryAt === "number" ? retryAt : retryAt.getTime();
-  }
-}
-
-/** Throw from a handler to make the job dead at once, with no further retries. */
-export class KillJobError extends Error {
-  constructor(message = "job killed by its handler") {
-    super(message);
-    this.name = "KillJobError";
-  }
-}
 
 export interface WorkerOptions<Jobs = AnyJobs> {
   /** Queues to take from: at least one. */
@@ -129,6 +117,12 @@ export interface WorkerOptions<Jobs = AnyJobs> {
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
   workerId?: string;
+  /**
+   * Ed25519 public keys (KeyObjects or PEM text) of the producers whose jobs this worker runs: a job
+   * none of them signed, or changed since it was signed, is failed dead with a SignatureError and
+   * never reaches a handler. Without keys, jobs run signed or not.
+   */
+  verificationKeys?: SigningKey[];
   /**
    * Told about handler failures and connection trouble alike (the `failed` and `error` events tell them
    * apart). Trouble that neither this nor a listener of its event hears goes to the logger.
@@ -181,6 +175,7 @@ export class Worker<Jobs extends object = AnyJobs> {
   private readonly concurrency: number;
   private readonly prefetch: number;
   private readonly options: WorkerOptions<Jobs>;
+  private readonly verificationKeys: KeyObject[] | undefined;
   private readonly waiting: Array<Job<Jobs>> = [];
   private readonly running = new Set<Promise<void>>();
   private readonly pendingAcks: Array<Done<Jobs>> = [];
@@ -209,6 +204,7 @@ export class Worker<Jobs extends object = AnyJobs> {
     this.concurrency = options.concurrency ?? 10;
     this.prefetch = options.prefetch ?? this.concurrency;
     this.middleware = options.middleware ?? [];
+    this.verificationKeys = options.verificationKeys === undefined ? undefined : verificationKeysOf(options.verificationKeys);
     for (const [type, handler] of Object.entries(options.handlers ?? {}) as Array<[JobType<Jobs>, JobHandler<Jobs> | undefined]>) {
       if (handler) this.register(type, handler);
     }
@@ -380,6 +376,7 @@ export class Worker<Jobs extends object = AnyJobs> {
 
   /** Runs the middleware chain around the job's handler; resolves to what the handler returned. */
   private async invoke(job: Job<Jobs>, context: JobContext): Promise<unknown> {
+    if (this.verificationKeys) verifyBeforeRunning(job, this.verificationKeys);
     const handler = this.handlers.get(job.type);
     let result: unknown;
     const final = async (): Promise<void> => {

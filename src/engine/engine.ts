@@ -15,6 +15,7 @@ import {
   isTerminal,
   missedDeadline,
   outlived,
+  patchBreaksSignature,
   purgedOnEnd,
   requeue,
   type RetentionDefaults,
@@ -54,6 +55,7 @@ import { capsFor, dependencyRules, newJobs, requestPositions } from "./new-jobs.
 import { MaxAge } from "./services/max-age.js";
 import { ServiceRunner } from "./services/runner.js";
 import { WritePath, type DecidedUpdate } from "./write-path.js";
+import { checkOwnIds, checkSignatures, NO_SIGNATURE_RULES, type SignatureRules } from "./signatures.js";
 
 export interface EngineOptions {
   store: Store;
@@ -84,6 +86,8 @@ export interface EngineOptions {
   maxFoldedPayloadBytes?: number;
   /** What one jq filter evaluation may spend (time, memory). */
   filterBudget?: Partial<FilterBudget>;
+  /** Which signed jobs enqueues may bring (src/engine/signatures.ts); by default, any, signed or not, unchecked. */
+  signatures?: SignatureRules;
 }
 
 export interface JobPage {
@@ -128,6 +132,7 @@ export class Engine {
   private readonly observer: EngineObserver;
   private readonly batches: Batches;
   private readonly maxResultBytes: number;
+  private readonly signatureRules: SignatureRules;
   private readonly logger: Logger;
   private readonly queueSettings: QueueSettingsCache;
   private readonly maxTakeStreams: number;
@@ -141,6 +146,7 @@ export class Engine {
     this.retention = { ...DEFAULT_RETENTION, ...options.retention };
     this.timeoutSeconds = options.defaultTimeoutSeconds ?? 300;
     this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    this.signatureRules = options.signatures ?? NO_SIGNATURE_RULES;
     this.maxTakeStreams = options.maxTakeStreams ?? DEFAULT_MAX_TAKE_STREAMS;
     this.logger = options.logger;
     this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger));
@@ -227,9 +233,32 @@ export class Engine {
   async enqueue(inputs: EnqueueInput[]): Promise<EnqueueOutcome[]> {
     const jobs = await newJobs(inputs, this.clock.now(), this.queueSettings, this.filterBudget);
     const where = requestPositions(inputs.length);
+    checkSignatures(jobs, this.signatureRules, this.queueSettings, where);
+    const stored = await this.storedWithOwnIds(jobs, where);
+    if (stored.size === 0) return this.insertNew(jobs, where);
+    const fresh = jobs.filter((job) => !stored.has(job.id));
+    const inserted = fresh.length === 0 ? [] : await this.insertNew(fresh, where);
+    let next = 0;
+    return jobs.map((job) => {
+      const existing = stored.get(job.id);
+      return existing ? { job: existing, duplicate: true } : inserted[next++]!;
+    });
+  }
+
+  private insertNew(jobs: Job[], where: (position: number) => string): Promise<EnqueueOutcome[]> {
     const caps = this.capsFor(jobs);
     if (!jobs.some((job) => job.batch !== undefined)) return this.writes.insert(jobs, caps);
     return this.batches.enqueue(jobs, where, caps);
+  }
+
+  /**
+   * The stored jobs that signed jobs of the request name by id: a signed enqueue sent again (a
+   * client's retry) answers the job it made, as a duplicate. Two racing ones meet the primary key (409).
+   */
+  private async storedWithOwnIds(jobs: readonly Job[], where: (position: number) => string): Promise<Map<string, Job>> {
+    const ownIds = checkOwnIds(jobs, where);
+    if (ownIds.length === 0) return new Map();
+    return new Map((await this.store.getJobs(ownIds)).map((job) => [job.id, job]));
   }
 
   /** Inputs keyed by their queues' key expressions (queue-settings.ts withQueueKeys); as they are while no queue has settings. */
@@ -599,7 +628,8 @@ export class Engine {
     if (terminal.length > 0) throw new UnprocessableError(`${terminal.join(", ")} jobs cannot be patched`);
     let patched = 0;
     for await (const jobs of this.matching(selection)) {
-      const live = jobs.filter((job) => !isTerminal(job.status)).map((job) => this.localCopy(job.id) ?? job);
+      // A signed job is left as it is by a bulk patch that would break its signature (one by id is refused).
+      const live = jobs.filter((job) => !isTerminal(job.status) && !patchBreaksSignature(job, patch)).map((job) => this.localCopy(job.id) ?? job);
       patched += (await this.patchRetrying(live, patch)).length;
     }
     return patched;
@@ -663,14 +693,16 @@ export class Engine {
     const now = this.clock.now();
     const id = newJobId();
     const ids = plan.inputs.map(() => newJobId());
+    const where = (position: number): string => `workflow job ${position}`;
     const jobs = await newJobs(plan.inputs, now, this.queueSettings, this.filterBudget, {
-      where: (position) => `workflow job ${position}`,
+      where,
       ids,
       withMetadata: (input, position) => {
         const parent = plan.parents[position];
         return { ...input, correlation_id: id, ...(parent === undefined ? {} : { parent_job_id: ids[parent]! }) };
       },
     });
+    checkSignatures(jobs, this.signatureRules, this.queueSettings, where);
     const document = documentOf(plan, ids);
     await this.writes.insertWorkflow(jobs, { id, created_at: now, document: JSON.stringify(document) }, this.capsFor(jobs));
     return { id, status: "running", jobs: document.steps };

@@ -34,7 +34,7 @@ export interface NewJobsOptions {
 }
 
 export async function newJobs(inputs: EnqueueInput[], now: number, settings: QueueSettingsView, budget: JqLimits, options: NewJobsOptions = {}): Promise<Job[]> {
-  const { where = requestPositions(inputs.length), ids = inputs.map(() => newJobId()), withMetadata } = options;
+  const { where = requestPositions(inputs.length), ids = inputs.map((input) => input.id ?? newJobId()), withMetadata } = options;
   const keyed = settings.empty ? inputs : await withQueueKeys(inputs, (queue) => settings.get(queue), where, budget);
   return mapInSlices(keyed, (input, position) => {
     const dependencies = input.dependencies && dependencyIds(input.dependencies, position, ids, inputs, where(position));

@@ -38,7 +38,7 @@ const ON_FULL: readonly OnFull[] = ["reject", "discard_oldest"];
 /** The settings a job enqueued on the queue takes when it gives none of its own. */
 const JOB_DEFAULTS = ["retry_limit", "timeout", "retention", "retry_policy"] as const;
 
-const KNOWN = ["paused", "max_in_flight", "concurrency_key", "rate_limit", "max_entries", "on_full", "max_age_ms", ...JOB_DEFAULTS];
+const KNOWN = ["paused", "max_in_flight", "concurrency_key", "rate_limit", "max_entries", "on_full", "max_age_ms", "require_signed", ...JOB_DEFAULTS];
 
 export function parseQueuePatch(body: unknown): QueuePatch {
   const fields = readObject(body, "request body");
@@ -72,6 +72,10 @@ export function parseQueuePatch(body: unknown): QueuePatch {
         break;
       case "max_age_ms":
         patch.max_age_ms = readInteger(value, name, 1, MAX_AGE_LIMIT_MS, badRequest);
+        break;
+      case "require_signed":
+        if (typeof value !== "boolean") throw new BadRequestError(`require_signed must be true, false or null, got ${describe(value)}`);
+        patch.require_signed = value || null;
         break;
       case "retry_limit":
         patch.retry_limit = readInteger(value, name, 0, 2 ** 31 - 1, badRequest);
@@ -147,6 +151,7 @@ export function applyQueuePatch(settings: QueueSettings, patch: QueuePatch): Que
   setOrClear(next, "max_entries", patch.max_entries);
   setOrClear(next, "on_full", patch.on_full);
   setOrClear(next, "max_age_ms", patch.max_age_ms);
+  setOrClear(next, "require_signed", patch.require_signed);
   setOrClear(next, "retry_limit", patch.retry_limit);
   setOrClear(next, "timeout", patch.timeout);
   setOrClear(next, "retention", patch.retention);

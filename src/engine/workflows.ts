@@ -115,6 +115,7 @@ class Compiler {
       throw new BadRequestError(`${where}.dependencies may name job ids only: positions have no meaning in a workflow`);
     }
     if (input.unique_key !== undefined || input.batch !== undefined) throw new BadRequestError(`${where}: a workflow's jobs take no unique_key or batch`);
+    if (input.signature !== undefined) throw new BadRequestError(`${where}.signature: a workflow's jobs are not signed (the workflow gives them their ids and dependencies)`);
     const dependencies = [...after, ...(input.dependencies ?? [])];
     if (dependencies.length > 0) input.dependencies = dependencies;
     if (after.length > 0) input.load_dependencies = true;

@@ -123,6 +123,10 @@ export function createJob(id: string, input: EnqueueInput, now: number, dependen
   if (input.concurrency_key !== undefined) job.concurrency_key = input.concurrency_key;
   if (input.parent_job_id !== undefined) job.parent_job_id = input.parent_job_id;
   if (input.deadline !== undefined) job.deadline = input.deadline;
+  if (input.signature !== undefined) {
+    job.signature = input.signature;
+    if (input.ready_at !== undefined) job.signed_ready_at = input.ready_at;
+  }
   if (dependencies !== undefined && dependencies.length > 0) {
     job.dependencies = dependencies;
     if (input.load_dependencies) job.load_dependencies = true;
@@ -362,6 +366,7 @@ export function discard(job: Job, maxEntries: number, now: number, retention: Re
 /** Terminal jobs are never rewritten; only they may be purged by retention. */
 export function applyPatch(job: Job, patch: JobPatch, now: number): Job {
   if (isTerminal(job.status)) throw new IllegalTransitionError(`job ${job.id} is ${job.status} and cannot be changed`);
+  if (patchBreaksSignature(job, patch)) throw new IllegalTransitionError(`job ${job.id} is signed, and its signature covers its queue and dependencies: they cannot change`);
   const next = changed(job);
   if (patch.queue !== undefined) next.queue = patch.queue;
   if (patch.priority !== undefined) next.priority = patch.priority;
@@ -379,6 +384,12 @@ export function applyPatch(job: Job, patch: JobPatch, now: number): Job {
     if (job.status === "blocked") next.status = statusForReadyAt(next.ready_at, now);
   }
   return next;
+}
+
+/** Whether `patch` would change what `job`'s signature covers (its ready_at is covered as enqueued, so it may move). */
+export function patchBreaksSignature(job: Job, patch: JobPatch): boolean {
+  if (job.signature === undefined) return false;
+  return (patch.queue !== undefined && patch.queue !== job.queue) || (patch.dependencies === null && job.dependencies !== undefined);
 }
 
 type ClearableField = "retry_limit" | "backoff" | "timeout" | "retention";

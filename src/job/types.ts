@@ -77,6 +77,10 @@ export interface Job {
   deadline?: number;
   /** The jobs this one waits for, as enqueued: it is blocked until every one has completed. */
   dependencies?: string[];
+  /** Base64 ed25519 signature by the job's producer (src/job/signature.ts): of its id, queue, type, payload, signed_ready_at, deadline and dependencies. */
+  signature?: string;
+  /** Signed jobs whose producer gave a ready_at: that ready_at, which the signature covers (ready_at itself moves with retries). */
+  signed_ready_at?: number;
   /** Taken with `dependency_results`: the results of the jobs it waited for (asyncjobs' load_dependencies). */
   load_dependencies?: boolean;
   /** "failure": the job runs when one of its dependencies dies or is deleted, and is discarded unrun once all complete. */
@@ -97,6 +101,10 @@ export interface Job {
 
 /** What a caller may send to enqueue a job. */
 export interface EnqueueInput {
+  /** Only with a signature, which covers it: the id the producer gave the job (a fresh one otherwise). */
+  id?: string;
+  /** The producer's signature (src/job/signature.ts), base64. */
+  signature?: string;
   queue: string;
   type: string;
   payload: JsonValue;

@@ -2,6 +2,7 @@ import { BadRequestError, UnprocessableError, type WharfError } from "../errors.
 import { Unrepresentable } from "./json.js";
 import { EXPONENTIAL_DEFAULTS, RETRY_POLICY_NAMES } from "./retry-policy.js";
 import { isJobId } from "./ids.js";
+import { isSignatureText } from "./signature.js";
 import {
   MAX_PRIORITY,
   UNIQUE_SCOPES,
@@ -210,7 +211,7 @@ export function validatePayload(value: unknown, field: string, fail: Fail = badR
 }
 
 const ENQUEUE_FIELDS = [
-  "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
+  "id", "signature", "queue", "type", "payload", "priority", "ready_at", "unique_key", "unique_while",
   "retry_limit", "backoff", "retention", "timeout", "batch", "correlation_id", "parent_job_id", "deadline", "dependencies",
   "load_dependencies", "runs_on", "retry_policy", "concurrency_key", "throttle_ms", "debounce_ms",
 ] as const;
@@ -329,7 +330,27 @@ export function parseEnqueueInput(value: unknown, where = "job"): EnqueueInput {
     if (fields.runs_on === "failure" && input.dependencies === undefined) throw fail(`${where}.runs_on "failure" needs dependencies`);
     if (fields.runs_on === "failure") input.runs_on = "failure";
   }
+  readSignature(fields, input, where);
   return input;
+}
+
+/**
+ * A signed job's signature and the id it covers, which its producer chose. A batch would fold other
+ * enqueues into the job's payload, which would then no longer be what was signed.
+ */
+function readSignature(fields: Fields, input: EnqueueInput, where: string): void {
+  if (fields.signature == null) {
+    if (fields.id != null) throw badRequest(`${where}.id may be given only with a signature, which covers it; an unsigned job gets a fresh id`);
+    return;
+  }
+  const signature = readString(fields.signature, `${where}.signature`, badRequest);
+  if (!isSignatureText(signature)) throw badRequest(`${where}.signature must be the base64 of an ed25519 signature (64 bytes, 88 characters)`);
+  if (fields.id == null) throw badRequest(`${where}.signature needs ${where}.id: a signature covers the job's id, which its producer chooses`);
+  const id = readString(fields.id, `${where}.id`, badRequest);
+  if (!isJobId(id)) throw badRequest(`${where}.id is not a job id (25 characters of 0-9 and a-z): ${JSON.stringify(id.slice(0, 40))}`);
+  if (input.batch !== undefined) throw badRequest(`${where}.signature and ${where}.batch cannot be given together: folding would change the signed payload`);
+  input.id = id;
+  input.signature = signature;
 }
 
 /** A bulk body's jobs, not yet checked one by one (parseEnqueueInput(job, `jobs[i]`) does that). */

@@ -272,6 +272,8 @@ export interface QueueSettings {
   on_full?: OnFull;
   /** A job waiting in line (scheduled or ready) longer than this since it was enqueued is dead (the max-age service). */
   max_age_ms?: number;
+  /** Enqueues must be signed by a trusted key (src/engine/signatures.ts); absent: as the server says (--require-signed). */
+  require_signed?: true;
   /** Defaults a job enqueued on the queue takes when it gives none of its own. */
   retry_limit?: number;
   timeout?: number;

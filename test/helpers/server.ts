@@ -13,6 +13,8 @@ export interface TestServer {
   server: WharfServer;
   clock: ManualClock;
   dataDir: string;
+  /** The PostgreSQL database's URL on that store; undefined on SQLite (the store is `<dataDir>/wharf.db`). */
+  store: string | undefined;
   /** Stops the server (the data dir stays, so a restart can reopen it). */
   stop(): Promise<void>;
   /** Stops the server and removes its data dir. */
@@ -60,6 +62,7 @@ export async function startTestServer(options: Partial<ServerOptions> = {}): Pro
     server,
     clock,
     dataDir,
+    store,
     stop,
     async close() {
       await stop();

@@ -34,7 +34,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
   lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text", created_at: "int8",
-  throttle_ms: "int8", debounce_ms: "int8", throttled_until: "int8",
+  throttle_ms: "int8", debounce_ms: "int8", throttled_until: "int8", signature: "text", signed_ready_at: "int8",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
