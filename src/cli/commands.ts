@@ -113,6 +113,7 @@ export interface ServeOptions {
   durability: "fsync" | "buffered";
   maxBodyBytes?: number;
   maxResultBytes?: number;
+  maxDependencyResultsBytes?: number;
   maxInFlight?: number;
   maxTakeStreams?: number;
   maxConnections?: number;
@@ -209,6 +210,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     durability: options.durability,
     maxBodyBytes: options.maxBodyBytes,
     maxResultBytes: options.maxResultBytes,
+    maxDependencyResultsBytes: options.maxDependencyResultsBytes,
     maxInFlight: options.maxInFlight,
     maxTakeStreams: options.maxTakeStreams,
     maxConnections: options.maxConnections,

@@ -97,6 +97,7 @@ function serveCommand(): Command {
     .addOption(option("--durability <mode>", "fsync: every commit reaches the disk; buffered: faster, may lose the last commits on a power cut").choices(["fsync", "buffered"]).default("fsync"))
     .addOption(option("--max-body-bytes <n>", "largest request body", positiveInteger))
     .addOption(option("--max-result-bytes <n>", "largest result or saved state a job keeps, in bytes of JSON", positiveInteger))
+    .addOption(option("--max-dependency-results-bytes <n>", "most bytes of JSON the results of one job's dependencies may take (default 16 MiB); past it the job is dead, unsent", positiveInteger))
     .addOption(option("--max-in-flight <n>", "jobs in flight across all take streams, at most", positiveInteger))
     .addOption(option("--header-timeout-ms <ms>", "time a client has to send a request's headers (and a new connection its first bytes or TLS handshake); default 10000", positiveInteger))
     .addOption(option("--body-timeout-ms <ms>", "time a whole request may take to arrive; default 60000", positiveInteger))

@@ -36,7 +36,7 @@ import { CLAIMED, claimedOnly, Dispatcher, type ControlSink, type InFlightJob, t
 import { inRun, notInFlight } from "./leases.js";
 import { jobNotFound, takeStreamNotOpen, workflowNotFound } from "./not-found.js";
 import { lifecycleLog, logFailure } from "./log.js";
-import { withDependencyResults } from "./dependency-results.js";
+import { DEFAULT_MAX_DEPENDENCY_RESULTS_BYTES, tooManyResults, withDependencyResults } from "./dependency-results.js";
 import { applyQueuePatch, checkQueueKeys, DEFAULT_QUEUE_SETTINGS, isDefault, withQueueDefaults, withQueueKeys, type QueuePatch, type QueueSettings } from "./queue-settings.js";
 import { QueueSettingsCache } from "./services/queue-settings-cache.js";
 import { documentOf, jobIdsOf, planWorkflow, workflowView, type WorkflowDocument, type WorkflowStatus, type WorkflowView } from "./workflows.js";
@@ -86,6 +86,11 @@ export interface EngineOptions {
   maxFoldedPayloadBytes?: number;
   /** What one jq filter evaluation may spend (time, memory). */
   filterBudget?: Partial<FilterBudget>;
+  /**
+   * Most bytes of JSON the results of one job's dependencies may take (default 16 MiB): a job taken
+   * with load_dependencies whose results take more is dead, unsent, so no take frame grows past it.
+   */
+  maxDependencyResultsBytes?: number;
   /** Which signed jobs enqueues may bring (src/engine/signatures.ts); by default, any, signed or not, unchecked. */
   signatures?: SignatureRules;
 }
@@ -133,6 +138,7 @@ export class Engine {
   private readonly batches: Batches;
   private readonly maxResultBytes: number;
   private readonly signatureRules: SignatureRules;
+  private readonly maxDependencyResultsBytes: number;
   private readonly logger: Logger;
   private readonly queueSettings: QueueSettingsCache;
   private readonly maxTakeStreams: number;
@@ -147,6 +153,7 @@ export class Engine {
     this.timeoutSeconds = options.defaultTimeoutSeconds ?? 300;
     this.maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
     this.signatureRules = options.signatures ?? NO_SIGNATURE_RULES;
+    this.maxDependencyResultsBytes = options.maxDependencyResultsBytes ?? DEFAULT_MAX_DEPENDENCY_RESULTS_BYTES;
     this.maxTakeStreams = options.maxTakeStreams ?? DEFAULT_MAX_TAKE_STREAMS;
     this.logger = options.logger;
     this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger));
@@ -306,7 +313,14 @@ export class Engine {
       const entry = this.dispatcher.lease(job.id);
       return entry?.job.run_id === job.run_id && entry?.stream?.closed === false;
     };
-    return this.dispatcher.open(options, withDependencyResults(sink, this.store, stillLeased, (error) => logFailure(this.logger, "dependency results", error)), control);
+    const withResults = withDependencyResults(sink, {
+      store: this.store,
+      stillLeased,
+      failed: (error) => logFailure(this.logger, "dependency results", error),
+      maxBytes: this.maxDependencyResultsBytes,
+      tooLarge: (job, bytes) => void this.failLease(job.id, tooManyResults(bytes, this.maxDependencyResultsBytes), job.run_id, false).catch((error: unknown) => logFailure(this.logger, "dependency results", error)),
+    });
+    return this.dispatcher.open(options, withResults, control);
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import { parseJson, stringifyJson } from "../job/json.js";
 import { hasClaimLimits } from "../job/queue-limits.js";
-import type { Job, JobError, JobStatus, UniqueWhile } from "../job/types.js";
+import type { Job, JobError, JobStatus, JsonValue, UniqueWhile } from "../job/types.js";
 import type { QueueSettings } from "./store.js";
 
 export const JOB_COLUMN_NAMES = [
@@ -98,6 +98,18 @@ export type JobRow = {
   signature: string | null;
   signed_ready_at: number | null;
 };
+
+export type ResultSizeRow = { id: string; bytes: number | string };
+export type ResultRow = { id: string; result: string };
+
+/** Result sizes by id; PostgreSQL's driver may hand integers back as text. */
+export function resultSizesFrom(rows: readonly ResultSizeRow[]): Map<string, number> {
+  return new Map(rows.map(({ id, bytes }) => [id, Number(bytes)]));
+}
+
+export function resultsFrom(rows: readonly ResultRow[]): Map<string, JsonValue> {
+  return new Map(rows.map(({ id, result }) => [id, parseJson(result) as JsonValue]));
+}
 
 export type ErrorRow = {
   attempt: number;

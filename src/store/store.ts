@@ -6,7 +6,7 @@
  */
 import type { CronGroup } from "../cron/types.js";
 import type { ConcurrencyKeyLimit, RateLimit } from "../job/queue-limits.js";
-import type { Job, JobError, JobStatus, Retention, RetryPolicy } from "../job/types.js";
+import type { Job, JobError, JobStatus, JsonValue, Retention, RetryPolicy } from "../job/types.js";
 import type { DependencyRules, SettledChange } from "./dependencies.js";
 import type { UpdatableJobColumn } from "./rows.js";
 
@@ -356,6 +356,10 @@ export interface Store {
 
   getJob(id: string): Promise<Job | undefined>;
   getJobs(ids: readonly string[]): Promise<Job[]>;
+  /** The size of each stored result of `ids`, in bytes of JSON text (0 for none): what loading them would cost, read without them. */
+  resultSizes(ids: readonly string[]): Promise<Map<string, number>>;
+  /** The results of `ids`, by id, without the rest of their jobs: those of jobs without one, or gone, are absent. */
+  getResults(ids: readonly string[]): Promise<Map<string, JsonValue>>;
   listJobs(query: JobQuery, page: PageRequest): Promise<Job[]>;
   /** As listJobs, but each job's id and its payload as the JSON text stored: what a jq filter reads, without parsing. */
   listPayloads(query: JobQuery, page: PageRequest): Promise<StoredPayload[]>;

@@ -72,6 +72,22 @@ for (const factory of STORES) {
       assert.deepEqual((await store.getJob(leased.id))!.result, { rows: [1, 2] });
     });
 
+    test("resultSizes and getResults read results alone, by id: bytes of their JSON text, and parsed values, for jobs that have one", async () => {
+      const queue = uniqueName();
+      const [withResult, without] = [job({ queue, priority: 0 }), job({ queue })];
+      await store.insertJobs([withResult, without]);
+      const [leased] = (await store.claimReady(claimOf([queue], 1))) as [Job];
+      assert.equal(leased.id, withResult.id);
+      const result = { name: "café", big: 12345678901234567890n };
+      const done = complete(leased, NOW + 10, { ...DEFAULT_RETENTION, completed_ms: 60_000 }, result);
+      assert.deepEqual((await store.commit({ updates: [{ job: done, from: "in_flight", fromRunId: leased.run_id! }] })).updated, [true]);
+      const ids = [withResult.id, without.id, "missing"];
+      assert.deepEqual(await store.resultSizes(ids), new Map([[withResult.id, Buffer.byteLength('{"name":"café","big":12345678901234567890}')]]));
+      assert.deepEqual(await store.getResults(ids), new Map([[withResult.id, result]]));
+      assert.deepEqual(await store.resultSizes([]), new Map());
+      assert.deepEqual(await store.getResults([]), new Map());
+    });
+
     test("deadlines: claims skip jobs past theirs, which missedDeadlines and nextDeadline find", async () => {
       const queue = uniqueName();
       const missed = job({ queue, deadline: NOW - 1, priority: 0 });

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import type { Job, JobError, JobStatus } from "../../job/types.js";
+import type { Job, JobError, JobStatus, JsonValue } from "../../job/types.js";
 import { limitsPerKey, logsAfterClaim, queueRoom, type ClaimLimits, type RateLog } from "../../job/queue-limits.js";
 import { chunks, mapInSlices } from "../../slices.js";
 import { storeFailure } from "../failure.js";
@@ -18,6 +18,10 @@ import {
   queueSettingsValues,
   rowToQueueSettings,
   type QueueSettingsRow,
+  resultSizesFrom,
+  resultsFrom,
+  type ResultRow,
+  type ResultSizeRow,
 } from "../rows.js";
 import type {
   LimitedClaim,
@@ -360,6 +364,16 @@ export class PostgresStore implements Store, Notifier, Peer {
   async getJobs(ids: readonly string[]): Promise<Job[]> {
     if (ids.length === 0) return [];
     return this.readJobs(SQL.jobsByIds, [ids]);
+  }
+
+  async resultSizes(ids: readonly string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    return resultSizesFrom(await this.read<ResultSizeRow & Row>(SQL.resultSizesOf, [ids]));
+  }
+
+  async getResults(ids: readonly string[]): Promise<Map<string, JsonValue>> {
+    if (ids.length === 0) return new Map();
+    return resultsFrom(await this.read<ResultRow & Row>(SQL.resultsOf, [ids]));
   }
 
   async listJobs(query: JobQuery, page: PageRequest): Promise<Job[]> {

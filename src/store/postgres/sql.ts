@@ -206,6 +206,8 @@ export const SQL = {
   /** Marks the unfinished jobs among $1 as depended on, locking them until the transaction ends; returns the ids marked. */
   markDependedOn: "UPDATE jobs SET has_dependents = true WHERE id = ANY($1::text[]) AND status <> 'dead' RETURNING id",
   statusesOf: "SELECT id, status FROM jobs WHERE id = ANY($1::text[])",
+  resultSizesOf: "SELECT id, octet_length(result) AS bytes FROM jobs WHERE result IS NOT NULL AND id = ANY($1::text[])",
+  resultsOf: "SELECT id, result FROM jobs WHERE result IS NOT NULL AND id = ANY($1::text[])",
   /** Parameters: job ids, the ids they wait for, whether each of those has completed already. */
   insertEdges: "INSERT INTO job_dependencies (job_id, depends_on, met) SELECT * FROM unnest($1::text[], $2::text[], $3::bool[]) ON CONFLICT DO NOTHING",
   /** Marks met the unmet edges on the (completed) dependencies $1; returns them. */

@@ -183,6 +183,8 @@ export const SQL = {
   deleteOpenBatches: "DELETE FROM open_batches",
   /** The statuses of the jobs in the JSON list of ids that exist. */
   statusesOf: "SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(?))",
+  resultSizesOf: "SELECT id, length(CAST(result AS BLOB)) AS bytes FROM jobs WHERE result IS NOT NULL AND id IN (SELECT value FROM json_each(?))",
+  resultsOf: "SELECT id, result FROM jobs WHERE result IS NOT NULL AND id IN (SELECT value FROM json_each(?))",
   /** Parameters: job id, the id of the job it waits for, 1 when that one has completed already. */
   insertEdge: "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on, met) VALUES (?, ?, ?)",
   anyEdge: "SELECT 1 FROM job_dependencies LIMIT 1",

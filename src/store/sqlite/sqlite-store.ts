@@ -3,7 +3,7 @@ import { dirname } from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import type { Job, JobError, JobStatus } from "../../job/types.js";
+import type { Job, JobError, JobStatus, JsonValue } from "../../job/types.js";
 import type {
   AbandonedLeaseQuery,
   BatchSession,
@@ -55,7 +55,7 @@ import {
   type SettledChange,
 } from "../dependencies.js";
 import { debounced, type SettledDependency } from "../../job/state.js";
-import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, keyHoldOf, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow } from "../rows.js";
+import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, keyHoldOf, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, resultSizesFrom, resultsFrom, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow, type ResultRow, type ResultSizeRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { createPrivateDirectory, createPrivateFile } from "./private-files.js";
@@ -607,6 +607,16 @@ export class SqliteStore implements Store {
   async getJobs(ids: readonly string[]): Promise<Job[]> {
     if (ids.length === 0) return [];
     return mapInSlices(this.jobRows(SQL.jobsByIds).all(JSON.stringify(ids)) as JobRowValues[], valuesToJob, 1);
+  }
+
+  async resultSizes(ids: readonly string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    return resultSizesFrom(this.statement(SQL.resultSizesOf).all(JSON.stringify(ids)) as ResultSizeRow[]);
+  }
+
+  async getResults(ids: readonly string[]): Promise<Map<string, JsonValue>> {
+    if (ids.length === 0) return new Map();
+    return resultsFrom(this.statement(SQL.resultsOf).all(JSON.stringify(ids)) as ResultRow[]);
   }
 
   /**
