@@ -133,6 +133,7 @@ export interface ServeOptions {
   insecureNoAuth?: boolean;
   maxRequestsPerToken?: number;
   maxTakeStreamsPerToken?: number;
+  maxConnectionsPerToken?: number;
   allowedOrigin?: string[];
   trustedKeyFile?: string[];
   requireSigned?: boolean;
@@ -156,14 +157,16 @@ function authFileOf(options: ServeOptions): AuthFile | undefined {
 }
 
 /** The limits of an identity whose auth-file entry sets none: only a server that tells callers apart has any. */
-function identityLimitsOf({ maxRequestsPerToken, maxTakeStreamsPerToken, authFile, tlsClientCa }: ServeOptions): IdentityLimits {
-  const given = [["--max-requests-per-token", maxRequestsPerToken], ["--max-take-streams-per-token", maxTakeStreamsPerToken]].find(([, value]) => value !== undefined);
+function identityLimitsOf({ maxRequestsPerToken, maxTakeStreamsPerToken, maxConnectionsPerToken, authFile, tlsClientCa }: ServeOptions): IdentityLimits {
+  const flags = [["--max-requests-per-token", maxRequestsPerToken], ["--max-take-streams-per-token", maxTakeStreamsPerToken], ["--max-connections-per-token", maxConnectionsPerToken]] as const;
+  const given = flags.find(([, value]) => value !== undefined);
   if (given !== undefined && authFile === undefined && tlsClientCa === undefined) {
     throw new UsageError(`${given[0]} limits each token or client certificate, and this server has neither: give --auth-file or --tls-client-ca`);
   }
   return {
     ...(maxRequestsPerToken === undefined ? {} : { rate: { requests: maxRequestsPerToken, perMs: 1000 } }),
     ...(maxTakeStreamsPerToken === undefined ? {} : { maxTakeStreams: maxTakeStreamsPerToken }),
+    ...(maxConnectionsPerToken === undefined ? {} : { maxConnections: maxConnectionsPerToken }),
   };
 }
 

@@ -117,6 +117,7 @@ function serveCommand(): Command {
     .addOption(option("--insecure-no-auth", "without --auth-file or --tls-client-ca, listen on a --host other machines can reach all the same").helpGroup("Authentication:"))
     .addOption(option("--max-requests-per-token <n>", "requests per second one token or certificate may make, in bursts of n; beyond it 429 (default: no limit)", positiveInteger).helpGroup("Authentication:"))
     .addOption(option("--max-take-streams-per-token <n>", "take streams one token or certificate may hold open; beyond it 429 (default: only --max-take-streams)", positiveInteger).helpGroup("Authentication:"))
+    .addOption(option("--max-connections-per-token <n>", "connections one token or certificate may hold open; beyond it 429 and the connection closed (default: only --max-connections)", positiveInteger).helpGroup("Authentication:"))
     .addOption(new Option("--allowed-origin <origin>", "a web origin (https://ops.example.com) whose pages may call this server from a browser (CORS); repeatable").argParser(repeatable(nonEmpty)).helpGroup("Authentication:"))
     .addOption(new Option("--trusted-key-file <file>", "an ed25519 public key (PEM) whose signed jobs enqueues may bring: signatures are checked against these (403); repeatable").argParser(repeatable(nonEmpty)).helpGroup("Signed jobs:"))
     .addOption(option("--require-signed", "every queue takes only jobs signed by a trusted key (one queue: its require_signed setting)").helpGroup("Signed jobs:"))
@@ -289,6 +290,7 @@ function tokenCommand(): Command {
       .addOption(option("--queues <patterns>", "queue name patterns it may reach, comma-separated, * for any characters (default: every queue)", list))
       .addOption(option("--max-requests-per-second <n>", "requests per second it may make, in bursts of n; beyond it 429 (default: the server's --max-requests-per-token)", positiveInteger))
       .addOption(option("--max-take-streams <n>", "take streams it may hold open; beyond it 429 (default: the server's --max-take-streams-per-token)", positiveInteger))
+      .addOption(option("--max-connections <n>", "connections it may hold open; beyond it 429 (default: the server's --max-connections-per-token)", positiveInteger))
       .action((options: tokenCommands.NewTokenOptions) => tokenCommands.create(options)),
   );
   return tokens;

@@ -10,6 +10,7 @@ export interface NewTokenOptions {
   queues?: string[];
   maxRequestsPerSecond?: number;
   maxTakeStreams?: number;
+  maxConnections?: number;
 }
 
 /** Line 1 the token (for the client, shown this once), line 2 its token-file entry (for the server), the hash in place of the token. */
@@ -23,6 +24,7 @@ export function create(options: NewTokenOptions): void {
     ...(options.queues === undefined ? {} : { queues: options.queues }),
     ...(options.maxRequestsPerSecond === undefined ? {} : { rate: { requests: options.maxRequestsPerSecond, per_ms: 1000 } }),
     ...(options.maxTakeStreams === undefined ? {} : { max_take_streams: options.maxTakeStreams }),
+    ...(options.maxConnections === undefined ? {} : { max_connections: options.maxConnections }),
   };
   try {
     BearerTokens.of([entry], "the new token");

@@ -22,9 +22,11 @@ export interface IdentityEntry {
   rate?: { requests: number; per_ms: number };
   /** Take streams this caller may hold open at once. */
   max_take_streams?: number;
+  /** Connections this caller may hold open at once. */
+  max_connections?: number;
 }
 
-const IDENTITY_FIELDS = ["name", "scopes", "queues", "rate", "max_take_streams"];
+const IDENTITY_FIELDS = ["name", "scopes", "queues", "rate", "max_take_streams", "max_connections"];
 const RATE_FIELDS = ["requests", "per_ms"];
 /** Characters queue names cannot hold (src/job/validate.ts), but for `*`, which patterns use. */
 const RESERVED_IN_PATTERNS = /[,?[\]{}\\\p{Cc}]/u;
@@ -49,14 +51,14 @@ export interface ReadEntry {
 export function readIdentityEntry(entry: unknown, where: string, place: string, ownFields: readonly string[]): ReadEntry & { own: Record<string, unknown> } {
   const at = `${where}: ${place}`;
   if (!isObject(entry)) throw new AuthFileError(`${at}: expected an object with name, ${ownFields.join(" or ")} and scopes`);
-  const { name, scopes, queues, rate, max_take_streams: maxTakeStreams } = entry;
+  const { name, scopes, queues, rate } = entry;
   if (typeof name !== "string" || name.trim() === "") throw new AuthFileError(`${at}: name must be a non-empty string`);
   const label = `${at} (${JSON.stringify(name)})`;
   const fields = [...IDENTITY_FIELDS, ...ownFields];
   const unknown = Object.keys(entry).find((key) => !fields.includes(key));
   if (unknown !== undefined) throw new AuthFileError(`${label}: unknown field ${JSON.stringify(unknown)} (fields: ${fields.join(", ")})`);
   const own = Object.fromEntries(ownFields.map((field) => [field, entry[field]]));
-  const limits = readLimits(rate, maxTakeStreams, label);
+  const limits = readLimits(rate, entry, label);
   const identity: Identity = { name, scopes: readScopes(scopes, label), queues: readPatterns(queues, label), ...(limits === undefined ? {} : { limits }) };
   return { identity, own, place, label: `${place} (${JSON.stringify(name)})` };
 }
@@ -83,13 +85,20 @@ function isPositiveInteger(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
 }
 
-function readLimits(rate: unknown, maxTakeStreams: unknown, where: string): IdentityLimits | undefined {
-  if (maxTakeStreams !== undefined && !isPositiveInteger(maxTakeStreams)) {
-    throw new AuthFileError(`${where}: max_take_streams must be a whole number, 1 or more, got ${JSON.stringify(maxTakeStreams)}`);
+/** The entry's counts it may hold open, by field, and the IdentityLimits field each becomes. */
+const COUNT_LIMITS = [["max_take_streams", "maxTakeStreams"], ["max_connections", "maxConnections"]] as const;
+
+function readLimits(rate: unknown, entry: Record<string, unknown>, where: string): IdentityLimits | undefined {
+  const limits: { -readonly [K in keyof IdentityLimits]: IdentityLimits[K] } = {};
+  for (const [field, limit] of COUNT_LIMITS) {
+    const value = entry[field];
+    if (value === undefined) continue;
+    if (!isPositiveInteger(value)) throw new AuthFileError(`${where}: ${field} must be a whole number, 1 or more, got ${JSON.stringify(value)}`);
+    limits[limit] = value;
   }
   const requestRate = readRate(rate, where);
-  if (requestRate === undefined && maxTakeStreams === undefined) return undefined;
-  return { ...(requestRate === undefined ? {} : { rate: requestRate }), ...(maxTakeStreams === undefined ? {} : { maxTakeStreams }) };
+  if (requestRate !== undefined) limits.rate = requestRate;
+  return Object.keys(limits).length === 0 ? undefined : limits;
 }
 
 function readRate(rate: unknown, where: string): RequestRate | undefined {

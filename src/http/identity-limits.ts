@@ -1,9 +1,10 @@
 /**
- * How much of the server each identity may use: a request rate (a token bucket) and a number of open
- * take streams, from its auth-file entry or else the server's defaults (--max-requests-per-token,
- * --max-take-streams-per-token). Counted by identity name, so every client sharing a token shares its
+ * How much of the server each identity may use: a request rate (a token bucket), a number of open
+ * take streams and of open connections, from its auth-file entry or else the server's defaults
+ * (--max-requests-per-token, --max-take-streams-per-token, --max-connections-per-token). Counted by identity name, so every client sharing a token shares its
  * limits. Time comes from the engine's clock, so tests drive refills with a ManualClock.
  */
+import type { EventEmitter } from "node:events";
 import type { Clock } from "../engine/clock.js";
 import { OverloadedError } from "../errors.js";
 import type { Identity, IdentityLimits, RequestRate } from "./identity.js";
@@ -35,9 +36,15 @@ function describeRate({ requests, perMs }: RequestRate): string {
   return `${requests} requests per ${perMs} ms`;
 }
 
+/** A connection as the server holds it: an HTTP/1.1 socket or an HTTP/2 session, which says when it closes. */
+export type Connection = Pick<EventEmitter, "once">;
+
 export class LimitsByIdentity {
   private readonly buckets = new Map<string, { rate: RequestRate; bucket: TokenBucket }>();
   private readonly openStreams = new Map<string, number>();
+  private readonly openConnections = new Map<string, number>();
+  /** The connections counted, each for the identity of its first request. */
+  private readonly counted = new WeakSet<Connection>();
 
   constructor(private readonly clock: Clock, private readonly defaults: IdentityLimits = {}) {}
 
@@ -56,6 +63,20 @@ export class LimitsByIdentity {
     }
   }
 
+  /**
+   * Counts `connection` against the identity's connections at the first request it carries (later
+   * ones pass); 429 when the identity has all it may. A connection is counted for one identity only.
+   */
+  admitConnection(identity: Identity, connection: Connection): void {
+    const max = identity.limits?.maxConnections ?? this.defaults.maxConnections;
+    if (max === undefined || this.counted.has(connection)) return;
+    const open = this.openConnections.get(identity.name) ?? 0;
+    if (open >= max) throw new OverloadedError(`${identity.name} has ${open} connections open, the most it may (max_connections, --max-connections-per-token); send on one of them, or try again once one closes`, 1);
+    this.openConnections.set(identity.name, open + 1);
+    this.counted.add(connection);
+    connection.once("close", () => decrement(this.openConnections, identity.name));
+  }
+
   /** Holds one of the identity's take streams, 429 when it has all it may; the function gives it back (once). */
   holdTakeStream(identity: Identity): () => void {
     const max = identity.limits?.maxTakeStreams ?? this.defaults.maxTakeStreams;
@@ -67,9 +88,13 @@ export class LimitsByIdentity {
     return () => {
       if (released) return;
       released = true;
-      const left = (this.openStreams.get(identity.name) ?? 1) - 1;
-      if (left <= 0) this.openStreams.delete(identity.name);
-      else this.openStreams.set(identity.name, left);
+      decrement(this.openStreams, identity.name);
     };
   }
+}
+
+function decrement(counts: Map<string, number>, name: string): void {
+  const left = (counts.get(name) ?? 1) - 1;
+  if (left <= 0) counts.delete(name);
+  else counts.set(name, left);
 }

@@ -47,6 +47,8 @@ export interface IdentityLimits {
   readonly rate?: RequestRate;
   /** Take streams it may hold open at once. */
   readonly maxTakeStreams?: number;
+  /** Connections (HTTP/1.1 sockets, HTTP/2 sessions) it may hold open at once, counted from its first request on each. */
+  readonly maxConnections?: number;
 }
 
 export interface Identity {

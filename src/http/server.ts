@@ -265,6 +265,7 @@ class RequestHandler {
         identity = identify(request, this.identities);
         // Refused requests count too: a caller cannot spend the server's time on 403s instead.
         this.limits.admitRequest(identity);
+        this.admitConnection(identity, request, response);
         authorize(identity, routed.access);
       }
       const isTake = url.pathname === TAKE_PATH;
@@ -289,6 +290,18 @@ class RequestHandler {
       }
       this.logger.error({ method: request.method, url: request.url, error: errorMessage(error) }, "request failed");
       sendError(request, response, format, new WharfError(500, "internal server error"));
+    }
+  }
+
+  /** A connection one identity may not have is answered and then closed, rather than left open to be refused again. */
+  private admitConnection(identity: Identity, request: Request, response: Response): void {
+    const h2 = "stream" in request ? request.stream.session : undefined;
+    try {
+      this.limits.admitConnection(identity, h2 ?? request.socket);
+    } catch (error) {
+      if (h2) response.once("finish", () => h2.close());
+      else response.setHeader("connection", "close");
+      throw error;
     }
   }
 

@@ -102,7 +102,7 @@ describe("limits per token from the command line", () => {
   });
 
   test("limits that are not whole numbers of 1 or more, or on a server without tokens or certificates, are usage errors", async () => {
-    for (const flag of ["--max-requests-per-token", "--max-take-streams-per-token"]) {
+    for (const flag of ["--max-requests-per-token", "--max-take-streams-per-token", "--max-connections-per-token"]) {
       const zero = await serve(flag, "0");
       assert.equal(zero.code, 2, describeRun(zero));
       assert.match(zero.stderr, new RegExp(`${flag}.*must be 1 or more`), describeRun(zero));
@@ -163,12 +163,12 @@ describe("wharf token new, and remote commands with --token or WHARF_TOKEN", () 
     assert.match(bad.stderr, /queue pattern "a\?b"/);
   });
 
-  test("--max-requests-per-second and --max-take-streams write the entry's limits, which a server then enforces", async (t) => {
-    const made = await runCli(["token", "new", "--name", "limited", "--max-requests-per-second", "1", "--max-take-streams", "1"]);
+  test("--max-requests-per-second, --max-take-streams and --max-connections write the entry's limits, which a server then enforces", async (t) => {
+    const made = await runCli(["token", "new", "--name", "limited", "--max-requests-per-second", "1", "--max-take-streams", "1", "--max-connections", "3"]);
     assert.equal(made.code, 0, describeRun(made));
     const [token, line] = made.stdout.trimEnd().split("\n");
     const entry = JSON.parse(line!) as Record<string, unknown>;
-    assert.deepEqual([entry.rate, entry.max_take_streams], [{ requests: 1, per_ms: 1000 }, 1]);
+    assert.deepEqual([entry.rate, entry.max_take_streams, entry.max_connections], [{ requests: 1, per_ms: 1000 }, 1, 3]);
     const server = await spawnServer({ dataDir: join(dir, uniqueName("data")), extraArgs: ["--auth-file", file("limited.json", JSON.stringify({ tokens: [entry] }))] });
     t.after(() => server.stop());
     const statuses = [];

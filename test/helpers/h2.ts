@@ -22,10 +22,10 @@ export interface H2Result {
   body: any;
 }
 
-/** One request on `session`; JSON unless `msgpack`. */
-export function h2Request(session: http2.ClientHttp2Session, method: string, path: string, body?: unknown, msgpack = false): Promise<H2Result> {
+/** One request on `session`; JSON unless `msgpack`; `extra` headers (authorization, say) added. */
+export function h2Request(session: http2.ClientHttp2Session, method: string, path: string, body?: unknown, msgpack = false, extra: http2.OutgoingHttpHeaders = {}): Promise<H2Result> {
   const media = msgpack ? "application/msgpack" : "application/json";
-  const headers: http2.OutgoingHttpHeaders = { ":method": method, ":path": path, accept: media };
+  const headers: http2.OutgoingHttpHeaders = { ":method": method, ":path": path, accept: media, ...extra };
   if (body !== undefined) headers["content-type"] = media;
   return new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined });

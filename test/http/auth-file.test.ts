@@ -47,6 +47,7 @@ describe("an auth file that cannot be used names the file and the line or entry,
     ["a rate with another field", file(entry({ rate: { requests: 5, per_ms: 1000, burst: 9 } })), /unknown field rate\.burst/],
     ["max_take_streams of 0", file(entry({ max_take_streams: 0 })), /max_take_streams must be a whole number, 1 or more, got 0/],
     ["max_take_streams as text", file(entry({ max_take_streams: "4" })), /max_take_streams must be a whole number, 1 or more, got "4"/],
+    ["max_connections of 1.5", file(entry({ max_connections: 1.5 })), /max_connections must be a whole number, 1 or more, got 1.5/],
     ["a certificate with both subject_cn and san", certificates(certificate({ san: "DNS:worker.internal" })), /certificates\[0\] \("billing"\): give exactly one of subject_cn and san/],
     ["a certificate with neither", certificates({ name: "billing", scopes: ["work"] }), /certificates\[0\] \("billing"\): give exactly one of subject_cn and san/],
     ["a certificate with a token", certificates(certificate({ token: SECRET })), /certificates\[0\] \("billing"\): unknown field "token"/],
@@ -73,12 +74,12 @@ describe("an auth file that cannot be used names the file and the line or entry,
 });
 
 describe("identifying a request", () => {
-  const tokens = AuthFile.parse(file(entry({}), entry({ name: "cd", token: hashedToken("hashed-one"), scopes: ["read", "work"], queues: ["emails.*"], rate: { requests: 5, per_ms: 60_000 }, max_take_streams: 2 })));
+  const tokens = AuthFile.parse(file(entry({}), entry({ name: "cd", token: hashedToken("hashed-one"), scopes: ["read", "work"], queues: ["emails.*"], rate: { requests: 5, per_ms: 60_000 }, max_take_streams: 2, max_connections: 4 })));
 
   test("a token given plain or as its hash names its identity", () => {
     assert.equal(tokens.identify(requestWith(`Bearer ${SECRET}`))?.name, "ci");
     const cd = tokens.identify(requestWith("bearer  hashed-one"))!;
-    assert.deepEqual([cd.name, [...cd.scopes], cd.queues?.patterns, cd.limits], ["cd", ["read", "work"], ["emails.*"], { rate: { requests: 5, perMs: 60_000 }, maxTakeStreams: 2 }]);
+    assert.deepEqual([cd.name, [...cd.scopes], cd.queues?.patterns, cd.limits], ["cd", ["read", "work"], ["emails.*"], { maxTakeStreams: 2, maxConnections: 4, rate: { requests: 5, perMs: 60_000 } }]);
   });
 
   test("no Authorization header is no identity; a malformed or unknown one is a 401", () => {

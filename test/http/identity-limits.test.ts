@@ -2,12 +2,16 @@
  * Limits per identity over real HTTP: a request rate (a token bucket, refilled as the server's clock
  * moves: a ManualClock here, so nothing sleeps) and a number of open take streams, from the token's
  * auth-file entry or else the server's defaults; past either, 429 with Retry-After and {"error"}, for
- * that identity only. The SDK reads it as a retryable OverloadedError.
+ * that identity only. The SDK reads it as a retryable OverloadedError. Connections per identity too:
+ * one past the limit is answered 429 and closed.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AuthFile } from "../../src/http/auth-file.js";
+import http from "node:http";
+import { once } from "node:events";
 import { connect, OverloadedError } from "../../src/index.js";
+import { connectH2, h2Request } from "../helpers/h2.js";
 import { assertError, assertStatus, Streams } from "../helpers/jobs.js";
 import { api, eventually, startTestServer, uniqueName, type ApiCall, type ApiResult, type TestServer } from "../helpers/server.js";
 
@@ -17,6 +21,8 @@ const AUTH = AuthFile.parse(JSON.stringify({
     { name: "hourly", token: "hourly-token", scopes: ["read"], rate: { requests: 1, per_ms: 3_600_000 } },
     { name: "pair", token: "pair-token", scopes: ["work"], max_take_streams: 2, rate: { requests: 1000, per_ms: 1000 } },
     { name: "defaults", token: "defaults-token", scopes: ["read", "work"] },
+    { name: "two-sockets", token: "two-sockets-token", scopes: ["read"], max_connections: 2 },
+    { name: "two-sessions", token: "two-sessions-token", scopes: ["read"], max_connections: 2 },
   ],
 }));
 
@@ -109,5 +115,80 @@ describe("limits per identity", () => {
     const queue = uniqueName("defaults");
     await streams.take({ token: "defaults-token", queue });
     await assert.rejects(streams.take({ token: "defaults-token", queue }), /HTTP 429.*defaults has 1 take streams open/);
+  });
+});
+
+/** One keep-alive HTTP/1.1 connection: every request goes on it, until the server closes it. */
+class OneConnection {
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  closed = false;
+  private socket: import("node:net").Socket | undefined;
+
+  constructor(private readonly url: string) {}
+
+  get(path: string, token: string): Promise<{ status: number; connection: string | undefined; body: string }> {
+    return new Promise((resolve, reject) => {
+      const request = http.get(this.url + path, { agent: this.agent, headers: { authorization: `Bearer ${token}` } }, (response) => {
+        let body = "";
+        response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+        response.on("end", () => resolve({ status: response.statusCode!, connection: response.headers.connection, body }));
+      });
+      request.on("socket", (socket) => {
+        if (this.socket === socket) return;
+        this.socket = socket;
+        socket.once("close", () => (this.closed = true));
+      });
+      request.on("error", reject);
+    });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+describe("connections per identity", () => {
+  let h: TestServer;
+  const opened: OneConnection[] = [];
+  before(async () => {
+    h = await startTestServer({ auth: AUTH, identityLimits: { maxConnections: 3 } });
+  });
+  after(async () => {
+    for (const connection of opened) connection.close();
+    await h.close();
+  });
+  const connection = (): OneConnection => {
+    const made = new OneConnection(h.url);
+    opened.push(made);
+    return made;
+  };
+
+  test("an identity's connection past its max_connections is 429 and closed; its others keep working, and a closed one frees a place", async () => {
+    const [first, second, third] = [connection(), connection(), connection()];
+    for (const held of [first, second]) assert.equal((await held.get("/jobs/count", "two-sockets-token")).status, 200);
+    const refused = await third.get("/jobs/count", "two-sockets-token");
+    assert.equal(refused.status, 429);
+    assert.equal(refused.connection, "close");
+    assert.match(JSON.parse(refused.body).error, /two-sockets has 2 connections open, the most it may \(max_connections/);
+    await eventually(() => third.closed, 3000, "the refused connection to close");
+    for (const held of [first, second]) assert.equal((await held.get("/jobs/count", "two-sockets-token")).status, 200, "requests on counted connections pass");
+    assert.equal((await connection().get("/jobs/count", "defaults-token")).status, 200, "the server's default (3) holds for another identity");
+    first.close();
+    await eventually(async () => (await connection().get("/jobs/count", "two-sockets-token")).status === 200, 3000, "a place freed by a closed connection");
+  });
+
+  test("over HTTP/2 a session is one connection: one past the limit is 429 and the session closed", async () => {
+    const sessions = await Promise.all([connectH2(h.url), connectH2(h.url), connectH2(h.url)]);
+    try {
+      const auth = { authorization: "Bearer two-sessions-token" };
+      for (const session of sessions.slice(0, 2)) assert.equal((await h2Request(session, "GET", "/jobs/count", undefined, false, auth)).status, 200);
+      const refused = await h2Request(sessions[2]!, "GET", "/jobs/count", undefined, false, auth);
+      assert.equal(refused.status, 429);
+      assert.match(refused.body.error, /two-sessions has 2 connections open/);
+      if (!sessions[2]!.closed) await once(sessions[2]!, "close");
+      assert.equal((await h2Request(sessions[0]!, "GET", "/jobs/count", undefined, false, auth)).status, 200);
+    } finally {
+      for (const session of sessions) session.destroy();
+    }
   });
 });
