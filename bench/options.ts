@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import type { Durability } from "./server-process.js";
 
-export const SCENARIO_NAMES = ["enqueue-single", "enqueue-bulk", "end-to-end", "latency", "backlog", "jq", "dag", "limits"] as const;
+export const SCENARIO_NAMES = ["enqueue-single", "enqueue-bulk", "end-to-end", "latency", "backlog", "jq", "dag", "limits", "events"] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface BenchOptions {

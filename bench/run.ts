@@ -17,6 +17,7 @@ import { jq } from "./scenarios/jq.js";
 import { dag } from "./scenarios/dag.js";
 import { limits } from "./scenarios/limits.js";
 import { latency } from "./scenarios/latency.js";
+import { events } from "./scenarios/events.js";
 import { createDatabase, startPostgres } from "../test/helpers/postgres.js";
 
 const SCENARIOS: Record<ScenarioName, (context: ScenarioContext) => Promise<Measurement[]>> = {
@@ -28,6 +29,7 @@ const SCENARIOS: Record<ScenarioName, (context: ScenarioContext) => Promise<Meas
   jq,
   dag,
   limits,
+  events,
 };
 
 /** Runs one scenario; a failure is recorded in its result, and the next scenario still runs. */

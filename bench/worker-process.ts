@@ -5,7 +5,7 @@
  * latency, coalesced into one IPC message per REPORT_INTERVAL_MS.
  */
 import { Client, connect, UnprocessableError, Worker, type Job } from "../src/index.js";
-import type { QueryValue, TakeRequest, TakeStream, Transport, TransportResponse } from "../src/client/transport.js";
+import type { EventsRequest, EventStream, QueryValue, TakeRequest, TakeStream, Transport, TransportResponse } from "../src/client/transport.js";
 import { preciseNow } from "./clock.js";
 import { JOB_TYPE } from "./load.js";
 import { SENT_AT_FIELD, type ParentMessage, type WorkerConfig, type WorkerMessage } from "./protocol.js";
@@ -93,6 +93,10 @@ class AckCountingTransport implements Transport {
 
   take(request: TakeRequest): TakeStream {
     return this.inner.take(request);
+  }
+
+  events(request: EventsRequest): EventStream {
+    return this.inner.events(request);
   }
 
   close(): Promise<void> {

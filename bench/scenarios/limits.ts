@@ -4,14 +4,10 @@
  * so the difference is the limited claim path itself (README "Queue controls"). A warm-up drain goes
  * first, and the variants run twice, in mirrored order, so a drift of the machine cancels out.
  */
-import { performance } from "node:perf_hooks";
-import { Worker, type Client, type EnqueueInput, type QueuePatch } from "../../src/index.js";
+import type { QueuePatch } from "../../src/index.js";
 import { measure, type Measurement } from "../report.js";
-import { ratePerSecond } from "../stats.js";
 import type { ScenarioContext } from "./context.js";
-
-const BULK = 1000;
-const KEYS = 100;
+import { drain, KEYS, mean } from "./drain.js";
 
 interface Variant {
   label: string;
@@ -26,26 +22,6 @@ const VARIANTS: Variant[] = [
   { label: "rate_limit 10,000 per 10 ms", settings: { rate_limit: { limit: 10_000, interval_ms: 10 } }, keyed: false },
 ];
 
-/** Enqueues the backlog, then drains it with one Worker: jobs per second from its start to idle. */
-async function drain(client: Client, queue: string, total: number, keyed: boolean): Promise<number> {
-  for (let start = 0; start < total; start += BULK) {
-    const inputs: EnqueueInput[] = Array.from({ length: Math.min(BULK, total - start) }, (_, offset) => ({
-      queue,
-      type: "noop",
-      payload: { n: start + offset },
-      ...(keyed ? { concurrency_key: `key-${(start + offset) % KEYS}` } : {}),
-    }));
-    await client.enqueueBulk(inputs);
-  }
-  const started = performance.now();
-  const worker = new Worker(client, { queues: [queue], concurrency: 50, prefetch: 100, handlers: { noop: () => undefined } });
-  worker.start();
-  await worker.waitUntilIdle();
-  const elapsed = performance.now() - started;
-  await worker.stop();
-  return ratePerSecond(total, elapsed);
-}
-
 export async function limits(context: ScenarioContext): Promise<Measurement[]> {
   const total = context.jobCount(30_000);
   const rates = new Map<Variant, number[]>(VARIANTS.map((variant) => [variant, []]));
@@ -59,8 +35,4 @@ export async function limits(context: ScenarioContext): Promise<Measurement[]> {
     }
   });
   return VARIANTS.map((variant) => measure(`drain ${total} jobs, ${variant.label} (mean of 2)`, mean(rates.get(variant)!), "jobs/s"));
-}
-
-function mean(values: readonly number[]): number {
-  return values.reduce((sum, value) => sum + value, 0) / values.length;
 }

@@ -12,6 +12,7 @@ import * as queueCommands from "./queue-commands.js";
 import * as tlsCommands from "./tls-commands.js";
 import * as signingCommands from "./signing-commands.js";
 import * as tokenCommands from "./token-commands.js";
+import * as tailCommand from "./tail-command.js";
 import { SCOPES } from "../http/identity.js";
 import {
   backoff,
@@ -313,6 +314,16 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   program.addCommand(tokenCommand());
   program.addCommand(signingKeyCommand());
   program.addCommand(remote(new Command("health")).description("check that the server answers").action((opts: run.RemoteOptions) => run.health(opts)));
+  program.addCommand(
+    remote(new Command("tail"))
+      .description("follow the server's job events as they happen (until Ctrl-C, or --count of them)")
+      .addOption(option("--queue <names>", "events of these queues, comma-separated", list))
+      .addOption(option("--type <names>", "events of jobs of these types, comma-separated", list))
+      .addOption(option("--kind <kinds>", "these kinds only, comma-separated (job.enqueued, job.completed, job.dead, ...)", list))
+      .addOption(option("--after <id>", "start with the recent events after this event id", nonEmpty))
+      .addOption(option("--count <n>", "stop after this many events", positiveInteger))
+      .action((opts: run.RemoteOptions & tailCommand.TailOptions) => run.remote(opts, (wharf, out) => tailCommand.tail(wharf, out, opts))),
+  );
   program.addCommand(
     remote(new Command("reset"))
       .description("delete every job in every queue")

@@ -6,7 +6,8 @@ import { enqueueBatcher } from "./enqueue-batcher.js";
 import type { PageLinks } from "../http/params.js";
 import type { EnqueuedJob, FailureInput, Job as StoredJob, JobError, JobPatch, JobStatus, JsonValue } from "../job/types.js";
 import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
-import type { QueryValue, TakeStream, Transport } from "./transport.js";
+import type { EventsRequest, EventStream, QueryValue, TakeStream, Transport } from "./transport.js";
+import type { EventKind } from "../engine/events.js";
 import { CronClient } from "./crons.js";
 import { WorkflowClient } from "./workflows.js";
 import type { CancelFrame } from "../engine/dispatch.js";
@@ -62,6 +63,14 @@ export interface TakeOptions {
 }
 
 export type JobSummary = Omit<StoredJob, "payload">;
+
+export interface EventOptions {
+  queues?: string[];
+  types?: string[];
+  kinds?: EventKind[];
+  /** An event's id: start with the recent events after it (an `events.missed` first, when it is too old). */
+  after?: string;
+}
 
 function list(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(",") : value;
@@ -319,6 +328,18 @@ export class Client<Jobs extends object = AnyJobs> {
   }
 
   /** Opens a take stream: jobs arrive as they become ready, leased to this stream until acked or failed. */
+  /**
+   * Job lifecycle events as they happen (GET /events), every kind or those of `kinds`, of the given
+   * queues and types; with `after` (an event's id), the recent ones after it first. Ends with close().
+   */
+  events(options: EventOptions = {}): EventStream {
+    const filter: EventsRequest["filter"] = {};
+    if (options.queues) filter.queues = options.queues;
+    if (options.types) filter.types = options.types;
+    if (options.kinds) filter.kinds = options.kinds;
+    return this.transport.events(options.after === undefined ? { filter } : { filter, after: options.after });
+  }
+
   take(options: TakeOptions = {}): TakeStream<Jobs> {
     const stream = this.transport.take({
       queues: options.queues ?? [],

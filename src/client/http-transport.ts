@@ -7,7 +7,16 @@ import { decodeMsgpack } from "../http/msgpack.js";
 import { parseJson } from "../job/json.js";
 import type { Job } from "../job/types.js";
 import type { CancelFrame } from "../engine/dispatch.js";
-import { JobChannel, searchParams, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
+import type { WharfEvent } from "../engine/events.js";
+import { JobChannel, searchParams, type EventsRequest, type EventStream, type QueryValue, type TakeRequest, type TakeStream, type Transport, type TransportResponse } from "./transport.js";
+
+interface OpenStream<T> {
+  channel: JobChannel<T>;
+  /** Resolves when the server answered 200; rejects with its error answer, or when the stream broke first. */
+  opened: Promise<void>;
+  /** Ends the stream: `beforeHangingUp` runs first, given the server's stream id (a take stream's). */
+  close(beforeHangingUp?: (streamId: string | undefined) => Promise<void>): Promise<void>;
+}
 
 /** TLS for an https:// server: PEM texts (strings or buffers). */
 export interface TlsClientOptions {
@@ -102,7 +111,7 @@ class FrameReader {
 }
 
 /** A frame that is no job: a control frame, sent only to streams that asked for them. */
-function isControl(value: Job | CancelFrame): value is CancelFrame {
+function isControl(value: unknown): value is CancelFrame {
   return (value as Partial<CancelFrame>).control === "cancel";
 }
 
@@ -200,14 +209,51 @@ export class HttpTransport implements Transport {
   }
 
   take(take: TakeRequest): TakeStream {
-    const channel = new JobChannel();
-    const headers: Record<string, string> = { ...this.credentials, accept: MEDIA_TYPES["msgpack-stream"] };
-    if (take.workerId) headers["worker-id"] = take.workerId;
+    const headers: Record<string, string> = take.workerId ? { "worker-id": take.workerId } : {};
     const query: Record<string, QueryValue> = { prefetch: take.prefetch };
     if (take.queues.length > 0) query.queue = take.queues.join(",");
     if (take.types) query.types = take.types.join(",");
     if (take.onControl) query.controls = "true";
-    const request = this.send({ host: this.base.hostname, port: this.base.port, path: buildPath("/jobs/take", query), headers, timeout: this.idleTimeoutMs, ...this.tlsOptions });
+    const onControl = take.onControl;
+    const stream = this.openStream<Job>("/jobs/take", query, headers, { what: "take stream", unit: "job" }, (values, channel) => {
+      // The server sends control frames only when asked (onControl).
+      if (!onControl || !values.some(isControl)) return channel.push(values as Job[]);
+      for (const value of values) {
+        if (isControl(value)) onControl(value);
+        else channel.push([value as Job]);
+      }
+    });
+    return {
+      [Symbol.asyncIterator]: () => stream.channel[Symbol.asyncIterator](),
+      // Ask the server to take the stream's jobs back before we hang up, so they are ready when close() resolves;
+      // a Zizq server (no stream id) or an unreachable one still gets them back when it sees the socket close.
+      close: () => stream.close(async (streamId) => {
+        if (streamId !== undefined) await this.request("POST", `/jobs/take/${streamId}/close`).catch(() => undefined);
+      }),
+    };
+  }
+
+  events({ filter, after }: EventsRequest): EventStream {
+    const query: Record<string, QueryValue> = { queue: filter.queues?.join(","), type: filter.types?.join(","), kind: filter.kinds?.join(","), after };
+    const stream = this.openStream<WharfEvent>("/events", query, {}, { what: "event stream", unit: "event" }, (values, channel) => channel.push(values as WharfEvent[]));
+    return { [Symbol.asyncIterator]: () => stream.channel[Symbol.asyncIterator](), opened: stream.opened, close: () => stream.close() };
+  }
+
+  /**
+   * A MessagePack stream of `path`: `onValues` gets each batch of values that arrives. The channel ends
+   * with the server's error answer, or when the stream breaks or goes silent past the idle timeout.
+   */
+  private openStream<T>(path: string, query: Record<string, QueryValue>, extraHeaders: Record<string, string>, { what, unit }: { what: string; unit: string }, onValues: (values: unknown[], channel: JobChannel<T>) => void): OpenStream<T> {
+    const channel = new JobChannel<T>();
+    let answered!: (error?: unknown) => void;
+    const opened = new Promise<void>((resolve, reject) => (answered = (error) => (error === undefined ? resolve() : reject(error))));
+    opened.catch(() => undefined);
+    const end = (error?: unknown): void => {
+      answered(error ?? new UnavailableError(`${what} closed before the server answered`));
+      channel.end(error);
+    };
+    const headers: Record<string, string> = { ...this.credentials, ...extraHeaders, accept: MEDIA_TYPES["msgpack-stream"] };
+    const request = this.send({ host: this.base.hostname, port: this.base.port, path: buildPath(path, query), headers, timeout: this.idleTimeoutMs, ...this.tlsOptions });
     this.streams.add(request);
     let closed = false;
     let streamId: string | undefined;
@@ -221,40 +267,31 @@ export class HttpTransport implements Transport {
           try {
             this.decode(response, Buffer.concat(chunks));
           } catch (error) {
-            channel.end(error);
+            end(error);
           }
         });
         return;
       }
+      answered();
       const frames = new FrameReader();
-      const onControl = take.onControl;
-      response.on("data", (chunk: Buffer) => {
-        const values = frames.feed(chunk);
-        // The server sends control frames only when asked (onControl).
-        if (!onControl || !values.some(isControl)) return channel.push(values as Job[]);
-        for (const value of values) {
-          if (isControl(value)) onControl(value);
-          else channel.push([value]);
-        }
-      });
-      response.on("end", () => channel.end(closed ? undefined : new UnavailableError("take stream ended by the server")));
-      response.on("error", (error) => channel.end(closed ? undefined : this.unreachable(error)));
+      response.on("data", (chunk: Buffer) => onValues(frames.feed(chunk), channel));
+      response.on("end", () => end(closed ? undefined : new UnavailableError(`${what} ended by the server`)));
+      response.on("error", (error) => end(closed ? undefined : this.unreachable(error)));
     });
-    request.on("error", (error) => channel.end(closed ? undefined : this.unreachable(error)));
-    failWhenSilent(request, this.idleTimeoutMs, "no job or heartbeat on the take stream");
+    request.on("error", (error) => end(closed ? undefined : this.unreachable(error)));
+    failWhenSilent(request, this.idleTimeoutMs, `no ${unit} or heartbeat on the ${what}`);
     const socketClosed = new Promise<void>((resolve) => request.on("close", () => {
       this.streams.delete(request);
       resolve();
     }));
     request.end();
     return {
-      [Symbol.asyncIterator]: () => channel[Symbol.asyncIterator](),
-      close: async () => {
+      channel,
+      opened,
+      close: async (beforeHangingUp) => {
         closed = true;
-        channel.end();
-        // Ask the server to take the stream's jobs back before we hang up, so they are ready when close() resolves;
-        // a Zizq server (no stream id) or an unreachable one still gets them back when it sees the socket close.
-        if (streamId !== undefined) await this.request("POST", `/jobs/take/${streamId}/close`).catch(() => undefined);
+        end();
+        await beforeHangingUp?.(streamId);
         request.destroy();
         await socketClosed;
       },

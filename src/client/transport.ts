@@ -1,4 +1,5 @@
 import type { ControlSink, TakeOptions } from "../engine/dispatch.js";
+import type { EventFilter, WharfEvent } from "../engine/events.js";
 import type { Job } from "../job/types.js";
 import type { AnyJobs, Job as JobView } from "./jobs.js";
 
@@ -32,21 +33,35 @@ export interface TakeStream<Jobs = AnyJobs> extends AsyncIterable<JobView<Jobs>>
  * How a Client reaches an engine: over HTTP, or in-process. Both speak the
  * same API (paths, query parameters, bodies); errors arrive as WharfErrors.
  */
-export interface Transport {
-  request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse>;
-  take(request: TakeRequest): TakeStream;
+/** What an event stream asks for: the events that pass the filter, after the cursor when given. */
+export interface EventsRequest {
+  filter: Pick<EventFilter, "queues" | "types" | "kinds">;
+  after?: string;
+}
+
+/** Events in order, as they happen; iteration ends when the stream closes or breaks. */
+export interface EventStream extends AsyncIterable<WharfEvent> {
+  /** Resolves once the server watches for this stream: every event after that reaches it. */
+  readonly opened: Promise<void>;
   close(): Promise<void>;
 }
 
-/** A push-to-pull queue behind a TakeStream. */
-export class JobChannel implements AsyncIterable<Job> {
-  private readonly buffered: Job[] = [];
-  private waiting: ((result: IteratorResult<Job>) => void) | undefined;
+export interface Transport {
+  request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse>;
+  take(request: TakeRequest): TakeStream;
+  events(request: EventsRequest): EventStream;
+  close(): Promise<void>;
+}
+
+/** A push-to-pull queue behind a TakeStream or an EventStream. */
+export class JobChannel<T = Job> implements AsyncIterable<T> {
+  private readonly buffered: T[] = [];
+  private waiting: ((result: IteratorResult<T>) => void) | undefined;
   private failWaiting: ((error: unknown) => void) | undefined;
   private ended = false;
   private failure: unknown;
 
-  push(jobs: Job[]): void {
+  push(jobs: T[]): void {
     if (this.ended) return;
     for (const job of jobs) {
       if (this.waiting) {
@@ -74,7 +89,7 @@ export class JobChannel implements AsyncIterable<Job> {
     }
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Job> {
+  [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: () => {
         const job = this.buffered.shift();

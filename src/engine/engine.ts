@@ -27,7 +27,7 @@ import { validateName } from "../job/validate.js";
 import { chunks } from "../slices.js";
 import type { Logger } from "../log.js";
 import type { Sharing } from "../store/sharing.js";
-import type { InsertOutcome, QueueCaps, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
+import type { DeletedJob, InsertOutcome, QueueCaps, SortOrder, StatusCount, Store, WorkflowRecord } from "../store/store.js";
 import { systemClock, type Clock } from "./clock.js";
 import { Alone } from "./coordination/alone.js";
 import type { Coordination, EngineParts } from "./coordination/coordination.js";
@@ -41,6 +41,7 @@ import { applyQueuePatch, checkQueueKeys, DEFAULT_QUEUE_SETTINGS, isDefault, wit
 import { QueueSettingsCache } from "./services/queue-settings-cache.js";
 import { documentOf, jobIdsOf, planWorkflow, workflowView, type WorkflowDocument, type WorkflowStatus, type WorkflowView } from "./workflows.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
+import { EventLog, eventsObserver, type EventFilter, type EventLogOptions, type EventSink } from "./events.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
 import { Batches, type EnqueueOutcome } from "./batches.js";
 import { Crons } from "./crons.js";
@@ -91,6 +92,8 @@ export interface EngineOptions {
    * with load_dependencies whose results take more is dead, unsent, so no take frame grows past it.
    */
   maxDependencyResultsBytes?: number;
+  /** The window of recent events kept for clients that resume (GET /events). */
+  events?: EventLogOptions;
   /** Which signed jobs enqueues may bring (src/engine/signatures.ts); by default, any, signed or not, unchecked. */
   signatures?: SignatureRules;
 }
@@ -135,6 +138,8 @@ export class Engine {
   private readonly retention: RetentionDefaults;
   private readonly timeoutSeconds: number;
   private readonly observer: EngineObserver;
+  /** Job lifecycle events, for GET /events. */
+  readonly events: EventLog;
   private readonly batches: Batches;
   private readonly maxResultBytes: number;
   private readonly signatureRules: SignatureRules;
@@ -156,14 +161,16 @@ export class Engine {
     this.maxDependencyResultsBytes = options.maxDependencyResultsBytes ?? DEFAULT_MAX_DEPENDENCY_RESULTS_BYTES;
     this.maxTakeStreams = options.maxTakeStreams ?? DEFAULT_MAX_TAKE_STREAMS;
     this.logger = options.logger;
-    this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger));
+    const server = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+    this.events = new EventLog(this.clock, server, options.events);
+    this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger), eventsObserver(this.events, CANCELLED));
     this.queueSettings = new QueueSettingsCache(this.store);
     this.coordination = options.sharing
       ? new Shared({
         store: this.store,
         sharing: options.sharing,
         clock: this.clock,
-        owner: `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`,
+        owner: server,
         defaultLeaseMs: Math.round(this.timeoutSeconds * 1000),
         observer: this.observer,
         logger: options.logger,
@@ -196,7 +203,8 @@ export class Engine {
     this.promotion = promotion(this.store, this.clock, this.writes, options.logger);
     this.deadlines = deadlines(this.store, this.clock, (jobs, now) => this.expireMissed(jobs, now), options.logger);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
-    this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger };
+    this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger, events: this.events };
+    this.events.connect(this.coordination.eventOutlet(this.events));
     const lead = (): Promise<boolean> => this.coordination.lead();
     const cronTicks = new CronTicks(this.store, this.clock, this.writes, lead, this.observer, options.logger, {
       prepare: (input) => this.cronJobInput(input),
@@ -321,6 +329,11 @@ export class Engine {
       tooLarge: (job, bytes) => void this.failLease(job.id, tooManyResults(bytes, this.maxDependencyResultsBytes), job.run_id, false).catch((error: unknown) => logFailure(this.logger, "dependency results", error)),
     });
     return this.dispatcher.open(options, withResults, control);
+  }
+
+  /** Sends `sink` the events that pass `filter` (after `cursor`, those of the window first) until the returned function is called. */
+  watchEvents(filter: EventFilter, cursor: string | undefined, sink: EventSink): () => void {
+    return this.events.watch(filter, cursor, sink);
   }
 
   /**
@@ -665,16 +678,21 @@ export class Engine {
   async deleteJob(id: string): Promise<void> {
     const result = await this.writes.commit({ deletes: [{ id }] });
     if (result.deleted.length === 0) throw jobNotFound(id);
+    this.observer.deleted?.(result.deleted);
   }
 
   async deleteJobs(selection: JobSelection): Promise<number> {
-    if (!selection.filter) return (await this.writes.deleteMatching(selection.query)).length;
+    if (!selection.filter) return this.deletedOnRequest(await this.writes.deleteMatching(selection.query));
     let deleted = 0;
     for await (const jobs of this.matching(selection)) {
-      const result = await this.writes.commit({ deletes: jobs.map((job) => ({ id: job.id })) });
-      deleted += result.deleted.length;
+      deleted += this.deletedOnRequest((await this.writes.commit({ deletes: jobs.map((job) => ({ id: job.id })) })).deleted);
     }
     return deleted;
+  }
+
+  private deletedOnRequest(deleted: DeletedJob[]): number {
+    if (deleted.length > 0) this.observer.deleted?.(deleted);
+    return deleted.length;
   }
 
   // ---- queues ----
@@ -693,9 +711,11 @@ export class Engine {
     validateName(queue, "queue", (message) => new NotFoundError(message));
     const settings = applyQueuePatch((await this.store.getQueueSettings(queue)) ?? DEFAULT_QUEUE_SETTINGS, patch);
     await checkQueueKeys(settings, patch, this.filterBudget);
+    const pausedBefore = this.queueSettings.get(queue)?.paused ?? false;
     await this.store.putQueueSettings(queue, isDefault(settings) ? undefined : settings);
     this.queueSettings.changed(queue, isDefault(settings) ? undefined : settings);
     this.dispatcher.wake();
+    if (settings.paused !== pausedBefore) this.observer.queuePaused?.(queue, settings.paused);
     return this.getQueue(queue);
   }
 
@@ -751,7 +771,7 @@ export class Engine {
   /** Every job and every cron group. */
   async reset(): Promise<void> {
     await this.crons.deleteAll();
-    await this.writes.deleteMatching(undefined);
+    this.deletedOnRequest(await this.writes.deleteMatching(undefined));
     await this.queueSettings.tick();
   }
 

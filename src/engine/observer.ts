@@ -1,4 +1,5 @@
 import type { Job, JobError } from "../job/types.js";
+import type { DeletedJob } from "../store/store.js";
 
 /** What the engine reports as it works; metrics and logs listen here. All methods are optional. */
 export interface EngineObserver {
@@ -16,6 +17,12 @@ export interface EngineObserver {
   leaseExpired?(job: Job): void;
   /** On a shared store: leases no live server will end (their server is gone, say) made ready again, by the leader. */
   rescued?(jobs: Job[]): void;
+  /** A blocked job's last dependency completed: the job as it is now (ready or scheduled). */
+  unblocked?(job: Job): void;
+  /** Jobs deleted on request (DELETE /jobs, /jobs/{id}, a reset), not those purged by retention. */
+  deleted?(jobs: DeletedJob[]): void;
+  /** A queue was paused (true) or resumed (false). */
+  queuePaused?(queue: string, paused: boolean): void;
   /** On a shared store: this process became the leader, or is one no more. */
   leadershipChanged?(leading: boolean): void;
 }

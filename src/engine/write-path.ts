@@ -196,7 +196,10 @@ export class WritePath {
         continue;
       }
       this.track(before, after);
-      if (after.status !== "dead") continue;
+      if (after.status !== "dead") {
+        if (before.status === "blocked" && after.status !== "blocked") this.observer.unblocked?.(after);
+        continue;
+      }
       if (error) this.observer.failed?.(after, error);
       this.observer.died?.(after);
     }

@@ -9,6 +9,7 @@
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import type { ControlSink, JobSink, Subscription, TakeOptions } from "../engine/dispatch.js";
+import { EVENT_KINDS, type EventFilter, type EventKind, type EventSink } from "../engine/events.js";
 import { notInFlight } from "../engine/leases.js";
 import { jobNotFound, workflowNotFound } from "../engine/not-found.js";
 import { isJobId } from "../job/ids.js";
@@ -24,8 +25,9 @@ import type { Identity, Scope } from "./identity.js";
 import { PAGE_PARAMS, pageLinks, parseInteger, QueryParams, readPage, readSelection, SELECTION_PARAMS } from "./params.js";
 import { queueViewFor, type QueueView } from "./queue-view.js";
 
-/** The one route that answers with a stream (ApiResponse kind "take"): servers negotiate its format up front. */
+/** The routes that answer with a stream (ApiResponse kinds "take" and "events"): servers negotiate their format up front. */
 export const TAKE_PATH = "/jobs/take";
+export const EVENTS_PATH = "/events";
 /** Prometheus metrics (ApiResponse kind "metrics"), in the registry's own text format whatever the Accept header. */
 export const METRICS_PATH = "/metrics";
 
@@ -35,11 +37,14 @@ export interface ApiRequest {
   query: URLSearchParams;
   body: unknown;
   workerId?: string;
+  /** The Last-Event-ID header: where a client resumes an event stream. */
+  lastEventId?: string;
 }
 
 export type ApiResponse =
   | { kind: "body"; status: number; body?: unknown }
   | { kind: "take"; open: (sink: JobSink, control?: ControlSink) => Subscription; controls: boolean }
+  | { kind: "events"; open: (sink: EventSink) => () => void }
   | { kind: "metrics" };
 
 /** A handler of jobs and queues: the engine as its caller may see it. */
@@ -150,6 +155,25 @@ const take: Handler = async (engine, request) => {
   if (controls !== undefined && controls !== "true" && controls !== "false") throw new BadRequestError(`controls must be true or false, got ${JSON.stringify(controls)}`);
   return { kind: "take", open: (sink, control) => engine.take(options, sink, control), controls: controls === "true" };
 };
+
+const watchEvents: Handler = async (engine, request) => {
+  const query = params(request, ["queue", "type", "kind", "after"]);
+  const filter: EventFilter = {};
+  const queues = query.list("queue");
+  if (queues) filter.queues = queues;
+  const types = query.list("type");
+  if (types) filter.types = types;
+  const kinds = query.list("kind");
+  if (kinds) filter.kinds = kinds.map(eventKind);
+  const cursor = query.get("after") ?? request.lastEventId;
+  if (cursor !== undefined && !isJobId(cursor)) throw new BadRequestError(`the cursor (after, or Last-Event-ID) must be an event id, got ${JSON.stringify(cursor.slice(0, 40))}`);
+  return { kind: "events", open: (sink) => engine.watchEvents(filter, cursor, sink) };
+};
+
+function eventKind(kind: string): EventKind {
+  if (!(EVENT_KINDS as readonly string[]).includes(kind)) throw new BadRequestError(`unknown event kind ${JSON.stringify(kind)} (kinds: ${EVENT_KINDS.join(", ")})`);
+  return kind as EventKind;
+}
 
 const cancelJob: Handler = async (engine, request, [id]) => {
   noParams(request);
@@ -403,6 +427,7 @@ export const ROUTES: readonly Route[] = [
   route("/jobs/bulk", { POST: needs("enqueue", enqueueBulk) }),
   route("/jobs/count", { GET: needs("read", countJobs) }),
   route(TAKE_PATH, { GET: needs("work", take) }),
+  route(EVENTS_PATH, { GET: needs("read", watchEvents) }),
   route("/jobs/take/{stream}/close", { POST: needs("work", closeTake) }),
   route("/jobs/success", { POST: needs("work", ackMany) }),
   route("/jobs/{id}", { GET: needs("read", withJobId(getJob)), PATCH: needs("admin", withJobId(patchJob)), DELETE: needs("admin", withJobId(deleteJob)) }),

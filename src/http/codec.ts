@@ -2,6 +2,7 @@ import { isUtf8 } from "node:buffer";
 import { BadRequestError, NotAcceptableError, UnsupportedMediaTypeError } from "../errors.js";
 import { parseJson, stringifyJson } from "../job/json.js";
 import { decodeMsgpack, encodeMsgpack, encodeMsgpackFrame } from "./msgpack.js";
+import type { WharfEvent } from "../engine/events.js";
 
 export type BodyFormat = "json" | "msgpack";
 export type StreamFormat = "ndjson" | "msgpack-stream" | "sse";
@@ -94,6 +95,12 @@ export function decodeBody(contentType: string | undefined, body: Buffer): unkno
 
 export function encodeBody(format: BodyFormat, value: unknown): Buffer {
   return format === "json" ? Buffer.from(stringifyJson(value)) : encodeMsgpack(value);
+}
+
+/** One event of an event stream: in server-sent events with its id (the client's Last-Event-ID) and kind. */
+export function encodeEventFrame(format: StreamFormat, event: WharfEvent): Buffer {
+  if (format !== "sse") return encodeFrame(format, event);
+  return Buffer.from(`id: ${event.id}\nevent: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`);
 }
 
 /** One frame of a take stream; `undefined` is a heartbeat. */

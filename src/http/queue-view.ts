@@ -10,6 +10,7 @@
 import { ForbiddenError, type NotFoundError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
 import type { ControlSink, JobSink, Subscription, TakeOptions } from "../engine/dispatch.js";
+import type { EventFilter, EventSink } from "../engine/events.js";
 import type { Engine } from "../engine/engine.js";
 import { notInFlight } from "../engine/leases.js";
 import { jobNotFound, takeStreamNotOpen, workflowNotFound } from "../engine/not-found.js";
@@ -33,6 +34,7 @@ export type QueueView = Pick<
   | "enqueue"
   | "createWorkflow"
   | "take"
+  | "watchEvents"
   | "closeTake"
   | "ack"
   | "fail"
@@ -95,6 +97,11 @@ class QueueLimitedView implements QueueView {
     if (options.queues.length === 0) throw new ForbiddenError(`${this.name} may take only from ${this.described()}: name the queues to take from`);
     this.mayName(options.queues);
     return this.engine.take(options, sink, control);
+  }
+
+  /** Events of its queues only: those of other queues, and those of no queue (a leader elected), are not for it. */
+  watchEvents(filter: EventFilter, cursor: string | undefined, sink: EventSink): () => void {
+    return this.engine.watchEvents({ ...filter, mayRead: (queue) => this.patterns.matches(queue) }, cursor, sink);
   }
 
   getQueue(queue: string) {

@@ -9,10 +9,12 @@ import { openEngine, type OpenEngineOptions } from "../compose.js";
 import type { Engine } from "../engine/engine.js";
 import { stringifyJson } from "../job/json.js";
 import type { Job } from "../job/types.js";
-import { findRoute, METRICS_PATH, TAKE_PATH, type ApiRequest } from "./api.js";
+import { EVENTS_PATH, findRoute, METRICS_PATH, TAKE_PATH, type ApiRequest } from "./api.js";
+import type { EventSink } from "../engine/events.js";
 import {
   decodeBody,
   encodeBody,
+  encodeEventFrame,
   encodeFrame,
   MEDIA_TYPES,
   negotiateBody,
@@ -268,16 +270,19 @@ class RequestHandler {
         this.admitConnection(identity, request, response);
         authorize(identity, routed.access);
       }
-      const isTake = url.pathname === TAKE_PATH;
-      const streamFormat = isTake ? negotiateStream(header(request, "accept")) : undefined;
-      if (!isTake && url.pathname !== METRICS_PATH) format = negotiateBody(header(request, "accept"));
+      const isStream = url.pathname === TAKE_PATH || url.pathname === EVENTS_PATH;
+      const streamFormat = isStream ? negotiateStream(header(request, "accept")) : undefined;
+      if (!isStream && url.pathname !== METRICS_PATH) format = negotiateBody(header(request, "accept"));
       const raw = await readBody(request, this.maxBodyBytes);
       const body = decodeBody(header(request, "content-type"), raw);
       const apiRequest: ApiRequest = { method, path: url.pathname, query: url.searchParams, body };
       const workerId = header(request, "worker-id");
       if (workerId !== undefined) apiRequest.workerId = workerId;
+      const lastEventId = header(request, "last-event-id");
+      if (lastEventId !== undefined) apiRequest.lastEventId = lastEventId;
       const result = await routed.run(this.engine, identity, apiRequest);
       if (result.kind === "take") this.stream(request, response, result.open, result.controls, streamFormat!, identity);
+      else if (result.kind === "events") this.eventStream(request, response, result.open, streamFormat!);
       else if (result.kind === "metrics") await this.sendMetrics(response);
       else await send(response, result.status, format, result.body);
     } catch (error) {
@@ -309,6 +314,34 @@ class RequestHandler {
     const { contentType, body } = await this.metrics.render();
     response.writeHead(200, { "content-type": contentType });
     response.end(body);
+  }
+
+  /**
+   * An event stream: events as they come, heartbeats between. A client that reads slower than events
+   * come is cut off once MAX_EVENT_BACKLOG bytes wait for it, rather than held in memory without end:
+   * it reconnects with Last-Event-ID and is told what it missed.
+   */
+  private eventStream(request: Request, response: Response, open: (sink: EventSink) => () => void, format: StreamFormat): void {
+    const out = response as unknown as { write(chunk: Buffer): boolean; writableLength: number; destroy(): void };
+    const frames: Buffer[] = [];
+    let write = (chunk: Buffer): void => void frames.push(chunk);
+    // Watching before the headers go: a client that has them misses nothing that happens after.
+    const stop = open((events) => {
+      write(Buffer.concat(events.map((event) => encodeEventFrame(format, event))));
+      if (out.writableLength > MAX_EVENT_BACKLOG) out.destroy();
+    });
+    response.writeHead(200, { "content-type": MEDIA_TYPES[format], "cache-control": "no-store" });
+    out.write(encodeFrame(format, undefined));
+    write = (chunk) => void out.write(chunk);
+    for (const frame of frames) write(frame);
+    const heartbeat = setInterval(() => out.write(encodeFrame(format, undefined)), this.heartbeatMs);
+    heartbeat.unref();
+    const closed = (): void => {
+      clearInterval(heartbeat);
+      stop();
+    };
+    response.once("close", closed);
+    request.once("error", closed);
   }
 
   private stream(request: Request, response: Response, open: (sink: JobSink, control?: ControlSink) => Subscription, controls: boolean, format: StreamFormat, identity: Identity | undefined): void {
@@ -410,6 +443,8 @@ function cleartextListener(http1: http.Server, http2Server: http2.Http2Server, f
 
 const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CONNECTIONS = 20_000;
+/** Bytes of events waiting for a slow event-stream client, at most, before it is cut off. */
+const MAX_EVENT_BACKLOG = 16 * 1024 * 1024;
 
 /**
  * Past `max` open connections the listener closes new ones at once (Node's own check, before a TLS

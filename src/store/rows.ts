@@ -53,7 +53,7 @@ export const SKIP_HELD: Record<Exclude<KeyHold, "none">, string> = {
 };
 
 /** What a delete returns of each job it removed (a DeletedJob). */
-export const DELETED_COLUMNS = "id, queue, type, status, priority, concurrency_key";
+export const DELETED_COLUMNS = "id, queue, type, status, priority, attempts, concurrency_key";
 
 export type ColumnValue = string | number | null;
 

@@ -23,6 +23,10 @@ export interface Notifier {
    * been missed (listening (re)started). Returns a function that stops listening.
    */
   onQueueSettingsChanged(listener: () => void): () => void;
+  /** Sends each message (JSON text of at most 7000 characters) to every process listening for events, this one included. */
+  announceEvents(messages: readonly string[]): Promise<void>;
+  /** Calls `listener` with each events message, and with undefined when some may have been missed (listening (re)started). */
+  onEvents(listener: (message: string | undefined) => void): () => void;
 }
 
 export interface Peer {

@@ -136,6 +136,7 @@ export interface DeletedJob {
   type: string;
   status: JobStatus;
   priority: number;
+  attempts: number;
   concurrency_key?: string | null;
 }
 

@@ -122,6 +122,7 @@ function watchedClient(url: string, refused: string[]): Client {
       }
     },
     take: (request) => inner.take(request),
+    events: (request) => inner.events(request),
     close: () => inner.close(),
   });
 }
@@ -1056,4 +1057,37 @@ test("a 10,000-job DAG enqueued in one request runs in dependency order on two s
   assert.equal(runs.size, size);
   assert.deepEqual([...runs].filter(([, times]) => times > 1), [], "each job ran once");
   assert.deepEqual(early.slice(0, 10), [], "no job started before its dependencies completed");
+});
+
+test("events: a stream on server B carries what happens through server A, once A hears that B watches", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
+  const queue = uniqueName("events");
+  const watcher = connect(b.url);
+  defer(() => watcher.close());
+  const events = watcher.events({ queues: [queue] });
+  defer(() => events.close());
+  await events.opened;
+  const kinds: string[] = [];
+  const servers = new Set<string>();
+  const reading = (async () => {
+    for await (const event of events) {
+      kinds.push(event.kind);
+      servers.add(event.server);
+      if (event.kind === "job.completed") return;
+    }
+  })();
+  // A learns that B watches from B's announcement, sent as the stream opens and every maintenance tick.
+  await eventually(async () => {
+    await enqueueOne(a.url, { queue, type: JOB_TYPE, payload: {} });
+    return kinds.includes("job.enqueued");
+  }, 5000, "an enqueue through A to reach B's stream");
+  const taken = await take(defer, a.url, queue).nextJob(5000);
+  const acked = await call(a.url, "POST", `/jobs/${taken.id}/success`, { run_id: taken.run_id });
+  assert.equal(acked.status, 204, JSON.stringify(acked.body));
+  await reading;
+  assert.ok(kinds.includes("job.taken"), kinds.join(", "));
+  assert.equal(kinds.at(-1), "job.completed");
+  assert.equal(servers.size, 1, "every event was made on A");
 });

@@ -141,6 +141,7 @@ export function recordingClient(client: Client, options?: ClientOptions): { clie
       return answer;
     },
     take: (request) => inner.take(request),
+    events: (request) => inner.events(request),
     close: async () => {},
   };
   return { client: new Client(transport, options), requests };

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import http2 from "node:http2";
 import { after, before, describe, test } from "node:test";
-import { ROUTES, TAKE_PATH } from "../../src/http/api.js";
+import { EVENTS_PATH, ROUTES, TAKE_PATH } from "../../src/http/api.js";
 import { SCOPES, type Scope } from "../../src/http/identity.js";
 import { BearerTokens, hashedToken } from "../../src/http/tokens.js";
 import { createLogger } from "../../src/log.js";
@@ -49,8 +49,9 @@ function samples(): Sample[] {
   const fill: Record<string, string> = { id: NO_SUCH_ID, attempt: "1", queue: "mine.q", stream: "0".repeat(24), group: "g", entry: "e" };
   return ROUTES.flatMap((route) => Object.entries(route.methods).map(([method, endpoint]) => {
     let path = route.path.replace(/\{(\w+)\}/g, (_whole, name: string) => fill[name]!);
-    // A bad prefetch answers 400 once admitted, before any stream opens.
+    // A bad prefetch, or kind, answers 400 once admitted, before any stream opens.
     if (route.path === TAKE_PATH) path += "?queue=mine.q&prefetch=-1";
+    if (route.path === EVENTS_PATH) path += "?kind=none";
     return { method, path, scope: endpoint.scope, everyQueue: endpoint.everyQueue };
   }));
 }

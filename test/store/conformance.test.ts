@@ -464,7 +464,7 @@ for (const factory of STORES) {
       const jobs = [job({ queue }), job({ queue, type: "other" })];
       await store.insertJobs(jobs);
       const { deleted } = await store.deleteMatching({ queues: [queue], types: ["other"] });
-      assert.deepEqual(deleted, [{ id: jobs[1]!.id, queue, type: "other", status: "ready", priority: jobs[1]!.priority, concurrency_key: null }]);
+      assert.deepEqual(deleted, [{ id: jobs[1]!.id, queue, type: "other", status: "ready", priority: jobs[1]!.priority, attempts: 0, concurrency_key: null }]);
       assert.equal(await store.countJobs({ queues: [queue] }), 1);
     });
 
@@ -672,7 +672,7 @@ for (const factory of STORES) {
       assert.deepEqual(wrongStatus.deleted, []);
       assert.ok(await store.getJob(gone.id), "a refused delete leaves the job");
       const deleted = await store.commit({ deletes: [{ id: gone.id, from: "in_flight", fromRunId: leasedGone.run_id! }] });
-      assert.deepEqual(deleted.deleted, [{ id: gone.id, queue, type: gone.type, status: "in_flight", priority: gone.priority, concurrency_key: null }]);
+      assert.deepEqual(deleted.deleted, [{ id: gone.id, queue, type: gone.type, status: "in_flight", priority: gone.priority, attempts: gone.attempts, concurrency_key: null }]);
       assert.equal(await store.getJob(gone.id), undefined);
     });
 

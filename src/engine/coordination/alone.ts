@@ -10,6 +10,7 @@ import type { Service } from "../services/service.js";
 import { StatusCounts } from "../status-counts.js";
 import type { Clock } from "../clock.js";
 import type { Coordination, EngineParts, TrackedJob } from "./coordination.js";
+import { NO_OUTLET, type EventOutlet } from "../events.js";
 
 const RECOVERY_BATCH = 1000;
 
@@ -29,6 +30,10 @@ export class Alone implements Coordination {
   constructor(store: Store, clock: Clock, leaseMs: (job: Job) => number, queueSettings: QueueSettingsCache) {
     this.gate = new QueueGate(this.counts, queueSettings, clock);
     this.claims = new IndexClaims(this.index, this.gate, store, clock, leaseMs);
+  }
+
+  eventOutlet(): EventOutlet {
+    return NO_OUTLET;
   }
 
   services(_parts: EngineParts): Service[] {

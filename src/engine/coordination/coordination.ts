@@ -4,6 +4,7 @@ import type { EndedLease, StatusCount, Store } from "../../store/store.js";
 import type { Clock } from "../clock.js";
 import type { ClaimSource, Dispatcher, InFlightJob } from "../dispatch.js";
 import type { Service } from "../services/service.js";
+import type { EventLog, EventOutlet } from "../events.js";
 import type { WritePath } from "../write-path.js";
 
 /** The engine's parts a coordination works with once the engine is built. */
@@ -15,6 +16,7 @@ export interface EngineParts {
   maintenanceIntervalMs: number;
   /** Where background work that has no caller reports its failures. */
   logger: Logger;
+  events: EventLog;
 }
 
 /** The part of a job bookkeeping needs to undo its old state. */
@@ -51,4 +53,6 @@ export interface Coordination {
   release(jobs: Job[]): void;
   /** True while this process leads: leader-only services run then. */
   lead(): Promise<boolean>;
+  /** How `log`'s events reach the other processes on the store (and theirs this one). */
+  eventOutlet(log: EventLog): EventOutlet;
 }

@@ -11,6 +11,9 @@ import { LeaseSync } from "../services/lease-sync.js";
 import { Rescue } from "../services/rescue.js";
 import type { Service } from "../services/service.js";
 import { WakeUp } from "../services/wake-up.js";
+import { EventWatchers } from "../services/event-watchers.js";
+import type { EventLog, EventOutlet } from "../events.js";
+import { SharedEvents } from "./shared-events.js";
 import type { Coordination, EngineParts } from "./coordination.js";
 
 export interface SharedOptions {
@@ -45,6 +48,8 @@ export class Shared implements Coordination {
   private readonly queueSettings: QueueSettingsCache;
   private leading = false;
   private stopped = false;
+  private readonly clock: Clock;
+  private events: SharedEvents | undefined;
 
 
   constructor(options: SharedOptions) {
@@ -53,11 +58,17 @@ export class Shared implements Coordination {
     this.observer = options.observer;
     this.logger = options.logger;
     this.queueSettings = options.queueSettings;
+    this.clock = options.clock;
     this.claims = new StoreClaims(options);
   }
 
+  eventOutlet(log: EventLog): EventOutlet {
+    this.events = new SharedEvents(this.sharing, this.clock, this.logger, log.server, log.keepMs);
+    return this.events;
+  }
+
   services(parts: EngineParts): Service[] {
-    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts, this.observer)];
+    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts, this.observer), new EventWatchers(parts.events)];
   }
 
   async start(parts: EngineParts): Promise<void> {
@@ -70,6 +81,7 @@ export class Shared implements Coordination {
         void this.queueSettings.tick().then(() => dispatcher.wake(), (error: unknown) => logFailure(this.logger, "reading queue settings", error));
       }),
       this.sharing.onLeasesEnded((leases) => endedElsewhere(leases, dispatcher, leaseSync, this.logger)),
+      this.sharing.onEvents((message) => this.events?.received(message, parts.events)),
     );
   }
 

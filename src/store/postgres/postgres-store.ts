@@ -67,7 +67,7 @@ import { Listener } from "./listener.js";
 import { Liveness } from "./liveness.js";
 import { columnArrays, ROW_TYPES, runOn, type Row, type Run, type Statement } from "./run.js";
 import { decodeLeases, encodeLeases } from "./lease-payload.js";
-import { LEASES_ENDED_CHANNEL, POSTGRES_DIALECT, QUERY_SQL, QUEUE_SETTINGS_CHANNEL, READY_CHANNEL, SQL, writtenMask } from "./sql.js";
+import { EVENTS_CHANNEL, LEASES_ENDED_CHANNEL, POSTGRES_DIALECT, QUERY_SQL, QUEUE_SETTINGS_CHANNEL, READY_CHANNEL, SQL, writtenMask } from "./sql.js";
 
 export interface PostgresStoreOptions {
   /** A postgres:// or postgresql:// connection URL. */
@@ -135,7 +135,7 @@ export class PostgresStore implements Store, Notifier, Peer {
       query_timeout: timeoutMs,
       keepAlive: true,
     });
-    this.listener = new Listener({ newClient: dedicated("listener"), channels: [READY_CHANNEL, LEASES_ENDED_CHANNEL, QUEUE_SETTINGS_CHANNEL] });
+    this.listener = new Listener({ newClient: dedicated("listener"), channels: [READY_CHANNEL, LEASES_ENDED_CHANNEL, QUEUE_SETTINGS_CHANNEL, EVENTS_CHANNEL] });
     this.leadership = new Leadership({ newClient: dedicated("leader"), tryLock: SQL.tryLead, ping: SQL.ping });
     this.liveness = new Liveness({
       newClient: dedicated("liveness"),
@@ -551,6 +551,16 @@ export class PostgresStore implements Store, Notifier, Peer {
   /** Also called when listening (re)starts: changes may have been missed meanwhile. */
   onQueueSettingsChanged(listener: () => void): () => void {
     return this.listener.subscribe(QUEUE_SETTINGS_CHANNEL, () => listener());
+  }
+
+  announceEvents(messages: readonly string[]): Promise<void> {
+    return this.write(async () => {
+      for (const message of messages) await this.runOnPool(SQL.notifyEvents, [message]);
+    });
+  }
+
+  onEvents(listener: (message: string | undefined) => void): () => void {
+    return this.listener.subscribe(EVENTS_CHANNEL, listener);
   }
 
   onLeasesEnded(listener: (leases: EndedLease[] | undefined) => void): () => void {

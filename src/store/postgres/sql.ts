@@ -27,6 +27,8 @@ export const READY_CHANNEL = "wharf_ready";
 export const LEASES_ENDED_CHANNEL = "wharf_leases_ended";
 /** The channel a change of a queue's settings notifies, so every server's settings cache reads them again at once. */
 export const QUEUE_SETTINGS_CHANNEL = "wharf_queue_settings";
+/** Job lifecycle events between servers (src/engine/coordination/shared-events.ts). */
+export const EVENTS_CHANNEL = "wharf_events";
 const NOTIFY_SETTINGS = `pg_notify('${QUEUE_SETTINGS_CHANNEL}', '')`;
 
 const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
@@ -167,7 +169,7 @@ function deleteJobsText(settling: boolean): string {
         AND (target.from_status IS NULL OR jobs.status = target.from_status)
         AND (target.from_run_id IS NULL OR jobs.run_id = target.from_run_id)
         AND (target.expired_by IS NULL OR jobs.lease_expires_at <= target.expired_by)${settling ? "" : " AND NOT jobs.has_dependents"}
-      RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority, jobs.concurrency_key),
+      RETURNING jobs.id, jobs.queue, jobs.type, jobs.status, jobs.priority, jobs.attempts, jobs.concurrency_key),
     deleted_errors AS (DELETE FROM job_errors WHERE job_id IN (SELECT id FROM deleted)),
     ${DROP_OWN_EDGES("SELECT id FROM deleted")}
     SELECT ${DELETED_COLUMNS} FROM deleted`;
@@ -258,6 +260,8 @@ export const SQL = {
   notifyReady: NOTIFY_READY,
   /** $1: a payload of ended leases. */
   notifyLeasesEnded: `SELECT pg_notify('${LEASES_ENDED_CHANNEL}', $1)`,
+  /** $1: an events message. */
+  notifyEvents: `SELECT pg_notify('${EVENTS_CHANNEL}', $1)`,
   /**
    * Compare-and-set on status and, where the expected run is not null, on the run (and, where given, on
    * the stored lease having run out). Parameters: ids, expected statuses, expected run ids, lease
