@@ -80,11 +80,34 @@ export interface EventLogOptions {
 interface Watcher {
   filter: EventFilter;
   sink: EventSink;
+  /** Events that passed its filter this event-loop turn, sent together at its end. */
+  pending: WharfEvent[];
+}
+
+/** The last `capacity` events, oldest first, each added in constant time. */
+class Window {
+  private readonly slots: WharfEvent[] = [];
+  private next = 0;
+
+  constructor(private readonly capacity: number) {}
+
+  add(event: WharfEvent): void {
+    if (this.slots.length < this.capacity) this.slots.push(event);
+    else this.slots[this.next] = event;
+    this.next = (this.next + 1) % this.capacity;
+  }
+
+  /** Oldest first. */
+  all(): WharfEvent[] {
+    return this.slots.length < this.capacity ? [...this.slots] : [...this.slots.slice(this.next), ...this.slots.slice(0, this.next)];
+  }
 }
 
 export class EventLog {
-  private readonly window: WharfEvent[] = [];
+  private readonly window: Window;
   private readonly watchers = new Set<Watcher>();
+  private readonly flushing = new Set<Watcher>();
+  private flushScheduled = false;
   private keepUntil = Number.NEGATIVE_INFINITY;
   private outlet: EventOutlet = NO_OUTLET;
   private readonly windowSize: number;
@@ -93,6 +116,7 @@ export class EventLog {
   constructor(private readonly clock: Clock, readonly server: string, options: EventLogOptions = {}) {
     this.windowSize = options.windowSize ?? 10_000;
     this.keepMs = options.keepMs ?? 60_000;
+    this.window = new Window(this.windowSize);
   }
 
   connect(outlet: EventOutlet): void {
@@ -122,11 +146,12 @@ export class EventLog {
    * function is called.
    */
   watch(filter: EventFilter, cursor: string | undefined, sink: EventSink): () => void {
-    const watcher: Watcher = { filter, sink };
+    const watcher: Watcher = { filter, sink, pending: [] };
     if (cursor !== undefined) this.replay(watcher, cursor);
     this.watchers.add(watcher);
     this.outlet.watching();
     return () => {
+      this.flushing.delete(watcher);
       if (this.watchers.delete(watcher)) this.keepUntil = this.clock.now() + this.keepMs;
     };
   }
@@ -137,22 +162,36 @@ export class EventLog {
   }
 
   private replay(watcher: Watcher, cursor: string): void {
-    const start = this.window.findIndex((event) => event.id === cursor);
+    const window = this.window.all();
+    const start = window.findIndex((event) => event.id === cursor);
     let replayed: WharfEvent[];
-    if (start >= 0) replayed = this.window.slice(start + 1);
-    else if (this.window.length > 0 && cursor > this.window[this.window.length - 1]!.id) replayed = [];
-    else replayed = [{ schema: EVENT_SCHEMA, id: newJobId(), kind: "events.missed", time: this.clock.now(), server: this.server, missed_after: cursor }, ...this.window];
+    if (start >= 0) replayed = window.slice(start + 1);
+    else if (window.length > 0 && cursor > window[window.length - 1]!.id) replayed = [];
+    else replayed = [{ schema: EVENT_SCHEMA, id: newJobId(), kind: "events.missed", time: this.clock.now(), server: this.server, missed_after: cursor }, ...window];
     const passing = replayed.filter((event) => event.kind === "events.missed" || passes(event, watcher.filter));
     if (passing.length > 0) watcher.sink(passing);
   }
 
+  /** Keeps the events, and hands each watcher those it wants at the end of this event-loop turn: one write per turn, not per event. */
   private record(events: WharfEvent[]): void {
-    for (const event of events) this.window.push(event);
-    if (this.window.length > this.windowSize) this.window.splice(0, this.window.length - this.windowSize);
+    for (const event of events) this.window.add(event);
     for (const watcher of this.watchers) {
-      const passing = events.filter((event) => passes(event, watcher.filter));
-      if (passing.length > 0) watcher.sink(passing);
+      for (const event of events) if (passes(event, watcher.filter)) watcher.pending.push(event);
+      if (watcher.pending.length > 0) this.flushing.add(watcher);
     }
+    if (this.flushing.size === 0 || this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const watcher of this.flushing) {
+      const events = watcher.pending;
+      watcher.pending = [];
+      watcher.sink(events);
+    }
+    this.flushing.clear();
   }
 }
 
