@@ -29,6 +29,8 @@ export type { HttpTransportOptions, TlsClientOptions } from "./client/http-trans
 export type { EventStream, TakeStream } from "./client/transport.js";
 export type { EventKind, EventJob, WharfEvent } from "./engine/events.js";
 export { EVENT_KINDS, EVENT_SCHEMA } from "./engine/events.js";
+export type { WorkerReport, WorkerStatus, WorkerView } from "./engine/worker-registry.js";
+export type { StreamView } from "./engine/dispatch.js";
 export { startServer } from "./http/server.js";
 export type { ServerOptions, WharfServer } from "./http/server.js";
 export { InvalidTlsError, peerIdentity } from "./http/tls.js";

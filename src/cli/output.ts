@@ -5,6 +5,7 @@
 import { stringifyJson } from "../job/json.js";
 import type { Job } from "../index.js";
 import { JOB_STATUSES, type JobError, type JobStatus } from "../job/types.js";
+import type { WorkerView } from "../engine/worker-registry.js";
 
 export interface Column<T> {
   header: string;
@@ -62,6 +63,18 @@ export const ERROR_COLUMNS: Array<Column<JobError>> = [
   { header: "FAILED", cell: (error) => relativeTime(error.failed_at) },
   { header: "TYPE", cell: (error) => error.error_type ?? "" },
   { header: "MESSAGE", cell: (error) => shorten(error.message) },
+];
+
+export const WORKER_COLUMNS: Array<Column<WorkerView>> = [
+  { header: "WORKER", cell: (worker) => shorten(worker.worker_id ?? "(no Worker-Id)") },
+  { header: "QUEUES", cell: (worker) => shorten(worker.queues?.join(",") ?? "*") },
+  { header: "IN FLIGHT", cell: (worker) => `${worker.in_flight}/${worker.prefetch === 0 ? "∞" : worker.prefetch}` },
+  { header: "DONE", cell: (worker) => String(worker.completed) },
+  { header: "FAILED", cell: (worker) => String(worker.failed) },
+  { header: "CONNECTED", cell: (worker) => relativeTime(worker.connected_at) },
+  { header: "STATUS", cell: (worker) => worker.report?.status ?? "" },
+  { header: "LANGUAGE", cell: (worker) => shorten(worker.report?.language ?? "") },
+  { header: "MEMORY", cell: (worker) => (worker.report?.memory_mb === undefined ? "" : `${worker.report.memory_mb} MB`) },
 ];
 
 export type QueueCounts = { queue: string } & Record<JobStatus, number>;

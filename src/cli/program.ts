@@ -13,6 +13,7 @@ import * as tlsCommands from "./tls-commands.js";
 import * as signingCommands from "./signing-commands.js";
 import * as tokenCommands from "./token-commands.js";
 import * as tailCommand from "./tail-command.js";
+import { WORKER_COLUMNS } from "./output.js";
 import { SCOPES } from "../http/identity.js";
 import {
   backoff,
@@ -314,6 +315,11 @@ export function buildProgram(options: ProgramOptions = {}): Command {
   program.addCommand(tokenCommand());
   program.addCommand(signingKeyCommand());
   program.addCommand(remote(new Command("health")).description("check that the server answers").action((opts: run.RemoteOptions) => run.health(opts)));
+  program.addCommand(
+    remote(new Command("workers"))
+      .description("list the workers connected to the server: their take streams, jobs in flight and done, and what they report")
+      .action((opts: run.RemoteOptions) => run.remote(opts, async (wharf, out) => out.rows(await wharf.workers(), WORKER_COLUMNS))),
+  );
   program.addCommand(
     remote(new Command("tail"))
       .description("follow the server's job events as they happen (until Ctrl-C, or --count of them)")

@@ -8,6 +8,7 @@ import type { EnqueuedJob, FailureInput, Job as StoredJob, JobError, JobPatch, J
 import type { AnyJobs, EnqueueInput, Job } from "./jobs.js";
 import type { EventsRequest, EventStream, QueryValue, TakeStream, Transport } from "./transport.js";
 import type { EventKind } from "../engine/events.js";
+import type { WorkerReport, WorkerView } from "../engine/worker-registry.js";
 import { CronClient } from "./crons.js";
 import { WorkflowClient } from "./workflows.js";
 import type { CancelFrame } from "../engine/dispatch.js";
@@ -328,6 +329,16 @@ export class Client<Jobs extends object = AnyJobs> {
   }
 
   /** Opens a take stream: jobs arrive as they become ready, leased to this stream until acked or failed. */
+  /** Who works: the server's open take streams, with what their workers last reported about themselves. */
+  async workers(): Promise<WorkerView[]> {
+    return (await this.call<{ workers: WorkerView[] }>("GET", "/workers")).workers;
+  }
+
+  /** Tells the server about the worker `workerId` (a Worker does this itself, every 10 s). */
+  async reportWorker(workerId: string, report: WorkerReport): Promise<void> {
+    await this.call("PUT", `/workers/${encodeURIComponent(workerId)}/report`, undefined, report);
+  }
+
   /**
    * Job lifecycle events as they happen (GET /events), every kind or those of `kinds`, of the given
    * queues and types; with `after` (an event's id), the recent ones after it first. Ends with close().

@@ -2,7 +2,9 @@ import type { KeyObject } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
-import { BadRequestError, PayloadTooLargeError, WharfError, WorkerUsageError } from "../errors.js";
+import { BadRequestError, NotFoundError, PayloadTooLargeError, WharfError, WorkerUsageError } from "../errors.js";
+import type { WorkerReport, WorkerStatus } from "../engine/worker-registry.js";
+import { VERSION } from "../version.js";
 import { createLogger, errorMessage, type Logger } from "../log.js";
 import type { Client, JobFilter } from "./client.js";
 import type { AnyJobs, Job, JobType } from "./jobs.js";
@@ -123,6 +125,8 @@ export interface WorkerOptions<Jobs = AnyJobs> {
    * never reaches a handler. Without keys, jobs run signed or not.
    */
   verificationKeys?: SigningKey[];
+  /** How often the worker tells the server about itself (GET /workers), in ms; 0: never. Default 10 s. */
+  reportIntervalMs?: number;
   /**
    * Told about handler failures and connection trouble alike (the `failed` and `error` events tell them
    * apart). Trouble that neither this nor a listener of its event hears goes to the logger.
@@ -186,6 +190,7 @@ export class Worker<Jobs extends object = AnyJobs> {
   /** Per job started (by id): its run, and whether the server cancelled it. */
   private readonly runs = new Map<string, Run>();
   private loop: Promise<void> | undefined;
+  private reporting: NodeJS.Timeout | undefined;
   private stopped: Promise<void> | undefined;
   private processed = 0;
   private readonly events = new EventEmitter();
@@ -257,8 +262,40 @@ export class Worker<Jobs extends object = AnyJobs> {
   /** Starts taking jobs; returns at once. */
   start(): this {
     this.requireHandlers("start()");
+    if (!this.loop) this.startReporting();
     this.loop ??= this.takeLoop();
     return this;
+  }
+
+  /** Tells the server about this worker (GET /workers) now and every reportIntervalMs until it stops. */
+  private startReporting(): void {
+    const interval = this.options.reportIntervalMs ?? 10_000;
+    if (interval === 0) return;
+    void this.reportSelf("running");
+    this.reporting = setInterval(() => void this.reportSelf("running"), interval);
+    this.reporting.unref();
+  }
+
+  /** Best effort: a server without worker reports (a Zizq server answers 404) is left alone. */
+  private async reportSelf(status: WorkerStatus): Promise<void> {
+    const memory = process.memoryUsage();
+    const report: WorkerReport = {
+      status,
+      language: `typescript (node ${process.versions.node})`,
+      version: VERSION,
+      concurrency: this.concurrency,
+      memory_mb: Math.round(memory.rss / 1048576),
+      uptime_s: Math.round(process.uptime()),
+    };
+    try {
+      await this.client.reportWorker(this.workerId, report);
+    } catch (error) {
+      if (error instanceof NotFoundError) {
+        clearInterval(this.reporting);
+        return;
+      }
+      this.trouble(error);
+    }
   }
 
   private requireHandlers(caller: string): void {
@@ -600,6 +637,10 @@ export class Worker<Jobs extends object = AnyJobs> {
 
   private async shutdown(): Promise<void> {
     this.stopping.abort();
+    if (this.reporting) {
+      clearInterval(this.reporting);
+      void this.reportSelf("stopping");
+    }
     const timeoutMs = this.options.shutdownTimeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {

@@ -52,6 +52,22 @@ interface Stream extends Subscription {
   claiming: Promise<unknown> | undefined;
   /** Set once closing has handed every job back; a lease that still arrives is returned on the spot. */
   released: boolean;
+  readonly connectedAt: number;
+  /** Its jobs acked, and failed, since it opened. */
+  completed: number;
+  failed: number;
+}
+
+/** A take stream as GET /workers shows it (not its id, which is the key that closes it). */
+export interface StreamView {
+  worker_id: string | null;
+  queues: string[] | null;
+  types: string[] | null;
+  prefetch: number;
+  in_flight: number;
+  connected_at: number;
+  completed: number;
+  failed: number;
 }
 
 export interface InFlightJob {
@@ -171,6 +187,9 @@ export class Dispatcher {
       closed: false,
       claiming: undefined,
       released: false,
+      connectedAt: this.clock.now(),
+      completed: 0,
+      failed: 0,
       close: () => this.closeStream(stream),
     };
     this.streams.push(stream);
@@ -283,6 +302,25 @@ export class Dispatcher {
     }
     this.wake();
     return entry;
+  }
+
+  /** Counts how a lease of a stream ended (acked or failed), for GET /workers. */
+  tally(entry: InFlightJob, outcome: "completed" | "failed"): void {
+    if (entry.stream) entry.stream[outcome]++;
+  }
+
+  /** The open take streams. */
+  streamViews(): StreamView[] {
+    return this.streams.filter((stream) => !stream.closed).map((stream) => ({
+      worker_id: stream.workerId ?? null,
+      queues: stream.queues && [...stream.queues],
+      types: stream.types && [...stream.types],
+      prefetch: stream.prefetch,
+      in_flight: stream.held,
+      connected_at: stream.connectedAt,
+      completed: stream.completed,
+      failed: stream.failed,
+    }));
   }
 
   /** Tells the stream that held a lease that its run was cancelled (streams that asked for control frames). */

@@ -41,6 +41,7 @@ import { applyQueuePatch, checkQueueKeys, DEFAULT_QUEUE_SETTINGS, isDefault, wit
 import { QueueSettingsCache } from "./services/queue-settings-cache.js";
 import { documentOf, jobIdsOf, planWorkflow, workflowView, type WorkflowDocument, type WorkflowStatus, type WorkflowView } from "./workflows.js";
 import { joinObservers, type EngineObserver } from "./observer.js";
+import { WorkerReports, type WorkerReport, type WorkerView } from "./worker-registry.js";
 import { EventLog, eventsObserver, type EventFilter, type EventLogOptions, type EventSink } from "./events.js";
 import { DEFAULT_FILTER_BUDGET, type FilterBudget } from "./payload-filter.js";
 import { Batches, type EnqueueOutcome } from "./batches.js";
@@ -140,6 +141,7 @@ export class Engine {
   private readonly observer: EngineObserver;
   /** Job lifecycle events, for GET /events. */
   readonly events: EventLog;
+  private readonly workerReports: WorkerReports;
   private readonly batches: Batches;
   private readonly maxResultBytes: number;
   private readonly signatureRules: SignatureRules;
@@ -163,6 +165,7 @@ export class Engine {
     this.logger = options.logger;
     const server = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.events = new EventLog(this.clock, server, options.events);
+    this.workerReports = new WorkerReports(this.clock, server);
     this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger), eventsObserver(this.events, CANCELLED));
     this.queueSettings = new QueueSettingsCache(this.store);
     this.coordination = options.sharing
@@ -331,6 +334,16 @@ export class Engine {
     return this.dispatcher.open(options, withResults, control);
   }
 
+  /** Who works here: the open take streams, with what their workers last reported. */
+  async workers(): Promise<WorkerView[]> {
+    return this.workerReports.views(this.dispatcher.streamViews());
+  }
+
+  /** A worker's report about itself (by its Worker-Id), shown with its streams for a minute unless renewed. */
+  reportWorker(workerId: string, report: WorkerReport): void {
+    this.workerReports.report(workerId, report);
+  }
+
   /** Sends `sink` the events that pass `filter` (after `cursor`, those of the window first) until the returned function is called. */
   watchEvents(filter: EventFilter, cursor: string | undefined, sink: EventSink): () => void {
     return this.events.watch(filter, cursor, sink);
@@ -402,7 +415,11 @@ export class Engine {
       for (const entry of finished) this.dispatcher.restore(entry);
       throw error;
     }
-    endings.forEach(({ after }, position) => (applied[position] ? this.observer.completed?.(after) : notFound.push(after.id)));
+    endings.forEach(({ after }, position) => {
+      if (!applied[position]) return notFound.push(after.id);
+      this.dispatcher.tally(finished[position]!, "completed");
+      this.observer.completed?.(after);
+    });
     this.announceEnded(finished.filter(({ stream }, position) => stream === undefined && applied[position]).map(({ job }) => job));
     return notFound;
   }
@@ -452,6 +469,7 @@ export class Engine {
       throw error;
     }
     if (!failed) throw new NotFoundError(`job ${id} is no longer in flight`);
+    this.dispatcher.tally(entry, "failed");
     if (entry.stream === undefined) this.announceEnded([entry.job], cancelled);
     else if (cancelled) this.dispatcher.tellCancelled(entry);
     return failed;

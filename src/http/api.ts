@@ -10,6 +10,7 @@ import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableErr
 import type { Engine } from "../engine/engine.js";
 import type { ControlSink, JobSink, Subscription, TakeOptions } from "../engine/dispatch.js";
 import { EVENT_KINDS, type EventFilter, type EventKind, type EventSink } from "../engine/events.js";
+import { parseWorkerReport } from "../engine/worker-registry.js";
 import { notInFlight } from "../engine/leases.js";
 import { jobNotFound, workflowNotFound } from "../engine/not-found.js";
 import { isJobId } from "../job/ids.js";
@@ -174,6 +175,18 @@ function eventKind(kind: string): EventKind {
   if (!(EVENT_KINDS as readonly string[]).includes(kind)) throw new BadRequestError(`unknown event kind ${JSON.stringify(kind)} (kinds: ${EVENT_KINDS.join(", ")})`);
   return kind as EventKind;
 }
+
+const listWorkers: EngineHandler = async (engine, request) => {
+  noParams(request);
+  return ok({ workers: await engine.workers() });
+};
+
+const reportWorker: Handler = async (engine, request, [workerId]) => {
+  noParams(request);
+  if (workerId!.length === 0 || workerId!.length > 256) throw new BadRequestError("a worker id is 1 to 256 characters");
+  engine.reportWorker(workerId!, parseWorkerReport(request.body));
+  return noContent;
+};
 
 const cancelJob: Handler = async (engine, request, [id]) => {
   noParams(request);
@@ -428,6 +441,8 @@ export const ROUTES: readonly Route[] = [
   route("/jobs/count", { GET: needs("read", countJobs) }),
   route(TAKE_PATH, { GET: needs("work", take) }),
   route(EVENTS_PATH, { GET: needs("read", watchEvents) }),
+  route("/workers", { GET: needsEveryQueue("read", listWorkers) }),
+  route("/workers/{worker}/report", { PUT: needs("work", reportWorker) }),
   route("/jobs/take/{stream}/close", { POST: needs("work", closeTake) }),
   route("/jobs/success", { POST: needs("work", ackMany) }),
   route("/jobs/{id}", { GET: needs("read", withJobId(getJob)), PATCH: needs("admin", withJobId(patchJob)), DELETE: needs("admin", withJobId(deleteJob)) }),

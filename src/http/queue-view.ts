@@ -11,6 +11,7 @@ import { ForbiddenError, type NotFoundError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
 import type { ControlSink, JobSink, Subscription, TakeOptions } from "../engine/dispatch.js";
 import type { EventFilter, EventSink } from "../engine/events.js";
+import type { WorkerReport } from "../engine/worker-registry.js";
 import type { Engine } from "../engine/engine.js";
 import { notInFlight } from "../engine/leases.js";
 import { jobNotFound, takeStreamNotOpen, workflowNotFound } from "../engine/not-found.js";
@@ -35,6 +36,7 @@ export type QueueView = Pick<
   | "createWorkflow"
   | "take"
   | "watchEvents"
+  | "reportWorker"
   | "closeTake"
   | "ack"
   | "fail"
@@ -97,6 +99,11 @@ class QueueLimitedView implements QueueView {
     if (options.queues.length === 0) throw new ForbiddenError(`${this.name} may take only from ${this.described()}: name the queues to take from`);
     this.mayName(options.queues);
     return this.engine.take(options, sink, control);
+  }
+
+  /** A report names no queue: any work token may send its worker's. */
+  reportWorker(workerId: string, report: WorkerReport): void {
+    this.engine.reportWorker(workerId, report);
   }
 
   /** Events of its queues only: those of other queues, and those of no queue (a leader elected), are not for it. */

@@ -76,9 +76,9 @@ describe("the route table", () => {
     assert.deepEqual(documented.sort(), actual.sort());
   });
 
-  test("reaching every queue: the reset, cron groups and metrics, nothing else", () => {
+  test("reaching every queue: the reset, cron groups, metrics and the worker list, nothing else", () => {
     const everyQueue = samples().filter((sample) => sample.everyQueue).map((sample) => sample.path.split("/")[1]);
-    assert.deepEqual([...new Set(everyQueue)].sort(), ["crons", "metrics", "reset"]);
+    assert.deepEqual([...new Set(everyQueue)].sort(), ["crons", "metrics", "reset", "workers"]);
   });
 });
 
