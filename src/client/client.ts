@@ -294,10 +294,12 @@ export class Client<Jobs extends object = AnyJobs> {
 
   /**
    * Extends the lease of an in-flight job (in run `runId`, when given); with `state`, saves it with the
-   * job, and the job's next attempt (after a failure, lease expiry or crash) receives it as `job.state`.
+   * job, and the job's next attempt (after a failure, lease expiry or crash) receives it as `job.state`;
+   * with `progress`, the job shows it (and a job.progress event tells watchers).
    */
-  async heartbeat(id: string, runId?: string, state?: JsonValue): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
-    return this.call("POST", `/jobs/${encodeURIComponent(id)}/heartbeat`, undefined, leaseBody(runId, "state", state));
+  async heartbeat(id: string, runId?: string, state?: JsonValue, progress?: JsonValue): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
+    const body = leaseBody(runId, "state", state);
+    return this.call("POST", `/jobs/${encodeURIComponent(id)}/heartbeat`, undefined, progress === undefined ? body : { ...body, progress });
   }
 
   /** What a completed job's success carried (null for nothing); UnprocessableError while the job has not completed. */

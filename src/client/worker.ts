@@ -32,6 +32,8 @@ export interface JobContext {
    * its worker dies, the next attempt receives it as `job.state` and can resume from there.
    */
   saveState(state: JsonValue): Promise<void>;
+  /** Extends the lease and tells how far the work has come (a number, or small JSON): shown on the job and sent to event watchers. */
+  progress(progress: JsonValue): Promise<void>;
 }
 
 /**
@@ -400,6 +402,9 @@ export class Worker<Jobs extends object = AnyJobs> {
       saveState: async (state) => {
         await this.client.heartbeat(job.id, job.run_id, state);
         job.state = state;
+      },
+      progress: async (progress) => {
+        await this.client.heartbeat(job.id, job.run_id, undefined, progress);
       },
     };
     const started = performance.now();

@@ -200,7 +200,7 @@ export class Engine {
       scheduled: (readyAt) => this.promotion.note(readyAt),
       deadline: (at) => this.deadlines.note(at),
       deleted: (id) => void this.dispatcher.finish(id),
-      leaseExtended: (id, runId, expiresAt, state) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt, state)),
+      leaseExtended: (id, runId, expiresAt, saved) => this.dispatcher.refresh(id, runId, (job) => withLeaseUntil(job, expiresAt, saved)),
     }, this.observer, dependencyRules(() => this.clock.now(), this.retention));
     this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer, options.maxFoldedPayloadBytes ?? DEFAULT_MAX_FOLDED_PAYLOAD_BYTES);
     this.promotion = promotion(this.store, this.clock, this.writes, options.logger);
@@ -519,14 +519,16 @@ export class Engine {
    * Extends the lease of an in-flight job (in run `runId`, when given) by its full lease length and, with
    * `state`, saves it for the job's next attempts (what a retried attempt resumes from).
    */
-  async heartbeat(id: string, runId?: string, state?: JsonValue): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
+  async heartbeat(id: string, runId?: string, state?: JsonValue, progress?: JsonValue): Promise<{ id: string; run_id: string; lease_expires_at: number }> {
     this.checkKept(state, "state");
+    this.checkKept(progress, "progress");
     const entry = this.dispatcher.lease(id);
     if (entry) await entry.claimed;
     const job = entry?.job ?? (await this.coordination.foreignLeases([id]))[0];
     if (!job || !inRun(job, runId) || job.run_id === undefined) throw notInFlight(id, runId);
     const expiresAt = this.clock.now() + this.leaseMs(job);
-    if (!(await this.writes.extendLease(job, expiresAt, state))) throw new NotFoundError(`job ${id} is no longer in flight`);
+    if (!(await this.writes.extendLease(job, expiresAt, { state, progress }))) throw new NotFoundError(`job ${id} is no longer in flight`);
+    if (progress !== undefined) this.observer.progress?.(job, progress);
     return { id, run_id: job.run_id, lease_expires_at: expiresAt };
   }
 

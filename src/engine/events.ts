@@ -5,7 +5,7 @@
  * less than a window's keep time ago), so a server nobody watches pays one check per event.
  */
 import { newJobId } from "../job/ids.js";
-import type { Job, JobError } from "../job/types.js";
+import type { Job, JobError, JsonValue } from "../job/types.js";
 import type { DeletedJob } from "../store/store.js";
 import type { Clock } from "./clock.js";
 import type { EngineObserver } from "./observer.js";
@@ -13,7 +13,7 @@ import type { EngineObserver } from "./observer.js";
 export const EVENT_SCHEMA = "wharf.event.v1";
 
 export const EVENT_KINDS = [
-  "job.enqueued", "job.folded", "job.taken", "job.completed", "job.failed", "job.retried", "job.dead",
+  "job.enqueued", "job.folded", "job.taken", "job.progress", "job.completed", "job.failed", "job.retried", "job.dead",
   "job.cancelled", "job.deleted", "job.unblocked", "cron.fired", "queue.paused", "queue.resumed", "leader.elected",
   "events.missed",
 ] as const;
@@ -42,6 +42,8 @@ export interface WharfEvent {
   queue?: string;
   /** job.failed, job.retried, job.cancelled: the attempt's error. */
   error?: { message: string; error_type?: string };
+  /** job.progress: what the heartbeat said. */
+  progress?: JsonValue;
   /** job.retried: when it runs again. */
   retry_at?: number;
   /** events.missed: events went by that this stream could not be given (its cursor left the window). */
@@ -224,6 +226,9 @@ export function eventsObserver(log: EventLog, cancelledType: string): EngineObse
     unblocked: about("job.unblocked"),
     cronFired: about("cron.fired"),
     died: about("job.dead"),
+    progress: (job: Job, progress: JsonValue) => {
+      if (log.wanted) log.publish("job.progress", { job: eventJob(job), queue: job.queue, progress });
+    },
     failed: (job: Job, error: JobError) => {
       if (!log.wanted) return;
       const fields = { job: eventJob(job), queue: job.queue, error: errorOf(error) };

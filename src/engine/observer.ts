@@ -1,4 +1,4 @@
-import type { Job, JobError } from "../job/types.js";
+import type { Job, JobError, JsonValue } from "../job/types.js";
 import type { DeletedJob } from "../store/store.js";
 
 /** What the engine reports as it works; metrics and logs listen here. All methods are optional. */
@@ -17,6 +17,8 @@ export interface EngineObserver {
   leaseExpired?(job: Job): void;
   /** On a shared store: leases no live server will end (their server is gone, say) made ready again, by the leader. */
   rescued?(jobs: Job[]): void;
+  /** A heartbeat of `job` (in flight) said how far its work has come. */
+  progress?(job: Job, progress: JsonValue): void;
   /** A blocked job's last dependency completed: the job as it is now (ready or scheduled). */
   unblocked?(job: Job): void;
   /** Jobs deleted on request (DELETE /jobs, /jobs/{id}, a reset), not those purged by retention. */

@@ -8,6 +8,12 @@ import type { DependencyRules, SettledChange } from "../store/dependencies.js";
 import type { Coordination, TrackedJob } from "./coordination/coordination.js";
 import type { EngineObserver } from "./observer.js";
 
+/** What a heartbeat saves with the lease it extends. */
+export interface SavedWithLease {
+  state?: JsonValue;
+  progress?: JsonValue;
+}
+
 /** Jobs tracked between yields to the event loop after a big bulk or delete. */
 const TRACK_SLICE = 256;
 
@@ -52,7 +58,7 @@ export interface WriteListeners {
   deleted(id: string): void;
   /** A job of `queue` left in_flight: a slot of a limited queue may have come free. */
   leaseEnded(queue: string): void;
-  leaseExtended(id: string, runId: string, expiresAt: number, state: JsonValue | undefined): void;
+  leaseExtended(id: string, runId: string, expiresAt: number, saved: SavedWithLease): void;
 }
 
 /**
@@ -116,11 +122,11 @@ export class WritePath {
     return { updated: result.updated, ended, deleted: result.deleted, inserted: result.inserted };
   }
 
-  /** Moves the lease of an in-flight job (in its current run) to `expiresAt`, saving `state` with it when given; false when that run has ended. */
-  async extendLease(job: Job, expiresAt: number, state?: JsonValue): Promise<boolean> {
-    const stateText = state === undefined ? undefined : stringifyJson(state);
-    if (job.run_id === undefined || !(await this.store.extendLease(job.id, job.run_id, expiresAt, stateText))) return false;
-    this.listeners.leaseExtended(job.id, job.run_id, expiresAt, state);
+  /** Moves the lease of an in-flight job (in its current run) to `expiresAt`, saving its state and progress with it when given; false when that run has ended. */
+  async extendLease(job: Job, expiresAt: number, saved: SavedWithLease = {}): Promise<boolean> {
+    const text = (value: JsonValue | undefined): string | undefined => (value === undefined ? undefined : stringifyJson(value));
+    if (job.run_id === undefined || !(await this.store.extendLease(job.id, job.run_id, expiresAt, text(saved.state), text(saved.progress)))) return false;
+    this.listeners.leaseExtended(job.id, job.run_id, expiresAt, saved);
     return true;
   }
 

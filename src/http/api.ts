@@ -256,8 +256,8 @@ const failJob: Handler = async (engine, request, [id]) => {
 
 const heartbeat: Handler = async (engine, request, [id]) => {
   noParams(request);
-  const { runId, value: state } = parseLeaseRequest(request.body, "state");
-  return ok(await engine.heartbeat(id!, runId, state));
+  const { runId, value: state, progress } = parseLeaseRequest(request.body, "state");
+  return ok(await engine.heartbeat(id!, runId, state, progress));
 };
 
 const listErrors: Handler = async (engine, request, [id]) => {

@@ -136,10 +136,11 @@ class QueueLimitedView implements QueueView {
     return this.engine.fail(id, failure, runId);
   }
 
-  async heartbeat(id: string, runId?: string, state?: JsonValue) {
+  async heartbeat(id: string, runId?: string, state?: JsonValue, progress?: JsonValue) {
     this.engine.checkKept(state, "state");
+    this.engine.checkKept(progress, "progress");
     await this.ownJob(id, () => notInFlight(id, runId));
-    return this.engine.heartbeat(id, runId, state);
+    return this.engine.heartbeat(id, runId, state, progress);
   }
 
   async cancel(id: string) {

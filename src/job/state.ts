@@ -246,8 +246,11 @@ export function claim(job: Job, now: number, lease: Lease): Job {
 }
 
 /** The in-memory copy of a running job after a heartbeat moved its lease (and saved its state, when it carried one); the store already holds both. */
-export function withLeaseUntil(job: Job, expiresAt: number, state?: JsonValue): Job {
-  return changed(job, state === undefined ? { lease_expires_at: expiresAt } : { lease_expires_at: expiresAt, state });
+export function withLeaseUntil(job: Job, expiresAt: number, saved: { state?: JsonValue; progress?: JsonValue } = {}): Job {
+  const fields: Partial<Job> = { lease_expires_at: expiresAt };
+  if (saved.state !== undefined) fields.state = saved.state;
+  if (saved.progress !== undefined) fields.progress = saved.progress;
+  return changed(job, fields);
 }
 
 /** A job that leaves in_flight drops its lease. */

@@ -73,6 +73,8 @@ export interface Job {
   result?: JsonValue;
   /** Progress saved by a heartbeat; the next attempt receives it, so a retried job resumes where the last stopped. */
   state?: JsonValue;
+  /** What the last heartbeat that carried one said of the work's progress (a number, or small JSON): shown, never interpreted. */
+  progress?: JsonValue;
   /** Ms since the epoch: a job that has not started by then is dead (one running may finish past it). */
   deadline?: number;
   /** The jobs this one waits for, as enqueued: it is blocked until every one has completed. */

@@ -446,15 +446,18 @@ export function parseAckList(value: unknown): AckList {
 export interface LeaseRequest {
   runId?: string;
   value?: JsonValue;
+  /** A heartbeat's: how far the work has come. */
+  progress?: JsonValue;
 }
 
-/** A single ack's (`valueField` "result") or a heartbeat's ("state") optional body: `{"run_id": ..., valueField: ...}`. */
+/** A single ack's (`valueField` "result") or a heartbeat's ("state", and "progress") optional body: `{"run_id": ..., valueField: ...}`. */
 export function parseLeaseRequest(value: unknown, valueField: "result" | "state"): LeaseRequest {
   if (value === undefined) return {};
   const fields = readObject(value, "request body");
-  rejectUnknownFields(fields, ["run_id", valueField], "request body");
+  rejectUnknownFields(fields, valueField === "state" ? ["run_id", "state", "progress"] : ["run_id", valueField], "request body");
   const request: LeaseRequest = {};
   if (fields.run_id != null) request.runId = readString(fields.run_id, "run_id", badRequest);
   if (fields[valueField] != null) request.value = validatePayload(fields[valueField], valueField);
+  if (fields.progress != null) request.progress = validatePayload(fields.progress, "progress");
   return request;
 }

@@ -13,7 +13,7 @@ export const JOB_COLUMN_NAMES = [
   "id", "queue", "type", "priority", "status", "payload", "ready_at", "attempts", "retry_limit", "backoff", "retention",
   "unique_key", "unique_while", "timeout", "dequeued_at", "failed_at", "completed_at", "purge_at", "run_id", "lease_expires_at",
   "batch", "correlation_id", "parent_job_id", "result", "state", "deadline", "dependencies", "load_dependencies", "runs_on", "retry_policy",
-  "concurrency_key", "created_at", "throttle_ms", "debounce_ms", "throttled_until", "signature", "signed_ready_at",
+  "concurrency_key", "created_at", "throttle_ms", "debounce_ms", "throttled_until", "signature", "signed_ready_at", "progress",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
@@ -97,6 +97,7 @@ export type JobRow = {
   throttled_until: number | null;
   signature: string | null;
   signed_ready_at: number | null;
+  progress: string | null;
 };
 
 export type ResultSizeRow = { id: string; bytes: number | string };
@@ -160,6 +161,7 @@ export function rowToJob(row: JobRow): Job {
     if (row.throttle_ms !== null) job.throttle_ms = row.throttle_ms;
     if (row.debounce_ms !== null) job.debounce_ms = row.debounce_ms;
   }
+  if (row.progress !== null) job.progress = parseJson(row.progress) as Job["progress"];
   if (row.signature !== null) {
     job.signature = row.signature;
     if (row.signed_ready_at !== null) job.signed_ready_at = row.signed_ready_at;
@@ -176,19 +178,19 @@ export type JobRowValues = [
   parent_job_id: string | null, result: string | null, state: string | null, deadline: number | null, dependencies: string | null,
   load_dependencies: number | null, runs_on: string | null, retry_policy: string | null, concurrency_key: string | null,
   created_at: number | null, throttle_ms: number | null, debounce_ms: number | null, throttled_until: number | null,
-  signature: string | null, signed_ready_at: number | null,
+  signature: string | null, signed_ready_at: number | null, progress: string | null,
 ];
 
 export function valuesToJob(values: JobRowValues): Job {
   const [
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
     timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
-    concurrency_key, created_at, throttle_ms, debounce_ms, throttled_until, signature, signed_ready_at,
+    concurrency_key, created_at, throttle_ms, debounce_ms, throttled_until, signature, signed_ready_at, progress,
   ] = values;
   return rowToJob({
     id, queue, type, priority, status, payload, ready_at, attempts, retry_limit, backoff, retention, unique_key, unique_while,
     timeout, dequeued_at, failed_at, completed_at, purge_at, run_id, lease_expires_at, batch, correlation_id, parent_job_id, result, state, deadline, dependencies, load_dependencies, runs_on, retry_policy,
-    concurrency_key, created_at, throttle_ms, debounce_ms, throttled_until, signature, signed_ready_at,
+    concurrency_key, created_at, throttle_ms, debounce_ms, throttled_until, signature, signed_ready_at, progress,
   });
 }
 
@@ -214,7 +216,7 @@ export function jobToValues(job: Job): JobRowValues {
     userJsonOrNull(job.result), userJsonOrNull(job.state), job.deadline ?? null,
     jsonOrNull(job.dependencies), job.load_dependencies ? 1 : null, job.runs_on ?? null, jsonOrNull(job.retry_policy),
     job.concurrency_key ?? null, job.created_at ?? null, job.throttle_ms ?? null, job.debounce_ms ?? null, job.throttled_until ?? null,
-    job.signature ?? null, job.signed_ready_at ?? null,
+    job.signature ?? null, job.signed_ready_at ?? null, userJsonOrNull(job.progress),
   ];
 }
 

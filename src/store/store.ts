@@ -393,7 +393,7 @@ export interface Store {
    * Moves an in-flight job's lease expiry and, when `state` (JSON text) is given, saves it as the job's
    * state in the same write; false if the job is no longer in flight in run `runId`.
    */
-  extendLease(id: string, runId: string, expiresAt: number, state?: string): Promise<boolean>;
+  extendLease(id: string, runId: string, expiresAt: number, state?: string, progress?: string): Promise<boolean>;
   /**
    * In-flight jobs no live server will end, oldest lease first: their lease ran out at or before
    * `expiredBefore`, or (on a shared store) the server that leased them (ClaimRequest.owner) is gone: a

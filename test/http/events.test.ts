@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { AuthFile } from "../../src/http/auth-file.js";
-import { connect, type Client, type EventStream, type WharfEvent } from "../../src/index.js";
+import { connect, Worker, type Client, type EventStream, type WharfEvent } from "../../src/index.js";
 import { ack, assertError, assertStatus, enqueue, enqueueBulk, failJob, jobInput, Streams } from "../helpers/jobs.js";
 import { api, startTestServer, uniqueName, type TestServer } from "../helpers/server.js";
 
@@ -42,7 +42,7 @@ describe("events", () => {
   };
 
   before(async () => {
-    h = await startTestServer({ heartbeatMs: 50, events: { windowSize: 50, keepMs: 60_000 } });
+    h = await startTestServer({ heartbeatMs: 50, maxResultBytes: 65_536, events: { windowSize: 50, keepMs: 60_000 } });
     client = connect(h.url);
   });
   after(async () => {
@@ -74,6 +74,28 @@ describe("events", () => {
     assert.deepEqual(seen.map((event) => event.job!.status), ["ready", "in_flight", "ready", "ready", "in_flight", "completed"]);
     assert.deepEqual(seen[2]!.error, { message: "boom", error_type: "Boom" });
     assert.ok([...seen].sort((a, b) => (a.id < b.id ? -1 : 1)).every((event, index) => event === seen[index]), "ids sort in the order events happened");
+  });
+
+  test("progress: a heartbeat's progress is shown on the job and sent as job.progress; an SDK handler reports it with context.progress", async () => {
+    const queue = uniqueName("progress");
+    const events = await watch({ queues: [queue], kinds: ["job.progress"] });
+    const job = await enqueue(h.url, queue, { type: "report" });
+    const take = await streams.take({ queue });
+    const taken = await take.nextJob();
+    const beat = await api(h.url, "POST", `/jobs/${job.id}/heartbeat`, { body: { run_id: taken.run_id, progress: { done: 3, of: 10 } } });
+    assertStatus(beat, 200);
+    assert.deepEqual((await api(h.url, "GET", `/jobs/${job.id}`)).body.progress, { done: 3, of: 10 });
+    assertError(await api(h.url, "POST", `/jobs/${job.id}/heartbeat`, { body: { progress: "x".repeat(70_000) } }), 413);
+    assertError(await api(h.url, "POST", `/jobs/${job.id}/success`, { body: { progress: 1 } }), 400);
+    const [event] = await readUntil(events, (read) => read.length === 1);
+    assert.deepEqual([event!.job!.id, event!.progress], [job.id, { done: 3, of: 10 }]);
+    streams.close(take);
+    const sdkJob = await enqueue(h.url, queue, { type: "report", retention: { completed_ms: 60_000 } });
+    const worker = new Worker(client, { queues: [queue], handlers: { report: async (_job, context) => { await context.progress(0.5); await context.progress(1); } } });
+    await worker.drain();
+    const sdkEvents = await readUntil(events, (read) => read.filter((seen) => seen.job?.id === sdkJob.id).length === 2);
+    assert.deepEqual(sdkEvents.filter((seen) => seen.job?.id === sdkJob.id).map((seen) => seen.progress), [0.5, 1]);
+    assert.equal((await api(h.url, "GET", `/jobs/${sdkJob.id}`)).body.progress, 1, "kept once it completed");
   });
 
   test("server-sent events carry id and event lines; NDJSON is one object per line", async () => {

@@ -29,7 +29,7 @@ describe("workers", () => {
   test("a take stream is listed with its options and counts; its worker's report joins it by Worker-Id; it goes when the stream closes", async () => {
     const queue = uniqueName("listed");
     const workerId = uniqueName("worker");
-    const stream = await streams.take({ queue, prefetch: 5, workerId, types: ["a", "b"] } as Parameters<Streams["take"]>[0]);
+    const stream = await streams.take({ queue, prefetch: 5, workerId, types: "a,b" });
     const [first, second] = [await enqueue(h.url, queue, { type: "a" }), await enqueue(h.url, queue, { type: "a" })];
     await stream.nextJob();
     await stream.nextJob();

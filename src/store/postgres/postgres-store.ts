@@ -522,8 +522,8 @@ export class PostgresStore implements Store, Notifier, Peer {
     });
   }
 
-  extendLease(id: string, runId: string, expiresAt: number, state?: string): Promise<boolean> {
-    return this.write(async () => (await this.runOnPool(SQL.extendLease, [id, runId, expiresAt, state ?? null])).length === 1);
+  extendLease(id: string, runId: string, expiresAt: number, state?: string, progress?: string): Promise<boolean> {
+    return this.write(async () => (await this.runOnPool(SQL.extendLease, [id, runId, expiresAt, state ?? null, progress ?? null])).length === 1);
   }
 
   async abandonedLeases(query: AbandonedLeaseQuery): Promise<Job[]> {

@@ -36,7 +36,7 @@ const JOB_COLUMN_TYPES: Record<JobColumn, string> = {
   attempts: "int4", retry_limit: "int4", backoff: "jsonb", retention: "jsonb", unique_key: "text", unique_while: "text",
   timeout: "float8", dequeued_at: "int8", failed_at: "int8", completed_at: "int8", purge_at: "int8", run_id: "text",
   lease_expires_at: "int8", batch: "text", correlation_id: "text", parent_job_id: "text", result: "text", state: "text", deadline: "int8", dependencies: "text", load_dependencies: "bool", runs_on: "text", retry_policy: "text", concurrency_key: "text", created_at: "int8",
-  throttle_ms: "int8", debounce_ms: "int8", throttled_until: "int8", signature: "text", signed_ready_at: "int8",
+  throttle_ms: "int8", debounce_ms: "int8", throttled_until: "int8", signature: "text", signed_ready_at: "int8", progress: "text",
 };
 
 const ERROR_COLUMN_TYPES: Record<ErrorColumn, string> = {
@@ -331,7 +331,7 @@ export const SQL = {
       ) AS candidate
     ORDER BY candidate.priority, candidate.id LIMIT $2`),
   /** $3 rounded to whole ms: a lease computed from a fractional timeout must not fail the bigint column. $4: saved state, or null to keep it. */
-  extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8, state = coalesce($4::text, state)
+  extendLease: `UPDATE jobs SET lease_expires_at = round($3::float8)::int8, state = coalesce($4::text, state), progress = coalesce($5::text, progress)
     WHERE id = $1 AND status = 'in_flight' AND run_id = $2 RETURNING id`,
   /** In flight and leased by one of the owners $1 (servers that are gone), or with a lease that ran out by $2. */
   abandonedLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND (owner = ANY($1::text[]) OR lease_expires_at <= $2::int8)

@@ -126,7 +126,7 @@ export const SQL = {
     WHERE id = @id AND status = 'ready'
     RETURNING ${JOB_COLUMNS}`,
   /** Parameters: expiry, saved state (null keeps it), id, run id. */
-  extendLease: "UPDATE jobs SET lease_expires_at = ?, state = coalesce(?, state) WHERE id = ? AND status = 'in_flight' AND run_id = ?",
+  extendLease: "UPDATE jobs SET lease_expires_at = ?, state = coalesce(?, state), progress = coalesce(?, progress) WHERE id = ? AND status = 'in_flight' AND run_id = ?",
   expiredLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= ?
     ORDER BY lease_expires_at, id LIMIT ?`,
   jobHoldingKey: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ?`,

@@ -589,9 +589,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  extendLease(id: string, runId: string, expiresAt: number, state?: string): Promise<boolean> {
+  extendLease(id: string, runId: string, expiresAt: number, state?: string, progress?: string): Promise<boolean> {
     // Whole ms, as the PostgreSQL store keeps them: a lease from a fractional timeout can be fractional.
-    return this.write(() => this.statement(SQL.extendLease).run(Math.round(expiresAt), state ?? null, id, runId).changes === 1);
+    return this.write(() => this.statement(SQL.extendLease).run(Math.round(expiresAt), state ?? null, progress ?? null, id, runId).changes === 1);
   }
 
   /** One process per file, and its recovery at start gave back every lease an earlier one left: only expired leases. */
