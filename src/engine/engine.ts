@@ -206,7 +206,7 @@ export class Engine {
     this.promotion = promotion(this.store, this.clock, this.writes, options.logger);
     this.deadlines = deadlines(this.store, this.clock, (jobs, now) => this.expireMissed(jobs, now), options.logger);
     const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
-    this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger, events: this.events };
+    this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger, events: this.events, localWorkers: () => this.localWorkers() };
     this.events.connect(this.coordination.eventOutlet(this.events));
     const lead = (): Promise<boolean> => this.coordination.lead();
     const cronTicks = new CronTicks(this.store, this.clock, this.writes, lead, this.observer, options.logger, {
@@ -334,8 +334,12 @@ export class Engine {
     return this.dispatcher.open(options, withResults, control);
   }
 
-  /** Who works here: the open take streams, with what their workers last reported. */
+  /** Who works: the open take streams of every server on the store, with what their workers last reported. */
   async workers(): Promise<WorkerView[]> {
+    return this.coordination.workers(this.localWorkers(), this.clock.now());
+  }
+
+  private localWorkers(): WorkerView[] {
     return this.workerReports.views(this.dispatcher.streamViews());
   }
 

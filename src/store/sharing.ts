@@ -34,5 +34,15 @@ export interface Peer {
   lead(): Promise<boolean>;
 }
 
-/** Both, as a shared store offers them. */
-export type Sharing = Notifier & Peer;
+/** Who works on each of the processes sharing the store (GET /workers), as each publishes it. */
+export interface WorkerDirectory {
+  /** Replaces what `server` published (JSON text) with `workers`, as of `now`. */
+  publishWorkers(server: string, workers: string, now: number): Promise<void>;
+  /** What every process published at or after `since`, by server. */
+  publishedWorkers(since: number): Promise<Array<{ server: string; workers: string }>>;
+  /** Drops what `server` published (it stops). */
+  withdrawWorkers(server: string): Promise<void>;
+}
+
+/** All three, as a shared store offers them. */
+export type Sharing = Notifier & Peer & WorkerDirectory;

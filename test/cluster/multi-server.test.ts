@@ -1091,3 +1091,26 @@ test("events: a stream on server B carries what happens through server A, once A
   assert.equal(kinds.at(-1), "job.completed");
   assert.equal(servers.size, 1, "every event was made on A");
 });
+
+test("workers: GET /workers on server B lists the take streams open on server A, until they close", async (t) => {
+  const defer = cleanupsKillingChildren(t);
+  const database = await freshDatabase();
+  const [a, b] = await Promise.all([inProcessServer(database, defer), inProcessServer(database, defer)]);
+  const queue = uniqueName("registry");
+  const stream = openTake(a.url, { queue, workerId: `on-a-${queue}`, prefetch: 3 });
+  defer(() => stream.close());
+  await stream.opened;
+  const listed = await eventually(async () => {
+    const { body } = await call<{ workers: Array<{ worker_id: string; queues: string[]; prefetch: number; server: string }> }>(b.url, "GET", "/workers");
+    return body.workers.find((worker) => worker.worker_id === `on-a-${queue}`);
+  }, 5000, "A's stream in B's list");
+  assert.deepEqual([listed.queues, listed.prefetch], [[queue], 3]);
+  const { body: fromA } = await call<{ workers: Array<{ worker_id: string; server: string }> }>(a.url, "GET", "/workers");
+  assert.equal(fromA.workers.filter((worker) => worker.worker_id === `on-a-${queue}`).length, 1, "listed once on A, not also from its own published copy");
+  assert.equal(fromA.workers.find((worker) => worker.worker_id === `on-a-${queue}`)!.server, listed.server);
+  stream.close();
+  await eventually(async () => {
+    const { body } = await call<{ workers: Array<{ worker_id: string }> }>(b.url, "GET", "/workers");
+    return !body.workers.some((worker) => worker.worker_id === `on-a-${queue}`);
+  }, 5000, "the closed stream to leave B's list");
+});

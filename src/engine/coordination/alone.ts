@@ -11,6 +11,7 @@ import { StatusCounts } from "../status-counts.js";
 import type { Clock } from "../clock.js";
 import type { Coordination, EngineParts, TrackedJob } from "./coordination.js";
 import { NO_OUTLET, type EventOutlet } from "../events.js";
+import type { WorkerView } from "../worker-registry.js";
 
 const RECOVERY_BATCH = 1000;
 
@@ -34,6 +35,10 @@ export class Alone implements Coordination {
 
   eventOutlet(): EventOutlet {
     return NO_OUTLET;
+  }
+
+  async workers(local: WorkerView[]): Promise<WorkerView[]> {
+    return local;
   }
 
   services(_parts: EngineParts): Service[] {

@@ -5,6 +5,7 @@ import type { Clock } from "../clock.js";
 import type { ClaimSource, Dispatcher, InFlightJob } from "../dispatch.js";
 import type { Service } from "../services/service.js";
 import type { EventLog, EventOutlet } from "../events.js";
+import type { WorkerView } from "../worker-registry.js";
 import type { WritePath } from "../write-path.js";
 
 /** The engine's parts a coordination works with once the engine is built. */
@@ -17,6 +18,8 @@ export interface EngineParts {
   /** Where background work that has no caller reports its failures. */
   logger: Logger;
   events: EventLog;
+  /** This server's workers: its open take streams, with their reports. */
+  localWorkers(): WorkerView[];
 }
 
 /** The part of a job bookkeeping needs to undo its old state. */
@@ -55,4 +58,6 @@ export interface Coordination {
   lead(): Promise<boolean>;
   /** How `log`'s events reach the other processes on the store (and theirs this one). */
   eventOutlet(log: EventLog): EventOutlet;
+  /** Every process's workers, this one's (`local`) included. */
+  workers(local: WorkerView[], now: number): Promise<WorkerView[]>;
 }

@@ -14,6 +14,8 @@ import { WakeUp } from "../services/wake-up.js";
 import { EventWatchers } from "../services/event-watchers.js";
 import type { EventLog, EventOutlet } from "../events.js";
 import { SharedEvents } from "./shared-events.js";
+import { PublishWorkers } from "../services/worker-directory.js";
+import type { WorkerView } from "../worker-registry.js";
 import type { Coordination, EngineParts } from "./coordination.js";
 
 export interface SharedOptions {
@@ -50,6 +52,8 @@ export class Shared implements Coordination {
   private stopped = false;
   private readonly clock: Clock;
   private events: SharedEvents | undefined;
+  private maintenanceIntervalMs = 1000;
+  private readonly owner: string;
 
 
   constructor(options: SharedOptions) {
@@ -59,7 +63,15 @@ export class Shared implements Coordination {
     this.logger = options.logger;
     this.queueSettings = options.queueSettings;
     this.clock = options.clock;
+    this.owner = options.owner;
     this.claims = new StoreClaims(options);
+  }
+
+  /** This server's workers as they are, and the others' as they last published them, in the last few intervals. */
+  async workers(local: WorkerView[], now: number): Promise<WorkerView[]> {
+    const since = now - Math.max(5000, 5 * this.maintenanceIntervalMs);
+    const others = (await this.sharing.publishedWorkers(since)).filter((entry) => entry.server !== this.owner);
+    return [...local, ...others.flatMap((entry) => JSON.parse(entry.workers) as WorkerView[])];
   }
 
   eventOutlet(log: EventLog): EventOutlet {
@@ -68,7 +80,14 @@ export class Shared implements Coordination {
   }
 
   services(parts: EngineParts): Service[] {
-    return [this.leaseSyncFor(parts), new WakeUp(parts.dispatcher), new Rescue(parts, this.observer), new EventWatchers(parts.events)];
+    this.maintenanceIntervalMs = parts.maintenanceIntervalMs;
+    return [
+      this.leaseSyncFor(parts),
+      new WakeUp(parts.dispatcher),
+      new Rescue(parts, this.observer),
+      new EventWatchers(parts.events),
+      new PublishWorkers(this.sharing, this.owner, () => parts.localWorkers(), this.logger),
+    ];
   }
 
   async start(parts: EngineParts): Promise<void> {

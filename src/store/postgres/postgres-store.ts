@@ -61,7 +61,7 @@ import { insertJobsWith, insertNeedsTransaction } from "./insert.js";
 import { insertWithDependencies, settleOn, type SettlingStatements } from "./dependencies.js";
 import { endedBy, keepable, keepDependedOn, leavesBlocked, releasedFromBlocked, type DependencyRules, type SettledChange } from "../dependencies.js";
 import type { SettledDependency } from "../../job/state.js";
-import type { Notifier, Peer } from "../sharing.js";
+import type { Notifier, Peer, WorkerDirectory } from "../sharing.js";
 import { Leadership } from "./leader.js";
 import { Listener } from "./listener.js";
 import { Liveness } from "./liveness.js";
@@ -110,7 +110,7 @@ const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations/", import.meta.url));
  * (once someone subscribes), one that holds the leader lock (once lead() is called)
  * and one that holds the liveness locks of the owners it claims for (at the first claim).
  */
-export class PostgresStore implements Store, Notifier, Peer {
+export class PostgresStore implements Store, Notifier, Peer, WorkerDirectory {
   private closing: Promise<void> | undefined;
   private readonly listener: Listener;
   private readonly leadership: Leadership;
@@ -557,6 +557,18 @@ export class PostgresStore implements Store, Notifier, Peer {
     return this.write(async () => {
       for (const message of messages) await this.runOnPool(SQL.notifyEvents, [message]);
     });
+  }
+
+  publishWorkers(server: string, workers: string, now: number): Promise<void> {
+    return this.write(async () => void (await this.runOnPool(SQL.publishWorkers, [server, workers, now])));
+  }
+
+  publishedWorkers(since: number): Promise<Array<{ server: string; workers: string }>> {
+    return this.read<{ server: string; workers: string }>(SQL.publishedWorkers, [since]);
+  }
+
+  withdrawWorkers(server: string): Promise<void> {
+    return this.write(async () => void (await this.runOnPool(SQL.withdrawWorkers, [server])));
   }
 
   onEvents(listener: (message: string | undefined) => void): () => void {

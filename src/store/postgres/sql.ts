@@ -260,6 +260,10 @@ export const SQL = {
   notifyReady: NOTIFY_READY,
   /** $1: a payload of ended leases. */
   notifyLeasesEnded: `SELECT pg_notify('${LEASES_ENDED_CHANNEL}', $1)`,
+  publishWorkers: `INSERT INTO worker_registry (server, workers, updated_at) VALUES ($1, $2, $3)
+    ON CONFLICT (server) DO UPDATE SET workers = excluded.workers, updated_at = excluded.updated_at`,
+  publishedWorkers: "SELECT server, workers FROM worker_registry WHERE updated_at >= $1 ORDER BY server",
+  withdrawWorkers: "DELETE FROM worker_registry WHERE server = $1",
   /** $1: an events message. */
   notifyEvents: `SELECT pg_notify('${EVENTS_CHANNEL}', $1)`,
   /**
