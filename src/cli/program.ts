@@ -13,6 +13,7 @@ import * as tlsCommands from "./tls-commands.js";
 import * as signingCommands from "./signing-commands.js";
 import * as tokenCommands from "./token-commands.js";
 import * as tailCommand from "./tail-command.js";
+import * as topCommand from "./top/top.js";
 import { WORKER_COLUMNS } from "./output.js";
 import { SCOPES } from "../http/identity.js";
 import {
@@ -319,6 +320,12 @@ export function buildProgram(options: ProgramOptions = {}): Command {
     remote(new Command("workers"))
       .description("list the workers connected to the server: their take streams, jobs in flight and done, and what they report")
       .action((opts: run.RemoteOptions) => run.remote(opts, async (wharf, out) => out.rows(await wharf.workers(), WORKER_COLUMNS))),
+  );
+  program.addCommand(
+    remote(new Command("top"))
+      .description("a live view of the server in the terminal: jobs by status, in-flight, ready, scheduled and dead jobs, details; retry and delete (q quits)")
+      .addOption(option("--refresh-ms <ms>", "how often it reads the server", integer(100, 60_000)).default(1000))
+      .action((opts: run.RemoteOptions & { refreshMs: number }) => run.remote(opts, (wharf) => topCommand.top(wharf, { url: opts.url, refreshMs: opts.refreshMs }))),
   );
   program.addCommand(
     remote(new Command("tail"))

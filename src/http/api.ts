@@ -94,7 +94,8 @@ const health: Handler = async (_engine, request) => {
 
 const version: Handler = async (_engine, request) => {
   noParams(request);
-  return ok({ version: VERSION });
+  // uptime_s is a Wharf extension (wharf top shows it); Zizq clients read version only.
+  return ok({ version: VERSION, uptime_s: Math.floor(process.uptime()) });
 };
 
 const queues: Handler = async (engine, request) => {
