@@ -13,4 +13,11 @@ export default tseslint.config(
     },
   },
   { files: ["src/cli/**", "bench/**", "examples/**", "test/**"], rules: { "no-console": "off" } },
+  {
+    // The dashboard runs in the browser: its globals, by name.
+    files: ["src/ui/**"],
+    languageOptions: {
+      globals: Object.fromEntries(["sessionStorage", "fetch", "TextDecoder", "AbortController", "location", "addEventListener", "removeEventListener", "document", "confirm", "FormData", "URLSearchParams", "setTimeout", "clearTimeout"].map((name) => [name, "readonly"])),
+    },
+  },
 );

@@ -130,7 +130,7 @@ async function checkAndRun(dir: string, name: string, source: string): Promise<s
   return run(process.execPath, [`out/${name}.js`], dir);
 }
 
-/** Starts the installed bin's server on a free port, asks it for /health over HTTP and with `wharf health`, and stops it. */
+/** Starts the installed bin's server on a free port, asks it for /health and the dashboard's files over HTTP and for /health with `wharf health`, and stops it. */
 async function serveAndCheckHealth(dir: string): Promise<void> {
   const child = track(spawn(join(dir, "node_modules/.bin/wharf-queue"), ["serve", "--store", "sqlite::memory:", "--host", "127.0.0.1", "--port", "0"], { cwd: dir, env: childEnv(), stdio: ["ignore", "pipe", "pipe"] }));
   let output = "";
@@ -139,6 +139,10 @@ async function serveAndCheckHealth(dir: string): Promise<void> {
   const { url } = await waitForListening(child, 20_000, () => output);
   const response = await fetch(`${url}/health`);
   assert.equal(response.status, 200, await response.text());
+  // The dashboard's files come from the package (dist/ui) and its dependencies (Preact, htm).
+  for (const path of ["/ui", "/ui/app.js", "/ui/vendor/preact.mjs", "/ui/vendor/hooks.mjs", "/ui/vendor/htm.mjs"]) {
+    assert.equal((await fetch(`${url}${path}`)).status, 200, path);
+  }
   await run(join(dir, "node_modules/.bin/wharf"), ["health"], dir, { WHARF_URL: url });
   const exited = new Promise((resolve) => child.once("exit", resolve));
   child.kill("SIGTERM");

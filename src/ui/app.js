@@ -1,0 +1,284 @@
+// The Wharf dashboard (served at /ui): queues, jobs, a job's details, workers, live from /events.
+// Preact and htm, loaded from the server itself (no CDN); the API is called with the same token as
+// any client, kept for the browser tab only (sessionStorage).
+import { h, render } from "preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import htm from "htm";
+
+const html = htm.bind(h);
+const STATUSES = ["blocked", "scheduled", "ready", "in_flight", "completed", "dead"];
+const THROUGHPUT_BUCKET_MS = 5000;
+const THROUGHPUT_BUCKETS = 24;
+
+function token() {
+  return sessionStorage.getItem("wharf-token") ?? "";
+}
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { accept: "application/json" };
+  if (token()) headers.authorization = `Bearer ${token()}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  const parsed = text ? JSON.parse(text) : undefined;
+  if (!response.ok) throw new ApiError(response.status, parsed?.error ?? response.statusText);
+  return parsed;
+}
+
+function when(ms) {
+  return ms === undefined || ms === null ? "" : new Date(ms).toLocaleString();
+}
+
+/** Follows /events (NDJSON over fetch, which can carry the token), reconnecting with the last id. */
+function useEvents(onEvents) {
+  const [live, setLive] = useState(false);
+  const handler = useRef(onEvents);
+  handler.current = onEvents;
+  useEffect(() => {
+    let stopped = false;
+    let controller;
+    let last;
+    const follow = async () => {
+      while (!stopped) {
+        controller = new AbortController();
+        try {
+          const headers = { accept: "application/x-ndjson" };
+          if (token()) headers.authorization = `Bearer ${token()}`;
+          const response = await fetch(`/events${last ? `?after=${last}` : ""}`, { headers, signal: controller.signal });
+          if (!response.ok) throw new Error(`events: HTTP ${response.status}`);
+          setLive(true);
+          const reader = response.body.getReader();
+          const decoder = new TextDecoder();
+          let buffered = "";
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buffered += decoder.decode(value, { stream: true });
+            const lines = buffered.split("\n");
+            buffered = lines.pop();
+            const events = lines.filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
+            if (events.length > 0) {
+              last = events[events.length - 1].id;
+              handler.current(events);
+            }
+          }
+        } catch {
+          if (stopped) return;
+        }
+        setLive(false);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    };
+    void follow();
+    return () => {
+      stopped = true;
+      controller?.abort();
+    };
+  }, []);
+  return live;
+}
+
+/** Data read by `load`, read again on `refresh()` and whenever an event arrives (at most twice a second). */
+function useLoaded(load, keys, changes) {
+  const [state, setState] = useState({ data: undefined, error: undefined });
+  const refresh = useCallback(() => load().then((data) => setState({ data, error: undefined }), (error) => setState((old) => ({ ...old, error }))), keys);
+  useEffect(() => void refresh(), [refresh]);
+  useEffect(() => {
+    if (changes === 0) return undefined;
+    const timer = setTimeout(() => void refresh(), 300);
+    return () => clearTimeout(timer);
+  }, [changes, refresh]);
+  return [state, refresh];
+}
+
+function Sparkline({ buckets }) {
+  const max = Math.max(1, ...buckets);
+  return html`<svg class="spark" width=${buckets.length * 5} height="20" aria-label="completed per 5 s">
+    ${buckets.map((count, index) => html`<rect x=${index * 5} y=${20 - (count / max) * 20} width="4" height=${(count / max) * 20} />`)}
+  </svg>`;
+}
+
+function Queues({ changes, throughput, say }) {
+  const [{ data, error }, refresh] = useLoaded(async () => {
+    const { queues } = await api("GET", "/queues");
+    return Promise.all(queues.map((queue) => api("GET", `/queues/${encodeURIComponent(queue)}`)));
+  }, [], changes);
+  const toggle = async (queue) => {
+    const action = queue.settings.paused ? "resume" : "pause";
+    if (!confirm(`${action} queue ${queue.queue}?`)) return;
+    try {
+      await api("POST", `/queues/${encodeURIComponent(queue.queue)}/${action}`);
+      say(`${action === "pause" ? "paused" : "resumed"} queue ${queue.queue}`);
+    } catch (failure) {
+      say(failure.message, true);
+    }
+    void refresh();
+  };
+  if (error) return html`<p class="error">${error.message}</p>`;
+  if (!data) return html`<p>Loading…</p>`;
+  return html`<h2>Queues</h2>
+    <table id="queues">
+      <thead><tr><th>queue</th>${STATUSES.map((status) => html`<th>${status}</th>`)}<th>completed, last 2 min</th><th>paused</th><th></th></tr></thead>
+      <tbody>${data.map((queue) => html`<tr data-queue=${queue.queue}>
+        <td><a href=${`#/jobs?queue=${encodeURIComponent(queue.queue)}`}>${queue.queue}</a></td>
+        ${STATUSES.map((status) => html`<td class="num" data-status=${status}>${queue.counts[status]}</td>`)}
+        <td><${Sparkline} buckets=${throughput[queue.queue] ?? Array(THROUGHPUT_BUCKETS).fill(0)} /></td>
+        <td>${queue.settings.paused ? "paused" : ""}</td>
+        <td><button onClick=${() => toggle(queue)}>${queue.settings.paused ? "Resume" : "Pause"}</button></td>
+      </tr>`)}</tbody>
+    </table>`;
+}
+
+function Jobs({ query, changes }) {
+  const [filters, setFilters] = useState(() => Object.fromEntries(new URLSearchParams(query)));
+  const search = new URLSearchParams(Object.entries(filters).filter(([, value]) => value));
+  const [{ data, error }] = useLoaded(() => api("GET", `/jobs?${search}&limit=100&order=desc`), [search.toString()], changes);
+  const field = (name) => (event) => setFilters((old) => ({ ...old, [name]: event.target.value }));
+  const submit = (event) => {
+    event.preventDefault();
+    const form = new FormData(event.target);
+    setFilters(Object.fromEntries([...form.entries()].filter(([, value]) => value)));
+  };
+  return html`<h2>Jobs</h2>
+    <form class="filters" onSubmit=${submit}>
+      <select name="status" value=${filters.status ?? ""} onChange=${field("status")}><option value="">any status</option>${STATUSES.map((status) => html`<option>${status}</option>`)}</select>
+      <input name="queue" placeholder="queue" value=${filters.queue ?? ""} />
+      <input name="type" placeholder="type" value=${filters.type ?? ""} />
+      <input name="filter" placeholder="jq filter over the payload" size="30" value=${filters.filter ?? ""} />
+      <button type="submit">Filter</button>
+    </form>
+    ${error ? html`<p class="error">${error.message}</p>` : !data ? html`<p>Loading…</p>` : html`<table id="jobs">
+      <thead><tr><th>id</th><th>queue</th><th>type</th><th>status</th><th>attempts</th><th>ready at</th><th>progress</th></tr></thead>
+      <tbody>${data.jobs.map((job) => html`<tr data-job=${job.id}>
+        <td><a href=${`#/job/${job.id}`}>${job.id}</a></td><td>${job.queue}</td><td>${job.type}</td><td>${job.status}</td>
+        <td class="num">${job.attempts}</td><td>${when(job.ready_at)}</td><td>${job.progress === undefined ? "" : JSON.stringify(job.progress)}</td>
+      </tr>`)}</tbody>
+    </table>`}`;
+}
+
+function Job({ id, changes, say }) {
+  const [{ data, error }, refresh] = useLoaded(async () => {
+    const job = await api("GET", `/jobs/${id}`);
+    const { errors } = await api("GET", `/jobs/${id}/errors?limit=100`);
+    return { job, errors };
+  }, [id], changes);
+  const act = async (what, method, path, body) => {
+    if (!confirm(`${what} job ${id}?`)) return;
+    try {
+      await api(method, path, body);
+      say(`${what === "Delete" ? "deleted" : what === "Cancel" ? "cancelled" : "retried"} job ${id}`);
+      if (what === "Delete" || (what === "Retry" && data?.job.status === "dead")) location.hash = "#/jobs";
+      else void refresh();
+    } catch (failure) {
+      say(failure.message, true);
+    }
+  };
+  if (error) return html`<p class="error">${error.status === 404 ? `job ${id} is gone` : error.message}</p>`;
+  if (!data) return html`<p>Loading…</p>`;
+  const { job, errors } = data;
+  const retry = job.status === "dead" ? ["POST", `/jobs/${id}/requeue`] : ["PATCH", `/jobs/${id}`, { ready_at: null }];
+  const timeline = [["enqueued", job.created_at], ["ready at", job.ready_at], ["taken", job.dequeued_at], ["failed", job.failed_at], ["completed", job.completed_at], ["lease until", job.lease_expires_at], ["purged at", job.purge_at]].filter(([, at]) => at !== undefined);
+  return html`<h2>Job ${job.id}</h2>
+    <p>
+      ${["scheduled", "ready", "dead"].includes(job.status) ? html`<button onClick=${() => act("Retry", ...retry)}>Retry</button> ` : ""}
+      ${["completed", "dead"].includes(job.status) ? "" : html`<button onClick=${() => act("Cancel", "POST", `/jobs/${id}/cancel`)}>Cancel</button> `}
+      <button class="danger" onClick=${() => act("Delete", "DELETE", `/jobs/${id}`)}>Delete</button>
+    </p>
+    <dl id="job">
+      <dt>queue</dt><dd>${job.queue}</dd><dt>type</dt><dd>${job.type}</dd><dt>status</dt><dd data-field="status">${job.status}</dd>
+      <dt>attempts</dt><dd>${job.attempts}</dd><dt>priority</dt><dd>${job.priority}</dd>
+      ${job.progress === undefined ? "" : html`<dt>progress</dt><dd data-field="progress">${JSON.stringify(job.progress)}</dd>`}
+    </dl>
+    <h3>Timeline</h3>
+    <table><tbody>${timeline.map(([what, at]) => html`<tr><td>${what}</td><td>${when(at)}</td></tr>`)}</tbody></table>
+    <h3>Payload</h3><pre data-field="payload">${JSON.stringify(job.payload, null, 2)}</pre>
+    ${job.result === undefined ? "" : html`<h3>Result</h3><pre>${JSON.stringify(job.result, null, 2)}</pre>`}
+    ${job.state === undefined ? "" : html`<h3>Saved state</h3><pre>${JSON.stringify(job.state, null, 2)}</pre>`}
+    <h3>Errors</h3>
+    ${errors.length === 0 ? html`<p>none</p>` : html`<table id="errors"><thead><tr><th>attempt</th><th>failed</th><th>type</th><th>message</th></tr></thead>
+      <tbody>${errors.map((failure) => html`<tr><td class="num">${failure.attempt}</td><td>${when(failure.failed_at)}</td><td>${failure.error_type ?? ""}</td><td>${failure.message}</td></tr>`)}</tbody></table>`}`;
+}
+
+function Workers({ changes }) {
+  const [{ data, error }] = useLoaded(() => api("GET", "/workers"), [], changes);
+  if (error) return html`<p class="error">${error.message}</p>`;
+  if (!data) return html`<p>Loading…</p>`;
+  return html`<h2>Workers</h2>
+    ${data.workers.length === 0 ? html`<p>No worker is connected.</p>` : html`<table id="workers">
+      <thead><tr><th>worker</th><th>server</th><th>queues</th><th>in flight</th><th>done</th><th>failed</th><th>connected</th><th>status</th><th>language</th><th>memory</th></tr></thead>
+      <tbody>${data.workers.map((worker) => html`<tr>
+        <td>${worker.worker_id ?? "(no Worker-Id)"}</td><td>${worker.server}</td><td>${worker.queues?.join(", ") ?? "all"}</td>
+        <td class="num">${worker.in_flight}/${worker.prefetch || "∞"}</td><td class="num">${worker.completed}</td><td class="num">${worker.failed}</td>
+        <td>${when(worker.connected_at)}</td><td>${worker.report?.status ?? ""}</td><td>${worker.report?.language ?? ""}</td>
+        <td>${worker.report?.memory_mb === undefined ? "" : `${worker.report.memory_mb} MB`}</td>
+      </tr>`)}</tbody></table>`}`;
+}
+
+function TokenForm({ onToken }) {
+  const submit = (event) => {
+    event.preventDefault();
+    sessionStorage.setItem("wharf-token", new FormData(event.target).get("token"));
+    onToken();
+  };
+  return html`<form id="token" onSubmit=${submit}><p>This server needs a token (one with the read scope; admin to change jobs and queues).</p>
+    <input name="token" type="password" placeholder="token" size="40" autocomplete="off" /> <button type="submit">Use it</button></form>`;
+}
+
+function useRoute() {
+  const [hash, setHash] = useState(location.hash || "#/queues");
+  useEffect(() => {
+    const changed = () => setHash(location.hash || "#/queues");
+    addEventListener("hashchange", changed);
+    return () => removeEventListener("hashchange", changed);
+  }, []);
+  const [path, query = ""] = hash.slice(1).split("?");
+  return { path, query };
+}
+
+function App() {
+  const route = useRoute();
+  const [changes, setChanges] = useState(0);
+  const [throughput, setThroughput] = useState({});
+  const [message, setMessage] = useState({ text: "", error: false });
+  const [needsToken, setNeedsToken] = useState(false);
+  const [authorized, setAuthorized] = useState(0);
+  useEffect(() => {
+    api("GET", "/queues").then(() => setNeedsToken(false), (error) => setNeedsToken(error.status === 401 || error.status === 403));
+  }, [authorized]);
+  const live = useEvents((events) => {
+    setChanges((count) => count + 1);
+    const completed = events.filter((event) => event.kind === "job.completed");
+    if (completed.length === 0) return;
+    setThroughput((old) => {
+      const next = { ...old };
+      const bucket = Math.floor(Date.now() / THROUGHPUT_BUCKET_MS);
+      for (const event of completed) {
+        const row = next[event.queue]?.bucket === bucket ? [...next[event.queue]] : [...(next[event.queue] ?? Array(THROUGHPUT_BUCKETS).fill(0)).slice(1), 0];
+        row[row.length - 1] += 1;
+        row.bucket = bucket;
+        next[event.queue] = row;
+      }
+      return next;
+    });
+  });
+  const say = (text, error = false) => setMessage({ text, error });
+  const link = (target, label) => html`<a href=${target} class=${route.path.startsWith(target.slice(1)) ? "active" : ""}>${label}</a>`;
+  let page;
+  if (needsToken) page = html`<${TokenForm} onToken=${() => setAuthorized((count) => count + 1)} />`;
+  else if (route.path.startsWith("/job/")) page = html`<${Job} id=${route.path.slice(5)} changes=${changes} say=${say} />`;
+  else if (route.path === "/jobs") page = html`<${Jobs} key=${route.query} query=${route.query} changes=${changes} />`;
+  else if (route.path === "/workers") page = html`<${Workers} changes=${changes} />`;
+  else page = html`<${Queues} changes=${changes} throughput=${throughput} say=${say} />`;
+  return html`<header><strong>Wharf</strong>${link("#/queues", "Queues")}${link("#/jobs", "Jobs")}${link("#/workers", "Workers")}
+      <span class="live" id="live">${live ? "● live" : "○ connecting"}</span></header>
+    <main>${message.text ? html`<p id="message" class=${message.error ? "error" : "notice"}>${message.text}</p>` : ""}${page}</main>`;
+}
+
+render(html`<${App} />`, document.getElementById("app"));
