@@ -105,7 +105,36 @@ function Sparkline({ buckets }) {
   </svg>`;
 }
 
+/** A queue's settings but `paused`, as JSON to edit; saved as a PATCH that clears what was taken out. */
+function SettingsEditor({ queue, onDone, say }) {
+  const { paused: _paused, ...settings } = queue.settings;
+  const [text, setText] = useState(JSON.stringify(settings, null, 2));
+  const save = async () => {
+    let edited;
+    try {
+      edited = JSON.parse(text);
+    } catch (error) {
+      return say(`not JSON: ${error.message}`, true);
+    }
+    const patch = { ...Object.fromEntries(Object.keys(settings).map((name) => [name, null])), ...edited };
+    if (!confirm(`change the settings of queue ${queue.queue}?`)) return;
+    try {
+      await api("PATCH", `/queues/${encodeURIComponent(queue.queue)}`, patch);
+      say(`changed the settings of queue ${queue.queue}`);
+      onDone();
+    } catch (failure) {
+      say(failure.message, true);
+    }
+  };
+  return html`<tr class="settings"><td colspan="11">
+    <p>Settings of ${queue.queue} (max_in_flight, concurrency_key, rate_limit, max_entries, on_full, max_age_ms, retry_limit, timeout, retention, retry_policy, require_signed; see the README's Queue controls):</p>
+    <textarea name="settings" rows="6" cols="70" value=${text} onInput=${(event) => setText(event.target.value)}></textarea>
+    <p><button onClick=${save}>Save</button> <button onClick=${onDone}>Close</button></p>
+  </td></tr>`;
+}
+
 function Queues({ changes, throughput, say }) {
+  const [editing, setEditing] = useState(undefined);
   const [{ data, error }, refresh] = useLoaded(async () => {
     const { queues } = await api("GET", "/queues");
     return Promise.all(queues.map((queue) => api("GET", `/queues/${encodeURIComponent(queue)}`)));
@@ -131,8 +160,11 @@ function Queues({ changes, throughput, say }) {
         ${STATUSES.map((status) => html`<td class="num" data-status=${status}>${queue.counts[status]}</td>`)}
         <td><${Sparkline} buckets=${throughput[queue.queue] ?? Array(THROUGHPUT_BUCKETS).fill(0)} /></td>
         <td>${queue.settings.paused ? "paused" : ""}</td>
-        <td><button onClick=${() => toggle(queue)}>${queue.settings.paused ? "Resume" : "Pause"}</button></td>
-      </tr>`)}</tbody>
+        <td><button onClick=${() => toggle(queue)}>${queue.settings.paused ? "Resume" : "Pause"}</button> <button onClick=${() => setEditing(queue.queue)}>Settings</button></td>
+      </tr>${editing === queue.queue ? html`<${SettingsEditor} queue=${queue} say=${say} onDone=${() => {
+        setEditing(undefined);
+        void refresh();
+      }} />` : ""}`)}</tbody>
     </table>`;
 }
 
@@ -194,6 +226,7 @@ function Job({ id, changes, say }) {
     <dl id="job">
       <dt>queue</dt><dd>${job.queue}</dd><dt>type</dt><dd>${job.type}</dd><dt>status</dt><dd data-field="status">${job.status}</dd>
       <dt>attempts</dt><dd>${job.attempts}</dd><dt>priority</dt><dd>${job.priority}</dd>
+      ${job.correlation_id === undefined ? "" : html`<dt>workflow</dt><dd><a href=${`#/workflow/${job.correlation_id}`}>${job.correlation_id}</a></dd>`}
       ${job.progress === undefined ? "" : html`<dt>progress</dt><dd data-field="progress">${JSON.stringify(job.progress)}</dd>`}
     </dl>
     <h3>Timeline</h3>
@@ -219,6 +252,56 @@ function Workers({ changes }) {
         <td>${when(worker.connected_at)}</td><td>${worker.report?.status ?? ""}</td><td>${worker.report?.language ?? ""}</td>
         <td>${worker.report?.memory_mb === undefined ? "" : `${worker.report.memory_mb} MB`}</td>
       </tr>`)}</tbody></table>`}`;
+}
+
+function Crons({ changes, say }) {
+  const [{ data, error }, refresh] = useLoaded(async () => {
+    const { crons } = await api("GET", "/crons");
+    return { crons: await Promise.all(crons.map((name) => api("GET", `/crons/${encodeURIComponent(name)}`))) };
+  }, [], changes);
+  const toggle = async (group) => {
+    const action = group.paused ? "resume" : "pause";
+    if (!confirm(`${action} cron group ${group.name}?`)) return;
+    try {
+      await api("PATCH", `/crons/${encodeURIComponent(group.name)}`, { paused: !group.paused });
+      say(`${action === "pause" ? "paused" : "resumed"} cron group ${group.name}`);
+    } catch (failure) {
+      say(failure.message, true);
+    }
+    void refresh();
+  };
+  if (error) return html`<p class="error">${error.message}</p>`;
+  if (!data) return html`<p>Loading…</p>`;
+  return html`<h2>Cron groups</h2>
+    ${data.crons.length === 0 ? html`<p>No cron group.</p>` : html`<table id="crons">
+      <thead><tr><th>group</th><th>entry</th><th>expression</th><th>time zone</th><th>enqueues</th><th>next fire</th><th>last fire</th><th>paused</th><th></th></tr></thead>
+      <tbody>${data.crons.flatMap((group) => group.entries.map((entry, index) => html`<tr data-entry=${`${group.name}/${entry.name}`}>
+        <td>${index === 0 ? group.name : ""}</td><td>${entry.name}</td><td><code>${entry.expression}</code></td><td>${entry.timezone ?? ""}</td>
+        <td>${entry.job.queue} / ${entry.job.type}</td><td data-field="next">${when(entry.next_enqueue_at)}</td><td>${when(entry.last_enqueue_at)}</td>
+        <td>${group.paused || entry.paused ? "paused" : ""}</td>
+        <td>${index === 0 ? html`<button onClick=${() => toggle(group)}>${group.paused ? "Resume" : "Pause"} group</button>` : ""}</td>
+      </tr>`))}</tbody></table>`}`;
+}
+
+/** A workflow's shape as nested boxes: a chain left to right, a group top to bottom, each job in its status's color. */
+function Step({ shape, statuses }) {
+  const callbacks = [["on success", shape.on_success], ["on error", shape.on_error]].filter(([, id]) => id !== undefined);
+  let body;
+  if (shape.job !== undefined) body = html`<a class=${`step ${statuses[shape.job] ?? "gone"}`} data-step=${shape.job} href=${`#/job/${shape.job}`}>${shape.job.slice(-6)}<br /><small>${statuses[shape.job] ?? "gone"}</small></a>`;
+  else if (shape.chain) body = html`<div class="chain">${shape.chain.map((step, index) => html`${index > 0 ? html`<span class="arrow">→</span>` : ""}<${Step} shape=${step} statuses=${statuses} />`)}</div>`;
+  else body = html`<div class="group">${shape.group.map((step) => html`<${Step} shape=${step} statuses=${statuses} />`)}</div>`;
+  if (callbacks.length === 0) return body;
+  return html`<div class="with-callbacks">${body}${callbacks.map(([on, id]) => html`<div class="callback"><small>${on}</small> <${Step} shape=${{ job: id }} statuses=${statuses} /></div>`)}</div>`;
+}
+
+function Workflow({ id, changes }) {
+  const [{ data, error }] = useLoaded(() => api("GET", `/workflows/${id}`), [id], changes);
+  if (error) return html`<p class="error">${error.status === 404 ? `workflow ${id} is gone` : error.message}</p>`;
+  if (!data) return html`<p>Loading…</p>`;
+  const statuses = Object.fromEntries([...data.steps, ...data.callbacks].map((step) => [step.id, step.status]));
+  return html`<h2>Workflow ${data.id}</h2>
+    <p>status <strong data-field="workflow-status">${data.status}</strong>, created ${when(data.created_at)}</p>
+    <div id="workflow"><${Step} shape=${data.shape} statuses=${statuses} /></div>`;
 }
 
 function TokenForm({ onToken }) {
@@ -275,8 +358,10 @@ function App() {
   else if (route.path.startsWith("/job/")) page = html`<${Job} id=${route.path.slice(5)} changes=${changes} say=${say} />`;
   else if (route.path === "/jobs") page = html`<${Jobs} key=${route.query} query=${route.query} changes=${changes} />`;
   else if (route.path === "/workers") page = html`<${Workers} changes=${changes} />`;
+  else if (route.path === "/crons") page = html`<${Crons} changes=${changes} say=${say} />`;
+  else if (route.path.startsWith("/workflow/")) page = html`<${Workflow} id=${route.path.slice(10)} changes=${changes} />`;
   else page = html`<${Queues} changes=${changes} throughput=${throughput} say=${say} />`;
-  return html`<header><strong>Wharf</strong>${link("#/queues", "Queues")}${link("#/jobs", "Jobs")}${link("#/workers", "Workers")}
+  return html`<header><strong>Wharf</strong>${link("#/queues", "Queues")}${link("#/jobs", "Jobs")}${link("#/workers", "Workers")}${link("#/crons", "Cron groups")}
       <span class="live" id="live">${live ? "● live" : "○ connecting"}</span></header>
     <main>${message.text ? html`<p id="message" class=${message.error ? "error" : "notice"}>${message.text}</p>` : ""}${page}</main>`;
 }

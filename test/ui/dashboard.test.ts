@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { AuthFile } from "../../src/http/auth-file.js";
-import { assertStatus, enqueue, failJob } from "../helpers/jobs.js";
+import { ack, assertStatus, enqueue, failJob } from "../helpers/jobs.js";
 import { api, startTestServer, uniqueName, type TestServer } from "../helpers/server.js";
 import { openTake, type RawTakeStream } from "../helpers/take.js";
 
@@ -109,6 +109,45 @@ describe("the web dashboard", () => {
     await deleted;
     await page.locator("#message", { hasText: `deleted job ${doomed.id}` }).waitFor();
     assert.equal((await api(h.url, "GET", `/jobs/${doomed.id}`)).status, 404);
+  });
+
+  test("queue settings: edited as JSON and saved as a patch, confirmed", async () => {
+    const queue = uniqueName("ui-settings");
+    await enqueue(h.url, queue);
+    await page.goto(`${h.url}/ui`);
+    const row = page.locator(`#queues tr[data-queue="${queue}"]`);
+    await row.locator("button", { hasText: "Settings" }).click();
+    await page.locator('textarea[name="settings"]').fill('{"max_in_flight": 3}');
+    const asked = acceptNextDialog(page);
+    await page.locator("button", { hasText: "Save" }).click();
+    assert.equal(await asked, `change the settings of queue ${queue}?`);
+    await page.locator("#message", { hasText: `changed the settings of queue ${queue}` }).waitFor();
+    assert.equal((await api(h.url, "GET", `/queues/${queue}`)).body.settings.max_in_flight, 3);
+  });
+
+  test("cron groups with their next fires; a workflow as a graph of its steps with their statuses", async () => {
+    const group = uniqueName("ui-cron");
+    assertStatus(await api(h.url, "PUT", `/crons/${group}`, { body: { entries: [{ name: "nightly", expression: "0 3 * * *", timezone: "UTC", job: { queue: "reports", type: "nightly", payload: {} } }] } }), 200);
+    await page.goto(`${h.url}/ui#/crons`);
+    const entry = page.locator(`#crons tr[data-entry="${group}/nightly"]`);
+    await entry.waitFor();
+    assert.match(await entry.textContent() ?? "", /0 3 \* \* \*.*UTC.*reports \/ nightly/);
+    assert.notEqual(await entry.locator('td[data-field="next"]').textContent(), "");
+
+    const queue = uniqueName("ui-flow");
+    const created = await api(h.url, "POST", "/workflows", { body: { chain: [{ queue, type: "extract", payload: 1 }, { group: [{ queue, type: "load", payload: 2 }, { queue, type: "load", payload: 3 }] }] } });
+    assertStatus(created, 201);
+    const [first] = created.body.jobs as string[];
+    const take = openTake(h.url, { queue });
+    streams.push(take);
+    assert.equal((await take.nextJob()).id, first);
+    assertStatus(await ack(h.url, first!), 204);
+    await page.goto(`${h.url}/ui#/job/${created.body.jobs[1]}`);
+    await page.locator("dd a", { hasText: created.body.id }).click();
+    await page.locator('[data-field="workflow-status"]', { hasText: "running" }).waitFor();
+    assert.equal(await page.locator("#workflow a.step").count(), 3);
+    await page.locator(`#workflow a.step.completed[data-step="${first}"]`).waitFor();
+    assert.equal(await page.locator("#workflow .group a.step").count(), 2, "the group's two steps, side by side after the first");
   });
 
   test("workers: each take stream with its Worker-Id", async () => {
