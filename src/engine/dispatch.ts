@@ -56,6 +56,8 @@ interface Stream extends Subscription {
   /** Its jobs acked, and failed, since it opened. */
   completed: number;
   failed: number;
+  /** When it last got a job, or one of its jobs was acked, failed or heartbeat. */
+  lastSeenAt: number;
 }
 
 /** A take stream as GET /workers shows it (not its id, which is the key that closes it). */
@@ -68,6 +70,8 @@ export interface StreamView {
   connected_at: number;
   completed: number;
   failed: number;
+  /** When it last got a job, or one of its jobs was acked, failed or heartbeat: its worker's last sign of life. */
+  last_seen_at: number;
 }
 
 export interface InFlightJob {
@@ -190,6 +194,7 @@ export class Dispatcher {
       connectedAt: this.clock.now(),
       completed: 0,
       failed: 0,
+      lastSeenAt: this.clock.now(),
       close: () => this.closeStream(stream),
     };
     this.streams.push(stream);
@@ -287,7 +292,10 @@ export class Dispatcher {
     });
     for (const [stream, batch] of deliveries) {
       if (stream.released) void this.releaseJobs(batch.map((job) => job.id)).catch((error: unknown) => this.logDispatchError(error));
-      else if (!stream.closed) stream.sink(batch);
+      else if (!stream.closed) {
+        stream.lastSeenAt = this.clock.now();
+        stream.sink(batch);
+      }
     }
   }
 
@@ -306,7 +314,14 @@ export class Dispatcher {
 
   /** Counts how a lease of a stream ended (acked or failed), for GET /workers. */
   tally(entry: InFlightJob, outcome: "completed" | "failed"): void {
-    if (entry.stream) entry.stream[outcome]++;
+    if (!entry.stream) return;
+    entry.stream[outcome]++;
+    this.seen(entry);
+  }
+
+  /** A sign of life from the worker that holds `entry` (a heartbeat). */
+  seen(entry: InFlightJob | undefined): void {
+    if (entry?.stream) entry.stream.lastSeenAt = this.clock.now();
   }
 
   /** The open take streams. */
@@ -320,6 +335,7 @@ export class Dispatcher {
       connected_at: stream.connectedAt,
       completed: stream.completed,
       failed: stream.failed,
+      last_seen_at: stream.lastSeenAt,
     }));
   }
 

@@ -532,6 +532,7 @@ export class Engine {
     if (!job || !inRun(job, runId) || job.run_id === undefined) throw notInFlight(id, runId);
     const expiresAt = this.clock.now() + this.leaseMs(job);
     if (!(await this.writes.extendLease(job, expiresAt, { state, progress }))) throw new NotFoundError(`job ${id} is no longer in flight`);
+    this.dispatcher.seen(entry);
     if (progress !== undefined) this.observer.progress?.(job, progress);
     return { id, run_id: job.run_id, lease_expires_at: expiresAt };
   }

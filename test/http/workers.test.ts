@@ -33,16 +33,17 @@ describe("workers", () => {
     const [first, second] = [await enqueue(h.url, queue, { type: "a" }), await enqueue(h.url, queue, { type: "a" })];
     await stream.nextJob();
     await stream.nextJob();
+    await h.clock.advance(1000);
     assertStatus(await ack(h.url, first.id), 204);
     assertStatus(await failJob(h.url, second.id, { message: "no", retry_at: h.clock.now() + 60_000 }), 200);
     assertStatus(await api(h.url, "PUT", `/workers/${encodeURIComponent(workerId)}/report`, { body: { status: "running", language: "ruby 3.3", version: "1.2.0", concurrency: 5, memory_mb: 80, uptime_s: 12 } }), 204);
     const [listed] = await workersOf(queue);
     assert.ok(listed, "listed");
     assert.deepEqual({ ...listed, connected_at: 0, server: "" }, {
-      worker_id: workerId, queues: [queue], types: ["a", "b"], prefetch: 5, in_flight: 0, connected_at: 0, completed: 1, failed: 1, server: "",
+      worker_id: workerId, queues: [queue], types: ["a", "b"], prefetch: 5, in_flight: 0, connected_at: 0, completed: 1, failed: 1, last_seen_at: h.clock.now(), server: "",
       report: { status: "running", language: "ruby 3.3", version: "1.2.0", concurrency: 5, memory_mb: 80, uptime_s: 12, reported_at: h.clock.now() },
     });
-    assert.ok(listed.connected_at <= h.clock.now());
+    assert.equal(listed.connected_at, h.clock.now() - 1000, "connected a second before its last ack");
     streams.close(stream);
     await eventually(async () => (await workersOf(queue)).length === 0, 3000, "the closed stream to leave the list");
   });
