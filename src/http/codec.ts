@@ -100,7 +100,7 @@ export function encodeBody(format: BodyFormat, value: unknown): Buffer {
 /** One event of an event stream: in server-sent events with its id (the client's Last-Event-ID) and kind. */
 export function encodeEventFrame(format: StreamFormat, event: WharfEvent): Buffer {
   if (format !== "sse") return encodeFrame(format, event);
-  return Buffer.from(`id: ${event.id}\nevent: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`);
+  return Buffer.from(`id: ${event.id}\nevent: ${event.kind}\ndata: ${stringifyJson(event)}\n\n`);
 }
 
 /** One frame of a take stream; `undefined` is a heartbeat. */

@@ -1071,10 +1071,12 @@ test("events: a stream on server B carries what happens through server A, once A
   await events.opened;
   const kinds: string[] = [];
   const servers = new Set<string>();
+  const progress: unknown[] = [];
   const reading = (async () => {
     for await (const event of events) {
       kinds.push(event.kind);
       servers.add(event.server);
+      if (event.kind === "job.progress") progress.push(event.progress);
       if (event.kind === "job.completed") return;
     }
   })();
@@ -1084,9 +1086,13 @@ test("events: a stream on server B carries what happens through server A, once A
     return kinds.includes("job.enqueued");
   }, 5000, "an enqueue through A to reach B's stream");
   const taken = await take(defer, a.url, queue).nextJob(5000);
+  // A progress past 2^53 crosses between servers with every digit.
+  const beat = await api(a.url, "POST", `/jobs/${taken.id}/heartbeat`, { raw: `{"run_id":"${taken.run_id}","progress":12345678901234567890}`, headers: { "content-type": "application/json" } });
+  assert.equal(beat.status, 200, JSON.stringify(beat.body));
   const acked = await call(a.url, "POST", `/jobs/${taken.id}/success`, { run_id: taken.run_id });
   assert.equal(acked.status, 204, JSON.stringify(acked.body));
   await reading;
+  assert.deepEqual(progress, [12345678901234567890n]);
   assert.ok(kinds.includes("job.taken"), kinds.join(", "));
   assert.equal(kinds.at(-1), "job.completed");
   assert.equal(servers.size, 1, "every event was made on A");

@@ -26,6 +26,21 @@ async function readUntil(stream: EventStream, until: (events: WharfEvent[]) => b
   return read;
 }
 
+/** Reads a streamed response until its text matches `until` (bounded by time); the text. */
+async function readText(response: Response, until: RegExp, timeoutMs = 5000): Promise<string> {
+  const reader = response.body!.getReader();
+  const deadline = Date.now() + timeoutMs;
+  let text = "";
+  while (!until.test(text)) {
+    const left = deadline - Date.now();
+    const chunk = left > 0 ? await Promise.race([reader.read(), new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), left))]) : undefined;
+    if (chunk === undefined || chunk.done) assert.fail(`the stream so far: ${text}`);
+    text += new TextDecoder().decode(chunk.value);
+  }
+  reader.releaseLock();
+  return text;
+}
+
 const kinds = (events: WharfEvent[]): string[] => events.map((event) => event.kind);
 const ofJob = (id: string) => (events: WharfEvent[]): WharfEvent[] => events.filter((event) => event.job?.id === id);
 
@@ -108,21 +123,30 @@ describe("events", () => {
     assert.equal(sse.headers.get("content-type"), "text/event-stream");
     assert.equal(ndjson.headers.get("content-type"), "application/x-ndjson");
     const job = await enqueue(h.url, queue);
-    const read = async (response: Response, until: RegExp): Promise<string> => {
-      const reader = response.body!.getReader();
-      let text = "";
-      while (!until.test(text)) text += new TextDecoder().decode((await reader.read()).value);
-      return text;
-    };
-    const sseText = await read(sse, /data: .*\n\n/);
+    const sseText = await readText(sse, /data: .*\n\n/);
     const block = /id: (\w+)\nevent: job\.enqueued\ndata: (.*)\n\n/.exec(sseText);
     assert.ok(block, sseText);
     const data = JSON.parse(block[2]!) as WharfEvent;
     assert.equal(data.id, block[1]);
     assert.equal(data.job!.id, job.id);
-    const line = (await read(ndjson, /\{.*\}\n/)).split("\n").find((text) => text.startsWith("{"))!;
+    const line = (await readText(ndjson, /\{.*\}\n/)).split("\n").find((text) => text.startsWith("{"))!;
     assert.equal((JSON.parse(line) as WharfEvent).job!.id, job.id);
     controller.abort();
+  });
+
+  test("server-sent events keep every digit of a progress past 2^53", async () => {
+    const queue = uniqueName("big-progress");
+    const controller = new AbortController();
+    const sse = await fetch(`${h.url}/events?queue=${queue}&kind=job.progress`, { headers: { accept: "text/event-stream" }, signal: controller.signal });
+    const job = await enqueue(h.url, queue);
+    const take = await streams.take({ queue });
+    const taken = await take.nextJob();
+    const beat = await api(h.url, "POST", `/jobs/${job.id}/heartbeat`, { raw: `{"run_id":"${taken.run_id}","progress":{"rows":12345678901234567890}}`, headers: { "content-type": "application/json" } });
+    assertStatus(beat, 200);
+    const text = await readText(sse, /data: .*\n\n/);
+    assert.match(text, /event: job\.progress\ndata: .*"progress":\{"rows":12345678901234567890\}/);
+    controller.abort();
+    streams.close(take);
   });
 
   test("filters by queue, type and kind; an unknown kind or a malformed cursor is 400", async () => {

@@ -8,8 +8,12 @@ import type { Notifier } from "../../store/sharing.js";
 import type { Clock } from "../clock.js";
 import type { EventLog, EventOutlet, WharfEvent } from "../events.js";
 import { logFailure } from "../log.js";
+import { parseJson, stringifyJson } from "../../job/json.js";
 
-/** Most characters of one message: PostgreSQL's notification payloads hold under 8000 bytes. */
+/**
+ * Most characters of one message: PostgreSQL's notification payloads hold under 8000 bytes. Events go
+ * as Wharf's JSON (a progress may hold integers past 2^53, which JSON.stringify refuses).
+ */
 const MESSAGE_CHARS = 7000;
 
 interface Message {
@@ -52,7 +56,7 @@ export class SharedEvents implements EventOutlet {
     if (text === undefined) return;
     let message: Message;
     try {
-      message = JSON.parse(text) as Message;
+      message = parseJson(text) as Message;
     } catch {
       return;
     }
@@ -74,7 +78,7 @@ export class SharedEvents implements EventOutlet {
       chars = 0;
     };
     for (const event of events) {
-      const text = JSON.stringify(event);
+      const text = stringifyJson(event);
       if (text.length > MESSAGE_CHARS) continue;
       if (chars + text.length > MESSAGE_CHARS) close();
       batch.push(text);
