@@ -406,8 +406,7 @@ export function remove(ids: string[], options: BulkOptions): Promise<void> {
   );
 }
 
-/** Runs a scheduled or ready job now; a dead job is enqueued afresh (same queue, type, payload and options) and the dead copy removed. */
-/** Runs a scheduled or ready job now; a dead job is enqueued afresh. What `jobs retry` and `top` do. */
+/** Runs a scheduled or ready job now; a dead job is enqueued afresh (same queue, type, payload and options) and the dead copy removed. What `jobs retry` and `top` do. */
 export async function retryJob(wharf: Client, job: Job): Promise<object> {
   if (job.status === "dead") return { retried: job.id, as: await wharf.requeueDead(job.id) };
   if (job.status === "scheduled" || job.status === "ready") return wharf.patchJob(job.id, { ready_at: null });

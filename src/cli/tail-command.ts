@@ -1,6 +1,6 @@
 /** `wharf tail`: follows the server's events (GET /events), as JSON lines or, on a terminal, one line each. */
 import type { Client } from "../client/client.js";
-import { EVENT_KINDS, type EventKind, type WharfEvent } from "../engine/events.js";
+import { EVENT_KINDS, isEventKind, type EventKind, type WharfEvent } from "../engine/events.js";
 import { localTime, type Output } from "./output.js";
 import { UsageError } from "./usage.js";
 
@@ -14,7 +14,7 @@ export interface TailOptions {
 }
 
 function kindsOf(kinds: string[] | undefined): EventKind[] | undefined {
-  const unknown = kinds?.find((kind) => !(EVENT_KINDS as readonly string[]).includes(kind));
+  const unknown = kinds?.find((kind) => !isEventKind(kind));
   if (unknown !== undefined) throw new UsageError(`--kind: unknown event kind "${unknown}" (kinds: ${EVENT_KINDS.join(", ")})`);
   return kinds as EventKind[] | undefined;
 }

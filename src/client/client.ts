@@ -330,7 +330,6 @@ export class Client<Jobs extends object = AnyJobs> {
     await this.call("POST", "/reset");
   }
 
-  /** Opens a take stream: jobs arrive as they become ready, leased to this stream until acked or failed. */
   /** Who works: the server's open take streams, with what their workers last reported about themselves. */
   async workers(): Promise<WorkerView[]> {
     return (await this.call<{ workers: WorkerView[] }>("GET", "/workers")).workers;
@@ -353,6 +352,7 @@ export class Client<Jobs extends object = AnyJobs> {
     return this.transport.events(options.after === undefined ? { filter } : { filter, after: options.after });
   }
 
+  /** Opens a take stream: jobs arrive as they become ready, leased to this stream until acked or failed. */
   take(options: TakeOptions = {}): TakeStream<Jobs> {
     const stream = this.transport.take({
       queues: options.queues ?? [],

@@ -29,10 +29,6 @@ export interface TakeStream<Jobs = AnyJobs> extends AsyncIterable<JobView<Jobs>>
   close(): Promise<void>;
 }
 
-/**
- * How a Client reaches an engine: over HTTP, or in-process. Both speak the
- * same API (paths, query parameters, bodies); errors arrive as WharfErrors.
- */
 /** What an event stream asks for: the events that pass the filter, after the cursor when given. */
 export interface EventsRequest {
   filter: Pick<EventFilter, "queues" | "types" | "kinds">;
@@ -46,6 +42,10 @@ export interface EventStream extends AsyncIterable<WharfEvent> {
   close(): Promise<void>;
 }
 
+/**
+ * How a Client reaches an engine: over HTTP, or in-process. Both speak the
+ * same API (paths, query parameters, bodies); errors arrive as WharfErrors.
+ */
 export interface Transport {
   request(method: string, path: string, query?: Record<string, QueryValue>, body?: unknown): Promise<TransportResponse>;
   take(request: TakeRequest): TakeStream;

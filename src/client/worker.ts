@@ -103,7 +103,6 @@ interface Run {
   cancel?: AbortController;
 }
 
-
 export interface WorkerOptions<Jobs = AnyJobs> {
   /** Queues to take from: at least one. */
   queues: string[];

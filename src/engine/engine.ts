@@ -166,8 +166,9 @@ export class Engine {
     const server = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.events = new EventLog(this.clock, server, options.events);
     this.workerReports = new WorkerReports(this.clock, server);
-    this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger), eventsObserver(this.events, CANCELLED));
+    this.observer = joinObservers(options.observer ?? {}, lifecycleLog(options.logger), eventsObserver(this.events));
     this.queueSettings = new QueueSettingsCache(this.store);
+    const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
     this.coordination = options.sharing
       ? new Shared({
         store: this.store,
@@ -178,6 +179,7 @@ export class Engine {
         observer: this.observer,
         logger: options.logger,
         queueSettings: this.queueSettings,
+        maintenanceIntervalMs,
       })
       : new Alone(this.store, this.clock, (job) => this.leaseMs(job), this.queueSettings);
     this.dispatcher = new Dispatcher(
@@ -205,7 +207,6 @@ export class Engine {
     this.batches = new Batches(this.store, this.writes, this.coordination, this.filterBudget, () => this.dispatcher.wake(), this.observer, options.maxFoldedPayloadBytes ?? DEFAULT_MAX_FOLDED_PAYLOAD_BYTES);
     this.promotion = promotion(this.store, this.clock, this.writes, options.logger);
     this.deadlines = deadlines(this.store, this.clock, (jobs, now) => this.expireMissed(jobs, now), options.logger);
-    const maintenanceIntervalMs = options.maintenanceIntervalMs ?? 1000;
     this.parts = { store: this.store, clock: this.clock, dispatcher: this.dispatcher, writes: this.writes, maintenanceIntervalMs, logger: options.logger, events: this.events, localWorkers: () => this.localWorkers() };
     this.events.connect(this.coordination.eventOutlet(this.events));
     const lead = (): Promise<boolean> => this.coordination.lead();
@@ -324,12 +325,13 @@ export class Engine {
       const entry = this.dispatcher.lease(job.id);
       return entry?.job.run_id === job.run_id && entry?.stream?.closed === false;
     };
+    const failed = (error: unknown): void => logFailure(this.logger, "dependency results", error);
     const withResults = withDependencyResults(sink, {
       store: this.store,
       stillLeased,
-      failed: (error) => logFailure(this.logger, "dependency results", error),
+      failed,
       maxBytes: this.maxDependencyResultsBytes,
-      tooLarge: (job, bytes) => void this.failLease(job.id, tooManyResults(bytes, this.maxDependencyResultsBytes), job.run_id, false).catch((error: unknown) => logFailure(this.logger, "dependency results", error)),
+      tooLarge: (job, bytes) => void this.failLease(job.id, tooManyResults(bytes, this.maxDependencyResultsBytes), job.run_id, false).catch(failed),
     });
     return this.dispatcher.open(options, withResults, control);
   }

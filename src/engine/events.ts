@@ -5,6 +5,7 @@
  * less than a window's keep time ago), so a server nobody watches pays one check per event.
  */
 import { newJobId } from "../job/ids.js";
+import { CANCELLED } from "../job/state.js";
 import type { Job, JobError, JsonValue } from "../job/types.js";
 import type { DeletedJob } from "../store/store.js";
 import type { Clock } from "./clock.js";
@@ -18,6 +19,10 @@ export const EVENT_KINDS = [
   "events.missed",
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
+
+export function isEventKind(kind: string): kind is EventKind {
+  return (EVENT_KINDS as readonly string[]).includes(kind);
+}
 
 /** The job an event is about, as it was then. */
 export interface EventJob {
@@ -112,13 +117,11 @@ export class EventLog {
   private flushScheduled = false;
   private keepUntil = Number.NEGATIVE_INFINITY;
   private outlet: EventOutlet = NO_OUTLET;
-  private readonly windowSize: number;
   readonly keepMs: number;
 
   constructor(private readonly clock: Clock, readonly server: string, options: EventLogOptions = {}) {
-    this.windowSize = options.windowSize ?? 10_000;
     this.keepMs = options.keepMs ?? 60_000;
-    this.window = new Window(this.windowSize);
+    this.window = new Window(options.windowSize ?? 10_000);
   }
 
   connect(outlet: EventOutlet): void {
@@ -127,7 +130,12 @@ export class EventLog {
 
   /** Whether events are to be made now: the one check a server nobody watches pays. */
   get wanted(): boolean {
-    return this.watchers.size > 0 || this.outlet.othersWatch || this.clock.now() < this.keepUntil;
+    return this.watchedHere || this.outlet.othersWatch;
+  }
+
+  /** Someone watches this server, or did within the keep time: events are kept for them. */
+  private get watchedHere(): boolean {
+    return this.watchers.size > 0 || this.clock.now() < this.keepUntil;
   }
 
   /** Records and sends an event made here (the caller checked `wanted`). */
@@ -139,7 +147,7 @@ export class EventLog {
 
   /** Records events another server made. */
   receive(events: WharfEvent[]): void {
-    if (this.watchers.size > 0 || this.clock.now() < this.keepUntil) this.record(events);
+    if (this.watchedHere) this.record(events);
   }
 
   /**
@@ -214,7 +222,7 @@ function errorOf(error: JobError): { message: string; error_type?: string } {
 }
 
 /** The engine's reports as events, each made only while the log wants them. */
-export function eventsObserver(log: EventLog, cancelledType: string): EngineObserver {
+export function eventsObserver(log: EventLog): EngineObserver {
   const about = (kind: EventKind) => (job: Job): void => {
     if (log.wanted) log.publish(kind, { job: eventJob(job), queue: job.queue });
   };
@@ -233,7 +241,7 @@ export function eventsObserver(log: EventLog, cancelledType: string): EngineObse
       if (!log.wanted) return;
       const fields = { job: eventJob(job), queue: job.queue, error: errorOf(error) };
       log.publish("job.failed", fields);
-      if (error.error_type === cancelledType) log.publish("job.cancelled", fields);
+      if (error.error_type === CANCELLED) log.publish("job.cancelled", fields);
       else if (job.status !== "dead") log.publish("job.retried", { ...fields, retry_at: job.ready_at });
     },
     deleted: (jobs: DeletedJob[]) => {

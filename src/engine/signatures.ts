@@ -21,14 +21,15 @@ export const NO_SIGNATURE_RULES: SignatureRules = { trustedKeys: [], requireSign
 
 export function checkSignatures(jobs: readonly Job[], rules: SignatureRules, settings: QueueSettingsView, where: (position: number) => string): void {
   jobs.forEach((job, position) => {
+    const queueRequires = settings.get(job.queue)?.require_signed === true;
     if (job.signature === undefined) {
-      if (rules.requireSigned || settings.get(job.queue)?.require_signed) {
+      if (rules.requireSigned || queueRequires) {
         throw new BadRequestError(`${where(position)} is not signed, and queue ${JSON.stringify(job.queue)} takes only jobs signed by a trusted key`);
       }
       return;
     }
     if (rules.trustedKeys.length === 0) {
-      if (settings.get(job.queue)?.require_signed) throw new ForbiddenError(`${where(position)} is signed, but this server trusts no key (--trusted-key-file), so queue ${JSON.stringify(job.queue)} takes none`);
+      if (queueRequires) throw new ForbiddenError(`${where(position)} is signed, but this server trusts no key (--trusted-key-file), so queue ${JSON.stringify(job.queue)} takes none`);
       return;
     }
     if (!verifiesWith(signedFieldsOf(job), job.signature, rules.trustedKeys)) {

@@ -30,7 +30,9 @@ const MAX_REPORTS = 10_000;
 const TEXT_FIELDS = ["language", "version"] as const;
 const NUMBER_FIELDS = ["concurrency", "memory_mb", "uptime_s"] as const;
 
-export function parseWorkerReport(body: unknown): WorkerReport {
+/** The report of worker `workerId` (1 to 256 characters), as PUT /workers/{id}/report sends it. */
+export function parseWorkerReport(workerId: string, body: unknown): WorkerReport {
+  if (workerId.length === 0 || workerId.length > 256) throw new BadRequestError("a worker id is 1 to 256 characters");
   if (typeof body !== "object" || body === null || Array.isArray(body)) throw new BadRequestError("a worker report is a JSON object");
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).find((name) => name !== "status" && !(TEXT_FIELDS as readonly string[]).includes(name) && !(NUMBER_FIELDS as readonly string[]).includes(name));

@@ -1,4 +1,4 @@
-import { entersUniqueScope } from "../job/state.js";
+import { entersUniqueScope, type SavedWithLease } from "../job/state.js";
 import { stringifyJson } from "../job/json.js";
 import type { Job, JobError, JsonValue } from "../job/types.js";
 import { chunks, Slicer } from "../slices.js";
@@ -7,12 +7,6 @@ import type { BatchSession, BatchWrite, CronGroupWrite, CronWriteOutcome, Delete
 import type { DependencyRules, SettledChange } from "../store/dependencies.js";
 import type { Coordination, TrackedJob } from "./coordination/coordination.js";
 import type { EngineObserver } from "./observer.js";
-
-/** What a heartbeat saves with the lease it extends. */
-export interface SavedWithLease {
-  state?: JsonValue;
-  progress?: JsonValue;
-}
 
 /** Jobs tracked between yields to the event loop after a big bulk or delete. */
 const TRACK_SLICE = 256;

@@ -9,7 +9,7 @@
 import { BadRequestError, MethodNotAllowedError, NotFoundError, UnprocessableError } from "../errors.js";
 import type { Engine } from "../engine/engine.js";
 import type { ControlSink, JobSink, Subscription, TakeOptions } from "../engine/dispatch.js";
-import { EVENT_KINDS, type EventFilter, type EventKind, type EventSink } from "../engine/events.js";
+import { EVENT_KINDS, isEventKind, type EventFilter, type EventKind, type EventSink } from "../engine/events.js";
 import { parseWorkerReport } from "../engine/worker-registry.js";
 import { notInFlight } from "../engine/leases.js";
 import { jobNotFound, workflowNotFound } from "../engine/not-found.js";
@@ -173,8 +173,8 @@ const watchEvents: Handler = async (engine, request) => {
 };
 
 function eventKind(kind: string): EventKind {
-  if (!(EVENT_KINDS as readonly string[]).includes(kind)) throw new BadRequestError(`unknown event kind ${JSON.stringify(kind)} (kinds: ${EVENT_KINDS.join(", ")})`);
-  return kind as EventKind;
+  if (!isEventKind(kind)) throw new BadRequestError(`unknown event kind ${JSON.stringify(kind)} (kinds: ${EVENT_KINDS.join(", ")})`);
+  return kind;
 }
 
 const listWorkers: EngineHandler = async (engine, request) => {
@@ -184,8 +184,7 @@ const listWorkers: EngineHandler = async (engine, request) => {
 
 const reportWorker: Handler = async (engine, request, [workerId]) => {
   noParams(request);
-  if (workerId!.length === 0 || workerId!.length > 256) throw new BadRequestError("a worker id is 1 to 256 characters");
-  engine.reportWorker(workerId!, parseWorkerReport(request.body));
+  engine.reportWorker(workerId!, parseWorkerReport(workerId!, request.body));
   return noContent;
 };
 

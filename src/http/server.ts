@@ -3,14 +3,14 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Duplex } from "node:stream";
-import { ForbiddenError, InsecureListenError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, UnauthorizedError, WharfError } from "../errors.js";
+import { ForbiddenError, InsecureListenError, PayloadTooLargeError, UnauthorizedError, WharfError } from "../errors.js";
 import type { Clock } from "../engine/clock.js";
 import { openEngine, type OpenEngineOptions } from "../compose.js";
 import type { Engine } from "../engine/engine.js";
 import { stringifyJson } from "../job/json.js";
 import type { Job } from "../job/types.js";
 import { EVENTS_PATH, findRoute, METRICS_PATH, TAKE_PATH, type ApiRequest } from "./api.js";
-import { UI_PATH, uiAsset, uiSecurityPolicy } from "./ui.js";
+import { uiAnswer, UI_PATH } from "./ui.js";
 import type { EventSink } from "../engine/events.js";
 import {
   decodeBody,
@@ -262,7 +262,8 @@ class RequestHandler {
       }
       if (this.allowedOrigins.has(origin)) for (const [name, value] of Object.entries(corsHeaders(origin))) response.setHeader(name, value);
       const url = new URL(request.url ?? "/", "http://wharf");
-      if (url.pathname === UI_PATH || url.pathname.startsWith(`${UI_PATH}/`)) return sendUi(url.pathname, method, response);
+      // The dashboard's files are open to anyone: they hold no data (the page calls the API with a token).
+      if (url.pathname === UI_PATH || url.pathname.startsWith(`${UI_PATH}/`)) return sendUiFile(response, uiAnswer(url.pathname, method));
       const routed = findRoute(method, url.pathname);
       // Before the body is read: a caller who may not call this does not get to send 16 MiB first.
       if (this.identities && routed.access.scope !== null) {
@@ -444,20 +445,10 @@ function cleartextListener(http1: http.Server, http2Server: http2.Http2Server, f
 }
 
 const DEFAULT_HEADER_TIMEOUT_MS = 10_000;
-/** A dashboard file; its files are open to anyone (they hold no data: the page calls the API with a token). */
-function sendUi(path: string, method: string, response: Response): void {
-  if (method !== "GET" && method !== "HEAD") throw new MethodNotAllowedError(`${method} is not allowed on ${path} (allowed: GET)`);
-  const asset = uiAsset(path);
-  if (!asset) throw new NotFoundError(`no dashboard file ${path}`);
-  response.writeHead(200, {
-    "content-type": asset.type,
-    "content-length": asset.body.length,
-    "cache-control": "no-cache",
-    "x-content-type-options": "nosniff",
-    "content-security-policy": uiSecurityPolicy(),
-  });
-  if (method === "HEAD") response.end();
-  else response.end(asset.body);
+function sendUiFile(response: Response, { headers, body }: ReturnType<typeof uiAnswer>): void {
+  response.writeHead(200, headers);
+  if (body) response.end(body);
+  else response.end();
 }
 
 const DEFAULT_MAX_CONNECTIONS = 20_000;

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { MethodNotAllowedError, NotFoundError } from "../errors.js";
 
 export const UI_PATH = "/ui";
 
@@ -27,9 +28,10 @@ const FILES: Record<string, { file: URL; type: string }> = {
 };
 
 const cache = new Map<string, Asset>();
+let securityPolicy: string | undefined;
 
 /** The asset at `path` (read once, then kept), or undefined for a path the dashboard has not. */
-export function uiAsset(path: string): Asset | undefined {
+function uiAsset(path: string): Asset | undefined {
   const known = FILES[path];
   if (!known) return undefined;
   let asset = cache.get(path);
@@ -41,9 +43,26 @@ export function uiAsset(path: string): Asset | undefined {
 }
 
 /** Only this server's own scripts and the page's one inline script (its import map, by hash) run. */
-export function uiSecurityPolicy(): string {
+function uiSecurityPolicy(): string {
+  if (securityPolicy !== undefined) return securityPolicy;
   const page = uiAsset("/ui")!.body.toString("utf8");
   const importMap = /<script type="importmap">([\s\S]*?)<\/script>/.exec(page)?.[1] ?? "";
   const hash = createHash("sha256").update(importMap).digest("base64");
-  return `default-src 'self'; script-src 'self' 'sha256-${hash}'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'`;
+  securityPolicy = `default-src 'self'; script-src 'self' 'sha256-${hash}'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'`;
+  return securityPolicy;
+}
+
+/** A dashboard file's answer (200): its headers, and its body unless the request is HEAD. 404 for a path the dashboard has not, 405 for a method but GET or HEAD. */
+export function uiAnswer(path: string, method: string): { headers: Record<string, string | number>; body: Buffer | undefined } {
+  if (method !== "GET" && method !== "HEAD") throw new MethodNotAllowedError(`${method} is not allowed on ${path} (allowed: GET)`);
+  const asset = uiAsset(path);
+  if (!asset) throw new NotFoundError(`no dashboard file ${path}`);
+  const headers = {
+    "content-type": asset.type,
+    "content-length": asset.body.length,
+    "cache-control": "no-cache",
+    "x-content-type-options": "nosniff",
+    "content-security-policy": uiSecurityPolicy(),
+  };
+  return { headers, body: method === "HEAD" ? undefined : asset.body };
 }

@@ -245,8 +245,14 @@ export function claim(job: Job, now: number, lease: Lease): Job {
   return changed(job, { status: "in_flight", dequeued_at: now, run_id: lease.runId, lease_expires_at: lease.expiresAt });
 }
 
-/** The in-memory copy of a running job after a heartbeat moved its lease (and saved its state, when it carried one); the store already holds both. */
-export function withLeaseUntil(job: Job, expiresAt: number, saved: { state?: JsonValue; progress?: JsonValue } = {}): Job {
+/** What a heartbeat saves with the lease it extends. */
+export interface SavedWithLease {
+  state?: JsonValue;
+  progress?: JsonValue;
+}
+
+/** The in-memory copy of a running job after a heartbeat moved its lease (and saved its state and progress, when it carried them); the store already holds them. */
+export function withLeaseUntil(job: Job, expiresAt: number, saved: SavedWithLease = {}): Job {
   const fields: Partial<Job> = { lease_expires_at: expiresAt };
   if (saved.state !== undefined) fields.state = saved.state;
   if (saved.progress !== undefined) fields.progress = saved.progress;

@@ -32,6 +32,19 @@ async function api(method, path, body) {
   return parsed;
 }
 
+/** Asks `question`; once confirmed, calls the API and says `done`, or what the server answered. Whether it went through. */
+async function confirmedCall(say, question, done, method, path, body) {
+  if (!confirm(question)) return false;
+  try {
+    await api(method, path, body);
+    say(done);
+    return true;
+  } catch (failure) {
+    say(failure.message, true);
+    return false;
+  }
+}
+
 function when(ms) {
   return ms === undefined || ms === null ? "" : new Date(ms).toLocaleString();
 }
@@ -117,14 +130,7 @@ function SettingsEditor({ queue, onDone, say }) {
       return say(`not JSON: ${error.message}`, true);
     }
     const patch = { ...Object.fromEntries(Object.keys(settings).map((name) => [name, null])), ...edited };
-    if (!confirm(`change the settings of queue ${queue.queue}?`)) return;
-    try {
-      await api("PATCH", `/queues/${encodeURIComponent(queue.queue)}`, patch);
-      say(`changed the settings of queue ${queue.queue}`);
-      onDone();
-    } catch (failure) {
-      say(failure.message, true);
-    }
+    if (await confirmedCall(say, `change the settings of queue ${queue.queue}?`, `changed the settings of queue ${queue.queue}`, "PATCH", `/queues/${encodeURIComponent(queue.queue)}`, patch)) onDone();
   };
   return html`<tr class="settings"><td colspan="11">
     <p>Settings of ${queue.queue} (max_in_flight, concurrency_key, rate_limit, max_entries, on_full, max_age_ms, retry_limit, timeout, retention, retry_policy, require_signed; see the README's Queue controls):</p>
@@ -140,14 +146,8 @@ function Queues({ changes, throughput, say }) {
     return Promise.all(queues.map((queue) => api("GET", `/queues/${encodeURIComponent(queue)}`)));
   }, [], changes);
   const toggle = async (queue) => {
-    const action = queue.settings.paused ? "resume" : "pause";
-    if (!confirm(`${action} queue ${queue.queue}?`)) return;
-    try {
-      await api("POST", `/queues/${encodeURIComponent(queue.queue)}/${action}`);
-      say(`${action === "pause" ? "paused" : "resumed"} queue ${queue.queue}`);
-    } catch (failure) {
-      say(failure.message, true);
-    }
+    const [action, done] = queue.settings.paused ? ["resume", "resumed"] : ["pause", "paused"];
+    await confirmedCall(say, `${action} queue ${queue.queue}?`, `${done} queue ${queue.queue}`, "POST", `/queues/${encodeURIComponent(queue.queue)}/${action}`);
     void refresh();
   };
   if (error) return html`<p class="error">${error.message}</p>`;
@@ -201,16 +201,11 @@ function Job({ id, changes, say }) {
     const { errors } = await api("GET", `/jobs/${id}/errors?limit=100`);
     return { job, errors };
   }, [id], changes);
-  const act = async (what, method, path, body) => {
-    if (!confirm(`${what} job ${id}?`)) return;
-    try {
-      await api(method, path, body);
-      say(`${what === "Delete" ? "deleted" : what === "Cancel" ? "cancelled" : "retried"} job ${id}`);
-      if (what === "Delete" || (what === "Retry" && data?.job.status === "dead")) location.hash = "#/jobs";
-      else void refresh();
-    } catch (failure) {
-      say(failure.message, true);
-    }
+  /** A job gone by the action (deleted, or dead and enqueued afresh) sends the page back to the list. */
+  const act = async (what, done, gone, method, path, body) => {
+    if (!(await confirmedCall(say, `${what} job ${id}?`, `${done} job ${id}`, method, path, body))) return;
+    if (gone) location.hash = "#/jobs";
+    else void refresh();
   };
   if (error) return html`<p class="error">${error.status === 404 ? `job ${id} is gone` : error.message}</p>`;
   if (!data) return html`<p>Loading…</p>`;
@@ -219,9 +214,9 @@ function Job({ id, changes, say }) {
   const timeline = [["enqueued", job.created_at], ["ready at", job.ready_at], ["taken", job.dequeued_at], ["failed", job.failed_at], ["completed", job.completed_at], ["lease until", job.lease_expires_at], ["purged at", job.purge_at]].filter(([, at]) => at !== undefined);
   return html`<h2>Job ${job.id}</h2>
     <p>
-      ${["scheduled", "ready", "dead"].includes(job.status) ? html`<button onClick=${() => act("Retry", ...retry)}>Retry</button> ` : ""}
-      ${["completed", "dead"].includes(job.status) ? "" : html`<button onClick=${() => act("Cancel", "POST", `/jobs/${id}/cancel`)}>Cancel</button> `}
-      <button class="danger" onClick=${() => act("Delete", "DELETE", `/jobs/${id}`)}>Delete</button>
+      ${["scheduled", "ready", "dead"].includes(job.status) ? html`<button onClick=${() => act("Retry", "retried", job.status === "dead", ...retry)}>Retry</button> ` : ""}
+      ${["completed", "dead"].includes(job.status) ? "" : html`<button onClick=${() => act("Cancel", "cancelled", false, "POST", `/jobs/${id}/cancel`)}>Cancel</button> `}
+      <button class="danger" onClick=${() => act("Delete", "deleted", true, "DELETE", `/jobs/${id}`)}>Delete</button>
     </p>
     <dl id="job">
       <dt>queue</dt><dd>${job.queue}</dd><dt>type</dt><dd>${job.type}</dd><dt>status</dt><dd data-field="status">${job.status}</dd>
@@ -260,14 +255,8 @@ function Crons({ changes, say }) {
     return { crons: await Promise.all(crons.map((name) => api("GET", `/crons/${encodeURIComponent(name)}`))) };
   }, [], changes);
   const toggle = async (group) => {
-    const action = group.paused ? "resume" : "pause";
-    if (!confirm(`${action} cron group ${group.name}?`)) return;
-    try {
-      await api("PATCH", `/crons/${encodeURIComponent(group.name)}`, { paused: !group.paused });
-      say(`${action === "pause" ? "paused" : "resumed"} cron group ${group.name}`);
-    } catch (failure) {
-      say(failure.message, true);
-    }
+    const [action, done] = group.paused ? ["resume", "resumed"] : ["pause", "paused"];
+    await confirmedCall(say, `${action} cron group ${group.name}?`, `${done} cron group ${group.name}`, "PATCH", `/crons/${encodeURIComponent(group.name)}`, { paused: !group.paused });
     void refresh();
   };
   if (error) return html`<p class="error">${error.message}</p>`;

@@ -32,6 +32,8 @@ export interface SharedOptions {
   logger: Logger;
   /** Which queues are limited (the engine keeps it, as a service). */
   queueSettings: QueueSettingsCache;
+  /** How often services tick: a server whose published workers are five ticks old is gone. */
+  maintenanceIntervalMs: number;
 }
 
 /**
@@ -52,8 +54,9 @@ export class Shared implements Coordination {
   private stopped = false;
   private readonly clock: Clock;
   private events: SharedEvents | undefined;
-  private maintenanceIntervalMs = 1000;
   private readonly owner: string;
+  /** How old another server's published workers may be and still count: five ticks, at least 5 s. */
+  private readonly workersTtlMs: number;
 
 
   constructor(options: SharedOptions) {
@@ -64,13 +67,13 @@ export class Shared implements Coordination {
     this.queueSettings = options.queueSettings;
     this.clock = options.clock;
     this.owner = options.owner;
+    this.workersTtlMs = Math.max(5000, 5 * options.maintenanceIntervalMs);
     this.claims = new StoreClaims(options);
   }
 
   /** This server's workers as they are, and the others' as they last published them, in the last few intervals. */
   async workers(local: WorkerView[], now: number): Promise<WorkerView[]> {
-    const since = now - Math.max(5000, 5 * this.maintenanceIntervalMs);
-    const others = (await this.sharing.publishedWorkers(since)).filter((entry) => entry.server !== this.owner);
+    const others = (await this.sharing.publishedWorkers(now - this.workersTtlMs)).filter((entry) => entry.server !== this.owner);
     return [...local, ...others.flatMap((entry) => JSON.parse(entry.workers) as WorkerView[])];
   }
 
@@ -80,7 +83,6 @@ export class Shared implements Coordination {
   }
 
   services(parts: EngineParts): Service[] {
-    this.maintenanceIntervalMs = parts.maintenanceIntervalMs;
     return [
       this.leaseSyncFor(parts),
       new WakeUp(parts.dispatcher),
