@@ -157,6 +157,9 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Ack requests a worker keeps under way at once: a second one goes out while the first waits for the server's disk. */
+const ACK_REQUESTS_IN_FLIGHT = 2;
+
 function describeError(error: unknown): { message: string; error_type: string; backtrace?: string } {
   if (error instanceof Error) {
     const described: { message: string; error_type: string; backtrace?: string } = { message: error.message || error.name, error_type: error.name };
@@ -184,7 +187,8 @@ export class Worker<Jobs extends object = AnyJobs> {
   private readonly waiting: Array<Job<Jobs>> = [];
   private readonly running = new Set<Promise<void>>();
   private readonly pendingAcks: Array<Done<Jobs>> = [];
-  private ackFlush: Promise<void> | undefined;
+  private readonly ackFlushes = new Set<Promise<void>>();
+  private ackFlushStarting = false;
   private stream: TakeStream<Jobs> | undefined;
   private readonly stopping = new AbortController();
   private readonly deadline = new AbortController();
@@ -483,7 +487,16 @@ export class Worker<Jobs extends object = AnyJobs> {
 
   private queueAck(done: Done<Jobs>): void {
     this.pendingAcks.push(done);
-    this.ackFlush ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.flushAcks());
+    if (this.ackFlushes.size >= ACK_REQUESTS_IN_FLIGHT || this.ackFlushStarting) return;
+    this.ackFlushStarting = true;
+    const flush: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.ackFlushStarting = false;
+      return this.flushAcks();
+    }).finally(() => {
+      this.ackFlushes.delete(flush);
+      this.checkIdle();
+    });
+    this.ackFlushes.add(flush);
   }
 
   /** Sends queued acks, one request at a time, so acks that pile up during a request share the next one. */
@@ -503,8 +516,6 @@ export class Worker<Jobs extends object = AnyJobs> {
         this.trouble(error);
       }
     }
-    this.ackFlush = undefined;
-    this.checkIdle();
   }
 
   /** Trouble outside handlers: told as an `error` event. */
@@ -536,7 +547,7 @@ export class Worker<Jobs extends object = AnyJobs> {
   }
 
   private locallyIdle(): boolean {
-    return this.waiting.length === 0 && this.running.size === 0 && this.pendingAcks.length === 0 && this.ackFlush === undefined;
+    return this.waiting.length === 0 && this.running.size === 0 && this.pendingAcks.length === 0 && this.ackFlushes.size === 0;
   }
 
   /**
@@ -655,7 +666,7 @@ export class Worker<Jobs extends object = AnyJobs> {
     });
     await Promise.race([Promise.allSettled([...this.running]), deadline]);
     clearTimeout(timer);
-    await this.ackFlush;
+    while (this.ackFlushes.size > 0) await Promise.all(this.ackFlushes);
     this.waiting.length = 0;
     // Closing the stream hands every job we did not finish back to the server at once.
     await this.stream?.close();

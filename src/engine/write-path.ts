@@ -226,7 +226,7 @@ async function inSlices<T>(items: readonly T[], track: (slice: T[]) => void): Pr
 /** An end its retention purges at once, as a fenced delete; a completed one keeps its update for the store to write instead, should others depend on it. */
 function purgedEnd(ending: DecidedUpdate): JobDelete {
   const completed = ending.after.status === "completed";
-  const deletion = fenced<JobDelete>({ id: ending.before.id, from: ending.before.status, ends: completed ? "completed" : "dead" }, ending);
+  const deletion = fenced<JobDelete>({ id: ending.before.id, from: ending.before.status, ends: completed ? "completed" : "dead", expected: ending.before }, ending);
   if (completed) deletion.keptAs = () => fencedUpdate(ending);
   return deletion;
 }

@@ -95,6 +95,12 @@ export interface JobDelete {
    * (and the purge leaves it) until they have ended, so they can read its result.
    */
   keptAs?: () => JobUpdate;
+  /**
+   * The job as the deciding side holds it. A store may then delete it only while its row still matches
+   * this and answer this copy, instead of reading back what it deleted; a row that no longer matches is
+   * deleted (or not) as if this were not given.
+   */
+  expected?: DeletedJob;
 }
 
 /** One atomic write: everything in it commits together or not at all. */

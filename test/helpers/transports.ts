@@ -129,14 +129,17 @@ export interface RecordedRequest {
 /**
  * A second Client over the same transport that records every request it
  * makes, to see what the SDK sends (for example how the Worker acknowledges).
- * Closing it does nothing: the harness owns the transport.
+ * Closing it does nothing: the harness owns the transport. `holdAnswer` may hold a request's answer
+ * back (the server has served it) until the promise it returns settles.
  */
-export function recordingClient(client: Client, options?: ClientOptions): { client: Client; requests: RecordedRequest[] } {
+export function recordingClient(client: Client, options?: ClientOptions, holdAnswer?: (request: { method: string; path: string }) => Promise<void>): { client: Client; requests: RecordedRequest[] } {
   const inner = client.transport;
   const requests: RecordedRequest[] = [];
   const transport: Client["transport"] = {
     request(method, path, query, body) {
-      const answer = inner.request(method, path, query, body);
+      const served = inner.request(method, path, query, body);
+      const held = holdAnswer?.({ method, path });
+      const answer = held ? served.then((value) => held.then(() => value)) : served;
       requests.push({ method, path, body, done: answer.then(() => undefined, () => undefined) });
       return answer;
     },

@@ -122,6 +122,46 @@ for (const transport of TRANSPORTS) {
       assert.deepEqual(acks.map((request) => (request.body as { ids: string[] }).ids.length), [3, 3, 1]);
     });
 
+    test("a second ack request goes out while the first waits for its answer, and no third", async (t) => {
+      const h = await harness(t, transport);
+      const queue = uniqueName("worker-ack-pipeline");
+      const answers: Gate[] = [];
+      let holding = true;
+      const recorder = recordingClient(h.client, undefined, ({ path }) => {
+        if (path !== "/jobs/success" || !holding) return Promise.resolve();
+        const answer = gate();
+        answers.push(answer);
+        return answer.promise;
+      });
+      const holds = new Holds();
+      const worker = new Worker(recorder.client, { queues: [queue], concurrency: 3, handlers: { t: holds.handler }, shutdownTimeoutMs: 2000 });
+      h.defer(() => worker.stop());
+      h.defer(() => holds.releaseAll());
+      h.defer(() => {
+        holding = false;
+        answers.forEach((answer) => answer.open());
+      });
+      await h.client.enqueueBulk(Array.from({ length: 3 }, () => ({ queue, type: "t", payload: null })));
+      worker.start();
+      await eventually(() => holds.running === 3, 3000, "3 handlers to run");
+      const acks = () => recorder.requests.filter((request) => request.path === "/jobs/success");
+      const finish = async (position: number, expectedAcks: number) => {
+        holds.gates[position]!.open();
+        await eventually(() => holds.finished === position + 1, 3000, `handler ${position} to finish`);
+        await turns();
+        assert.equal(acks().length, expectedAcks);
+      };
+      await finish(0, 1);
+      await finish(1, 2);
+      await finish(2, 2);
+      answers[0]!.open();
+      await eventually(() => acks().length === 3, 3000, "the third ack once the first is answered");
+      holding = false;
+      answers.forEach((answer) => answer.open());
+      await drained(h.client, queue);
+      assert.deepEqual(acks().map((request) => (request.body as { ids: string[] }).ids), holds.started.map((job) => [job.id]));
+    });
+
     test("concurrency bounds the handlers running at once, even with a larger prefetch", async (t) => {
       const h = await harness(t, transport);
       const queue = uniqueName("worker-concurrency");

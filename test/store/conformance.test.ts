@@ -676,6 +676,24 @@ for (const factory of STORES) {
       assert.equal(await store.getJob(gone.id), undefined);
     });
 
+    test("a delete that names the job it expects answers that job, and the stored one when it has changed", async () => {
+      const queue = uniqueName();
+      const [unchanged, patched, fenced] = [job({ queue }), job({ queue }), job({ queue })];
+      await store.insertJobs([unchanged, patched, fenced]);
+      const leases = (await store.claimReady(claimOf([queue], 3))) as Job[];
+      const byId = new Map(leases.map((lease) => [lease.id, lease]));
+      const [leasedUnchanged, leasedPatched, leasedFenced] = [byId.get(unchanged.id)!, byId.get(patched.id)!, byId.get(fenced.id)!];
+      const moved = { ...leasedPatched, priority: leasedPatched.priority + 5 };
+      assert.deepEqual((await store.commit({ updates: [{ job: moved, from: "in_flight", fromRunId: moved.run_id!, columns: ["priority"] }] })).updated, [true]);
+      const deletion = (lease: Job, runId = lease.run_id!) => ({ id: lease.id, from: "in_flight" as const, fromRunId: runId, expected: lease });
+      const result = await store.commit({ deletes: [deletion(leasedUnchanged), deletion(leasedPatched), deletion(leasedFenced, "an-older-run")] });
+      const deletedAs = (lease: Job) => ({ id: lease.id, queue, type: lease.type, status: "in_flight", priority: lease.priority, attempts: lease.attempts, concurrency_key: null });
+      assert.deepEqual(result.deleted, [deletedAs(leasedUnchanged), deletedAs(moved)], "the stale copy is answered as stored");
+      assert.equal(await store.getJob(unchanged.id), undefined);
+      assert.equal(await store.getJob(patched.id), undefined);
+      assert.deepEqual(await store.getJob(fenced.id), leasedFenced, "the fence still decides");
+    });
+
     test("a write fenced on an expired lease does not apply to a lease that was extended", async () => {
       const queue = uniqueName();
       const [first, second] = [job({ queue }), job({ queue })];

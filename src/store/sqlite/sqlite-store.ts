@@ -62,7 +62,7 @@ import { createPrivateDirectory, createPrivateFile } from "./private-files.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
 import { Checkpointer } from "./checkpointer.js";
 import { WalSync } from "./wal-sync.js";
-import { deleteJobText, insertJobText, presentColumns, presentValues, SQL, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
+import { deleteExpectedText, deleteJobText, insertJobText, presentColumns, presentValues, SQL, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
 
 /**
  * Inserts beyond this many go through the sliced bulk path (see insertInSlices). Fewer are one
@@ -461,12 +461,20 @@ export class SqliteStore implements Store {
   }
 
   /** The caller deletes the job's errors (deleteErrorsOf). */
-  private deleteOne({ id, from, fromRunId, leaseExpiredBy }: JobDelete): DeletedJob[] {
+  private deleteOne({ id, from, fromRunId, leaseExpiredBy, expected }: JobDelete): DeletedJob[] {
     const { fence, values } = fenceOf(from, fromRunId, leaseExpiredBy);
-    const deletion = prepared(this.deleteStatements, fenceKey(fence), () => this.db.prepare(deleteJobText(fence)));
     values.unshift(id);
+    if (expected && this.deleteExpected(fence, values, expected)) return [deletedCopy(expected)];
+    const deletion = prepared(this.deleteStatements, fenceKey(fence), () => this.db.prepare(deleteJobText(fence)));
     const row = deletion.get(values) as DeletedJob | undefined;
     return row ? [row] : [];
+  }
+
+  /** Whether the job was deleted as `expected` (see deleteExpectedText). */
+  private deleteExpected(fence: Fence, values: Array<string | number>, expected: DeletedJob): boolean {
+    const deletion = prepared(this.deleteStatements, fenceKey(fence) | EXPECTED_BIT, () => this.db.prepare(deleteExpectedText(fence)));
+    const { queue, type, status, priority, attempts, concurrency_key: key } = expected;
+    return deletion.run(...values, queue, type, status, priority, attempts, key ?? null).changes === 1;
   }
 
   /**
@@ -794,6 +802,14 @@ function fenceOf(from: JobStatus | undefined, fromRunId: string | undefined, lea
   if (leaseExpiredBy !== undefined) values.push(leaseExpiredBy);
   return { fence: { byStatus: from !== undefined, byRun: fromRunId !== undefined, byExpiry: leaseExpiredBy !== undefined }, values };
 }
+
+/** What a delete answers of a job it removed, in the shape its RETURNING gives. */
+function deletedCopy({ id, queue, type, status, priority, attempts, concurrency_key: key }: DeletedJob): DeletedJob {
+  return { id, queue, type, status, priority, attempts, concurrency_key: key ?? null };
+}
+
+/** Set in a delete statement's key when it checks the expected row (deleteExpectedText) rather than returning it. */
+const EXPECTED_BIT = 8;
 
 /** A number per fence: a bit per check. */
 function fenceKey({ byStatus, byRun, byExpiry }: Fence): number {
