@@ -1,5 +1,5 @@
 /** Every SQL statement the SQLite store runs, by name. */
-import { DELETED_COLUMNS, ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, JOB_COLUMNS, SKIP_HELD, type KeyHold, type UpdatableJobColumn } from "../rows.js";
+import { DELETED_COLUMNS, ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, SKIP_HELD, type JobRowValues, type KeyHold, type UpdatableJobColumn } from "../rows.js";
 import type { WhereDialect } from "../where.js";
 
 const named = (columns: readonly string[]): string => columns.map((column) => `@${column}`).join(", ");
@@ -97,6 +97,37 @@ export function presentValues(values: readonly unknown[]): unknown[] {
   return values.filter((value, index) => index < REQUIRED_COLUMNS || value !== null);
 }
 
+/** Columns read as they are: the ones every job has, and created_at (every job enqueued since migration 014). */
+const DENSE_COLUMNS: readonly string[] = [...JOB_COLUMN_NAMES.slice(0, REQUIRED_COLUMNS), "created_at"];
+const DENSE_POSITIONS = DENSE_COLUMNS.map((column) => JOB_COLUMN_NAMES.indexOf(column as (typeof JOB_COLUMN_NAMES)[number]));
+const SPARSE_POSITIONS = JOB_COLUMN_NAMES.flatMap((column, position) => (DENSE_COLUMNS.includes(column) ? [] : [position]));
+
+/**
+ * What a job read selects: the dense columns, then the other 29 (which most jobs leave NULL) packed
+ * into one JSON array, or NULL when all are. The driver builds a JavaScript value per column read,
+ * NULLs too: reading all 38 cost 3.6 µs per job against 1.5 µs for 8. Values come back from the
+ * array as from the driver (SQLite writes its floats with every digit JSON needs to round-trip).
+ * unpackJobRow turns a row of these back into JobRowValues.
+ */
+const READ_JOB_COLUMNS = `${DENSE_COLUMNS.join(", ")},
+  CASE WHEN ${SPARSE_POSITIONS.map((position) => `${JOB_COLUMN_NAMES[position]} IS NULL`).join(" AND ")} THEN NULL
+  ELSE json_array(${SPARSE_POSITIONS.map((position) => JOB_COLUMN_NAMES[position]).join(", ")}) END`;
+
+/** Columns of a READ_JOB_COLUMNS row; any after them are the statement's own. */
+export const READ_JOB_WIDTH = DENSE_COLUMNS.length + 1;
+
+/** A row of READ_JOB_COLUMNS as JobRowValues. */
+export function unpackJobRow(row: readonly unknown[]): JobRowValues {
+  const values = new Array<unknown>(JOB_COLUMN_NAMES.length).fill(null);
+  DENSE_POSITIONS.forEach((position, index) => (values[position] = row[index]));
+  const packed = row[DENSE_COLUMNS.length];
+  if (typeof packed === "string") {
+    const sparse = JSON.parse(packed) as unknown[];
+    SPARSE_POSITIONS.forEach((position, index) => (values[position] = sparse[index]));
+  }
+  return values as JobRowValues;
+}
+
 export const SQL = {
   /** The errors of the jobs in the JSON list of ids. */
   deleteErrorsOfJobs: "DELETE FROM job_errors WHERE job_id IN (SELECT value FROM json_each(?))",
@@ -134,40 +165,40 @@ export const SQL = {
   claimJob: `UPDATE jobs SET status = 'in_flight', dequeued_at = @now, run_id = @run_id, owner = @owner,
       lease_expires_at = @lease_expires_at
     WHERE id = @id AND status = 'ready'
-    RETURNING ${JOB_COLUMNS}`,
+    RETURNING ${READ_JOB_COLUMNS}`,
   /** Parameters: expiry, saved state (null keeps it), id, run id. */
   extendLease: "UPDATE jobs SET lease_expires_at = ?, state = coalesce(?, state), progress = coalesce(?, progress) WHERE id = ? AND status = 'in_flight' AND run_id = ?",
-  expiredLeases: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= ?
+  expiredLeases: `SELECT ${READ_JOB_COLUMNS} FROM jobs WHERE status = 'in_flight' AND lease_expires_at <= ?
     ORDER BY lease_expires_at, id LIMIT ?`,
-  jobHoldingKey: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_hold = ?`,
+  jobHoldingKey: `SELECT ${READ_JOB_COLUMNS} FROM jobs WHERE unique_hold = ?`,
   /** Parameters: unique key, window end. */
-  jobHoldingWindow: `SELECT ${JOB_COLUMNS} FROM jobs WHERE unique_key = ? AND throttled_until = ?`,
-  jobById: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id = ?`,
-  jobsByIds: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))`,
+  jobHoldingWindow: `SELECT ${READ_JOB_COLUMNS} FROM jobs WHERE unique_key = ? AND throttled_until = ?`,
+  jobById: `SELECT ${READ_JOB_COLUMNS} FROM jobs WHERE id = ?`,
+  jobsByIds: `SELECT ${READ_JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))`,
   purgeDue: `DELETE FROM jobs WHERE id IN (
       SELECT id FROM jobs INDEXED BY jobs_by_purge_at WHERE purge_at IS NOT NULL AND purge_at <= ? AND status IN ('completed', 'dead')
         AND NOT EXISTS (SELECT 1 FROM job_dependencies WHERE depends_on = jobs.id) LIMIT ?)
     RETURNING ${DELETED_COLUMNS}`,
   countByQueueAndStatus: "SELECT queue, status, count(*) AS count FROM jobs GROUP BY queue, status",
   readyEntries: "SELECT id, queue, type, priority, concurrency_key FROM jobs WHERE status = 'ready'",
-  jobsWithStatus: `SELECT ${JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?`,
+  jobsWithStatus: `SELECT ${READ_JOB_COLUMNS} FROM jobs WHERE status = ? ORDER BY id LIMIT ?`,
   // The maintenance reads name their partial indexes: without statistics SQLite's planner prefers
   // jobs_by_status, and then reads (and sorts) every job of the status: 20 ms a read behind 100,000
   // ready jobs, a few times a second.
-  dueScheduled: `SELECT ${JOB_COLUMNS} FROM jobs INDEXED BY jobs_scheduled_by_ready_at WHERE status = 'scheduled' AND ready_at <= ? ORDER BY ready_at LIMIT ?`,
+  dueScheduled: `SELECT ${READ_JOB_COLUMNS} FROM jobs INDEXED BY jobs_scheduled_by_ready_at WHERE status = 'scheduled' AND ready_at <= ? ORDER BY ready_at LIMIT ?`,
   nextScheduledAt: "SELECT min(ready_at) AS at FROM jobs INDEXED BY jobs_scheduled_by_ready_at WHERE status = 'scheduled'",
   /** Jobs waiting to start whose deadline passed, earliest first. */
-  missedDeadlines: `SELECT ${JOB_COLUMNS} FROM jobs INDEXED BY jobs_waiting_by_deadline
+  missedDeadlines: `SELECT ${READ_JOB_COLUMNS} FROM jobs INDEXED BY jobs_waiting_by_deadline
     WHERE deadline <= ? AND deadline IS NOT NULL AND status IN ('scheduled', 'ready') ORDER BY deadline LIMIT ?`,
   /**
    * The waiting jobs of queue ? not among the ids in the JSON list, newest first, past the first ? of
    * them, at most ? (-1: all): what a capped queue has no room for (src/store/caps.ts).
    */
-  waitingBeyond: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = ? AND status IN ('blocked', 'scheduled', 'ready')
+  waitingBeyond: `SELECT ${READ_JOB_COLUMNS} FROM jobs WHERE queue = ? AND status IN ('blocked', 'scheduled', 'ready')
       AND id NOT IN (SELECT value FROM json_each(?))
     ORDER BY id DESC LIMIT ? OFFSET ?`,
   /** Parameters: queue, enqueued before, limit. */
-  agedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE queue = ? AND status IN ('scheduled', 'ready') AND created_at < ?
+  agedJobs: `SELECT ${READ_JOB_COLUMNS} FROM jobs WHERE queue = ? AND status IN ('scheduled', 'ready') AND created_at < ?
     ORDER BY created_at LIMIT ?`,
   nextDeadline: "SELECT min(deadline) AS at FROM jobs INDEXED BY jobs_waiting_by_deadline WHERE deadline IS NOT NULL AND status IN ('scheduled', 'ready')",
   errorsAsc: `SELECT ${ERROR_READ_COLUMNS} FROM job_errors WHERE job_id = ? AND attempt > ? ORDER BY attempt ASC LIMIT ?`,
@@ -184,7 +215,7 @@ export const SQL = {
   deleteCronGroup: "DELETE FROM cron_groups WHERE name = ? AND revision = ?",
   deleteCronGroups: "DELETE FROM cron_groups",
   /** JOB_COLUMNS, then the key, of the jobs the keys in the JSON list name as open. */
-  openBatchJobs: `SELECT ${JOB_COLUMNS}, open_batches.key FROM open_batches JOIN jobs ON jobs.id = open_batches.job_id
+  openBatchJobs: `SELECT ${READ_JOB_COLUMNS}, open_batches.key FROM open_batches JOIN jobs ON jobs.id = open_batches.job_id
     WHERE open_batches.key IN (SELECT value FROM json_each(?))`,
   /** Parameters: payload, id. Fenced as src/job/state.ts takesFolds judges: ready and never taken. */
   foldPayload: "UPDATE jobs SET payload = ? WHERE id = ? AND status = 'ready' AND dequeued_at IS NULL AND attempts = 0",
@@ -204,7 +235,7 @@ export const SQL = {
   meetEdges: "UPDATE job_dependencies SET met = 1 WHERE depends_on IN (SELECT value FROM json_each(?)) AND met = 0 RETURNING job_id, depends_on",
   /** Removes the edges on the (dead or deleted) dependencies in the JSON list; returns them. */
   releaseEdges: "DELETE FROM job_dependencies WHERE depends_on IN (SELECT value FROM json_each(?)) RETURNING job_id, depends_on",
-  blockedJobs: `SELECT ${JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'blocked'`,
+  blockedJobs: `SELECT ${READ_JOB_COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?)) AND status = 'blocked'`,
   edgesLeft: "SELECT job_id, count(*) AS count FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?)) AND met = 0 GROUP BY job_id",
   dropEdgesOf: "DELETE FROM job_dependencies WHERE job_id IN (SELECT value FROM json_each(?))",
   deleteAllEdges: "DELETE FROM job_dependencies",

@@ -55,14 +55,14 @@ import {
   type SettledChange,
 } from "../dependencies.js";
 import { debounced, type SettledDependency } from "../../job/state.js";
-import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, keyHoldOf, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, resultSizesFrom, resultsFrom, type ErrorRow, type JobRow, type JobRowValues, type QueueSettingsRow, type ResultRow, type ResultSizeRow } from "../rows.js";
+import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, keyHoldOf, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, resultSizesFrom, resultsFrom, type ErrorRow, type JobRow, type QueueSettingsRow, type ResultRow, type ResultSizeRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { createPrivateDirectory, createPrivateFile } from "./private-files.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
 import { Checkpointer } from "./checkpointer.js";
 import { WalSync } from "./wal-sync.js";
-import { deleteExpectedText, deleteJobText, insertJobText, presentColumns, presentValues, SQL, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
+import { deleteExpectedText, deleteJobText, insertJobText, presentColumns, presentValues, READ_JOB_WIDTH, SQL, unpackJobRow, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
 
 /**
  * Inserts beyond this many go through the sliced bulk path (see insertInSlices). Fewer are one
@@ -111,7 +111,7 @@ export class SqliteStore implements Store {
   private pending: PendingWrite[] = [];
   private flushScheduled = false;
   private readonly statements = new Map<string, Database.Statement>();
-  /** Statements that read job rows as arrays (JobRowValues): cheaper for the driver to build than objects. */
+  /** Statements that read job rows as arrays (sql.ts READ_JOB_COLUMNS): cheaper for the driver to build than objects. */
   private readonly rowStatements = new Map<string, Database.Statement>();
   /** Fenced updates and deletes by a number that encodes their shape (see shapeKey, fenceKey). */
   private readonly updateStatements = new Map<number, Database.Statement>();
@@ -188,9 +188,9 @@ export class SqliteStore implements Store {
     return prepared(this.statements, sql, () => this.db.prepare(sql));
   }
 
-  /** Jobs read with `sql`, which selects JOB_COLUMNS. */
+  /** Jobs read with `sql`, which selects READ_JOB_COLUMNS. */
   private readJobs(sql: string, ...params: unknown[]): Job[] {
-    return (this.jobRows(sql).all(...params) as JobRowValues[]).map(valuesToJob);
+    return (this.jobRows(sql).all(...params) as unknown[][]).map(readJob);
   }
 
   private jobRows(sql: string): Database.Statement {
@@ -366,10 +366,10 @@ export class SqliteStore implements Store {
     const present = presentColumns(values);
     const hold = keyHoldOf(job);
     if (statement(insertJobText(present, hold)).run(presentValues(values)).changes === 1) return { job, duplicate: false };
-    if (hold === "status") return { job: rowToJob(statement(SQL.jobHoldingKey).get(job.unique_key) as JobRow), duplicate: true };
+    if (hold === "status") return { job: readJob(statement(SQL.jobHoldingKey).raw().get(job.unique_key) as unknown[]), duplicate: true };
     const later = debounced(job);
     if (later) return this.insertOne(later, statement);
-    return { job: rowToJob(statement(SQL.jobHoldingWindow).get(job.unique_key, job.throttled_until) as JobRow), duplicate: true };
+    return { job: readJob(statement(SQL.jobHoldingWindow).raw().get(job.unique_key, job.throttled_until) as unknown[]), duplicate: true };
   }
 
   /**
@@ -592,8 +592,8 @@ export class SqliteStore implements Store {
         run_id: randomBytes(12).toString("hex"),
         owner: request.owner,
         lease_expires_at: request.now + Math.round(timeout === null ? request.defaultLeaseMs : timeout * 1000),
-      }) as JobRowValues | undefined;
-      return row ? [valuesToJob(row)] : [];
+      }) as unknown[] | undefined;
+      return row ? [readJob(row)] : [];
     });
   }
 
@@ -608,13 +608,13 @@ export class SqliteStore implements Store {
   }
 
   async getJob(id: string): Promise<Job | undefined> {
-    const row = this.jobRows(SQL.jobById).get(id) as JobRowValues | undefined;
-    return row ? valuesToJob(row) : undefined;
+    const row = this.jobRows(SQL.jobById).get(id) as unknown[] | undefined;
+    return row ? readJob(row) : undefined;
   }
 
   async getJobs(ids: readonly string[]): Promise<Job[]> {
     if (ids.length === 0) return [];
-    return mapInSlices(this.jobRows(SQL.jobsByIds).all(JSON.stringify(ids)) as JobRowValues[], valuesToJob, 1);
+    return mapInSlices(this.jobRows(SQL.jobsByIds).all(JSON.stringify(ids)) as unknown[][], readJob, 1);
   }
 
   async resultSizes(ids: readonly string[]): Promise<Map<string, number>> {
@@ -744,8 +744,8 @@ export class SqliteStore implements Store {
   batchSession<T>(keys: readonly string[], work: (session: BatchSession) => Promise<T>): Promise<T> {
     return work({
       openJobs: async () => {
-        const rows = this.jobRows(SQL.openBatchJobs).all(JSON.stringify(keys)) as Array<[...JobRowValues, string]>;
-        return new Map(rows.map((row) => [row[row.length - 1] as string, valuesToJob(row.slice(0, -1) as JobRowValues)]));
+        const rows = this.jobRows(SQL.openBatchJobs).all(JSON.stringify(keys)) as unknown[][];
+        return new Map(rows.map((row) => [row[READ_JOB_WIDTH] as string, readJob(row)]));
       },
       write: (batch) => this.write(() => {
         try {
@@ -801,6 +801,11 @@ function fenceOf(from: JobStatus | undefined, fromRunId: string | undefined, lea
   if (fromRunId !== undefined) values.push(fromRunId);
   if (leaseExpiredBy !== undefined) values.push(leaseExpiredBy);
   return { fence: { byStatus: from !== undefined, byRun: fromRunId !== undefined, byExpiry: leaseExpiredBy !== undefined }, values };
+}
+
+/** A job from a row of READ_JOB_COLUMNS (and whatever the statement selects after them). */
+function readJob(row: readonly unknown[]): Job {
+  return valuesToJob(unpackJobRow(row));
 }
 
 /** What a delete answers of a job it removed, in the shape its RETURNING gives. */
