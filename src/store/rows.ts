@@ -16,6 +16,21 @@ export const JOB_COLUMN_NAMES = [
   "concurrency_key", "created_at", "throttle_ms", "debounce_ms", "throttled_until", "signature", "signed_ready_at", "progress",
 ] as const;
 export type JobColumn = (typeof JOB_COLUMN_NAMES)[number];
+
+/** The columns every job has a value for: the first of JOB_COLUMN_NAMES. The rest are optional (NULL when absent). */
+export const REQUIRED_COLUMNS = 8;
+
+/** Which optional columns of a job's values (jobToValues) are not NULL: bit i for column REQUIRED_COLUMNS + i. */
+export function presentColumns(values: readonly unknown[]): number {
+  let present = 0;
+  for (let index = REQUIRED_COLUMNS; index < values.length; index++) if (values[index] !== null) present |= 1 << (index - REQUIRED_COLUMNS);
+  return present;
+}
+
+/** The columns a presentColumns mask names, the required ones first, in JOB_COLUMN_NAMES order. */
+export function presentColumnNames(present: number): JobColumn[] {
+  return JOB_COLUMN_NAMES.filter((_column, index) => index < REQUIRED_COLUMNS || (present & (1 << (index - REQUIRED_COLUMNS))) !== 0);
+}
 export const JOB_COLUMNS = JOB_COLUMN_NAMES.join(", ");
 
 /**

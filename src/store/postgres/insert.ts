@@ -5,9 +5,9 @@
 import { UnavailableError } from "../../errors.js";
 import type { Job } from "../../job/types.js";
 import { debounced } from "../../job/state.js";
-import { JOB_COLUMN_NAMES, jobToValues, keyHoldOf, rowToJob, type JobRow } from "../rows.js";
+import { JOB_COLUMN_NAMES, jobToValues, keyHoldOf, presentColumnNames, presentColumns, rowToJob, type JobRow } from "../rows.js";
 import type { InsertOutcome } from "../store.js";
-import { valueArrays, type Run } from "./run.js";
+import type { Run } from "./run.js";
 import { SQL } from "./sql.js";
 
 /**
@@ -17,9 +17,12 @@ import { SQL } from "./sql.js";
  */
 const HOLDER_LOOKUP_ATTEMPTS = 5;
 
-/** The jobs as the column-wise parameters of the insert statements. */
-function jobColumns(jobs: readonly Job[]): unknown[] {
-  return valueArrays(jobs.map(jobToValues), JOB_COLUMN_NAMES.length);
+/** The jobs as the column-wise parameters of the insert statements: the columns some job of them has (sql.ts byColumnsPresent). */
+function jobColumns(jobs: readonly Job[]): { present: number; arrays: unknown[][] } {
+  const rows = jobs.map(jobToValues);
+  const present = rows.reduce((mask, values) => mask | presentColumns(values), 0);
+  const positions = presentColumnNames(present).map((column) => JOB_COLUMN_NAMES.indexOf(column));
+  return { present, arrays: positions.map((position) => rows.map((values) => values[position])) };
 }
 
 /** Whether inserting `jobs` takes several statements, which must then share one transaction. */
@@ -35,7 +38,8 @@ export function insertNeedsTransaction(jobs: readonly Job[]): boolean {
 export async function insertJobsWith(run: Run, jobs: Job[]): Promise<InsertOutcome[]> {
   if (jobs.length === 0) return [];
   if (!insertNeedsTransaction(jobs)) {
-    await run(jobs.some(isReady) ? SQL.insertJobsAndNotify : SQL.insertJobs, jobColumns(jobs));
+    const { present, arrays } = jobColumns(jobs);
+    await run((jobs.some(isReady) ? SQL.insertJobsAndNotify : SQL.insertJobs)(present), arrays);
     return jobs.map((job) => ({ job, duplicate: false }));
   }
   const outcomes = await insertUnlessHeld(run, jobs);
@@ -83,7 +87,8 @@ async function insertSkippingHeld(run: Run, jobs: Job[]): Promise<Set<string>> {
   for (const hold of ["status", "window"] as const) {
     const group = jobs.filter((job) => (keyHoldOf(job) === "window") === (hold === "window"));
     if (group.length === 0) continue;
-    for (const { id } of await run<{ id: string }>(SQL.insertJobsUnlessHeld[hold], jobColumns(group))) inserted.add(id);
+    const { present, arrays } = jobColumns(group);
+    for (const { id } of await run<{ id: string }>(SQL.insertJobsUnlessHeld[hold](present), arrays)) inserted.add(id);
   }
   return inserted;
 }

@@ -1,5 +1,5 @@
 /** Every SQL statement the SQLite store runs, by name. */
-import { DELETED_COLUMNS, ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, SKIP_HELD, type JobRowValues, type KeyHold, type UpdatableJobColumn } from "../rows.js";
+import { DELETED_COLUMNS, ERROR_COLUMN_NAMES, ERROR_READ_COLUMNS, JOB_COLUMN_NAMES, presentColumnNames, REQUIRED_COLUMNS, SKIP_HELD, type JobRowValues, type KeyHold, type UpdatableJobColumn } from "../rows.js";
 import type { WhereDialect } from "../where.js";
 
 const named = (columns: readonly string[]): string => columns.map((column) => `@${column}`).join(", ");
@@ -56,13 +56,10 @@ export function deleteExpectedText(fence: Fence): string {
   return `DELETE FROM jobs WHERE ${fenceText(fence)} AND queue = ? AND type = ? AND status = ? AND priority = ? AND attempts = ? AND concurrency_key IS ?`;
 }
 
-/** The columns every job has a value for; the rest of JOB_COLUMN_NAMES are optional (NULL when absent). */
-const REQUIRED_COLUMNS = 8;
-
 /**
  * An insert of the columns a job has values for: `present` has bit i set when optional column
  * REQUIRED_COLUMNS + i is not NULL. Binding only those costs less than binding a NULL for each of the
- * many optional columns most jobs leave out. Parameters: presentValues(values).
+ * many optional columns most jobs leave out. Parameters: presentValues(values), `present` from rows.ts presentColumns.
  */
 export function insertJobText(present: number, hold: KeyHold): string {
   const key = present * 3 + HOLDS.indexOf(hold);
@@ -80,16 +77,9 @@ const HOLDS: readonly KeyHold[] = ["none", "status", "window"];
 const INSERT_TEXTS = new Map<number, string>();
 
 function buildInsertText(present: number, hold: KeyHold): string {
-  const columns = JOB_COLUMN_NAMES.filter((_column, index) => index < REQUIRED_COLUMNS || (present & (1 << (index - REQUIRED_COLUMNS))) !== 0);
+  const columns = presentColumnNames(present);
   const insert = `INSERT INTO jobs (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`;
   return hold === "none" ? insert : `${insert} ${SKIP_HELD[hold]}`;
-}
-
-/** Which optional columns of a job's values (rows.ts jobToValues) are not NULL, as insertJobText takes it. */
-export function presentColumns(values: readonly unknown[]): number {
-  let present = 0;
-  for (let index = REQUIRED_COLUMNS; index < values.length; index++) if (values[index] !== null) present |= 1 << (index - REQUIRED_COLUMNS);
-  return present;
 }
 
 /** The values insertJobText(presentColumns(values), ...) binds. */

@@ -55,14 +55,14 @@ import {
   type SettledChange,
 } from "../dependencies.js";
 import { debounced, type SettledDependency } from "../../job/state.js";
-import { columnValue, DELETED_COLUMNS, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, keyHoldOf, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, resultSizesFrom, resultsFrom, type ErrorRow, type JobRow, type QueueSettingsRow, type ResultRow, type ResultSizeRow } from "../rows.js";
+import { columnValue, DELETED_COLUMNS, presentColumns, errorCursor, JOB_COLUMNS, errorToParams, jobToValues, keyHoldOf, rowToError, UPDATABLE_JOB_COLUMNS, rowToJob, valuesToJob, queueSettingsValues, rowToQueueSettings, resultSizesFrom, resultsFrom, type ErrorRow, type JobRow, type QueueSettingsRow, type ResultRow, type ResultSizeRow } from "../rows.js";
 import { countJobsQuery, listJobsQuery, WhereBuilder } from "../where.js";
 import { StoreFileLock } from "./file-lock.js";
 import { createPrivateDirectory, createPrivateFile } from "./private-files.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
 import { Checkpointer } from "./checkpointer.js";
 import { WalSync } from "./wal-sync.js";
-import { deleteExpectedText, deleteJobText, insertJobText, presentColumns, presentValues, READ_JOB_WIDTH, SQL, unpackJobRow, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
+import { deleteExpectedText, deleteJobText, insertJobText, presentValues, READ_JOB_WIDTH, SQL, unpackJobRow, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
 
 /**
  * Inserts beyond this many go through the sliced bulk path (see insertInSlices). Fewer are one
