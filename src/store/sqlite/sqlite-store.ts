@@ -62,6 +62,7 @@ import { createPrivateDirectory, createPrivateFile } from "./private-files.js";
 import { chunks, mapInSlices, Slicer, SLICE_MS } from "../../slices.js";
 import { Checkpointer } from "./checkpointer.js";
 import { WalSync } from "./wal-sync.js";
+import { DEFAULT_WAL_LIMIT_BYTES, WalLimit } from "./wal-limit.js";
 import { deleteExpectedText, deleteJobText, insertJobText, presentValues, READ_JOB_WIDTH, SQL, unpackJobRow, SQLITE_DIALECT, updateJobText, type Fence, type UpdateShape } from "./sql.js";
 
 /**
@@ -79,6 +80,7 @@ const INSERTS_BETWEEN_PAUSES = 64;
  * memory, and held a 300,000-job backlog in 171 MB of RSS instead of 241 at the same take latency.
  */
 const PAGE_CACHE_KIB = 8192;
+const BUSY_TIMEOUT_MS = 5000;
 /** Rows a sliced delete removes per transaction. */
 const DELETE_SLICE = 500;
 /** Rows a page read starts with, and reads at most, per chunk (see listJobs). */
@@ -90,6 +92,8 @@ export type Durability = "buffered" | "fsync";
 export interface SqliteStoreOptions {
   /** File path, or ":memory:". A file is taken for this store alone (see file-lock.ts): StoreInUseError if another has it. */
   path: string;
+  /** Past this many bytes the WAL file is emptied between transactions (see wal-limit.ts); default 64 MiB. */
+  walLimitBytes?: number;
   /** buffered: a commit survives a process crash (synchronous=NORMAL); fsync: it survives power loss too (the WAL synced before a write is acknowledged, see wal-sync.ts). */
   durability?: Durability;
 }
@@ -135,6 +139,7 @@ export class SqliteStore implements Store {
   private readonly checkpointer: Checkpointer | undefined;
   /** With fsync durability on a file: acknowledges writes once the WAL is on disk. */
   private readonly walSync: WalSync | undefined;
+  private readonly walLimit: WalLimit | undefined;
 
   constructor(options: SqliteStoreOptions) {
     this.options = options;
@@ -159,6 +164,7 @@ export class SqliteStore implements Store {
     }
     if (options.path !== ":memory:") {
       this.checkpointer = new Checkpointer(options.path);
+      this.walLimit = new WalLimit(this.db, `${options.path}-wal`, options.walLimitBytes ?? DEFAULT_WAL_LIMIT_BYTES, BUSY_TIMEOUT_MS);
       if (options.durability !== "buffered") this.walSync = new WalSync(`${options.path}-wal`);
     }
   }
@@ -169,7 +175,7 @@ export class SqliteStore implements Store {
       db.pragma("journal_mode = WAL");
       // On a file, fsync durability syncs the WAL off the event loop (wal-sync.ts); ":memory:" has no disk to sync.
       db.pragma(`synchronous = ${this.options.path === ":memory:" && this.options.durability !== "buffered" ? "FULL" : "NORMAL"}`);
-      db.pragma("busy_timeout = 5000");
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
       // Checkpoints run on the Checkpointer's thread; the last one at close.
       if (this.options.path !== ":memory:") db.pragma("wal_autocheckpoint = 0");
@@ -238,6 +244,7 @@ export class SqliteStore implements Store {
       for (const write of batch) write.reject(failure);
       return;
     }
+    this.walLimit?.check();
     void this.durable().then(
       () => batch.forEach((write, index) => {
         const outcome = outcomes[index]!;
