@@ -104,6 +104,8 @@ interface PendingWrite {
   reject: (error: unknown) => void;
 }
 
+type WriteOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 /** Thrown inside a batch write's savepoint to roll it back: a fold's job was taken or changed meanwhile. */
 const FOLD_FENCED = new Error("a fold's job no longer takes folds");
 
@@ -177,6 +179,9 @@ export class SqliteStore implements Store {
       db.pragma(`synchronous = ${this.options.path === ":memory:" && this.options.durability !== "buffered" ? "FULL" : "NORMAL"}`);
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
+      // A write's savepoint copies the pages it changes to a statement journal, which SQLite spills to a temporary
+      // file past 64 KiB: an open, writes and a close per group commit. In memory it costs a copy.
+      db.pragma("temp_store = MEMORY");
       // Checkpoints run on the Checkpointer's thread; the last one at close.
       if (this.options.path !== ":memory:") db.pragma("wal_autocheckpoint = 0");
     } catch (error) {
@@ -228,17 +233,14 @@ export class SqliteStore implements Store {
     if (this.bulk !== undefined) return;
     const batch = this.pending;
     this.pending = [];
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    const outcomes: WriteOutcome[] = [];
     try {
-      this.atomically(() => {
-        for (const write of batch) {
-          try {
-            outcomes.push({ ok: true, value: this.atomically(write.run) });
-          } catch (error) {
-            outcomes.push({ ok: false, error });
-          }
-        }
-      });
+      if (batch.length === 1) outcomes.push(this.runAtomically(batch[0]!));
+      else {
+        this.atomically(() => {
+          for (const write of batch) outcomes.push(this.runAtomically(write));
+        });
+      }
     } catch (error) {
       const failure = storeFailure(error, "store commit");
       for (const write of batch) write.reject(failure);
@@ -255,6 +257,19 @@ export class SqliteStore implements Store {
         for (const write of batch) write.reject(failure);
       },
     );
+  }
+
+  /**
+   * Runs a write atomically: in a savepoint inside a batch's transaction, so one that fails undoes only
+   * itself, or, alone in its group commit, as the transaction itself (a savepoint copies every page it
+   * changes, to undo them). A failed COMMIT of a write alone is that write's failure.
+   */
+  private runAtomically(write: PendingWrite): WriteOutcome {
+    try {
+      return { ok: true, value: this.atomically(write.run) };
+    } catch (error) {
+      return { ok: false, error };
+    }
   }
 
   /** Resolves once what was committed is as durable as the store promises (see wal-sync.ts). */
