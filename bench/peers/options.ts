@@ -26,6 +26,8 @@ export interface PeerBenchOptions {
   maxPhaseSeconds: number;
   quick: boolean;
   resultsDir: string;
+  /** Where Wharf's HTTP servers write CPU profiles, one per workload; profiling is off when undefined. */
+  cpuProfileDir: string | undefined;
 }
 
 export const USAGE = `npm run bench:peers -- [options]
@@ -44,9 +46,12 @@ export const USAGE = `npm run bench:peers -- [options]
   --workloads L[,L]    only these workloads, by letter (e.g. c for the drain; default all)
   --max-seconds S      time limit of each phase (default 120)
   --out DIR            where peers-<date>.md and .json go (default bench/results/)
+  --cpu-prof           profile Wharf's HTTP servers: a .cpuprofile per workload in bench/profiles/,
+                       and each one's top functions by self time printed as its workload ends
 `;
 
 const DEFAULT_RESULTS_DIR = fileURLToPath(new URL("../results/", import.meta.url));
+const DEFAULT_PROFILES_DIR = fileURLToPath(new URL("../profiles/", import.meta.url));
 
 /** Parses the arguments; undefined when only help was asked for. */
 export function parsePeerOptions(args: string[]): PeerBenchOptions | undefined {
@@ -67,6 +72,7 @@ export function parsePeerOptions(args: string[]): PeerBenchOptions | undefined {
       workloads: { type: "string" },
       "max-seconds": { type: "string" },
       out: { type: "string" },
+      "cpu-prof": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -88,6 +94,7 @@ export function parsePeerOptions(args: string[]): PeerBenchOptions | undefined {
     maxPhaseSeconds: positiveNumber(values["max-seconds"], "max-seconds", 120),
     quick,
     resultsDir: values.out ?? DEFAULT_RESULTS_DIR,
+    cpuProfileDir: values["cpu-prof"] ? DEFAULT_PROFILES_DIR : undefined,
   };
 }
 

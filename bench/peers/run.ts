@@ -55,16 +55,24 @@ function chosen(systems: BenchSystem[], only: string[]): BenchSystem[] {
 
 /** Fresh stores for one workload: an empty database, a flushed Redis, an empty directory. */
 class Stores {
-  constructor(private readonly cluster: PostgresCluster, private readonly redis: RedisServer, private readonly rootDir: string, private readonly concurrency: number) {}
+  constructor(
+    private readonly cluster: PostgresCluster,
+    private readonly redis: RedisServer,
+    private readonly rootDir: string,
+    private readonly concurrency: number,
+    private readonly cpuProfileDir: string | undefined,
+  ) {}
 
   async fresh(): Promise<SystemContext> {
     await this.redis.flush();
-    return {
+    const context: SystemContext = {
       postgresUrl: await createDatabase(this.cluster.url),
       redisUrl: this.redis.url,
       dataDir: await mkdtemp(join(this.rootDir, "workload-")),
       concurrency: this.concurrency,
     };
+    if (this.cpuProfileDir !== undefined) context.cpuProfileDir = this.cpuProfileDir;
+    return context;
   }
 
   /** Removes the directories of the workloads so far (a backlog's SQLite file is large). */
@@ -190,7 +198,7 @@ async function main(): Promise<void> {
     redis = await startRedis();
     const versions: Record<string, string> = { node: process.version, redis: redis.version, postgresql: await postgresVersion(cluster.url) };
     for (const system of systems) Object.assign(versions, await versionsOf(system, problems));
-    const { columns, runs } = await runAll(systems, options, new Stores(cluster, redis, rootDir, options.concurrency));
+    const { columns, runs } = await runAll(systems, options, new Stores(cluster, redis, rootDir, options.concurrency, options.cpuProfileDir));
     const table = markdownTable(columns, options);
     const ceiling = measureSqliteCeiling(rootDir, options.singleJobs, options.bulkJobs, options.bulkSize);
     const notes = [...notesLines(systems, options, versions, runs, await machineLoad(), problems), ceilingNote(ceiling, columns)];

@@ -14,6 +14,8 @@ export interface SystemContext {
   dataDir: string;
   /** Worker concurrency every system uses (50). */
   concurrency: number;
+  /** When set, Wharf's HTTP servers write a V8 CPU profile here as they stop (`--cpu-prof`). */
+  cpuProfileDir?: string;
 }
 
 /** A job as every system carries it: about 100 bytes of JSON, with the enqueue time for latency. */

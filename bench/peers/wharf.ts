@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { connect, type Client } from "../../src/index.js";
 import { VERSION } from "../../src/version.js";
 import { ServerProcess } from "../server-process.js";
+import { printProfile, profileOfProcess, summarizeProfile } from "../profile.js";
 import { postgresPids } from "./postgres-pids.js";
 import type { BenchPayload, BenchSystem, RunningSystem, SystemContext } from "./system.js";
 import { forkWorker } from "./worker-host.js";
@@ -44,7 +45,19 @@ class RunningWharfServer implements RunningSystem {
   async close(): Promise<void> {
     await this.client.close();
     await this.server.stop();
+    if (this.context.cpuProfileDir) await printServerProfile(this.context.cpuProfileDir, this.server.pid);
   }
+}
+
+/** The server of one workload, profiled when the bench was asked to (`--cpu-prof`). */
+function startServer(context: SystemContext, store?: string): Promise<ServerProcess> {
+  return ServerProcess.start({ durability: "fsync", ...(store ? { store } : {}), ...(context.cpuProfileDir ? { cpuProfileDir: context.cpuProfileDir } : {}) });
+}
+
+async function printServerProfile(directory: string, pid: number): Promise<void> {
+  const path = await profileOfProcess(directory, pid);
+  if (path) printProfile(await summarizeProfile(path));
+  else process.stdout.write(`   no CPU profile found for server pid ${pid}\n`);
 }
 
 const HTTP_NOTES = `\`wharf serve\` child, durability fsync; SDK Worker over HTTP in its own process, prefetch ${WHARF_PREFETCH}; (a) through the SDK's \`enqueue()\`, which sends the calls of one event-loop turn as one bulk request (its default, \`coalesceEnqueues\`)`;
@@ -54,7 +67,7 @@ export const wharfHttpSqlite: BenchSystem = {
   notes: HTTP_NOTES,
   versions: async () => ({ "wharf-queue": VERSION }),
   async start(context) {
-    const server = await ServerProcess.start({ durability: "fsync" });
+    const server = await startServer(context);
     return new RunningWharfServer(server, context, async () => []);
   },
 };
@@ -64,7 +77,7 @@ export const wharfHttpPostgres: BenchSystem = {
   notes: `${HTTP_NOTES}; server memory and CPU include the postgres processes`,
   versions: async () => ({ "wharf-queue": VERSION }),
   async start(context) {
-    const server = await ServerProcess.start({ durability: "fsync", store: context.postgresUrl });
+    const server = await startServer(context, context.postgresUrl);
     return new RunningWharfServer(server, context, () => postgresPids(context.postgresUrl));
   },
 };
